@@ -1,0 +1,135 @@
+import { v4 as uuidv4 } from "uuid";
+import { status } from "@grpc/grpc-js";
+import type { DescMessage } from "@bufbuild/protobuf";
+import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { ServiceError } from "../errors.js";
+import type { EventLimits } from "../guard/limits.js";
+import { createValidatorFactory, type Validator } from "../guard/validator.js";
+import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
+import { buildEvent, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
+import { jsonLine } from "./json.js";
+
+/** An event checked, built and encoded: ready for the store. */
+export interface PreparedEvent extends AppendEntry {
+  readonly draft: EventDraft;
+}
+
+/** The ack of one durable event. */
+export interface EventAckData {
+  eventId: string;
+  seq: bigint;
+  timestamp: string;
+  duplicate: boolean;
+  redactedFields: string[];
+}
+
+/** One rejected event of a batch. */
+export interface EventErrorData {
+  index: number;
+  code: number;
+  message: string;
+}
+
+/** The outcome of a batch: where the accepted events landed, why the others were rejected. */
+export interface BatchOutcome {
+  /** event_id of each accepted event, in request order. */
+  eventIds: string[];
+  /** Where each accepted event landed, in request order. */
+  results: AppendResult[];
+  /** Position in the batch (plus indexBase) of each accepted event. */
+  indexes: number[];
+  /** The rejected events. */
+  errors: EventErrorData[];
+}
+
+/** Encodes the record members between timestamp and seq, in the contract's key order. */
+export function encodeBody(draft: EventDraft): string {
+  let body = `"event_type":${JSON.stringify(draft.eventType)},"data":${jsonLine(draft.data)}`;
+  if (draft.context !== undefined && Object.keys(draft.context).length > 0) body += `,"context":${jsonLine(draft.context)}`;
+  return body;
+}
+
+/** Builds a store-independent ack from where the store put the event. */
+export function toAck(eventId: string, result: AppendResult): EventAckData {
+  return { eventId, seq: BigInt(result.seq), timestamp: result.timestamp, duplicate: result.duplicate, redactedFields: [] };
+}
+
+/**
+ * Turns request messages into durable records: validate (descriptor-driven),
+ * build with the catalog, encode, bound the size, append, ack. Every write of
+ * the learning log service goes through here.
+ */
+export class EventWriter {
+  private readonly validate: (schema: DescMessage) => Validator;
+
+  constructor(
+    private readonly store: LogStore,
+    private readonly deps: CatalogDeps,
+    private readonly limits: EventLimits,
+  ) {
+    this.validate = createValidatorFactory(limits);
+  }
+
+  /** Checks and encodes one event; throws INVALID_ARGUMENT naming the field (paths start at `path`). */
+  async prepare(event: LearningEvent["event"], path: string): Promise<PreparedEvent> {
+    if (event.case === undefined) throw ServiceError.invalid(path || "event", "no event set");
+    this.validate(eventSchemas.get(event.case)!)(event.value, path);
+    const draft = await buildEvent(event, this.deps);
+    return this.encode(draft, path);
+  }
+
+  /** Encodes a draft built by the server itself (trust events), with the same size limit. */
+  encode(draft: EventDraft, path = ""): PreparedEvent {
+    const body = encodeBody(draft);
+    // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
+    if (body.length * 3 > this.limits.recordBytesMax) {
+      const bytes = Buffer.byteLength(body, "utf8");
+      if (bytes > this.limits.recordBytesMax) {
+        throw ServiceError.invalid(path || "event", `record of ${bytes} bytes is over the limit of ${this.limits.recordBytesMax} bytes`);
+      }
+    }
+    return { eventId: draft.eventId?.toLowerCase() ?? uuidv4(), body, draft };
+  }
+
+  /** Writes one event; resolves with its ack once durable. */
+  async writeOne(eventCase: EventCase, message: unknown): Promise<{ ack: EventAckData; draft: EventDraft }> {
+    const prepared = await this.prepare({ case: eventCase, value: message } as LearningEvent["event"], "");
+    const [result] = await this.store.append([prepared]);
+    return { ack: toAck(prepared.eventId, result), draft: prepared.draft };
+  }
+
+  /** Writes a draft the server built (audit events of trust operations). */
+  async writeDraft(draft: EventDraft): Promise<EventAckData> {
+    const prepared = this.encode(draft);
+    const [result] = await this.store.append([prepared]);
+    return toAck(prepared.eventId, result);
+  }
+
+  /**
+   * Writes a batch with partial success: invalid events are reported, the
+   * rest is written. `wait` makes a full queue wait instead of failing
+   * (streams); `indexBase` offsets indexes and paths (whole-stream numbering).
+   */
+  async writeBatch(events: readonly LearningEvent[], options: { wait?: boolean; indexBase?: number; pathPrefix?: string } = {}): Promise<BatchOutcome> {
+    if (events.length > this.limits.batchEventsMax) {
+      throw ServiceError.invalid(options.pathPrefix ?? "events", `${events.length} events in one batch, over the limit of ${this.limits.batchEventsMax}`);
+    }
+    const base = options.indexBase ?? 0;
+    const prefix = options.pathPrefix ?? "events";
+    const prepared: PreparedEvent[] = [];
+    const indexes: number[] = [];
+    const errors: EventErrorData[] = [];
+    for (let i = 0; i < events.length; i++) {
+      try {
+        prepared.push(await this.prepare(events[i].event, `${prefix}[${base + i}]`));
+        indexes.push(base + i);
+      } catch (err) {
+        const e = ServiceError.from(err);
+        if (e.code !== status.INVALID_ARGUMENT) throw e;
+        errors.push({ index: base + i, code: e.code, message: e.message });
+      }
+    }
+    const results = await this.store.append(prepared, { wait: options.wait });
+    return { eventIds: prepared.map((p) => p.eventId), results, indexes, errors };
+  }
+}

@@ -1,0 +1,182 @@
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { ServiceError } from "../errors.js";
+
+/** What a handler knows about the call it serves. */
+export interface CallContext {
+  /** Aborted when the client cancels or the deadline passes. */
+  readonly signal: AbortSignal;
+  /** The request's metadata (headers). */
+  readonly metadata: grpc.Metadata;
+  /** The caller's address, for the server log. */
+  readonly peer: string;
+  /** The fully qualified method path, e.g. /pulse.learninglog.v1.LearningLogService/LogEvent. */
+  readonly path: string;
+}
+
+type In<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
+type Out<M> = M extends { output: infer O extends DescMessage } ? MessageInitShape<O> : never;
+
+/** The implementation of one method, by kind, typed from its descriptor. */
+export type MethodImpl<M> = M extends { methodKind: "unary" }
+  ? (request: In<M>, ctx: CallContext) => Promise<Out<M>>
+  : M extends { methodKind: "server_streaming" }
+    ? (request: In<M>, ctx: CallContext) => AsyncIterable<Out<M>>
+    : M extends { methodKind: "client_streaming" }
+      ? (requests: AsyncIterable<In<M>>, ctx: CallContext) => Promise<Out<M>>
+      : M extends { methodKind: "bidi_streaming" }
+        ? (requests: AsyncIterable<In<M>>, ctx: CallContext) => AsyncIterable<Out<M>>
+        : never;
+
+/**
+ * A whole service implementation: one function per RPC, keyed by the
+ * method's localName. A misspelt method or a wrong return type fails `tsc`.
+ */
+export type ServiceImpl<S extends GenServiceMethods> = { [K in keyof S]: MethodImpl<S[K]> };
+
+/** Where the adapter reports errors that are not the client's fault. */
+export type InternalErrorSink = (err: unknown, path: string) => void;
+
+function serializer(schema: DescMessage): grpc.serialize<unknown> {
+  return (value: unknown) => {
+    const bytes = toBinary(schema, value as MessageShape<DescMessage>);
+    // grpc-js needs a Buffer; wrap the bytes instead of copying them.
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function deserializer(schema: DescMessage): grpc.deserialize<unknown> {
+  // Size limits are the channel's (grpc.max_receive_message_length); bytes
+  // that do not decode throw here and grpc-js answers INTERNAL, as gRPC says.
+  return (bytes: Buffer) => fromBinary(schema, bytes);
+}
+
+/** The gRPC path of a method: /<fully qualified service>/<proto method name>. */
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+/**
+ * Builds the grpc-js ServiceDefinition of any protobuf-es service descriptor.
+ * Codecs are built once per method here; nothing is written per method.
+ */
+export function createServiceDefinition(service: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = {
+      path: methodPath(method),
+      originalName: method.name,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: serializer(method.input),
+      requestDeserialize: deserializer(method.input),
+      responseSerialize: serializer(method.output),
+      responseDeserialize: deserializer(method.output),
+    };
+  }
+  return definition;
+}
+
+/** Turns any thrown value into the status object grpc-js sends. */
+function toStatus(err: unknown, path: string, sink: InternalErrorSink): Partial<grpc.StatusObject> {
+  const e = ServiceError.from(err);
+  if (e.code === grpc.status.INTERNAL) sink(e.cause ?? e, path);
+  return { code: e.code, details: e.message };
+}
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+
+function contextOf(call: AnyCall, path: string): CallContext {
+  const abort = new AbortController();
+  const cancel = () => abort.abort(new ServiceError(grpc.status.CANCELLED, "call cancelled"));
+  if (call.cancelled) cancel();
+  else (call as grpc.ServerUnaryCall<unknown, unknown>).once("cancelled", cancel);
+  return { signal: abort.signal, metadata: call.metadata, peer: call.getPeer(), path };
+}
+
+async function writeAll(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, ctx: CallContext, source: AsyncIterable<unknown>, schema: DescMessage): Promise<void> {
+  for await (const message of source) {
+    if (ctx.signal.aborted) return;
+    // Respect the client's flow control: wait for 'drain' instead of buffering.
+    if (!call.write(create(schema, message as MessageInitShape<DescMessage>))) {
+      await Promise.race([once(call, "drain"), once(ctx.signal as unknown as NodeJS.EventEmitter, "abort").catch(() => undefined)]);
+    }
+  }
+}
+
+/**
+ * Adapts a {@link ServiceImpl} to grpc-js handlers. Every failure, thrown or
+ * rejected, becomes a status here: grpc-js itself would leave a rejected
+ * promise hanging until the deadline.
+ */
+export function adaptImplementation<S extends GenServiceMethods>(
+  service: DescService,
+  impl: ServiceImpl<S>,
+  sink: InternalErrorSink,
+): grpc.UntypedServiceImplementation {
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const fn = (impl as Record<string, (...args: never[]) => unknown>)[method.localName];
+    if (typeof fn !== "function") throw new Error(`no implementation for ${method.parent.typeName}.${method.name}`);
+    const path = methodPath(method);
+    const output = method.output;
+    switch (method.methodKind) {
+      case "unary":
+        handlers[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+          const ctx = contextOf(call, path);
+          Promise.resolve()
+            .then(() => (fn as unknown as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, ctx))
+            .then(
+              (res) => callback(null, create(output, res as MessageInitShape<DescMessage>)),
+              (err) => callback(toStatus(err, path, sink)),
+            );
+        }) as grpc.handleUnaryCall<unknown, unknown>;
+        break;
+      case "client_streaming":
+        handlers[method.localName] = ((call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+          const ctx = contextOf(call, path);
+          Promise.resolve()
+            .then(() => (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(call, ctx))
+            .then(
+              (res) => callback(null, create(output, res as MessageInitShape<DescMessage>)),
+              (err) => callback(toStatus(err, path, sink)),
+            );
+        }) as grpc.handleClientStreamingCall<unknown, unknown>;
+        break;
+      case "server_streaming":
+        handlers[method.localName] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const ctx = contextOf(call, path);
+          Promise.resolve()
+            .then(() => writeAll(call, ctx, (fn as unknown as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(call.request, ctx), output))
+            .then(
+              () => call.end(),
+              (err) => call.emit("error", toStatus(err, path, sink)),
+            );
+        }) as grpc.handleServerStreamingCall<unknown, unknown>;
+        break;
+      case "bidi_streaming":
+        handlers[method.localName] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
+          const ctx = contextOf(call, path);
+          Promise.resolve()
+            .then(() => writeAll(call, ctx, (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => AsyncIterable<unknown>)(call, ctx), output))
+            .then(
+              () => call.end(),
+              (err) => call.emit("error", toStatus(err, path, sink)),
+            );
+        }) as grpc.handleBidiStreamingCall<unknown, unknown>;
+        break;
+    }
+  }
+  return handlers;
+}

@@ -1,0 +1,133 @@
+import { create } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  EventAckSchema,
+  EventErrorSchema,
+  type IngestEventsRequest,
+  type IngestEventsResponseSchema,
+  type LogBatchRequest,
+  type LogBatchResponseSchema,
+  type StreamEventsRequest,
+  type StreamEventsResponseSchema,
+} from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import type { BatchOutcome, EventErrorData, EventWriter } from "../events/event-writer.js";
+import { toAck } from "../events/event-writer.js";
+
+/** Options of the batch and stream handlers. */
+export interface IngestOptions {
+  /** Batches of one IngestEvents stream being written at once (read-ahead). Default 8. */
+  streamBatchesInFlightMax?: number;
+}
+
+function seqRange(outcome: BatchOutcome): { first: bigint; last: bigint; duplicates: number } {
+  let first = 0;
+  let last = 0;
+  let duplicates = 0;
+  for (const r of outcome.results) {
+    if (r.duplicate) duplicates++;
+    if (first === 0 || r.seq < first) first = r.seq;
+    if (r.seq > last) last = r.seq;
+  }
+  return { first: BigInt(first), last: BigInt(last), duplicates };
+}
+
+const errorMessages = (errors: EventErrorData[]) => errors.map((e) => create(EventErrorSchema, e));
+
+/**
+ * The batch and streaming RPCs of the learning log service. They share the
+ * event writer with the unary RPCs; streams wait for room in the write queue
+ * instead of failing, which stops reading from the client (flow control).
+ */
+export function createIngestHandlers(writer: EventWriter, options: IngestOptions = {}) {
+  const inFlightMax = options.streamBatchesInFlightMax ?? 8;
+
+  const answerBatch = async (request: IngestEventsRequest): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
+    const outcome = await writer.writeBatch(request.events, { wait: true });
+    const range = seqRange(outcome);
+    return {
+      batchId: request.batchId,
+      firstSeq: range.first,
+      lastSeq: range.last,
+      count: outcome.results.length,
+      duplicates: range.duplicates,
+      errors: errorMessages(outcome.errors),
+    };
+  };
+
+  return {
+    /**
+     * Reads ahead up to inFlightMax batches while earlier ones commit, and
+     * answers strictly in order. A storage failure ends the stream with its
+     * status; unanswered batches were not acked and are safe to resend.
+     */
+    async *ingestEvents(requests: AsyncIterable<IngestEventsRequest>): AsyncIterable<MessageInitShape<typeof IngestEventsResponseSchema>> {
+      const iterator = requests[Symbol.asyncIterator]();
+      const inFlight: Array<Promise<MessageInitShape<typeof IngestEventsResponseSchema>>> = [];
+      let reading: Promise<IteratorResult<IngestEventsRequest>> | undefined = iterator.next();
+      try {
+        while (reading !== undefined || inFlight.length > 0) {
+          if (reading !== undefined && inFlight.length < inFlightMax) {
+            const next: IteratorResult<IngestEventsRequest> | "answered" = inFlight.length === 0 ? await reading : await Promise.race([reading, inFlight[0].then(() => "answered" as const)]);
+            if (next === "answered") {
+              yield await inFlight.shift()!;
+              continue;
+            }
+            if (next.done) {
+              reading = undefined;
+              continue;
+            }
+            const answer = answerBatch(next.value);
+            answer.catch(() => undefined); // observed when its turn comes
+            inFlight.push(answer);
+            reading = iterator.next();
+            continue;
+          }
+          yield await inFlight.shift()!;
+        }
+      } finally {
+        await iterator.return?.();
+      }
+    },
+
+    /** Client stream: one summary answer once everything received is durable. */
+    async streamEvents(requests: AsyncIterable<StreamEventsRequest>): Promise<MessageInitShape<typeof StreamEventsResponseSchema>> {
+      const writes: Array<Promise<BatchOutcome>> = [];
+      let index = 0;
+      for await (const request of requests) {
+        const write = writer.writeBatch(request.events, { wait: true, indexBase: index });
+        write.catch(() => undefined); // awaited below
+        writes.push(write);
+        index += request.events.length;
+        // Keep a bounded number of writes pending.
+        if (writes.length >= inFlightMax * 4) await writes[writes.length - inFlightMax * 4];
+      }
+      let count = 0;
+      let duplicates = 0;
+      let first = 0n;
+      let last = 0n;
+      const errors: EventErrorData[] = [];
+      for (const outcome of await Promise.all(writes)) {
+        const range = seqRange(outcome);
+        count += outcome.results.length;
+        duplicates += range.duplicates;
+        if (range.first !== 0n && (first === 0n || range.first < first)) first = range.first;
+        if (range.last > last) last = range.last;
+        errors.push(...outcome.errors);
+      }
+      return { count: BigInt(count), duplicates: BigInt(duplicates), firstSeq: first, lastSeq: last, errors: errorMessages(errors) };
+    },
+
+    /** Unary batch with partial success (OTLP-style). */
+    async logBatch(request: LogBatchRequest): Promise<MessageInitShape<typeof LogBatchResponseSchema>> {
+      const outcome = await writer.writeBatch(request.events);
+      const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.eventIds[i], r)));
+      const rejected = outcome.errors.length;
+      return {
+        acks,
+        errors: errorMessages(outcome.errors),
+        partialSuccess: rejected > 0 ? { rejectedEvents: rejected, errorMessage: `${rejected} of ${request.events.length} events rejected; first: ${outcome.errors[0].message}` } : undefined,
+      };
+    },
+  };
+}
+

@@ -1,0 +1,42 @@
+import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { eventCaseByTypeName } from "../events/catalog.js";
+import type { EventWriter } from "../events/event-writer.js";
+import type { ServiceImpl } from "../rpc/grpc-adapter.js";
+import type { TrustTrackerClient } from "../trust/client.js";
+import { metricsToProto } from "../trust/proto-mapping.js";
+import { createIngestHandlers, type IngestOptions } from "./ingest-handlers.js";
+import { createTrustEventHandlers } from "./trust-event-handlers.js";
+
+/** What the learning log service needs. */
+export interface LearningLogServiceDeps {
+  writer: EventWriter;
+  trust: TrustTrackerClient;
+  ingest?: IngestOptions;
+}
+
+/**
+ * The LearningLogService implementation. Every unary Log* RPC whose request
+ * is an event of the catalog is derived from the descriptor: its input type
+ * selects the catalog entry, and the answer is the ack (plus the metrics for
+ * LogBayesianTrustMetrics). Only the batch, stream and trust RPCs are written out.
+ */
+type Impl = ServiceImpl<typeof LearningLogService.method>;
+type WrittenOut = "generateTrustReport" | "exportTrustData" | "importTrustData" | "ingestEvents" | "streamEvents" | "logBatch";
+
+export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
+  const logEvents: Record<string, unknown> = {};
+  for (const method of LearningLogService.methods) {
+    const eventCase = eventCaseByTypeName.get(method.input.typeName);
+    if (eventCase === undefined || method.methodKind !== "unary") continue;
+    const returnsMetrics = method.output.fields.some((f) => f.localName === "metrics");
+    logEvents[method.localName] = async (request: unknown) => {
+      const { ack, draft } = await deps.writer.writeOne(eventCase, request);
+      return returnsMetrics && draft.metrics ? { ack, metrics: metricsToProto(draft.metrics) } : { ack };
+    };
+  }
+  return {
+    ...(logEvents as Omit<Impl, WrittenOut>),
+    ...createTrustEventHandlers(deps.writer, deps.trust),
+    ...createIngestHandlers(deps.writer, deps.ingest),
+  };
+}

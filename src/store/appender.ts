@@ -1,0 +1,275 @@
+import { dirname } from "node:path";
+import { Mutex } from "async-mutex";
+import { status } from "@grpc/grpc-js";
+import { formatTimestamp, systemClock, type Clock } from "../clock.js";
+import { ServiceError, storageError } from "../errors.js";
+import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./file-system.js";
+import type { AppendEntry, AppendResult, LogStore } from "./store.js";
+import { readTail } from "./tail.js";
+
+/** Options of the {@link Appender}. Every limit has a default. */
+export interface AppenderOptions {
+  /** The JSONL log file. Its folder is created with mode 0700, the file with 0600. */
+  path: string;
+  /** File system; tests inject faults through it. Default: the real one. */
+  fs?: StoreFileSystem;
+  /** Clock for record timestamps. Default: the system clock. */
+  clock?: Clock;
+  /** Bytes of records waiting for a write before appends are refused or wait. Default 64 MiB. */
+  queueBytesMax?: number;
+  /** Largest single write of one group commit, in bytes. Default 8 MiB. */
+  writeBytesMax?: number;
+  /** How many of the last records' event_ids are remembered to answer retries. Default 100,000. */
+  dedupWindowRecords?: number;
+}
+
+/** What opening the log found and repaired. */
+export interface RecoveryReport {
+  /** Bytes of torn tail cut off the end of the log (0 when the log was clean). */
+  tornBytes: number;
+  /** Where the torn bytes were kept, when there were any. */
+  quarantinePath?: string;
+  /** The last seq found. */
+  lastSeq: number;
+  /** True when the log was written by the original module (no seq). */
+  legacy: boolean;
+}
+
+interface Pending {
+  entries: readonly AppendEntry[];
+  bytes: number;
+  resolve: (results: AppendResult[]) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Remembered {
+  seq: number;
+  timestamp: string;
+}
+
+// Per record the appender adds {"event_id":"<36>","timestamp":"<32>",...,"seq":<n>}\n
+const RECORD_OVERHEAD_BYTES = 110;
+
+/**
+ * The single writer of the JSONL log: a mutex-guarded group commit. Appends
+ * that arrive while a write+fdatasync is in flight wait and go out together in
+ * the next one; every caller's promise resolves only after the fdatasync that
+ * covers its lines. A failed write or fsync fails its whole batch, cuts the
+ * file back to the last durable byte, and nothing of it is acked.
+ */
+export class Appender implements LogStore {
+  private readonly fs: StoreFileSystem;
+  private readonly clock: Clock;
+  private readonly queueBytesMax: number;
+  private readonly writeBytesMax: number;
+  private readonly windowMax: number;
+  private readonly mutex = new Mutex();
+  private fh: StoreFileHandle | undefined;
+  private pending: Pending[] = [];
+  private queuedBytes = 0;
+  private roomWaiters: Array<() => void> = [];
+  /** Bytes known durable: everything before this offset was fsynced. */
+  private durableSize = 0;
+  private seq = 0;
+  private lastMicros = 0;
+  private needsRecovery = false;
+  private closing = false;
+  /** event_id -> record, oldest first (Map keeps insertion order). */
+  private readonly window = new Map<string, Remembered>();
+
+  private constructor(private readonly options: AppenderOptions) {
+    this.fs = options.fs ?? nodeFileSystem;
+    this.clock = options.clock ?? systemClock;
+    this.queueBytesMax = options.queueBytesMax ?? 64 * 1024 * 1024;
+    this.writeBytesMax = options.writeBytesMax ?? 8 * 1024 * 1024;
+    this.windowMax = options.dedupWindowRecords ?? 100_000;
+  }
+
+  /** Opens (or creates) the log, repairing a torn tail, and returns the appender with what it repaired. */
+  static async open(options: AppenderOptions): Promise<{ appender: Appender; recovery: RecoveryReport }> {
+    const appender = new Appender(options);
+    const recovery = await appender.recover();
+    return { appender, recovery };
+  }
+
+  /** The highest seq written so far (0 for an empty log). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Bytes of records accepted but not yet written. */
+  get queued(): number {
+    return this.queuedBytes;
+  }
+
+  /**
+   * Appends entries as consecutive records (duplicates of remembered
+   * event_ids are answered with their original record and not written again).
+   * Resolves once they are durable. When the queue is full, rejects with
+   * RESOURCE_EXHAUSTED, or waits for room when `wait` is set (streams use this
+   * to push back on their clients).
+   */
+  async append(entries: readonly AppendEntry[], options: { wait?: boolean } = {}): Promise<AppendResult[]> {
+    if (this.closing) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
+    if (entries.length === 0) return [];
+    let bytes = 0;
+    for (const e of entries) bytes += e.body.length + RECORD_OVERHEAD_BYTES;
+    while (this.queuedBytes > 0 && this.queuedBytes + bytes > this.queueBytesMax) {
+      if (!options.wait) {
+        throw new ServiceError(status.RESOURCE_EXHAUSTED, `write queue full (${this.queueBytesMax} bytes); retry later`);
+      }
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      if (this.closing) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
+    }
+    this.queuedBytes += bytes;
+    const result = new Promise<AppendResult[]>((resolve, reject) => this.pending.push({ entries, bytes, resolve, reject }));
+    // Each append schedules one turn; a turn takes everything queued by then,
+    // so turns that find the queue empty return at once.
+    void this.mutex.runExclusive(() => this.commit());
+    return result;
+  }
+
+  /** Waits for everything accepted to be written, then closes the file. Later appends get UNAVAILABLE. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    await this.mutex.runExclusive(async () => {
+      while (this.pending.length > 0) await this.commit();
+      await this.fh?.close();
+      this.fh = undefined;
+    });
+  }
+
+  private async recover(): Promise<RecoveryReport> {
+    const { path } = this.options;
+    const dir = dirname(path);
+    await this.fs.mkdir(dir, 0o700);
+    await this.fh?.close().catch(() => undefined);
+    this.fh = undefined;
+    const fh = await this.fs.openReadWrite(path, 0o600);
+    try {
+      await fh.chmod(0o600);
+      const tail = await readTail(fh, this.windowMax);
+      let quarantinePath: string | undefined;
+      // After a failed write we only trust bytes we know were fsynced.
+      const keep = this.needsRecovery ? Math.min(tail.validSize, this.durableSize) : tail.validSize;
+      const { size } = await fh.stat();
+      if (size > keep) {
+        if (tail.torn.length > 0 && !this.needsRecovery) {
+          quarantinePath = `${path}.quarantine`;
+          const header = Buffer.from(`# torn tail cut at byte ${tail.validSize} on ${formatTimestamp(this.clock.nowMicros())}\n`);
+          await this.fs.appendDurably(quarantinePath, Buffer.concat([header, tail.torn, Buffer.from("\n")]), 0o600);
+        }
+        await fh.truncate(keep);
+        await fh.datasync();
+      }
+      await this.fs.syncDir(dir);
+      const reread = keep === tail.validSize ? tail : await readTail(fh, this.windowMax);
+      this.fh = fh;
+      this.durableSize = reread.validSize;
+      this.seq = reread.lastSeq;
+      this.lastMicros = reread.lastTimestampMicros;
+      this.window.clear();
+      for (const r of reread.recent) this.window.set(r.eventId, { seq: r.seq, timestamp: r.timestamp });
+      this.needsRecovery = false;
+      return { tornBytes: size - keep, quarantinePath, lastSeq: this.seq, legacy: reread.legacy };
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** One group commit: everything queued, up to writeBytesMax, in one write and one fdatasync. */
+  private async commit(): Promise<void> {
+    if (this.pending.length === 0) return;
+    let take = 0;
+    let takeBytes = 0;
+    while (take < this.pending.length && (take === 0 || takeBytes + this.pending[take].bytes <= this.writeBytesMax)) {
+      takeBytes += this.pending[take].bytes;
+      take++;
+    }
+    const batch = this.pending.splice(0, take);
+    try {
+      if (this.needsRecovery || this.fh === undefined) await this.recover();
+      const fh = this.fh!;
+      const micros = Math.max(this.clock.nowMicros(), this.lastMicros);
+      const timestamp = formatTimestamp(micros);
+      const head = `","timestamp":"${timestamp}",`;
+      let seq = this.seq;
+      const fresh = new Map<string, Remembered>();
+      const results: AppendResult[][] = [];
+      let text = "";
+      for (const p of batch) {
+        const out: AppendResult[] = new Array(p.entries.length);
+        for (let i = 0; i < p.entries.length; i++) {
+          const e = p.entries[i];
+          const known = this.window.get(e.eventId) ?? fresh.get(e.eventId);
+          if (known !== undefined) {
+            out[i] = { seq: known.seq, timestamp: known.timestamp, duplicate: true };
+            continue;
+          }
+          seq++;
+          text += `{"event_id":"${e.eventId}${head}${e.body},"seq":${seq}}\n`;
+          fresh.set(e.eventId, { seq, timestamp });
+          out[i] = { seq, timestamp, duplicate: false };
+        }
+        results.push(out);
+      }
+      if (text.length > 0) {
+        const bytes = Buffer.from(text, "utf8");
+        await this.writeDurably(fh, bytes);
+        this.seq = seq;
+        this.lastMicros = micros;
+        for (const [id, r] of fresh) this.window.set(id, r);
+        this.trimWindow();
+      }
+      batch.forEach((p, i) => p.resolve(results[i]));
+    } catch (err) {
+      const failure = storageError(err);
+      for (const p of batch) p.reject(failure);
+    } finally {
+      for (const p of batch) this.queuedBytes -= p.bytes;
+      this.wakeRoomWaiters();
+    }
+  }
+
+  private async writeDurably(fh: StoreFileHandle, bytes: Buffer): Promise<void> {
+    try {
+      let done = 0;
+      while (done < bytes.length) {
+        const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, this.durableSize + done);
+        if (bytesWritten <= 0) throw Object.assign(new Error("write made no progress"), { code: "EIO" });
+        done += bytesWritten;
+      }
+      await fh.datasync();
+      this.durableSize += bytes.length;
+    } catch (err) {
+      // Cut back to the last durable byte so no partial line stays. If even
+      // that fails, the next commit reopens the file and verifies the tail
+      // before writing again: after a failed fsync the page cache is not trusted.
+      try {
+        await fh.truncate(this.durableSize);
+        await fh.datasync();
+      } catch {
+        /* recovered on the next commit */
+      }
+      this.needsRecovery = true;
+      throw err;
+    }
+  }
+
+  private trimWindow(): void {
+    let excess = this.window.size - this.windowMax;
+    if (excess <= 0) return;
+    for (const id of this.window.keys()) {
+      this.window.delete(id);
+      if (--excess === 0) break;
+    }
+  }
+
+  private wakeRoomWaiters(): void {
+    if (this.roomWaiters.length === 0) return;
+    if (this.queuedBytes >= this.queueBytesMax) return;
+    for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+}

@@ -1,0 +1,53 @@
+import * as fsp from "node:fs/promises";
+import { constants } from "node:fs";
+
+/**
+ * The part of an open file the store uses. Node's `FileHandle` is one; tests
+ * pass their own to inject faults (a failing fsync, a short write, ENOSPC).
+ */
+export interface StoreFileHandle {
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  datasync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  stat(): Promise<{ size: number }>;
+  chmod(mode: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The file system operations of the store, injectable for fault tests. */
+export interface StoreFileSystem {
+  /** Opens a file for reading and writing, creating it with `mode`. */
+  openReadWrite(path: string, mode: number): Promise<StoreFileHandle>;
+  /** Creates a folder and its parents with `mode`. */
+  mkdir(path: string, mode: number): Promise<void>;
+  /** Appends bytes to a file (created with `mode`) and fsyncs it. */
+  appendDurably(path: string, data: Uint8Array, mode: number): Promise<void>;
+  /** fsyncs a folder, so that a file created in it survives a crash. */
+  syncDir(path: string): Promise<void>;
+}
+
+/** The real file system. */
+export const nodeFileSystem: StoreFileSystem = {
+  openReadWrite: (path, mode) => fsp.open(path, constants.O_RDWR | constants.O_CREAT, mode),
+  async mkdir(path, mode) {
+    await fsp.mkdir(path, { recursive: true, mode });
+  },
+  async appendDurably(path, data, mode) {
+    const fh = await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, mode);
+    try {
+      await fh.write(data);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  },
+  async syncDir(path) {
+    const fh = await fsp.open(path, constants.O_RDONLY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+};

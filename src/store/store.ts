@@ -1,0 +1,34 @@
+/**
+ * One record to append. The store adds `event_id`, `timestamp` and `seq`
+ * around the body, so a line reads, in the record contract's key order:
+ * {"event_id":..,"timestamp":..,<body>,"seq":..}
+ */
+export interface AppendEntry {
+  /** The record's event_id: a UUID, checked before it gets here. */
+  readonly eventId: string;
+  /** JSON members between timestamp and seq: `"event_type":..,"data":..` and `,"context":..` when non-empty. */
+  readonly body: string;
+}
+
+/** Where one appended entry landed. */
+export interface AppendResult {
+  /** The record's seq. */
+  readonly seq: number;
+  /** The record's timestamp as written. */
+  readonly timestamp: string;
+  /** True when the event_id was already in the log: nothing new was written. */
+  readonly duplicate: boolean;
+}
+
+/**
+ * The log store: append a batch, get a durable ack. The JSONL appender is
+ * the embedded implementation; a replicated log can stand in for it.
+ */
+export interface LogStore {
+  /** Appends entries; resolves once they are durable, in order. */
+  append(entries: readonly AppendEntry[], options?: { wait?: boolean }): Promise<AppendResult[]>;
+  /** The highest seq written so far. */
+  readonly lastSeq: number;
+  /** Drains what was accepted, then releases the store. */
+  close(): Promise<void>;
+}
