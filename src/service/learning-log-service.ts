@@ -5,6 +5,7 @@ import type { ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { TrustTrackerClient } from "../trust/client.js";
 import { metricsToProto } from "../trust/proto-mapping.js";
 import { createIngestHandlers, type IngestOptions } from "./ingest-handlers.js";
+import { createReadHandlers } from "./read-handlers.js";
 import { createTrustEventHandlers } from "./trust-event-handlers.js";
 
 /** What the learning log service needs. */
@@ -21,7 +22,7 @@ export interface LearningLogServiceDeps {
  * LogBayesianTrustMetrics). Only the batch, stream and trust RPCs are written out.
  */
 type Impl = ServiceImpl<typeof LearningLogService.method>;
-type WrittenOut = "generateTrustReport" | "exportTrustData" | "importTrustData" | "ingestEvents" | "streamEvents" | "logBatch";
+type WrittenOut = "generateTrustReport" | "exportTrustData" | "importTrustData" | "ingestEvents" | "streamEvents" | "logBatch" | "readEvents";
 
 export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
   const logEvents: Record<string, unknown> = {};
@@ -38,5 +39,6 @@ export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
     ...(logEvents as Omit<Impl, WrittenOut>),
     ...createTrustEventHandlers(deps.writer, deps.trust),
     ...createIngestHandlers(deps.writer, deps.ingest),
+    ...createReadHandlers(),
   };
 }

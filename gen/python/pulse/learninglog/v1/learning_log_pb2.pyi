@@ -214,6 +214,20 @@ class LogLearningSummaryResponse(_message.Message):
     ack: EventAck
     def __init__(self, ack: _Optional[_Union[EventAck, _Mapping]] = ...) -> None: ...
 
+class LogRecord(_message.Message):
+    __slots__ = ["event_id", "event_type", "json", "seq", "timestamp"]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    event_type: str
+    json: str
+    seq: int
+    timestamp: str
+    def __init__(self, seq: _Optional[int] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[str] = ..., event_type: _Optional[str] = ..., json: _Optional[str] = ...) -> None: ...
+
 class LogRevisionTriggerRequest(_message.Message):
     __slots__ = ["event_id", "reason"]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -309,6 +323,28 @@ class PartialSuccess(_message.Message):
     error_message: str
     rejected_events: int
     def __init__(self, rejected_events: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class ReadEventsRequest(_message.Message):
+    __slots__ = ["event_types", "follow", "from_seq", "limit", "since", "until"]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    follow: bool
+    from_seq: int
+    limit: int
+    since: str
+    until: str
+    def __init__(self, from_seq: _Optional[int] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., follow: bool = ...) -> None: ...
+
+class ReadEventsResponse(_message.Message):
+    __slots__ = ["records"]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[LogRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[LogRecord, _Mapping]]] = ...) -> None: ...
 
 class StreamEventsRequest(_message.Message):
     __slots__ = ["events"]

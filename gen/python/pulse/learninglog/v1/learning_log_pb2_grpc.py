@@ -93,6 +93,11 @@ class LearningLogServiceStub(object):
                 request_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.LogBatchRequest.SerializeToString,
                 response_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.LogBatchResponse.FromString,
                 )
+        self.ReadEvents = channel.unary_stream(
+                '/pulse.learninglog.v1.LearningLogService/ReadEvents',
+                request_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsRequest.SerializeToString,
+                response_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsResponse.FromString,
+                )
 
 
 class LearningLogServiceServicer(object):
@@ -216,6 +221,15 @@ class LearningLogServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadEvents(self, request, context):
+        """ReadEvents replays the log from a seq or a time, filtered by event types
+        and time range, up to a limit. With follow set it keeps streaming records
+        as they are committed, like tail -f, until the client cancels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LearningLogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -293,6 +307,11 @@ def add_LearningLogServiceServicer_to_server(servicer, server):
                     servicer.LogBatch,
                     request_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.LogBatchRequest.FromString,
                     response_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.LogBatchResponse.SerializeToString,
+            ),
+            'ReadEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadEvents,
+                    request_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsRequest.FromString,
+                    response_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -560,5 +579,22 @@ class LearningLogService(object):
         return grpc.experimental.unary_unary(request, target, '/pulse.learninglog.v1.LearningLogService/LogBatch',
             pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.LogBatchRequest.SerializeToString,
             pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.LogBatchResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ReadEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/pulse.learninglog.v1.LearningLogService/ReadEvents',
+            pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsRequest.SerializeToString,
+            pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
