@@ -74,6 +74,7 @@ export class Appender implements LogStore {
   private lastMicros = 0;
   private needsRecovery = false;
   private closing = false;
+  private readonly commitListeners = new Set<(lastSeq: number) => void>();
   /** event_id -> record, oldest first (Map keeps insertion order). */
   private readonly window = new Map<string, Remembered>();
 
@@ -95,6 +96,20 @@ export class Appender implements LogStore {
   /** The highest seq written so far (0 for an empty log). */
   get lastSeq(): number {
     return this.seq;
+  }
+
+  /** The path of the active log file. */
+  get path(): string {
+    return this.options.path;
+  }
+
+  /**
+   * Calls `listener(lastSeq)` after every durable commit (readers that follow
+   * the log use it instead of polling). Returns a function that unsubscribes.
+   */
+  onCommit(listener: (lastSeq: number) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
   }
 
   /** Bytes of records accepted but not yet written. */
@@ -222,6 +237,7 @@ export class Appender implements LogStore {
         this.lastMicros = micros;
         for (const [id, r] of fresh) this.window.set(id, r);
         this.trimWindow();
+        for (const listener of this.commitListeners) listener(seq);
       }
       batch.forEach((p, i) => p.resolve(results[i]));
     } catch (err) {
