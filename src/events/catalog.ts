@@ -97,6 +97,11 @@ export const eventSchemas: ReadonlyMap<EventCase, DescMessage> = new Map(
   LearningEventSchema.oneofs[0].fields.map((f) => [f.localName as EventCase, f.message!]),
 );
 
+/** The proto field name of each case (for error paths such as `events[3].variable_weight_change.old_weight`). */
+export const eventFieldNames: ReadonlyMap<EventCase, string> = new Map(
+  LearningEventSchema.oneofs[0].fields.map((f) => [f.localName as EventCase, f.name]),
+);
+
 /** Case of the oneof by message type name: how a unary RPC finds its builder. */
 export const eventCaseByTypeName: ReadonlyMap<string, EventCase> = new Map(
   [...eventSchemas].map(([c, schema]) => [schema.typeName, c]),

@@ -6,7 +6,7 @@ import { ServiceError } from "../errors.js";
 import type { EventLimits } from "../guard/limits.js";
 import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
-import { buildEvent, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
+import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
 import { jsonLine } from "./json.js";
 
 /** An event checked, built and encoded: ready for the store. */
@@ -73,7 +73,8 @@ export class EventWriter {
   /** Checks and encodes one event; throws INVALID_ARGUMENT naming the field (paths start at `path`). */
   async prepare(event: LearningEvent["event"], path: string): Promise<PreparedEvent> {
     if (event.case === undefined) throw ServiceError.invalid(path || "event", "no event set");
-    this.validate(eventSchemas.get(event.case)!)(event.value, path);
+    // Unary requests name their fields directly; batch events also name the oneof case.
+    this.validate(eventSchemas.get(event.case)!)(event.value, path && `${path}.${eventFieldNames.get(event.case)}`);
     const draft = await buildEvent(event, this.deps);
     return this.encode(draft, path);
   }

@@ -105,6 +105,15 @@ function contextOf(call: AnyCall, path: string): CallContext {
   return { signal: abort.signal, metadata: call.metadata, peer: call.getPeer(), path };
 }
 
+/**
+ * The requests of a streaming call. Node's default async iterator destroys
+ * the stream when reading ends, which for a duplex also kills the response
+ * side: a bidi call could never answer after the client half-closes.
+ */
+function requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): AsyncIterable<unknown> {
+  return call.iterator({ destroyOnReturn: false });
+}
+
 async function writeAll(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, ctx: CallContext, source: AsyncIterable<unknown>, schema: DescMessage): Promise<void> {
   for await (const message of source) {
     if (ctx.signal.aborted) return;
@@ -147,7 +156,7 @@ export function adaptImplementation<S extends GenServiceMethods>(
         handlers[method.localName] = ((call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
           const ctx = contextOf(call, path);
           Promise.resolve()
-            .then(() => (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(call, ctx))
+            .then(() => (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(requestsOf(call), ctx))
             .then(
               (res) => callback(null, create(output, res as MessageInitShape<DescMessage>)),
               (err) => callback(toStatus(err, path, sink)),
@@ -169,7 +178,7 @@ export function adaptImplementation<S extends GenServiceMethods>(
         handlers[method.localName] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
           const ctx = contextOf(call, path);
           Promise.resolve()
-            .then(() => writeAll(call, ctx, (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => AsyncIterable<unknown>)(call, ctx), output))
+            .then(() => writeAll(call, ctx, (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => AsyncIterable<unknown>)(requestsOf(call), ctx), output))
             .then(
               () => call.end(),
               (err) => call.emit("error", toStatus(err, path, sink)),
