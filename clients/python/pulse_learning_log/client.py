@@ -1,0 +1,244 @@
+"""LearningLogClient: the original ``PulseLearningLogger`` over gRPC.
+
+Same method names and arguments as ``core/pulse_learning_log.py``; each call
+writes exactly the record the original wrote and returns once it is durable
+(fsynced) on the server.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import grpc
+from pulse.learninglog.v1 import learning_log_pb2 as pb
+from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
+
+from .connection import Connection
+from .errors import LearningLogError
+from .events import CATALOG, check_event_id, new_event_id
+from .json_values import check_str
+from .results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics
+from .trust import TrustTracker, report_options
+
+__all__ = ["LearningLogClient"]
+
+
+def _filepath(filepath: Any) -> str:
+    filepath = os.fspath(filepath) if isinstance(filepath, os.PathLike) else filepath
+    return check_str(filepath, "filepath")
+
+
+class LearningLogClient:
+    """A client of the Pulse learning log service.
+
+    :param target: ``host:port``; default the ``PULSE_LEARNING_LOG_ADDR``
+        environment variable, else ``127.0.0.1:50051``.
+    :param token: sent as ``authorization: Bearer <token>`` on every call.
+    :param credentials: ``grpc.ChannelCredentials`` for TLS (e.g.
+        ``grpc.ssl_channel_credentials(root_certificates=...)``); plaintext when None.
+    :param timeout: deadline of each call attempt in seconds (default 10).
+    :param quiet: when True, a failed call prints ``[LearningLog] ...`` and
+        returns None (False for ``export_trust_data`` / ``import_trust_data``),
+        as the original module did with I/O errors. When False (the default)
+        it raises :class:`LearningLogError`. Bad arguments raise ``ValueError``
+        either way.
+    :param retry_attempts: attempts of a logging call on UNAVAILABLE,
+        RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED (default 4). Safe: each call
+        carries one event_id across its attempts and the server writes an
+        event_id once.
+    :param echo_trust_metrics: print the ``[BayesianTrust] ...`` line in
+        ``log_bayesian_trust_metrics`` as the original did (default True).
+    """
+
+    def __init__(
+        self,
+        target: Optional[str] = None,
+        *,
+        token: Optional[str] = None,
+        credentials: Optional[grpc.ChannelCredentials] = None,
+        timeout: Optional[float] = 10.0,
+        quiet: bool = False,
+        retry_attempts: int = 4,
+        echo_trust_metrics: bool = True,
+        channel_options: Sequence[Tuple[str, Any]] = (),
+    ):
+        self.connection = Connection(
+            target,
+            token=token,
+            credentials=credentials,
+            timeout=timeout,
+            retry_attempts=retry_attempts,
+            channel_options=channel_options,
+        )
+        self._stub = pb_grpc.LearningLogServiceStub(self.connection.channel)
+        self._quiet = bool(quiet)
+        self.echo_trust_metrics = echo_trust_metrics
+        self._trust: Optional[TrustTracker] = None
+
+    @property
+    def target(self) -> str:
+        """The server address."""
+        return self.connection.target
+
+    @property
+    def quiet(self) -> bool:
+        """Print failures and carry on (True) or raise them (False)."""
+        return self._quiet
+
+    @quiet.setter
+    def quiet(self, value: bool) -> None:
+        self._quiet = bool(value)
+        if self._trust is not None:
+            self._trust.quiet = self._quiet
+
+    @property
+    def trust(self) -> TrustTracker:
+        """The server's trust tracker, on this client's channel."""
+        if self._trust is None:
+            self._trust = TrustTracker(self.connection, quiet=self._quiet)
+        return self._trust
+
+    def close(self) -> None:
+        """Closes the channel."""
+        self.connection.close()
+
+    def __enter__(self) -> "LearningLogClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _failed(self, err: LearningLogError) -> None:
+        if not self._quiet:
+            raise err
+        print(f"[LearningLog] Failed to log event: {err}")
+
+    def _log(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Any:
+        """Checks, sends one catalog event with an event_id (kept across
+        retries) and returns its response, or None when quiet and failed."""
+        entry = CATALOG[method]
+        request = entry.request_class()
+        entry.fill(request, *args)
+        request.event_id = new_event_id() if event_id is None else check_event_id(event_id)
+        try:
+            return self.connection.unary(getattr(self._stub, entry.rpc), request, idempotent=True)
+        except LearningLogError as err:
+            self._failed(err)
+            return None
+
+    def _ack(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[Ack]:
+        response = self._log(method, args, event_id)
+        return None if response is None else ack_from_proto(response.ack)
+
+    # -- the original module's methods ------------------------------------
+    # Every log_* method accepts a keyword-only event_id (a UUID string) for
+    # idempotent retries across processes; by default a new one is made.
+
+    def log_event(self, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs an event of any type. ``event_type``: non-empty str; ``data``:
+        dict; ``context``: dict written only when non-empty."""
+        return self._ack("log_event", (event_type, data, context), event_id)
+
+    def log_variable_weight_change(self, var: str, old_weight: float, new_weight: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``variable_weight_update`` {variable, from, to}."""
+        return self._ack("log_variable_weight_change", (var, old_weight, new_weight), event_id)
+
+    def log_symbolic_upgrade(self, plan: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``symbolic_upgrade_applied`` {changes: plan}."""
+        return self._ack("log_symbolic_upgrade", (plan,), event_id)
+
+    def log_revision_trigger(self, reason: str, *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``symbolic_revision_triggered`` {reason}."""
+        return self._ack("log_revision_trigger", (reason,), event_id)
+
+    def log_arc_regret(self, scores: Dict[str, float], *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``symbolic_arc_regret`` {regret_scores: scores}."""
+        return self._ack("log_arc_regret", (scores,), event_id)
+
+    def log_learning_summary(self, summary: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``meta_learning_summary`` with the summary itself as data."""
+        return self._ack("log_learning_summary", (summary,), event_id)
+
+    def log_rule_activation(
+        self,
+        rule_id: str,
+        variable_id: str,
+        outcome: Any,
+        forecast_id: Optional[str] = None,
+        success: Optional[bool] = None,
+        *,
+        event_id: Optional[str] = None,
+    ) -> Optional[Ack]:
+        """Logs ``rule_activation`` {rule_id, variable_id, outcome, forecast_id, success}
+        (null when absent); ``outcome`` is any JSON value."""
+        return self._ack("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id)
+
+    def log_bayesian_trust_metrics(self, key: str, kind: str = "variable", *, event_id: Optional[str] = None) -> Optional[TrustMetricsAck]:
+        """Reads a key's metrics from the server's tracker and logs
+        ``bayesian_trust_metrics``; prints the original's ``[BayesianTrust]``
+        line. Returns the ack with the metrics logged."""
+        response = self._log("log_bayesian_trust_metrics", (key, kind), event_id)
+        if response is None:
+            return None
+        stats = stats_from_metrics(response.metrics)
+        if self.echo_trust_metrics:
+            print(
+                f"[BayesianTrust] {kind}={key} trust={stats['trust']:.3f} CI={stats['confidence_interval']} "
+                f"confidence={stats['confidence_strength']:.3f} samples={stats['sample_size']}"
+            )
+        return TrustMetricsAck(*ack_from_proto(response.ack), stats)
+
+    def log_rule_effectiveness(self, rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``rule_effectiveness`` {rule_id, activation_count, success_rate,
+        impact_score, timestamp}."""
+        return self._ack("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
+
+    def generate_trust_report(
+        self,
+        min_samples: int = 5,
+        *,
+        high_threshold: Optional[float] = None,
+        low_threshold: Optional[float] = None,
+    ) -> Optional[Dict[str, Any]]:
+        """Builds the trust report and logs ``trust_report_generated``.
+
+        Returns a dict: ``summary`` (total_keys, reported_keys, mean_trust,
+        high_trust_count, low_trust_count, min_samples, high_threshold,
+        low_threshold: the object the record holds), ``high_trust`` and
+        ``low_trust`` (stats dicts, highest / lowest trust first). Keys with
+        fewer than ``min_samples`` samples are left out; thresholds default to
+        0.8 and 0.2 on the server.
+        """
+        request = pb.GenerateTrustReportRequest()
+        report_options(request, min_samples, high_threshold, low_threshold)
+        try:
+            response = self.connection.unary(self._stub.GenerateTrustReport, request, idempotent=False)
+        except LearningLogError as err:
+            self._failed(err)
+            return None
+        return report_from_proto(response.report)
+
+    def export_trust_data(self, filepath: Union[str, "os.PathLike[str]"]) -> bool:
+        """Exports the trust state to ``filepath`` (relative to the server's
+        trust directory) and logs ``trust_data_exported`` (or
+        ``trust_data_export_failed``). True when the file was written."""
+        request = pb.ExportTrustDataRequest(filepath=_filepath(filepath))
+        try:
+            return bool(self.connection.unary(self._stub.ExportTrustData, request, idempotent=False).success)
+        except LearningLogError as err:
+            self._failed(err)
+            return False
+
+    def import_trust_data(self, filepath: Union[str, "os.PathLike[str]"]) -> bool:
+        """Imports the trust state from ``filepath`` (relative to the server's
+        trust directory) and logs ``trust_data_imported`` (or
+        ``trust_data_import_failed``). False when the file does not exist."""
+        request = pb.ImportTrustDataRequest(filepath=_filepath(filepath))
+        try:
+            return bool(self.connection.unary(self._stub.ImportTrustData, request, idempotent=False).success)
+        except LearningLogError as err:
+            self._failed(err)
+            return False

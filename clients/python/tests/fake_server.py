@@ -1,0 +1,109 @@
+"""A scriptable in-process gRPC server implementing the same protocol, for
+what the real server cannot be made to do on demand: record the metadata
+every call carries, speak TLS, answer a chosen status, or never answer."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from concurrent import futures
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import grpc
+from pulse.learninglog.v1 import learning_log_pb2 as pb
+from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
+from pulse.trust.v1 import trust_pb2 as tpb
+from pulse.trust.v1 import trust_pb2_grpc as tpb_grpc
+
+# One stream's behaviour: gets the request iterator, the context and the
+# stream's number (from 0); yields responses or aborts.
+IngestBehaviour = Callable[[Any, grpc.ServicerContext, int], Any]
+
+
+def answer_all(requests: Any, context: grpc.ServicerContext, stream: int) -> Any:
+    """Answers every batch as fully written (what a healthy server does)."""
+    for request in requests:
+        yield pb.IngestEventsResponse(batch_id=request.batch_id, count=len(request.events), first_seq=1, last_seq=len(request.events))
+
+
+class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServicer):
+    def __init__(self, credentials: Optional[grpc.ServerCredentials] = None, ingest: IngestBehaviour = answer_all, unary_delay_s: float = 0.0):
+        #: (method name, metadata dict) of every call, in arrival order.
+        self.calls: List[Tuple[str, Dict[str, str]]] = []
+        #: Event ids received on IngestEvents, in arrival order (resent ones again).
+        self.ingested: List[str] = []
+        #: Event ids received on LogEvent, in arrival order.
+        self.logged: List[str] = []
+        self.ingest = ingest
+        self.unary_delay_s = unary_delay_s
+        self.streams = 0
+        self._lock = threading.Lock()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        pb_grpc.add_LearningLogServiceServicer_to_server(self, self.server)
+        tpb_grpc.add_TrustServiceServicer_to_server(self, self.server)
+        if credentials is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
+        self.server.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.stop(grace=None)
+
+    def _record(self, method: str, context: grpc.ServicerContext) -> None:
+        with self._lock:
+            self.calls.append((method, dict(context.invocation_metadata())))
+
+    # -- LearningLogService -------------------------------------------------
+
+    def LogEvent(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._record("LogEvent", context)
+        with self._lock:
+            self.logged.append(request.event_id)
+        if self.unary_delay_s:
+            threading.Event().wait(self.unary_delay_s)
+        return pb.LogEventResponse(ack=pb.EventAck(event_id=request.event_id, seq=1, timestamp="2026-01-01T00:00:00.000000+00:00"))
+
+    def IngestEvents(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:
+        self._record("IngestEvents", context)
+        with self._lock:
+            stream = self.streams
+            self.streams += 1
+
+        def recording() -> Any:
+            for request in request_iterator:
+                with self._lock:
+                    for event in request.events:
+                        case = event.WhichOneof("event")
+                        self.ingested.append(getattr(event, case).event_id)
+                yield request
+
+        yield from self.ingest(recording(), context, stream)
+
+    # -- TrustService -------------------------------------------------------
+
+    def GetMetrics(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._record("GetMetrics", context)
+        return tpb.GetMetricsResponse(metrics=[tpb.KeyMetrics(key=k, trust=0.5, alpha=1, beta=1) for k in request.keys])
+
+
+def self_signed_certificate(directory: Path) -> Tuple[bytes, bytes]:
+    """(certificate PEM, private key PEM) for localhost / 127.0.0.1, made with openssl."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-nodes", "-days", "1",
+            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-keyout", str(key), "-out", str(cert),
+            "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert.read_bytes(), key.read_bytes()
