@@ -11,10 +11,15 @@ import type {
 import { ServiceError } from "../errors.js";
 import type { EventWriter } from "../events/event-writer.js";
 import type { TrustTrackerClient } from "../trust/client.js";
+import { renameField } from "../trust/field-names.js";
 import { reportToProto, summaryJson } from "../trust/proto-mapping.js";
+import { TrustDirectory } from "../trust/trust-directory.js";
+import { checkThresholds } from "../trust/validation.js";
 
 // Refusals that say the request itself was wrong: answered as a status, and
-// no "failed" event is logged for them.
+// no "failed" event is logged for them. A file that exists but is not a
+// trust export (FAILED_PRECONDITION) or a file system failure is a failed
+// import or export: logged as the original module logged it.
 const REFUSALS = new Set<number>([status.INVALID_ARGUMENT, status.PERMISSION_DENIED, status.UNAUTHENTICATED]);
 
 /**
@@ -24,6 +29,7 @@ const REFUSALS = new Set<number>([status.INVALID_ARGUMENT, status.PERMISSION_DEN
 export function createTrustEventHandlers(writer: EventWriter, trust: TrustTrackerClient) {
   return {
     async generateTrustReport(request: GenerateTrustReportRequest): Promise<MessageInitShape<typeof GenerateTrustReportResponseSchema>> {
+      checkThresholds(request.highThreshold, request.lowThreshold, { high: "high_threshold", low: "low_threshold" });
       const report = await trust.report({
         minSamples: request.minSamples,
         highThreshold: request.highThreshold,
@@ -41,10 +47,11 @@ export function createTrustEventHandlers(writer: EventWriter, trust: TrustTracke
     },
 
     async exportTrustData(request: ExportTrustDataRequest): Promise<MessageInitShape<typeof ExportTrustDataResponseSchema>> {
+      TrustDirectory.parts(request.filepath, "filepath");
       try {
         await trust.exportToFile(request.filepath);
       } catch (err) {
-        const e = ServiceError.from(err);
+        const e = ServiceError.from(renameField(err, "path", "filepath"));
         if (REFUSALS.has(e.code)) throw e;
         const ack = await writer.writeDraft({ eventType: "trust_data_export_failed", data: { error: e.message } });
         return { success: false, error: e.message, ack };
@@ -54,13 +61,15 @@ export function createTrustEventHandlers(writer: EventWriter, trust: TrustTracke
     },
 
     async importTrustData(request: ImportTrustDataRequest): Promise<MessageInitShape<typeof ImportTrustDataResponseSchema>> {
+      TrustDirectory.parts(request.filepath, "filepath");
       let found = false;
       let error = "";
       try {
+        // The original's import replaced the whole state.
         found = (await trust.importFromFile(request.filepath, "replace")).found;
         if (!found) error = "file not found";
       } catch (err) {
-        const e = ServiceError.from(err);
+        const e = ServiceError.from(renameField(err, "path", "filepath"));
         if (REFUSALS.has(e.code)) throw e;
         error = e.message;
       }

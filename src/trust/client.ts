@@ -17,7 +17,11 @@ export type ImportMode = "replace" | "merge";
  * change is durable in the tracker's own log.
  */
 export interface TrustTrackerClient {
-  /** Applies outcomes in order; returns the touched keys' metrics (sorted by key) and the audit record's seq. */
+  /**
+   * Applies outcomes in order, all or nothing; returns the touched keys'
+   * metrics (sorted by key) and the audit record's seq. Refusals name the
+   * outcome as `outcomes[i]`.
+   */
   update(outcomes: readonly TrustOutcome[]): Promise<{ metrics: KeyMetrics[]; seq: number }>;
   /** Metrics per key, in the order asked; the prior for unknown keys. */
   getMetrics(keys: readonly string[], z?: number): Promise<KeyMetrics[]>;
@@ -27,7 +31,7 @@ export interface TrustTrackerClient {
   report(options: ReportOptions): Promise<TrustReport>;
   /** Every key's state, sorted by key. */
   exportRecords(): Promise<TrustRecord[]>;
-  /** Loads records all or nothing. */
+  /** Loads records all or nothing (checked: see validation.ts); replace drops every other key, merge keeps them. */
   importRecords(records: readonly TrustRecord[], mode: ImportMode): Promise<{ keyCount: number; seq: number }>;
   /** Writes the state to a file inside the trust directory, in the original's format. */
   exportToFile(path: string): Promise<{ path: string; keyCount: number }>;

@@ -56,7 +56,9 @@ export function recordToProto(r: TrustRecord): ProtoTrustRecord {
 
 /** A proto key record back to the tracker's shape (unchecked). */
 export function recordFromProto(r: ProtoTrustRecord): TrustRecord {
-  return { key: r.key, alpha: r.alpha, beta: r.beta, lastUpdate: r.lastUpdate, history: r.history.map((p) => ({ time: p.time, trust: p.trust })) };
+  const record: TrustRecord = { key: r.key, alpha: r.alpha, beta: r.beta, history: r.history.map((p) => ({ time: p.time, trust: p.trust })) };
+  if (r.lastUpdate !== undefined) record.lastUpdate = r.lastUpdate;
+  return record;
 }
 
 /** The proto import mode to ours; unspecified means replace, as the original did. */

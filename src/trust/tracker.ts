@@ -194,11 +194,27 @@ export class BayesianTrustTracker {
     };
   }
 
-  /** Every key's state, sorted by key (copies). */
+  /**
+   * Every key's state, sorted by key, cheaply: the history arrays are
+   * shallow copies sharing the point objects, which the tracker never
+   * changes once made. A consistent capture for snapshots, taken in one go
+   * and encoded later.
+   */
+  view(): ReadonlyArray<Readonly<TrustRecord>> {
+    return [...this.keys.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, s]) => ({ key, alpha: s.alpha, beta: s.beta, lastUpdate: s.lastUpdate, history: s.history.slice() }));
+  }
+
+  /** Every key's state, sorted by key (copies; lastUpdate left out when the key has none). */
   records(): TrustRecord[] {
     return [...this.keys.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, s]) => ({ key, alpha: s.alpha, beta: s.beta, lastUpdate: s.lastUpdate, history: s.history.map((p) => ({ ...p })) }));
+      .map(([key, s]) => {
+        const record: TrustRecord = { key, alpha: s.alpha, beta: s.beta, history: s.history.map((p) => ({ time: p.time, trust: p.trust })) };
+        if (s.lastUpdate !== undefined) record.lastUpdate = s.lastUpdate;
+        return record;
+      });
   }
 
   /** Loads records: replace drops every other key first, merge keeps them. */

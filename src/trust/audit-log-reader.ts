@@ -1,0 +1,101 @@
+import * as fsp from "node:fs/promises";
+import { listSegments } from "../store/segments.js";
+import { linesBackward } from "../store/tail.js";
+import { AUDIT_EVENT_TYPES, parseAuditRecord, type AuditRecord } from "./audit.js";
+
+/** What a backward scan of the log found. */
+export interface AuditScan {
+  /** Audit-shaped records with seq > afterSeq, oldest first (not yet verified). */
+  records: AuditRecord[];
+  /** Lines read. */
+  linesScanned: number;
+}
+
+// Records end with ,"seq":N} (our appender writes seq last).
+const SEQ_AT_END = /,"seq":(\d+)\}\s*$/;
+const MAYBE_AUDIT = /"event_type":"trust_/;
+
+/**
+ * Collects the trust audit records written after `afterSeq`, reading the log
+ * backwards from its end (the active file, then closed segments, newest
+ * first) until a record with seq <= afterSeq (or a record of the original
+ * module, which has no seq and precedes all of ours). The cost depends on
+ * the records after `afterSeq`, never on the log's length.
+ */
+export async function readAuditRecordsAfter(logPath: string, afterSeq: number): Promise<AuditScan> {
+  const found: AuditRecord[] = [];
+  let linesScanned = 0;
+  const files = (await listSegments(logPath)).reverse();
+  for (const file of files) {
+    if (file.lastSeq !== undefined && file.lastSeq <= afterSeq) break;
+    const scan = await scanFile(file.path, afterSeq, found);
+    linesScanned += scan.lines;
+    if (scan.reachedEnd) break;
+  }
+  found.reverse();
+  return { records: found, linesScanned };
+}
+
+/** Scans one file backwards, pushing audit records newest first; reachedEnd when it met seq <= afterSeq. */
+async function scanFile(path: string, afterSeq: number, found: AuditRecord[]): Promise<{ lines: number; reachedEnd: boolean }> {
+  let fh;
+  try {
+    fh = await fsp.open(path, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { lines: 0, reachedEnd: false };
+    throw err;
+  }
+  let lines = 0;
+  try {
+    const { size } = await fh.stat();
+    // The appender repaired the tail before we get here; still, only read
+    // complete lines.
+    let end = size;
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) end = await lastNewlineEnd(fh, size);
+    }
+    for await (const line of linesBackward(fh, end)) {
+      lines++;
+      const text = line.bytes.toString("utf8");
+      const m = SEQ_AT_END.exec(text);
+      if (m === null) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          continue; // not a record (an empty line): nothing of ours
+        }
+        // The original module's records: none of ours before them.
+        if (typeof parsed === "object" && parsed !== null && !("seq" in parsed)) return { lines, reachedEnd: true };
+        continue;
+      }
+      if (Number(m[1]) <= afterSeq) return { lines, reachedEnd: true };
+      if (!MAYBE_AUDIT.test(text)) continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      const record = parseAuditRecord(parsed);
+      if (record !== undefined && AUDIT_EVENT_TYPES.has(record.change.type)) found.push(record);
+    }
+    return { lines, reachedEnd: false };
+  } finally {
+    await fh.close();
+  }
+}
+
+async function lastNewlineEnd(fh: fsp.FileHandle, size: number): Promise<number> {
+  const chunk = Buffer.alloc(64 * 1024);
+  for (let pos = size; pos > 0; ) {
+    const len = Math.min(chunk.length, pos);
+    pos -= len;
+    await fh.read(chunk, 0, len, pos);
+    const i = chunk.subarray(0, len).lastIndexOf(0x0a);
+    if (i >= 0) return pos + i + 1;
+  }
+  return 0;
+}
