@@ -1,6 +1,8 @@
-import { dirname, join } from "node:path";
+import { basename, dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import type { TlsFiles } from "./auth/tls.js";
 import { defaultEventLimits, type EventLimits } from "./guard/limits.js";
+import { defaultSensitiveKeys, type PiiOptions } from "./guard/pii.js";
 
 /** Everything the server is configured with; built only by {@link resolveConfig}. */
 export interface ServerConfig {
@@ -12,6 +14,12 @@ export interface ServerConfig {
   readonly trustDir: string;
   /** host:port of a remote trust tracker; in process when absent (flag --trust-tracker). */
   readonly trustTracker?: string;
+  /** The in-process tracker's private state folder (snapshot, audit key). Default: `<log name>.trust-state` beside the log (flag --trust-state-dir). */
+  readonly trustStateDir: string;
+  /** Trust changes between snapshots. Default 1,000 (flag --trust-snapshot-changes). */
+  readonly trustSnapshotChanges: number;
+  /** Longest time between snapshots while the log moves, in ms. Default 60,000 (flag --trust-snapshot-interval-ms). */
+  readonly trustSnapshotIntervalMs: number;
   /** Limits on one event. */
   readonly limits: Readonly<EventLimits>;
   /** Largest gRPC message accepted, in bytes. Default 4 MiB (flag --message-bytes-max). */
@@ -26,6 +34,14 @@ export interface ServerConfig {
   readonly logLevel: string;
   /** Allow a non-loopback address without TLS and tokens. Default false (flag --insecure). */
   readonly insecure: boolean;
+  /** TLS certificate, key and optional client CA (mutual TLS); plaintext when absent (flags --tls-cert, --tls-key, --tls-client-ca). */
+  readonly tls?: Readonly<TlsFiles>;
+  /** JSON file of bearer tokens with roles; no authentication when absent (flag --tokens-file, env PULSE_LEARNING_LOG_TOKENS_FILE). */
+  readonly tokensFile?: string;
+  /** host:port of the Prometheus /metrics HTTP endpoint; off when absent. Loopback only unless --insecure (flag --metrics-addr). */
+  readonly metricsAddress?: string;
+  /** PII guard: mode (default redact; flag --pii-mode, env PULSE_LEARNING_LOG_PII_MODE) and sensitive keys (flag --pii-keys, comma-separated, replaces the default list). */
+  readonly pii: Readonly<PiiOptions>;
 }
 
 /** Thrown for a bad flag or setting; main prints it and exits 2. */
@@ -43,6 +59,9 @@ Options (flags win over the environment):
   --log-path FILE            JSONL log file        [env PULSE_LEARNING_LOG_PATH, default logs/pulse_learning_log.jsonl]
   --trust-dir DIR            folder for trust files [default: trust/ beside the log]
   --trust-tracker HOST:PORT  use a remote trust tracker instead of the in-process one
+  --trust-state-dir DIR      tracker snapshot folder [default: <log name>.trust-state/ beside the log]
+  --trust-snapshot-changes N trust changes between snapshots [default 1000]
+  --trust-snapshot-interval-ms N  most time between snapshots [default 60000]
   --log-level LEVEL          server log level      [env PULSE_LEARNING_LOG_LEVEL, default info]
   --message-bytes-max N      largest gRPC message  [default 4194304]
   --record-bytes-max N       largest record        [default 1048576]
@@ -52,6 +71,13 @@ Options (flags win over the environment):
   --queue-bytes-max N        write queue bound     [default 67108864]
   --dedup-window N           event_ids remembered for exactly-once retries [default 100000]
   --shutdown-timeout-ms N    drain deadline on SIGTERM/SIGINT [default 10000]
+  --pii-mode MODE            off | redact | reject personal data [env PULSE_LEARNING_LOG_PII_MODE, default redact]
+  --pii-keys K1,K2,...       sensitive key names (replaces the default list: password, secret, token, api_key, email, phone, ssn, ...)
+  --metrics-addr HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics [default: off]
+  --tls-cert FILE            server certificate chain (PEM); with --tls-key enables TLS
+  --tls-key FILE             server private key (PEM)
+  --tls-client-ca FILE       CA for client certificates: mutual TLS
+  --tokens-file FILE         bearer tokens with roles (writer, reader, admin) [env PULSE_LEARNING_LOG_TOKENS_FILE]
   --insecure                 allow a non-loopback address without TLS and tokens
   -h, --help                 show this text
 `;
@@ -94,6 +120,9 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         "log-path": { type: "string" },
         "trust-dir": { type: "string" },
         "trust-tracker": { type: "string" },
+        "trust-state-dir": { type: "string" },
+        "trust-snapshot-changes": { type: "string" },
+        "trust-snapshot-interval-ms": { type: "string" },
         "log-level": { type: "string" },
         "message-bytes-max": { type: "string" },
         "record-bytes-max": { type: "string" },
@@ -103,6 +132,13 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         "queue-bytes-max": { type: "string" },
         "dedup-window": { type: "string" },
         "shutdown-timeout-ms": { type: "string" },
+        "pii-mode": { type: "string" },
+        "pii-keys": { type: "string" },
+        "metrics-addr": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "tls-client-ca": { type: "string" },
+        "tokens-file": { type: "string" },
         insecure: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -114,8 +150,12 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const address = v.addr ?? env.PULSE_LEARNING_LOG_ADDR ?? "127.0.0.1:50051";
   const { host } = parseAddress(address);
   const insecure = v.insecure ?? false;
-  if (!isLoopback(host) && !insecure) {
-    throw new ConfigError(`refusing to listen on ${address} without TLS and tokens; use a loopback address or pass --insecure`);
+  if ((v["tls-cert"] === undefined) !== (v["tls-key"] === undefined)) throw new ConfigError("--tls-cert and --tls-key go together");
+  if (v["tls-client-ca"] !== undefined && v["tls-cert"] === undefined) throw new ConfigError("--tls-client-ca needs --tls-cert and --tls-key");
+  const tls: TlsFiles | undefined = v["tls-cert"] === undefined ? undefined : Object.freeze({ certPath: v["tls-cert"], keyPath: v["tls-key"]!, clientCaPath: v["tls-client-ca"] });
+  const tokensFile = v["tokens-file"] ?? env.PULSE_LEARNING_LOG_TOKENS_FILE;
+  if (!isLoopback(host) && !insecure && (tls === undefined || tokensFile === undefined)) {
+    throw new ConfigError(`refusing to listen on ${address} without TLS and tokens (--tls-cert, --tls-key, --tokens-file); use a loopback address or pass --insecure`);
   }
   const logPath = v["log-path"] ?? env.PULSE_LEARNING_LOG_PATH ?? join("logs", "pulse_learning_log.jsonl");
   const logLevel = v["log-level"] ?? env.PULSE_LEARNING_LOG_LEVEL ?? "info";
@@ -123,6 +163,22 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     throw new ConfigError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
   }
   if (v["trust-tracker"] !== undefined) parseAddress(v["trust-tracker"]);
+  const metricsAddress = v["metrics-addr"];
+  if (metricsAddress !== undefined && !isLoopback(parseAddress(metricsAddress).host) && !insecure) {
+    throw new ConfigError(`refusing to serve metrics on ${metricsAddress}, which is not loopback; pass --insecure to allow it`);
+  }
+  const trustDir = v["trust-dir"] ?? join(dirname(logPath), "trust");
+  const trustStateDir = v["trust-state-dir"] ?? join(dirname(logPath), `${basename(logPath, extname(logPath))}.trust-state`);
+  // Clients name files inside the trust folder: it must not hold the log or the tracker's own state.
+  for (const [what, path] of [["the log", logPath], ["the trust state folder", trustStateDir]] as const) {
+    const rel = relative(resolve(trustDir), resolve(path));
+    if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) throw new ConfigError(`--trust-dir ${trustDir} must not contain ${what} (${path})`);
+  }
+  const piiMode = v["pii-mode"] ?? env.PULSE_LEARNING_LOG_PII_MODE ?? "redact";
+  if (piiMode !== "off" && piiMode !== "redact" && piiMode !== "reject") {
+    throw new ConfigError(`--pii-mode must be off, redact or reject; got "${piiMode}"`);
+  }
+  const piiKeys = v["pii-keys"] === undefined ? defaultSensitiveKeys : v["pii-keys"].split(",").map((k) => k.trim()).filter((k) => k !== "");
   const limits: EventLimits = Object.freeze({
     eventTypeCharsMax: positiveInt("event-type-chars-max", v["event-type-chars-max"], defaultEventLimits.eventTypeCharsMax),
     recordBytesMax: positiveInt("record-bytes-max", v["record-bytes-max"], defaultEventLimits.recordBytesMax),
@@ -132,7 +188,10 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   return Object.freeze({
     address,
     logPath,
-    trustDir: v["trust-dir"] ?? join(dirname(logPath), "trust"),
+    trustDir,
+    trustStateDir,
+    trustSnapshotChanges: positiveInt("trust-snapshot-changes", v["trust-snapshot-changes"], 1000),
+    trustSnapshotIntervalMs: positiveInt("trust-snapshot-interval-ms", v["trust-snapshot-interval-ms"], 60_000),
     trustTracker: v["trust-tracker"],
     limits,
     messageBytesMax: positiveInt("message-bytes-max", v["message-bytes-max"], 4 * 1024 * 1024),
@@ -141,6 +200,10 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     shutdownTimeoutMs: positiveInt("shutdown-timeout-ms", v["shutdown-timeout-ms"], 10_000),
     logLevel,
     insecure,
+    tls,
+    tokensFile,
+    metricsAddress,
+    pii: Object.freeze({ mode: piiMode, sensitiveKeys: Object.freeze([...piiKeys]) }),
     help: v.help ?? false,
   });
 }

@@ -1,5 +1,7 @@
+import { TokensFileError } from "./auth/tokens.js";
 import { ConfigError, resolveConfig, usage } from "./config.js";
 import { PulseServer } from "./server.js";
+import { LogLockedError } from "./store/lock.js";
 
 /** Entry point of `npm start`: config from flags and environment, then serve until SIGTERM or SIGINT. */
 async function main(): Promise<void> {
@@ -36,6 +38,15 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
+  if (err instanceof TokensFileError) {
+    process.stderr.write(`pulse-learning-log: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof LogLockedError) {
+    // A second server on the same log: say who holds it and stop at once.
+    process.stderr.write(`pulse-learning-log: ${err.message}\n`);
+    process.exit(3);
+  }
   process.stderr.write(`pulse-learning-log: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

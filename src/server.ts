@@ -1,15 +1,24 @@
 import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { TrustService } from "../gen/ts/pulse/trust/v1/trust_pb.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
+import { createAuthInterceptor } from "./auth/interceptor.js";
+import { serverCredentials } from "./auth/tls.js";
+import { loadTokensFile } from "./auth/tokens.js";
 import { EventWriter } from "./events/event-writer.js";
+import { createPiiGuard } from "./guard/pii.js";
+import { HEALTH_SERVICE_NAME, HealthService, healthDefinition } from "./ops/health.js";
+import { MetricsServer, ServerMetrics } from "./ops/metrics.js";
+import { addReflection } from "./ops/reflection.js";
 import { adaptImplementation, createServiceDefinition } from "./rpc/grpc-adapter.js";
 import { createLearningLogService } from "./service/learning-log-service.js";
+import { createTrustService } from "./service/trust-service.js";
 import { Appender } from "./store/appender.js";
 import type { StoreFileSystem } from "./store/file-system.js";
 import type { TrustTrackerClient } from "./trust/client.js";
-import { LocalTrustTracker } from "./trust/local-tracker.js";
+import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
 
 /** Seams for tests; production uses the defaults. */
 export interface ServerSeams {
@@ -34,13 +43,23 @@ export class PulseServer {
     readonly logger: Logger,
     /** The port actually bound (useful with port 0). */
     readonly port: number,
+    private readonly stopping: AbortController,
+    private readonly ops: { health: HealthService; metricsServer?: MetricsServer },
   ) {}
+
+  /** The port of the /metrics endpoint, when --metrics-addr is set. */
+  get metricsPort(): number | undefined {
+    return this.ops.metricsServer?.port;
+  }
 
   /** Opens the log (repairing a torn tail), builds the services and binds. */
   static async start(config: ServerConfig, seams: ServerSeams = {}): Promise<PulseServer> {
     const logger = seams.logger ?? pino({ level: config.logLevel, base: { service: "pulse-learning-log" } });
     const clock = seams.clock ?? systemClock;
+    // Metrics cost nothing when off: no observers are installed.
+    const metrics = config.metricsAddress === undefined ? undefined : new ServerMetrics({ lastSeq: () => appender.lastSeq });
     const { appender, recovery } = await Appender.open({
+      observer: metrics?.appender,
       path: config.logPath,
       fs: seams.fs,
       clock,
@@ -53,40 +72,82 @@ export class PulseServer {
     if (recovery.legacy) logger.info({ lastSeq: recovery.lastSeq }, "log written by the original module: seq continues after its line count");
     logger.info({ path: config.logPath, lastSeq: recovery.lastSeq }, "log opened");
 
-    let writer: EventWriter | undefined;
-    const trust = new LocalTrustTracker({
-      clock,
-      audit: async (draft) => Number((await writer!.writeDraft(draft)).seq),
-    });
-    writer = new EventWriter(
+    let trust: TrustTrackerClient;
+    try {
+      trust = await openTrustTracker(config, appender, clock, logger);
+    } catch (err) {
+      await appender.close();
+      throw err;
+    }
+    const writer = new EventWriter(
       appender,
-      { limits: config.limits, clock, trustMetrics: async (key) => (await trust.getMetrics([key]))[0] },
+      { limits: config.limits, clock, trustMetrics: keyMetricsReader(trust) },
       config.limits,
+      createPiiGuard(config.pii),
     );
 
+    // Aborted first at shutdown: streams stop taking new batches.
+    const stopping = new AbortController();
+    const credentials = await serverCredentials(config.tls);
+    const tokens = config.tokensFile === undefined ? undefined : await loadTokensFile(config.tokensFile);
+    if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
     const grpcServer = new grpc.Server({
+      interceptors: tokens ? [createAuthInterceptor(tokens, (entry) => logger.warn(entry, "call refused"))] : [],
       "grpc.max_receive_message_length": config.messageBytesMax,
       "grpc.max_send_message_length": config.messageBytesMax,
     });
     const sink = (err: unknown, path: string) => logger.error({ err, path }, "internal error");
     grpcServer.addService(
       createServiceDefinition(LearningLogService),
-      adaptImplementation(LearningLogService, createLearningLogService({ writer, trust }), sink),
+      adaptImplementation(LearningLogService, createLearningLogService({
+        writer,
+        trust,
+        ingest: { shutdown: stopping.signal },
+        log: appender,
+        read: {
+          shutdown: stopping.signal,
+          eventTypeCharsMax: config.limits.eventTypeCharsMax,
+          messageBytesTarget: Math.min(1024 * 1024, Math.floor(config.messageBytesMax / 4)),
+          onSent: metrics?.readRecordsSent,
+        },
+      }), sink, metrics?.calls),
     );
+    grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, createTrustService(trust), sink, metrics?.calls));
+    // Operations: standard health checking and reflection, for load balancers and generic gRPC tools.
+    const health = new HealthService([LearningLogService.typeName, TrustService.typeName]);
+    health.addToServer(grpcServer);
+    addReflection(grpcServer, [LearningLogService, TrustService], { [HEALTH_SERVICE_NAME]: healthDefinition });
+    let metricsServer: MetricsServer | undefined;
+    if (metrics !== undefined && config.metricsAddress !== undefined) {
+      try {
+        metricsServer = await MetricsServer.start(config.metricsAddress, metrics);
+      } catch (err) {
+        await trust.close();
+        await appender.close();
+        throw err;
+      }
+      logger.info({ address: config.metricsAddress, port: metricsServer.port }, "metrics at /metrics");
+    }
     const port = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync(config.address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      grpcServer.bindAsync(config.address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
     );
+    health.setAll("SERVING");
     logger.info({ address: config.address, port }, "listening");
-    return new PulseServer(grpcServer, appender, trust, config, logger, port);
+    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer });
   }
 
   /**
-   * Stops in this order: stop accepting calls and let open ones finish (they
-   * wait on the appender, which keeps writing); past the deadline, cancel
+   * Stops in this order: tell streams to stop taking batches (they answer
+   * what they took, then end with UNAVAILABLE); stop accepting calls and let
+   * open ones finish (they wait on the appender, which keeps writing); past
+   * the deadline, cancel
    * what is still open; then drain the appender, which fsyncs what it
    * accepted, and close the file. Nothing unwritten is ever acked.
    */
   async shutdown(): Promise<void> {
+    // Health first, so load balancers stop sending before we stop accepting.
+    this.ops.health.shutdown();
+    this.stopping.abort();
     const graceful = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<"timeout">((resolve) => {
@@ -97,8 +158,10 @@ export class PulseServer {
       this.grpcServer.forceShutdown();
     }
     clearTimeout(timer);
+    // The in-process tracker writes its last snapshot here, while the log is still open.
     await this.trust.close();
     await this.appender.close();
+    await this.ops.metricsServer?.close();
     this.logger.info({ lastSeq: this.appender.lastSeq }, "stopped");
   }
 }

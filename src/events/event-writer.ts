@@ -4,6 +4,7 @@ import type { DescMessage } from "@bufbuild/protobuf";
 import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ServiceError } from "../errors.js";
 import type { EventLimits } from "../guard/limits.js";
+import { createPiiGuard, type PiiGuard } from "../guard/pii.js";
 import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
@@ -12,6 +13,8 @@ import { jsonLine } from "./json.js";
 /** An event checked, built and encoded: ready for the store. */
 export interface PreparedEvent extends AppendEntry {
   readonly draft: EventDraft;
+  /** Paths the PII guard redacted. */
+  readonly redactedFields: string[];
 }
 
 /** The ack of one durable event. */
@@ -32,8 +35,8 @@ export interface EventErrorData {
 
 /** The outcome of a batch: where the accepted events landed, why the others were rejected. */
 export interface BatchOutcome {
-  /** event_id of each accepted event, in request order. */
-  eventIds: string[];
+  /** The accepted events, in request order. */
+  prepared: PreparedEvent[];
   /** Where each accepted event landed, in request order. */
   results: AppendResult[];
   /** Position in the batch (plus indexBase) of each accepted event. */
@@ -50,8 +53,8 @@ export function encodeBody(draft: EventDraft): string {
 }
 
 /** Builds a store-independent ack from where the store put the event. */
-export function toAck(eventId: string, result: AppendResult): EventAckData {
-  return { eventId, seq: BigInt(result.seq), timestamp: result.timestamp, duplicate: result.duplicate, redactedFields: [] };
+export function toAck(eventId: string, result: AppendResult, redactedFields: string[] = []): EventAckData {
+  return { eventId, seq: BigInt(result.seq), timestamp: result.timestamp, duplicate: result.duplicate, redactedFields };
 }
 
 /**
@@ -66,6 +69,7 @@ export class EventWriter {
     private readonly store: LogStore,
     private readonly deps: CatalogDeps,
     private readonly limits: EventLimits,
+    private readonly pii: PiiGuard = createPiiGuard({ mode: "off", sensitiveKeys: [] }),
   ) {
     this.validate = createValidatorFactory(limits);
   }
@@ -79,8 +83,12 @@ export class EventWriter {
     return this.encode(draft, path);
   }
 
-  /** Encodes a draft built by the server itself (trust events), with the same size limit. */
+  /** Guards and encodes a draft, with the size limit (also for drafts the server builds, such as trust events). */
   encode(draft: EventDraft, path = ""): PreparedEvent {
+    const redactedFields: string[] = [];
+    const prefix = path ? `${path}.` : "";
+    draft.data = this.pii(draft.data, `${prefix}data`, redactedFields) ?? null;
+    if (draft.context !== undefined) draft.context = this.pii(draft.context, `${prefix}context`, redactedFields) as EventDraft["context"];
     const body = encodeBody(draft);
     // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
     if (body.length * 3 > this.limits.recordBytesMax) {
@@ -89,21 +97,22 @@ export class EventWriter {
         throw ServiceError.invalid(path || "event", `record of ${bytes} bytes is over the limit of ${this.limits.recordBytesMax} bytes`);
       }
     }
-    return { eventId: draft.eventId?.toLowerCase() ?? uuidv4(), body, draft };
+    const clientChosenId = draft.eventId !== undefined;
+    return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : uuidv4(), clientChosenId, body, draft, redactedFields };
   }
 
   /** Writes one event; resolves with its ack once durable. */
   async writeOne(eventCase: EventCase, message: unknown): Promise<{ ack: EventAckData; draft: EventDraft }> {
     const prepared = await this.prepare({ case: eventCase, value: message } as LearningEvent["event"], "");
     const [result] = await this.store.append([prepared]);
-    return { ack: toAck(prepared.eventId, result), draft: prepared.draft };
+    return { ack: toAck(prepared.eventId, result, prepared.redactedFields), draft: prepared.draft };
   }
 
   /** Writes a draft the server built (audit events of trust operations). */
   async writeDraft(draft: EventDraft): Promise<EventAckData> {
     const prepared = this.encode(draft);
     const [result] = await this.store.append([prepared]);
-    return toAck(prepared.eventId, result);
+    return toAck(prepared.eventId, result, prepared.redactedFields);
   }
 
   /**
@@ -131,6 +140,6 @@ export class EventWriter {
       }
     }
     const results = await this.store.append(prepared, { wait: options.wait });
-    return { eventIds: prepared.map((p) => p.eventId), results, indexes, errors };
+    return { prepared, results, indexes, errors };
   }
 }

@@ -48,6 +48,45 @@ export type ServiceImpl<S extends GenServiceMethods> = { [K in keyof S]: MethodI
 /** Where the adapter reports errors that are not the client's fault. */
 export type InternalErrorSink = (err: unknown, path: string) => void;
 
+/** Told when each call starts and ends, with the status code it ended with (for metrics). */
+export interface CallObserver {
+  started(path: string, kind: DescMethod["methodKind"]): void;
+  ended(path: string, kind: DescMethod["methodKind"], code: grpc.status): void;
+}
+
+type AnyImpl = (request: never, ctx: CallContext) => unknown;
+
+/** Wraps one method's implementation to report its start and end status to an observer. */
+function observed(fn: AnyImpl, kind: DescMethod["methodKind"], path: string, observer: CallObserver): AnyImpl {
+  if (kind === "unary" || kind === "client_streaming") {
+    return (request, ctx) => {
+      observer.started(path, kind);
+      return Promise.resolve()
+        .then(() => fn(request, ctx))
+        .then(
+          (res) => (observer.ended(path, kind, grpc.status.OK), res),
+          (err) => {
+            observer.ended(path, kind, ServiceError.from(err).code);
+            throw err;
+          },
+        );
+    };
+  }
+  return async function* (request, ctx) {
+    observer.started(path, kind);
+    let code: grpc.status = grpc.status.CANCELLED; // unless it ends or fails by itself
+    try {
+      yield* fn(request, ctx) as AsyncIterable<unknown>;
+      code = grpc.status.OK;
+    } catch (err) {
+      code = ServiceError.from(err).code;
+      throw err;
+    } finally {
+      observer.ended(path, kind, code);
+    }
+  };
+}
+
 function serializer(schema: DescMessage): grpc.serialize<unknown> {
   return (value: unknown) => {
     const bytes = toBinary(schema, value as MessageShape<DescMessage>);
@@ -133,12 +172,14 @@ export function adaptImplementation<S extends GenServiceMethods>(
   service: DescService,
   impl: ServiceImpl<S>,
   sink: InternalErrorSink,
+  observer?: CallObserver,
 ): grpc.UntypedServiceImplementation {
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
-    const fn = (impl as Record<string, (...args: never[]) => unknown>)[method.localName];
-    if (typeof fn !== "function") throw new Error(`no implementation for ${method.parent.typeName}.${method.name}`);
+    const implFn = (impl as Record<string, (...args: never[]) => unknown>)[method.localName];
+    if (typeof implFn !== "function") throw new Error(`no implementation for ${method.parent.typeName}.${method.name}`);
     const path = methodPath(method);
+    const fn = observer ? observed(implFn as AnyImpl, method.methodKind, path, observer) : implFn;
     const output = method.output;
     switch (method.methodKind) {
       case "unary":

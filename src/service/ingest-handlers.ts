@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { status } from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   EventAckSchema,
@@ -10,6 +11,7 @@ import {
   type StreamEventsRequest,
   type StreamEventsResponseSchema,
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { ServiceError } from "../errors.js";
 import type { BatchOutcome, EventErrorData, EventWriter } from "../events/event-writer.js";
 import { toAck } from "../events/event-writer.js";
 
@@ -17,7 +19,15 @@ import { toAck } from "../events/event-writer.js";
 export interface IngestOptions {
   /** Batches of one IngestEvents stream being written at once (read-ahead). Default 8. */
   streamBatchesInFlightMax?: number;
+  /**
+   * Aborted when the server shuts down: streams stop reading, answer what
+   * they already took, then end with UNAVAILABLE so clients resend the rest
+   * elsewhere or later (with the same event_ids, so nothing is duplicated).
+   */
+  shutdown?: AbortSignal;
 }
+
+const shuttingDown = () => new ServiceError(status.UNAVAILABLE, "server is shutting down; resend unanswered batches");
 
 function seqRange(outcome: BatchOutcome): { first: bigint; last: bigint; duplicates: number } {
   let first = 0;
@@ -40,6 +50,12 @@ const errorMessages = (errors: EventErrorData[]) => errors.map((e) => create(Eve
  */
 export function createIngestHandlers(writer: EventWriter, options: IngestOptions = {}) {
   const inFlightMax = options.streamBatchesInFlightMax ?? 8;
+  const shutdown = options.shutdown ?? new AbortController().signal;
+  // Settles (never rejects) when shutdown starts; raced against reads.
+  const stopped = new Promise<"stopped">((resolve) => {
+    if (shutdown.aborted) resolve("stopped");
+    else shutdown.addEventListener("abort", () => resolve("stopped"), { once: true });
+  });
 
   const answerBatch = async (request: IngestEventsRequest): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
     const outcome = await writer.writeBatch(request.events, { wait: true });
@@ -64,10 +80,18 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
       const iterator = requests[Symbol.asyncIterator]();
       const inFlight: Array<Promise<MessageInitShape<typeof IngestEventsResponseSchema>>> = [];
       let reading: Promise<IteratorResult<IngestEventsRequest>> | undefined = iterator.next();
+      let draining = false;
       try {
         while (reading !== undefined || inFlight.length > 0) {
           if (reading !== undefined && inFlight.length < inFlightMax) {
-            const next: IteratorResult<IngestEventsRequest> | "answered" = inFlight.length === 0 ? await reading : await Promise.race([reading, inFlight[0].then(() => "answered" as const)]);
+            const head = inFlight.length > 0 ? inFlight[0].then(() => "answered" as const) : undefined;
+            const next = await Promise.race(head ? [reading, head, stopped] : [reading, stopped]);
+            if (next === "stopped") {
+              // Take nothing more; answer what was taken, then say why we stop.
+              reading = undefined;
+              draining = true;
+              continue;
+            }
             if (next === "answered") {
               yield await inFlight.shift()!;
               continue;
@@ -79,13 +103,17 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
             const answer = answerBatch(next.value);
             answer.catch(() => undefined); // observed when its turn comes
             inFlight.push(answer);
-            reading = iterator.next();
+            reading = shutdown.aborted ? undefined : iterator.next();
+            draining ||= shutdown.aborted;
             continue;
           }
           yield await inFlight.shift()!;
         }
+        if (draining) throw shuttingDown();
       } finally {
-        await iterator.return?.();
+        // Not awaited: with a read still pending (stopped while waiting for the
+        // client), an async generator's return() waits behind that read.
+        iterator.return?.()?.catch(() => undefined);
       }
     },
 
@@ -94,6 +122,11 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
       const writes: Array<Promise<BatchOutcome>> = [];
       let index = 0;
       for await (const request of requests) {
+        if (shutdown.aborted) {
+          // Nothing of this call is acked: the client resends it all; event_ids make that safe.
+          await Promise.allSettled(writes);
+          throw shuttingDown();
+        }
         const write = writer.writeBatch(request.events, { wait: true, indexBase: index });
         write.catch(() => undefined); // awaited below
         writes.push(write);
@@ -120,7 +153,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     /** Unary batch with partial success (OTLP-style). */
     async logBatch(request: LogBatchRequest): Promise<MessageInitShape<typeof LogBatchResponseSchema>> {
       const outcome = await writer.writeBatch(request.events);
-      const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.eventIds[i], r)));
+      const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.prepared[i].eventId, r, outcome.prepared[i].redactedFields)));
       const rejected = outcome.errors.length;
       return {
         acks,

@@ -5,6 +5,8 @@ import { formatTimestamp, systemClock, type Clock } from "../clock.js";
 import { ServiceError, storageError } from "../errors.js";
 import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./file-system.js";
 import type { AppendEntry, AppendResult, LogStore } from "./store.js";
+import { DedupWindow } from "./dedup-window.js";
+import { acquireLogLock, type LogLock } from "./lock.js";
 import { readTail } from "./tail.js";
 
 /** Options of the {@link Appender}. Every limit has a default. */
@@ -21,6 +23,10 @@ export interface AppenderOptions {
   writeBytesMax?: number;
   /** How many of the last records' event_ids are remembered to answer retries. Default 100,000. */
   dedupWindowRecords?: number;
+  /** Take the single-writer lock (`<path>.lock`). Default true. */
+  lock?: boolean;
+  /** Told about every durable commit (metrics): records written, bytes, and the fdatasync's duration in seconds. Default none. */
+  observer?: { commit(events: number, bytes: number, fsyncSeconds: number): void };
 }
 
 /** What opening the log found and repaired. */
@@ -42,11 +48,6 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-interface Remembered {
-  seq: number;
-  timestamp: string;
-}
-
 // Per record the appender adds {"event_id":"<36>","timestamp":"<32>",...,"seq":<n>}\n
 const RECORD_OVERHEAD_BYTES = 110;
 
@@ -65,6 +66,7 @@ export class Appender implements LogStore {
   private readonly windowMax: number;
   private readonly mutex = new Mutex();
   private fh: StoreFileHandle | undefined;
+  private lock: LogLock | undefined;
   private pending: Pending[] = [];
   private queuedBytes = 0;
   private roomWaiters: Array<() => void> = [];
@@ -75,8 +77,10 @@ export class Appender implements LogStore {
   private needsRecovery = false;
   private closing = false;
   private readonly commitListeners = new Set<(lastSeq: number) => void>();
-  /** event_id -> record, oldest first (Map keeps insertion order). */
-  private readonly window = new Map<string, Remembered>();
+  /** Recent event_ids, to answer retries exactly once. */
+  private readonly window: DedupWindow;
+  /** Reused between commits (the mutex serialises them): no per-commit allocation. */
+  private scratch = Buffer.allocUnsafe(1024 * 1024);
 
   private constructor(private readonly options: AppenderOptions) {
     this.fs = options.fs ?? nodeFileSystem;
@@ -84,13 +88,21 @@ export class Appender implements LogStore {
     this.queueBytesMax = options.queueBytesMax ?? 64 * 1024 * 1024;
     this.writeBytesMax = options.writeBytesMax ?? 8 * 1024 * 1024;
     this.windowMax = options.dedupWindowRecords ?? 100_000;
+    this.window = new DedupWindow(this.windowMax);
   }
 
   /** Opens (or creates) the log, repairing a torn tail, and returns the appender with what it repaired. */
   static async open(options: AppenderOptions): Promise<{ appender: Appender; recovery: RecoveryReport }> {
     const appender = new Appender(options);
-    const recovery = await appender.recover();
-    return { appender, recovery };
+    await (options.fs ?? nodeFileSystem).mkdir(dirname(options.path), 0o700);
+    appender.lock = options.lock === false ? undefined : await acquireLogLock(options.path);
+    try {
+      const recovery = await appender.recover();
+      return { appender, recovery };
+    } catch (err) {
+      await appender.lock?.release();
+      throw err;
+    }
   }
 
   /** The highest seq written so far (0 for an empty log). */
@@ -152,6 +164,8 @@ export class Appender implements LogStore {
       while (this.pending.length > 0) await this.commit();
       await this.fh?.close();
       this.fh = undefined;
+      await this.lock?.release();
+      this.lock = undefined;
     });
   }
 
@@ -184,8 +198,7 @@ export class Appender implements LogStore {
       this.durableSize = reread.validSize;
       this.seq = reread.lastSeq;
       this.lastMicros = reread.lastTimestampMicros;
-      this.window.clear();
-      for (const r of reread.recent) this.window.set(r.eventId, { seq: r.seq, timestamp: r.timestamp });
+      this.window.load(reread.recent);
       this.needsRecovery = false;
       return { tornBytes: size - keep, quarantinePath, lastSeq: this.seq, legacy: reread.legacy };
     } catch (err) {
@@ -211,32 +224,52 @@ export class Appender implements LogStore {
       const timestamp = formatTimestamp(micros);
       const head = `","timestamp":"${timestamp}",`;
       let seq = this.seq;
-      const fresh = new Map<string, Remembered>();
+      // Client-chosen ids written by this commit, to catch a repeat inside the commit itself.
+      const freshIds: string[] = [];
+      const freshSeqs: number[] = [];
+      const fresh = new Map<string, number>();
       const results: AppendResult[][] = [];
-      let text = "";
+      let buf = this.scratch;
+      let length = 0;
       for (const p of batch) {
         const out: AppendResult[] = new Array(p.entries.length);
         for (let i = 0; i < p.entries.length; i++) {
           const e = p.entries[i];
-          const known = this.window.get(e.eventId) ?? fresh.get(e.eventId);
+          // Ids the server made up cannot be retries: only client ids are looked up and remembered.
+          const known = e.clientChosenId ? this.window.get(e.eventId) : undefined;
+          const inCommit = known === undefined && e.clientChosenId ? fresh.get(e.eventId) : undefined;
           if (known !== undefined) {
             out[i] = { seq: known.seq, timestamp: known.timestamp, duplicate: true };
             continue;
           }
+          if (inCommit !== undefined) {
+            out[i] = { seq: inCommit, timestamp, duplicate: true };
+            continue;
+          }
           seq++;
-          text += `{"event_id":"${e.eventId}${head}${e.body},"seq":${seq}}\n`;
-          fresh.set(e.eventId, { seq, timestamp });
+          const line = `{"event_id":"${e.eventId}${head}${e.body},"seq":${seq}}\n`;
+          // A UTF-16 unit is at most 3 UTF-8 bytes; grow the reused buffer when it might not fit.
+          if (buf.length - length < line.length * 3) {
+            const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, length + line.length * 3));
+            buf.copy(bigger, 0, 0, length);
+            buf = this.scratch = bigger;
+          }
+          length += buf.write(line, length);
+          if (e.clientChosenId) {
+            fresh.set(e.eventId, seq);
+            freshIds.push(e.eventId);
+            freshSeqs.push(seq);
+          }
           out[i] = { seq, timestamp, duplicate: false };
         }
         results.push(out);
       }
-      if (text.length > 0) {
-        const bytes = Buffer.from(text, "utf8");
-        await this.writeDurably(fh, bytes);
+      if (length > 0) {
+        const fsyncSeconds = await this.writeDurably(fh, buf.subarray(0, length));
+        this.options.observer?.commit(seq - this.seq, length, fsyncSeconds);
         this.seq = seq;
         this.lastMicros = micros;
-        for (const [id, r] of fresh) this.window.set(id, r);
-        this.trimWindow();
+        this.window.addCommit(timestamp, freshIds, freshSeqs);
         for (const listener of this.commitListeners) listener(seq);
       }
       batch.forEach((p, i) => p.resolve(results[i]));
@@ -249,7 +282,8 @@ export class Appender implements LogStore {
     }
   }
 
-  private async writeDurably(fh: StoreFileHandle, bytes: Buffer): Promise<void> {
+  /** Writes and fdatasyncs; returns how long the fdatasync took, in seconds. */
+  private async writeDurably(fh: StoreFileHandle, bytes: Buffer): Promise<number> {
     try {
       let done = 0;
       while (done < bytes.length) {
@@ -257,8 +291,10 @@ export class Appender implements LogStore {
         if (bytesWritten <= 0) throw Object.assign(new Error("write made no progress"), { code: "EIO" });
         done += bytesWritten;
       }
+      const syncStart = performance.now();
       await fh.datasync();
       this.durableSize += bytes.length;
+      return (performance.now() - syncStart) / 1000;
     } catch (err) {
       // Cut back to the last durable byte so no partial line stays. If even
       // that fails, the next commit reopens the file and verifies the tail
@@ -271,15 +307,6 @@ export class Appender implements LogStore {
       }
       this.needsRecovery = true;
       throw err;
-    }
-  }
-
-  private trimWindow(): void {
-    let excess = this.window.size - this.windowMax;
-    if (excess <= 0) return;
-    for (const id of this.window.keys()) {
-      this.window.delete(id);
-      if (--excess === 0) break;
     }
   }
 

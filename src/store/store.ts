@@ -6,6 +6,11 @@
 export interface AppendEntry {
   /** The record's event_id: a UUID, checked before it gets here. */
   readonly eventId: string;
+  /**
+   * True when the client chose the event_id (it may be a retry): only such
+   * ids are checked against, and remembered in, the dedup window. Default false.
+   */
+  readonly clientChosenId?: boolean;
   /** JSON members between timestamp and seq: `"event_type":..,"data":..` and `,"context":..` when non-empty. */
   readonly body: string;
 }

@@ -195,4 +195,33 @@ describe("LearningLogService end to end", () => {
     const ack = (await t.client.logRevisionTrigger({ reason: "after" })).ack!;
     assert.equal(ack.seq, 2n);
   });
+
+  describe("PII guard", () => {
+    it("redacts by default and says which fields in the ack", async () => {
+      const { ack } = await t.client.logEvent({ eventType: "signup", data: { user: "u1", email: "ada@example.org", note: "card 4111-1111-1111-1111" } });
+      assert.deepEqual(ack?.redactedFields, ["data.email", "data.note"]);
+      const [record] = await readLog(t.logPath);
+      assert.deepEqual(record.data, { user: "u1", email: "[REDACTED]", note: "card [REDACTED]" });
+      assert.ok(!(await readFile(t.logPath, "utf8")).includes("ada@example.org"));
+    });
+
+    it("rejects naming the field path in reject mode, writing nothing", async () => {
+      await t.stop();
+      t = await startServer(dir.path, ["--pii-mode", "reject"]);
+      await assert.rejects(t.client.logSymbolicUpgrade({ plan: { steps: [{ api_key: "k-123" }] } }), (err: { code: number; details: string }) => {
+        assert.equal(err.code, status.INVALID_ARGUMENT);
+        assert.match(err.details, /^data\.changes\.steps\[0\]\.api_key: sensitive key/);
+        return true;
+      });
+      assert.equal(await readFile(t.logPath, "utf8"), "");
+    });
+
+    it("writes values unchanged when off", async () => {
+      await t.stop();
+      t = await startServer(dir.path, ["--pii-mode", "off"]);
+      const { ack } = await t.client.logEvent({ eventType: "signup", data: { email: "ada@example.org" } });
+      assert.deepEqual(ack?.redactedFields, []);
+      assert.deepEqual((await readLog(t.logPath))[0].data, { email: "ada@example.org" });
+    });
+  });
 });

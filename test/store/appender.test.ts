@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { v4 as uuidv4 } from "uuid";
@@ -8,7 +9,7 @@ import type { AppendEntry } from "../../src/store/store.js";
 import { errnoError, faultyFs, gate } from "../helpers/faulty-fs.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
-const entry = (n: number, id = uuidv4()): AppendEntry => ({ eventId: id, body: `"event_type":"test","data":{"n":${n}}` });
+const entry = (n: number, id?: string): AppendEntry => ({ eventId: id ?? uuidv4(), clientChosenId: id !== undefined, body: `"event_type":"test","data":{"n":${n}}` });
 
 async function lines(path: string): Promise<Array<Record<string, unknown>>> {
   const text = await readFile(path, "utf8");
@@ -242,5 +243,32 @@ describe("Appender", () => {
     await assert.rejects(appender.append([entry(2)]), (err: { code: number }) => err.code === status.UNAVAILABLE);
     await Promise.all([accepted, closing]);
     assert.equal((await lines(path)).length, 1);
+  });
+
+  describe("single writer", () => {
+    it("refuses a second writer on the same log, naming the holder", async () => {
+      const { appender } = await Appender.open({ path });
+      await assert.rejects(Appender.open({ path }), (err: Error) => {
+        assert.equal(err.name, "LogLockedError");
+        assert.match(err.message, new RegExp(`process ${process.pid} `));
+        return true;
+      });
+      await appender.close();
+      // Released at close: the next writer gets it.
+      const again = await Appender.open({ path });
+      await again.appender.close();
+    });
+
+    it("takes over a stale lock left by a dead process", async () => {
+      const { spawnSync } = await import("node:child_process");
+      // A pid that existed and is gone now.
+      const dead = spawnSync(process.execPath, ["-e", "process.pid"]).pid!;
+      await mkdir(join(dir.path, "logs"), { recursive: true });
+      await writeFile(`${path}.lock`, JSON.stringify({ pid: dead, host: hostname(), since: "2020-01-01T00:00:00.000Z" }));
+      const { appender } = await Appender.open({ path });
+      const owner = JSON.parse(await readFile(`${path}.lock`, "utf8")) as { pid: number };
+      assert.equal(owner.pid, process.pid);
+      await appender.close();
+    });
   });
 });
