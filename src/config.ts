@@ -32,6 +32,14 @@ export interface ServerConfig {
   readonly shutdownTimeoutMs: number;
   /** Server log level: fatal, error, warn, info, debug, trace or silent. Default info (flag --log-level, env PULSE_LEARNING_LOG_LEVEL). */
   readonly logLevel: string;
+  /** Chain every record to the previous one by a SHA-256 hash (tamper evidence). Default true (flag --hash-chain on|off). */
+  readonly hashChain: boolean;
+  /** Size at which the active log file becomes a closed segment, in bytes. Default 256 MiB (flag --segment-bytes-max). */
+  readonly segmentBytesMax: number;
+  /** Closed segments are deleted, oldest first, while the log exceeds this many bytes. Default: keep all (flag --retention-bytes-max). */
+  readonly retentionBytesMax?: number;
+  /** Closed segments older than this are deleted, in ms. Default: keep all (flag --retention-days). */
+  readonly retentionAgeMs?: number;
   /** Allow a non-loopback address without TLS and tokens. Default false (flag --insecure). */
   readonly insecure: boolean;
   /** TLS certificate, key and optional client CA (mutual TLS); plaintext when absent (flags --tls-cert, --tls-key, --tls-client-ca). */
@@ -74,6 +82,10 @@ Options (flags win over the environment):
   --pii-mode MODE            off | redact | reject personal data [env PULSE_LEARNING_LOG_PII_MODE, default redact]
   --pii-keys K1,K2,...       sensitive key names (replaces the default list: password, secret, token, api_key, email, phone, ssn, ...)
   --metrics-addr HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics [default: off]
+  --hash-chain on|off        SHA-256 chain over the records [default on]
+  --segment-bytes-max N      close the active file into a segment at this size [default 268435456]
+  --retention-bytes-max N    delete the oldest segments beyond this total size [default: keep all]
+  --retention-days N         delete segments older than this [default: keep all]
   --tls-cert FILE            server certificate chain (PEM); with --tls-key enables TLS
   --tls-key FILE             server private key (PEM)
   --tls-client-ca FILE       CA for client certificates: mutual TLS
@@ -135,6 +147,10 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         "pii-mode": { type: "string" },
         "pii-keys": { type: "string" },
         "metrics-addr": { type: "string" },
+        "hash-chain": { type: "string" },
+        "segment-bytes-max": { type: "string" },
+        "retention-bytes-max": { type: "string" },
+        "retention-days": { type: "string" },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "tls-client-ca": { type: "string" },
@@ -153,6 +169,9 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if ((v["tls-cert"] === undefined) !== (v["tls-key"] === undefined)) throw new ConfigError("--tls-cert and --tls-key go together");
   if (v["tls-client-ca"] !== undefined && v["tls-cert"] === undefined) throw new ConfigError("--tls-client-ca needs --tls-cert and --tls-key");
   const tls: TlsFiles | undefined = v["tls-cert"] === undefined ? undefined : Object.freeze({ certPath: v["tls-cert"], keyPath: v["tls-key"]!, clientCaPath: v["tls-client-ca"] });
+  const hashChainFlag = v["hash-chain"] ?? "on";
+  if (hashChainFlag !== "on" && hashChainFlag !== "off") throw new ConfigError(`--hash-chain must be on or off; got "${hashChainFlag}"`);
+  const hashChain = hashChainFlag === "on";
   const tokensFile = v["tokens-file"] ?? env.PULSE_LEARNING_LOG_TOKENS_FILE;
   if (!isLoopback(host) && !insecure && (tls === undefined || tokensFile === undefined)) {
     throw new ConfigError(`refusing to listen on ${address} without TLS and tokens (--tls-cert, --tls-key, --tokens-file); use a loopback address or pass --insecure`);
@@ -202,6 +221,10 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     insecure,
     tls,
     tokensFile,
+    hashChain,
+    segmentBytesMax: positiveInt("segment-bytes-max", v["segment-bytes-max"], 256 * 1024 * 1024),
+    retentionBytesMax: v["retention-bytes-max"] === undefined ? undefined : positiveInt("retention-bytes-max", v["retention-bytes-max"], 0),
+    retentionAgeMs: v["retention-days"] === undefined ? undefined : positiveInt("retention-days", v["retention-days"], 0) * 86_400_000,
     metricsAddress,
     pii: Object.freeze({ mode: piiMode, sensitiveKeys: Object.freeze([...piiKeys]) }),
     help: v.help ?? false,

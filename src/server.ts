@@ -65,6 +65,11 @@ export class PulseServer {
       clock,
       queueBytesMax: config.queueBytesMax,
       dedupWindowRecords: config.dedupWindowRecords,
+      hashChain: config.hashChain,
+      segmentBytesMax: config.segmentBytesMax,
+      retentionBytesMax: config.retentionBytesMax,
+      retentionAgeMs: config.retentionAgeMs,
+      onSegment: (event) => logger.info(event, event.kind === "closed" ? "closed a log segment" : "deleted a log segment (retention)"),
     });
     if (recovery.tornBytes > 0) {
       logger.warn({ tornBytes: recovery.tornBytes, quarantine: recovery.quarantinePath }, "cut a torn tail off the log (a crash interrupted a write); the bytes are kept in the quarantine file");

@@ -1,3 +1,4 @@
+import { rename, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Mutex } from "async-mutex";
 import { status } from "@grpc/grpc-js";
@@ -7,6 +8,8 @@ import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./fi
 import type { AppendEntry, AppendResult, LogStore } from "./store.js";
 import { DedupWindow } from "./dedup-window.js";
 import { acquireLogLock, type LogLock } from "./lock.js";
+import { chainHash, HASH_MEMBER } from "./hash-chain.js";
+import { listSegments, segmentPath } from "./segments.js";
 import { readTail } from "./tail.js";
 
 /** Options of the {@link Appender}. Every limit has a default. */
@@ -25,6 +28,16 @@ export interface AppenderOptions {
   dedupWindowRecords?: number;
   /** Take the single-writer lock (`<path>.lock`). Default true. */
   lock?: boolean;
+  /** Give every record a hash chained to the previous record's (tamper evidence). Default true. */
+  hashChain?: boolean;
+  /** Size at which the active file is closed into a segment named with its seq range, in bytes. Default 256 MiB. */
+  segmentBytesMax?: number;
+  /** Closed segments are deleted, oldest first, while all segments together exceed this, in bytes. Default: no limit. */
+  retentionBytesMax?: number;
+  /** Closed segments whose last write is older than this are deleted, in ms. Default: no limit. */
+  retentionAgeMs?: number;
+  /** Told when a segment is closed or deleted by retention (for the server log). */
+  onSegment?: (event: { kind: "closed" | "deleted"; path: string }) => void;
   /** Told about every durable commit (metrics): records written, bytes, and the fdatasync's duration in seconds. Default none. */
   observer?: { commit(events: number, bytes: number, fsyncSeconds: number): void };
 }
@@ -64,6 +77,8 @@ export class Appender implements LogStore {
   private readonly queueBytesMax: number;
   private readonly writeBytesMax: number;
   private readonly windowMax: number;
+  private readonly hashChain: boolean;
+  private readonly segmentBytesMax: number;
   private readonly mutex = new Mutex();
   private fh: StoreFileHandle | undefined;
   private lock: LogLock | undefined;
@@ -75,6 +90,10 @@ export class Appender implements LogStore {
   private seq = 0;
   private lastMicros = 0;
   private needsRecovery = false;
+  /** Hash of the last record written ("" before the first hashed record). */
+  private chainTip = "";
+  /** Seq of the first record in the active file. */
+  private activeFirstSeq = 1;
   private closing = false;
   private readonly commitListeners = new Set<(lastSeq: number) => void>();
   /** Recent event_ids, to answer retries exactly once. */
@@ -89,6 +108,8 @@ export class Appender implements LogStore {
     this.writeBytesMax = options.writeBytesMax ?? 8 * 1024 * 1024;
     this.windowMax = options.dedupWindowRecords ?? 100_000;
     this.window = new DedupWindow(this.windowMax);
+    this.hashChain = options.hashChain ?? true;
+    this.segmentBytesMax = options.segmentBytesMax ?? 256 * 1024 * 1024;
   }
 
   /** Opens (or creates) the log, repairing a torn tail, and returns the appender with what it repaired. */
@@ -198,7 +219,20 @@ export class Appender implements LogStore {
       this.durableSize = reread.validSize;
       this.seq = reread.lastSeq;
       this.lastMicros = reread.lastTimestampMicros;
-      this.window.load(reread.recent);
+      this.chainTip = reread.lastHash ?? "";
+      let recent = reread.recent;
+      if (reread.validSize === 0) {
+        // A fresh active file after a rotation: the log goes on from the last closed segment.
+        const previous = await this.lastSegmentTail();
+        if (previous) {
+          this.seq = previous.lastSeq;
+          this.lastMicros = previous.lastTimestampMicros;
+          this.chainTip = previous.lastHash ?? "";
+          recent = previous.recent;
+        }
+      }
+      this.activeFirstSeq = reread.validSize === 0 ? this.seq + 1 : await firstSeqOf(fh, reread.legacy);
+      this.window.load(recent);
       this.needsRecovery = false;
       return { tornBytes: size - keep, quarantinePath, lastSeq: this.seq, legacy: reread.legacy };
     } catch (err) {
@@ -224,6 +258,7 @@ export class Appender implements LogStore {
       const timestamp = formatTimestamp(micros);
       const head = `","timestamp":"${timestamp}",`;
       let seq = this.seq;
+      let tip = this.chainTip;
       // Client-chosen ids written by this commit, to catch a repeat inside the commit itself.
       const freshIds: string[] = [];
       const freshSeqs: number[] = [];
@@ -247,14 +282,21 @@ export class Appender implements LogStore {
             continue;
           }
           seq++;
-          const line = `{"event_id":"${e.eventId}${head}${e.body},"seq":${seq}}\n`;
-          // A UTF-16 unit is at most 3 UTF-8 bytes; grow the reused buffer when it might not fit.
-          if (buf.length - length < line.length * 3) {
-            const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, length + line.length * 3));
+          const prefix = `{"event_id":"${e.eventId}${head}${e.body},"seq":${seq}`;
+          // A UTF-16 unit is at most 3 UTF-8 bytes (plus the hash trailer); grow the reused buffer when it might not fit.
+          if (buf.length - length < prefix.length * 3 + 80) {
+            const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, length + prefix.length * 3 + 80));
             buf.copy(bigger, 0, 0, length);
             buf = this.scratch = bigger;
           }
-          length += buf.write(line, length);
+          const start = length;
+          length += buf.write(prefix, length);
+          if (this.hashChain) {
+            tip = chainHash(tip, buf.subarray(start, length));
+            length += buf.write(`${HASH_MEMBER}${tip}"}\n`, length, "latin1");
+          } else {
+            length += buf.write("}\n", length, "latin1");
+          }
           if (e.clientChosenId) {
             fresh.set(e.eventId, seq);
             freshIds.push(e.eventId);
@@ -268,11 +310,13 @@ export class Appender implements LogStore {
         const fsyncSeconds = await this.writeDurably(fh, buf.subarray(0, length));
         this.options.observer?.commit(seq - this.seq, length, fsyncSeconds);
         this.seq = seq;
+        this.chainTip = tip;
         this.lastMicros = micros;
         this.window.addCommit(timestamp, freshIds, freshSeqs);
         for (const listener of this.commitListeners) listener(seq);
       }
       batch.forEach((p, i) => p.resolve(results[i]));
+      if (this.durableSize >= this.segmentBytesMax) await this.rotate();
     } catch (err) {
       const failure = storageError(err);
       for (const p of batch) p.reject(failure);
@@ -310,9 +354,84 @@ export class Appender implements LogStore {
     }
   }
 
+  /**
+   * Closes the active file into a segment named with its seq range and starts
+   * a new active file; then applies retention. Runs inside the mutex, after
+   * the commit's callers were answered. If it fails half-way, the next commit
+   * recovers: the new active file starts from the last closed segment.
+   */
+  private async rotate(): Promise<void> {
+    const { path } = this.options;
+    const closed = segmentPath(path, this.activeFirstSeq, this.seq);
+    try {
+      await this.fh?.close();
+      this.fh = undefined;
+      await rename(path, closed);
+      await this.fs.syncDir(dirname(path));
+      this.options.onSegment?.({ kind: "closed", path: closed });
+      this.fh = await this.fs.openReadWrite(path, 0o600);
+      await this.fs.syncDir(dirname(path));
+      this.durableSize = 0;
+      this.activeFirstSeq = this.seq + 1;
+      await this.applyRetention();
+    } catch {
+      this.needsRecovery = true;
+    }
+  }
+
+  /** Deletes the oldest closed segments beyond the size or age limits; never the active file. */
+  private async applyRetention(): Promise<void> {
+    const { retentionBytesMax, retentionAgeMs, path } = this.options;
+    if (retentionBytesMax === undefined && retentionAgeMs === undefined) return;
+    const segments = await listSegments(path);
+    const sized = await Promise.all(segments.map(async (s) => ({ ...s, ...(await stat(s.path)) })));
+    let total = sized.reduce((sum, s) => sum + s.size, 0);
+    const now = Date.now();
+    for (const s of sized) {
+      if (s.active) break;
+      const tooBig = retentionBytesMax !== undefined && total > retentionBytesMax;
+      const tooOld = retentionAgeMs !== undefined && now - s.mtimeMs > retentionAgeMs;
+      if (!tooBig && !tooOld) break;
+      await unlink(s.path);
+      total -= s.size;
+      this.options.onSegment?.({ kind: "deleted", path: s.path });
+    }
+  }
+
+  /** The tail of the newest closed segment, when there is one. */
+  private async lastSegmentTail() {
+    const closed = (await listSegments(this.options.path)).filter((s) => !s.active);
+    const last = closed[closed.length - 1];
+    if (!last) return undefined;
+    const fh = await this.fs.openReadWrite(last.path, 0o600);
+    try {
+      return await readTail(fh, this.windowMax);
+    } finally {
+      await fh.close();
+    }
+  }
+
   private wakeRoomWaiters(): void {
     if (this.roomWaiters.length === 0) return;
     if (this.queuedBytes >= this.queueBytesMax) return;
     for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+}
+
+/** Seq of the first record of a non-empty file (1 for a log of the original module, which has none). */
+async function firstSeqOf(fh: StoreFileHandle, legacy: boolean): Promise<number> {
+  if (legacy) return 1;
+  // Read until the first newline (a record is at most a few MiB).
+  let chunk = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    const { bytesRead } = await fh.read(chunk, 0, chunk.length, 0);
+    const end = chunk.subarray(0, bytesRead).indexOf(0x0a);
+    if (end >= 0 || bytesRead < chunk.length || chunk.length >= 16 * 1024 * 1024) {
+      const line = chunk.subarray(0, end >= 0 ? end : bytesRead).toString("utf8");
+      // Our seq is the record's last member (data may hold a "seq" of its own).
+      const m = /"seq":(\d+)(?:,"hash":"[0-9a-f]{64}")?\}$/.exec(line);
+      return m ? Number(m[1]) : 1;
+    }
+    chunk = Buffer.allocUnsafe(chunk.length * 4);
   }
 }

@@ -78,12 +78,15 @@ export interface TailState {
   recent: RecentRecord[];
   /** True when the last record has no seq (a log of the original module). */
   legacy: boolean;
+  /** The last record's chain hash, when it has one. */
+  lastHash?: string;
 }
 
 interface ParsedRecord {
   event_id?: unknown;
   timestamp?: unknown;
   seq?: unknown;
+  hash?: unknown;
 }
 
 function parseRecord(bytes: Buffer): ParsedRecord | undefined {
@@ -120,6 +123,7 @@ export async function readTail(fh: StoreFileHandle, windowRecords: number): Prom
   let lastSeq = 0;
   let lastTimestampMicros = 0;
   let legacy = false;
+  let lastHash: string | undefined;
   let seenValid = false;
   for await (const line of linesBackward(fh, completeEnd)) {
     const record = parseRecord(line.bytes);
@@ -133,6 +137,7 @@ export async function readTail(fh: StoreFileHandle, windowRecords: number): Prom
       if (typeof record.seq === "number") lastSeq = record.seq;
       else legacy = true;
       if (typeof record.timestamp === "string") lastTimestampMicros = parseTimestamp(record.timestamp) || 0;
+      if (typeof record.hash === "string") lastHash = record.hash;
     }
     if (legacy || recent.length >= windowRecords) break;
     if (record && typeof record.event_id === "string" && typeof record.seq === "number" && typeof record.timestamp === "string") {
@@ -143,7 +148,7 @@ export async function readTail(fh: StoreFileHandle, windowRecords: number): Prom
   recent.reverse();
   const torn = Buffer.alloc(size - validSize);
   if (torn.length > 0) await readFully(fh, torn, validSize);
-  return { validSize, torn, lastSeq, lastTimestampMicros, recent, legacy };
+  return { validSize, torn, lastSeq, lastTimestampMicros, recent, legacy, lastHash };
 }
 
 async function countLines(fh: StoreFileHandle, end: number): Promise<number> {

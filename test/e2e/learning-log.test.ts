@@ -50,7 +50,7 @@ describe("LearningLogService end to end", () => {
     const records = await readLog(t.logPath);
     assert.equal(records.length, acks.length);
     records.forEach((r, i) => {
-      assert.deepEqual(Object.keys(r), r.context === undefined ? ["event_id", "timestamp", "event_type", "data", "seq"] : ["event_id", "timestamp", "event_type", "data", "context", "seq"]);
+      assert.deepEqual(Object.keys(r), r.context === undefined ? ["event_id", "timestamp", "event_type", "data", "seq", "hash"] : ["event_id", "timestamp", "event_type", "data", "context", "seq", "hash"]);
       assert.equal(r.event_id, acks[i].eventId);
       assert.match(r.event_id, UUID);
       assert.equal(r.timestamp, acks[i].timestamp);

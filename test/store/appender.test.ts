@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
@@ -35,7 +36,9 @@ describe("Appender", () => {
     const [r] = await appender.append([entry(1, id)]);
     await appender.close();
     const text = await readFile(path, "utf8");
-    assert.equal(text, `{"event_id":"${id}","timestamp":"${r.timestamp}","event_type":"test","data":{"n":1},"seq":1}\n`);
+    const prefix = `{"event_id":"${id}","timestamp":"${r.timestamp}","event_type":"test","data":{"n":1},"seq":1`;
+    const hash = createHash("sha256").update(prefix).digest("hex");
+    assert.equal(text, `${prefix},"hash":"${hash}"}\n`);
     assert.match(r.timestamp, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$/);
   });
 

@@ -1,0 +1,127 @@
+import { open, stat } from "node:fs/promises";
+import { chainHash, splitHashedLine } from "./hash-chain.js";
+import { listSegments } from "./segments.js";
+
+/** Where and why the chain broke. */
+export interface ChainBreak {
+  /** The file holding the bad line. */
+  file: string;
+  /** Line number in that file, from 1. */
+  line: number;
+  /** The seq the line claims, when it has one. */
+  seq?: number;
+  /** The seq expected at that point. */
+  expectedSeq?: number;
+  reason: string;
+}
+
+/** The outcome of {@link verifyLog}. */
+export interface VerifyReport {
+  ok: boolean;
+  /** Records checked. */
+  records: number;
+  firstSeq?: number;
+  lastSeq?: number;
+  /** Hash of the last record: keep it elsewhere to anchor the chain. */
+  lastHash?: string;
+  /** Files read, in order. */
+  files: string[];
+  /** The first break, when the chain is not intact. */
+  broken?: ChainBreak;
+}
+
+/** Progress callback: bytes read so far and in all. */
+export type VerifyProgress = (bytesRead: number, bytesTotal: number) => void;
+
+async function* fileLines(path: string, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+  const fh = await open(path, "r");
+  try {
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    let carry: Buffer = Buffer.alloc(0);
+    for (;;) {
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      onBytes(bytesRead);
+      const data = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      let start = 0;
+      for (let i = data.indexOf(0x0a); i !== -1; i = data.indexOf(0x0a, start)) {
+        yield data.subarray(start, i);
+        start = i + 1;
+      }
+      carry = Buffer.from(data.subarray(start));
+    }
+    if (carry.length > 0) yield carry; // a last line without newline: reported below
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Checks the whole log, across closed segments and the active file: every
+ * line is a JSON object ending in a newline, seq goes up by exactly one, and
+ * every hash matches SHA-256(previous hash + the line up to its seq). Stops at
+ * the first break and names it. When the oldest segments were deleted by
+ * retention, the first record present anchors the chain.
+ */
+export async function verifyLog(logPath: string, onProgress?: VerifyProgress): Promise<VerifyReport> {
+  const segments = await listSegments(logPath);
+  const sizes = await Promise.all(segments.map(async (s) => (await stat(s.path)).size));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  let read = 0;
+  const report: VerifyReport = { ok: true, records: 0, files: segments.map((s) => s.path) };
+  let previousHash: string | undefined;
+  let expectedSeq: number | undefined;
+  for (const [index, segment] of segments.entries()) {
+    const size = sizes[index];
+    let lineNo = 0;
+    const fail = (reason: string, seq?: number): VerifyReport => {
+      report.ok = false;
+      report.broken = { file: segment.path, line: lineNo, seq, expectedSeq, reason };
+      return report;
+    };
+    let consumed = 0;
+    for await (const bytes of fileLines(segment.path, (n) => {
+      read += n;
+      onProgress?.(read, total);
+    })) {
+      lineNo++;
+      consumed += bytes.length + 1;
+      if (consumed > size) return fail("last line has no newline (torn write)");
+      let record: { seq?: unknown };
+      try {
+        record = JSON.parse(bytes.toString("utf8")) as { seq?: unknown };
+      } catch {
+        return fail("not valid JSON");
+      }
+      if (record === null || typeof record !== "object" || Array.isArray(record)) return fail("not a JSON object");
+      const seq = typeof record.seq === "number" ? record.seq : undefined;
+      if (seq === undefined) {
+        // A record of the original module (before this service): allowed only before the chain starts.
+        if (previousHash !== undefined && previousHash !== "") return fail("record without seq after the chain started");
+        report.records++;
+        continue;
+      }
+      if (expectedSeq !== undefined && seq !== expectedSeq) {
+        return fail(seq < expectedSeq ? `seq ${seq} does not increase (records reordered or repeated)` : `seq jumps from ${expectedSeq - 1} to ${seq} (records deleted)`, seq);
+      }
+      const hashed = splitHashedLine(bytes);
+      if (hashed) {
+        if (previousHash !== undefined) {
+          const expected = chainHash(previousHash, hashed.prefix);
+          if (expected !== hashed.hash) return fail("hash does not match the record and the previous hash (edited, inserted or moved)", seq);
+        }
+        previousHash = hashed.hash;
+      } else if (previousHash !== undefined && previousHash !== "") {
+        return fail("record without hash after the chain started", seq);
+      } else {
+        previousHash = "";
+      }
+      report.firstSeq ??= seq;
+      report.lastSeq = seq;
+      report.lastHash = hashed?.hash;
+      report.records++;
+      expectedSeq = seq + 1;
+    }
+  }
+  return report;
+}
