@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import type { TlsFiles } from "./auth/tls.js";
 import { defaultEventLimits, type EventLimits } from "./guard/limits.js";
 import { defaultSensitiveKeys, type PiiOptions } from "./guard/pii.js";
+import { parseStoreChoice, type StoreChoice } from "./store/jetstream/store-choice.js";
 
 /** Everything the server is configured with; built only by {@link resolveConfig}. */
 export interface ServerConfig {
@@ -24,7 +25,7 @@ export interface ServerConfig {
   readonly limits: Readonly<EventLimits>;
   /** Largest gRPC message accepted, in bytes. Default 4 MiB (flag --message-bytes-max). */
   readonly messageBytesMax: number;
-  /** Bytes waiting for a write before unary calls get RESOURCE_EXHAUSTED and streams wait. Default 64 MiB (flag --queue-bytes-max). */
+  /** Bytes waiting for a write before unary calls get RESOURCE_EXHAUSTED and streams wait. Default 16 MiB (flag --queue-bytes-max). */
   readonly queueBytesMax: number;
   /** Records whose event_id is remembered to answer retries exactly once. Default 100,000 (flag --dedup-window). */
   readonly dedupWindowRecords: number;
@@ -50,6 +51,8 @@ export interface ServerConfig {
   readonly metricsAddress?: string;
   /** PII guard: mode (default redact; flag --pii-mode, env PULSE_LEARNING_LOG_PII_MODE) and sensitive keys (flag --pii-keys, comma-separated, replaces the default list). */
   readonly pii: Readonly<PiiOptions>;
+  /** The log store: the JSONL file (default) or a JetStream stream (flags --store, --nats-stream, --nats-subject, --nats-replicas; env PULSE_LEARNING_LOG_STORE). */
+  readonly store: StoreChoice;
 }
 
 /** Thrown for a bad flag or setting; main prints it and exits 2. */
@@ -76,7 +79,7 @@ Options (flags win over the environment):
   --event-type-chars-max N   longest event_type    [default 128]
   --nesting-depth-max N      deepest data nesting  [default 32]
   --batch-events-max N       most events per batch [default 10000]
-  --queue-bytes-max N        write queue bound     [default 67108864]
+  --queue-bytes-max N        write queue bound     [default 16777216]
   --dedup-window N           event_ids remembered for exactly-once retries [default 100000]
   --shutdown-timeout-ms N    drain deadline on SIGTERM/SIGINT [default 10000]
   --pii-mode MODE            off | redact | reject personal data [env PULSE_LEARNING_LOG_PII_MODE, default redact]
@@ -91,6 +94,11 @@ Options (flags win over the environment):
   --tls-client-ca FILE       CA for client certificates: mutual TLS
   --tokens-file FILE         bearer tokens with roles (writer, reader, admin) [env PULSE_LEARNING_LOG_TOKENS_FILE]
   --insecure                 allow a non-loopback address without TLS and tokens
+  --store file|nats://HOST:PORT[,HOST:PORT...]  log store: the JSONL file, or a NATS JetStream stream
+                             [env PULSE_LEARNING_LOG_STORE, default file]
+  --nats-stream NAME         JetStream stream name [default PULSE_LEARNING_LOG]
+  --nats-subject SUBJECT     subject the records are published on [default pulse.learninglog.events]
+  --nats-replicas N          copies JetStream keeps of each record (a stream made by this server) [default 1]
   -h, --help                 show this text
 `;
 
@@ -156,6 +164,10 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         "tls-client-ca": { type: "string" },
         "tokens-file": { type: "string" },
         insecure: { type: "boolean" },
+        store: { type: "string" },
+        "nats-stream": { type: "string" },
+        "nats-subject": { type: "string" },
+        "nats-replicas": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -197,6 +209,12 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (piiMode !== "off" && piiMode !== "redact" && piiMode !== "reject") {
     throw new ConfigError(`--pii-mode must be off, redact or reject; got "${piiMode}"`);
   }
+  const store = parseStoreChoice(v.store ?? env.PULSE_LEARNING_LOG_STORE ?? "file", {
+    stream: v["nats-stream"],
+    subject: v["nats-subject"],
+    replicas: v["nats-replicas"] === undefined ? undefined : positiveInt("nats-replicas", v["nats-replicas"], 1),
+  });
+  if ("problem" in store) throw new ConfigError(store.problem);
   const piiKeys = v["pii-keys"] === undefined ? defaultSensitiveKeys : v["pii-keys"].split(",").map((k) => k.trim()).filter((k) => k !== "");
   const limits: EventLimits = Object.freeze({
     eventTypeCharsMax: positiveInt("event-type-chars-max", v["event-type-chars-max"], defaultEventLimits.eventTypeCharsMax),
@@ -214,7 +232,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     trustTracker: v["trust-tracker"],
     limits,
     messageBytesMax: positiveInt("message-bytes-max", v["message-bytes-max"], 4 * 1024 * 1024),
-    queueBytesMax: positiveInt("queue-bytes-max", v["queue-bytes-max"], 64 * 1024 * 1024),
+    queueBytesMax: positiveInt("queue-bytes-max", v["queue-bytes-max"], 16 * 1024 * 1024),
     dedupWindowRecords: positiveInt("dedup-window", v["dedup-window"], 100_000),
     shutdownTimeoutMs: positiveInt("shutdown-timeout-ms", v["shutdown-timeout-ms"], 10_000),
     logLevel,
@@ -227,6 +245,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     retentionAgeMs: v["retention-days"] === undefined ? undefined : positiveInt("retention-days", v["retention-days"], 0) * 86_400_000,
     metricsAddress,
     pii: Object.freeze({ mode: piiMode, sensitiveKeys: Object.freeze([...piiKeys]) }),
+    store,
     help: v.help ?? false,
   });
 }

@@ -33,10 +33,16 @@ export interface EventErrorData {
   message: string;
 }
 
+/** An accepted event of a batch, without its draft (batches may be large; only what the ack needs is kept). */
+export interface AcceptedEvent {
+  readonly eventId: string;
+  readonly redactedFields: string[];
+}
+
 /** The outcome of a batch: where the accepted events landed, why the others were rejected. */
 export interface BatchOutcome {
   /** The accepted events, in request order. */
-  prepared: PreparedEvent[];
+  prepared: AcceptedEvent[];
   /** Where each accepted event landed, in request order. */
   results: AppendResult[];
   /** Position in the batch (plus indexBase) of each accepted event. */
@@ -75,20 +81,26 @@ export class EventWriter {
   }
 
   /** Checks and encodes one event; throws INVALID_ARGUMENT naming the field (paths start at `path`). */
-  async prepare(event: LearningEvent["event"], path: string): Promise<PreparedEvent> {
+  prepare(event: LearningEvent["event"], path: string): PreparedEvent | Promise<PreparedEvent> {
     if (event.case === undefined) throw ServiceError.invalid(path || "event", "no event set");
-    // Unary requests name their fields directly; batch events also name the oneof case.
-    this.validate(eventSchemas.get(event.case)!)(event.value, path && `${path}.${eventFieldNames.get(event.case)}`);
-    const draft = await buildEvent(event, this.deps);
-    return this.encode(draft, path);
+    try {
+      this.validate(eventSchemas.get(event.case)!)(event.value, "");
+    } catch (err) {
+      // Unary requests name their fields directly; batch events also name the
+      // position and the oneof case. Built only on failure: no path strings per valid event.
+      if (!path || !(err instanceof ServiceError)) throw err;
+      throw new ServiceError(err.code, `${path}.${eventFieldNames.get(event.case)}.${err.message}`);
+    }
+    const draft = buildEvent(event, this.deps);
+    // Only events that consult the tracker are asynchronous; the rest stay off the microtask queue.
+    return draft instanceof Promise ? draft.then((d) => this.encode(d, path)) : this.encode(draft, path);
   }
 
   /** Guards and encodes a draft, with the size limit (also for drafts the server builds, such as trust events). */
   encode(draft: EventDraft, path = ""): PreparedEvent {
     const redactedFields: string[] = [];
-    const prefix = path ? `${path}.` : "";
-    draft.data = this.pii(draft.data, `${prefix}data`, redactedFields) ?? null;
-    if (draft.context !== undefined) draft.context = this.pii(draft.context, `${prefix}context`, redactedFields) as EventDraft["context"];
+    draft.data = this.pii(draft.data, path ? `${path}.data` : "data", redactedFields) ?? null;
+    if (draft.context !== undefined) draft.context = this.pii(draft.context, path ? `${path}.context` : "context", redactedFields) as EventDraft["context"];
     const body = encodeBody(draft);
     // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
     if (body.length * 3 > this.limits.recordBytesMax) {
@@ -126,12 +138,18 @@ export class EventWriter {
     }
     const base = options.indexBase ?? 0;
     const prefix = options.pathPrefix ?? "events";
-    const prepared: PreparedEvent[] = [];
+    // Only what the store and the ack need is kept while the batch waits for
+    // its fsync: the drafts and their data objects can be collected at once.
+    const entries: AppendEntry[] = [];
+    const prepared: AcceptedEvent[] = [];
     const indexes: number[] = [];
     const errors: EventErrorData[] = [];
     for (let i = 0; i < events.length; i++) {
       try {
-        prepared.push(await this.prepare(events[i].event, `${prefix}[${base + i}]`));
+        const p = this.prepare(events[i].event, `${prefix}[${base + i}]`);
+        const event = p instanceof Promise ? await p : p;
+        entries.push({ eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body });
+        prepared.push({ eventId: event.eventId, redactedFields: event.redactedFields });
         indexes.push(base + i);
       } catch (err) {
         const e = ServiceError.from(err);
@@ -139,7 +157,7 @@ export class EventWriter {
         errors.push({ index: base + i, code: e.code, message: e.message });
       }
     }
-    const results = await this.store.append(prepared, { wait: options.wait });
+    const results = await this.store.append(entries, { wait: options.wait });
     return { prepared, results, indexes, errors };
   }
 }

@@ -137,41 +137,57 @@ export function createPiiGuard(options: PiiOptions): PiiGuard {
     if (keyCache.size < 10_000) keyCache.set(key, hit);
     return hit;
   };
-  const found = (path: string, why: string, redacted: string[]) => {
+  // The path of the value being looked at, as parts: joined only when
+  // something is found, so clean events build no path strings at all.
+  const parts: Array<string | number> = [];
+  let base = "";
+  const pathHere = () => base + parts.map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("");
+  const found = (why: string, redacted: string[]) => {
+    const path = pathHere();
     if (options.mode === "reject") throw ServiceError.invalid(path, `${why}: personal or secret data is not logged (PII guard in reject mode)`);
-    redacted.push(path);
+    if (redacted[redacted.length - 1] !== path) redacted.push(path);
   };
-  const scrubString = (text: string, path: string, redacted: string[]): string => {
+  const scrubString = (text: string, redacted: string[]): string => {
     let out = text;
     const emails = out.includes("@") ? emailSpans(out) : [];
     if (emails.length > 0) {
-      found(path, "looks like an e-mail address", redacted);
+      found("looks like an e-mail address", redacted);
       for (let i = emails.length - 1; i >= 0; i--) out = out.slice(0, emails[i][0]) + REDACTED + out.slice(emails[i][1]);
     }
     const cards = cardNumbersIn(out);
     if (cards.length > 0) {
-      if (!redacted.includes(path)) found(path, "looks like a card number", redacted);
+      found("looks like a card number", redacted);
       for (const c of cards) out = out.split(c).join(REDACTED);
     }
     return out;
   };
-  const walk = (value: JsonValue, path: string, redacted: string[]): JsonValue => {
-    if (typeof value === "string") return scrubString(value, path, redacted);
+  const walk = (value: JsonValue, redacted: string[]): JsonValue => {
+    if (typeof value === "string") return scrubString(value, redacted);
     if (value === null || typeof value !== "object") return value;
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) value[i] = walk(value[i], `${path}[${i}]`, redacted);
+      for (let i = 0; i < value.length; i++) {
+        parts.push(i);
+        value[i] = walk(value[i], redacted);
+        parts.pop();
+      }
       return value;
     }
     for (const key of Object.keys(value)) {
-      const childPath = `${path}.${key}`;
+      parts.push(key);
       if (isSensitiveKey(key) && value[key] !== null) {
-        found(childPath, "sensitive key", redacted);
+        found("sensitive key", redacted);
         value[key] = REDACTED;
-        continue;
+      } else {
+        value[key] = walk(value[key], redacted);
       }
-      value[key] = walk(value[key], childPath, redacted);
+      parts.pop();
     }
     return value;
   };
-  return (value, path, redacted) => (value === undefined ? value : walk(value, path, redacted));
+  return (value, path, redacted) => {
+    if (value === undefined) return value;
+    base = path;
+    parts.length = 0;
+    return walk(value, redacted);
+  };
 }

@@ -136,12 +136,21 @@ function toStatus(err: unknown, path: string, sink: InternalErrorSink): Partial<
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
 
-function contextOf(call: AnyCall, path: string): CallContext {
+// One reason for every cancelled call: building an error (with its stack) per call is costly.
+const CALL_CANCELLED = new ServiceError(grpc.status.CANCELLED, "call cancelled");
+
+/**
+ * The handler's view of a call, and `release` to call once the handler has
+ * answered: grpc-js emits "cancelled" after every call ends, even a
+ * successful one, so the listener must go before the answer is sent.
+ */
+function contextOf(call: AnyCall, path: string): { ctx: CallContext; release: () => void } {
   const abort = new AbortController();
-  const cancel = () => abort.abort(new ServiceError(grpc.status.CANCELLED, "call cancelled"));
+  const cancel = () => abort.abort(CALL_CANCELLED);
+  const emitter = call as grpc.ServerUnaryCall<unknown, unknown>;
   if (call.cancelled) cancel();
-  else (call as grpc.ServerUnaryCall<unknown, unknown>).once("cancelled", cancel);
-  return { signal: abort.signal, metadata: call.metadata, peer: call.getPeer(), path };
+  else emitter.once("cancelled", cancel);
+  return { ctx: { signal: abort.signal, metadata: call.metadata, peer: call.getPeer(), path }, release: () => emitter.removeListener("cancelled", cancel) };
 }
 
 /**
@@ -184,45 +193,69 @@ export function adaptImplementation<S extends GenServiceMethods>(
     switch (method.methodKind) {
       case "unary":
         handlers[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-          const ctx = contextOf(call, path);
+          const { ctx, release } = contextOf(call, path);
           Promise.resolve()
             .then(() => (fn as unknown as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, ctx))
             .then(
-              (res) => callback(null, create(output, res as MessageInitShape<DescMessage>)),
-              (err) => callback(toStatus(err, path, sink)),
+              (res) => {
+                release();
+                callback(null, create(output, res as MessageInitShape<DescMessage>));
+              },
+              (err) => {
+                release();
+                callback(toStatus(err, path, sink));
+              },
             );
         }) as grpc.handleUnaryCall<unknown, unknown>;
         break;
       case "client_streaming":
         handlers[method.localName] = ((call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-          const ctx = contextOf(call, path);
+          const { ctx, release } = contextOf(call, path);
           Promise.resolve()
             .then(() => (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(requestsOf(call), ctx))
             .then(
-              (res) => callback(null, create(output, res as MessageInitShape<DescMessage>)),
-              (err) => callback(toStatus(err, path, sink)),
+              (res) => {
+                release();
+                callback(null, create(output, res as MessageInitShape<DescMessage>));
+              },
+              (err) => {
+                release();
+                callback(toStatus(err, path, sink));
+              },
             );
         }) as grpc.handleClientStreamingCall<unknown, unknown>;
         break;
       case "server_streaming":
         handlers[method.localName] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
-          const ctx = contextOf(call, path);
+          const { ctx, release } = contextOf(call, path);
           Promise.resolve()
             .then(() => writeAll(call, ctx, (fn as unknown as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(call.request, ctx), output))
             .then(
-              () => call.end(),
-              (err) => call.emit("error", toStatus(err, path, sink)),
+              () => {
+                release();
+                call.end();
+              },
+              (err) => {
+                release();
+                call.emit("error", toStatus(err, path, sink));
+              },
             );
         }) as grpc.handleServerStreamingCall<unknown, unknown>;
         break;
       case "bidi_streaming":
         handlers[method.localName] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
-          const ctx = contextOf(call, path);
+          const { ctx, release } = contextOf(call, path);
           Promise.resolve()
             .then(() => writeAll(call, ctx, (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => AsyncIterable<unknown>)(requestsOf(call), ctx), output))
             .then(
-              () => call.end(),
-              (err) => call.emit("error", toStatus(err, path, sink)),
+              () => {
+                release();
+                call.end();
+              },
+              (err) => {
+                release();
+                call.emit("error", toStatus(err, path, sink));
+              },
             );
         }) as grpc.handleBidiStreamingCall<unknown, unknown>;
         break;

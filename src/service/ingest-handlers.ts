@@ -51,11 +51,21 @@ const errorMessages = (errors: EventErrorData[]) => errors.map((e) => create(Eve
 export function createIngestHandlers(writer: EventWriter, options: IngestOptions = {}) {
   const inFlightMax = options.streamBatchesInFlightMax ?? 8;
   const shutdown = options.shutdown ?? new AbortController().signal;
-  // Settles (never rejects) when shutdown starts; raced against reads.
-  const stopped = new Promise<"stopped">((resolve) => {
-    if (shutdown.aborted) resolve("stopped");
-    else shutdown.addEventListener("abort", () => resolve("stopped"), { once: true });
-  });
+  /**
+   * A promise that settles when shutdown starts, for one race only: its
+   * listener is removed after the race. (Racing a long-lived promise instead
+   * would leave one reaction per batch on it, each holding its batch alive.)
+   */
+  const stopSignal = (): { stopped: Promise<"stopped">; release: () => void } => {
+    let release = () => {};
+    const stopped = new Promise<"stopped">((resolve) => {
+      if (shutdown.aborted) return resolve("stopped");
+      const onAbort = () => resolve("stopped");
+      shutdown.addEventListener("abort", onAbort, { once: true });
+      release = () => shutdown.removeEventListener("abort", onAbort);
+    });
+    return { stopped, release };
+  };
 
   const answerBatch = async (request: IngestEventsRequest): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
     const outcome = await writer.writeBatch(request.events, { wait: true });
@@ -85,7 +95,9 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
         while (reading !== undefined || inFlight.length > 0) {
           if (reading !== undefined && inFlight.length < inFlightMax) {
             const head = inFlight.length > 0 ? inFlight[0].then(() => "answered" as const) : undefined;
-            const next = await Promise.race(head ? [reading, head, stopped] : [reading, stopped]);
+            const stop = stopSignal();
+            const next = await Promise.race(head ? [reading, head, stop.stopped] : [reading, stop.stopped]);
+            stop.release();
             if (next === "stopped") {
               // Take nothing more; answer what was taken, then say why we stop.
               reading = undefined;

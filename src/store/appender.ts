@@ -20,7 +20,7 @@ export interface AppenderOptions {
   fs?: StoreFileSystem;
   /** Clock for record timestamps. Default: the system clock. */
   clock?: Clock;
-  /** Bytes of records waiting for a write before appends are refused or wait. Default 64 MiB. */
+  /** Bytes of records waiting for a write before appends are refused or wait. Default 16 MiB. */
   queueBytesMax?: number;
   /** Largest single write of one group commit, in bytes. Default 8 MiB. */
   writeBytesMax?: number;
@@ -104,7 +104,7 @@ export class Appender implements LogStore {
   private constructor(private readonly options: AppenderOptions) {
     this.fs = options.fs ?? nodeFileSystem;
     this.clock = options.clock ?? systemClock;
-    this.queueBytesMax = options.queueBytesMax ?? 64 * 1024 * 1024;
+    this.queueBytesMax = options.queueBytesMax ?? 16 * 1024 * 1024;
     this.writeBytesMax = options.writeBytesMax ?? 8 * 1024 * 1024;
     this.windowMax = options.dedupWindowRecords ?? 100_000;
     this.window = new DedupWindow(this.windowMax);
