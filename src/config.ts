@@ -15,6 +15,10 @@ export interface ServerConfig {
   readonly trustDir: string;
   /** host:port of a remote trust tracker; in process when absent (flag --trust-tracker). */
   readonly trustTracker?: string;
+  /** CA (PEM) to reach the remote trust tracker over TLS; plaintext when absent (flag --trust-tracker-ca). */
+  readonly trustTrackerCa?: string;
+  /** File holding the bearer token for the remote trust tracker (flag --trust-tracker-token-file). */
+  readonly trustTrackerTokenFile?: string;
   /** The in-process tracker's private state folder (snapshot, audit key). Default: `<log name>.trust-state` beside the log (flag --trust-state-dir). */
   readonly trustStateDir: string;
   /** Trust changes between snapshots. Default 1,000 (flag --trust-snapshot-changes). */
@@ -70,6 +74,8 @@ Options (flags win over the environment):
   --log-path FILE            JSONL log file        [env PULSE_LEARNING_LOG_PATH, default logs/pulse_learning_log.jsonl]
   --trust-dir DIR            folder for trust files [default: trust/ beside the log]
   --trust-tracker HOST:PORT  use a remote trust tracker instead of the in-process one
+  --trust-tracker-ca FILE    reach it over TLS, trusting this CA
+  --trust-tracker-token-file FILE  bearer token for it (needs --trust-tracker-ca)
   --trust-state-dir DIR      tracker snapshot folder [default: <log name>.trust-state/ beside the log]
   --trust-snapshot-changes N trust changes between snapshots [default 1000]
   --trust-snapshot-interval-ms N  most time between snapshots [default 60000]
@@ -140,6 +146,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         "log-path": { type: "string" },
         "trust-dir": { type: "string" },
         "trust-tracker": { type: "string" },
+        "trust-tracker-ca": { type: "string" },
+        "trust-tracker-token-file": { type: "string" },
         "trust-state-dir": { type: "string" },
         "trust-snapshot-changes": { type: "string" },
         "trust-snapshot-interval-ms": { type: "string" },
@@ -194,6 +202,9 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     throw new ConfigError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
   }
   if (v["trust-tracker"] !== undefined) parseAddress(v["trust-tracker"]);
+  if (v["trust-tracker-token-file"] !== undefined && v["trust-tracker-ca"] === undefined) {
+    throw new ConfigError("--trust-tracker-token-file needs --trust-tracker-ca: tokens only travel over TLS");
+  }
   const metricsAddress = v["metrics-addr"];
   if (metricsAddress !== undefined && !isLoopback(parseAddress(metricsAddress).host) && !insecure) {
     throw new ConfigError(`refusing to serve metrics on ${metricsAddress}, which is not loopback; pass --insecure to allow it`);
@@ -230,6 +241,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     trustSnapshotChanges: positiveInt("trust-snapshot-changes", v["trust-snapshot-changes"], 1000),
     trustSnapshotIntervalMs: positiveInt("trust-snapshot-interval-ms", v["trust-snapshot-interval-ms"], 60_000),
     trustTracker: v["trust-tracker"],
+    trustTrackerCa: v["trust-tracker-ca"],
+    trustTrackerTokenFile: v["trust-tracker-token-file"],
     limits,
     messageBytesMax: positiveInt("message-bytes-max", v["message-bytes-max"], 4 * 1024 * 1024),
     queueBytesMax: positiveInt("queue-bytes-max", v["queue-bytes-max"], 16 * 1024 * 1024),

@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
@@ -17,8 +19,10 @@ import { checkKey } from "./validation.js";
  */
 export async function openTrustTracker(config: ServerConfig, log: LogStore, clock: Clock, logger: Logger): Promise<TrustTrackerClient> {
   if (config.trustTracker !== undefined) {
-    logger.info({ trustTracker: config.trustTracker }, "using a remote trust tracker");
-    return new RemoteTrustTracker({ address: config.trustTracker });
+    logger.info({ trustTracker: config.trustTracker, tls: config.trustTrackerCa !== undefined }, "using a remote trust tracker");
+    const credentials = config.trustTrackerCa === undefined ? undefined : grpc.credentials.createSsl(await readFile(config.trustTrackerCa));
+    const token = config.trustTrackerTokenFile === undefined ? undefined : (await readFile(config.trustTrackerTokenFile, "utf8")).trim();
+    return new RemoteTrustTracker({ address: config.trustTracker, credentials, metadata: token ? { authorization: `Bearer ${token}` } : undefined });
   }
   const { tracker, restore } = await LocalTrustTracker.open({
     audit: createAuditWriter(log, config.limits.recordBytesMax),

@@ -142,6 +142,25 @@ describe("TLS, mutual TLS and bearer tokens", function () {
     for (const token of Object.values(TOKENS)) assert.ok(!text.includes(token), "a token appeared in the server log");
   });
 
+  it("reaches a remote trust tracker that requires TLS and a token", async () => {
+    const tokenFile = join(dir.path, "tracker-token");
+    await writeFile(tokenFile, TOKENS.admin + "\n", { mode: 0o600 });
+    const frontConfig = resolveConfig(
+      ["--addr", "127.0.0.1:0", "--log-path", join(dir.path, "front", "l.jsonl"), "--trust-tracker", `localhost:${server.port}`, "--trust-tracker-ca", join(dir.path, "ca.pem"), "--trust-tracker-token-file", tokenFile],
+      {},
+    );
+    // The tracker above requires client certificates too; use a tracker without mutual TLS here.
+    const trackerConfig = resolveConfig(["--addr", "127.0.0.1:0", "--log-path", join(dir.path, "tracker", "l.jsonl"), "--tls-cert", join(dir.path, "server.pem"), "--tls-key", join(dir.path, "server.key"), "--tokens-file", join(dir.path, "tokens.json")], {});
+    const tracker = await PulseServer.start(trackerConfig, { logger: pino({ level: "silent" }) });
+    const front = await PulseServer.start({ ...frontConfig, trustTracker: `localhost:${tracker.port}` }, { logger: pino({ level: "silent" }) });
+    const c = createClient(LearningLogService, `127.0.0.1:${front.port}`);
+    const { metrics } = await c.logBayesianTrustMetrics({ key: "rule_tls" });
+    assert.equal(metrics?.trust, 0.5);
+    c.close();
+    await front.shutdown();
+    await tracker.shutdown();
+  });
+
   it("refuses to listen beyond loopback without TLS and tokens unless --insecure", () => {
     assert.throws(() => resolveConfig(["--addr", "0.0.0.0:50051"], {}), ConfigError);
     assert.throws(() => resolveConfig(["--addr", "0.0.0.0:50051", "--tokens-file", "t.json"], {}), /without TLS and tokens/);
