@@ -167,7 +167,8 @@ async function writeAll(call: grpc.ServerWritableStream<unknown, unknown> | grpc
     if (ctx.signal.aborted) return;
     // Respect the client's flow control: wait for 'drain' instead of buffering.
     if (!call.write(create(schema, message as MessageInitShape<DescMessage>))) {
-      await Promise.race([once(call, "drain"), once(ctx.signal as unknown as NodeJS.EventEmitter, "abort").catch(() => undefined)]);
+      // once() removes its abort listener when it settles: no listener piles up on long streams.
+      await once(call, "drain", { signal: ctx.signal }).catch(() => undefined);
     }
   }
 }

@@ -105,6 +105,10 @@ export async function verifyLog(logPath: string, onProgress?: VerifyProgress): P
         return fail(seq < expectedSeq ? `seq ${seq} does not increase (records reordered or repeated)` : `seq jumps from ${expectedSeq - 1} to ${seq} (records deleted)`, seq);
       }
       const hashed = splitHashedLine(bytes);
+      // The chain starts from "" at the log's first record (or after the original
+      // module's records); only when older segments were deleted does the first
+      // record present anchor it.
+      if (previousHash === undefined && (seq === 1 || report.records > 0)) previousHash = "";
       if (hashed) {
         if (previousHash !== undefined) {
           const expected = chainHash(previousHash, hashed.prefix);

@@ -93,6 +93,12 @@ describe("segments, retention and the hash chain", () => {
       assert.match(report.broken!.reason, /jumps|reordered/);
     });
 
+    it("an edited first record", async () => {
+      await rewrite(lines.map((l, i) => (i === 0 ? l.replace('"i":0', '"i":9') : l)));
+      const report = await verifyLog(path);
+      assert.equal(report.broken?.seq, 1);
+    });
+
     it("a line re-chained by hand with a wrong hash", async () => {
       const edited = lines.map((l, i) => (i === 2 ? l.replace(/"hash":"[0-9a-f]{64}"/, `"hash":"${"0".repeat(64)}"`) : l));
       await rewrite(edited);

@@ -1,0 +1,122 @@
+import { stat, writeFile } from "node:fs/promises";
+import { parseTimestamp } from "../../clock.js";
+import { LogReader, type ReadQuery } from "../../store/reader.js";
+import { listSegments } from "../../store/segments.js";
+import { SummaryBuilder } from "../../summary/aggregate.js";
+import { summaryHtml } from "../../summary/html.js";
+import { summaryText } from "../../summary/text.js";
+import { CliError, ExitCode } from "../exit-codes.js";
+import type { Output } from "../output.js";
+import { cliTimeMicros } from "../time.js";
+
+/** The log's files with their sizes; NOT_FOUND exit when there are none. */
+async function logFiles(logPath: string): Promise<Array<{ path: string; bytes: number }>> {
+  const files = [];
+  for (const s of await listSegments(logPath)) files.push({ path: s.path, bytes: (await stat(s.path)).size });
+  if (files.length === 0) throw new CliError(ExitCode.notFound, `no log at ${logPath} (set --log-path or PULSE_LEARNING_LOG_PATH)`);
+  return files;
+}
+
+/** Reads every record of the query through the Reader, with a progress bar over the bytes. */
+async function forEachRecord(logPath: string, query: ReadQuery, out: Output, label: string, totalBytes: number, visit: (r: Parameters<SummaryBuilder["add"]>[0]) => void): Promise<number> {
+  const bar = out.progress(label, totalBytes, "bytes");
+  let bytes = 0;
+  let skipped = 0;
+  const reader = new LogReader(logPath);
+  const cursor = await reader.open(query);
+  try {
+    for await (const batch of cursor.batches()) {
+      for (const r of batch) {
+        visit(r);
+        bytes += r.fieldLength("json") + 1;
+      }
+      bar.update(Math.min(bytes, totalBytes));
+    }
+    skipped = cursor.skippedLines;
+  } finally {
+    bar.stop();
+    await cursor.close();
+  }
+  return skipped;
+}
+
+/** Options of `pulse-log stats`. */
+export interface StatsOptions {
+  logPath: string;
+}
+
+/** `pulse-log stats`: counts by type, first/last seq and time, file sizes, events/s over the log's life. */
+export async function stats(options: StatsOptions, out: Output): Promise<void> {
+  const files = await logFiles(options.logPath);
+  const totalBytes = files.reduce((a, f) => a + f.bytes, 0);
+  const counts = new Map<string, number>();
+  let records = 0;
+  let first: { seq: number; timestamp: string } | undefined;
+  let last: { seq: number; timestamp: string } | undefined;
+  const skipped = await forEachRecord(options.logPath, {}, out, "stats", totalBytes, (r) => {
+    records++;
+    counts.set(r.eventType, (counts.get(r.eventType) ?? 0) + 1);
+    if (first === undefined) first = { seq: r.seq, timestamp: r.timestamp };
+    last = { seq: r.seq, timestamp: r.timestamp };
+  });
+  const lifeSeconds = first && last ? (parseTimestamp(last.timestamp) - parseTimestamp(first.timestamp)) / 1e6 : 0;
+  const result = {
+    records,
+    countsByType: Object.fromEntries([...counts].sort((a, b) => b[1] - a[1])),
+    firstSeq: first?.seq ?? null,
+    lastSeq: last?.seq ?? null,
+    firstTime: first?.timestamp ?? null,
+    lastTime: last?.timestamp ?? null,
+    lifeSeconds,
+    eventsPerSecond: lifeSeconds > 0 ? records / lifeSeconds : null,
+    files,
+    totalBytes,
+    skippedLines: skipped,
+  };
+  if (out.options.json) {
+    await out.json(result);
+    return;
+  }
+  const lines = [`${records} records in ${files.length} file(s), ${totalBytes} bytes`];
+  if (first && last) {
+    lines.push(`seq   ${first.seq} .. ${last.seq}`);
+    lines.push(`time  ${first.timestamp} .. ${last.timestamp} (${lifeSeconds.toFixed(1)} s)`);
+    if (result.eventsPerSecond !== null) lines.push(`rate  ${result.eventsPerSecond.toFixed(2)} events/s over the log's life`);
+  }
+  lines.push("", "by type:");
+  const width = Math.max(0, ...[...counts.keys()].map((t) => t.length));
+  for (const [type, count] of Object.entries(result.countsByType)) lines.push(`  ${type.padEnd(width)}  ${String(count).padStart(9)}`);
+  lines.push("", "files:");
+  for (const f of files) lines.push(`  ${String(f.bytes).padStart(12)}  ${f.path}`);
+  if (skipped > 0) lines.push("", `${skipped} line(s) that are not records were skipped`);
+  await out.write(lines.join("\n") + "\n");
+}
+
+/** Options of `pulse-log summary`. */
+export interface SummaryCommandOptions {
+  logPath: string;
+  since?: string;
+  until?: string;
+  /** Write the visual summary (one self-contained HTML page) here instead of printing text. */
+  html?: string;
+}
+
+/** `pulse-log summary`: the text summary, or with --html the visual one. */
+export async function summary(options: SummaryCommandOptions, out: Output): Promise<void> {
+  const files = await logFiles(options.logPath);
+  const builder = new SummaryBuilder();
+  const query: ReadQuery = {
+    sinceMicros: options.since === undefined ? undefined : cliTimeMicros(options.since),
+    untilMicros: options.until === undefined ? undefined : cliTimeMicros(options.until),
+  };
+  await forEachRecord(options.logPath, query, out, "summary", files.reduce((a, f) => a + f.bytes, 0), (r) => builder.add(r));
+  const data = builder.build();
+  if (options.html !== undefined) {
+    await writeFile(options.html, summaryHtml(data, { source: options.logPath, since: options.since, until: options.until, generatedAt: new Date().toISOString() }));
+    if (out.options.json) await out.json({ html: options.html, records: data.records });
+    else out.note(`wrote ${options.html} (${data.records} records)`);
+    return;
+  }
+  if (out.options.json) await out.json(data);
+  else await out.write(summaryText(data));
+}

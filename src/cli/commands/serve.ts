@@ -1,0 +1,40 @@
+import { ConfigError, resolveConfig, usage } from "../../config.js";
+import { PulseServer } from "../../server.js";
+import { CliError, ExitCode } from "../exit-codes.js";
+
+/** The server's usage text, as `pulse-log serve` takes the same flags as `npm start`. */
+export const serveUsage = usage.replace("Usage: npm start -- [options]", "Usage: pulse-log serve [options]");
+
+/**
+ * `pulse-log serve [flags]`: runs the same server as `npm start`, configured
+ * by the same resolveConfig (flags and environment), until SIGTERM or SIGINT,
+ * then shuts down gracefully.
+ */
+export async function serve(args: readonly string[]): Promise<void> {
+  let config;
+  try {
+    config = resolveConfig(args, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(ExitCode.usage, `${err.message}\n\n${serveUsage}`);
+    throw err;
+  }
+  if (config.help) {
+    process.stdout.write(serveUsage);
+    return;
+  }
+  const server = await PulseServer.start(config);
+  await new Promise<void>((resolve, reject) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      server.logger.info({ signal }, "shutting down");
+      server.shutdown().then(resolve, (err: unknown) => {
+        server.logger.fatal({ err }, "shutdown failed");
+        reject(new CliError(ExitCode.failure, `shutdown failed: ${(err as Error).message}`));
+      });
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+  });
+}

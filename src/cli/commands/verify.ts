@@ -1,0 +1,35 @@
+import { verifyLog } from "../../store/verify.js";
+import { CliError, ExitCode } from "../exit-codes.js";
+import type { Output } from "../output.js";
+
+/** Options of `pulse-log verify`. */
+export interface VerifyOptions {
+  logPath: string;
+}
+
+/**
+ * Checks the hash chain and seq order across every segment; prints the
+ * outcome (the last hash anchors the chain: keep it somewhere else) and exits
+ * with `broken` naming the first bad line when the log was altered.
+ */
+export async function verify(options: VerifyOptions, out: Output): Promise<void> {
+  let bar: ReturnType<Output["progress"]> | undefined;
+  const report = await verifyLog(options.logPath, (done, total) => {
+    bar ??= out.progress("verify", total, "bytes");
+    bar.update(done);
+  });
+  bar?.stop();
+  if (report.files.length === 0) throw new CliError(ExitCode.notFound, `no log at ${options.logPath} (set --log-path or PULSE_LEARNING_LOG_PATH)`);
+  if (out.options.json) {
+    await out.json(report);
+  } else if (report.ok) {
+    await out.write(
+      `intact: ${report.records} records, seq ${report.firstSeq ?? "-"}..${report.lastSeq ?? "-"} in ${report.files.length} file(s)\n` +
+        (report.lastHash ? `last hash: ${report.lastHash}\n` : "no hash chain (written with --hash-chain off)\n"),
+    );
+  }
+  if (!report.ok) {
+    const b = report.broken!;
+    throw new CliError(ExitCode.broken, `chain broken at ${b.file} line ${b.line}${b.seq === undefined ? "" : ` (seq ${b.seq})`}: ${b.reason}`);
+  }
+}

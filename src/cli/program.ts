@@ -1,0 +1,254 @@
+import { join } from "node:path";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { replay, tail } from "./commands/read.js";
+import { serve, serveUsage } from "./commands/serve.js";
+import { stats, summary } from "./commands/file-report.js";
+import { trustExport, trustImport, trustReport } from "./commands/trust.js";
+import { verify } from "./commands/verify.js";
+import { ExitCode, toCliError, type ExitCodeValue } from "./exit-codes.js";
+import { Output } from "./output.js";
+import { parseCliTime } from "./time.js";
+
+/** Where commands print; tests pass their own streams. */
+export interface ProgramIo {
+  out: (options: { json: boolean; progress: boolean }) => Output;
+  /** Messages for people (errors, usage). */
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+// The same defaults and environment variables as the server's config (src/config.ts),
+// read here without the server's checks (a client may well reach a non-loopback server).
+const defaultAddress = (env: NodeJS.ProcessEnv) => env.PULSE_LEARNING_LOG_ADDR ?? "127.0.0.1:50051";
+const defaultLogPath = (env: NodeJS.ProcessEnv) => env.PULSE_LEARNING_LOG_PATH ?? join("logs", "pulse_learning_log.jsonl");
+
+function positiveInt(name: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function nonNegativeInt(name: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer >= 0`);
+    return n;
+  };
+}
+
+function fraction(name: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${name} must be a number between 0 and 1`);
+    return n;
+  };
+}
+
+const time = (flag: string) => (text: string) => {
+  try {
+    return parseCliTime(flag, text);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const TIME_HELP = "ISO time with offset (2026-11-24T19:05:53Z), a UTC date (2026-11-24) or a duration ago (15m, 2h, 7d)";
+
+const EXIT_CODES = `
+Exit codes:
+  0  ok
+  1  failure (the server answered an error, a file could not be read or written)
+  2  usage error (bad flag or value, or a request the server rejected as invalid)
+  3  server unreachable (not running, wrong --addr, connection lost)
+  4  not found (no log file, no trust file)`;
+
+/** Builds the `pulse-log` command line; `run` parses and executes it. */
+export function buildProgram(io: ProgramIo): Command {
+  const program = new Command("pulse-log");
+  program
+    .description("Operate a Pulse learning log: run the server, follow and replay the log, look at it, and manage trust.")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => io.err(s.replace(/\n$/, "")), outputError: (s, write) => write(s) })
+    .showHelpAfterError("(add --help for usage and examples)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  pulse-log serve --log-path logs/pulse_learning_log.jsonl --metrics-addr 127.0.0.1:9464
+  pulse-log tail -f --type rule_activation
+  pulse-log replay --since 2h --type variable_weight_update --json > weights.jsonl
+  pulse-log stats
+  pulse-log summary --html summary.html --since 7d
+  pulse-log trust report --min-samples 10
+${EXIT_CODES}
+
+Environment: PULSE_LEARNING_LOG_ADDR (server address, default 127.0.0.1:50051),
+PULSE_LEARNING_LOG_PATH (log file, default logs/pulse_learning_log.jsonl).`,
+    );
+
+  const addrOption = () => new Option("--addr <host:port>", "server address").default(defaultAddress(io.env), "env PULSE_LEARNING_LOG_ADDR or 127.0.0.1:50051");
+  const logPathOption = () => new Option("--log-path <file>", "log file (closed segments beside it are read too)").default(defaultLogPath(io.env), "env PULSE_LEARNING_LOG_PATH or logs/pulse_learning_log.jsonl");
+  const typeOption = () => new Option("-t, --type <event_type>", "only this event type (repeatable)").argParser(collect).default([], "all types");
+  const withOutput = (cmd: Command) =>
+    cmd.option("--json", "machine output: JSON lines on stdout (records exactly as in the log)").option("--no-progress", "no progress bar (bars only ever show when stderr is a terminal)");
+  const outputOf = (opts: { json?: boolean; progress?: boolean }) => io.out({ json: opts.json ?? false, progress: opts.progress ?? true });
+
+  program
+    .command("serve")
+    .description("run the server (same flags and environment as `npm start`)")
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument("[flags...]", "server flags; `pulse-log serve --help` lists them")
+    .addHelpText("after", `\n${serveUsage}`)
+    .action(async (flags: string[]) => serve(flags));
+
+  withOutput(
+    program
+      .command("tail")
+      .description("print the last records, and with -f every new one as it is committed")
+      .addOption(addrOption())
+      .option("-f, --follow", "keep printing new records until interrupted (Ctrl-C exits 0)", false)
+      .addOption(typeOption())
+      .option("--since <time>", `only records since then (${TIME_HELP}); prints all of them unless -n is given`, time("--since"))
+      .option("-n, --lines <n>", "how many of the last records to print first (default 10)", nonNegativeInt("--lines")),
+  )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  pulse-log tail                          the last 10 records
+  pulse-log tail -n 50 --type rule_activation
+  pulse-log tail -f --json | jq .data     follow, as JSON lines
+  pulse-log tail --since 15m -f           everything of the last 15 minutes, then follow`,
+    )
+    .action(async (o) => tail({ address: o.addr, follow: o.follow, types: o.type, since: o.since, lines: o.lines }, outputOf(o)));
+
+  withOutput(
+    program
+      .command("replay")
+      .description("stream records from a seq or a time, filtered by type and time range")
+      .addOption(addrOption())
+      .option("--from-seq <seq>", "first seq (inclusive)", positiveInt("--from-seq"))
+      .option("--since <time>", `records at or after this time (${TIME_HELP})`, time("--since"))
+      .option("--until <time>", "records before this time (same forms)", time("--until"))
+      .addOption(typeOption())
+      .option("--limit <n>", "at most this many records", positiveInt("--limit")),
+  )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  pulse-log replay --from-seq 1000 --limit 20
+  pulse-log replay --since 2026-11-24 --until 2026-11-25 --type bayesian_trust_metrics
+  pulse-log replay --json > copy.jsonl    the log's lines, byte for byte`,
+    )
+    .action(async (o) => replay({ address: o.addr, fromSeq: o.fromSeq, since: o.since, until: o.until, types: o.type, limit: o.limit }, outputOf(o)));
+
+  withOutput(
+    program
+      .command("stats")
+      .description("counts by type, first/last seq and time, file sizes, events/s over the log's life (reads the log file)")
+      .addOption(logPathOption()),
+  )
+    .addHelpText("after", "\nExample:\n  pulse-log stats --log-path /var/lib/pulse/pulse_learning_log.jsonl --json")
+    .action(async (o) => stats({ logPath: o.logPath }, outputOf(o)));
+
+  withOutput(
+    program
+      .command("verify")
+      .description("check that no record was edited, deleted, inserted or reordered: the hash chain and seq order across all segments (reads the log files)")
+      .addOption(logPathOption()),
+  )
+    .addHelpText(
+      "after",
+      `
+Each record carries "hash": SHA-256 of the previous record's hash and its own
+bytes up to its seq. Exit code 0 when intact, 5 naming the first broken line.
+Anyone who can rewrite the whole file can recompute the chain: keep the printed
+last hash somewhere else and compare it later to anchor the log.
+
+Example:
+  pulse-log verify --log-path /var/lib/pulse/pulse_learning_log.jsonl`,
+    )
+    .action(async (o) => verify({ logPath: o.logPath }, outputOf(o)));
+
+  withOutput(
+    program
+      .command("summary")
+      .description("summary of the learning: text, or with --html a self-contained page of charts (reads the log file)")
+      .addOption(logPathOption())
+      .option("--html <file>", "write the visual summary to this HTML file")
+      .option("--since <time>", `only records since then (${TIME_HELP})`, time("--since"))
+      .option("--until <time>", "only records before then (same forms)", time("--until")),
+  )
+    .addHelpText(
+      "after",
+      `
+The page shows events over time by type, weight trajectories of the most changed
+variables, trust per key with its confidence band, and rules ranked by
+effectiveness (success_rate x impact_score). It needs no network to open.
+
+Examples:
+  pulse-log summary
+  pulse-log summary --html summary.html --since 7d`,
+    )
+    .action(async (o) => summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until }, outputOf(o)));
+
+  const trust = program.command("trust").description("trust tracker: report, export, import (over gRPC)");
+  withOutput(
+    trust
+      .command("report")
+      .description("the trust report: mean trust, high- and low-trust keys")
+      .addOption(addrOption())
+      .option("--min-samples <n>", "leave out keys with fewer samples (server default 5)", nonNegativeInt("--min-samples"))
+      .option("--high <trust>", "high-trust threshold (server default 0.8)", fraction("--high"))
+      .option("--low <trust>", "low-trust threshold (server default 0.2)", fraction("--low")),
+  ).action(async (o) => trustReport({ address: o.addr, minSamples: o.minSamples, high: o.high, low: o.low }, outputOf(o)));
+  withOutput(
+    trust
+      .command("export")
+      .description("write every key's state in the original module's export format")
+      .addOption(addrOption())
+      .argument("[file]", "file to write (stdout when absent or -)"),
+  )
+    .addHelpText("after", "\nExample:\n  pulse-log trust export trust-backup.json")
+    .action(async (file: string | undefined, o) => trustExport({ address: o.addr, file }, outputOf(o)));
+  withOutput(
+    trust
+      .command("import")
+      .description("load a file in the original module's export format (all or nothing)")
+      .addOption(addrOption())
+      .argument("<file>", "file to read")
+      .option("--merge", "keep keys the file does not name (default: replace the whole state, like the original)", false),
+  )
+    .addHelpText("after", "\nExample:\n  pulse-log trust import trust-backup.json --merge")
+    .action(async (file: string, o) => trustImport({ address: o.addr, file, merge: o.merge }, outputOf(o)));
+
+  return program;
+}
+
+/** Parses argv (without node and script) and runs the command; resolves with the exit code. */
+export async function run(argv: readonly string[], io: ProgramIo): Promise<ExitCodeValue> {
+  const program = buildProgram(io);
+  let address: string | undefined;
+  program.hook("preAction", (_, action) => {
+    address = (action.opts() as { addr?: string }).addr;
+  });
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; every other parse error is a usage error.
+      return err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help" ? ExitCode.ok : ExitCode.usage;
+    }
+    const e = toCliError(err, address);
+    io.err(`pulse-log: ${e.message}`);
+    return e.exitCode;
+  }
+}

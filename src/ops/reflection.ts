@@ -1,0 +1,61 @@
+import type * as grpc from "@grpc/grpc-js";
+import { create, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { ReflectionService } from "@grpc/reflection";
+
+type PackageDefinition = ConstructorParameters<typeof ReflectionService>[0];
+
+/**
+ * The proto files that define `services`, with everything they import, each
+ * once, dependencies first (the order a FileDescriptorSet wants).
+ */
+export function filesOf(services: readonly DescService[]): DescFile[] {
+  const out: DescFile[] = [];
+  const seen = new Set<string>();
+  const visit = (file: DescFile) => {
+    if (seen.has(file.proto.name)) return;
+    seen.add(file.proto.name);
+    for (const dep of file.dependencies) visit(dep);
+    out.push(file);
+  };
+  for (const s of services) visit(s.file);
+  return out;
+}
+
+/**
+ * A serialized google.protobuf.FileDescriptorSet of the services' files,
+ * straight from the protobuf-es descriptors: what `grpcurl -protoset` and
+ * other generic tools read.
+ */
+export function fileDescriptorSet(services: readonly DescService[]): Uint8Array {
+  return toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: filesOf(services).map((f) => f.proto) }));
+}
+
+/** FileDescriptorProtos carried by a definition that @grpc/proto-loader made (e.g. the health service's). */
+function protosOfLoaderDefinition(definition: grpc.ServiceDefinition): Buffer[] {
+  const out: Buffer[] = [];
+  for (const method of Object.values(definition)) {
+    const type = (method as { requestType?: { fileDescriptorProtos?: Buffer[] } }).requestType;
+    out.push(...(type?.fileDescriptorProtos ?? []));
+  }
+  return out;
+}
+
+/**
+ * Adds gRPC server reflection (grpc.reflection.v1 and v1alpha, from
+ * @grpc/reflection) to the server, so generic tools can list and call its
+ * services without the .proto files. `services` are our protobuf-es
+ * services; `loaderDefinitions` are served services defined through
+ * @grpc/proto-loader (the health service), whose descriptors come with them.
+ */
+export function addReflection(server: grpc.Server, services: readonly DescService[], loaderDefinitions: Record<string, grpc.ServiceDefinition> = {}): void {
+  const files = filesOf(services).map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
+  const pkg: Record<string, { format: string; type: object; fileDescriptorProtos: Buffer[] }> = {};
+  // The reflection service only reads fileDescriptorProtos of each entry.
+  pkg["pulse.files"] = { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos: files };
+  for (const [name, definition] of Object.entries(loaderDefinitions)) {
+    pkg[name] = { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos: protosOfLoaderDefinition(definition) };
+  }
+  const served = [...services.map((s) => s.typeName), ...Object.keys(loaderDefinitions)];
+  new ReflectionService(pkg as unknown as PackageDefinition, { services: served }).addToServer(server);
+}

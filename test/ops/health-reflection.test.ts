@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { create, createFileRegistry, fromBinary, type DescService } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
+import { healthDefinition } from "../../src/ops/health.js";
+import { fileDescriptorSet } from "../../src/ops/reflection.js";
+import { createClient } from "../../src/rpc/client.js";
+import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
+
+type HealthClient = grpc.Client & {
+  check(req: { service: string }, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+  watch(req: { service: string }): grpc.ClientReadableStream<{ status: string }>;
+};
+
+function healthClient(address: string): HealthClient {
+  const Ctor = grpc.makeGenericClientConstructor(healthDefinition, "Health");
+  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as HealthClient;
+}
+
+const check = (client: HealthClient, service: string) =>
+  new Promise<string>((resolve, reject) => client.check({ service }, (err, res) => (err ? reject(err) : resolve(res!.status))));
+
+/** A reflection client made from @grpc/reflection's own copy of the standard reflection.proto. */
+interface ReflectionResponse {
+  listServicesResponse?: { service: Array<{ name: string }> };
+  fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
+  errorResponse?: { errorCode: number; errorMessage: string };
+}
+
+function reflectionClient(address: string): grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<object, ReflectionResponse> } {
+  const protoPath = join(dirname(createRequire(import.meta.url).resolve("@grpc/reflection")), "..", "proto", "grpc", "reflection", "v1", "reflection.proto");
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { keepCase: false, longs: String, defaults: true, oneofs: true }));
+  const Ctor = (pkg.grpc as grpc.GrpcObject & { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } }).reflection.v1.ServerReflection;
+  return new Ctor(address, grpc.credentials.createInsecure()) as never;
+}
+
+async function reflect(address: string, request: object): Promise<ReflectionResponse> {
+  const client = reflectionClient(address);
+  try {
+    const call = client.ServerReflectionInfo();
+    const answer = new Promise<ReflectionResponse>((resolve, reject) => {
+      call.once("data", resolve);
+      call.once("error", reject);
+    });
+    call.write(request);
+    call.end();
+    return await answer;
+  } finally {
+    client.close();
+  }
+}
+
+describe("operations: health checking and reflection", () => {
+  let dir: TempDir;
+  let ts: TestServer | undefined;
+  beforeEach(async () => {
+    dir = await tempDir();
+    ts = await startServer(dir.path);
+  });
+  afterEach(async () => {
+    await ts?.stop();
+    await dir.remove();
+  });
+
+  it("serves grpc.health.v1.Health: SERVING for the server and each service, NOT_FOUND for others", async () => {
+    const client = healthClient(ts!.address);
+    try {
+      for (const service of ["", "pulse.learninglog.v1.LearningLogService", "pulse.trust.v1.TrustService"]) {
+        assert.equal(await check(client, service), "SERVING", service);
+      }
+      await assert.rejects(check(client, "no.such.Service"), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("tells watchers NOT_SERVING when shutdown starts, and ends their streams so shutdown is not held up", async () => {
+    const client = healthClient(ts!.address);
+    try {
+      const watch = client.watch({ service: "" });
+      const statuses: string[] = [];
+      const ended = new Promise<void>((resolve) => {
+        watch.on("data", (m: { status: string }) => statuses.push(m.status));
+        watch.on("end", resolve);
+        watch.on("error", () => resolve());
+      });
+      await new Promise<void>((resolve) => watch.once("data", () => resolve()));
+      assert.deepEqual(statuses, ["SERVING"]);
+      const started = Date.now();
+      await ts!.stop();
+      ts = undefined;
+      await ended;
+      assert.deepEqual(statuses, ["SERVING", "NOT_SERVING"]);
+      // Well before the 10 s shutdown deadline: the open Watch did not hold it.
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("answers server reflection: lists the services and gives their descriptors, enough to call them generically", async () => {
+    const list = await reflect(ts!.address, { listServices: "*" });
+    const names = list.listServicesResponse!.service.map((s) => s.name).sort();
+    assert.deepEqual(names, ["grpc.health.v1.Health", "pulse.learninglog.v1.LearningLogService", "pulse.trust.v1.TrustService"]);
+
+    const files = await reflect(ts!.address, { fileContainingSymbol: "pulse.learninglog.v1.LearningLogService" });
+    const protos = files.fileDescriptorResponse!.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b));
+    const byName = new Map(protos.map((p) => [p.name, p]));
+    const main = byName.get("pulse/learninglog/v1/learning_log.proto")!;
+    assert.ok(main, [...byName.keys()].join(", "));
+    assert.ok(main.service[0].method.some((m) => m.name === "ReadEvents" && m.serverStreaming));
+    // Its imports come along, so a tool can resolve every type.
+    for (const dep of main.dependency) assert.ok(byName.has(dep), `dependency ${dep} returned`);
+
+    // Build a client from nothing but the reflected descriptors, and call the service.
+    // (Reflection returns files in any order; a registry wants dependencies first.)
+    const ordered: typeof protos = [];
+    const visit = (name: string) => {
+      const f = byName.get(name)!;
+      if (ordered.includes(f)) return;
+      f.dependency.forEach(visit);
+      ordered.push(f);
+    };
+    protos.forEach((p) => visit(p.name));
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
+    const service = registry.getService("pulse.learninglog.v1.LearningLogService") as DescService;
+    const dynamic = createClient(service as typeof LearningLogService, ts!.address);
+    try {
+      const res = (await (dynamic as unknown as Record<string, (r: object) => Promise<{ ack: { seq: bigint } }>>).logRevisionTrigger({ reason: "via reflection" }));
+      assert.equal(res.ack.seq, 1n);
+    } finally {
+      dynamic.close();
+    }
+
+    const missing = await reflect(ts!.address, { fileContainingSymbol: "no.such.Symbol" });
+    assert.equal(missing.errorResponse!.errorCode, grpc.status.NOT_FOUND);
+  });
+
+  it("builds a FileDescriptorSet (for grpcurl -protoset) with every file the services need, dependencies first", () => {
+    const set = fromBinary(FileDescriptorSetSchema, fileDescriptorSet([LearningLogService, TrustService]));
+    const names = set.file.map((f) => f.name);
+    assert.deepEqual(new Set(names), new Set(["google/protobuf/struct.proto", "pulse/trust/v1/trust.proto", "pulse/learninglog/v1/learning_log.proto"]));
+    for (const [i, f] of set.file.entries()) for (const dep of f.dependency) assert.ok(names.indexOf(dep) < i, `${dep} before ${f.name}`);
+  });
+});
