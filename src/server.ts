@@ -16,6 +16,9 @@ import { adaptImplementation, createServiceDefinition } from "./rpc/grpc-adapter
 import { createLearningLogService } from "./service/learning-log-service.js";
 import { createTrustService } from "./service/trust-service.js";
 import { Appender } from "./store/appender.js";
+import { openJetStreamStore } from "./store/jetstream/open-jetstream-store.js";
+import type { LogStore } from "./store/store.js";
+import type { FollowableLog } from "./service/read-handlers.js";
 import type { StoreFileSystem } from "./store/file-system.js";
 import type { TrustTrackerClient } from "./trust/client.js";
 import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
@@ -37,7 +40,7 @@ export interface ServerSeams {
 export class PulseServer {
   private constructor(
     private readonly grpcServer: grpc.Server,
-    private readonly appender: Appender,
+    private readonly appender: LogStore & FollowableLog,
     private readonly trust: TrustTrackerClient,
     private readonly config: ServerConfig,
     readonly logger: Logger,
@@ -58,24 +61,32 @@ export class PulseServer {
     const clock = seams.clock ?? systemClock;
     // Metrics cost nothing when off: no observers are installed.
     const metrics = config.metricsAddress === undefined ? undefined : new ServerMetrics({ lastSeq: () => appender.lastSeq });
-    const { appender, recovery } = await Appender.open({
-      observer: metrics?.appender,
-      path: config.logPath,
-      fs: seams.fs,
-      clock,
-      queueBytesMax: config.queueBytesMax,
-      dedupWindowRecords: config.dedupWindowRecords,
-      hashChain: config.hashChain,
-      segmentBytesMax: config.segmentBytesMax,
-      retentionBytesMax: config.retentionBytesMax,
-      retentionAgeMs: config.retentionAgeMs,
-      onSegment: (event) => logger.info(event, event.kind === "closed" ? "closed a log segment" : "deleted a log segment (retention)"),
-    });
-    if (recovery.tornBytes > 0) {
-      logger.warn({ tornBytes: recovery.tornBytes, quarantine: recovery.quarantinePath }, "cut a torn tail off the log (a crash interrupted a write); the bytes are kept in the quarantine file");
+    // The store: the embedded JSONL file, or a JetStream stream (same interface above it).
+    let appender: LogStore & FollowableLog;
+    if (config.store.kind === "nats") {
+      appender = await openJetStreamStore(config.store, { clock, queueBytesMax: config.queueBytesMax, logger });
+    } else {
+      const opened = await Appender.open({
+        observer: metrics?.appender,
+        path: config.logPath,
+        fs: seams.fs,
+        clock,
+        queueBytesMax: config.queueBytesMax,
+        dedupWindowRecords: config.dedupWindowRecords,
+        hashChain: config.hashChain,
+        segmentBytesMax: config.segmentBytesMax,
+        retentionBytesMax: config.retentionBytesMax,
+        retentionAgeMs: config.retentionAgeMs,
+        onSegment: (event) => logger.info(event, event.kind === "closed" ? "closed a log segment" : "deleted a log segment (retention)"),
+      });
+      const { recovery } = opened;
+      if (recovery.tornBytes > 0) {
+        logger.warn({ tornBytes: recovery.tornBytes, quarantine: recovery.quarantinePath }, "cut a torn tail off the log (a crash interrupted a write); the bytes are kept in the quarantine file");
+      }
+      if (recovery.legacy) logger.info({ lastSeq: recovery.lastSeq }, "log written by the original module: seq continues after its line count");
+      logger.info({ path: config.logPath, lastSeq: recovery.lastSeq }, "log opened");
+      appender = opened.appender;
     }
-    if (recovery.legacy) logger.info({ lastSeq: recovery.lastSeq }, "log written by the original module: seq continues after its line count");
-    logger.info({ path: config.logPath, lastSeq: recovery.lastSeq }, "log opened");
 
     let trust: TrustTrackerClient;
     try {

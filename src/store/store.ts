@@ -1,3 +1,5 @@
+import type { LogRecordView, ReadQuery } from "./reader.js";
+
 /**
  * One record to append. The store adds `event_id`, `timestamp` and `seq`
  * around the body, so a line reads, in the record contract's key order:
@@ -36,4 +38,26 @@ export interface LogStore {
   readonly lastSeq: number;
   /** Drains what was accepted, then releases the store. */
   close(): Promise<void>;
+}
+
+/**
+ * A forward cursor over the log's records (the JSONL {@link LogCursor} and
+ * the JetStream cursor are two). `batches(maxSeq)` yields what is there now;
+ * called again later it continues where it stopped (followers use this).
+ */
+export interface RecordCursor {
+  /** The seq after the last record read (matching or not): where a follower continues. */
+  readonly nextSeq: number;
+  /** True once the limit is reached or a record past until was seen: nothing more will come. */
+  readonly done: boolean;
+  /** Yields the matching records available now, in seq order, in non-empty arrays, reading no further than `maxSeq` of this store's durable records. */
+  batches(maxSeq?: number, signal?: AbortSignal): AsyncGenerator<LogRecordView[]>;
+  /** Releases what the cursor holds (a file, a consumer). */
+  close(): Promise<void>;
+}
+
+/** Where ReadEvents reads records from: the JSONL files ({@link LogReader}) or a JetStream stream. */
+export interface RecordSource {
+  /** Opens a cursor at the first record matching the query's fromSeq and since. */
+  open(query?: ReadQuery): Promise<RecordCursor>;
 }

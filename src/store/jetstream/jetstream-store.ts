@@ -1,0 +1,299 @@
+import { status } from "@grpc/grpc-js";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  jetstream,
+  JetStreamApiError,
+  jetstreamManager,
+  JetStreamApiCodes,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type PubAck,
+} from "@nats-io/jetstream";
+import { formatTimestamp, parseTimestamp, systemClock, type Clock } from "../../clock.js";
+import { ServiceError } from "../../errors.js";
+import type { AppendEntry, AppendResult, LogStore, RecordSource } from "../store.js";
+import { JetStreamRecordSource } from "./jetstream-reader.js";
+import { StoredRecord, storedMessageOf } from "./stored-record.js";
+
+/** Options of the {@link JetStreamStore}. Every limit has a default. */
+export interface JetStreamStoreOptions {
+  /** NATS servers as host:port (any one of the cluster is enough to connect). */
+  servers: readonly string[];
+  /** Stream name. It is created when missing (file storage, `replicas` copies). */
+  stream: string;
+  /** The literal subject records are published on; the stream must capture it. */
+  subject: string;
+  /** Copies of each record, for a stream this store creates (an existing stream keeps its own). Default 1. */
+  replicas?: number;
+  /** Clock for record timestamps. Default: the system clock. */
+  clock?: Clock;
+  /** Bytes of records published but not yet acknowledged before appends are refused or wait. Default 64 MiB. */
+  queueBytesMax?: number;
+  /** Wait for one publish ack before trying again, in ms. Default 5,000. */
+  publishTimeoutMs?: number;
+  /**
+   * How long a record's publish is retried, with the same message id, through
+   * a leader election or a lost server, before its append fails, in ms.
+   * Default 30,000.
+   */
+  publishRetryMs?: number;
+  /** JetStream's duplicate window of a stream this store creates, in ms: retries with the same event_id are answered exactly once within it. Default 120,000. */
+  duplicateWindowMs?: number;
+  /** Connecting to the servers at open: give up after this long, in ms. Default 10,000. */
+  connectTimeoutMs?: number;
+  /** Record timestamps may run this far out of seq order across front ends, in ms (see the reader). Default 2,000. */
+  timeSkewMs?: number;
+  /** Told about every publish that is tried again (server log). */
+  onRetry?: (err: unknown, attempt: number) => void;
+}
+
+/** What opening the stream found. */
+export interface JetStreamOpenReport {
+  /** True when this store created the stream. */
+  created: boolean;
+  /** The stream's last seq. */
+  lastSeq: number;
+  /** Copies JetStream keeps of each record (the stream's own setting). */
+  replicas: number;
+}
+
+// Per record the stored object adds {"event_id":"<36>","timestamp":"<32>",...} around the body.
+const RECORD_OVERHEAD_BYTES = 100;
+
+/**
+ * The log store on NATS JetStream: each record is one message on the
+ * stream's subject, published with `Nats-Msg-Id` = event_id, and acked to
+ * the caller only after JetStream's publish ack (on a replicated stream,
+ * after a quorum of its servers stored it). The stream sequence is the
+ * record's seq, so any number of front ends can write to one stream at once.
+ * A duplicate event_id within the stream's duplicate window is answered with
+ * the original seq and timestamp. The record is stored without seq (it is
+ * only known after the ack); readers add it back.
+ */
+export class JetStreamStore implements LogStore {
+  private readonly clock: Clock;
+  private readonly queueBytesMax: number;
+  private readonly publishTimeoutMs: number;
+  private readonly publishRetryMs: number;
+  private seq = 0;
+  private lastMicros = 0;
+  private queuedBytes = 0;
+  private roomWaiters: Array<() => void> = [];
+  private inFlight = new Set<Promise<unknown>>();
+  private closing = false;
+  private readonly commitListeners = new Set<(lastSeq: number) => void>();
+  private watcher: ConsumerMessages | undefined;
+  /** Where ReadEvents reads records from. */
+  readonly records: RecordSource;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly options: JetStreamStoreOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.queueBytesMax = options.queueBytesMax ?? 64 * 1024 * 1024;
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 5000;
+    this.publishRetryMs = options.publishRetryMs ?? 30_000;
+    this.records = new JetStreamRecordSource(js, jsm, options.stream, { timeSkewMs: options.timeSkewMs, onLastSeq: (s) => this.advance(s) });
+  }
+
+  /** Connects, makes the stream when it is missing (or checks the one there), and returns the store. */
+  static async open(options: JetStreamStoreOptions): Promise<{ store: JetStreamStore; report: JetStreamOpenReport }> {
+    const nc = await connect({
+      servers: [...options.servers],
+      timeout: options.connectTimeoutMs ?? 10_000,
+      // Keep trying through a lost server for as long as the process lives: publishes wait in the client meanwhile.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      name: "pulse-learning-log",
+    });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: options.publishTimeoutMs ?? 5000 });
+      const report = await ensureStream(jsm, options);
+      const store = new JetStreamStore(nc, jetstream(nc, { timeout: options.publishTimeoutMs ?? 5000 }), jsm, options);
+      store.seq = report.lastSeq;
+      return { store, report };
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The highest seq this front end knows to be stored (its own acks, and the stream's end when it last looked). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * Calls `listener(lastSeq)` whenever the stream grows, by this front end's
+   * writes or any other's: while anyone listens, a headers-only ordered
+   * consumer watches the stream's end. Returns the unsubscribe function.
+   */
+  onCommit(listener: (lastSeq: number) => void): () => void {
+    this.commitListeners.add(listener);
+    if (this.commitListeners.size === 1) void this.watch();
+    return () => {
+      this.commitListeners.delete(listener);
+      if (this.commitListeners.size === 0) this.unwatch();
+    };
+  }
+
+  /**
+   * Publishes each entry as one message and resolves once JetStream acked
+   * them all, in order of entries. A publish that times out (a leader
+   * election, a lost server) is tried again with the same message id, so it
+   * is stored once. Seqs follow the order of entries unless such a retry
+   * happened (the retried record then lands after the others).
+   */
+  async append(entries: readonly AppendEntry[], options: { wait?: boolean } = {}): Promise<AppendResult[]> {
+    if (this.closing) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
+    if (entries.length === 0) return [];
+    let bytes = 0;
+    for (const e of entries) bytes += e.body.length + RECORD_OVERHEAD_BYTES;
+    while (this.queuedBytes > 0 && this.queuedBytes + bytes > this.queueBytesMax) {
+      if (!options.wait) throw new ServiceError(status.RESOURCE_EXHAUSTED, `write queue full (${this.queueBytesMax} bytes); retry later`);
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      if (this.closing) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
+    }
+    this.queuedBytes += bytes;
+    const work = this.publishAll(entries);
+    this.inFlight.add(work);
+    try {
+      return await work;
+    } finally {
+      this.inFlight.delete(work);
+      this.queuedBytes -= bytes;
+      for (const wake of this.roomWaiters.splice(0)) wake();
+    }
+  }
+
+  /** Waits for the publishes in flight, then closes the connection. Later appends get UNAVAILABLE. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    await Promise.allSettled([...this.inFlight]);
+    this.unwatch();
+    // drain() flushes what was published and lets subscriptions finish.
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+
+  private async publishAll(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    // One timestamp per append call, never going back in time on this front end.
+    const micros = Math.max(this.clock.nowMicros(), this.lastMicros);
+    this.lastMicros = micros;
+    const timestamp = formatTimestamp(micros);
+    const deadline = Date.now() + this.publishRetryMs;
+    // Published in order on one connection, so the stream stores them in this order.
+    const acks = await Promise.all(entries.map((e) => this.publishOne(e, storedMessageOf(e.eventId, timestamp, e.body), deadline)));
+    const results: AppendResult[] = new Array(entries.length);
+    let top = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const { ack, retried } = acks[i];
+      top = Math.max(top, ack.seq);
+      // A duplicate answer to our own retry means the first try was stored: it is new to the caller.
+      const duplicate = ack.duplicate && !retried;
+      const original = duplicate ? await this.originalTimestamp(entries, i, ack.seq, timestamp) : timestamp;
+      results[i] = { seq: ack.seq, timestamp: original, duplicate };
+    }
+    this.advance(top);
+    return results;
+  }
+
+  /** Publishes one record; tries again with the same message id while the failure may be passing, until the deadline. */
+  private async publishOne(entry: AppendEntry, message: string, deadline: number): Promise<{ ack: PubAck; retried: boolean }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const ack = await this.js.publish(this.options.subject, message, { msgID: entry.eventId, timeout: this.publishTimeoutMs });
+        return { ack, retried: attempt > 0 };
+      } catch (err) {
+        if (!isPassing(err) || Date.now() >= deadline || this.nc.isClosed()) {
+          throw new ServiceError(status.UNAVAILABLE, `JetStream did not store the event (${(err as Error).message}); nothing of it was acked`);
+        }
+        this.options.onRetry?.(err, attempt + 1);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
+      }
+    }
+  }
+
+  /** The timestamp the original of a duplicate was stored with (same call: this one; else read back from the stream). */
+  private async originalTimestamp(entries: readonly AppendEntry[], i: number, seq: number, timestamp: string): Promise<string> {
+    for (let j = 0; j < i; j++) if (entries[j].eventId === entries[i].eventId) return timestamp;
+    const stored = await this.jsm.streams.getMessage(this.options.stream, { seq }).catch(() => null);
+    const record = stored === null ? undefined : StoredRecord.of(seq, stored.data);
+    return record !== undefined && !Number.isNaN(parseTimestamp(record.timestamp)) ? record.timestamp : timestamp;
+  }
+
+  /** Raises lastSeq and tells the listeners. */
+  private advance(seq: number): void {
+    if (seq <= this.seq) return;
+    this.seq = seq;
+    for (const listener of this.commitListeners) listener(seq);
+  }
+
+  /** Follows the stream's end with a headers-only ordered consumer (what other front ends write). */
+  private async watch(): Promise<void> {
+    try {
+      const consumer = await this.js.consumers.get(this.options.stream, {
+        deliver_policy: "by_start_sequence",
+        opt_start_seq: this.seq + 1,
+        headers_only: true,
+      });
+      const messages = await consumer.consume({ max_messages: 1000 });
+      if (this.commitListeners.size === 0 || this.closing) {
+        await messages.close();
+        return;
+      }
+      this.watcher = messages;
+      for await (const m of messages) this.advance(m.seq);
+    } catch {
+      // The watcher only speeds followers up: a failure leaves them on this front end's own writes and each cursor's look at the stream end.
+    }
+  }
+
+  private unwatch(): void {
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    void watcher?.close().catch(() => undefined);
+  }
+}
+
+/** Errors after which the same publish may succeed: a timeout, no responders during an election, JetStream temporarily unavailable, a dropped connection. */
+function isPassing(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.status === 503 || err.status === 408;
+  const name = (err as Error)?.name ?? "";
+  return ["TimeoutError", "NoRespondersError", "JetStreamNotEnabled", "RequestError", "ConnectionError"].includes(name) || /timeout|no responders|not enabled/i.test((err as Error)?.message ?? "");
+}
+
+async function ensureStream(jsm: JetStreamManager, options: JetStreamStoreOptions): Promise<JetStreamOpenReport> {
+  const replicas = options.replicas ?? 1;
+  try {
+    const info = await jsm.streams.info(options.stream);
+    if (!info.config.subjects?.includes(options.subject)) {
+      throw new Error(`JetStream stream ${options.stream} exists but does not capture subject ${options.subject} (its subjects: ${info.config.subjects?.join(", ") ?? "none"})`);
+    }
+    return { created: false, lastSeq: info.state.last_seq, replicas: info.config.num_replicas };
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+  }
+  // Two front ends may both find it missing: JetStream accepts the same config twice; on any other clash the stream is read back.
+  try {
+    const info = await jsm.streams.add({
+      name: options.stream,
+      subjects: [options.subject],
+      num_replicas: replicas,
+      storage: StorageType.File,
+      duplicate_window: (options.duplicateWindowMs ?? 120_000) * 1_000_000,
+      allow_direct: true,
+    });
+    return { created: true, lastSeq: info.state.last_seq, replicas: info.config.num_replicas };
+  } catch (err) {
+    const info = await jsm.streams.info(options.stream).catch(() => undefined);
+    if (info === undefined || !info.config.subjects?.includes(options.subject)) throw err;
+    return { created: false, lastSeq: info.state.last_seq, replicas: info.config.num_replicas };
+  }
+}

@@ -1,0 +1,26 @@
+import type { Logger } from "pino";
+import type { Clock } from "../../clock.js";
+import { JetStreamStore } from "./jetstream-store.js";
+import type { JetStreamStoreChoice } from "./store-choice.js";
+
+/** Opens the server's JetStream store from its config, logging what it found. */
+export async function openJetStreamStore(
+  choice: JetStreamStoreChoice,
+  options: { clock: Clock; queueBytesMax: number; logger: Logger },
+): Promise<JetStreamStore> {
+  const { logger } = options;
+  const { store, report } = await JetStreamStore.open({
+    servers: choice.servers,
+    stream: choice.stream,
+    subject: choice.subject,
+    replicas: choice.replicas,
+    clock: options.clock,
+    queueBytesMax: options.queueBytesMax,
+    onRetry: (err, attempt) => logger.warn({ err: (err as Error).message, attempt }, "JetStream publish not acked yet; trying again with the same message id"),
+  });
+  if (!report.created && report.replicas !== choice.replicas) {
+    logger.warn({ stream: choice.stream, replicas: report.replicas, asked: choice.replicas }, "the stream exists with another replica count; its own setting applies");
+  }
+  logger.info({ servers: choice.servers, stream: choice.stream, subject: choice.subject, replicas: report.replicas, created: report.created, lastSeq: report.lastSeq }, "JetStream log opened");
+  return store;
+}
