@@ -98,9 +98,17 @@ export class EventWriter {
 
   /** Guards and encodes a draft, with the size limit (also for drafts the server builds, such as trust events). */
   encode(draft: EventDraft, path = ""): PreparedEvent {
+    // Size first: the PII guard then only ever scans records within the limit.
+    let body = this.checkedBody(draft, path);
     const redactedFields: string[] = [];
     draft.data = this.pii(draft.data, path ? `${path}.data` : "data", redactedFields) ?? null;
     if (draft.context !== undefined) draft.context = this.pii(draft.context, path ? `${path}.context` : "context", redactedFields) as EventDraft["context"];
+    if (redactedFields.length > 0) body = this.checkedBody(draft, path);
+    const clientChosenId = draft.eventId !== undefined;
+    return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : uuidv4(), clientChosenId, body, draft, redactedFields };
+  }
+
+  private checkedBody(draft: EventDraft, path: string): string {
     const body = encodeBody(draft);
     // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
     if (body.length * 3 > this.limits.recordBytesMax) {
@@ -109,8 +117,7 @@ export class EventWriter {
         throw ServiceError.invalid(path || "event", `record of ${bytes} bytes is over the limit of ${this.limits.recordBytesMax} bytes`);
       }
     }
-    const clientChosenId = draft.eventId !== undefined;
-    return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : uuidv4(), clientChosenId, body, draft, redactedFields };
+    return body;
   }
 
   /** Writes one event; resolves with its ack once durable. */

@@ -106,11 +106,6 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-function cardNumbersIn(text: string): string[] {
-  if (!MAYBE_CARD.test(text)) return [];
-  return (text.match(CARD) ?? []).filter((m) => luhnValid(m.replace(/[ -]/g, "")));
-}
-
 /** Redaction or rejection applied to one event's data and context. */
 export type PiiGuard = (value: JsonValue | undefined, path: string, redacted: string[]) => JsonValue | undefined;
 
@@ -147,17 +142,31 @@ export function createPiiGuard(options: PiiOptions): PiiGuard {
     if (options.mode === "reject") throw ServiceError.invalid(path, `${why}: personal or secret data is not logged (PII guard in reject mode)`);
     if (redacted[redacted.length - 1] !== path) redacted.push(path);
   };
+  // Linear in the text: one pass to find addresses and one to replace card
+  // numbers (rebuilding the string per match would be quadratic on long
+  // hostile strings, and block the event loop).
   const scrubString = (text: string, redacted: string[]): string => {
     let out = text;
     const emails = out.includes("@") ? emailSpans(out) : [];
     if (emails.length > 0) {
       found("looks like an e-mail address", redacted);
-      for (let i = emails.length - 1; i >= 0; i--) out = out.slice(0, emails[i][0]) + REDACTED + out.slice(emails[i][1]);
+      const pieces: string[] = [];
+      let from = 0;
+      for (const [start, end] of emails) {
+        pieces.push(out.slice(from, start), REDACTED);
+        from = end;
+      }
+      pieces.push(out.slice(from));
+      out = pieces.join("");
     }
-    const cards = cardNumbersIn(out);
-    if (cards.length > 0) {
-      found("looks like a card number", redacted);
-      for (const c of cards) out = out.split(c).join(REDACTED);
+    if (MAYBE_CARD.test(out)) {
+      let cards = false;
+      out = out.replace(CARD, (m) => {
+        if (!luhnValid(m.replace(/[ -]/g, ""))) return m;
+        cards = true;
+        return REDACTED;
+      });
+      if (cards) found("looks like a card number", redacted);
     }
     return out;
   };

@@ -1,4 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import { markUndecodable, Undecodable } from "../rpc/grpc-adapter.js";
 import { create, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
@@ -57,5 +59,42 @@ export function addReflection(server: grpc.Server, services: readonly DescServic
     pkg[name] = { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos: protosOfLoaderDefinition(definition) };
   }
   const served = [...services.map((s) => s.typeName), ...Object.keys(loaderDefinitions)];
-  new ReflectionService(pkg as unknown as PackageDefinition, { services: served }).addToServer(server);
+  new ReflectionService(pkg as unknown as PackageDefinition, { services: served }).addToServer(guardedServer(server));
+}
+
+/**
+ * A server view for a library's services (reflection) that answers requests
+ * which do not decode with INTERNAL itself. Left to grpc-js, such a message
+ * late in a stream ends the stream under the library's handler, and the
+ * final status never reaches the client (the call hangs).
+ */
+function guardedServer(server: grpc.Server): Pick<grpc.Server, "addService"> {
+  return {
+    addService(definition, implementation) {
+      const guardedDefinition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+      const guardedImplementation: grpc.UntypedServiceImplementation = {};
+      for (const [name, method] of Object.entries(definition)) {
+        guardedDefinition[name] = { ...method, requestDeserialize: markUndecodable(method.requestDeserialize) };
+        const handler = implementation[name] as (call: grpc.ServerDuplexStream<unknown, unknown>, ...rest: unknown[]) => void;
+        guardedImplementation[name] = (method.requestStream ? (call: grpc.ServerDuplexStream<unknown, unknown>, ...rest: unknown[]) => handler(guardStream(call), ...rest) : handler) as grpc.UntypedHandleCall;
+      }
+      server.addService(guardedDefinition, guardedImplementation);
+    },
+  };
+}
+
+/** Ends a request stream with INTERNAL at the first message that did not decode, instead of passing it on. */
+function guardStream(call: grpc.ServerDuplexStream<unknown, unknown>): grpc.ServerDuplexStream<unknown, unknown> {
+  const on = call.on.bind(call) as (event: string, listener: (...args: unknown[]) => void) => unknown;
+  let failed = false;
+  call.on = ((event: string, listener: (...args: unknown[]) => void) => {
+    if (event !== "data") return on(event, listener);
+    return on("data", (message: unknown) => {
+      if (!(message instanceof Undecodable)) return listener(message);
+      if (failed) return;
+      failed = true;
+      call.emit("error", { code: grpcStatus.INTERNAL, details: "request does not decode" });
+    });
+  }) as unknown as typeof call.on;
+  return call;
 }

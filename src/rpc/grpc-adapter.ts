@@ -96,9 +96,43 @@ function serializer(schema: DescMessage): grpc.serialize<unknown> {
 }
 
 function deserializer(schema: DescMessage): grpc.deserialize<unknown> {
-  // Size limits are the channel's (grpc.max_receive_message_length); bytes
-  // that do not decode throw here and grpc-js answers INTERNAL, as gRPC says.
+  // Size limits are the channel's (grpc.max_receive_message_length).
   return (bytes: Buffer) => fromBinary(schema, bytes);
+}
+
+/** A request that did not decode, handed to the handler instead of thrown (see requestDeserializer). */
+export class Undecodable {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Requests that do not decode become an {@link Undecodable} marker rather
+ * than a throw: grpc-js would answer INTERNAL on its own and end the stream
+ * under a streaming handler still writing answers, whose final status then
+ * never arrives (the call hangs). The handler raises the status instead.
+ */
+function requestDeserializer(schema: DescMessage): grpc.deserialize<unknown> {
+  return markUndecodable((bytes: Buffer) => fromBinary(schema, bytes));
+}
+
+/** Wraps any request deserializer so that failures become an {@link Undecodable} marker. */
+export function markUndecodable(deserialize: grpc.deserialize<unknown>): grpc.deserialize<unknown> {
+  return (bytes: Buffer) => {
+    try {
+      return deserialize(bytes);
+    } catch (err) {
+      return new Undecodable(err);
+    }
+  };
+}
+
+/** The decoded request, or the status for one that did not decode. */
+function decoded(value: unknown): unknown {
+  if (!(value instanceof Undecodable)) return value;
+  const message = value.error instanceof Error ? value.error.message : "";
+  if (/recursion depth/.test(message)) return Promise.reject(ServiceError.invalid("request", "nested deeper than the 100 levels protobuf decoding allows"));
+  // Bytes that are not the message are INTERNAL by gRPC's rules.
+  return Promise.reject(new ServiceError(grpc.status.INTERNAL, "request does not decode"));
 }
 
 /** The gRPC path of a method: /<fully qualified service>/<proto method name>. */
@@ -119,7 +153,7 @@ export function createServiceDefinition(service: DescService): grpc.ServiceDefin
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: serializer(method.input),
-      requestDeserialize: deserializer(method.input),
+      requestDeserialize: requestDeserializer(method.input),
       responseSerialize: serializer(method.output),
       responseDeserialize: deserializer(method.output),
     };
@@ -129,8 +163,10 @@ export function createServiceDefinition(service: DescService): grpc.ServiceDefin
 
 /** Turns any thrown value into the status object grpc-js sends. */
 function toStatus(err: unknown, path: string, sink: InternalErrorSink): Partial<grpc.StatusObject> {
+  // Our own ServiceErrors are answers (a client's bad bytes included); only
+  // the unexpected is an internal error worth the server log.
+  if (!(err instanceof ServiceError)) sink(err, path);
   const e = ServiceError.from(err);
-  if (e.code === grpc.status.INTERNAL) sink(e.cause ?? e, path);
   return { code: e.code, details: e.message };
 }
 
@@ -158,8 +194,8 @@ function contextOf(call: AnyCall, path: string): { ctx: CallContext; release: ()
  * the stream when reading ends, which for a duplex also kills the response
  * side: a bidi call could never answer after the client half-closes.
  */
-function requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): AsyncIterable<unknown> {
-  return call.iterator({ destroyOnReturn: false });
+async function* requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): AsyncIterable<unknown> {
+  for await (const request of call.iterator({ destroyOnReturn: false })) yield await decoded(request);
 }
 
 async function writeAll(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, ctx: CallContext, source: AsyncIterable<unknown>, schema: DescMessage): Promise<void> {
@@ -196,7 +232,8 @@ export function adaptImplementation<S extends GenServiceMethods>(
         handlers[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
           const { ctx, release } = contextOf(call, path);
           Promise.resolve()
-            .then(() => (fn as unknown as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, ctx))
+            .then(() => decoded(call.request))
+            .then((request) => (fn as unknown as (r: unknown, c: CallContext) => Promise<unknown>)(request, ctx))
             .then(
               (res) => {
                 release();
@@ -230,7 +267,8 @@ export function adaptImplementation<S extends GenServiceMethods>(
         handlers[method.localName] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
           const { ctx, release } = contextOf(call, path);
           Promise.resolve()
-            .then(() => writeAll(call, ctx, (fn as unknown as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(call.request, ctx), output))
+            .then(() => decoded(call.request))
+            .then((request) => writeAll(call, ctx, (fn as unknown as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(request, ctx), output))
             .then(
               () => {
                 release();

@@ -11,8 +11,8 @@ export interface AuditScan {
   linesScanned: number;
 }
 
-// Records end with ,"seq":N} (our appender writes seq last).
-const SEQ_AT_END = /,"seq":(\d+)\}\s*$/;
+// Records end with ,"seq":N} or ,"seq":N,"hash":"<hex>"} (seq is the last member but for the chain hash).
+const SEQ_AT_END = /,"seq":(\d+)(?:,"hash":"[0-9a-f]{64}")?\}\s*$/;
 const MAYBE_AUDIT = /"event_type":"trust_/;
 
 /**

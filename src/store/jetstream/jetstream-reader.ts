@@ -127,10 +127,12 @@ class JetStreamCursor implements RecordCursor {
 
   async close(): Promise<void> {
     this.finished = true;
-    const messages = this.messages;
+    const { messages, iterator } = this;
     this.messages = undefined;
     this.iterator = undefined;
-    if (messages !== undefined) await messages.close().catch(() => undefined);
+    // stop() ends the pull subscription; close() would wait for our iterator to be read to its end, so it is finished here instead.
+    messages?.stop();
+    await iterator?.return?.();
   }
 
   /** Applies the query to one message; returns the record to hand out, if it matches. */

@@ -244,12 +244,14 @@ export class JetStreamStore implements LogStore {
         headers_only: true,
       });
       const messages = await consumer.consume({ max_messages: 1000 });
-      if (this.commitListeners.size === 0 || this.closing) {
-        await messages.close();
+      if (this.commitListeners.size === 0 || this.closing || this.watcher !== undefined) {
+        // Nobody listens any more, or another watcher started meanwhile.
+        messages.stop();
         return;
       }
       this.watcher = messages;
       for await (const m of messages) this.advance(m.seq);
+      if (this.watcher === messages) this.watcher = undefined;
     } catch {
       // The watcher only speeds followers up: a failure leaves them on this front end's own writes and each cursor's look at the stream end.
     }
@@ -258,7 +260,8 @@ export class JetStreamStore implements LogStore {
   private unwatch(): void {
     const watcher = this.watcher;
     this.watcher = undefined;
-    void watcher?.close().catch(() => undefined);
+    // stop() ends the subscription; the for-await in watch() then ends by itself.
+    watcher?.stop();
   }
 }
 
