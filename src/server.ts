@@ -1,3 +1,4 @@
+import { setDefaultHighWaterMark } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
@@ -107,6 +108,11 @@ export class PulseServer {
     const credentials = await serverCredentials(config.tls);
     const tokens = config.tokensFile === undefined ? undefined : await loadTokensFile(config.tokensFile);
     if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
+    // grpc-js request streams are object-mode Readables with the default
+    // buffer of 16 decoded messages each (16 batches of up to 4 MiB per
+    // stream). Two keeps reading ahead while bounding a stream's memory;
+    // the handlers read ahead by a bounded count themselves.
+    setDefaultHighWaterMark(true, 2);
     const grpcServer = new grpc.Server({
       interceptors: tokens ? [createAuthInterceptor(tokens, (entry) => logger.warn(entry, "call refused"))] : [],
       "grpc.max_receive_message_length": config.messageBytesMax,
