@@ -42,7 +42,7 @@ export class JetStreamRecordSource implements RecordSource {
   }
 
   async open(query: ReadQuery = {}): Promise<RecordCursor> {
-    const { state } = await this.jsm.streams.info(this.stream);
+    const { state } = await retrying(() => this.jsm.streams.info(this.stream));
     this.options.onLastSeq?.(state.last_seq);
     const first = Math.max(1, state.first_seq);
     let start = Math.max(query.fromSeq ?? 1, first);
@@ -73,6 +73,22 @@ export class JetStreamRecordSource implements RecordSource {
   }
 }
 
+/** Consumers a cursor re-creates after they stop, before it gives up. */
+const RESTARTS_MAX = 10;
+
+/** Calls `fn` again while it fails, for up to `ms` (a stream leader election takes a few seconds). */
+async function retrying<T>(fn: () => Promise<T>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
+    }
+  }
+}
+
 /**
  * A forward read of the stream from one seq. Reads only messages that are
  * known to exist (up to the stream's last seq when it opened, or the
@@ -85,6 +101,7 @@ class JetStreamCursor implements RecordCursor {
   private iterator: AsyncIterator<JsMsg> | undefined;
   private finished = false;
   private returned = 0;
+  private restarts = 0;
   private readonly limit: number;
   private readonly types?: ReadonlySet<string>;
   /** Messages of the stream that were not records (skipped). */
@@ -117,7 +134,13 @@ class JetStreamCursor implements RecordCursor {
       const records: LogRecordView[] = [];
       while (this.nextSeq <= bound && records.length < this.batchRecordsMax && !this.finished) {
         const next = await iterator.next();
-        if (next.done) throw new Error(`JetStream consumer on stream ${this.stream} stopped before seq ${this.nextSeq}`);
+        if (next.done) {
+          // The consumer stopped (its server was lost, heartbeats missed): a new one goes on from nextSeq.
+          if (++this.restarts > RESTARTS_MAX) throw new Error(`JetStream consumer on stream ${this.stream} stopped before seq ${this.nextSeq}, ${RESTARTS_MAX} times`);
+          this.iterator = undefined;
+          this.messages = undefined;
+          break;
+        }
         const view = this.accept(next.value);
         if (view !== undefined) records.push(view);
       }
@@ -163,8 +186,8 @@ class JetStreamCursor implements RecordCursor {
   /** The ordered consumer, made on first need (a follower at the end makes none until something comes). */
   private async consumer(): Promise<AsyncIterator<JsMsg>> {
     if (this.iterator !== undefined) return this.iterator;
-    const consumer = await this.js.consumers.get(this.stream, { deliver_policy: "by_start_sequence", opt_start_seq: this.nextSeq });
-    this.messages = await consumer.consume({ max_messages: this.batchRecordsMax });
+    const consumer = await retrying(() => this.js.consumers.get(this.stream, { deliver_policy: "by_start_sequence", opt_start_seq: this.nextSeq }));
+    this.messages = await retrying(() => consumer.consume({ max_messages: this.batchRecordsMax }));
     this.iterator = this.messages[Symbol.asyncIterator]();
     return this.iterator;
   }

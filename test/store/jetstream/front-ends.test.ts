@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { v4 as uuidv4 } from "uuid";
+import type { LearningEventSchema, LogRecord, ReadEventsRequestSchema } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { startServer, tempDir, type TempDir, type TestServer } from "../../helpers/server.js";
+import { startNats, type NatsCluster } from "./nats-servers.js";
+
+type Event = MessageInitShape<typeof LearningEventSchema>;
+const revision = (reason: string, eventId?: string): Event => ({ event: { case: "revisionTrigger", value: { reason, eventId } } });
+
+async function readAll(ts: TestServer, request: MessageInitShape<typeof ReadEventsRequestSchema> = {}): Promise<LogRecord[]> {
+  const out: LogRecord[] = [];
+  for await (const m of ts.client.readEvents(request)) out.push(...m.records);
+  return out;
+}
+
+describe("JetStream store behind the server: many front ends", function () {
+  this.timeout(30_000);
+  let natsDir: TempDir;
+  let nats: NatsCluster;
+  let dirs: TempDir[] = [];
+  let servers: TestServer[] = [];
+  let streamNo = 0;
+  before(async () => {
+    natsDir = await tempDir("pulse-nats-");
+    nats = await startNats(natsDir.path, 1);
+  });
+  after(async () => {
+    await nats?.stop();
+    await natsDir?.remove();
+  });
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.stop().catch(() => undefined);
+    for (const d of dirs.splice(0)) await d.remove();
+  });
+
+  /** Starts `count` servers on one fresh stream, each with its own folder (trust state). */
+  async function frontEnds(count: number): Promise<TestServer[]> {
+    const flags = ["--store", nats.storeUrl, "--nats-stream", `FRONT_${++streamNo}`, "--nats-subject", `front.${streamNo}.events`];
+    for (let i = 0; i < count; i++) {
+      const dir = await tempDir();
+      dirs.push(dir);
+      servers.push(await startServer(dir.path, flags));
+    }
+    return servers;
+  }
+
+  it("takes writes on two servers at once with no seq given twice; a replay from either returns the same events in the same order", async () => {
+    const [a, b] = await frontEnds(2);
+    const write = async (ts: TestServer, tag: string) => {
+      const acks = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await ts.client.logBatch({ events: Array.from({ length: 50 }, (_, j) => revision(`${tag}-${i}-${j}`)) });
+        assert.equal(res.errors.length, 0);
+        acks.push(...res.acks);
+      }
+      return acks;
+    };
+    const [fromA, fromB] = await Promise.all([write(a, "a"), write(b, "b")]);
+    const seqs = [...fromA, ...fromB].map((ack) => Number(ack.seq));
+    assert.equal(new Set(seqs).size, 2000, "every ack has its own seq");
+    // The two servers' writes interleave on the stream, and together fill 1..2000.
+    assert.deepEqual([...seqs].sort((x, y) => x - y), Array.from({ length: 2000 }, (_, i) => i + 1));
+    const [replayA, replayB] = await Promise.all([readAll(a), readAll(b)]);
+    assert.equal(replayA.length, 2000);
+    assert.deepEqual(replayB.map((r) => [r.seq, r.eventId, r.json]), replayA.map((r) => [r.seq, r.eventId, r.json]));
+    const acked = new Map([...fromA, ...fromB].map((ack) => [ack.eventId, Number(ack.seq)]));
+    for (const r of replayA) {
+      assert.equal(acked.get(r.eventId), Number(r.seq));
+      const line = JSON.parse(r.json) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(line), ["event_id", "timestamp", "event_type", "data", "seq"]);
+      assert.equal(line.event_type, "symbolic_revision_triggered");
+    }
+  });
+
+  it("answers a retry sent to the other server as a duplicate with the original seq", async () => {
+    const [a, b] = await frontEnds(2);
+    const id = uuidv4();
+    const first = await a.client.logBatch({ events: [revision("once", id)] });
+    const retry = await b.client.logBatch({ events: [revision("once", id)] });
+    assert.equal(retry.acks[0].duplicate, true);
+    assert.equal(retry.acks[0].seq, first.acks[0].seq);
+    assert.equal(retry.acks[0].timestamp, first.acks[0].timestamp);
+    assert.equal((await readAll(b)).length, 1);
+  });
+
+  it("follows from one server what another writes", async () => {
+    const [a, b] = await frontEnds(2);
+    const seen: LogRecord[] = [];
+    const call = b.client.readEvents({ follow: true });
+    const followed = (async () => {
+      for await (const m of call) {
+        seen.push(...m.records);
+        if (seen.length >= 30) break;
+      }
+    })();
+    for (let i = 0; i < 3; i++) await a.client.logBatch({ events: Array.from({ length: 10 }, (_, j) => revision(`f${i}-${j}`)) });
+    await followed;
+    assert.deepEqual(seen.map((r) => Number(r.seq)), Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+});
