@@ -209,6 +209,34 @@ async function writeAll(call: grpc.ServerWritableStream<unknown, unknown> | grpc
   }
 }
 
+/** The fulfilment and rejection handlers that answer a unary-response call, after releasing its context. */
+function answerOnce(release: () => void, callback: grpc.sendUnaryData<unknown>, output: DescMessage, path: string, sink: InternalErrorSink) {
+  return [
+    (res: unknown) => {
+      release();
+      callback(null, create(output, res as MessageInitShape<DescMessage>));
+    },
+    (err: unknown) => {
+      release();
+      callback(toStatus(err, path, sink));
+    },
+  ] as const;
+}
+
+/** The fulfilment and rejection handlers that end a streaming-response call, after releasing its context. */
+function endOnce(release: () => void, call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, path: string, sink: InternalErrorSink) {
+  return [
+    () => {
+      release();
+      call.end();
+    },
+    (err: unknown) => {
+      release();
+      call.emit("error", toStatus(err, path, sink));
+    },
+  ] as const;
+}
+
 /**
  * Adapts a {@link ServiceImpl} to grpc-js handlers. Every failure, thrown or
  * rejected, becomes a status here: grpc-js itself would leave a rejected
@@ -234,16 +262,7 @@ export function adaptImplementation<S extends GenServiceMethods>(
           Promise.resolve()
             .then(() => decoded(call.request))
             .then((request) => (fn as unknown as (r: unknown, c: CallContext) => Promise<unknown>)(request, ctx))
-            .then(
-              (res) => {
-                release();
-                callback(null, create(output, res as MessageInitShape<DescMessage>));
-              },
-              (err) => {
-                release();
-                callback(toStatus(err, path, sink));
-              },
-            );
+            .then(...answerOnce(release, callback, output, path, sink));
         }) as grpc.handleUnaryCall<unknown, unknown>;
         break;
       case "client_streaming":
@@ -251,16 +270,7 @@ export function adaptImplementation<S extends GenServiceMethods>(
           const { ctx, release } = contextOf(call, path);
           Promise.resolve()
             .then(() => (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(requestsOf(call), ctx))
-            .then(
-              (res) => {
-                release();
-                callback(null, create(output, res as MessageInitShape<DescMessage>));
-              },
-              (err) => {
-                release();
-                callback(toStatus(err, path, sink));
-              },
-            );
+            .then(...answerOnce(release, callback, output, path, sink));
         }) as grpc.handleClientStreamingCall<unknown, unknown>;
         break;
       case "server_streaming":
@@ -269,16 +279,7 @@ export function adaptImplementation<S extends GenServiceMethods>(
           Promise.resolve()
             .then(() => decoded(call.request))
             .then((request) => writeAll(call, ctx, (fn as unknown as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(request, ctx), output))
-            .then(
-              () => {
-                release();
-                call.end();
-              },
-              (err) => {
-                release();
-                call.emit("error", toStatus(err, path, sink));
-              },
-            );
+            .then(...endOnce(release, call, path, sink));
         }) as grpc.handleServerStreamingCall<unknown, unknown>;
         break;
       case "bidi_streaming":
@@ -286,16 +287,7 @@ export function adaptImplementation<S extends GenServiceMethods>(
           const { ctx, release } = contextOf(call, path);
           Promise.resolve()
             .then(() => writeAll(call, ctx, (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => AsyncIterable<unknown>)(requestsOf(call), ctx), output))
-            .then(
-              () => {
-                release();
-                call.end();
-              },
-              (err) => {
-                release();
-                call.emit("error", toStatus(err, path, sink));
-              },
-            );
+            .then(...endOnce(release, call, path, sink));
         }) as grpc.handleBidiStreamingCall<unknown, unknown>;
         break;
     }

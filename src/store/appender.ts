@@ -11,6 +11,7 @@ import { acquireLogLock, type LogLock } from "./lock.js";
 import { chainHash, HASH_MEMBER } from "./hash-chain.js";
 import { listSegments, segmentPath } from "./segments.js";
 import { readTail } from "./tail.js";
+import { queuedBytesOf, WriteQueue } from "./write-queue.js";
 
 /** Options of the {@link Appender}. Every limit has a default. */
 export interface AppenderOptions {
@@ -61,8 +62,6 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-// Per record the appender adds {"event_id":"<36>","timestamp":"<32>",...,"seq":<n>}\n
-const RECORD_OVERHEAD_BYTES = 110;
 
 /**
  * The single writer of the JSONL log: a mutex-guarded group commit. Appends
@@ -74,7 +73,6 @@ const RECORD_OVERHEAD_BYTES = 110;
 export class Appender implements LogStore {
   private readonly fs: StoreFileSystem;
   private readonly clock: Clock;
-  private readonly queueBytesMax: number;
   private readonly writeBytesMax: number;
   private readonly windowMax: number;
   private readonly hashChain: boolean;
@@ -83,8 +81,7 @@ export class Appender implements LogStore {
   private fh: StoreFileHandle | undefined;
   private lock: LogLock | undefined;
   private pending: Pending[] = [];
-  private queuedBytes = 0;
-  private roomWaiters: Array<() => void> = [];
+  private readonly queue: WriteQueue;
   /** Bytes known durable: everything before this offset was fsynced. */
   private durableSize = 0;
   private seq = 0;
@@ -94,7 +91,6 @@ export class Appender implements LogStore {
   private chainTip = "";
   /** Seq of the first record in the active file. */
   private activeFirstSeq = 1;
-  private closing = false;
   private readonly commitListeners = new Set<(lastSeq: number) => void>();
   /** Recent event_ids, to answer retries exactly once. */
   private readonly window: DedupWindow;
@@ -104,7 +100,7 @@ export class Appender implements LogStore {
   private constructor(private readonly options: AppenderOptions) {
     this.fs = options.fs ?? nodeFileSystem;
     this.clock = options.clock ?? systemClock;
-    this.queueBytesMax = options.queueBytesMax ?? 16 * 1024 * 1024;
+    this.queue = new WriteQueue(options.queueBytesMax ?? 16 * 1024 * 1024);
     this.writeBytesMax = options.writeBytesMax ?? 8 * 1024 * 1024;
     this.windowMax = options.dedupWindowRecords ?? 100_000;
     this.window = new DedupWindow(this.windowMax);
@@ -147,7 +143,7 @@ export class Appender implements LogStore {
 
   /** Bytes of records accepted but not yet written. */
   get queued(): number {
-    return this.queuedBytes;
+    return this.queue.bytes;
   }
 
   /**
@@ -158,18 +154,10 @@ export class Appender implements LogStore {
    * to push back on their clients).
    */
   async append(entries: readonly AppendEntry[], options: { wait?: boolean } = {}): Promise<AppendResult[]> {
-    if (this.closing) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
+    if (this.queue.isClosed) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
     if (entries.length === 0) return [];
-    let bytes = 0;
-    for (const e of entries) bytes += e.body.length + RECORD_OVERHEAD_BYTES;
-    while (this.queuedBytes > 0 && this.queuedBytes + bytes > this.queueBytesMax) {
-      if (!options.wait) {
-        throw new ServiceError(status.RESOURCE_EXHAUSTED, `write queue full (${this.queueBytesMax} bytes); retry later`);
-      }
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-      if (this.closing) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
-    }
-    this.queuedBytes += bytes;
+    const bytes = queuedBytesOf(entries);
+    await this.queue.admit(bytes, options.wait);
     const result = new Promise<AppendResult[]>((resolve, reject) => this.pending.push({ entries, bytes, resolve, reject }));
     // Each append schedules one turn; a turn takes everything queued by then,
     // so turns that find the queue empty return at once.
@@ -179,8 +167,7 @@ export class Appender implements LogStore {
 
   /** Waits for everything accepted to be written, then closes the file. Later appends get UNAVAILABLE. */
   async close(): Promise<void> {
-    this.closing = true;
-    for (const wake of this.roomWaiters.splice(0)) wake();
+    this.queue.close();
     await this.mutex.runExclusive(async () => {
       while (this.pending.length > 0) await this.commit();
       await this.fh?.close();
@@ -321,8 +308,7 @@ export class Appender implements LogStore {
       const failure = storageError(err);
       for (const p of batch) p.reject(failure);
     } finally {
-      for (const p of batch) this.queuedBytes -= p.bytes;
-      this.wakeRoomWaiters();
+      for (const p of batch) this.queue.release(p.bytes);
     }
   }
 
@@ -411,11 +397,6 @@ export class Appender implements LogStore {
     }
   }
 
-  private wakeRoomWaiters(): void {
-    if (this.roomWaiters.length === 0) return;
-    if (this.queuedBytes >= this.queueBytesMax) return;
-    for (const wake of this.roomWaiters.splice(0)) wake();
-  }
 }
 
 /** Seq of the first record of a non-empty file (1 for a log of the original module, which has none). */

@@ -5,6 +5,7 @@ import { recordFromProto, recordToProto } from "../../trust/proto-mapping.js";
 import { decodeTrustFile, encodeTrustFile } from "../../trust/trust-file.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 import type { Output } from "../output.js";
+import { reportFromProto, summaryJson } from "../../trust/proto-mapping.js";
 import { trustClient } from "../remote.js";
 
 /** Options of `pulse-log trust report`. */
@@ -27,16 +28,8 @@ export async function trustReport(options: TrustReportOptions, out: Output): Pro
       const metrics = (list: NonNullable<typeof report>["highTrust"]) =>
         list.map((m) => ({ key: m.key, trust: m.trust, confidence_interval: [m.confidenceLower, m.confidenceUpper], confidence_strength: m.confidenceStrength, sample_size: Number(m.sampleSize) }));
       await out.json({
-        summary: s && {
-          total_keys: s.totalKeys,
-          reported_keys: s.reportedKeys,
-          mean_trust: s.meanTrust,
-          high_trust_count: s.highTrustCount,
-          low_trust_count: s.lowTrustCount,
-          min_samples: s.minSamples,
-          high_threshold: s.highThreshold,
-          low_threshold: s.lowThreshold,
-        },
+        // The same summary object the server logs in "trust_report_generated".
+        summary: report && summaryJson(reportFromProto(report)),
         high_trust: metrics(report?.highTrust ?? []),
         low_trust: metrics(report?.lowTrust ?? []),
       });

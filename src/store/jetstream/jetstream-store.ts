@@ -16,6 +16,7 @@ import { formatTimestamp, parseTimestamp, systemClock, type Clock } from "../../
 import { ServiceError } from "../../errors.js";
 import type { AppendEntry, AppendResult, LogStore, RecordSource } from "../store.js";
 import { JetStreamRecordSource } from "./jetstream-reader.js";
+import { queuedBytesOf, WriteQueue } from "../write-queue.js";
 import { StoredRecord, storedMessageOf } from "./stored-record.js";
 
 /** Options of the {@link JetStreamStore}. Every limit has a default. */
@@ -60,9 +61,6 @@ export interface JetStreamOpenReport {
   replicas: number;
 }
 
-// Per record the stored object adds {"event_id":"<36>","timestamp":"<32>",...} around the body.
-const RECORD_OVERHEAD_BYTES = 100;
-
 /**
  * The log store on NATS JetStream: each record is one message on the
  * stream's subject, published with `Nats-Msg-Id` = event_id, and acked to
@@ -75,15 +73,12 @@ const RECORD_OVERHEAD_BYTES = 100;
  */
 export class JetStreamStore implements LogStore {
   private readonly clock: Clock;
-  private readonly queueBytesMax: number;
+  private readonly queue: WriteQueue;
   private readonly publishTimeoutMs: number;
   private readonly publishRetryMs: number;
   private seq = 0;
   private lastMicros = 0;
-  private queuedBytes = 0;
-  private roomWaiters: Array<() => void> = [];
   private inFlight = new Set<Promise<unknown>>();
-  private closing = false;
   private readonly commitListeners = new Set<(lastSeq: number) => void>();
   private watcher: ConsumerMessages | undefined;
   /** Where ReadEvents reads records from. */
@@ -96,7 +91,7 @@ export class JetStreamStore implements LogStore {
     private readonly options: JetStreamStoreOptions,
   ) {
     this.clock = options.clock ?? systemClock;
-    this.queueBytesMax = options.queueBytesMax ?? 64 * 1024 * 1024;
+    this.queue = new WriteQueue(options.queueBytesMax ?? 16 * 1024 * 1024);
     this.publishTimeoutMs = options.publishTimeoutMs ?? 5000;
     this.publishRetryMs = options.publishRetryMs ?? 30_000;
     this.records = new JetStreamRecordSource(js, jsm, options.stream, { timeSkewMs: options.timeSkewMs, onLastSeq: (s) => this.advance(s) });
@@ -151,31 +146,23 @@ export class JetStreamStore implements LogStore {
    * happened (the retried record then lands after the others).
    */
   async append(entries: readonly AppendEntry[], options: { wait?: boolean } = {}): Promise<AppendResult[]> {
-    if (this.closing) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
+    if (this.queue.isClosed) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
     if (entries.length === 0) return [];
-    let bytes = 0;
-    for (const e of entries) bytes += e.body.length + RECORD_OVERHEAD_BYTES;
-    while (this.queuedBytes > 0 && this.queuedBytes + bytes > this.queueBytesMax) {
-      if (!options.wait) throw new ServiceError(status.RESOURCE_EXHAUSTED, `write queue full (${this.queueBytesMax} bytes); retry later`);
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-      if (this.closing) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
-    }
-    this.queuedBytes += bytes;
+    const bytes = queuedBytesOf(entries);
+    await this.queue.admit(bytes, options.wait);
     const work = this.publishAll(entries);
     this.inFlight.add(work);
     try {
       return await work;
     } finally {
       this.inFlight.delete(work);
-      this.queuedBytes -= bytes;
-      for (const wake of this.roomWaiters.splice(0)) wake();
+      this.queue.release(bytes);
     }
   }
 
   /** Waits for the publishes in flight, then closes the connection. Later appends get UNAVAILABLE. */
   async close(): Promise<void> {
-    this.closing = true;
-    for (const wake of this.roomWaiters.splice(0)) wake();
+    this.queue.close();
     await Promise.allSettled([...this.inFlight]);
     this.unwatch();
     // drain() flushes what was published and lets subscriptions finish.
@@ -244,7 +231,7 @@ export class JetStreamStore implements LogStore {
         headers_only: true,
       });
       const messages = await consumer.consume({ max_messages: 1000 });
-      if (this.commitListeners.size === 0 || this.closing || this.watcher !== undefined) {
+      if (this.commitListeners.size === 0 || this.queue.isClosed || this.watcher !== undefined) {
         // Nobody listens any more, or another watcher started meanwhile.
         messages.stop();
         return;

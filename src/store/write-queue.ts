@@ -1,0 +1,64 @@
+import { status } from "@grpc/grpc-js";
+import { ServiceError } from "../errors.js";
+
+// Per record a store adds about this much around the body (event_id, timestamp, seq, hash).
+const RECORD_OVERHEAD_BYTES = 110;
+
+/** Bytes an append of these bodies counts against the queue bound. */
+export function queuedBytesOf(entries: ReadonlyArray<{ body: string }>): number {
+  let bytes = 0;
+  for (const e of entries) bytes += e.body.length + RECORD_OVERHEAD_BYTES;
+  return bytes;
+}
+
+/**
+ * The bound on bytes accepted but not yet durable, shared by the stores.
+ * Unary callers past the bound get RESOURCE_EXHAUSTED; streams wait for room,
+ * which stops them reading from their clients. One append is always admitted
+ * into an empty queue, however large.
+ */
+export class WriteQueue {
+  private queued = 0;
+  private waiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor(
+    /** The bound, in bytes. */
+    readonly bytesMax: number,
+  ) {}
+
+  /** Bytes accepted and not yet released. */
+  get bytes(): number {
+    return this.queued;
+  }
+
+  /** Admits `bytes`, waiting for room when `wait` is set; throws UNAVAILABLE once closed. */
+  async admit(bytes: number, wait: boolean | undefined): Promise<void> {
+    if (this.closed) throw shuttingDown();
+    while (this.queued > 0 && this.queued + bytes > this.bytesMax) {
+      if (!wait) throw new ServiceError(status.RESOURCE_EXHAUSTED, `write queue full (${this.bytesMax} bytes); retry later`);
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      if (this.closed) throw shuttingDown();
+    }
+    this.queued += bytes;
+  }
+
+  /** Gives back bytes once their append is durable or failed, waking waiters when there is room. */
+  release(bytes: number): void {
+    this.queued -= bytes;
+    if (this.waiters.length > 0 && this.queued < this.bytesMax) for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Refuses new appends; waiters get UNAVAILABLE. */
+  close(): void {
+    this.closed = true;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** True once closed. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+const shuttingDown = () => new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
