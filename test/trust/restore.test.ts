@@ -11,9 +11,9 @@ import { opArb, recordsArb, type Op } from "./helpers/arbitraries.js";
 import { recordsOfType } from "./helpers/log.js";
 
 /** A tracker over a real appender in `dir`, as the server builds it (without gRPC). */
-async function openTracker(dir: string, options: { snapshotChanges?: number; onBackgroundError?: (err: unknown) => void; onSnapshot?: (seq: number) => void } = {}) {
+async function openTracker(dir: string, options: { snapshotChanges?: number; segmentBytesMax?: number; onBackgroundError?: (err: unknown) => void; onSnapshot?: (seq: number) => void } = {}) {
   const logPath = join(dir, "log.jsonl");
-  const { appender } = await Appender.open({ path: logPath, lock: false });
+  const { appender } = await Appender.open({ path: logPath, lock: false, segmentBytesMax: options.segmentBytesMax });
   let opened: { tracker: LocalTrustTracker; restore: RestoreReport };
   try {
     opened = await LocalTrustTracker.open({
@@ -281,5 +281,21 @@ describe("trust state restore (in process, over a real log)", () => {
       ),
       { numRuns: 25 },
     );
+  });
+
+  it("replays the changes after the snapshot across closed log segments", async () => {
+    const t = await openTracker(dir.path, { segmentBytesMax: 4_000 });
+    for (let i = 0; i < 60; i++) {
+      await t.tracker.update([{ key: `k${i % 7}`, success: i % 3 !== 0, weight: 1 + (i % 4) / 4 }]);
+      await appendNoise(t.appender, 5);
+    }
+    const before = await t.tracker.exportRecords();
+    await t.crash();
+    const segments = (await readdir(dir.path)).filter((n) => /^log\.\d+-\d+\.jsonl$/.test(n));
+    assert.ok(segments.length >= 3, `the changes span ${segments.length} closed segments`);
+    const again = await openTracker(dir.path, { segmentBytesMax: 4_000 });
+    assert.equal(again.restore.replayed, 60);
+    assert.deepEqual(await again.tracker.exportRecords(), before);
+    await again.stop();
   });
 });
