@@ -31,7 +31,7 @@ export interface JetStreamStoreOptions {
   replicas?: number;
   /** Clock for record timestamps. Default: the system clock. */
   clock?: Clock;
-  /** Bytes of records published but not yet acknowledged before appends are refused or wait. Default 64 MiB. */
+  /** Bytes of records published but not yet acknowledged before appends are refused or wait. Default 16 MiB. */
   queueBytesMax?: number;
   /** Wait for one publish ack before trying again, in ms. Default 5,000. */
   publishTimeoutMs?: number;
