@@ -60,6 +60,10 @@ export class PulseServer {
   static async start(config: ServerConfig, seams: ServerSeams = {}): Promise<PulseServer> {
     const logger = seams.logger ?? pino({ level: config.logLevel, base: { service: "pulse-learning-log" } });
     const clock = seams.clock ?? systemClock;
+    // Secrets and certificates first: a bad file stops the start before the log is opened.
+    const credentials = await serverCredentials(config.tls);
+    const tokens = config.tokensFile === undefined ? undefined : await loadTokensFile(config.tokensFile);
+    if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
     // Metrics cost nothing when off: no observers are installed.
     const metrics = config.metricsAddress === undefined ? undefined : new ServerMetrics({ lastSeq: () => appender.lastSeq });
     // The store: the embedded JSONL file, or a JetStream stream (same interface above it).
@@ -105,9 +109,6 @@ export class PulseServer {
 
     // Aborted first at shutdown: streams stop taking new batches.
     const stopping = new AbortController();
-    const credentials = await serverCredentials(config.tls);
-    const tokens = config.tokensFile === undefined ? undefined : await loadTokensFile(config.tokensFile);
-    if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
     // grpc-js request streams are object-mode Readables with the default
     // buffer of 16 decoded messages each (16 batches of up to 4 MiB per
     // stream). Two keeps reading ahead while bounding a stream's memory;
@@ -150,9 +151,18 @@ export class PulseServer {
       }
       logger.info({ address: config.metricsAddress, port: metricsServer.port }, "metrics at /metrics");
     }
-    const port = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync(config.address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    let port: number;
+    try {
+      port = await new Promise<number>((resolve, reject) =>
+        grpcServer.bindAsync(config.address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
+      );
+    } catch (err) {
+      // Address in use, for example: release the log (and its lock) before failing.
+      await metricsServer?.close();
+      await trust.close();
+      await appender.close();
+      throw err;
+    }
     health.setAll("SERVING");
     logger.info({ address: config.address, port }, "listening");
     return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer });
@@ -162,9 +172,8 @@ export class PulseServer {
    * Stops in this order: tell streams to stop taking batches (they answer
    * what they took, then end with UNAVAILABLE); stop accepting calls and let
    * open ones finish (they wait on the appender, which keeps writing); past
-   * the deadline, cancel
-   * what is still open; then drain the appender, which fsyncs what it
-   * accepted, and close the file. Nothing unwritten is ever acked.
+   * the deadline, cancel what is still open; then drain the appender, which
+   * fsyncs what it accepted, and close the file. Nothing unwritten is ever acked.
    */
   async shutdown(): Promise<void> {
     // Health first, so load balancers stop sending before we stop accepting.

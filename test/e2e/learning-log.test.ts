@@ -5,6 +5,10 @@ import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protob
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { v4 as uuidv4 } from "uuid";
 import type { StreamEventsRequestSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { join } from "node:path";
+import { pino } from "pino";
+import { resolveConfig } from "../../src/config.js";
+import { PulseServer } from "../../src/server.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 
 type Record_ = { event_id: string; timestamp: string; event_type: string; data: unknown; context?: unknown; seq: number };
@@ -186,6 +190,14 @@ describe("LearningLogService end to end", () => {
     assert.equal(res.lastSeq, 30n);
     assert.deepEqual(res.errors.map((e) => e.index), [30]);
     assert.equal((await readLog(t.logPath)).length, 30);
+  });
+
+  it("releases the log when it cannot bind (address in use), so a retry can take it", async () => {
+    const other = join(dir.path, "other", "pulse_learning_log.jsonl");
+    const busy = resolveConfig(["--addr", t.address, "--log-path", other], {});
+    await assert.rejects(PulseServer.start(busy, { logger: pino({ level: "silent" }) }));
+    const free = await PulseServer.start(resolveConfig(["--addr", "127.0.0.1:0", "--log-path", other], {}), { logger: pino({ level: "silent" }) });
+    await free.shutdown();
   });
 
   it("continues seq after a restart", async () => {
