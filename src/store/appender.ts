@@ -82,6 +82,8 @@ export class Appender implements LogStore {
   private lock: LogLock | undefined;
   private pending: Pending[] = [];
   private readonly queue: WriteQueue;
+  /** A mutex turn is waiting to commit what is pending. */
+  private turnQueued = false;
   /** Bytes known durable: everything before this offset was fsynced. */
   private durableSize = 0;
   private seq = 0;
@@ -159,9 +161,16 @@ export class Appender implements LogStore {
     const bytes = queuedBytesOf(entries);
     await this.queue.admit(bytes, options.wait);
     const result = new Promise<AppendResult[]>((resolve, reject) => this.pending.push({ entries, bytes, resolve, reject }));
-    // Each append schedules one turn; a turn takes everything queued by then,
-    // so turns that find the queue empty return at once.
-    void this.mutex.runExclusive(() => this.commit());
+    // One turn of the mutex waits at most: appends that arrive while a
+    // commit is in flight join the pending list, and the next turn takes them
+    // all (one write, one fdatasync), however many appends they were.
+    if (!this.turnQueued) {
+      this.turnQueued = true;
+      void this.mutex.runExclusive(async () => {
+        this.turnQueued = false;
+        while (this.pending.length > 0) await this.commit();
+      });
+    }
     return result;
   }
 
