@@ -1,5 +1,6 @@
 import * as fsp from "node:fs/promises";
 import { listSegments } from "../store/segments.js";
+import type { RecordSource } from "../store/store.js";
 import { linesBackward } from "../store/tail.js";
 import { AUDIT_EVENT_TYPES, parseAuditRecord, type AuditRecord } from "./audit.js";
 
@@ -33,6 +34,36 @@ export async function readAuditRecordsAfter(logPath: string, afterSeq: number): 
     if (scan.reachedEnd) break;
   }
   found.reverse();
+  return { records: found, linesScanned };
+}
+
+/**
+ * The same records from any {@link RecordSource} (a JetStream stream): read
+ * forward from `afterSeq + 1` up to `lastSeq`, the source filtering on the
+ * audit event types, so the cost again depends on what came after the snapshot.
+ */
+export async function readAuditRecordsFromSource(source: RecordSource, afterSeq: number, lastSeq: number): Promise<AuditScan> {
+  const found: AuditRecord[] = [];
+  let linesScanned = 0;
+  if (lastSeq <= afterSeq) return { records: found, linesScanned };
+  const cursor = await source.open({ fromSeq: afterSeq + 1, eventTypes: AUDIT_EVENT_TYPES });
+  try {
+    for await (const batch of cursor.batches(lastSeq)) {
+      for (const r of batch) {
+        linesScanned++;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(r.json);
+        } catch {
+          continue;
+        }
+        const record = parseAuditRecord(parsed);
+        if (record) found.push(record);
+      }
+    }
+  } finally {
+    await cursor.close();
+  }
   return { records: found, linesScanned };
 }
 

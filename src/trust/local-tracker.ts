@@ -6,7 +6,8 @@ import { ServiceError } from "../errors.js";
 import type { EventDraft } from "../events/catalog.js";
 import { AuditSigner, type TrustChange } from "./audit.js";
 import type { AuditScreen } from "./audit-writer.js";
-import { readAuditRecordsAfter } from "./audit-log-reader.js";
+import type { RecordSource } from "../store/store.js";
+import { readAuditRecordsAfter, readAuditRecordsFromSource } from "./audit-log-reader.js";
 import type { ImportMode, TrustOutcome, TrustTrackerClient } from "./client.js";
 import { TrustStateStore } from "./state-store.js";
 import { BayesianTrustTracker, DEFAULT_Z, type KeyMetrics, type ReportOptions, type TrustRecord, type TrustReport } from "./tracker.js";
@@ -25,6 +26,8 @@ export interface TrustDurability {
   logPath: string;
   /** The log's last durable seq. */
   logSeq: () => number;
+  /** Where to read the audit records back when the log is not the JSONL file (JetStream). Default: the file at logPath. */
+  records?: RecordSource;
   /** Take a snapshot after this many changes. Default 1,000. */
   snapshotChanges?: number;
   /** Take a snapshot this often (ms) while the state or the log moved. Default 60,000. */
@@ -160,7 +163,9 @@ export class LocalTrustTracker implements TrustTrackerClient {
     let ignored = 0;
     // A new audit key cannot verify anything older: there is nothing to replay.
     if (!(snapshot === undefined && store.fresh)) {
-      const scan = await readAuditRecordsAfter(d.logPath, snapshot?.seq ?? 0);
+      const scan = d.records
+        ? await readAuditRecordsFromSource(d.records, snapshot?.seq ?? 0, d.logSeq())
+        : await readAuditRecordsAfter(d.logPath, snapshot?.seq ?? 0);
       linesScanned = scan.linesScanned;
       for (const record of scan.records) {
         // Only the tracker's own records, in its chain: a client's look-alike (LogEvent
