@@ -152,11 +152,12 @@ Examples:
   withOutput(
     program
       .command("stats")
-      .description("counts by type, first/last seq and time, file sizes, events/s over the log's life (reads the log file)")
-      .addOption(logPathOption()),
+      .description("counts by type, first/last seq and time, file sizes, events/s over the log's life (reads the log file, or a server with --server)")
+      .addOption(logPathOption())
+      .option("--server <host:port>", "read through this server's ReadEvents instead of the files (any store, JetStream included)"),
   )
-    .addHelpText("after", "\nExample:\n  pulse-log stats --log-path /var/lib/pulse/pulse_learning_log.jsonl --json")
-    .action(async (o) => stats({ logPath: o.logPath }, outputOf(o)));
+    .addHelpText("after", "\nExamples:\n  pulse-log stats --log-path /var/lib/pulse/pulse_learning_log.jsonl --json\n  pulse-log stats --server 127.0.0.1:50051")
+    .action(async (o) => stats({ logPath: o.logPath, address: o.server }, outputOf(o)));
 
   withOutput(
     program
@@ -183,6 +184,7 @@ Example:
       .description("summary of the learning: text, or with --html a self-contained page of charts (reads the log file)")
       .addOption(logPathOption())
       .option("--html <file>", "write the visual summary to this HTML file")
+      .option("--server <host:port>", "read through this server's ReadEvents instead of the files (any store, JetStream included)")
       .option("--since <time>", `only records since then (${TIME_HELP})`, time("--since"))
       .option("--until <time>", "only records before then (same forms)", time("--until")),
   )
@@ -197,7 +199,7 @@ Examples:
   pulse-log summary
   pulse-log summary --html summary.html --since 7d`,
     )
-    .action(async (o) => summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until }, outputOf(o)));
+    .action(async (o) => summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until, address: o.server }, outputOf(o)));
 
   const trust = program.command("trust").description("trust tracker: report, export, import (over gRPC)");
   withOutput(

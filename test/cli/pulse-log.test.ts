@@ -135,6 +135,20 @@ describe("pulse-log CLI", function () {
     assert.equal(missing.code, 4);
   });
 
+  it("stats and summary read through a server's ReadEvents with --server, giving what the files give", async () => {
+    const fromFile = JSON.parse((await cli(["stats", "--json", "--log-path", ts.logPath], dir.path)).stdout);
+    const remote = await cli(["stats", "--json", "--server", ts.address], dir.path);
+    assert.equal(remote.code, 0, remote.stderr);
+    const fromServer = JSON.parse(remote.stdout);
+    assert.deepEqual(
+      [fromServer.records, fromServer.countsByType, fromServer.firstSeq, fromServer.lastSeq, fromServer.firstTime],
+      [fromFile.records, fromFile.countsByType, fromFile.firstSeq, fromFile.lastSeq, fromFile.firstTime],
+    );
+    const fileSummary = JSON.parse((await cli(["summary", "--json", "--log-path", ts.logPath], dir.path)).stdout);
+    const serverSummary = JSON.parse((await cli(["summary", "--json", "--server", ts.address], dir.path)).stdout);
+    assert.deepEqual(serverSummary, fileSummary);
+  });
+
   it("verify says the log is intact with its last hash, and exits 5 naming the line an edit broke", async () => {
     const ok = await cli(["verify", "--json", "--log-path", ts.logPath], dir.path);
     assert.equal(ok.code, 0, ok.stderr);

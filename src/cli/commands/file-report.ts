@@ -1,11 +1,12 @@
 import { stat, writeFile } from "node:fs/promises";
-import { parseTimestamp } from "../../clock.js";
-import { LogReader, type ReadQuery } from "../../store/reader.js";
+import { formatTimestamp, parseTimestamp } from "../../clock.js";
+import { LogReader, type LogRecordView, type ReadQuery } from "../../store/reader.js";
 import { listSegments } from "../../store/segments.js";
 import { SummaryBuilder } from "../../summary/aggregate.js";
 import { summaryHtml } from "../../summary/html.js";
 import { summaryText } from "../../summary/text.js";
-import { CliError, ExitCode } from "../exit-codes.js";
+import { CliError, ExitCode, toCliError } from "../exit-codes.js";
+import { logClient } from "../remote.js";
 import type { Output } from "../output.js";
 import { cliTimeMicros } from "../time.js";
 
@@ -43,22 +44,47 @@ async function forEachRecord(logPath: string, query: ReadQuery, out: Output, lab
 /** Options of `pulse-log stats`. */
 export interface StatsOptions {
   logPath: string;
+  /** Read through this server's ReadEvents instead of the files (any store, JetStream included). */
+  address?: string;
+}
+
+type RecordVisitor = (r: Pick<LogRecordView, "seq" | "timestamp" | "eventType" | "json">) => void;
+
+/** Streams every record of a time range through a server's ReadEvents (no follow). */
+async function forEachRemoteRecord(address: string, sinceMicros: number | undefined, untilMicros: number | undefined, visit: RecordVisitor): Promise<void> {
+  const client = logClient(address);
+  try {
+    const stream = client.readEvents({
+      since: sinceMicros === undefined ? undefined : formatTimestamp(sinceMicros),
+      until: untilMicros === undefined ? undefined : formatTimestamp(untilMicros),
+    });
+    for await (const message of stream) {
+      for (const r of message.records) visit({ seq: Number(r.seq), timestamp: r.timestamp, eventType: r.eventType, json: r.json });
+    }
+  } catch (err) {
+    throw toCliError(err);
+  } finally {
+    client.close();
+  }
 }
 
 /** `pulse-log stats`: counts by type, first/last seq and time, file sizes, events/s over the log's life. */
 export async function stats(options: StatsOptions, out: Output): Promise<void> {
-  const files = await logFiles(options.logPath);
+  const files = options.address === undefined ? await logFiles(options.logPath) : [];
   const totalBytes = files.reduce((a, f) => a + f.bytes, 0);
   const counts = new Map<string, number>();
   let records = 0;
   let first: { seq: number; timestamp: string } | undefined;
   let last: { seq: number; timestamp: string } | undefined;
-  const skipped = await forEachRecord(options.logPath, {}, out, "stats", totalBytes, (r) => {
+  const visit: RecordVisitor = (r) => {
     records++;
     counts.set(r.eventType, (counts.get(r.eventType) ?? 0) + 1);
     if (first === undefined) first = { seq: r.seq, timestamp: r.timestamp };
     last = { seq: r.seq, timestamp: r.timestamp };
-  });
+  };
+  let skipped = 0;
+  if (options.address === undefined) skipped = await forEachRecord(options.logPath, {}, out, "stats", totalBytes, visit);
+  else await forEachRemoteRecord(options.address, undefined, undefined, visit);
   const lifeSeconds = first && last ? (parseTimestamp(last.timestamp) - parseTimestamp(first.timestamp)) / 1e6 : 0;
   const result = {
     records,
@@ -77,7 +103,7 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
     await out.json(result);
     return;
   }
-  const lines = [`${records} records in ${files.length} file(s), ${totalBytes} bytes`];
+  const lines = [options.address === undefined ? `${records} records in ${files.length} file(s), ${totalBytes} bytes` : `${records} records read from ${options.address}`];
   if (first && last) {
     lines.push(`seq   ${first.seq} .. ${last.seq}`);
     lines.push(`time  ${first.timestamp} .. ${last.timestamp} (${lifeSeconds.toFixed(1)} s)`);
@@ -86,8 +112,10 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
   lines.push("", "by type:");
   const width = Math.max(0, ...[...counts.keys()].map((t) => t.length));
   for (const [type, count] of Object.entries(result.countsByType)) lines.push(`  ${type.padEnd(width)}  ${String(count).padStart(9)}`);
-  lines.push("", "files:");
-  for (const f of files) lines.push(`  ${String(f.bytes).padStart(12)}  ${f.path}`);
+  if (files.length > 0) {
+    lines.push("", "files:");
+    for (const f of files) lines.push(`  ${String(f.bytes).padStart(12)}  ${f.path}`);
+  }
   if (skipped > 0) lines.push("", `${skipped} line(s) that are not records were skipped`);
   await out.write(lines.join("\n") + "\n");
 }
@@ -99,20 +127,26 @@ export interface SummaryCommandOptions {
   until?: string;
   /** Write the visual summary (one self-contained HTML page) here instead of printing text. */
   html?: string;
+  /** Read through this server's ReadEvents instead of the files (any store, JetStream included). */
+  address?: string;
 }
 
 /** `pulse-log summary`: the text summary, or with --html the visual one. */
 export async function summary(options: SummaryCommandOptions, out: Output): Promise<void> {
-  const files = await logFiles(options.logPath);
   const builder = new SummaryBuilder();
   const query: ReadQuery = {
     sinceMicros: options.since === undefined ? undefined : cliTimeMicros(options.since),
     untilMicros: options.until === undefined ? undefined : cliTimeMicros(options.until),
   };
-  await forEachRecord(options.logPath, query, out, "summary", files.reduce((a, f) => a + f.bytes, 0), (r) => builder.add(r));
+  if (options.address === undefined) {
+    const files = await logFiles(options.logPath);
+    await forEachRecord(options.logPath, query, out, "summary", files.reduce((a, f) => a + f.bytes, 0), (r) => builder.add(r));
+  } else {
+    await forEachRemoteRecord(options.address, query.sinceMicros, query.untilMicros, (r) => builder.add(r));
+  }
   const data = builder.build();
   if (options.html !== undefined) {
-    await writeFile(options.html, summaryHtml(data, { source: options.logPath, since: options.since, until: options.until, generatedAt: new Date().toISOString() }));
+    await writeFile(options.html, summaryHtml(data, { source: options.address ?? options.logPath, since: options.since, until: options.until, generatedAt: new Date().toISOString() }));
     if (out.options.json) await out.json({ html: options.html, records: data.records });
     else out.note(`wrote ${options.html} (${data.records} records)`);
     return;
