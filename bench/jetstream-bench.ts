@@ -7,7 +7,7 @@
  * machine's loopback, so the cluster's three copies share its cores and its
  * disk). Prints a Markdown table; the events/s are durable acks per second.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     "measure-s": { type: "string", default: "8" },
     batch: { type: "string", default: "1000" },
     streams: { type: "string", default: "2" },
+    results: { type: "string" },
   },
 });
 const timing = { warmupS: Number(values["warmup-s"]), measureS: Number(values["measure-s"]) };
@@ -81,7 +82,26 @@ try {
     ...rows.map((r) => `| ${r.store} | ${fmt(r.result.eventsPerSecond)} | ${(r.result.eventsPerSecond / base).toFixed(2)}x | ${r.result.latency.p50Ms.toFixed(1)} | ${r.result.latency.p99Ms.toFixed(1)} |`),
   ];
   process.stdout.write(lines.join("\n") + "\n");
+  if (values.results !== undefined) await writeSection(values.results, ["## JetStream store beside the file store", "", "Command: `npm run bench` (its last step, `bench/jetstream-bench.ts`).", "", ...lines]);
 } finally {
   for (const c of clusters) await c.stop();
   await rm(root, { recursive: true, force: true });
+}
+
+/**
+ * Puts the JetStream table into RESULTS.md between its own markers, before
+ * the hand-written analysis (bench/run.ts rewrites the rest of the file first).
+ */
+async function writeSection(path: string, lines: string[]): Promise<void> {
+  const start = "<!-- jetstream: written by bench/jetstream-bench.ts -->";
+  const end = "<!-- /jetstream -->";
+  const analysis = "<!-- analysis: written by hand, kept by bench/run.ts -->";
+  let text = await readFile(path, "utf8").catch(() => "");
+  const section = `${start}\n${lines.join("\n")}\n${end}\n`;
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from >= 0 && to > from) text = text.slice(0, from) + section + text.slice(to + end.length + 1);
+  else if (text.includes(analysis)) text = text.replace(analysis, `${section}\n${analysis}`);
+  else text += `\n${section}`;
+  await writeFile(path, text);
 }

@@ -16,6 +16,8 @@ export interface BenchOptions {
   skipPython: boolean;
   /** Leave out the long run (flag --skip-long). */
   skipLong: boolean;
+  /** Leave out the JetStream rows (bench/jetstream-bench.ts; flag --skip-jetstream). */
+  skipJetStream: boolean;
   /**
    * CPU-profile the real server: "auto" profiles when a throughput or latency
    * target is missed (flag --profile forces it, --no-profile never). Default "auto", never with --quick.
@@ -38,6 +40,7 @@ Markdown table and writes it to bench/RESULTS.md.
   --long-events N     events of the long run                  [default 10000000]
   --long-max-s N      time limit of the long run, in seconds  [default 360]
   --skip-python       leave out the Python client
+  --skip-jetstream    leave out the JetStream rows (they need nats-server)
   --skip-long         leave out the long run
   --profile           always CPU-profile the real server (default: only when a target is missed)
   --no-profile        never profile
@@ -67,6 +70,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | undef
       "long-max-s": { type: "string" },
       "skip-python": { type: "boolean" },
       "skip-long": { type: "boolean" },
+      "skip-jetstream": { type: "boolean" },
       profile: { type: "boolean" },
       "no-profile": { type: "boolean" },
       results: { type: "string" },
@@ -87,6 +91,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | undef
     longMaxS: positive("long-max-s", v["long-max-s"], quick ? 60 : 360),
     skipPython: v["skip-python"] ?? false,
     skipLong: v["skip-long"] ?? false,
+    skipJetStream: v["skip-jetstream"] ?? false,
     profile: v.profile ? "always" : v["no-profile"] || quick ? "never" : "auto",
     resultsPath: v["no-results"] ? undefined : (v.results ?? "bench/RESULTS.md"),
   };

@@ -6,6 +6,8 @@
  * prints a Markdown report that it also writes to bench/RESULTS.md.
  * Flags: see bench/options.ts (`npm run bench -- --help`).
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdir, mkdtemp, readdir, rm, statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -238,6 +240,15 @@ async function main(): Promise<void> {
       const path = resolve(repoRoot, options.resultsPath);
       await writeResults(path, markdown);
       progress(`wrote ${options.resultsPath}`);
+    }
+    if (!options.skipJetStream) {
+      // The file store beside JetStream (one node, and three with replicas 3), in the same run.
+      progress("JetStream rows (bench/jetstream-bench.ts)");
+      const args = ["--import", "tsx", "bench/jetstream-bench.ts", "--measure-s", String(timing.measureS), "--warmup-s", String(timing.warmupS)];
+      if (options.resultsPath !== undefined) args.push("--results", resolve(repoRoot, options.resultsPath));
+      const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: "inherit" });
+      const [code] = (await once(child, "exit")) as [number | null];
+      if (code !== 0) notes.push(`bench/jetstream-bench.ts exited with ${code}`);
     }
     progress(`done in ${((performance.now() - began) / 1000).toFixed(0)} s`);
   } finally {
