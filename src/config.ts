@@ -55,6 +55,10 @@ export interface ServerConfig {
   readonly metricsAddress?: string;
   /** PII guard: mode (default redact; flag --pii-mode, env PULSE_LEARNING_LOG_PII_MODE) and sensitive keys (flag --pii-keys, comma-separated, replaces the default list). */
   readonly pii: Readonly<PiiOptions>;
+  /** File holding the token the NATS servers require (flag --nats-token-file). */
+  readonly natsTokenFile?: string;
+  /** CA to reach the NATS servers over TLS (flag --nats-ca). */
+  readonly natsCaFile?: string;
   /** The log store: the JSONL file (default) or a JetStream stream (flags --store, --nats-stream, --nats-subject, --nats-replicas; env PULSE_LEARNING_LOG_STORE). */
   readonly store: StoreChoice;
 }
@@ -105,6 +109,8 @@ Options (flags win over the environment):
   --nats-stream NAME         JetStream stream name [default PULSE_LEARNING_LOG]
   --nats-subject SUBJECT     subject the records are published on [default pulse.learninglog.events]
   --nats-replicas N          copies JetStream keeps of each record (a stream made by this server) [default 1]
+  --nats-token-file FILE     token the NATS servers require (file holding it)
+  --nats-ca FILE             reach the NATS servers over TLS, trusting this CA
   -h, --help                 show this text
 `;
 
@@ -176,6 +182,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         "nats-stream": { type: "string" },
         "nats-subject": { type: "string" },
         "nats-replicas": { type: "string" },
+        "nats-token-file": { type: "string" },
+        "nats-ca": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -220,6 +228,9 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (piiMode !== "off" && piiMode !== "redact" && piiMode !== "reject") {
     throw new ConfigError(`--pii-mode must be off, redact or reject; got "${piiMode}"`);
   }
+  if ((v["nats-token-file"] !== undefined || v["nats-ca"] !== undefined) && !(v.store ?? env.PULSE_LEARNING_LOG_STORE ?? "file").startsWith("nats://")) {
+    throw new ConfigError("--nats-token-file and --nats-ca need --store nats://HOST:PORT");
+  }
   const store = parseStoreChoice(v.store ?? env.PULSE_LEARNING_LOG_STORE ?? "file", {
     stream: v["nats-stream"],
     subject: v["nats-subject"],
@@ -259,6 +270,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     metricsAddress,
     pii: Object.freeze({ mode: piiMode, sensitiveKeys: Object.freeze([...piiKeys]) }),
     store,
+    natsTokenFile: v["nats-token-file"],
+    natsCaFile: v["nats-ca"],
     help: v.help ?? false,
   });
 }

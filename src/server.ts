@@ -69,7 +69,7 @@ export class PulseServer {
     // The store: the embedded JSONL file, or a JetStream stream (same interface above it).
     let appender: LogStore & FollowableLog;
     if (config.store.kind === "nats") {
-      appender = await openJetStreamStore(config.store, { clock, queueBytesMax: config.queueBytesMax, logger });
+      appender = await openJetStreamStore(config.store, { clock, queueBytesMax: config.queueBytesMax, logger, tokenFile: config.natsTokenFile, tlsCaFile: config.natsCaFile });
     } else {
       const opened = await Appender.open({
         observer: metrics?.appender,

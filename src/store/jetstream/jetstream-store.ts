@@ -29,6 +29,10 @@ export interface JetStreamStoreOptions {
   subject: string;
   /** Copies of each record, for a stream this store creates (an existing stream keeps its own). Default 1. */
   replicas?: number;
+  /** Token the NATS servers require (their `authorization { token }`); none by default. Never logged. */
+  token?: string;
+  /** CA (PEM file) to reach the NATS servers over TLS; plaintext by default. */
+  tlsCaFile?: string;
   /** Clock for record timestamps. Default: the system clock. */
   clock?: Clock;
   /** Bytes of records published but not yet acknowledged before appends are refused or wait. Default 16 MiB. */
@@ -106,6 +110,8 @@ export class JetStreamStore implements LogStore {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       name: "pulse-learning-log",
+      token: options.token,
+      tls: options.tlsCaFile === undefined ? undefined : { caFile: options.tlsCaFile },
     });
     try {
       const jsm = await jetstreamManager(nc, { timeout: options.publishTimeoutMs ?? 5000 });

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { Clock } from "../../clock.js";
 import { JetStreamStore } from "./jetstream-store.js";
@@ -6,11 +7,14 @@ import type { JetStreamStoreChoice } from "./store-choice.js";
 /** Opens the server's JetStream store from its config, logging what it found. */
 export async function openJetStreamStore(
   choice: JetStreamStoreChoice,
-  options: { clock: Clock; queueBytesMax: number; logger: Logger },
+  options: { clock: Clock; queueBytesMax: number; logger: Logger; tokenFile?: string; tlsCaFile?: string },
 ): Promise<JetStreamStore> {
   const { logger } = options;
+  const token = options.tokenFile === undefined ? undefined : (await readFile(options.tokenFile, "utf8")).trim();
   const { store, report } = await JetStreamStore.open({
     servers: choice.servers,
+    token,
+    tlsCaFile: options.tlsCaFile,
     stream: choice.stream,
     subject: choice.subject,
     replicas: choice.replicas,

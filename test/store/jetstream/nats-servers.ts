@@ -51,7 +51,7 @@ async function freePort(): Promise<number> {
  * (routes between all of them), stores under `dir`, and waits until
  * JetStream answers (with a cluster: until it has a meta leader).
  */
-export async function startNats(dir: string, size: 1 | 3): Promise<NatsCluster> {
+export async function startNats(dir: string, size: 1 | 3, options: { token?: string } = {}): Promise<NatsCluster> {
   requireNatsServer();
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const clusterPorts = size > 1 ? await Promise.all(Array.from({ length: size }, () => freePort())) : [];
@@ -66,6 +66,7 @@ export async function startNats(dir: string, size: 1 | 3): Promise<NatsCluster> 
       const storeDir = join(dir, name);
       await mkdir(storeDir, { recursive: true });
       const args = ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(ports[i]), "--server_name", name];
+      if (options.token !== undefined) args.push("--auth", options.token);
       if (size > 1) {
         const routes = clusterPorts.filter((_, j) => j !== i).map((p) => `nats://127.0.0.1:${p}`).join(",");
         args.push("--cluster_name", "c", "--cluster", `nats://127.0.0.1:${clusterPorts[i]}`, "--routes", routes);
@@ -93,7 +94,7 @@ export async function startNats(dir: string, size: 1 | 3): Promise<NatsCluster> 
         if (code !== null && code !== 0) console.error(`nats-server ${name} exited with ${code ?? signal}: ${stderr}`);
       });
     }
-    await waitForJetStream(nodes.map((n) => n.address), size);
+    await waitForJetStream(nodes.map((n) => n.address), size, options.token);
   } catch (err) {
     await stop();
     throw err;
@@ -103,12 +104,12 @@ export async function startNats(dir: string, size: 1 | 3): Promise<NatsCluster> 
 }
 
 /** Connects and asks JetStream until it answers and can place a stream on every server (a cluster first elects its meta leader). */
-async function waitForJetStream(servers: string[], replicas: number, timeoutMs = 20_000): Promise<void> {
+async function waitForJetStream(servers: string[], replicas: number, token?: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     try {
-      const nc = await connect({ servers, timeout: 1000 });
+      const nc = await connect({ servers, timeout: 1000, token });
       try {
         const jsm = await jetstreamManager(nc, { timeout: 1000 });
         await jsm.getAccountInfo();

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { LearningLogService } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { TrustService } from "../../../gen/ts/pulse/trust/v1/trust_pb.js";
 import { createClient } from "../../../src/rpc/client.js";
 import { spawnServer } from "../../helpers/child-server.js";
@@ -39,5 +41,35 @@ describe("trust state over a JetStream store", function () {
     // lastUpdate included: the state is the one logged, not re-derived.
     assert.deepEqual(after.metrics, before.metrics);
     assert.ok(before.metrics.every((m) => m.sampleSize > 0n));
+  });
+});
+
+describe("a JetStream store that requires a token", function () {
+  this.timeout(60_000);
+  let dir: TempDir;
+  let nats: NatsCluster;
+  const token = "nats-token-0123456789abcdef";
+  before(async () => {
+    requireNatsServer();
+    dir = await tempDir("pulse-nats-auth-");
+    nats = await startNats(dir.path, 1, { token });
+  });
+  after(async () => {
+    await nats?.stop();
+    await dir?.remove();
+  });
+
+  it("connects with --nats-token-file, and a server without it does not start", async () => {
+    const tokenFile = join(dir.path, "nats-token");
+    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+    const logPath = join(dir.path, "front", "pulse_learning_log.jsonl");
+    const withToken = await spawnServer({ logPath, flags: ["--store", nats.storeUrl, "--nats-token-file", tokenFile] });
+    const c = createClient(LearningLogService, withToken.address);
+    const { ack } = await c.logRevisionTrigger({ reason: "over an authenticated NATS connection" });
+    assert.equal(ack?.seq, 1n);
+    c.close();
+    withToken.kill("SIGTERM");
+    await withToken.stopped;
+    await assert.rejects(spawnServer({ logPath: join(dir.path, "other", "l.jsonl"), flags: ["--store", nats.storeUrl], startTimeoutMs: 15_000 }));
   });
 });
