@@ -11,7 +11,7 @@ import { tempDir, type TempDir } from "../helpers/server.js";
 const T0 = Date.UTC(2026, 10, 24, 19, 0, 0) * 1000; // microseconds
 const TYPES = ["variable_weight_update", "rule_activation", "symbolic_revision_triggered"];
 
-/** A line exactly as the appender writes it (optionally with the lead's future "hash" key after seq). */
+/** A line exactly as the appender writes it (optionally with the chain's "hash" key after seq). */
 function recordLine(seq: number, options: { type?: string; micros?: number; hash?: boolean } = {}): string {
   const type = options.type ?? TYPES[seq % TYPES.length];
   const ts = formatTimestamp(options.micros ?? T0 + seq * 1000);
