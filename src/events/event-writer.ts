@@ -53,10 +53,25 @@ export interface BatchOutcome {
 
 /** Encodes the record members between timestamp and seq, in the contract's key order. */
 export function encodeBody(draft: EventDraft): string {
-  let body = `"event_type":${JSON.stringify(draft.eventType)},"data":${jsonLine(draft.data)}`;
+  let body = `"event_type":${eventTypeJson(draft.eventType)},"data":${jsonLine(draft.data)}`;
   if (draft.context !== undefined && Object.keys(draft.context).length > 0) body += `,"context":${jsonLine(draft.context)}`;
   return body;
 }
+
+// The JSON of event types seen recently: most events are of a few types.
+const eventTypeJsonCache = new Map<string, string>();
+function eventTypeJson(eventType: string): string {
+  let json = eventTypeJsonCache.get(eventType);
+  if (json === undefined) {
+    json = JSON.stringify(eventType);
+    if (eventTypeJsonCache.size >= 1024) eventTypeJsonCache.clear();
+    eventTypeJsonCache.set(eventType, json);
+  }
+  return json;
+}
+
+// Shared by every event nothing was redacted in (nearly all): no array per event.
+const NOTHING_REDACTED: string[] = [];
 
 /** Builds a store-independent ack from where the store put the event. */
 export function toAck(eventId: string, result: AppendResult, redactedFields: string[] = []): EventAckData {
@@ -70,6 +85,8 @@ export function toAck(eventId: string, result: AppendResult, redactedFields: str
  */
 export class EventWriter {
   private readonly validate: (schema: DescMessage) => Validator;
+  /** Reused for each event's PII findings; copied only when there are any. */
+  private readonly redactedScratch: string[] = [];
 
   constructor(
     private readonly store: LogStore,
@@ -100,9 +117,11 @@ export class EventWriter {
   encode(draft: EventDraft, path = ""): PreparedEvent {
     // Size first: the PII guard then only ever scans records within the limit.
     let body = this.checkedBody(draft, path);
-    const redactedFields: string[] = [];
-    draft.data = this.pii(draft.data, path ? `${path}.data` : "data", redactedFields) ?? null;
-    if (draft.context !== undefined) draft.context = this.pii(draft.context, path ? `${path}.context` : "context", redactedFields) as EventDraft["context"];
+    const found = this.redactedScratch;
+    found.length = 0;
+    draft.data = this.pii(draft.data, path ? `${path}.data` : "data", found) ?? null;
+    if (draft.context !== undefined) draft.context = this.pii(draft.context, path ? `${path}.context` : "context", found) as EventDraft["context"];
+    const redactedFields = found.length > 0 ? found.slice() : NOTHING_REDACTED;
     if (redactedFields.length > 0) body = this.checkedBody(draft, path);
     const clientChosenId = draft.eventId !== undefined;
     return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : uuidv4(), clientChosenId, body, draft, redactedFields };
