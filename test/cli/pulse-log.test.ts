@@ -4,28 +4,13 @@ import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
 import { createClient } from "../../src/rpc/client.js";
+import { cli, PULSE_LOG_BIN } from "../helpers/cli.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 
-const BIN = fileURLToPath(new URL("../../bin/pulse-log.js", import.meta.url));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs `pulse-log args` from `cwd` (never the repository) with a clean environment. */
-function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Result> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-}
 
 const nonEmptyLines = (text: string) => text.split("\n").filter((l) => l !== "");
 
@@ -99,7 +84,7 @@ describe("pulse-log CLI", function () {
     const weights = await cli(["tail", "--addr", ts.address, "-n", "2", "--json", "--type", "variable_weight_update"], dir.path);
     assert.deepEqual(nonEmptyLines(weights.stdout), lines.filter((l) => JSON.parse(l).event_type === "variable_weight_update").slice(-2));
 
-    const child = spawn(process.execPath, [BIN, "tail", "-f", "-n", "1", "--json", "--addr", ts.address], { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [PULSE_LOG_BIN, "tail", "-f", "-n", "1", "--json", "--addr", ts.address], { cwd: dir.path, stdio: ["ignore", "pipe", "pipe"] });
     const out = createInterface({ input: child.stdout });
     const seen: string[] = [];
     const nextLine = () => new Promise<string>((resolve) => out.once("line", resolve));
@@ -206,7 +191,7 @@ describe("pulse-log CLI", function () {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /Usage: pulse-log serve/);
     const logPath = join(dir.path, "served", "pulse_learning_log.jsonl");
-    const child = spawn(process.execPath, [BIN, "serve", "--addr", "127.0.0.1:0", "--log-path", logPath], { cwd: dir.path, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [PULSE_LOG_BIN, "serve", "--addr", "127.0.0.1:0", "--log-path", logPath], { cwd: dir.path, stdio: ["ignore", "pipe", "inherit"] });
     const port = await new Promise<number>((resolve) => {
       createInterface({ input: child.stdout! }).on("line", (line) => {
         const entry = JSON.parse(line) as { msg?: string; port?: number };

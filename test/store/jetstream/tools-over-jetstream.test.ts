@@ -1,23 +1,13 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { LearningLogService } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../../../src/rpc/client.js";
 import { spawnServer, type ChildServer } from "../../helpers/child-server.js";
+import { cli } from "../../helpers/cli.js";
 import { tempDir, type TempDir } from "../../helpers/server.js";
 import { requireNatsServer, startNats, type NatsCluster } from "./nats-servers.js";
 
-const BIN = fileURLToPath(new URL("../../../bin/pulse-log.js", import.meta.url));
 
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? "" }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-}
 
 describe("the CLI and the visual summary over a JetStream store", function () {
   this.timeout(60_000);

@@ -1,0 +1,22 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/** The pulse-log launcher. */
+export const PULSE_LOG_BIN = fileURLToPath(new URL("../../bin/pulse-log.js", import.meta.url));
+
+/** What a pulse-log run printed and how it ended. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `pulse-log args` from `cwd` (never the repository) with a clean environment. */
+export function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [PULSE_LOG_BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+}
