@@ -33,22 +33,27 @@ export interface EventErrorData {
   message: string;
 }
 
-/** An accepted event of a batch, without its draft (batches may be large; only what the ack needs is kept). */
-export interface AcceptedEvent {
-  readonly eventId: string;
-  readonly redactedFields: string[];
-}
-
-/** The outcome of a batch: where the accepted events landed, why the others were rejected. */
+/**
+ * The outcome of a batch: where the accepted events landed, why the others
+ * were rejected. Only this is kept while the batch waits for its fsync (not
+ * the request, the drafts or the records), so waiting batches cost little memory.
+ */
 export interface BatchOutcome {
-  /** The accepted events, in request order. */
-  prepared: AcceptedEvent[];
+  /** The event_id of each accepted event, in request order (only when asked for with `eventIds`; empty otherwise). */
+  eventIds: string[];
   /** Where each accepted event landed, in request order. */
   results: AppendResult[];
-  /** Position in the batch (plus indexBase) of each accepted event. */
-  indexes: number[];
+  /** Paths the PII guard redacted, by position among the accepted events (only those with any). */
+  redacted: Map<number, string[]>;
   /** The rejected events. */
   errors: EventErrorData[];
+}
+
+/** A batch checked and encoded, ready for the store. */
+interface PreparedBatch extends Omit<BatchOutcome, "results"> {
+  entries: AppendEntry[];
+  /** Keep the accepted events' ids for the answer. */
+  keepIds: boolean;
 }
 
 /** Encodes the record members between timestamp and seq, in the contract's key order. */
@@ -156,34 +161,63 @@ export class EventWriter {
   /**
    * Writes a batch with partial success: invalid events are reported, the
    * rest is written. `wait` makes a full queue wait instead of failing
-   * (streams); `indexBase` offsets indexes and paths (whole-stream numbering).
+   * (streams); `indexBase` offsets indexes and paths (whole-stream numbering);
+   * `eventIds` keeps the accepted events' ids for per-event acks.
+   * Not an async function on purpose: the request's events are only read
+   * here, never held by a frame that waits for the fsync.
    */
-  async writeBatch(events: readonly LearningEvent[], options: { wait?: boolean; indexBase?: number; pathPrefix?: string } = {}): Promise<BatchOutcome> {
-    if (events.length > this.limits.batchEventsMax) {
-      throw ServiceError.invalid(options.pathPrefix ?? "events", `${events.length} events in one batch, over the limit of ${this.limits.batchEventsMax}`);
+  writeBatch(
+    events: readonly LearningEvent[],
+    options: { wait?: boolean; indexBase?: number; pathPrefix?: string; eventIds?: boolean } = {},
+  ): Promise<BatchOutcome> {
+    try {
+      if (events.length > this.limits.batchEventsMax) {
+        throw ServiceError.invalid(options.pathPrefix ?? "events", `${events.length} events in one batch, over the limit of ${this.limits.batchEventsMax}`);
+      }
+      const empty: PreparedBatch = { entries: [], eventIds: [], redacted: new Map(), errors: [], keepIds: options.eventIds ?? false };
+      const batch = this.prepareBatch(events, options.indexBase ?? 0, options.pathPrefix ?? "events", 0, empty);
+      return batch instanceof Promise ? batch.then((b) => this.appendBatch(b, options.wait)) : this.appendBatch(batch, options.wait);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const base = options.indexBase ?? 0;
-    const prefix = options.pathPrefix ?? "events";
-    // Only what the store and the ack need is kept while the batch waits for
-    // its fsync: the drafts and their data objects can be collected at once.
-    const entries: AppendEntry[] = [];
-    const prepared: AcceptedEvent[] = [];
-    const indexes: number[] = [];
-    const errors: EventErrorData[] = [];
-    for (let i = 0; i < events.length; i++) {
+  }
+
+  /** Prepares every event of a batch; asynchronous only when an event consults the tracker. */
+  private prepareBatch(events: readonly LearningEvent[], base: number, prefix: string, from: number, batch: PreparedBatch): PreparedBatch | Promise<PreparedBatch> {
+    for (let i = from; i < events.length; i++) {
       try {
         const p = this.prepare(events[i].event, `${prefix}[${base + i}]`);
-        const event = p instanceof Promise ? await p : p;
-        entries.push({ eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body });
-        prepared.push({ eventId: event.eventId, redactedFields: event.redactedFields });
-        indexes.push(base + i);
+        if (p instanceof Promise) {
+          return p.then(
+            (event) => this.prepareBatch(events, base, prefix, i + 1, this.accept(batch, event)),
+            (err) => this.prepareBatch(events, base, prefix, i + 1, this.reject(batch, err, base + i)),
+          );
+        }
+        this.accept(batch, p);
       } catch (err) {
-        const e = ServiceError.from(err);
-        if (e.code !== status.INVALID_ARGUMENT) throw e;
-        errors.push({ index: base + i, code: e.code, message: e.message });
+        this.reject(batch, err, base + i);
       }
     }
-    const results = await this.store.append(entries, { wait: options.wait });
-    return { prepared, results, indexes, errors };
+    return batch;
+  }
+
+  private accept(batch: PreparedBatch, event: PreparedEvent): PreparedBatch {
+    if (event.redactedFields.length > 0) batch.redacted.set(batch.entries.length, event.redactedFields);
+    batch.entries.push({ eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body });
+    // Ids are kept only when asked: thousands of them per batch would otherwise wait for the fsync too.
+    if (batch.keepIds) batch.eventIds.push(event.eventId);
+    return batch;
+  }
+
+  /** Records an invalid event of a batch; any other failure fails the whole batch. */
+  private reject(batch: PreparedBatch, err: unknown, index: number): PreparedBatch {
+    const e = ServiceError.from(err);
+    if (e.code !== status.INVALID_ARGUMENT) throw e;
+    batch.errors.push({ index, code: e.code, message: e.message });
+    return batch;
+  }
+
+  private appendBatch({ entries, eventIds, redacted, errors }: PreparedBatch, wait: boolean | undefined): Promise<BatchOutcome> {
+    return this.store.append(entries, { wait }).then((results) => ({ eventIds, results, redacted, errors }));
   }
 }

@@ -67,17 +67,20 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     return { stopped, release };
   };
 
-  const answerBatch = async (request: IngestEventsRequest): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
-    const outcome = await writer.writeBatch(request.events, { wait: true });
-    const range = seqRange(outcome);
-    return {
-      batchId: request.batchId,
-      firstSeq: range.first,
-      lastSeq: range.last,
-      count: outcome.results.length,
-      duplicates: range.duplicates,
-      errors: errorMessages(outcome.errors),
-    };
+  // Not async: only the batch id is kept while the batch waits for its fsync, not the request.
+  const answerBatch = (request: IngestEventsRequest): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
+    const batchId = request.batchId;
+    return writer.writeBatch(request.events, { wait: true }).then((outcome) => {
+      const range = seqRange(outcome);
+      return {
+        batchId,
+        firstSeq: range.first,
+        lastSeq: range.last,
+        count: outcome.results.length,
+        duplicates: range.duplicates,
+        errors: errorMessages(outcome.errors),
+      };
+    });
   };
 
   return {
@@ -164,8 +167,8 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
 
     /** Unary batch with partial success (OTLP-style). */
     async logBatch(request: LogBatchRequest): Promise<MessageInitShape<typeof LogBatchResponseSchema>> {
-      const outcome = await writer.writeBatch(request.events);
-      const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.prepared[i].eventId, r, outcome.prepared[i].redactedFields)));
+      const outcome = await writer.writeBatch(request.events, { eventIds: true });
+      const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.eventIds[i], r, outcome.redacted.get(i))));
       const rejected = outcome.errors.length;
       return {
         acks,

@@ -8,10 +8,11 @@ import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./fi
 import type { AppendEntry, AppendResult, LogStore } from "./store.js";
 import { DedupWindow } from "./dedup-window.js";
 import { acquireLogLock, type LogLock } from "./lock.js";
-import { chainHash, HASH_MEMBER } from "./hash-chain.js";
+import { ChainSealer } from "./hash-chain.js";
 import { listSegments, segmentPath } from "./segments.js";
 import { readTail } from "./tail.js";
 import { queuedBytesOf, WriteQueue } from "./write-queue.js";
+import { RecordBuffer } from "./record-buffer.js";
 
 /** Options of the {@link Appender}. Every limit has a default. */
 export interface AppenderOptions {
@@ -23,8 +24,6 @@ export interface AppenderOptions {
   clock?: Clock;
   /** Bytes of records waiting for a write before appends are refused or wait. Default 16 MiB. */
   queueBytesMax?: number;
-  /** Largest single write of one group commit, in bytes. Default 8 MiB. */
-  writeBytesMax?: number;
   /** How many of the last records' event_ids are remembered to answer retries. Default 100,000. */
   dedupWindowRecords?: number;
   /** Take the single-writer lock (`<path>.lock`). Default true. */
@@ -55,25 +54,51 @@ export interface RecoveryReport {
   legacy: boolean;
 }
 
+/** An append encoded (its records are in the filling RecordBuffer), waiting for the commit that makes it durable. */
 interface Pending {
-  entries: readonly AppendEntry[];
-  bytes: number;
+  /** Bytes it counts against the write queue. */
+  queued: number;
+  /** Entries of the append; the records written got consecutive seqs from firstSeq. */
+  count: number;
+  firstSeq: number;
+  /** Entries answered with an earlier record instead (retries), by position; undefined when none. */
+  duplicates: Map<number, AppendResult> | undefined;
+  /** Log state after this append's records: what becomes durable with them. */
+  lastSeq: number;
+  /** Client-chosen ids written by this append, their seqs, and the append's timestamp (for the dedup window). */
+  freshIds: string[];
+  freshSeqs: number[];
+  timestamp: string;
   resolve: (results: AppendResult[]) => void;
   reject: (err: unknown) => void;
 }
 
+const noop = () => {};
+
+/** Where each entry of an append landed; built when the append is answered, not kept while it waits. */
+function resultsOf(p: Pending): AppendResult[] {
+  const results = new Array<AppendResult>(p.count);
+  let seq = p.firstSeq;
+  for (let i = 0; i < p.count; i++) {
+    results[i] = p.duplicates?.get(i) ?? { seq: seq++, timestamp: p.timestamp, duplicate: false };
+  }
+  return results;
+}
 
 /**
- * The single writer of the JSONL log: a mutex-guarded group commit. Appends
- * that arrive while a write+fdatasync is in flight wait and go out together in
- * the next one; every caller's promise resolves only after the fdatasync that
- * covers its lines. A failed write or fsync fails its whole batch, cuts the
- * file back to the last durable byte, and nothing of it is acked.
+ * The single writer of the JSONL log: a mutex-guarded group commit. Each
+ * append is encoded into its final lines (seq, timestamp, hash chain) the
+ * moment it is accepted, so what waits for the disk is bytes, not objects;
+ * appends that arrive while a write+fdatasync is in flight go out together in
+ * the next one, and every caller's promise resolves only after the fdatasync
+ * that covers its lines. A failed write or fsync cuts the file back to the
+ * last durable byte and fails every append not yet durable (later ones were
+ * chained onto it); nothing of them is acked, and the log goes on from the
+ * last durable record.
  */
 export class Appender implements LogStore {
   private readonly fs: StoreFileSystem;
   private readonly clock: Clock;
-  private readonly writeBytesMax: number;
   private readonly windowMax: number;
   private readonly hashChain: boolean;
   private readonly segmentBytesMax: number;
@@ -86,24 +111,35 @@ export class Appender implements LogStore {
   private turnQueued = false;
   /** Bytes known durable: everything before this offset was fsynced. */
   private durableSize = 0;
+  /** Seq and hash of the last durable record (hash "" before the first hashed record). */
+  private durableSeq = 0;
+  private durableTip = "";
+  /** Seq of the last record encoded: ahead of the durable one while appends wait. */
   private seq = 0;
+  /** Hashes the chain on a worker thread, a commit at a time. */
+  private readonly sealer = new ChainSealer();
+  /** Timestamp of the last record encoded, in µs: timestamps never go back in the file. */
   private lastMicros = 0;
   private needsRecovery = false;
-  /** Hash of the last record written ("" before the first hashed record). */
-  private chainTip = "";
+  /** Client-chosen ids encoded but not durable yet, so a retry racing its original is answered with it. */
+  private readonly inflight = new Map<string, { seq: number; timestamp: string }>();
   /** Seq of the first record in the active file. */
   private activeFirstSeq = 1;
   private readonly commitListeners = new Set<(lastSeq: number) => void>();
   /** Recent event_ids, to answer retries exactly once. */
   private readonly window: DedupWindow;
-  /** Reused between commits (the mutex serialises them): no per-commit allocation. */
-  private scratch = Buffer.allocUnsafe(1024 * 1024);
+  /**
+   * The records of the pending appends, and those of the commit in flight:
+   * swapped at each commit. Records are complete lines, or with the chain on
+   * each record's prefix and "\n" (the sealer adds the hash trailers).
+   */
+  private filling = new RecordBuffer();
+  private committing = new RecordBuffer();
 
   private constructor(private readonly options: AppenderOptions) {
     this.fs = options.fs ?? nodeFileSystem;
     this.clock = options.clock ?? systemClock;
     this.queue = new WriteQueue(options.queueBytesMax ?? 16 * 1024 * 1024);
-    this.writeBytesMax = options.writeBytesMax ?? 8 * 1024 * 1024;
     this.windowMax = options.dedupWindowRecords ?? 100_000;
     this.window = new DedupWindow(this.windowMax);
     this.hashChain = options.hashChain ?? true;
@@ -117,6 +153,7 @@ export class Appender implements LogStore {
     appender.lock = options.lock === false ? undefined : await acquireLogLock(options.path);
     try {
       const recovery = await appender.recover();
+      appender.seq = appender.durableSeq;
       return { appender, recovery };
     } catch (err) {
       await appender.lock?.release();
@@ -126,7 +163,7 @@ export class Appender implements LogStore {
 
   /** The highest seq written so far (0 for an empty log). */
   get lastSeq(): number {
-    return this.seq;
+    return this.durableSeq;
   }
 
   /** The path of the active log file. */
@@ -158,9 +195,14 @@ export class Appender implements LogStore {
   async append(entries: readonly AppendEntry[], options: { wait?: boolean } = {}): Promise<AppendResult[]> {
     if (this.queue.isClosed) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
     if (entries.length === 0) return [];
-    const bytes = queuedBytesOf(entries);
-    await this.queue.admit(bytes, options.wait);
-    const result = new Promise<AppendResult[]>((resolve, reject) => this.pending.push({ entries, bytes, resolve, reject }));
+    const queued = queuedBytesOf(entries);
+    await this.queue.admit(queued, options.wait);
+    const pending = this.encode(entries, queued);
+    const result = new Promise<AppendResult[]>((resolve, reject) => {
+      pending.resolve = resolve;
+      pending.reject = reject;
+    });
+    this.pending.push(pending);
     // One turn of the mutex waits at most: appends that arrive while a
     // commit is in flight join the pending list, and the next turn takes them
     // all (one write, one fdatasync), however many appends they were.
@@ -174,6 +216,45 @@ export class Appender implements LogStore {
     return result;
   }
 
+  /**
+   * Gives the entries their seqs and timestamp and encodes their lines (the
+   * chain's hashes are added at commit, on the sealer's thread). Retries of remembered or in-flight client ids are answered with the
+   * original record and not encoded again.
+   */
+  private encode(entries: readonly AppendEntry[], queued: number): Pending {
+    const micros = Math.max(this.clock.nowMicros(), this.lastMicros);
+    const timestamp = formatTimestamp(micros);
+    const head = `","timestamp":"${timestamp}",`;
+    let duplicates: Map<number, AppendResult> | undefined;
+    const freshIds: string[] = [];
+    const freshSeqs: number[] = [];
+    const firstSeq = this.seq + 1;
+    let seq = this.seq;
+    const records = this.filling;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      // Ids the server made up cannot be retries: only client ids are looked up and remembered.
+      if (e.clientChosenId) {
+        const known = this.window.get(e.eventId) ?? this.inflight.get(e.eventId);
+        if (known !== undefined) {
+          (duplicates ??= new Map()).set(i, { seq: known.seq, timestamp: known.timestamp, duplicate: true });
+          continue;
+        }
+      }
+      seq++;
+      const prefix = `{"event_id":"${e.eventId}${head}${e.body},"seq":${seq}`;
+      records.write(this.hashChain ? `${prefix}\n` : `${prefix}}\n`);
+      if (e.clientChosenId) {
+        this.inflight.set(e.eventId, { seq, timestamp });
+        freshIds.push(e.eventId);
+        freshSeqs.push(seq);
+      }
+    }
+    this.seq = seq;
+    this.lastMicros = micros;
+    return { queued, count: entries.length, firstSeq, duplicates, lastSeq: seq, freshIds, freshSeqs, timestamp, resolve: noop, reject: noop };
+  }
+
   /** Waits for everything accepted to be written, then closes the file. Later appends get UNAVAILABLE. */
   async close(): Promise<void> {
     this.queue.close();
@@ -181,6 +262,7 @@ export class Appender implements LogStore {
       while (this.pending.length > 0) await this.commit();
       await this.fh?.close();
       this.fh = undefined;
+      await this.sealer.close();
       await this.lock?.release();
       this.lock = undefined;
     });
@@ -213,111 +295,70 @@ export class Appender implements LogStore {
       const reread = keep === tail.validSize ? tail : await readTail(fh, this.windowMax);
       this.fh = fh;
       this.durableSize = reread.validSize;
-      this.seq = reread.lastSeq;
-      this.lastMicros = reread.lastTimestampMicros;
-      this.chainTip = reread.lastHash ?? "";
-      let recent = reread.recent;
-      if (reread.validSize === 0) {
-        // A fresh active file after a rotation: the log goes on from the last closed segment.
-        const previous = await this.lastSegmentTail();
-        if (previous) {
-          this.seq = previous.lastSeq;
-          this.lastMicros = previous.lastTimestampMicros;
-          this.chainTip = previous.lastHash ?? "";
-          recent = previous.recent;
-        }
-      }
-      this.activeFirstSeq = reread.validSize === 0 ? this.seq + 1 : await firstSeqOf(fh, reread.legacy);
-      this.window.load(recent);
+      // A fresh active file after a rotation: the log goes on from the last closed segment.
+      const found = reread.validSize === 0 ? ((await this.lastSegmentTail()) ?? reread) : reread;
+      this.durableSeq = found.lastSeq;
+      this.durableTip = found.lastHash ?? "";
+      this.lastMicros = Math.max(this.lastMicros, found.lastTimestampMicros);
+      this.activeFirstSeq = reread.validSize === 0 ? this.durableSeq + 1 : await firstSeqOf(fh, reread.legacy);
+      this.window.load(found.recent);
       this.needsRecovery = false;
-      return { tornBytes: size - keep, quarantinePath, lastSeq: this.seq, legacy: reread.legacy };
+      return { tornBytes: size - keep, quarantinePath, lastSeq: this.durableSeq, legacy: reread.legacy };
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
     }
   }
 
-  /** One group commit: everything queued, up to writeBytesMax, in one write and one fdatasync. */
+  /** One group commit: the records of everything pending in one write and one fdatasync. */
   private async commit(): Promise<void> {
     if (this.pending.length === 0) return;
-    let take = 0;
-    let takeBytes = 0;
-    while (take < this.pending.length && (take === 0 || takeBytes + this.pending[take].bytes <= this.writeBytesMax)) {
-      takeBytes += this.pending[take].bytes;
-      take++;
-    }
-    const batch = this.pending.splice(0, take);
+    const batch = this.pending.splice(0);
+    // New appends fill the other buffer while this one is written.
+    const records = this.filling;
+    this.filling = this.committing;
+    this.filling.reset();
+    this.committing = records;
     try {
-      if (this.needsRecovery || this.fh === undefined) await this.recover();
-      const fh = this.fh!;
-      const micros = Math.max(this.clock.nowMicros(), this.lastMicros);
-      const timestamp = formatTimestamp(micros);
-      const head = `","timestamp":"${timestamp}",`;
-      let seq = this.seq;
-      let tip = this.chainTip;
-      // Client-chosen ids written by this commit, to catch a repeat inside the commit itself.
-      const freshIds: string[] = [];
-      const freshSeqs: number[] = [];
-      const fresh = new Map<string, number>();
-      const results: AppendResult[][] = [];
-      let buf = this.scratch;
-      let length = 0;
-      for (const p of batch) {
-        const out: AppendResult[] = new Array(p.entries.length);
-        for (let i = 0; i < p.entries.length; i++) {
-          const e = p.entries[i];
-          // Ids the server made up cannot be retries: only client ids are looked up and remembered.
-          const known = e.clientChosenId ? this.window.get(e.eventId) : undefined;
-          const inCommit = known === undefined && e.clientChosenId ? fresh.get(e.eventId) : undefined;
-          if (known !== undefined) {
-            out[i] = { seq: known.seq, timestamp: known.timestamp, duplicate: true };
-            continue;
-          }
-          if (inCommit !== undefined) {
-            out[i] = { seq: inCommit, timestamp, duplicate: true };
-            continue;
-          }
-          seq++;
-          const prefix = `{"event_id":"${e.eventId}${head}${e.body},"seq":${seq}`;
-          // A UTF-16 unit is at most 3 UTF-8 bytes (plus the hash trailer); grow the reused buffer when it might not fit.
-          if (buf.length - length < prefix.length * 3 + 80) {
-            const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, length + prefix.length * 3 + 80));
-            buf.copy(bigger, 0, 0, length);
-            buf = this.scratch = bigger;
-          }
-          const start = length;
-          length += buf.write(prefix, length);
-          if (this.hashChain) {
-            tip = chainHash(tip, buf.subarray(start, length));
-            length += buf.write(`${HASH_MEMBER}${tip}"}\n`, length, "latin1");
-          } else {
-            length += buf.write("}\n", length, "latin1");
-          }
-          if (e.clientChosenId) {
-            fresh.set(e.eventId, seq);
-            freshIds.push(e.eventId);
-            freshSeqs.push(seq);
-          }
-          out[i] = { seq, timestamp, duplicate: false };
+      if (this.needsRecovery || this.fh === undefined) {
+        const believed = { seq: this.durableSeq, tip: this.durableTip };
+        await this.recover();
+        if (this.durableSeq !== believed.seq || this.durableTip !== believed.tip) {
+          throw new Error(`the log's tail changed under the writer (last seq ${this.durableSeq}, expected ${believed.seq})`);
         }
-        results.push(out);
       }
-      if (length > 0) {
-        const fsyncSeconds = await this.writeDurably(fh, buf.subarray(0, length));
-        this.options.observer?.commit(seq - this.seq, length, fsyncSeconds);
-        this.seq = seq;
-        this.chainTip = tip;
-        this.lastMicros = micros;
-        this.window.addCommit(timestamp, freshIds, freshSeqs);
-        for (const listener of this.commitListeners) listener(seq);
+      const last = batch[batch.length - 1];
+      if (records.length > 0) {
+        let lines = records.bytes;
+        let tip = this.durableTip;
+        if (this.hashChain) ({ lines, tip } = await this.sealer.seal(lines, tip));
+        const fsyncSeconds = await this.writeDurably(this.fh!, lines);
+        this.options.observer?.commit(last.lastSeq - this.durableSeq, lines.length, fsyncSeconds);
+        this.durableSeq = last.lastSeq;
+        this.durableTip = tip;
       }
-      batch.forEach((p, i) => p.resolve(results[i]));
+      for (const p of batch) {
+        this.window.addCommit(p.timestamp, p.freshIds, p.freshSeqs);
+        for (const id of p.freshIds) this.inflight.delete(id);
+      }
+      if (records.length > 0) for (const listener of this.commitListeners) listener(this.durableSeq);
+      for (const p of batch) p.resolve(resultsOf(p));
       if (this.durableSize >= this.segmentBytesMax) await this.rotate();
     } catch (err) {
+      // Every append encoded after these was chained onto them (seqs, hashes):
+      // none of it can be written now. All fail; the log goes on from the last durable record.
       const failure = storageError(err);
+      const voided = this.pending.splice(0);
+      this.filling.reset();
+      this.seq = this.durableSeq;
+      this.inflight.clear();
       for (const p of batch) p.reject(failure);
+      for (const p of voided) {
+        p.reject(failure);
+        this.queue.release(p.queued);
+      }
     } finally {
-      for (const p of batch) this.queue.release(p.bytes);
+      for (const p of batch) this.queue.release(p.queued);
     }
   }
 
@@ -357,7 +398,7 @@ export class Appender implements LogStore {
    */
   private async rotate(): Promise<void> {
     const { path } = this.options;
-    const closed = segmentPath(path, this.activeFirstSeq, this.seq);
+    const closed = segmentPath(path, this.activeFirstSeq, this.durableSeq);
     try {
       await this.fh?.close();
       this.fh = undefined;
@@ -367,7 +408,7 @@ export class Appender implements LogStore {
       this.fh = await this.fs.openReadWrite(path, 0o600);
       await this.fs.syncDir(dirname(path));
       this.durableSize = 0;
-      this.activeFirstSeq = this.seq + 1;
+      this.activeFirstSeq = this.durableSeq + 1;
       await this.applyRetention();
     } catch {
       this.needsRecovery = true;

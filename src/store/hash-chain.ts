@@ -1,4 +1,5 @@
 import { hash } from "node:crypto";
+import { Worker } from "node:worker_threads";
 
 /**
  * The tamper-evidence chain. Each record ends with `"hash":"<hex>"`, the
@@ -38,4 +39,65 @@ export function splitHashedLine(line: Buffer): { prefix: Buffer; hash: string } 
   const m = TRAILER.exec(tail);
   if (!m) return undefined;
   return { prefix: line.subarray(0, line.length - trailerBytes), hash: m[1] };
+}
+
+/** A commit's lines sealed by the chain: complete records and the last one's hash. */
+export interface SealedLines {
+  /** A view of the sealer's output buffer: valid until the next seal. */
+  lines: Buffer;
+  tip: string;
+}
+
+/**
+ * Seals record prefixes into hash-chained lines on a worker thread, so the
+ * SHA-256 of every record runs beside the main thread instead of on it. The
+ * worker is stateless (each call carries the previous hash) and reads and
+ * writes shared memory (no copies); it starts on first use, and again after
+ * a failure. One seal at a time.
+ */
+export class ChainSealer {
+  private worker: Worker | undefined;
+  private output = new SharedArrayBuffer(1024 * 1024);
+  private waiting: { resolve: (sealed: SealedLines) => void; reject: (err: Error) => void } | undefined;
+
+  /** Seals `prefixes` (each record's bytes up to its seq, then "\n"; on a SharedArrayBuffer) chained onto `tip`. */
+  seal(prefixes: Buffer, tip: string): Promise<SealedLines> {
+    if (this.waiting !== undefined) return Promise.reject(new Error("hash chain: one seal at a time"));
+    const worker = (this.worker ??= this.start());
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      worker.postMessage({ input: prefixes.buffer, offset: prefixes.byteOffset, length: prefixes.length, output: this.output, tip });
+    });
+  }
+
+  /** Stops the worker. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private start(): Worker {
+    // No TypeScript loader in the worker: it is plain JavaScript.
+    const worker = new Worker(new URL("./hash-chain-worker.mjs", import.meta.url), { execArgv: [] });
+    worker.unref();
+    const settle = () => {
+      const waiter = this.waiting;
+      this.waiting = undefined;
+      return waiter;
+    };
+    worker.on("message", (m: { output: SharedArrayBuffer; length: number; tip: string } | { error: string }) => {
+      const waiter = settle();
+      if ("error" in m) return waiter?.reject(new Error(`hash chain: ${m.error}`));
+      this.output = m.output;
+      waiter?.resolve({ lines: Buffer.from(m.output, 0, m.length), tip: m.tip });
+    });
+    const fail = (err: Error) => {
+      if (this.worker === worker) this.worker = undefined;
+      settle()?.reject(err);
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => fail(new Error(`hash chain worker exited with code ${code}`)));
+    return worker;
+  }
 }
