@@ -1,5 +1,6 @@
 import { hash } from "node:crypto";
 import { Worker } from "node:worker_threads";
+import { seal } from "./hash-chain-seal.mjs";
 
 /**
  * The tamper-evidence chain. Each record ends with `"hash":"<hex>"`, the
@@ -49,13 +50,21 @@ export interface SealedLines {
 }
 
 /**
- * Seals record prefixes into hash-chained lines on a worker thread, so the
- * SHA-256 of every record runs beside the main thread instead of on it. The
- * worker is stateless (each call carries the previous hash) and reads and
- * writes shared memory (no copies); it starts on first use, and again after
- * a failure. One seal at a time.
+ * Seals record prefixes into hash-chained lines. Large commits go to a
+ * worker thread, so the SHA-256 of every record runs beside the main thread
+ * instead of on it; small ones (a few unary calls) are sealed at once on the
+ * main thread, where a thread hop would cost more latency than the hashing.
+ * The worker is stateless (each call carries the previous hash) and reads
+ * and writes shared memory (no copies); it starts on first use, and again
+ * after a failure. One seal at a time.
  */
 export class ChainSealer {
+  /**
+   * @param workerBytesMin Commits of at least this many bytes are sealed on the
+   *   worker thread. Default 64 KiB (a few hundred records).
+   */
+  constructor(private readonly workerBytesMin = 64 * 1024) {}
+
   private worker: Worker | undefined;
   private output = new SharedArrayBuffer(1024 * 1024);
   private waiting: { resolve: (sealed: SealedLines) => void; reject: (err: Error) => void } | undefined;
@@ -63,6 +72,11 @@ export class ChainSealer {
   /** Seals `prefixes` (each record's bytes up to its seq, then "\n"; on a SharedArrayBuffer) chained onto `tip`. */
   seal(prefixes: Buffer, tip: string): Promise<SealedLines> {
     if (this.waiting !== undefined) return Promise.reject(new Error("hash chain: one seal at a time"));
+    if (prefixes.length < this.workerBytesMin) {
+      const sealed = seal(prefixes, this.output, tip);
+      this.output = sealed.output;
+      return Promise.resolve({ lines: Buffer.from(sealed.output, 0, sealed.length), tip: sealed.tip });
+    }
     const worker = (this.worker ??= this.start());
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };

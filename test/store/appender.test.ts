@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { v4 as uuidv4 } from "uuid";
 import { Appender } from "../../src/store/appender.js";
+import { verifyLog } from "../../src/store/verify.js";
 import type { AppendEntry } from "../../src/store/store.js";
 import { errnoError, faultyFs, gate } from "../helpers/faulty-fs.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
@@ -167,6 +168,71 @@ describe("Appender", () => {
     assert.equal(r.seq, 1, "a failed batch consumes no seq");
     await appender.close();
     assert.deepEqual((await lines(path)).map((l) => (l.data as { n: number }).n), [2]);
+  });
+
+  it("fails the appends that waited behind a failed commit too, and goes on from the last durable record", async () => {
+    const first = await Appender.open({ path });
+    await first.appender.append([entry(0)]);
+    await first.appender.close();
+    const held = gate();
+    let fail = true;
+    const { fs } = faultyFs({
+      beforeDatasync: async () => {
+        if (fail) {
+          fail = false;
+          await held.wait();
+          throw errnoError("EIO");
+        }
+      },
+    });
+    const { appender } = await Appender.open({ path, fs });
+    const failing = appender.append([entry(1)]);
+    await held.reached;
+    // Encoded while the first commit is in flight: chained onto it (seq 3, its hash).
+    const behind = appender.append([entry(2), entry(3, uuidv4())]);
+    held.open();
+    await assert.rejects(failing, (err: { code: number }) => err.code === status.UNAVAILABLE);
+    await assert.rejects(behind, (err: { code: number }) => err.code === status.UNAVAILABLE);
+    const [r] = await appender.append([entry(4)]);
+    assert.equal(r.seq, 2, "the failed appends consumed no seq");
+    await appender.close();
+    assert.deepEqual(
+      (await lines(path)).map((l) => [l.seq, (l.data as { n: number }).n]),
+      [
+        [1, 0],
+        [2, 4],
+      ],
+    );
+    const verified = await verifyLog(path);
+    assert.equal(verified.ok, true, "the hash chain goes on from the last durable record");
+  });
+
+  it("answers a retry that races its original with the original's seq, once it is durable", async () => {
+    const held = gate();
+    let hold = true;
+    const { fs } = faultyFs({
+      beforeDatasync: async () => {
+        if (hold) {
+          hold = false;
+          await held.wait();
+        }
+      },
+    });
+    const { appender } = await Appender.open({ path, fs });
+    const id = uuidv4();
+    const original = appender.append([entry(1, id)]);
+    await held.reached;
+    const retry = appender.append([entry(1, id), entry(2)]);
+    let retryAnswered = false;
+    void retry.then(() => (retryAnswered = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(retryAnswered, false, "not answered before the original is durable");
+    held.open();
+    const [[a], [b, c]] = await Promise.all([original, retry]);
+    assert.deepEqual(b, { seq: a.seq, timestamp: a.timestamp, duplicate: true });
+    assert.equal(c.seq, a.seq + 1);
+    await appender.close();
+    assert.equal((await lines(path)).length, 2);
   });
 
   it("answers RESOURCE_EXHAUSTED on ENOSPC after a short write and cuts the partial line", async () => {

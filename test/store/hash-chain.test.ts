@@ -1,0 +1,69 @@
+import { strict as assert } from "node:assert";
+import { ChainSealer, chainHash, splitHashedLine } from "../../src/store/hash-chain.js";
+import { sharedBuffer } from "../../src/store/record-buffer.js";
+
+/** Prefixes of `n` records (with some non-ASCII text), each followed by "\n", on shared memory. */
+function prefixes(n: number, from = 1): Buffer {
+  let text = "";
+  for (let seq = from; seq < from + n; seq++) text += `{"event_id":"id-${seq}","event_type":"t","data":{"note":"é ${"x".repeat(seq % 50)}"},"seq":${seq}\n`;
+  const bytes = Buffer.from(text);
+  const shared = sharedBuffer(bytes.length);
+  bytes.copy(shared);
+  return shared;
+}
+
+/** Checks every line of `lines` against the chain from `tip`; returns the last hash. */
+function checkChain(lines: Buffer, tip: string, count: number): string {
+  const parts = lines.toString("utf8").split("\n");
+  assert.equal(parts.pop(), "", "every line ends with a newline");
+  assert.equal(parts.length, count);
+  for (const line of parts) {
+    const split = splitHashedLine(Buffer.from(line));
+    assert.ok(split, `line has a hash trailer: ${line}`);
+    tip = chainHash(tip, split.prefix);
+    assert.equal(split.hash, tip);
+  }
+  return tip;
+}
+
+describe("ChainSealer", () => {
+  it("seals on the worker thread and on the main thread into the same chained lines", async () => {
+    const onWorker = new ChainSealer(0);
+    const onMain = new ChainSealer(Number.POSITIVE_INFINITY);
+    try {
+      const a = await onWorker.seal(prefixes(500), "");
+      const aLines = Buffer.from(a.lines);
+      const b = await onMain.seal(prefixes(500), "");
+      assert.ok(aLines.equals(b.lines), "both threads write the same bytes");
+      assert.equal(a.tip, b.tip);
+      assert.equal(checkChain(aLines, "", 500), a.tip);
+      // The next commit continues the chain from the tip it is given.
+      const c = await onWorker.seal(prefixes(10, 501), a.tip);
+      assert.equal(checkChain(Buffer.from(c.lines), a.tip, 10), c.tip);
+    } finally {
+      await onWorker.close();
+      await onMain.close();
+    }
+  });
+
+  it("grows its output for a commit larger than its buffer", async () => {
+    const sealer = new ChainSealer(0);
+    try {
+      const input = prefixes(20_000); // about 2.6 MB of lines, over the 1 MiB start
+      const sealed = await sealer.seal(input, "");
+      assert.ok(sealed.lines.length > 1024 * 1024);
+      checkChain(Buffer.from(sealed.lines), "", 20_000);
+    } finally {
+      await sealer.close();
+    }
+  });
+
+  it("starts a new worker after the last one was stopped", async () => {
+    const sealer = new ChainSealer(0);
+    const first = await sealer.seal(prefixes(3), "");
+    await sealer.close();
+    const again = await sealer.seal(prefixes(3), "");
+    assert.equal(again.tip, first.tip);
+    await sealer.close();
+  });
+});
