@@ -16,7 +16,7 @@ import { createClient } from "../src/rpc/client.js";
 import { startNats, type NatsCluster } from "../test/store/jetstream/nats-servers.js";
 import { driveBidi } from "./drivers/bidi.js";
 import type { DriverResult } from "./drivers/driver.js";
-import { ServerProcess } from "./servers/spawn.js";
+import { PULSE_SERVER_SCRIPT, ServerProcess } from "./servers/spawn.js";
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +42,7 @@ interface Row {
 async function measure(store: string, storeFlags: string[], dir: string): Promise<Row> {
   const server = await ServerProcess.start({
     name: store,
-    script: "src/main.ts",
+    script: PULSE_SERVER_SCRIPT,
     args: ["--addr", "127.0.0.1:0", "--log-path", join(dir, "pulse_learning_log.jsonl"), "--log-level", "info", ...storeFlags],
   });
   try {

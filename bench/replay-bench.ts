@@ -6,7 +6,7 @@
  * and per CPU-second of the server and of the client (which stay meaningful
  * when other work shares the machine).
  *
- *   node --import tsx bench/replay-bench.ts [--records N] [--types a,b]
+ *   npm run bench:replay -- [--records N] [--types a,b]   (builds the server first)
  */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -18,6 +18,7 @@ import { v4 as uuidv4 } from "uuid";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../src/rpc/client.js";
 import { Appender } from "../src/store/appender.js";
+import { PULSE_SERVER_SCRIPT } from "./servers/spawn.js";
 import { listSegments } from "../src/store/segments.js";
 
 const { values } = parseArgs({
@@ -60,7 +61,7 @@ try {
   for (const f of files) size += (await stat(f.path)).size;
   console.log(`wrote ${records} records (${(size / 1e6).toFixed(1)} MB in ${files.length} file(s)) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  const server = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--addr", "127.0.0.1:0", "--log-path", logPath], { stdio: ["ignore", "pipe", "inherit"] });
+  const server = spawn(process.execPath, [PULSE_SERVER_SCRIPT, "--addr", "127.0.0.1:0", "--log-path", logPath], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
     createInterface({ input: server.stdout! }).on("line", (line) => {

@@ -22,7 +22,7 @@ import { summarizeProfile } from "./profile-summary.js";
 import { reportMarkdown, writeResults, type BenchReport, type LongRunOutcome, type ProfileOutcome, type ScenarioOutcome } from "./report.js";
 import { RssSampler } from "./rss.js";
 import { mainScenarios, pacedScenario, type Measured, type Scenario, type ServerName } from "./scenarios.js";
-import { repoRoot, ServerProcess } from "./servers/spawn.js";
+import { PULSE_SERVER_SCRIPT, repoRoot, ServerProcess } from "./servers/spawn.js";
 
 /** Bytes one typed record takes in the log (about 280 measured, hash chain included), rounded up: for the disk-space check. */
 const RECORD_BYTES_ESTIMATE = 300;
@@ -36,7 +36,7 @@ const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("e
 
 function startPulse(logPath: string, nodeFlags: string[] = []): Promise<ServerProcess> {
   // Level info so the server prints its "listening" line with the port it bound.
-  return ServerProcess.start({ name: "pulse", script: "src/main.ts", args: ["--addr", "127.0.0.1:0", "--log-path", logPath, "--log-level", "info"], nodeFlags });
+  return ServerProcess.start({ name: "pulse", script: PULSE_SERVER_SCRIPT, args: ["--addr", "127.0.0.1:0", "--log-path", logPath, "--log-level", "info"], nodeFlags });
 }
 
 async function freeBytes(dir: string): Promise<number> {

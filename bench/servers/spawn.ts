@@ -4,13 +4,16 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 /** The repository root (bench/servers/../..): servers and drivers run from there. */
+
+/** The real server as `npm start` runs it: the build of src/main.ts (`npm run build`; `npm run bench` builds first). */
+export const PULSE_SERVER_SCRIPT = "dist/src/main.js";
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 /** How to start one server process. */
 export interface ServerSpec {
   /** Name for messages, e.g. "pulse". */
   name: string;
-  /** Script to run with tsx, relative to the repository root. */
+  /** Script to run, relative to the repository root: TypeScript runs with tsx, JavaScript (the built server, `npm run build`) as is. */
   script: string;
   /** Arguments of the script. */
   args: string[];
@@ -48,7 +51,8 @@ export class ServerProcess {
   /** Starts the process and resolves once it listens. */
   static async start(spec: ServerSpec): Promise<ServerProcess> {
     const spawnedAt = performance.now();
-    const child = spawn(process.execPath, [...(spec.nodeFlags ?? []), "--import", "tsx", spec.script, ...spec.args], {
+        const loader = spec.script.endsWith(".ts") ? ["--import", "tsx"] : [];
+    const child = spawn(process.execPath, [...(spec.nodeFlags ?? []), ...loader, spec.script, ...spec.args], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"],
     });
