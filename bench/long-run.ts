@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { driveBidi } from "./drivers/bidi.js";
 import type { LogClient } from "./drivers/driver.js";
 import { readMemory, resetPeakRss } from "./rss.js";
+import { STREAM_IN_FLIGHT } from "./scenarios.js";
 import type { LatencySummary } from "./stats.js";
 
 /** One sample of the long run. */
@@ -81,6 +82,7 @@ export async function longRun(client: LogClient, serverPid: number, logPath: str
   try {
     const result = await driveBidi(client, {
       batchEvents: options.batchEvents ?? 1000,
+      inFlight: STREAM_IN_FLIGHT,
       totalEvents: options.totalEvents,
       maxSeconds: options.maxSeconds,
       onAck: (n) => {

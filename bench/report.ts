@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import type { LongRunResult } from "./long-run.js";
 import type { MachineDescription } from "./machine.js";
 import { profileMarkdown, type ProfileSummary } from "./profile-summary.js";
-import type { Measured, Scenario, ServerName, Verdict } from "./scenarios.js";
+import { STREAM_IN_FLIGHT, type Measured, type Scenario, type ServerName, type Verdict } from "./scenarios.js";
 
 /** One scenario's measurements on every server it ran against. */
 export interface ScenarioOutcome {
@@ -84,7 +84,7 @@ export function reportMarkdown(report: BenchReport): string {
     } else {
       const r = long.result;
       lines.push(
-        "IngestEvents batches of 1,000 from the TypeScript client, 8 in flight; server RSS sampled every second.",
+        `IngestEvents batches of 1,000 from the TypeScript client, ${STREAM_IN_FLIGHT} in flight; server RSS sampled every second.`,
         ...(r.stoppedEarly ? ["", `**The run stopped early: ${r.stoppedEarly}.**`] : []),
         "",
         "| events | seconds | events/s | ack p50 / p99 (ms) | peak RSS MB | final RSS MB | log MB (all segments) | target | met? |",

@@ -331,7 +331,7 @@ export class Appender implements LogStore {
       if (records.length > 0) {
         let lines = records.bytes;
         let tip = this.durableTip;
-        if (this.hashChain) ({ lines, tip } = await this.sealer.seal(lines, tip));
+        if (this.hashChain) ({ lines, tip } = await this.sealer.seal(records, tip));
         const fsyncSeconds = await this.writeDurably(this.fh!, lines);
         this.options.observer?.commit(last.lastSeq - this.durableSeq, lines.length, fsyncSeconds);
         this.durableSeq = last.lastSeq;

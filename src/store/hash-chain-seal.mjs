@@ -7,43 +7,89 @@
 import { hash } from "node:crypto";
 
 const HASH_MEMBER = ',"hash":"';
+const HASH_MEMBER_BYTES = Buffer.from(HASH_MEMBER, "latin1");
 const NEWLINE = 0x0a;
+const QUOTE = 0x22;
+const CLOSE_BRACE = 0x7d;
+const HEX_BYTES = 64;
 // Per record the trailer adds `,"hash":"` + 64 hex digits + `"}` (its newline replaces the prefix's).
-const TRAILER_BYTES = HASH_MEMBER.length + 64 + 2;
-
-/** Hash input: the previous hash, then the prefix (grown when a record is larger). */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+const TRAILER_BYTES = HASH_MEMBER.length + HEX_BYTES + 2;
 
 /**
  * Seals prefixes into lines: each record's hash is SHA-256 over the previous
  * hash and the record's prefix bytes (the same as chainHash in hash-chain.ts).
  * `input` holds each record's prefix (`{"event_id":..,"seq":N`) followed by
- * "\n"; the lines go to `outputMemory`, or to a larger SharedArrayBuffer
- * when it is too small (returned as `output`).
+ * "\n"; the lines go to `outputMemory`, or to a larger ArrayBuffer when it
+ * is too small (returned as `output`).
+ *
+ * The hash input is made contiguous where the lines are written, without a
+ * scratch copy: each prefix is first copied right after the previous
+ * record's hex digits, hashed together with them, then moved 3 bytes on to
+ * make room for the `"}\n` that ends the previous line.
  * @param {Buffer} input
- * @param {SharedArrayBuffer} outputMemory
+ * @param {ArrayBuffer} outputMemory
  * @param {string} tip the hash of the record before them ("" before the first hashed record)
- * @returns {{ output: SharedArrayBuffer, length: number, tip: string }}
+ * @returns {{ output: ArrayBuffer, length: number, tip: string }}
  */
 export function seal(input, outputMemory, tip) {
-  let records = 0;
-  for (let at = input.indexOf(NEWLINE); at !== -1; at = input.indexOf(NEWLINE, at + 1)) records++;
-  const needed = input.length + records * TRAILER_BYTES;
-  if (outputMemory.byteLength < needed) outputMemory = new SharedArrayBuffer(Math.ceil(needed * 1.5));
-  const output = Buffer.from(outputMemory);
-  let length = 0;
+  let output = Buffer.from(outputMemory);
+  // Where the previous hash is, in `output`: the given tip at 0 first, then
+  // each record's own hex digits, written after its `,"hash":"`.
+  let hexAt = 0;
+  let hexLength = tip.length;
+  if (output.length < hexLength) output = grow(output, 0, hexLength);
+  output.write(tip, 0, "latin1");
+  let first = true;
   let start = 0;
   while (start < input.length) {
     const end = input.indexOf(NEWLINE, start);
-    const hashed = tip.length + end - start;
-    if (hashed > scratch.length) scratch = Buffer.allocUnsafe(Math.max(hashed, scratch.length * 2));
-    scratch.write(tip, 0, "latin1");
-    input.copy(scratch, tip.length, start, end);
-    tip = hash("sha256", scratch.subarray(0, hashed), "hex");
-    length += input.copy(output, length, start, end);
-    length += output.write(`${HASH_MEMBER}${tip}"}\n`, length, "latin1");
+    const prefixLength = end - start;
+    const prefixAt = hexAt + hexLength;
+    if (output.length < prefixAt + 3 + prefixLength + TRAILER_BYTES) output = grow(output, prefixAt, prefixAt + 3 + prefixLength + TRAILER_BYTES);
+    input.copy(output, prefixAt, start, end);
+    tip = hash("sha256", output.subarray(hexAt, prefixAt + prefixLength), "hex");
+    let lineAt;
+    if (first) {
+      // The given tip is hashed but not written: the first line starts at 0.
+      if (prefixAt > 0) output.copyWithin(0, prefixAt, prefixAt + prefixLength);
+      lineAt = 0;
+      first = false;
+    } else {
+      // End the previous line: move this prefix on by 3 bytes for its `"}\n`.
+      output.copyWithin(prefixAt + 3, prefixAt, prefixAt + prefixLength);
+      output[prefixAt] = QUOTE;
+      output[prefixAt + 1] = CLOSE_BRACE;
+      output[prefixAt + 2] = NEWLINE;
+      lineAt = prefixAt + 3;
+    }
+    output.set(HASH_MEMBER_BYTES, lineAt + prefixLength);
+    hexAt = lineAt + prefixLength + HASH_MEMBER_BYTES.length;
+    hexLength = latin1Write(output, tip, hexAt);
     start = end + 1;
   }
-  return { output: outputMemory, length, tip };
+  if (first) return { output: /** @type {ArrayBuffer} */ (output.buffer), length: 0, tip };
+  let length = hexAt + hexLength;
+  output[length++] = QUOTE;
+  output[length++] = CLOSE_BRACE;
+  output[length++] = NEWLINE;
+  return { output: /** @type {ArrayBuffer} */ (output.buffer), length, tip };
 }
 
+/**
+ * Buffer#latin1Write: what Buffer#write(text, offset, "latin1") calls after
+ * checking its arguments, which costs more than writing 64 hex digits.
+ * @type {(buffer: Buffer, text: string, offset: number) => number}
+ */
+const latin1Write = (buffer, text, offset) => /** @type {any} */ (buffer).latin1Write(text, offset);
+
+/**
+ * A larger output, on an ArrayBuffer of its own (transferable), with the first `keep` bytes of `output`.
+ * @param {Buffer} output
+ * @param {number} keep
+ * @param {number} needed
+ */
+function grow(output, keep, needed) {
+  const bigger = Buffer.allocUnsafeSlow(Math.max(needed, output.length * 2, 64 * 1024));
+  output.copy(bigger, 0, 0, keep);
+  return bigger;
+}

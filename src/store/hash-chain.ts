@@ -1,6 +1,7 @@
 import { hash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { seal } from "./hash-chain-seal.mjs";
+import type { RecordBuffer } from "./record-buffer.js";
 
 /**
  * The tamper-evidence chain. Each record ends with `"hash":"<hex>"`, the
@@ -44,7 +45,7 @@ export function splitHashedLine(line: Buffer): { prefix: Buffer; hash: string } 
 
 /** A commit's lines sealed by the chain: complete records and the last one's hash. */
 export interface SealedLines {
-  /** A view of the sealer's output buffer: valid until the next seal. */
+  /** A view of the sealer's output memory: valid until the next seal. */
   lines: Buffer;
   tip: string;
 }
@@ -54,33 +55,40 @@ export interface SealedLines {
  * worker thread, so the SHA-256 of every record runs beside the main thread
  * instead of on it; small ones (a few unary calls) are sealed at once on the
  * main thread, where a thread hop would cost more latency than the hashing.
- * The worker is stateless (each call carries the previous hash) and reads
- * and writes shared memory (no copies); it starts on first use, and again
- * after a failure. One seal at a time.
+ * The worker is stateless (each call carries the previous hash); the input
+ * and output memory move to it and back (transferred, not copied, and
+ * reused). It starts on first use, and again after a failure. One seal at a time.
  */
 export class ChainSealer {
+  private worker: Worker | undefined;
+  private output = new ArrayBuffer(1024 * 1024);
+  private waiting: { records: RecordBuffer; resolve: (sealed: SealedLines) => void; reject: (err: Error) => void } | undefined;
+
   /**
    * @param workerBytesMin Commits of at least this many bytes are sealed on the
    *   worker thread. Default 64 KiB (a few hundred records).
    */
   constructor(private readonly workerBytesMin = 64 * 1024) {}
 
-  private worker: Worker | undefined;
-  private output = new SharedArrayBuffer(1024 * 1024);
-  private waiting: { resolve: (sealed: SealedLines) => void; reject: (err: Error) => void } | undefined;
-
-  /** Seals `prefixes` (each record's bytes up to its seq, then "\n"; on a SharedArrayBuffer) chained onto `tip`. */
-  seal(prefixes: Buffer, tip: string): Promise<SealedLines> {
+  /**
+   * Seals the prefixes in `records` (each record's bytes up to its seq, then
+   * "\n") chained onto `tip`. Their memory is lent to the worker meanwhile:
+   * `records` must not be touched until the promise settles.
+   */
+  seal(records: RecordBuffer, tip: string): Promise<SealedLines> {
     if (this.waiting !== undefined) return Promise.reject(new Error("hash chain: one seal at a time"));
-    if (prefixes.length < this.workerBytesMin) {
-      const sealed = seal(prefixes, this.output, tip);
+    // Memory lost with a failed worker is replaced.
+    if (this.output.byteLength === 0) this.output = new ArrayBuffer(1024 * 1024);
+    if (records.length < this.workerBytesMin) {
+      const sealed = seal(records.bytes, this.output, tip);
       this.output = sealed.output;
       return Promise.resolve({ lines: Buffer.from(sealed.output, 0, sealed.length), tip: sealed.tip });
     }
     const worker = (this.worker ??= this.start());
     return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
-      worker.postMessage({ input: prefixes.buffer, offset: prefixes.byteOffset, length: prefixes.length, output: this.output, tip });
+      this.waiting = { records, resolve, reject };
+      const input = records.lend();
+      worker.postMessage({ input, length: records.length, output: this.output, tip }, [input, this.output]);
     });
   }
 
@@ -100,9 +108,10 @@ export class ChainSealer {
       this.waiting = undefined;
       return waiter;
     };
-    worker.on("message", (m: { output: SharedArrayBuffer; length: number; tip: string } | { error: string }) => {
+    worker.on("message", (m: { input: ArrayBuffer; output: ArrayBuffer; length: number; tip: string } | { error: string }) => {
       const waiter = settle();
       if ("error" in m) return waiter?.reject(new Error(`hash chain: ${m.error}`));
+      waiter?.records.restore(m.input);
       this.output = m.output;
       waiter?.resolve({ lines: Buffer.from(m.output, 0, m.length), tip: m.tip });
     });

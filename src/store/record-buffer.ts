@@ -1,16 +1,16 @@
 /**
- * Encoded records waiting for their commit, in one growable buffer on a
- * SharedArrayBuffer (the hash chain's worker reads it without a copy). The
+ * Encoded records waiting for their commit, in one growable buffer. The
  * appender fills one while the previous one is being written, then swaps
  * them: after warm-up no commit allocates, and nothing waiting for the disk
- * lives on the JS heap.
+ * lives on the JS heap. Its memory can be lent to the hash chain's worker
+ * thread (moved, not copied) and is given back with the sealed lines.
  */
 export class RecordBuffer {
   private buf: Buffer;
   private used = 0;
 
   constructor(private readonly initialBytes = 1024 * 1024) {
-    this.buf = sharedBuffer(initialBytes);
+    this.buf = ownBuffer(initialBytes);
   }
 
   /** Bytes written so far. */
@@ -18,7 +18,7 @@ export class RecordBuffer {
     return this.used;
   }
 
-  /** The bytes written so far (a view: valid until the next write or reset). */
+  /** The bytes written so far (a view: valid until the next write, reset or lend). */
   get bytes(): Buffer {
     return this.buf.subarray(0, this.used);
   }
@@ -30,20 +30,36 @@ export class RecordBuffer {
     this.used += this.buf.write(text, this.used);
   }
 
-  /** Forgets the content. A buffer grown far past what it held is given back, so one burst does not keep memory for good. */
+  /**
+   * Forgets the content. A buffer grown far past what it held is given back
+   * (one burst does not keep memory for good), and one lent and never
+   * returned (its thread failed) is replaced.
+   */
   reset(): void {
-    if (this.buf.length > 4 * this.initialBytes && this.used < this.buf.length / 4) this.buf = sharedBuffer(Math.max(this.initialBytes, this.used * 2));
+    const lost = this.buf.length === 0;
+    const oversized = this.buf.length > 4 * this.initialBytes && this.used < this.buf.length / 4;
+    if (lost || oversized) this.buf = ownBuffer(Math.max(this.initialBytes, this.used * 2));
     this.used = 0;
   }
 
+  /** The memory holding the bytes, to transfer to another thread; unusable here until {@link restore}. */
+  lend(): ArrayBuffer {
+    return this.buf.buffer as ArrayBuffer;
+  }
+
+  /** Takes back memory lent with {@link lend}, with the same bytes in it. */
+  restore(memory: ArrayBuffer): void {
+    this.buf = Buffer.from(memory);
+  }
+
   private grow(min: number): void {
-    const bigger = sharedBuffer(Math.max(min, this.buf.length * 2));
+    const bigger = ownBuffer(Math.max(min, this.buf.length * 2));
     this.buf.copy(bigger, 0, 0, this.used);
     this.buf = bigger;
   }
 }
 
-/** A Buffer over a SharedArrayBuffer of `bytes` bytes. */
-export function sharedBuffer(bytes: number): Buffer {
-  return Buffer.from(new SharedArrayBuffer(bytes));
+/** A Buffer over an ArrayBuffer of its own (not Node's shared pool), so the memory can be transferred. */
+export function ownBuffer(bytes: number): Buffer {
+  return Buffer.allocUnsafeSlow(bytes);
 }

@@ -1,15 +1,12 @@
 import { strict as assert } from "node:assert";
 import { ChainSealer, chainHash, splitHashedLine } from "../../src/store/hash-chain.js";
-import { sharedBuffer } from "../../src/store/record-buffer.js";
+import { RecordBuffer } from "../../src/store/record-buffer.js";
 
-/** Prefixes of `n` records (with some non-ASCII text), each followed by "\n", on shared memory. */
-function prefixes(n: number, from = 1): Buffer {
-  let text = "";
-  for (let seq = from; seq < from + n; seq++) text += `{"event_id":"id-${seq}","event_type":"t","data":{"note":"é ${"x".repeat(seq % 50)}"},"seq":${seq}\n`;
-  const bytes = Buffer.from(text);
-  const shared = sharedBuffer(bytes.length);
-  bytes.copy(shared);
-  return shared;
+/** Prefixes of `n` records (with some non-ASCII text), each followed by "\n". */
+function prefixes(n: number, from = 1): RecordBuffer {
+  const records = new RecordBuffer(4096);
+  for (let seq = from; seq < from + n; seq++) records.write(`{"event_id":"id-${seq}","event_type":"t","data":{"note":"é ${"x".repeat(seq % 50)}"},"seq":${seq}\n`);
+  return records;
 }
 
 /** Checks every line of `lines` against the chain from `tip`; returns the last hash. */
@@ -31,8 +28,11 @@ describe("ChainSealer", () => {
     const onWorker = new ChainSealer(0);
     const onMain = new ChainSealer(Number.POSITIVE_INFINITY);
     try {
-      const a = await onWorker.seal(prefixes(500), "");
+      const input = prefixes(500);
+      const before = Buffer.from(input.bytes);
+      const a = await onWorker.seal(input, "");
       const aLines = Buffer.from(a.lines);
+      assert.ok(input.bytes.equals(before), "the prefixes' memory comes back from the worker as it was lent");
       const b = await onMain.seal(prefixes(500), "");
       assert.ok(aLines.equals(b.lines), "both threads write the same bytes");
       assert.equal(a.tip, b.tip);
