@@ -25,7 +25,7 @@ export class ServerMetrics {
   private readonly eventsWritten: Counter;
   private readonly bytesWritten: Counter;
   private readonly batchEvents: Histogram;
-  private readonly fsyncSeconds: Histogram;
+  private readonly durableWriteSeconds: Histogram;
   private readonly handled: Counter<"service" | "method" | "code">;
   private readonly streamsActive: Gauge<"service" | "method">;
   private readonly streamsStarted: Counter<"service" | "method">;
@@ -42,9 +42,9 @@ export class ServerMetrics {
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000],
       registers,
     });
-    this.fsyncSeconds = new Histogram({
-      name: "pulse_log_fsync_seconds",
-      help: "Duration of each group commit's fdatasync, in seconds.",
+    this.durableWriteSeconds = new Histogram({
+      name: "pulse_log_durable_write_seconds",
+      help: "Time each group commit took to become durable (its O_DSYNC write), in seconds.",
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
@@ -72,11 +72,11 @@ export class ServerMetrics {
 
   /** The Appender's observer (AppenderOptions.observer). */
   readonly appender = {
-    commit: (events: number, bytes: number, fsyncSeconds: number): void => {
+    commit: (events: number, bytes: number, durableWriteSeconds: number): void => {
       this.eventsWritten.inc(events);
       this.bytesWritten.inc(bytes);
       this.batchEvents.observe(events);
-      this.fsyncSeconds.observe(fsyncSeconds);
+      this.durableWriteSeconds.observe(durableWriteSeconds);
     },
   };
 

@@ -38,8 +38,8 @@ export interface AppenderOptions {
   retentionAgeMs?: number;
   /** Told when a segment is closed or deleted by retention (for the server log). */
   onSegment?: (event: { kind: "closed" | "deleted"; path: string }) => void;
-  /** Told about every durable commit (metrics): records written, bytes, and the fdatasync's duration in seconds. Default none. */
-  observer?: { commit(events: number, bytes: number, fsyncSeconds: number): void };
+  /** Told about every durable commit (metrics): records written, bytes, and how long making them durable took (write and sync), in seconds. Default none. */
+  observer?: { commit(events: number, bytes: number, durableWriteSeconds: number): void };
 }
 
 /** What opening the log found and repaired. */
@@ -332,8 +332,8 @@ export class Appender implements LogStore {
         let lines = records.bytes;
         let tip = this.durableTip;
         if (this.hashChain) ({ lines, tip } = await this.sealer.seal(records, tip));
-        const fsyncSeconds = await this.writeDurably(this.fh!, lines);
-        this.options.observer?.commit(last.lastSeq - this.durableSeq, lines.length, fsyncSeconds);
+        const durableWriteSeconds = await this.writeDurably(this.fh!, lines);
+        this.options.observer?.commit(last.lastSeq - this.durableSeq, lines.length, durableWriteSeconds);
         this.durableSeq = last.lastSeq;
         this.durableTip = tip;
       }
@@ -362,8 +362,13 @@ export class Appender implements LogStore {
     }
   }
 
-  /** Writes and fdatasyncs; returns how long the fdatasync took, in seconds. */
+  /**
+   * Writes and syncs (the real file is opened O_DSYNC: its writes are
+   * durable when they return and its datasync() is free); returns how long
+   * it took, in seconds.
+   */
   private async writeDurably(fh: StoreFileHandle, bytes: Buffer): Promise<number> {
+    const start = performance.now();
     try {
       let done = 0;
       while (done < bytes.length) {
@@ -371,10 +376,9 @@ export class Appender implements LogStore {
         if (bytesWritten <= 0) throw Object.assign(new Error("write made no progress"), { code: "EIO" });
         done += bytesWritten;
       }
-      const syncStart = performance.now();
       await fh.datasync();
       this.durableSize += bytes.length;
-      return (performance.now() - syncStart) / 1000;
+      return (performance.now() - start) / 1000;
     } catch (err) {
       // Cut back to the last durable byte so no partial line stays. If even
       // that fails, the next commit reopens the file and verifies the tail

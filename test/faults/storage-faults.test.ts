@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { status, type ServiceError as GrpcError } from "@grpc/grpc-js";
@@ -202,19 +202,20 @@ describe("storage faults against the real server process", function () {
      * `syscall` on the log file fail with `errno` (-P restricts the count to
      * the log file; one libuv thread makes the count repeatable).
      */
-    async function faultyServer(logPath: string, injections: string[]): Promise<ChildServer> {
+    async function faultyServer(logPath: string, injections: string[], tracePath = "/dev/null"): Promise<ChildServer> {
       return spawnServer({
         logPath,
         env: { UV_THREADPOOL_SIZE: "1" },
-        wrapper: ["strace", "-f", "--seccomp-bpf", "-o", "/dev/null", "-P", logPath, "-e", "trace=pwrite64,pwritev,write,fdatasync,fsync,ftruncate", ...injections.flatMap((i) => ["-e", `inject=${i}`])],
+        wrapper: ["strace", "-f", "--seccomp-bpf", "-o", tracePath, "-P", logPath, "-e", "trace=pwrite64,pwritev,write,fdatasync,fsync,ftruncate", ...injections.flatMap((i) => ["-e", `inject=${i}`])],
       });
     }
 
+    // The log is opened O_DSYNC: a write returns only once its data is
+    // durable, so a failed sync shows as a failed pwrite (fdatasync is called
+    // only after a truncate, which O_DSYNC does not cover).
     const cases = [
-      { fault: "fdatasync:error=EIO:when=2", code: status.UNAVAILABLE, what: "EIO on fdatasync" },
-      { fault: "fdatasync:error=ENOSPC:when=2", code: status.RESOURCE_EXHAUSTED, what: "ENOSPC on fdatasync" },
-      { fault: "pwrite64:error=EIO:when=2", code: status.UNAVAILABLE, what: "EIO on write" },
-      { fault: "pwrite64:error=ENOSPC:when=2", code: status.RESOURCE_EXHAUSTED, what: "ENOSPC on write" },
+      { fault: "pwrite64:error=EIO:when=2", code: status.UNAVAILABLE, what: "EIO on a durable write" },
+      { fault: "pwrite64:error=ENOSPC:when=2", code: status.RESOURCE_EXHAUSTED, what: "ENOSPC on a durable write" },
     ];
     for (const c of cases) {
       it(`${c.what}: the affected call fails with ${status[c.code]}, is never written, and the next calls succeed`, async () => {
@@ -239,12 +240,17 @@ describe("storage faults against the real server process", function () {
       });
     }
 
-    it("EIO on fdatasync and then on the cut-back: the unsynced line is cut before the next write", async () => {
-      // The fsync of the second commit fails and so does the truncate meant
-      // to remove its line: the appender must reopen and re-verify the tail
-      // against the last durable size before it writes again.
+    for (const cutBack of [
+      { fault: "ftruncate:error=EIO:when=1", what: "on the cut-back" },
+      { fault: "fdatasync:error=EIO:when=1", what: "on the sync after the cut-back" },
+    ])
+    it(`EIO on a durable write and then ${cutBack.what}: the unsynced line is cut before the next write`, async () => {
+      // The second commit's write fails and so does the cut-back meant to
+      // remove what it may have left: the appender must reopen and re-verify
+      // the tail against the last durable size before it writes again.
       const logPath = join(dir.path, "pulse_learning_log.jsonl");
-      server = await faultyServer(logPath, ["fdatasync:error=EIO:when=2", "ftruncate:error=EIO:when=1"]);
+      const tracePath = join(dir.path, "strace.txt");
+      server = await faultyServer(logPath, ["pwrite64:error=EIO:when=2", cutBack.fault], tracePath);
       const client = createClient(LearningLogService, server.address);
       const first = await logOne(client, uuidv4(), "first");
       const hit = await logOne(client, uuidv4(), "hit");
@@ -260,11 +266,14 @@ describe("storage faults against the real server process", function () {
       client.close();
       assert.equal(await server.stop(), 0);
       server = undefined;
+      const syscall = cutBack.fault.split(":")[0];
+      const trace = await readFile(tracePath, "utf8");
+      assert.match(trace, new RegExp(`${syscall}\\(.*= -1 EIO \\(.*\\) \\(INJECTED\\)`), `the ${syscall} fault was injected`);
     });
 
-    it("EIO on fdatasync under a stream: the batch is not answered, the stream ends UNAVAILABLE, a new stream succeeds", async () => {
+    it("EIO on a durable write under a stream: the batch is not answered, the stream ends UNAVAILABLE, a new stream succeeds", async () => {
       const logPath = join(dir.path, "pulse_learning_log.jsonl");
-      server = await faultyServer(logPath, ["fdatasync:error=EIO:when=2"]);
+      server = await faultyServer(logPath, ["pwrite64:error=EIO:when=2"]);
       const client = createClient(LearningLogService, server.address);
       const firstIds = Array.from({ length: 50 }, () => uuidv4());
       assert.deepEqual(await ingestOnce(client, firstIds, "a"), { code: status.OK, answers: 1 });

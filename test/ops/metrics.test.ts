@@ -31,7 +31,7 @@ describe("operations: Prometheus metrics", () => {
     assert.equal(ts.server.metricsPort, undefined);
   });
 
-  it("count events and bytes written, batch sizes, fsync latency, RPCs by status code and streams", async () => {
+  it("count events and bytes written, batch sizes, durable write latency, RPCs by status code and streams", async () => {
     ts = await startServer(dir.path, ["--metrics-addr", "127.0.0.1:0"]);
     const url = `http://127.0.0.1:${ts.server.metricsPort}/metrics`;
     for (let i = 0; i < 5; i++) await ts.client.logRevisionTrigger({ reason: `r${i}` });
@@ -53,8 +53,8 @@ describe("operations: Prometheus metrics", () => {
     assert.equal(sample(text, "pulse_log_commit_batch_events_count"), 6);
     assert.equal(sample(text, "pulse_log_commit_batch_events_sum"), 105);
     assert.equal(sample(text, "pulse_log_commit_batch_events_bucket", { le: "1" }), 5);
-    assert.equal(sample(text, "pulse_log_fsync_seconds_count"), 6);
-    assert.ok(sample(text, "pulse_log_fsync_seconds_sum")! > 0);
+    assert.equal(sample(text, "pulse_log_durable_write_seconds_count"), 6);
+    assert.ok(sample(text, "pulse_log_durable_write_seconds_sum")! > 0);
     const service = "pulse.learninglog.v1.LearningLogService";
     assert.equal(sample(text, "pulse_rpc_handled_total", { service, method: "LogRevisionTrigger", code: "OK" }), 5);
     assert.equal(sample(text, "pulse_rpc_handled_total", { service, method: "LogEvent", code: "INVALID_ARGUMENT" }), 1);
