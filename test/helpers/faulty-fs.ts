@@ -76,3 +76,17 @@ export function gate(): { wait: () => Promise<void>; open: () => void; reached: 
     reached,
   };
 }
+
+/**
+ * A hook that holds only its first call on `held` (then runs `after`, which
+ * may throw to fail that call); later calls pass at once.
+ */
+export function holdFirstCall(held: ReturnType<typeof gate>, after: () => void = () => undefined): () => Promise<void> {
+  let first = true;
+  return async () => {
+    if (!first) return;
+    first = false;
+    await held.wait();
+    after();
+  };
+}

@@ -8,7 +8,7 @@ import { v4 as uuidv4 } from "uuid";
 import { Appender } from "../../src/store/appender.js";
 import { verifyLog } from "../../src/store/verify.js";
 import type { AppendEntry } from "../../src/store/store.js";
-import { errnoError, faultyFs, gate } from "../helpers/faulty-fs.js";
+import { errnoError, faultyFs, gate, holdFirstCall } from "../helpers/faulty-fs.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
 const entry = (n: number, id?: string): AppendEntry => ({ eventId: id ?? uuidv4(), clientChosenId: id !== undefined, body: `"event_type":"test","data":{"n":${n}}` });
@@ -58,15 +58,7 @@ describe("Appender", () => {
 
   it("makes appends that arrive during an fsync share the next one", async () => {
     const held = gate();
-    let first = true;
-    const { fs, counters } = faultyFs({
-      beforeDatasync: async () => {
-        if (first) {
-          first = false;
-          await held.wait();
-        }
-      },
-    });
+    const { fs, counters } = faultyFs({ beforeDatasync: holdFirstCall(held) });
     const { appender } = await Appender.open({ path, fs });
     const syncsAtOpen = counters.datasyncs;
     const firstAppend = appender.append([entry(0)]);
@@ -175,15 +167,10 @@ describe("Appender", () => {
     await first.appender.append([entry(0)]);
     await first.appender.close();
     const held = gate();
-    let fail = true;
     const { fs } = faultyFs({
-      beforeDatasync: async () => {
-        if (fail) {
-          fail = false;
-          await held.wait();
-          throw errnoError("EIO");
-        }
-      },
+      beforeDatasync: holdFirstCall(held, () => {
+        throw errnoError("EIO");
+      }),
     });
     const { appender } = await Appender.open({ path, fs });
     const failing = appender.append([entry(1)]);
@@ -209,15 +196,7 @@ describe("Appender", () => {
 
   it("answers a retry that races its original with the original's seq, once it is durable", async () => {
     const held = gate();
-    let hold = true;
-    const { fs } = faultyFs({
-      beforeDatasync: async () => {
-        if (hold) {
-          hold = false;
-          await held.wait();
-        }
-      },
-    });
+    const { fs } = faultyFs({ beforeDatasync: holdFirstCall(held) });
     const { appender } = await Appender.open({ path, fs });
     const id = uuidv4();
     const original = appender.append([entry(1, id)]);
