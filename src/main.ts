@@ -2,9 +2,11 @@ import { TokensFileError } from "./auth/tokens.js";
 import { ConfigError, resolveConfig, usage } from "./config.js";
 import { PulseServer } from "./server.js";
 import { LogLockedError } from "./store/lock.js";
+import { applyServerV8Settings } from "./v8-tuning.js";
 
 /** Entry point of `npm start`: config from flags and environment, then serve until SIGTERM or SIGINT. */
 async function main(): Promise<void> {
+  applyServerV8Settings();
   let config;
   try {
     config = resolveConfig(process.argv.slice(2), process.env);

@@ -1,5 +1,6 @@
 import { ConfigError, resolveConfig, usage } from "../../config.js";
 import { PulseServer } from "../../server.js";
+import { applyServerV8Settings } from "../../v8-tuning.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 
 /** The server's usage text, as `pulse-log serve` takes the same flags as `npm start`. */
@@ -11,6 +12,7 @@ export const serveUsage = usage.replace("Usage: npm start -- [options]", "Usage:
  * then shuts down gracefully.
  */
 export async function serve(args: readonly string[]): Promise<void> {
+  applyServerV8Settings();
   let config;
   try {
     config = resolveConfig(args, process.env);
