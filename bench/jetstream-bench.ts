@@ -2,7 +2,7 @@
  * `node --import tsx bench/jetstream-bench.ts [--measure-s N] [--batch N] [--streams N]`:
  * batched ingest (IngestEvents, 1,000-event batches from the TypeScript
  * client) into the real server over three stores, side by side in one run:
- * the JSONL file (group commit + fdatasync), JetStream on one nats-server,
+ * the JSONL file (group commit, one O_DSYNC write per commit), JetStream on one nats-server,
  * and JetStream on a three-node cluster with replicas 3 (all on this
  * machine's loopback, so the cluster's three copies share its cores and its
  * disk). Prints a Markdown table; the events/s are durable acks per second.
@@ -66,7 +66,7 @@ const root = await mkdtemp(join(tmpdir(), "pulse-jetstream-bench-"));
 const clusters: NatsCluster[] = [];
 try {
   const rows: Row[] = [];
-  rows.push(await measure("file (fdatasync, 1 disk)", ["--store", "file"], await mkdtemp(join(root, "file-"))));
+  rows.push(await measure("file (O_DSYNC writes, 1 disk)", ["--store", "file"], await mkdtemp(join(root, "file-"))));
   const single = await startNats(await mkdtemp(join(root, "nats1-")), 1);
   clusters.push(single);
   rows.push(await measure("JetStream, 1 node", ["--store", single.storeUrl], await mkdtemp(join(root, "js1-"))));
