@@ -87,13 +87,14 @@ function resultsOf(p: Pending): AppendResult[] {
 
 /**
  * The single writer of the JSONL log: a mutex-guarded group commit. Each
- * append is encoded into its final lines (seq, timestamp, hash chain) the
- * moment it is accepted, so what waits for the disk is bytes, not objects;
- * appends that arrive while a write+fdatasync is in flight go out together in
- * the next one, and every caller's promise resolves only after the fdatasync
- * that covers its lines. A failed write or fsync cuts the file back to the
- * last durable byte and fails every append not yet durable (later ones were
- * chained onto it); nothing of them is acked, and the log goes on from the
+ * append is encoded into its lines (seq, timestamp) the moment it is
+ * accepted, so what waits for the disk is bytes, not objects; appends that
+ * arrive while a commit is in flight go out together in the next one, sealed
+ * by the hash chain and written in one durable write (the real file is opened
+ * O_DSYNC), and every caller's promise resolves only once the write that
+ * covers its lines is durable. A failed write cuts the file back to the last
+ * durable byte and fails every append not yet durable (later ones were
+ * chained onto it): nothing of them is acked, and the log goes on from the
  * last durable record.
  */
 export class Appender implements LogStore {
@@ -315,7 +316,7 @@ export class Appender implements LogStore {
     }
   }
 
-  /** One group commit: the records of everything pending in one write and one fdatasync. */
+  /** One group commit: the records of everything pending, sealed by the hash chain, in one durable write. */
   private async commit(): Promise<void> {
     if (this.pending.length === 0) return;
     const batch = this.pending.splice(0);
