@@ -73,7 +73,7 @@ export class JetStreamRecordSource implements RecordSource {
   }
 }
 
-/** Consumers a cursor re-creates after they stop, before it gives up. */
+/** Consumers a cursor re-creates in a row (none delivering anything) before it gives up. */
 const RESTARTS_MAX = 10;
 
 /** Calls `fn` again while it fails, for up to `ms` (a stream leader election takes a few seconds). */
@@ -102,6 +102,8 @@ class JetStreamCursor implements RecordCursor {
   private finished = false;
   private returned = 0;
   private restarts = 0;
+  /** Why the last consumer failed, when it failed rather than ended. */
+  private lastStopError: unknown;
   private readonly limit: number;
   private readonly types?: ReadonlySet<string>;
   /** Messages of the stream that were not records (skipped). */
@@ -133,14 +135,26 @@ class JetStreamCursor implements RecordCursor {
       const iterator = await this.consumer();
       const records: LogRecordView[] = [];
       while (this.nextSeq <= bound && records.length < this.batchRecordsMax && !this.finished) {
-        const next = await iterator.next();
+        let next: IteratorResult<JsMsg>;
+        try {
+          next = await iterator.next();
+        } catch (err) {
+          // A consumer can also fail outright while its stream's leader moves: treated as stopped.
+          next = { done: true, value: undefined };
+          this.lastStopError = err;
+        }
         if (next.done) {
           // The consumer stopped (its server was lost, heartbeats missed): a new one goes on from nextSeq.
-          if (++this.restarts > RESTARTS_MAX) throw new Error(`JetStream consumer on stream ${this.stream} stopped before seq ${this.nextSeq}, ${RESTARTS_MAX} times`);
+          if (++this.restarts > RESTARTS_MAX) {
+            const why = this.lastStopError instanceof Error ? `; last error: ${this.lastStopError.message}` : "";
+            throw new Error(`JetStream consumer on stream ${this.stream} stopped before seq ${this.nextSeq}, ${RESTARTS_MAX} times in a row${why}`);
+          }
           this.iterator = undefined;
+          this.messages?.stop();
           this.messages = undefined;
           break;
         }
+        this.restarts = 0; // progress: only consumers that fail in a row count
         const view = this.accept(next.value);
         if (view !== undefined) records.push(view);
       }
