@@ -1,19 +1,8 @@
 import assert from "node:assert/strict";
 import { stat } from "node:fs/promises";
 import { ConfigError, resolveConfig } from "../../src/config.js";
+import { sample } from "../helpers/metrics.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
-
-/** The value of one sample line (`name{labels} value`) of a Prometheus scrape, or undefined. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 describe("operations: Prometheus metrics", () => {
   let dir: TempDir;

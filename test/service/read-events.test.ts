@@ -5,6 +5,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { LearningLogService, type LearningEventSchema, type LogRecord, type ReadEventsRequestSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../../src/rpc/client.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
+import { sample, scrape } from "../helpers/metrics.js";
 
 type Event = MessageInitShape<typeof LearningEventSchema>;
 const weight = (n: number): Event => ({ event: { case: "variableWeightChange", value: { variable: `v${n % 7}`, oldWeight: n, newWeight: n + 1 } } });
@@ -38,11 +39,6 @@ async function grpcError(p: Promise<unknown>): Promise<{ code: number; details: 
   assert.fail("expected the call to fail");
 }
 
-async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(name + " ") || l.startsWith(name + "{"));
-  return line === undefined ? 0 : Number(line.split(" ").pop());
-}
 
 describe("ReadEvents", () => {
   let dir: TempDir;
@@ -173,7 +169,7 @@ describe("ReadEvents", () => {
         fast += m.records.length;
         if (fast === total) break;
       }
-      const sent = await metric(metricsPort, "pulse_read_records_sent_total");
+      const sent = sample(await scrape(metricsPort), "pulse_read_records_sent_total") ?? 0;
       const toSlow = sent - fast;
       assert.ok(toSlow < total * 0.25, `the server pushed ${toSlow} of ${total} records to a client that reads nothing`);
       // Resuming: every record, in order, none lost.
