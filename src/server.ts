@@ -88,8 +88,13 @@ export class PulseServer {
       if (recovery.tornBytes > 0) {
         logger.warn({ tornBytes: recovery.tornBytes, quarantine: recovery.quarantinePath }, "cut a torn tail off the log (a crash interrupted a write); the bytes are kept in the quarantine file");
       }
+      if (recovery.damagedLines > 0) {
+        const lines = recovery.damaged.map((d) => ({ file: d.path, line: d.line, offset: d.offset, reason: d.reason }));
+        logger.warn({ damagedLines: recovery.damagedLines, lines }, "complete lines near the end of the log are not records; kept in place (pulse-log verify names every break)");
+      }
+      if (recovery.nonFiniteRecords > 0) logger.info({ records: recovery.nonFiniteRecords }, "records hold NaN/Infinity written by the original module; read as those numbers");
       if (recovery.legacy) logger.info({ lastSeq: recovery.lastSeq }, "log written by the original module: seq continues after its line count");
-      logger.info({ path: config.logPath, lastSeq: recovery.lastSeq }, "log opened");
+      logger.info({ path: config.logPath, lastSeq: recovery.lastSeq, dedupWindowRecords: recovery.windowRecords }, "log opened");
       appender = opened.appender;
     }
 

@@ -10,9 +10,10 @@ import { DedupWindow } from "./dedup-window.js";
 import { acquireLogLock, type LogLock } from "./lock.js";
 import { ChainSealer } from "./hash-chain.js";
 import { listSegments, segmentPath } from "./segments.js";
-import { readTail } from "./tail.js";
+import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type TailState } from "./tail.js";
 import { queuedBytesOf, WriteQueue } from "./write-queue.js";
 import { RecordBuffer } from "./record-buffer.js";
+import { parseRecordLine } from "../record/line.js";
 
 /** Options of the {@link Appender}. Every limit has a default. */
 export interface AppenderOptions {
@@ -52,6 +53,14 @@ export interface RecoveryReport {
   lastSeq: number;
   /** True when the log was written by the original module (no seq). */
   legacy: boolean;
+  /** Records loaded into the dedup window (from the active file and as many closed segments as it needed). */
+  windowRecords: number;
+  /** Complete lines met by the start-up scan that are not records: kept in place, counted. */
+  damagedLines: number;
+  /** The first few of them, newest first, with file, line number and reason. */
+  damaged: Array<DamagedLine & { line: number }>;
+  /** Records met by the start-up scan that hold the original module's NaN/Infinity tokens. */
+  nonFiniteRecords: number;
 }
 
 /** An append encoded (its records are in the filling RecordBuffer), waiting for the commit that makes it durable. */
@@ -283,7 +292,7 @@ export class Appender implements LogStore {
     const fh = await this.fs.openReadWrite(path, 0o600);
     try {
       await fh.chmod(0o600);
-      const tail = await readTail(fh, this.windowMax);
+      const tail = await readTail(fh, this.windowMax, path);
       let quarantinePath: string | undefined;
       // After a failed write we only trust bytes we know were fsynced.
       const keep = this.needsRecovery ? Math.min(tail.validSize, this.durableSize) : tail.validSize;
@@ -298,22 +307,62 @@ export class Appender implements LogStore {
         await fh.datasync();
       }
       await this.fs.syncDir(dir);
-      const reread = keep === tail.validSize ? tail : await readTail(fh, this.windowMax);
+      const found = keep === tail.validSize ? tail : await readTail(fh, this.windowMax, path);
       this.fh = fh;
-      this.durableSize = reread.validSize;
-      // A fresh active file after a rotation: the log goes on from the last closed segment.
-      const found = reread.validSize === 0 ? ((await this.lastSegmentTail()) ?? reread) : reread;
+      this.durableSize = found.validSize;
+      const activeHasRecords = found.found;
+      // The window (and, for a fresh active file after a rotation, the last
+      // record) goes on into the closed segments, newest first.
+      await this.readOlderSegments(found);
       this.durableSeq = found.lastSeq;
       this.durableTip = found.lastHash ?? "";
       this.lastMicros = Math.max(this.lastMicros, found.lastTimestampMicros);
-      this.activeFirstSeq = reread.validSize === 0 ? this.durableSeq + 1 : await firstSeqOf(fh, reread.legacy);
+      this.activeFirstSeq = activeHasRecords ? await firstSeqOf(fh, found.legacy, this.durableSeq) : this.durableSeq + 1;
       this.window.load(found.recent);
       this.needsRecovery = false;
-      return { tornBytes: size - keep, quarantinePath, lastSeq: this.durableSeq, legacy: reread.legacy };
+      return {
+        tornBytes: size - keep,
+        quarantinePath,
+        lastSeq: this.durableSeq,
+        legacy: found.legacy,
+        windowRecords: found.recent.length,
+        damagedLines: found.damagedCount,
+        damaged: await this.numbered(found.damaged),
+        nonFiniteRecords: found.nonFiniteRecords,
+      };
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Continues the start-up scan into closed segments, newest first, while it needs them. */
+  private async readOlderSegments(state: TailState): Promise<void> {
+    if (!needsOlderFile(state, this.windowMax)) return;
+    const closed = (await listSegments(this.options.path)).filter((s) => !s.active).reverse();
+    for (const segment of closed) {
+      const fh = await this.fs.openReadWrite(segment.path, 0o600);
+      try {
+        await readOlderFile(fh, state, this.windowMax, segment.path);
+      } finally {
+        await fh.close();
+      }
+      if (!needsOlderFile(state, this.windowMax)) return;
+    }
+  }
+
+  /** Damaged lines with their line numbers (one counting pass per file, only when there are any). */
+  private async numbered(damaged: readonly DamagedLine[]): Promise<Array<DamagedLine & { line: number }>> {
+    const out: Array<DamagedLine & { line: number }> = [];
+    for (const d of damaged) {
+      const fh = await this.fs.openReadWrite(d.path ?? this.options.path, 0o600);
+      try {
+        out.push({ ...d, line: await lineNumberAt(fh, d.offset) });
+      } finally {
+        await fh.close();
+      }
+    }
+    return out;
   }
 
   /** One group commit: the records of everything pending, sealed by the hash chain, in one durable write. */
@@ -443,36 +492,26 @@ export class Appender implements LogStore {
       this.options.onSegment?.({ kind: "deleted", path: s.path });
     }
   }
-
-  /** The tail of the newest closed segment, when there is one. */
-  private async lastSegmentTail() {
-    const closed = (await listSegments(this.options.path)).filter((s) => !s.active);
-    const last = closed[closed.length - 1];
-    if (!last) return undefined;
-    const fh = await this.fs.openReadWrite(last.path, 0o600);
-    try {
-      return await readTail(fh, this.windowMax);
-    } finally {
-      await fh.close();
-    }
-  }
-
 }
 
-/** Seq of the first record of a non-empty file (1 for a log of the original module, which has none). */
-async function firstSeqOf(fh: StoreFileHandle, legacy: boolean): Promise<number> {
+/**
+ * Seq of the first record of a file that holds records (1 for a log of the
+ * original module, which has none): the first line that is a record, read
+ * forwards (a record is at most a few MiB); `fallback` when none has a seq.
+ */
+async function firstSeqOf(fh: StoreFileHandle, legacy: boolean, fallback: number): Promise<number> {
   if (legacy) return 1;
-  // Read until the first newline (a record is at most a few MiB).
   let chunk = Buffer.allocUnsafe(64 * 1024);
   for (;;) {
     const { bytesRead } = await fh.read(chunk, 0, chunk.length, 0);
-    const end = chunk.subarray(0, bytesRead).indexOf(0x0a);
-    if (end >= 0 || bytesRead < chunk.length || chunk.length >= 16 * 1024 * 1024) {
-      const line = chunk.subarray(0, end >= 0 ? end : bytesRead).toString("utf8");
-      // Our seq is the record's last member (data may hold a "seq" of its own).
-      const m = /"seq":(\d+)(?:,"hash":"[0-9a-f]{64}")?\}$/.exec(line);
-      return m ? Number(m[1]) : 1;
+    const data = chunk.subarray(0, bytesRead);
+    let start = 0;
+    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, start)) {
+      const parsed = parseRecordLine(data.subarray(start, nl));
+      if (parsed.ok) return typeof parsed.value.seq === "number" ? parsed.value.seq : 1;
+      start = nl + 1;
     }
+    if (bytesRead < chunk.length || chunk.length >= 16 * 1024 * 1024) return fallback;
     chunk = Buffer.allocUnsafe(chunk.length * 4);
   }
 }

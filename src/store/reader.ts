@@ -1,5 +1,6 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { formatTimestamp, parseTimestamp } from "../clock.js";
+import { lineText, parseRecordText } from "../record/line.js";
 import { listSegments, type LogSegment } from "./segments.js";
 import type { RecordCursor, RecordSource } from "./store.js";
 
@@ -104,9 +105,11 @@ class ParsedRecord implements LogRecordView {
     readonly eventType: string,
     readonly bytes: Buffer,
     readonly json: string,
+    /** True when the line holds the original module's NaN/Infinity tokens. */
+    readonly nonFinite = false,
   ) {}
   withSeq(seq: number): ParsedRecord {
-    return new ParsedRecord(seq, this.eventId, this.timestamp, this.eventType, this.bytes, this.json);
+    return new ParsedRecord(seq, this.eventId, this.timestamp, this.eventType, this.bytes, this.json, this.nonFinite);
   }
   get eventIdBytes(): Buffer {
     return Buffer.from(this.eventId);
@@ -154,23 +157,25 @@ interface Position {
   offset: number;
 }
 
-/** Parses the line chunk[start..end) (no newline) into a record view, or undefined when it is not a record. A line without seq (the original module's) gets seq NaN. */
+/**
+ * Parses the line chunk[start..end) (no newline) into a record view, or
+ * undefined when it is not a record. A line without seq (the original
+ * module's) gets seq NaN. Framing other writers leave (a byte order mark, a
+ * CRLF's "\r") is not part of the record; NaN/Infinity tokens of the
+ * original module are read as those numbers and the record says so.
+ */
 function parseLine(chunk: Buffer, start = 0, end = chunk.length): LogRecordView | undefined {
+  ({ start, end } = lineText(chunk, start, end));
   const fast = parseFast(chunk, start, end);
   if (fast !== undefined) return fast;
   const line = chunk.subarray(start, end);
   const json = line.toString("utf8");
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
-  const r = value as Record<string, unknown>;
+  const parsed = parseRecordText(json);
+  if (!parsed.ok) return undefined;
+  const r = parsed.value;
   if (typeof r.event_id !== "string" || typeof r.timestamp !== "string" || typeof r.event_type !== "string") return undefined;
   const seq = typeof r.seq === "number" && Number.isSafeInteger(r.seq) ? r.seq : Number.NaN;
-  return new ParsedRecord(seq, r.event_id, r.timestamp, r.event_type, line, json);
+  return new ParsedRecord(seq, r.event_id, r.timestamp, r.event_type, line, json, parsed.nonFinite);
 }
 
 const ID_PREFIX = Buffer.from('{"event_id":"');
@@ -490,6 +495,8 @@ export class LogCursor implements RecordCursor {
   private readonly limit: number;
   /** Complete lines that were not records (skipped). */
   skippedLines = 0;
+  /** Records read that hold the original module's NaN/Infinity tokens (returned as written). */
+  nonFiniteRecords = 0;
   /** The seq after the last record read (matching or not): where a follower continues. */
   nextSeq: number;
 
@@ -652,6 +659,7 @@ export class LogCursor implements RecordCursor {
       if (maxSeq !== undefined && view.seq > maxSeq) break;
       pos = nl + 1;
       this.prevSeq = view.seq;
+      if (view instanceof ParsedRecord && view.nonFinite) this.nonFiniteRecords++;
       if (view.seq < this.nextSeq) continue;
       this.nextSeq = view.seq + 1;
       if (since !== undefined && !(since.compareRecord(view) >= 0)) continue;

@@ -1,4 +1,5 @@
 import { open, stat } from "node:fs/promises";
+import { lineTextOf, parseRecordText } from "../record/line.js";
 import { chainHash, splitHashedLine } from "./hash-chain.js";
 import { listSegments } from "./segments.js";
 
@@ -28,6 +29,8 @@ export interface VerifyReport {
   files: string[];
   /** The first break, when the chain is not intact. */
   broken?: ChainBreak;
+  /** Records holding the original module's NaN/Infinity tokens (valid for Python's json module, not strict JSON). */
+  nonFiniteRecords: number;
 }
 
 /** Progress callback: bytes read so far and in all. */
@@ -68,7 +71,7 @@ export async function verifyLog(logPath: string, onProgress?: VerifyProgress): P
   const sizes = await Promise.all(segments.map(async (s) => (await stat(s.path)).size));
   const total = sizes.reduce((a, b) => a + b, 0);
   let read = 0;
-  const report: VerifyReport = { ok: true, records: 0, files: segments.map((s) => s.path) };
+  const report: VerifyReport = { ok: true, records: 0, files: segments.map((s) => s.path), nonFiniteRecords: 0 };
   let previousHash: string | undefined;
   let expectedSeq: number | undefined;
   for (const [index, segment] of segments.entries()) {
@@ -87,13 +90,12 @@ export async function verifyLog(logPath: string, onProgress?: VerifyProgress): P
       lineNo++;
       consumed += bytes.length + 1;
       if (consumed > size) return fail("last line has no newline (torn write)");
-      let record: { seq?: unknown };
-      try {
-        record = JSON.parse(bytes.toString("utf8")) as { seq?: unknown };
-      } catch {
-        return fail("not valid JSON");
-      }
-      if (record === null || typeof record !== "object" || Array.isArray(record)) return fail("not a JSON object");
+      // A byte order mark or a CRLF ending is framing, not part of the record (nor of its hash).
+      const text = lineTextOf(bytes);
+      const parsed = parseRecordText(text.toString("utf8"));
+      if (!parsed.ok) return fail(parsed.reason === "not a JSON object" ? parsed.reason : `not valid JSON (${parsed.reason})`);
+      const record = parsed.value;
+      if (parsed.nonFinite) report.nonFiniteRecords++;
       const seq = typeof record.seq === "number" ? record.seq : undefined;
       if (seq === undefined) {
         // A record of the original module (before this service): allowed only before the chain starts.
@@ -104,7 +106,7 @@ export async function verifyLog(logPath: string, onProgress?: VerifyProgress): P
       if (expectedSeq !== undefined && seq !== expectedSeq) {
         return fail(seq < expectedSeq ? `seq ${seq} does not increase (records reordered or repeated)` : `seq jumps from ${expectedSeq - 1} to ${seq} (records deleted)`, seq);
       }
-      const hashed = splitHashedLine(bytes);
+      const hashed = splitHashedLine(text);
       // The chain starts from "" at the log's first record (or after the original
       // module's records); only when older segments were deleted does the first
       // record present anchor it.

@@ -1,5 +1,6 @@
 import { parseTimestamp } from "../clock.js";
 import type { LogRecordView } from "../store/reader.js";
+import { parseRecordText } from "../record/line.js";
 
 /** Options of {@link SummaryBuilder}. */
 export interface SummaryOptions {
@@ -117,12 +118,9 @@ export class SummaryBuilder {
     if (m === undefined) this.perMinute.set(minute, (m = new Map()));
     m.set(type, (m.get(type) ?? 0) + 1);
     if (type === "variable_weight_update" || type === "bayesian_trust_metrics" || type === "rule_effectiveness") {
-      let data: Record<string, unknown>;
-      try {
-        data = ((JSON.parse(record.json) as { data?: unknown }).data ?? {}) as Record<string, unknown>;
-      } catch {
-        return;
-      }
+      const parsed = parseRecordText(record.json);
+      if (!parsed.ok) return;
+      const data = (parsed.value.data ?? {}) as Record<string, unknown>;
       if (type === "variable_weight_update") this.addWeight(ms, data);
       else if (type === "bayesian_trust_metrics") this.addTrust(ms, data);
       else this.addRule(data);

@@ -1,4 +1,5 @@
 import * as fsp from "node:fs/promises";
+import { lineTextOf, parseRecordText } from "../record/line.js";
 import { listSegments } from "../store/segments.js";
 import type { RecordSource } from "../store/store.js";
 import { linesBackward } from "../store/tail.js";
@@ -89,28 +90,21 @@ async function scanFile(path: string, afterSeq: number, found: AuditRecord[]): P
     }
     for await (const line of linesBackward(fh, end)) {
       lines++;
-      const text = line.bytes.toString("utf8");
+      const text = lineTextOf(line.bytes).toString("utf8");
       const m = SEQ_AT_END.exec(text);
       if (m === null) {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          continue; // not a record (an empty line): nothing of ours
-        }
+        const parsed = parseRecordText(text);
+        // Not a record (an empty or damaged line): nothing of ours.
+        if (!parsed.ok) continue;
         // The original module's records: none of ours before them.
-        if (typeof parsed === "object" && parsed !== null && !("seq" in parsed)) return { lines, reachedEnd: true };
+        if (!("seq" in parsed.value)) return { lines, reachedEnd: true };
         continue;
       }
       if (Number(m[1]) <= afterSeq) return { lines, reachedEnd: true };
       if (!MAYBE_AUDIT.test(text)) continue;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        continue;
-      }
-      const record = parseAuditRecord(parsed);
+      const parsed = parseRecordText(text);
+      if (!parsed.ok) continue;
+      const record = parseAuditRecord(parsed.value);
       if (record !== undefined && AUDIT_EVENT_TYPES.has(record.change.type)) found.push(record);
     }
     return { lines, reachedEnd: false };

@@ -131,7 +131,7 @@ describe("Appender", () => {
     assert.deepEqual((await lines(path)).map((l) => l.seq), [1, 2, 3]);
   });
 
-  it("cuts complete lines that are not JSON at the end (zero-filled or garbled tail)", async () => {
+  it("cuts NUL padding after the last record and whatever follows it (a zero-filled tail)", async () => {
     const { appender } = await Appender.open({ path });
     await appender.append([entry(1)]);
     await appender.close();

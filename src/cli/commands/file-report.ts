@@ -19,10 +19,11 @@ async function logFiles(logPath: string): Promise<Array<{ path: string; bytes: n
 }
 
 /** Reads every record of the query through the Reader, with a progress bar over the bytes. */
-async function forEachRecord(logPath: string, query: ReadQuery, out: Output, label: string, totalBytes: number, visit: (r: Parameters<SummaryBuilder["add"]>[0]) => void): Promise<number> {
+async function forEachRecord(logPath: string, query: ReadQuery, out: Output, label: string, totalBytes: number, visit: (r: Parameters<SummaryBuilder["add"]>[0]) => void): Promise<{ skipped: number; nonFinite: number }> {
   const bar = out.progress(label, totalBytes, "bytes");
   let bytes = 0;
   let skipped = 0;
+  let nonFinite = 0;
   const reader = new LogReader(logPath);
   const cursor = await reader.open(query);
   try {
@@ -34,11 +35,12 @@ async function forEachRecord(logPath: string, query: ReadQuery, out: Output, lab
       bar.update(Math.min(bytes, totalBytes));
     }
     skipped = cursor.skippedLines;
+    nonFinite = cursor.nonFiniteRecords;
   } finally {
     bar.stop();
     await cursor.close();
   }
-  return skipped;
+  return { skipped, nonFinite };
 }
 
 /** Options of `pulse-log stats`. */
@@ -83,7 +85,8 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
     last = { seq: r.seq, timestamp: r.timestamp };
   };
   let skipped = 0;
-  if (options.address === undefined) skipped = await forEachRecord(options.logPath, {}, out, "stats", totalBytes, visit);
+  let nonFinite = 0;
+  if (options.address === undefined) ({ skipped, nonFinite } = await forEachRecord(options.logPath, {}, out, "stats", totalBytes, visit));
   else await forEachRemoteRecord(options.address, undefined, undefined, visit);
   const lifeSeconds = first && last ? (parseTimestamp(last.timestamp) - parseTimestamp(first.timestamp)) / 1e6 : 0;
   const result = {
@@ -98,6 +101,7 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
     files,
     totalBytes,
     skippedLines: skipped,
+    nonFiniteRecords: nonFinite,
   };
   if (out.options.json) {
     await out.json(result);
@@ -117,6 +121,7 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
     for (const f of files) lines.push(`  ${String(f.bytes).padStart(12)}  ${f.path}`);
   }
   if (skipped > 0) lines.push("", `${skipped} line(s) that are not records were skipped`);
+  if (nonFinite > 0) lines.push("", `${nonFinite} record(s) hold NaN/Infinity, as the original module wrote them`);
   await out.write(lines.join("\n") + "\n");
 }
 

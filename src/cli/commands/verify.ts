@@ -25,7 +25,8 @@ export async function verify(options: VerifyOptions, out: Output): Promise<void>
   } else if (report.ok) {
     await out.write(
       `intact: ${report.records} records, seq ${report.firstSeq ?? "-"}..${report.lastSeq ?? "-"} in ${report.files.length} file(s)\n` +
-        (report.lastHash ? `last hash: ${report.lastHash}\n` : "no hash chain (written with --hash-chain off)\n"),
+        (report.lastHash ? `last hash: ${report.lastHash}\n` : "no hash chain (written with --hash-chain off)\n") +
+        (report.nonFiniteRecords > 0 ? `${report.nonFiniteRecords} record(s) hold NaN/Infinity, as the original module wrote them (read by Python's json module, not by strict JSON parsers)\n` : ""),
     );
   }
   if (!report.ok) {
