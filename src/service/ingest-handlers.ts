@@ -44,6 +44,16 @@ function seqRange(outcome: BatchOutcome): { first: bigint; last: bigint; duplica
 const errorMessages = (errors: EventErrorData[]) => errors.map((e) => create(EventErrorSchema, e));
 
 /**
+ * Marks a promise as observed (its rejection is read later, or never when
+ * the call ends first) and returns it unchanged: an abandoned rejection must
+ * not reach the process as an unhandled one.
+ */
+function observedLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/**
  * The batch and streaming RPCs of the learning log service. They share the
  * event writer with the unary RPCs; streams wait for room in the write queue
  * instead of failing, which stops reading from the client (flow control).
@@ -51,18 +61,30 @@ const errorMessages = (errors: EventErrorData[]) => errors.map((e) => create(Eve
 export function createIngestHandlers(writer: EventWriter, options: IngestOptions = {}) {
   const inFlightMax = options.streamBatchesInFlightMax ?? 8;
   const shutdown = options.shutdown ?? new AbortController().signal;
+  // One listener on the shared shutdown signal for all streams (one per
+  // stream would pile up past the signal's listener limit), fanning out to
+  // the races waiting now.
+  const stopWaiters = new Set<() => void>();
+  shutdown.addEventListener(
+    "abort",
+    () => {
+      for (const wake of stopWaiters) wake();
+      stopWaiters.clear();
+    },
+    { once: true },
+  );
   /**
    * A promise that settles when shutdown starts, for one race only: its
-   * listener is removed after the race. (Racing a long-lived promise instead
+   * waiter is removed after the race. (Racing a long-lived promise instead
    * would leave one reaction per batch on it, each holding its batch alive.)
    */
   const stopSignal = (): { stopped: Promise<"stopped">; release: () => void } => {
     let release = () => {};
     const stopped = new Promise<"stopped">((resolve) => {
       if (shutdown.aborted) return resolve("stopped");
-      const onAbort = () => resolve("stopped");
-      shutdown.addEventListener("abort", onAbort, { once: true });
-      release = () => shutdown.removeEventListener("abort", onAbort);
+      const wake = () => resolve("stopped");
+      stopWaiters.add(wake);
+      release = () => stopWaiters.delete(wake);
     });
     return { stopped, release };
   };
@@ -92,7 +114,10 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     async *ingestEvents(requests: AsyncIterable<IngestEventsRequest>): AsyncIterable<MessageInitShape<typeof IngestEventsResponseSchema>> {
       const iterator = requests[Symbol.asyncIterator]();
       const inFlight: Array<Promise<MessageInitShape<typeof IngestEventsResponseSchema>>> = [];
-      let reading: Promise<IteratorResult<IngestEventsRequest>> | undefined = iterator.next();
+      // Every read is observed at once: when a failed batch ends this
+      // generator, a read still pending is left behind, and it rejects with
+      // the very status the call ends with (the stream's 'error').
+      let reading: Promise<IteratorResult<IngestEventsRequest>> | undefined = observedLater(iterator.next());
       let draining = false;
       try {
         while (reading !== undefined || inFlight.length > 0) {
@@ -115,10 +140,8 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
               reading = undefined;
               continue;
             }
-            const answer = answerBatch(next.value);
-            answer.catch(() => undefined); // observed when its turn comes
-            inFlight.push(answer);
-            reading = shutdown.aborted ? undefined : iterator.next();
+            inFlight.push(observedLater(answerBatch(next.value))); // read when its turn comes
+            reading = shutdown.aborted ? undefined : observedLater(iterator.next());
             draining ||= shutdown.aborted;
             continue;
           }
@@ -142,9 +165,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
           await Promise.allSettled(writes);
           throw shuttingDown();
         }
-        const write = writer.writeBatch(request.events, { wait: true, indexBase: index });
-        write.catch(() => undefined); // awaited below
-        writes.push(write);
+        writes.push(observedLater(writer.writeBatch(request.events, { wait: true, indexBase: index }))); // awaited below
         index += request.events.length;
         // Keep a bounded number of writes pending.
         if (writes.length >= inFlightMax * 4) await writes[writes.length - inFlightMax * 4];
