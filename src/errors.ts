@@ -50,13 +50,19 @@ export class ServiceError extends Error {
  */
 export function storageError(err: unknown): ServiceError {
   if (err instanceof ServiceError) return err;
-  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  const errno = errnoOf(err);
   if (errno === "ENOSPC" || errno === "EDQUOT") {
     return new ServiceError(status.RESOURCE_EXHAUSTED, "log storage is full; nothing was written", { cause: err });
   }
   return new ServiceError(status.UNAVAILABLE, `log storage failed (${errno ?? "unknown error"}); nothing was written`, {
     cause: err,
   });
+}
+
+/** The errno code of a file-system error (EIO, ENOSPC...), when it has one. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
 }
 
 /** Statuses a client may retry with the same event_id without risk. */

@@ -4,6 +4,7 @@ import { pino, type Logger } from "pino";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { TrustService } from "../gen/ts/pulse/trust/v1/trust_pb.js";
 import { systemClock, type Clock } from "./clock.js";
+import { errnoOf } from "./errors.js";
 import type { ServerConfig } from "./config.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { serverCredentials } from "./auth/tls.js";
@@ -72,7 +73,16 @@ export class PulseServer {
       appender = await openJetStreamStore(config.store, { clock, queueBytesMax: config.queueBytesMax, logger, tokenFile: config.natsTokenFile, tlsCaFile: config.natsCaFile });
     } else {
       const opened = await Appender.open({
-        observer: metrics?.appender,
+        observer: {
+          commit: metrics?.appender.commit,
+          failed: (failure) => {
+            const { stage, err, appends, records } = failure;
+            const errno = errnoOf(err);
+            if (stage === "commit") logger.error({ errno, err, appends, records }, "log write failed: the appends not yet durable were refused (UNAVAILABLE, or RESOURCE_EXHAUSTED for a full disk); the log goes on from the last durable record");
+            else logger.error({ errno, err }, "closing the active log file into a segment failed; the next commit recovers and retries");
+            metrics?.appender.failed(failure);
+          },
+        },
         path: config.logPath,
         fs: seams.fs,
         clock,

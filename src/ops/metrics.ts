@@ -5,6 +5,8 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { parseAddress } from "../config.js";
 import type { CallObserver } from "../rpc/grpc-adapter.js";
+import { errnoOf } from "../errors.js";
+import type { AppenderObserver, StorageFailure } from "../store/appender.js";
 
 const CODE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(grpcStatus).filter(([, v]) => typeof v === "number").map(([k, v]) => [v as number, k]));
 
@@ -30,6 +32,7 @@ export class ServerMetrics {
   private readonly streamsActive: Gauge<"service" | "method">;
   private readonly streamsStarted: Counter<"service" | "method">;
   private readonly recordsSent: Counter;
+  private readonly storageFailures: Counter<"stage" | "errno">;
 
   constructor(options: { lastSeq?: () => number } = {}) {
     const registers = [this.registry];
@@ -52,6 +55,12 @@ export class ServerMetrics {
       name: "pulse_rpc_handled_total",
       help: "RPCs completed, by service, method and gRPC status code name (code != OK are errors).",
       labelNames: ["service", "method", "code"],
+      registers,
+    });
+    this.storageFailures = new Counter({
+      name: "pulse_log_storage_failures_total",
+      help: "Failed log writes (stage commit: every append not yet durable failed with it) and failed segment rotations, by errno.",
+      labelNames: ["stage", "errno"],
       registers,
     });
     this.streamsActive = new Gauge({ name: "pulse_rpc_streams_active", help: "Streaming RPCs open now.", labelNames: ["service", "method"], registers });
@@ -78,7 +87,10 @@ export class ServerMetrics {
       this.batchEvents.observe(events);
       this.durableWriteSeconds.observe(durableWriteSeconds);
     },
-  };
+    failed: (failure: StorageFailure): void => {
+      this.storageFailures.inc({ stage: failure.stage, errno: errnoOf(failure.err) ?? "unknown" });
+    },
+  } satisfies AppenderObserver;
 
   /** The read handlers' observer (ReadHandlerOptions.onSent). */
   readonly readRecordsSent = (records: number): void => {

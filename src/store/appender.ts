@@ -39,8 +39,29 @@ export interface AppenderOptions {
   retentionAgeMs?: number;
   /** Told when a segment is closed or deleted by retention (for the server log). */
   onSegment?: (event: { kind: "closed" | "deleted"; path: string }) => void;
-  /** Told about every durable commit (metrics): records written, bytes, and how long making them durable took (write and sync), in seconds. Default none. */
-  observer?: { commit(events: number, bytes: number, durableWriteSeconds: number): void };
+  /**
+   * Told about every durable commit (metrics): records written, bytes, and
+   * how long making them durable took (write and sync), in seconds; and
+   * about every storage failure. Default none.
+   */
+  observer?: AppenderObserver;
+}
+
+/** A storage failure of the appender: what failed, and what it cost the callers. */
+export interface StorageFailure {
+  /** "commit": a group commit's write failed, and with it every append not yet durable; "rotation": closing the active file into a segment (or retention after it) failed, nothing was lost and the next commit recovers. */
+  stage: "commit" | "rotation";
+  /** The error, usually with an errno `code` (EIO, ENOSPC...). */
+  err: unknown;
+  /** Appends (calls or batches) failed with it, and their records (0 for a rotation). */
+  appends: number;
+  records: number;
+}
+
+/** What the appender reports as it works (metrics and the server log). */
+export interface AppenderObserver {
+  commit?(events: number, bytes: number, durableWriteSeconds: number): void;
+  failed?(failure: StorageFailure): void;
 }
 
 /** What opening the log found and repaired. */
@@ -388,7 +409,7 @@ export class Appender implements LogStore {
         let tip = this.durableTip;
         if (this.hashChain) ({ lines, tip } = await this.sealer.seal(records, tip));
         const durableWriteSeconds = await this.writeDurably(this.fh!, lines);
-        this.options.observer?.commit(last.lastSeq - this.durableSeq, lines.length, durableWriteSeconds);
+        this.options.observer?.commit?.(last.lastSeq - this.durableSeq, lines.length, durableWriteSeconds);
         this.durableSeq = last.lastSeq;
         this.durableTip = tip;
       }
@@ -404,9 +425,11 @@ export class Appender implements LogStore {
       // none of it can be written now. All fail; the log goes on from the last durable record.
       const failure = storageError(err);
       const voided = this.pending.splice(0);
+      const records = this.seq - this.durableSeq;
       this.filling.reset();
       this.seq = this.durableSeq;
       this.inflight.clear();
+      this.options.observer?.failed?.({ stage: "commit", err, appends: batch.length + voided.length, records });
       for (const p of batch) p.reject(failure);
       for (const p of voided) {
         p.reject(failure);
@@ -469,8 +492,9 @@ export class Appender implements LogStore {
       this.durableSize = 0;
       this.activeFirstSeq = this.durableSeq + 1;
       await this.applyRetention();
-    } catch {
+    } catch (err) {
       this.needsRecovery = true;
+      this.options.observer?.failed?.({ stage: "rotation", err, appends: 0, records: 0 });
     }
   }
 

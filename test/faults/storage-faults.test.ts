@@ -271,6 +271,113 @@ describe("storage faults against the real server process", function () {
       assert.match(trace, new RegExp(`${syscall}\\(.*= -1 EIO \\(.*\\) \\(INJECTED\\)`), `the ${syscall} fault was injected`);
     });
 
+    it("a run of failing writes under unary calls, client streams and pipelined bidi streams: the process lives, each failed commit is logged with its errno, callers get UNAVAILABLE, and everything lands once when it clears", async () => {
+      // Commits 3 to 14 fail: a persistent fault for a while, then it clears.
+      const logPath = join(dir.path, "pulse_learning_log.jsonl");
+      server = await faultyServer(logPath, ["pwrite64:error=EIO:when=3..14"]);
+      const client = createClient(LearningLogService, server.address);
+      const codes: number[] = [];
+      const event = (id: string, tag: string) => ({ event: { case: "generic" as const, value: { eventType: "storage_probe", data: { tag }, eventId: id } } });
+      /**
+       * Sends batches on bidi streams with a window of `window` unanswered
+       * batches (the server reads 8 ahead: a window of 8 leaves its next read
+       * waiting on the client while all 8 commit), until every batch is
+       * answered (a client's resend with the same ids).
+       */
+      const bidi = async (w: number, window: number) => {
+        let pending = Array.from({ length: 24 }, (_, b) => ({ b, ids: Array.from({ length: 40 }, () => uuidv4()) }));
+        const all = pending.flatMap((p) => p.ids);
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          assert.ok(attempt < 60, `bidi worker ${w} still has ${pending.length} unanswered batches`);
+          const call = client.ingestEvents({ deadline: 30_000 });
+          const answered = new Set<number>();
+          let unanswered = 0;
+          let ended = false;
+          let wake = () => {};
+          const sending = (async () => {
+            for (const p of pending) {
+              while (unanswered >= window && !ended) await new Promise<void>((resolve) => (wake = resolve));
+              if (ended) return;
+              unanswered++;
+              await call.send({ batchId: BigInt(p.b), events: p.ids.map((id) => event(id, `bidi${w}`)) });
+            }
+            call.close();
+          })().catch(() => undefined);
+          try {
+            for await (const res of call.responses) {
+              answered.add(Number(res.batchId));
+              unanswered--;
+              wake();
+            }
+          } catch (err) {
+            codes.push((err as GrpcError).code);
+          } finally {
+            ended = true;
+            wake();
+          }
+          await sending;
+          pending = pending.filter((p) => !answered.has(p.b));
+        }
+        return all;
+      };
+      /** One client stream of 10 messages, resent whole until it is answered. */
+      const clientStream = async (w: number) => {
+        const messages = Array.from({ length: 10 }, () => Array.from({ length: 20 }, () => uuidv4()));
+        for (let attempt = 0; ; attempt++) {
+          assert.ok(attempt < 60, `client stream ${w} never answered`);
+          try {
+            await client.streamEvents(
+              messages.map((ids) => ({ events: ids.map((id) => event(id, `cs${w}`)) })),
+              { deadline: 30_000 },
+            );
+            return messages.flat();
+          } catch (err) {
+            codes.push((err as GrpcError).code);
+          }
+        }
+      };
+      /** Unary calls one after another, each retried with its id until acked. */
+      const unary = async (w: number) => {
+        const acked = new Map<string, number>();
+        for (let i = 0; i < 15; i++) {
+          const id = uuidv4();
+          for (let attempt = 0; ; attempt++) {
+            assert.ok(attempt < 60, `unary ${w}/${i} never acked`);
+            const o = await logOne(client, id, `u${w}`);
+            if (!failed(o)) {
+              acked.set(id, o.seq);
+              break;
+            }
+            codes.push(o.code);
+          }
+        }
+        return acked;
+      };
+      const [bidiIds, streamIds, unaryAcks] = await Promise.all([
+        Promise.all([8, 8, 20].map((window, w) => bidi(w, window))),
+        Promise.all([0, 1].map(clientStream)),
+        Promise.all([0, 1, 2, 3].map(unary)),
+      ]);
+      assert.ok(codes.length > 0, "the fault reached callers");
+      assert.deepEqual(
+        codes.filter((c) => c !== status.UNAVAILABLE),
+        [],
+        "a failed write is UNAVAILABLE, nothing else",
+      );
+      const unaryAcked = new Map(unaryAcks.flatMap((m) => [...m]));
+      const records = await checkAgainst(logPath, unaryAcked, []);
+      const expected = new Set([...bidiIds.flat(), ...streamIds.flat(), ...unaryAcked.keys()]);
+      assert.equal(records.length, expected.size, "every event once, none lost, none twice");
+      for (const r of records) assert.ok(expected.has(r.event_id));
+      const failures = server.logs.filter((l) => l.level === 50 && l.errno === "EIO");
+      assert.ok(failures.length >= 1, "each failed commit is logged at error level with its errno");
+      assert.ok(failures.length <= 12, `at most one line per injected fault (${failures.length})`);
+      assert.doesNotMatch(server.output(), /unhandled|Unhandled/);
+      client.close();
+      assert.equal(await server.stop(), 0, "the server was alive to shut down cleanly");
+      server = undefined;
+    });
+
     it("EIO on a durable write under a stream: the batch is not answered, the stream ends UNAVAILABLE, a new stream succeeds", async () => {
       const logPath = join(dir.path, "pulse_learning_log.jsonl");
       server = await faultyServer(logPath, ["pwrite64:error=EIO:when=2"]);
