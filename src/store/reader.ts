@@ -1,5 +1,6 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { formatTimestamp, parseTimestamp } from "../clock.js";
+import { ID_PREFIX, scanned, scanRecord } from "../record/layout.js";
 import { lineText, parseRecordText } from "../record/line.js";
 import { listSegments, type LogSegment } from "./segments.js";
 import type { RecordCursor, RecordSource } from "./store.js";
@@ -178,20 +179,6 @@ function parseLine(chunk: Buffer, start = 0, end = chunk.length): LogRecordView 
   return new ParsedRecord(seq, r.event_id, r.timestamp, r.event_type, line, json, parsed.nonFinite);
 }
 
-const ID_PREFIX = Buffer.from('{"event_id":"');
-const TS_KEY = Buffer.from('","timestamp":"');
-const TYPE_KEY = Buffer.from('","event_type":"');
-const SEQ_KEY = Buffer.from(',"seq":');
-const HASH_KEY = Buffer.from(',"hash":"');
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-function matchAt(buf: Buffer, pos: number, end: number, pattern: Buffer): boolean {
-  if (pos < 0 || pos + pattern.length > end) return false;
-  for (let i = 0; i < pattern.length; i++) if (buf[pos + i] !== pattern[i]) return false;
-  return true;
-}
-
 /** A few distinct event types recur millions of times: reuse their strings. */
 const typeNames = new Map<number, { bytes: Buffer; name: string }>();
 
@@ -213,49 +200,8 @@ function eventTypeName(line: Buffer, start: number, end: number): string {
  * undefined and takes the JSON.parse path.
  */
 function parseFast(line: Buffer, start: number, end: number): LogRecordView | undefined {
-  if (!scanFast(line, start, end)) return undefined;
-  return new LineRecord(scan.seq, eventTypeName(line, scan.typeStart, scan.typeEnd), line, start, end, scan.idEnd, scan.tsStart, scan.tsEnd, scan.typeStart, scan.typeEnd);
-}
-
-/** Where {@link scanFast} found the fields of the last line it read (reused: no allocation per line). */
-const scan = { seq: 0, idEnd: 0, tsStart: 0, tsEnd: 0, typeStart: 0, typeEnd: 0 };
-
-/** The layout check of {@link parseFast}, filling {@link scan}; false when the line needs JSON.parse. */
-function scanFast(line: Buffer, start: number, end: number): boolean {
-  if (end - start < ID_PREFIX.length || !matchAt(line, start, end, ID_PREFIX) || line[end - 1] !== 0x7d /* } */) return false;
-  const idEnd = line.indexOf(QUOTE, start + ID_PREFIX.length);
-  if (idEnd < 0 || !matchAt(line, idEnd, end, TS_KEY)) return false;
-  const tsStart = idEnd + TS_KEY.length;
-  const tsEnd = line.indexOf(QUOTE, tsStart);
-  if (tsEnd < 0 || !matchAt(line, tsEnd, end, TYPE_KEY)) return false;
-  const typeStart = tsEnd + TYPE_KEY.length;
-  const typeEnd = line.indexOf(QUOTE, typeStart);
-  if (typeEnd < 0 || typeEnd >= end) return false;
-  for (let i = typeStart; i < typeEnd; i++) if (line[i] === BACKSLASH) return false;
-  // seq: `,"seq":N}` or `,"seq":N,"hash":"..."}` at the end.
-  let digitsEnd = end - 1;
-  if (line[end - 2] === QUOTE) {
-    const open = line.lastIndexOf(QUOTE, end - 3);
-    const hashKey = open - (HASH_KEY.length - 1);
-    if (open <= typeEnd || !matchAt(line, hashKey, end, HASH_KEY)) return false;
-    digitsEnd = hashKey;
-  }
-  let i = digitsEnd - 1;
-  let seq = 0;
-  let scale = 1;
-  while (i > typeEnd && line[i] >= 48 && line[i] <= 57 && digitsEnd - i <= 15) {
-    seq += (line[i] - 48) * scale;
-    scale *= 10;
-    i--;
-  }
-  if (i === digitsEnd - 1 || !matchAt(line, i + 1 - SEQ_KEY.length, end, SEQ_KEY)) return false;
-  scan.seq = seq;
-  scan.idEnd = idEnd;
-  scan.tsStart = tsStart;
-  scan.tsEnd = tsEnd;
-  scan.typeStart = typeStart;
-  scan.typeEnd = typeEnd;
-  return true;
+  if (!scanRecord(line, start, end)) return undefined;
+  return new LineRecord(scanned.seq, eventTypeName(line, scanned.typeStart, scanned.typeEnd), line, start, end, scanned.idEnd, scanned.tsStart, scanned.tsEnd, scanned.typeStart, scanned.typeEnd);
 }
 
 /** Compares record timestamps with a bound, on the text when both are in the canonical form (fast), else on parsed microseconds. */
@@ -622,22 +568,22 @@ export class LogCursor implements RecordCursor {
     while (pos < end) {
       const nl = buf.indexOf(NEWLINE, pos);
       const lineStart = pos;
-      if (scanFast(buf, lineStart, nl)) {
+      if (scanRecord(buf, lineStart, nl)) {
         // The hot path: filter on the scanned byte ranges, make a record only for what is kept.
-        const seq = scan.seq;
+        const seq = scanned.seq;
         if (maxSeq !== undefined && seq > maxSeq) break; // not durable yet: leave it for the next call
         pos = nl + 1;
         this.prevSeq = seq;
         if (seq < this.nextSeq) continue; // before fromSeq (the search lands a little early)
         this.nextSeq = seq + 1;
-        if (since !== undefined && !(since.compareBytes(buf, scan.tsStart, scan.tsEnd) >= 0)) continue;
-        if (until !== undefined && !(until.compareBytes(buf, scan.tsStart, scan.tsEnd) < 0)) {
+        if (since !== undefined && !(since.compareBytes(buf, scanned.tsStart, scanned.tsEnd) >= 0)) continue;
+        if (until !== undefined && !(until.compareBytes(buf, scanned.tsStart, scanned.tsEnd) < 0)) {
           this.finished = true;
           break;
         }
-        const eventType = eventTypeName(buf, scan.typeStart, scan.typeEnd);
+        const eventType = eventTypeName(buf, scanned.typeStart, scanned.typeEnd);
         if (types !== undefined && !types.has(eventType)) continue;
-        records.push(new LineRecord(seq, eventType, buf, lineStart, nl, scan.idEnd, scan.tsStart, scan.tsEnd, scan.typeStart, scan.typeEnd));
+        records.push(new LineRecord(seq, eventType, buf, lineStart, nl, scanned.idEnd, scanned.tsStart, scanned.tsEnd, scanned.typeStart, scanned.typeEnd));
         if (this.limit > 0 && ++this.returned >= this.limit) {
           this.finished = true;
           break;

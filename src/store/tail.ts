@@ -1,5 +1,6 @@
 import { parseTimestamp } from "../clock.js";
-import { hasNul, parseRecordLine } from "../record/line.js";
+import { ID_PREFIX, scanned, scanRecord } from "../record/layout.js";
+import { hasNul, lineText, parseRecordLine } from "../record/line.js";
 import type { StoreFileHandle } from "./file-system.js";
 
 const NEWLINE = 0x0a;
@@ -17,9 +18,10 @@ export interface TailLine {
  * Yields the log's complete lines from the end towards the start, reading
  * fixed-size chunks backwards, so the cost depends on how far back the
  * caller goes, never on the file's length. `end` must be just after a newline
- * (or 0).
+ * (or 0). Lines come in arrays, newest first, one array per chunk read (an
+ * await per chunk, not per line: start-up reads a hundred thousand lines).
  */
-export async function* linesBackward(fh: StoreFileHandle, end: number): AsyncGenerator<TailLine> {
+export async function* lineBatchesBackward(fh: StoreFileHandle, end: number): AsyncGenerator<TailLine[]> {
   let pos = end;
   let carry: Buffer = Buffer.alloc(0); // bytes after the newline seen last, not yet yielded
   let carryStart = end;
@@ -37,16 +39,21 @@ export async function* linesBackward(fh: StoreFileHandle, end: number): AsyncGen
       scanEnd -= 1;
       skipNewline = false;
     }
-    for (let i = scanEnd - 1; i >= 0; i--) {
-      if (buf[i] === NEWLINE) {
-        yield { start: bufStart + i + 1, bytes: buf.subarray(i + 1, scanEnd) };
-        scanEnd = i;
-      }
+    const lines: TailLine[] = [];
+    for (let i = scanEnd > 0 ? buf.lastIndexOf(NEWLINE, scanEnd - 1) : -1; i >= 0; i = i > 0 ? buf.lastIndexOf(NEWLINE, i - 1) : -1) {
+      lines.push({ start: bufStart + i + 1, bytes: buf.subarray(i + 1, scanEnd) });
+      scanEnd = i;
     }
+    if (lines.length > 0) yield lines;
     carry = buf.subarray(0, scanEnd);
     carryStart = bufStart;
   }
-  if (carry.length > 0 || (end > 0 && carryStart === 0)) yield { start: 0, bytes: carry };
+  if (carry.length > 0 || (end > 0 && carryStart === 0)) yield [{ start: 0, bytes: carry }];
+}
+
+/** The lines of {@link lineBatchesBackward} one at a time. */
+export async function* linesBackward(fh: StoreFileHandle, end: number): AsyncGenerator<TailLine> {
+  for await (const lines of lineBatchesBackward(fh, end)) yield* lines;
 }
 
 async function readFully(fh: StoreFileHandle, buf: Buffer, position: number): Promise<void> {
@@ -147,29 +154,42 @@ function emptyTail(): TailState {
  */
 async function scanBackward(fh: StoreFileHandle, end: number, windowRecords: number, state: TailState, path?: string): Promise<void> {
   const older: RecentRecord[] = [];
-  for await (const line of linesBackward(fh, end)) {
-    const parsed = parseRecordLine(line.bytes);
-    if (!parsed.ok) {
-      if (state.damaged.length < DAMAGED_KEPT) state.damaged.push({ offset: line.start, reason: line.bytes.length === 0 ? "empty line" : parsed.reason, path });
-      state.damagedCount++;
-      continue;
-    }
-    const record = parsed.value;
-    if (parsed.nonFinite) state.nonFiniteRecords++;
-    if (!state.found) {
-      state.found = true;
-      if (typeof record.seq === "number") state.lastSeq = record.seq;
-      else state.legacy = true;
-      if (typeof record.timestamp === "string") state.lastTimestampMicros = parseTimestamp(record.timestamp) || 0;
-      if (typeof record.hash === "string") state.lastHash = record.hash;
-    }
-    if (typeof record.seq !== "number") {
-      state.reachedLegacy = true;
-      break;
-    }
-    if (state.recent.length + older.length >= windowRecords) break;
-    if (typeof record.event_id === "string" && typeof record.timestamp === "string") {
-      older.push({ eventId: record.event_id, seq: record.seq, timestamp: record.timestamp });
+  scan: for await (const lines of lineBatchesBackward(fh, end)) {
+    for (const line of lines) {
+      // Window records in this service's layout are read by position (no
+      // JSON.parse); the newest record is parsed whole for its hash.
+      if (state.found && !state.reachedLegacy) {
+        const text = lineText(line.bytes, 0, line.bytes.length);
+        if (scanRecord(line.bytes, text.start, text.end)) {
+          if (state.recent.length + older.length >= windowRecords) break scan;
+          const b = line.bytes;
+          older.push({ eventId: b.toString("latin1", text.start + ID_PREFIX.length, scanned.idEnd), seq: scanned.seq, timestamp: b.toString("latin1", scanned.tsStart, scanned.tsEnd) });
+          continue;
+        }
+      }
+      const parsed = parseRecordLine(line.bytes);
+      if (!parsed.ok) {
+        if (state.damaged.length < DAMAGED_KEPT) state.damaged.push({ offset: line.start, reason: line.bytes.length === 0 ? "empty line" : parsed.reason, path });
+        state.damagedCount++;
+        continue;
+      }
+      const record = parsed.value;
+      if (parsed.nonFinite) state.nonFiniteRecords++;
+      if (!state.found) {
+        state.found = true;
+        if (typeof record.seq === "number") state.lastSeq = record.seq;
+        else state.legacy = true;
+        if (typeof record.timestamp === "string") state.lastTimestampMicros = parseTimestamp(record.timestamp) || 0;
+        if (typeof record.hash === "string") state.lastHash = record.hash;
+      }
+      if (typeof record.seq !== "number") {
+        state.reachedLegacy = true;
+        break scan;
+      }
+      if (state.recent.length + older.length >= windowRecords) break scan;
+      if (typeof record.event_id === "string" && typeof record.timestamp === "string") {
+        older.push({ eventId: record.event_id, seq: record.seq, timestamp: record.timestamp });
+      }
     }
   }
   state.recent = older.reverse().concat(state.recent);

@@ -1,0 +1,73 @@
+/**
+ * The layout of a line this service writes: the record contract's keys in
+ * order, seq last but for the chain's hash:
+ *
+ *   {"event_id":"<uuid>","timestamp":"<iso>","event_type":"<type>",<data, context>,"seq":N[,"hash":"<64 hex>"]}
+ *
+ * Finding the identity fields of such a line by position is several times
+ * cheaper than JSON.parse; lines of any other layout take the parser.
+ */
+
+/** How every line this service writes starts. */
+export const ID_PREFIX = Buffer.from('{"event_id":"');
+const TS_KEY = Buffer.from('","timestamp":"');
+const TYPE_KEY = Buffer.from('","event_type":"');
+const SEQ_KEY = Buffer.from(',"seq":');
+const HASH_KEY = Buffer.from(',"hash":"');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+function matchAt(buf: Buffer, pos: number, end: number, pattern: Buffer): boolean {
+  if (pos < 0 || pos + pattern.length > end) return false;
+  for (let i = 0; i < pattern.length; i++) if (buf[pos + i] !== pattern[i]) return false;
+  return true;
+}
+
+/** Where {@link scanRecord} found the fields of the last line it read (reused: no allocation per line). */
+export const scanned = { seq: 0, idEnd: 0, tsStart: 0, tsEnd: 0, typeStart: 0, typeEnd: 0 };
+
+/**
+ * Reads a line (`line[start..end)`, no newline) in this service's own layout
+ * without JSON.parse: the keys come in the record contract's order, so the
+ * identity fields are at known places and seq is the last key (or followed
+ * only by "hash"). Fills {@link scanned} and returns true; false when the line
+ * needs JSON.parse (the original module's spacing, escapes in event_type,
+ * unknown trailing keys, damage).
+ */
+export function scanRecord(line: Buffer, start: number, end: number): boolean {
+  if (end - start < ID_PREFIX.length || !matchAt(line, start, end, ID_PREFIX) || line[end - 1] !== 0x7d /* } */) return false;
+  const idEnd = line.indexOf(QUOTE, start + ID_PREFIX.length);
+  if (idEnd < 0 || !matchAt(line, idEnd, end, TS_KEY)) return false;
+  const tsStart = idEnd + TS_KEY.length;
+  const tsEnd = line.indexOf(QUOTE, tsStart);
+  if (tsEnd < 0 || !matchAt(line, tsEnd, end, TYPE_KEY)) return false;
+  const typeStart = tsEnd + TYPE_KEY.length;
+  const typeEnd = line.indexOf(QUOTE, typeStart);
+  if (typeEnd < 0 || typeEnd >= end) return false;
+  for (let i = typeStart; i < typeEnd; i++) if (line[i] === BACKSLASH) return false;
+  // seq: `,"seq":N}` or `,"seq":N,"hash":"..."}` at the end.
+  let digitsEnd = end - 1;
+  if (line[end - 2] === QUOTE) {
+    const open = line.lastIndexOf(QUOTE, end - 3);
+    const hashKey = open - (HASH_KEY.length - 1);
+    if (open <= typeEnd || !matchAt(line, hashKey, end, HASH_KEY)) return false;
+    digitsEnd = hashKey;
+  }
+  let i = digitsEnd - 1;
+  let seq = 0;
+  let scale = 1;
+  while (i > typeEnd && line[i] >= 48 && line[i] <= 57 && digitsEnd - i <= 15) {
+    seq += (line[i] - 48) * scale;
+    scale *= 10;
+    i--;
+  }
+  if (i === digitsEnd - 1 || !matchAt(line, i + 1 - SEQ_KEY.length, end, SEQ_KEY)) return false;
+  scanned.seq = seq;
+  scanned.idEnd = idEnd;
+  scanned.tsStart = tsStart;
+  scanned.tsEnd = tsEnd;
+  scanned.typeStart = typeStart;
+  scanned.typeEnd = typeEnd;
+  return true;
+}
+
