@@ -45,7 +45,7 @@ export function createBaselineService(sink: BaselineSink): Impl {
         return { ack: { eventId: ack.lastEventId, seq: BigInt(ack.lastSeq), timestamp: ack.timestamp } };
       };
     } else if (method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming") {
-      impl[method.localName] = async function* () {
+      impl[method.localName] = () => {
         throw unimplemented(method.name);
       };
     } else {

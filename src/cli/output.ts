@@ -81,7 +81,7 @@ export class Output {
 
 /** `     42  2026-11-24T19:05:53.700123+00:00  variable_weight_update  {"variable":"x","from":0.1,"to":0.2}` */
 export function formatRecord(r: PrintableRecord): string {
-  let rest = "";
+  let rest: string;
   try {
     const parsed = JSON.parse(r.json) as { data?: unknown; context?: unknown };
     rest = JSON.stringify(parsed.data ?? null);

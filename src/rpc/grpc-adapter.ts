@@ -238,6 +238,16 @@ function endOnce(release: () => void, call: grpc.ServerWritableStream<unknown, u
 }
 
 /**
+ * The end of every handler's promise chain: answering the call itself threw
+ * (a response that does not encode, a call already gone). Nothing can be
+ * sent any more; the cause goes to the server log instead of becoming an
+ * unhandled rejection.
+ */
+function lastResort(path: string, sink: InternalErrorSink): (err: unknown) => void {
+  return (err) => sink(err, path);
+}
+
+/**
  * Adapts a {@link ServiceImpl} to grpc-js handlers. Every failure, thrown or
  * rejected, becomes a status here: grpc-js itself would leave a rejected
  * promise hanging until the deadline.
@@ -262,7 +272,8 @@ export function adaptImplementation<S extends GenServiceMethods>(
           Promise.resolve()
             .then(() => decoded(call.request))
             .then((request) => (fn as unknown as (r: unknown, c: CallContext) => Promise<unknown>)(request, ctx))
-            .then(...answerOnce(release, callback, output, path, sink));
+            .then(...answerOnce(release, callback, output, path, sink))
+            .catch(lastResort(path, sink));
         }) as grpc.handleUnaryCall<unknown, unknown>;
         break;
       case "client_streaming":
@@ -270,7 +281,8 @@ export function adaptImplementation<S extends GenServiceMethods>(
           const { ctx, release } = contextOf(call, path);
           Promise.resolve()
             .then(() => (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(requestsOf(call), ctx))
-            .then(...answerOnce(release, callback, output, path, sink));
+            .then(...answerOnce(release, callback, output, path, sink))
+            .catch(lastResort(path, sink));
         }) as grpc.handleClientStreamingCall<unknown, unknown>;
         break;
       case "server_streaming":
@@ -279,7 +291,8 @@ export function adaptImplementation<S extends GenServiceMethods>(
           Promise.resolve()
             .then(() => decoded(call.request))
             .then((request) => writeAll(call, ctx, (fn as unknown as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(request, ctx), output))
-            .then(...endOnce(release, call, path, sink));
+            .then(...endOnce(release, call, path, sink))
+            .catch(lastResort(path, sink));
         }) as grpc.handleServerStreamingCall<unknown, unknown>;
         break;
       case "bidi_streaming":
@@ -287,7 +300,8 @@ export function adaptImplementation<S extends GenServiceMethods>(
           const { ctx, release } = contextOf(call, path);
           Promise.resolve()
             .then(() => writeAll(call, ctx, (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => AsyncIterable<unknown>)(requestsOf(call), ctx), output))
-            .then(...endOnce(release, call, path, sink));
+            .then(...endOnce(release, call, path, sink))
+            .catch(lastResort(path, sink));
         }) as grpc.handleBidiStreamingCall<unknown, unknown>;
         break;
     }

@@ -91,7 +91,7 @@ export function decodeSnapshot(text: string, what: string): Snapshot {
   try {
     value = JSON.parse(text) as typeof value;
   } catch (err) {
-    throw new Error(`${what} is not valid JSON (${(err as Error).message})`);
+    throw new Error(`${what} is not valid JSON (${(err as Error).message})`, { cause: err });
   }
   if (value?.format !== SNAPSHOT_FORMAT || value.version !== SNAPSHOT_VERSION) throw new Error(`${what} is not a version ${SNAPSHOT_VERSION} trust snapshot`);
   if (!Number.isSafeInteger(value.seq) || !Number.isSafeInteger(value.trust_seq)) throw new Error(`${what}: seq or trust_seq is malformed`);
@@ -182,7 +182,7 @@ export class TrustStateStore {
     try {
       text = await fsp.readFile(path, "utf8");
     } catch (err) {
-      if (errnoOf(err) === "ENOENT") throw new Error(`staged import ${path} is missing: the import logged in the audit trail cannot be replayed`);
+      if (errnoOf(err) === "ENOENT") throw new Error(`staged import ${path} is missing: the import logged in the audit trail cannot be replayed`, { cause: err });
       throw err;
     }
     if (createHash("sha256").update(text).digest("hex") !== sha256) throw new Error(`staged import ${path} does not match the hash in its audit record`);

@@ -285,7 +285,7 @@ describe("hostile input against the real server process", function () {
       await fc.assert(property, { seed: SEED, numRuns: RUNS, endOnFailure: true });
     } catch (err) {
       const cause = (err as Error).cause;
-      throw new Error(`fuzzing failed; replay with PULSE_FUZZ_SEED=${SEED} (PULSE_FUZZ_RUNS=${RUNS}):\n${cause instanceof Error ? cause.message : ""}\n${(err as Error).message}`);
+      throw new Error(`fuzzing failed; replay with PULSE_FUZZ_SEED=${SEED} (PULSE_FUZZ_RUNS=${RUNS}):\n${cause instanceof Error ? cause.message : ""}\n${(err as Error).message}`, { cause: err });
     }
   });
 

@@ -121,7 +121,10 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ChildSer
   const output = () => other.join("\n");
   const waitForLog = (match: (line: ServerLogLine) => boolean, timeoutMs = 10_000) =>
     new Promise<ServerLogLine>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no such server log line within ${timeoutMs} ms; its output:\n${output()}\n${logs.map((l) => JSON.stringify(l)).join("\n")}`));
+      }, timeoutMs);
       const check = () => {
         const found = logs.find(match);
         if (found === undefined && !exited) return;
@@ -130,10 +133,6 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ChildSer
         if (found !== undefined) resolve(found);
         else reject(new Error(`server exited before the awaited log line; its output:\n${output()}\n${logs.map((l) => JSON.stringify(l)).join("\n")}`));
       };
-      timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`no such server log line within ${timeoutMs} ms; its output:\n${output()}\n${logs.map((l) => JSON.stringify(l)).join("\n")}`));
-      }, timeoutMs);
       waiters.add(check);
       check();
     });

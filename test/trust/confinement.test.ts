@@ -78,7 +78,7 @@ for (const arrangement of arrangements) {
             await rejectsWith(s.trust.exportTrustToFile({ path: p }), status.INVALID_ARGUMENT, "path");
             await rejectsWith(s.trust.importTrustFromFile({ path: p }), status.INVALID_ARGUMENT, "path");
           } catch (err) {
-            throw new Error(`path ${JSON.stringify(p)}: ${(err as Error).message}`);
+            throw new Error(`path ${JSON.stringify(p)}: ${(err as Error).message}`, { cause: err });
           }
         }
       });

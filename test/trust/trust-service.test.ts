@@ -169,7 +169,7 @@ for (const arrangement of arrangements) {
           try {
             await rejectsWith(call(s.trust), status.INVALID_ARGUMENT, field);
           } catch (err) {
-            throw new Error(`${what}: ${(err as Error).message}`);
+            throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
           }
         }
         assert.deepEqual(await exportAll(s.trust), before);

@@ -22,8 +22,8 @@ async function logFiles(logPath: string): Promise<Array<{ path: string; bytes: n
 async function forEachRecord(logPath: string, query: ReadQuery, out: Output, label: string, totalBytes: number, visit: (r: Parameters<SummaryBuilder["add"]>[0]) => void): Promise<{ skipped: number; nonFinite: number }> {
   const bar = out.progress(label, totalBytes, "bytes");
   let bytes = 0;
-  let skipped = 0;
-  let nonFinite = 0;
+  let skipped: number;
+  let nonFinite: number;
   const reader = new LogReader(logPath);
   const cursor = await reader.open(query);
   try {
