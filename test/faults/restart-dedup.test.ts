@@ -39,7 +39,7 @@ describe("exactly once across a kill -9 when the log has rotated", function () {
     server.kill("SIGKILL");
     await server.stopped;
     const segments = await listSegments(logPath);
-    assert.ok(segments.filter((s) => !s.active).length >= 5, `the records span closed segments (${segments.length} files)`);
+    assert.ok(segments.filter((s) => !s.active).length >= 3, `the records span closed segments (${segments.length} files)`);
 
     server = await spawnServer({ logPath, flags });
     const opened = await server.waitForLog((l) => l.msg === "log opened");
