@@ -3,34 +3,12 @@ import { formatTimestamp, parseTimestamp } from "../clock.js";
 import { ID_PREFIX, scanned, scanRecord } from "../record/layout.js";
 import { lineText, parseRecordText } from "../record/line.js";
 import { listSegments, type LogSegment } from "./segments.js";
-import type { RecordCursor, RecordSource } from "./store.js";
+import type { LogRecordView, ReadQuery, RecordCursor, RecordField, RecordSource } from "./store.js";
+
+// The record and query types belong to the store contract; re-exported for the readers' users.
+export type { LogRecordView, ReadQuery, RecordField } from "./store.js";
 
 const NEWLINE = 0x0a;
-
-/** The byte fields of a record that encoders copy. */
-export type RecordField = "eventId" | "timestamp" | "eventType" | "json";
-
-/** One record of the log as the Reader sees it: its identity, and the line as written. */
-export interface LogRecordView {
-  /** The record's seq (for lines of the original module, which have none: its line number). */
-  readonly seq: number;
-  readonly eventType: string;
-  readonly eventId: string;
-  /** The timestamp as written. */
-  readonly timestamp: string;
-  /** The whole line, without its newline: one JSON object. */
-  readonly json: string;
-  /** The line's UTF-8 bytes without its newline (a view into the chunk read: copy it to keep it past the next read). */
-  readonly bytes: Buffer;
-  /** UTF-8 bytes of event_id, timestamp and event_type (views into `bytes` when the line was written by this service). */
-  readonly eventIdBytes: Buffer;
-  readonly timestampBytes: Buffer;
-  readonly eventTypeBytes: Buffer;
-  /** Length in bytes of a field's UTF-8 ("json" is the whole line). */
-  fieldLength(field: RecordField): number;
-  /** Copies a field's UTF-8 bytes into `out` at `pos`; returns the bytes copied. No intermediate buffers on the fast path. */
-  copyField(field: RecordField, out: Buffer, pos: number): number;
-}
 
 /**
  * A record of a line in this service's own layout: its fields are byte
@@ -130,20 +108,6 @@ class ParsedRecord implements LogRecordView {
   copyField(field: RecordField, out: Buffer, pos: number): number {
     return this.field(field).copy(out, pos);
   }
-}
-
-/** Which records to read. Every field is optional; all given conditions must hold. */
-export interface ReadQuery {
-  /** First seq to return (inclusive). Default: the beginning of the log. */
-  fromSeq?: number;
-  /** Only records with timestamp >= since, in microseconds since the epoch. */
-  sinceMicros?: number;
-  /** Only records with timestamp < until, in microseconds since the epoch; reading stops at the first later record. */
-  untilMicros?: number;
-  /** Only records of these event types; empty or absent means all. */
-  eventTypes?: ReadonlySet<string>;
-  /** Most records to return; 0 or absent means no limit. */
-  limit?: number;
 }
 
 /** Options of a {@link LogReader}. */

@@ -1,5 +1,3 @@
-import type { LogRecordView, ReadQuery } from "./reader.js";
-
 /**
  * One record to append. The store adds `event_id`, `timestamp` and `seq`
  * around the body, so a line reads, in the record contract's key order:
@@ -60,4 +58,43 @@ export interface RecordCursor {
 export interface RecordSource {
   /** Opens a cursor at the first record matching the query's fromSeq and since. */
   open(query?: ReadQuery): Promise<RecordCursor>;
+}
+
+/** The byte fields of a record that encoders copy. */
+export type RecordField = "eventId" | "timestamp" | "eventType" | "json";
+
+/** One record of the log as the Reader sees it: its identity, and the line as written. */
+export interface LogRecordView {
+  /** The record's seq (for lines of the original module, which have none: its line number). */
+  readonly seq: number;
+  readonly eventType: string;
+  readonly eventId: string;
+  /** The timestamp as written. */
+  readonly timestamp: string;
+  /** The whole line, without its newline: one JSON object. */
+  readonly json: string;
+  /** The line's UTF-8 bytes without its newline (a view into the chunk read: copy it to keep it past the next read). */
+  readonly bytes: Buffer;
+  /** UTF-8 bytes of event_id, timestamp and event_type (views into `bytes` when the line was written by this service). */
+  readonly eventIdBytes: Buffer;
+  readonly timestampBytes: Buffer;
+  readonly eventTypeBytes: Buffer;
+  /** Length in bytes of a field's UTF-8 ("json" is the whole line). */
+  fieldLength(field: RecordField): number;
+  /** Copies a field's UTF-8 bytes into `out` at `pos`; returns the bytes copied. No intermediate buffers on the fast path. */
+  copyField(field: RecordField, out: Buffer, pos: number): number;
+}
+
+/** Which records to read. Every field is optional; all given conditions must hold. */
+export interface ReadQuery {
+  /** First seq to return (inclusive). Default: the beginning of the log. */
+  fromSeq?: number;
+  /** Only records with timestamp >= since, in microseconds since the epoch. */
+  sinceMicros?: number;
+  /** Only records with timestamp < until, in microseconds since the epoch; reading stops at the first later record. */
+  untilMicros?: number;
+  /** Only records of these event types; empty or absent means all. */
+  eventTypes?: ReadonlySet<string>;
+  /** Most records to return; 0 or absent means no limit. */
+  limit?: number;
 }

@@ -4,7 +4,9 @@ import { encodeBody } from "../events/event-writer.js";
 import { ServiceError } from "../errors.js";
 import { createPiiGuard, type PiiOptions } from "../guard/pii.js";
 import type { LogStore } from "../store/store.js";
-import type { AuditWriter } from "./local-tracker.js";
+
+/** Writes one audit record and resolves with its seq once durable. */
+export type AuditWriter = (draft: EventDraft) => Promise<number>;
 
 /**
  * The audit writer of the in-process tracker: appends the tracker's own

@@ -5,7 +5,7 @@ import { systemClock, type Clock } from "../clock.js";
 import { ServiceError } from "../errors.js";
 import type { EventDraft } from "../events/catalog.js";
 import { AuditSigner, type TrustChange } from "./audit.js";
-import type { AuditScreen } from "./audit-writer.js";
+import type { AuditScreen, AuditWriter } from "./audit-writer.js";
 import type { RecordSource } from "../store/store.js";
 import { readAuditRecordsAfter, readAuditRecordsFromSource } from "./audit-log-reader.js";
 import type { ImportMode, TrustOutcome, TrustTrackerClient } from "./client.js";
@@ -15,8 +15,6 @@ import { TrustDirectory } from "./trust-directory.js";
 import { decodeTrustFile, encodeTrustFile } from "./trust-file.js";
 import { checkRecords, COUNT_MAX } from "./validation.js";
 
-/** Writes one audit record and resolves with its seq once durable. */
-export type AuditWriter = (draft: EventDraft) => Promise<number>;
 
 /** Where and how often the tracker makes its state durable. */
 export interface TrustDurability {
