@@ -1,4 +1,3 @@
-import { rename, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Mutex } from "async-mutex";
 import { status } from "@grpc/grpc-js";
@@ -360,7 +359,7 @@ export class Appender implements LogStore {
   /** Continues the start-up scan into closed segments, newest first, while it needs them. */
   private async readOlderSegments(state: TailState): Promise<void> {
     if (!needsOlderFile(state, this.windowMax)) return;
-    const closed = (await listSegments(this.options.path)).filter((s) => !s.active).reverse();
+    const closed = (await listSegments(this.options.path, this.fs)).filter((s) => !s.active).reverse();
     for (const segment of closed) {
       const fh = await this.fs.openReadWrite(segment.path, 0o600);
       try {
@@ -484,7 +483,7 @@ export class Appender implements LogStore {
     try {
       await this.fh?.close();
       this.fh = undefined;
-      await rename(path, closed);
+      await this.fs.rename(path, closed);
       await this.fs.syncDir(dirname(path));
       this.options.onSegment?.({ kind: "closed", path: closed });
       this.fh = await this.fs.openReadWrite(path, 0o600);
@@ -502,16 +501,16 @@ export class Appender implements LogStore {
   private async applyRetention(): Promise<void> {
     const { retentionBytesMax, retentionAgeMs, path } = this.options;
     if (retentionBytesMax === undefined && retentionAgeMs === undefined) return;
-    const segments = await listSegments(path);
-    const sized = await Promise.all(segments.map(async (s) => ({ ...s, ...(await stat(s.path)) })));
+    const segments = await listSegments(path, this.fs);
+    const sized = await Promise.all(segments.map(async (s) => ({ ...s, ...(await this.fs.stat(s.path)) })));
     let total = sized.reduce((sum, s) => sum + s.size, 0);
-    const now = Date.now();
+    const now = this.clock.nowMicros() / 1000;
     for (const s of sized) {
       if (s.active) break;
       const tooBig = retentionBytesMax !== undefined && total > retentionBytesMax;
       const tooOld = retentionAgeMs !== undefined && now - s.mtimeMs > retentionAgeMs;
       if (!tooBig && !tooOld) break;
-      await unlink(s.path);
+      await this.fs.unlink(s.path);
       total -= s.size;
       this.options.onSegment?.({ kind: "deleted", path: s.path });
     }

@@ -25,6 +25,14 @@ export interface StoreFileSystem {
   appendDurably(path: string, data: Uint8Array, mode: number): Promise<void>;
   /** fsyncs a folder, so that a file created in it survives a crash. */
   syncDir(path: string): Promise<void>;
+  /** Renames a file (closing the active file into a segment). */
+  rename(from: string, to: string): Promise<void>;
+  /** Deletes a file (retention). */
+  unlink(path: string): Promise<void>;
+  /** A file's size and last modification time (retention). */
+  stat(path: string): Promise<{ size: number; mtimeMs: number }>;
+  /** The names in a folder (the log's segments). */
+  readdir(path: string): Promise<string[]>;
 }
 
 /**
@@ -93,4 +101,8 @@ export const nodeFileSystem: StoreFileSystem = {
       await fh.close();
     }
   },
+  rename: (from, to) => fsp.rename(from, to),
+  unlink: (path) => fsp.unlink(path),
+  stat: (path) => fsp.stat(path),
+  readdir: (path) => fsp.readdir(path),
 };

@@ -1,5 +1,5 @@
-import { readdir } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
+import { nodeFileSystem, type StoreFileSystem } from "./file-system.js";
 
 /** One file of the log: a closed segment or the active file. */
 export interface LogSegment {
@@ -36,13 +36,13 @@ export function segmentPath(logPath: string, firstSeq: number, lastSeq: number):
  * read across segments; the list is a snapshot, so a reader that reaches the
  * end of a file while more records exist lists again.
  */
-export async function listSegments(logPath: string): Promise<LogSegment[]> {
+export async function listSegments(logPath: string, fs: Pick<StoreFileSystem, "readdir"> = nodeFileSystem): Promise<LogSegment[]> {
   const dir = dirname(logPath);
   const active = basename(logPath);
   const pattern = segmentPattern(logPath);
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = await fs.readdir(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { v4 as uuidv4 } from "uuid";
-import { Appender } from "../../src/store/appender.js";
+import { Appender, type StorageFailure } from "../../src/store/appender.js";
 import { listSegments } from "../../src/store/segments.js";
 import { verifyLog } from "../../src/store/verify.js";
+import { errnoError, faultyFs } from "../helpers/faulty-fs.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
 const entries = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ eventId: uuidv4(), body: `"event_type":"t","data":{"tag":"${tag}","i":${i},"pad":"${"p".repeat(100)}"}` }));
@@ -55,6 +56,88 @@ describe("segments, retention and the hash chain", () => {
     assert.equal(report.ok, true, JSON.stringify(report.broken));
     assert.ok(report.firstSeq! > 1);
     assert.equal(report.lastSeq, 360);
+  });
+
+  it("a failed rotation is reported with its error, loses nothing, and the next commit recovers and rotates again", async () => {
+    let failRename = true;
+    const { fs } = faultyFs();
+    const realRename = fs.rename;
+    fs.rename = async (from, to) => {
+      if (failRename) {
+        failRename = false;
+        throw errnoError("EIO");
+      }
+      return realRename(from, to);
+    };
+    const failures: StorageFailure[] = [];
+    let reported!: () => void;
+    const rotationFailed = new Promise<void>((resolve) => (reported = resolve));
+    const observer = {
+      failed: (f: StorageFailure) => {
+        failures.push(f);
+        reported();
+      },
+    };
+    const { appender } = await Appender.open({ path, fs, segmentBytesMax: 5_000, observer });
+    const first = await appender.append(entries(60, "g"));
+    // The rotation runs after the commit's callers are answered.
+    await rotationFailed;
+    assert.deepEqual(
+      failures.map((f) => [f.stage, (f.err as NodeJS.ErrnoException).code]),
+      [["rotation", "EIO"]],
+    );
+    const second = await appender.append(entries(60, "h"));
+    assert.equal(second[0].seq, first[first.length - 1].seq + 1);
+    await appender.close();
+    const closed = (await listSegments(path)).filter((x) => !x.active);
+    assert.ok(closed.length >= 1, "rotated once the fault cleared");
+    const report = await verifyLog(path);
+    assert.equal(report.ok, true, JSON.stringify(report.broken));
+    assert.equal(report.records, 120);
+  });
+
+  it("deletes segments older than the age limit by the injected clock", async () => {
+    // An hour passes in a moment: the store's clock jumps, and so do the
+    // modification times the (fake) file system reports for later writes.
+    const hourMs = 3_600_000;
+    let jumpedAtMs: number | undefined;
+    const clock = { nowMicros: () => (Date.now() + (jumpedAtMs === undefined ? 0 : hourMs)) * 1000 };
+    const { fs } = faultyFs();
+    const realStat = fs.stat;
+    fs.stat = async (p) => {
+      const st = await realStat(p);
+      return { size: st.size, mtimeMs: st.mtimeMs + (jumpedAtMs !== undefined && st.mtimeMs >= jumpedAtMs ? hourMs : 0) };
+    };
+    const deleted: string[] = [];
+    const closed: string[] = [];
+    let onClosed = () => {};
+    const onSegment = (e: { kind: string; path: string }) => {
+      (e.kind === "deleted" ? deleted : closed).push(e.path);
+      onClosed();
+    };
+    // Rotation runs after a commit's callers are answered: wait for it.
+    const closedCount = (n: number) => new Promise<void>((resolve) => (onClosed = () => closed.length >= n && resolve())).then(() => undefined);
+    const { appender } = await Appender.open({ path, fs, clock, segmentBytesMax: 5_000, retentionAgeMs: 60_000, onSegment });
+    const firstClosed = closedCount(1);
+    await appender.append(entries(60, "old"));
+    await firstClosed;
+    const secondClosed = closedCount(2);
+    await appender.append(entries(60, "old"));
+    await secondClosed;
+    const before = [...closed];
+    assert.deepEqual(deleted, [], "nothing is old yet");
+    jumpedAtMs = Date.now();
+    await appender.append(entries(60, "new"));
+    await appender.close();
+    assert.deepEqual(
+      deleted.sort(),
+      before.sort(),
+      "the segments of an hour ago are deleted, the new one kept",
+    );
+    const report = await verifyLog(path);
+    assert.equal(report.ok, true, JSON.stringify(report.broken));
+    assert.equal(report.firstSeq, 121);
+    assert.equal(report.records, 60);
   });
 
   describe("verify names the first broken line", () => {
