@@ -100,7 +100,7 @@ describe("segments, retention and the hash chain", () => {
     // An hour passes in a moment: the store's clock jumps, and so do the
     // modification times the (fake) file system reports for later writes.
     const hourMs = 3_600_000;
-    let jumpedAtMs: number | undefined;
+    let jumpedAtMs: number | undefined = undefined;
     const clock = { nowMicros: () => (Date.now() + (jumpedAtMs === undefined ? 0 : hourMs)) * 1000 };
     const { fs } = faultyFs();
     const realStat = fs.stat;
