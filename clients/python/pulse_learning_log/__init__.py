@@ -180,6 +180,11 @@ class _DefaultTrustTracker(TrustTracker):
 bayesian_trust_tracker: TrustTracker = _DefaultTrustTracker()
 
 
+# One thin wrapper per row of events.CATALOG (plus the original alias
+# log_learning_event), with the original signature: each forwards to the
+# default client's method of the same name.
+
+
 def log_event(event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
     """Logs an event of any type (see :meth:`LearningLogClient.log_event`)."""
     return get_client().log_event(event_type, data, context, event_id=event_id)

@@ -31,7 +31,8 @@ from pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .connection import Connection
 from .errors import RETRYABLE_CODES, BufferFull, Internal, LearningLogError, error_for, status_code
-from .events import CATALOG, check_event_id, new_event_id
+from .events import CATALOG
+from .events import varint as _varint
 from .results import BatchAck, Rejection
 
 __all__ = ["BatchWriter"]
@@ -49,24 +50,12 @@ _INGEST_PATH = f"/{_SERVICE.full_name}/{_INGEST.name}"
 # once per event, which is exactly protobuf's encoding of the message.
 _BATCH_ID_TAG = bytes([(pb.IngestEventsRequest.DESCRIPTOR.fields_by_name["batch_id"].number << 3) | 0])
 _EVENTS_TAG = bytes([(pb.IngestEventsRequest.DESCRIPTOR.fields_by_name["events"].number << 3) | 2])
-_SMALL_VARINTS = [bytes([n]) for n in range(128)]
 
 # Largest gRPC message the server accepts by default (--message-bytes-max),
 # less room for the batch_id.
 _MESSAGE_BYTES_MAX = 4 * 1024 * 1024 - 16
 # The server's default limit of events per batch (--batch-events-max).
 _SERVER_BATCH_EVENTS_MAX = 10_000
-
-
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return _SMALL_VARINTS[n]
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _unframe(framed: bytes) -> Any:
@@ -259,13 +248,13 @@ class BatchWriter:
     # -- logging ------------------------------------------------------------
 
     def _add(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> str:
+        """The generic log method: checks and encodes the event named
+        ``method`` (a row of :data:`~pulse_learning_log.events.CATALOG`) and
+        buffers it; returns its event_id."""
         entry = CATALOG[method]
-        message = entry.request_class()
-        entry.fill(message, *args)
-        event_id = new_event_id() if event_id is None else check_event_id(event_id)
-        message.event_id = event_id
-        encoded = message.SerializeToString()
-        event = entry.event_key + _varint(len(encoded)) + encoded  # a LearningEvent
+        message = entry.request(args, event_id)
+        event_id = message.event_id
+        event = entry.encode(message)  # a LearningEvent
         framed = _EVENTS_TAG + _varint(len(event)) + event  # one IngestEventsRequest.events field
         size = len(framed)
         if size > self._batch_bytes_max:
@@ -308,6 +297,9 @@ class BatchWriter:
             # A fresh exception per raise: the stored one may be raised in many threads.
             raise error_for(self._error.code, self._error.details) from self._error
         raise RuntimeError("BatchWriter is closed")
+
+    # One thin wrapper per row of events.CATALOG, with the original signature
+    # (the row's fill parameters) and the keyword-only event_id.
 
     def log_event(self, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> str:
         """Buffers a free-form event; returns its event_id."""

@@ -16,7 +16,7 @@ from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 
 from .connection import Connection
 from .errors import LearningLogError
-from .events import CATALOG, check_event_id, new_event_id
+from .events import CATALOG
 from .json_values import check_str
 from .results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics
 from .trust import TrustTracker, report_options
@@ -117,12 +117,12 @@ class LearningLogClient:
         print(f"[LearningLog] Failed to log event: {err}")
 
     def _log(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Any:
-        """Checks, sends one catalog event with an event_id (kept across
-        retries) and returns its response, or None when quiet and failed."""
+        """The generic log method: checks the arguments of the event named
+        ``method`` (a row of :data:`~pulse_learning_log.events.CATALOG`),
+        sends it on its unary RPC with an event_id (kept across retries) and
+        returns the response, or None when quiet and failed."""
         entry = CATALOG[method]
-        request = entry.request_class()
-        entry.fill(request, *args)
-        request.event_id = new_event_id() if event_id is None else check_event_id(event_id)
+        request = entry.request(args, event_id)
         try:
             return self.connection.unary(getattr(self._stub, entry.rpc), request, idempotent=True)
         except LearningLogError as err:
@@ -134,8 +134,10 @@ class LearningLogClient:
         return None if response is None else ack_from_proto(response.ack)
 
     # -- the original module's methods ------------------------------------
-    # Every log_* method accepts a keyword-only event_id (a UUID string) for
-    # idempotent retries across processes; by default a new one is made.
+    # One thin wrapper per row of events.CATALOG, with the original signature
+    # (the row's fill parameters) and docstring. Every log_* method accepts a
+    # keyword-only event_id (a UUID string) for idempotent retries across
+    # processes; by default a new one is made.
 
     def log_event(self, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
         """Logs an event of any type. ``event_type``: non-empty str; ``data``:

@@ -1,24 +1,31 @@
-"""The event catalog on the client side: checks a call's arguments and fills
-the request message of its event, the same message whether it goes alone
-(a unary Log* RPC) or inside a ``LearningEvent`` (BatchWriter).
+"""The event table of the client: the one owner of each ``log_*`` event.
 
-One table, :data:`CATALOG`, maps each logging method of the original module
-to the ``LearningEvent`` oneof case that carries it; the unary RPC of each
-case is found from the service descriptor (the RPC whose input is that
-message), so no method name is spelt twice.
+:data:`CATALOG` has a row per event: the method name, the ``LearningEvent``
+oneof case carrying it, the event_type the server writes, and its ``fill``
+function, whose parameters after the message *are* the method's (names,
+order, defaults, type hints) and which checks and converts the arguments into
+the request message. The request message class, the unary RPC (the one whose
+input is that message) and the case's key in an encoded ``LearningEvent`` are
+derived from the generated descriptors.
+
+The client (``_log``: a unary RPC) and the BatchWriter (``_add``: a buffered
+``LearningEvent``) each send any row through one generic method; they and the
+module functions have a thin named wrapper per row that keeps the original
+signature and docstring for IDEs, ``help()`` and type checkers.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from google.protobuf.message import Message
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .json_values import check_int, check_number, check_str, fill_struct, fill_value, json_key
 
-__all__ = ["CATALOG", "CatalogEntry", "new_event_id", "check_event_id"]
+__all__ = ["CATALOG", "Event", "new_event_id", "check_event_id", "varint"]
 
 _INT64_MAX = 2**63 - 1
 
@@ -57,14 +64,33 @@ def check_event_id(event_id: Any) -> str:
     return check_str(event_id, "event_id").lower()
 
 
+_SMALL_VARINTS = [bytes([n]) for n in range(128)]
+
+
+def varint(n: int) -> bytes:
+    """Protobuf's base-128 encoding of a non-negative integer."""
+    if n < 0x80:
+        return _SMALL_VARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def _check_dict(value: Any, what: str) -> Any:
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a dictionary, got {type(value).__name__}")
     return value
 
 
-def fill_generic(m: Message, event_type: Any, data: Any, context: Any = None) -> None:
-    """log_event(event_type, data, context=None)."""
+# -- fill functions: the arguments of each event, checked and converted ------
+# The parameters after ``m`` are the public method's, exactly: the wrappers of
+# every surface repeat them (tests/test_event_table.py holds them to it).
+
+
+def fill_generic(m: pb.LogEventRequest, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None) -> None:
     if not isinstance(event_type, str) or not event_type:
         raise ValueError("event_type must be a non-empty string")
     _check_dict(data, "data")
@@ -76,8 +102,7 @@ def fill_generic(m: Message, event_type: Any, data: Any, context: Any = None) ->
         fill_struct(m.context, context, "context")
 
 
-def fill_variable_weight_change(m: Message, var: Any, old_weight: Any, new_weight: Any) -> None:
-    """log_variable_weight_change(var, old_weight, new_weight)."""
+def fill_variable_weight_change(m: pb.LogVariableWeightChangeRequest, var: str, old_weight: float, new_weight: float) -> None:
     try:
         check_str(var, "var")
         old = check_number(old_weight, "old_weight")
@@ -90,18 +115,16 @@ def fill_variable_weight_change(m: Message, var: Any, old_weight: Any, new_weigh
     m.new_weight = new
 
 
-def fill_symbolic_upgrade(m: Message, plan: Any) -> None:
-    """log_symbolic_upgrade(plan)."""
+def fill_symbolic_upgrade(m: pb.LogSymbolicUpgradeRequest, plan: Dict[str, Any]) -> None:
     fill_struct(m.plan, _check_dict(plan, "plan"), "plan")
 
 
-def fill_revision_trigger(m: Message, reason: Any) -> None:
-    """log_revision_trigger(reason)."""
+def fill_revision_trigger(m: pb.LogRevisionTriggerRequest, reason: str) -> None:
     m.reason = check_str(reason, "reason")
 
 
-def fill_arc_regret(m: Message, scores: Any) -> None:
-    """log_arc_regret(scores): a dict of arc name to number."""
+def fill_arc_regret(m: pb.LogArcRegretRequest, scores: Dict[str, float]) -> None:
+    """``scores``: a dict of arc name to number."""
     _check_dict(scores, "scores")
     checked = {}
     for arc, score in scores.items():
@@ -110,20 +133,18 @@ def fill_arc_regret(m: Message, scores: Any) -> None:
     m.scores.update(checked)
 
 
-def fill_learning_summary(m: Message, summary: Any) -> None:
-    """log_learning_summary(summary)."""
+def fill_learning_summary(m: pb.LogLearningSummaryRequest, summary: Dict[str, Any]) -> None:
     fill_struct(m.summary, _check_dict(summary, "summary"), "summary")
 
 
 def fill_rule_activation(
-    m: Message,
-    rule_id: Any,
-    variable_id: Any,
+    m: pb.LogRuleActivationRequest,
+    rule_id: str,
+    variable_id: str,
     outcome: Any,
-    forecast_id: Optional[Any] = None,
-    success: Optional[Any] = None,
+    forecast_id: Optional[str] = None,
+    success: Optional[bool] = None,
 ) -> None:
-    """log_rule_activation(rule_id, variable_id, outcome, forecast_id=None, success=None)."""
     m.rule_id = check_str(rule_id, "rule_id")
     m.variable_id = check_str(variable_id, "variable_id")
     fill_value(m.outcome, outcome, "outcome")
@@ -135,25 +156,31 @@ def fill_rule_activation(
         m.success = success
 
 
-def fill_bayesian_trust_metrics(m: Message, key: Any, kind: Any = "variable") -> None:
-    """log_bayesian_trust_metrics(key, kind="variable")."""
+def fill_bayesian_trust_metrics(m: pb.LogBayesianTrustMetricsRequest, key: str, kind: str = "variable") -> None:
     m.key = check_str(key, "key")
     m.kind = check_str(kind, "kind")
 
 
-def fill_rule_effectiveness(m: Message, rule_id: Any, activation_count: Any, success_rate: Any, impact_score: Any) -> None:
-    """log_rule_effectiveness(rule_id, activation_count, success_rate, impact_score)."""
+def fill_rule_effectiveness(m: pb.LogRuleEffectivenessRequest, rule_id: str, activation_count: int, success_rate: float, impact_score: float) -> None:
     m.rule_id = check_str(rule_id, "rule_id")
     m.activation_count = check_int(activation_count, "activation_count", -_INT64_MAX - 1, _INT64_MAX)
     m.success_rate = check_number(success_rate, "success_rate")
     m.impact_score = check_number(impact_score, "impact_score")
 
 
-class CatalogEntry(NamedTuple):
-    """One logging method of the original module."""
+# -- the table ------------------------------------------------------------------
 
+
+class Event(NamedTuple):
+    """One logging method of the original module: a row of :data:`CATALOG`."""
+
+    #: The method's name, on every surface (e.g. ``log_variable_weight_change``).
+    name: str
     #: The ``LearningEvent`` oneof case carrying the event.
     case: str
+    #: The record's event_type as the server writes it (src/events/catalog.ts);
+    #: None for the generic event, whose caller names it.
+    event_type: Optional[str]
     #: Checks the arguments and fills the request message.
     fill: Callable[..., None]
     #: The unary request message class.
@@ -161,9 +188,27 @@ class CatalogEntry(NamedTuple):
     #: The unary RPC's name in the service (e.g. ``LogVariableWeightChange``).
     rpc: str
     #: The key (field number and wire type) of the case inside an encoded
-    #: ``LearningEvent``: the writer encodes the request message alone and
-    #: prefixes this and the length, which is the encoding of the LearningEvent.
+    #: ``LearningEvent``.
     event_key: bytes
+
+    def request(self, args: Tuple[Any, ...], event_id: Optional[str]) -> Any:
+        """The request message of a call: the arguments checked and filled
+        in, and the caller's event_id (checked) or a new one."""
+        message = self.request_class()
+        self.fill(message, *args)
+        message.event_id = new_event_id() if event_id is None else check_event_id(event_id)
+        return message
+
+    def encode(self, request: Message) -> bytes:
+        """A request message as an encoded ``LearningEvent`` (the message
+        encoded alone, prefixed with its case's key and its length)."""
+        encoded = request.SerializeToString()
+        return self.event_key + varint(len(encoded)) + encoded
+
+    def parameters(self) -> List[inspect.Parameter]:
+        """The method's own parameters (every surface adds ``self`` and a
+        keyword-only ``event_id``): the fill function's after the message."""
+        return list(inspect.signature(self.fill).parameters.values())[1:]
 
 
 def _rpc_by_input() -> Dict[str, str]:
@@ -174,21 +219,28 @@ def _rpc_by_input() -> Dict[str, str]:
 _RPC_BY_INPUT = _rpc_by_input()
 
 
-def _entry(case: str, fill: Callable[..., None]) -> CatalogEntry:
+def _event(name: str, case: str, event_type: Optional[str], fill: Callable[..., None]) -> Event:
     field = pb.LearningEvent.DESCRIPTOR.fields_by_name[case]
     message = field.message_type
-    return CatalogEntry(case, fill, getattr(pb, message.name), _RPC_BY_INPUT[message.full_name], bytes([(field.number << 3) | 2]))
+    key = varint((field.number << 3) | 2)
+    return Event(name, case, event_type, fill, getattr(pb, message.name), _RPC_BY_INPUT[message.full_name], key)
 
 
-#: Method name of the original module -> its catalog entry.
-CATALOG: Dict[str, CatalogEntry] = {
-    "log_event": _entry("generic", fill_generic),
-    "log_variable_weight_change": _entry("variable_weight_change", fill_variable_weight_change),
-    "log_symbolic_upgrade": _entry("symbolic_upgrade", fill_symbolic_upgrade),
-    "log_revision_trigger": _entry("revision_trigger", fill_revision_trigger),
-    "log_arc_regret": _entry("arc_regret", fill_arc_regret),
-    "log_learning_summary": _entry("learning_summary", fill_learning_summary),
-    "log_rule_activation": _entry("rule_activation", fill_rule_activation),
-    "log_bayesian_trust_metrics": _entry("bayesian_trust_metrics", fill_bayesian_trust_metrics),
-    "log_rule_effectiveness": _entry("rule_effectiveness", fill_rule_effectiveness),
+#: Method name -> its row. Adding an event: its row here (and fill function
+#: above), then one thin wrapper in each of LearningLogClient (client.py),
+#: BatchWriter (batch_writer.py) and the module functions (__init__.py, also
+#: named in its __all__); tests/test_event_table.py fails until all are there.
+CATALOG: Dict[str, Event] = {
+    e.name: e
+    for e in (
+        _event("log_event", "generic", None, fill_generic),
+        _event("log_variable_weight_change", "variable_weight_change", "variable_weight_update", fill_variable_weight_change),
+        _event("log_symbolic_upgrade", "symbolic_upgrade", "symbolic_upgrade_applied", fill_symbolic_upgrade),
+        _event("log_revision_trigger", "revision_trigger", "symbolic_revision_triggered", fill_revision_trigger),
+        _event("log_arc_regret", "arc_regret", "symbolic_arc_regret", fill_arc_regret),
+        _event("log_learning_summary", "learning_summary", "meta_learning_summary", fill_learning_summary),
+        _event("log_rule_activation", "rule_activation", "rule_activation", fill_rule_activation),
+        _event("log_bayesian_trust_metrics", "bayesian_trust_metrics", "bayesian_trust_metrics", fill_bayesian_trust_metrics),
+        _event("log_rule_effectiveness", "rule_effectiveness", "rule_effectiveness", fill_rule_effectiveness),
+    )
 }
