@@ -8,6 +8,7 @@ import type { AppendEntry, AppendResult, LogStore } from "./store.js";
 import { DedupWindow } from "./dedup-window.js";
 import { acquireLogLock, type LogLock } from "./lock.js";
 import { ChainSealer } from "./hash-chain.js";
+import { linesForward } from "./lines.js";
 import { listSegments, segmentPath } from "./segments.js";
 import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type TailState } from "./tail.js";
 import { queuedBytesOf, WriteQueue } from "./write-queue.js";
@@ -519,22 +520,15 @@ export class Appender implements LogStore {
 
 /**
  * Seq of the first record of a file that holds records (1 for a log of the
- * original module, which has none): the first line that is a record, read
- * forwards (a record is at most a few MiB); `fallback` when none has a seq.
+ * original module, which has none): the first line that is a record;
+ * `fallback` when no line is.
  */
 async function firstSeqOf(fh: StoreFileHandle, legacy: boolean, fallback: number): Promise<number> {
   if (legacy) return 1;
-  let chunk = Buffer.allocUnsafe(64 * 1024);
-  for (;;) {
-    const { bytesRead } = await fh.read(chunk, 0, chunk.length, 0);
-    const data = chunk.subarray(0, bytesRead);
-    let start = 0;
-    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, start)) {
-      const parsed = parseRecordLine(data.subarray(start, nl));
-      if (parsed.ok) return typeof parsed.value.seq === "number" ? parsed.value.seq : 1;
-      start = nl + 1;
-    }
-    if (bytesRead < chunk.length || chunk.length >= 16 * 1024 * 1024) return fallback;
-    chunk = Buffer.allocUnsafe(chunk.length * 4);
+  // Small reads: usually only the first line is needed.
+  for await (const line of linesForward(fh, 0, undefined, 16 * 1024)) {
+    const parsed = parseRecordLine(line);
+    if (parsed.ok) return typeof parsed.value.seq === "number" ? parsed.value.seq : 1;
   }
+  return fallback;
 }

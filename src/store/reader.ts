@@ -2,6 +2,7 @@ import { open, stat, type FileHandle } from "node:fs/promises";
 import { formatTimestamp, parseTimestamp } from "../clock.js";
 import { ID_PREFIX, scanned, scanRecord } from "../record/layout.js";
 import { lineText, parseRecordText } from "../record/line.js";
+import { countLines } from "./lines.js";
 import { listSegments, type LogSegment } from "./segments.js";
 import type { LogRecordView, ReadQuery, RecordCursor, RecordField, RecordSource } from "./store.js";
 
@@ -587,17 +588,6 @@ export class LogCursor implements RecordCursor {
     this.offset += pos;
     return { records, progressed: pos > 0 || this.finished };
   }
-}
-
-async function countLines(fh: FileHandle, end: number): Promise<number> {
-  let count = 0;
-  for (let pos = 0; pos < end; ) {
-    const buf = await readAt(fh, pos, Math.min(1024 * 1024, end - pos));
-    if (buf.length === 0) break;
-    for (let i = buf.indexOf(NEWLINE); i >= 0; i = buf.indexOf(NEWLINE, i + 1)) count++;
-    pos += buf.length;
-  }
-  return count;
 }
 
 const ISO_WITH_OFFSET = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})$/;

@@ -2,68 +2,10 @@ import { parseTimestamp } from "../clock.js";
 import { ID_PREFIX, scanned, scanRecord } from "../record/layout.js";
 import { hasNul, lineText, parseRecordLine } from "../record/line.js";
 import type { StoreFileHandle } from "./file-system.js";
+import { countLines, lineBatchesBackward, linesBackward, readFully } from "./lines.js";
 
 const NEWLINE = 0x0a;
 const CHUNK_BYTES = 256 * 1024;
-
-/** One complete line of the log, found by reading backwards. */
-export interface TailLine {
-  /** Byte offset of the line's first byte. */
-  start: number;
-  /** The line without its newline. */
-  bytes: Buffer;
-}
-
-/**
- * Yields the log's complete lines from the end towards the start, reading
- * fixed-size chunks backwards, so the cost depends on how far back the
- * caller goes, never on the file's length. `end` must be just after a newline
- * (or 0). Lines come in arrays, newest first, one array per chunk read (an
- * await per chunk, not per line: start-up reads a hundred thousand lines).
- */
-export async function* lineBatchesBackward(fh: StoreFileHandle, end: number): AsyncGenerator<TailLine[]> {
-  let pos = end;
-  let carry: Buffer = Buffer.alloc(0); // bytes after the newline seen last, not yet yielded
-  let carryStart = end;
-  // The byte at end-1 is the newline of the last line; skip it.
-  let skipNewline = end > 0;
-  while (pos > 0) {
-    const len = Math.min(CHUNK_BYTES, pos);
-    pos -= len;
-    const chunk = Buffer.allocUnsafe(len);
-    await readFully(fh, chunk, pos);
-    const buf = carry.length ? Buffer.concat([chunk, carry]) : chunk;
-    const bufStart = pos;
-    let scanEnd = buf.length;
-    if (skipNewline) {
-      scanEnd -= 1;
-      skipNewline = false;
-    }
-    const lines: TailLine[] = [];
-    for (let i = scanEnd > 0 ? buf.lastIndexOf(NEWLINE, scanEnd - 1) : -1; i >= 0; i = i > 0 ? buf.lastIndexOf(NEWLINE, i - 1) : -1) {
-      lines.push({ start: bufStart + i + 1, bytes: buf.subarray(i + 1, scanEnd) });
-      scanEnd = i;
-    }
-    if (lines.length > 0) yield lines;
-    carry = buf.subarray(0, scanEnd);
-    carryStart = bufStart;
-  }
-  if (carry.length > 0 || (end > 0 && carryStart === 0)) yield [{ start: 0, bytes: carry }];
-}
-
-/** The lines of {@link lineBatchesBackward} one at a time. */
-export async function* linesBackward(fh: StoreFileHandle, end: number): AsyncGenerator<TailLine> {
-  for await (const lines of lineBatchesBackward(fh, end)) yield* lines;
-}
-
-async function readFully(fh: StoreFileHandle, buf: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
-    if (bytesRead === 0) throw new Error(`log file shrank while reading at ${position + done}`);
-    done += bytesRead;
-  }
-}
 
 /** A recently written record, as the dedup window keeps it. */
 export interface RecentRecord {
@@ -230,17 +172,4 @@ export async function readOlderFile(fh: StoreFileHandle, state: TailState, windo
 /** The number of a line (from 1) that starts at `offset`: counts the newlines before it. */
 export async function lineNumberAt(fh: StoreFileHandle, offset: number): Promise<number> {
   return (await countLines(fh, offset)) + 1;
-}
-
-async function countLines(fh: StoreFileHandle, end: number): Promise<number> {
-  let count = 0;
-  const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-  for (let pos = 0; pos < end; ) {
-    const len = Math.min(CHUNK_BYTES, end - pos);
-    const { bytesRead } = await fh.read(chunk, 0, len, pos);
-    if (bytesRead === 0) break;
-    for (let i = 0; i < bytesRead; i++) if (chunk[i] === NEWLINE) count++;
-    pos += bytesRead;
-  }
-  return count;
 }

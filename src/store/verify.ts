@@ -1,6 +1,7 @@
 import { open, stat } from "node:fs/promises";
 import { lineTextOf, parseRecordText } from "../record/line.js";
 import { chainHash, splitHashedLine } from "./hash-chain.js";
+import { linesForward } from "./lines.js";
 import { listSegments } from "./segments.js";
 
 /** Where and why the chain broke. */
@@ -36,29 +37,6 @@ export interface VerifyReport {
 /** Progress callback: bytes read so far and in all. */
 export type VerifyProgress = (bytesRead: number, bytesTotal: number) => void;
 
-async function* fileLines(path: string, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
-  const fh = await open(path, "r");
-  try {
-    const chunk = Buffer.allocUnsafe(1024 * 1024);
-    let carry: Buffer = Buffer.alloc(0);
-    for (;;) {
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      onBytes(bytesRead);
-      const data = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      let start = 0;
-      for (let i = data.indexOf(0x0a); i !== -1; i = data.indexOf(0x0a, start)) {
-        yield data.subarray(start, i);
-        start = i + 1;
-      }
-      carry = Buffer.from(data.subarray(start));
-    }
-    if (carry.length > 0) yield carry; // a last line without newline: reported below
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * Checks the whole log, across closed segments and the active file: every
  * line is a JSON object ending in a newline, seq goes up by exactly one, and
@@ -83,50 +61,55 @@ export async function verifyLog(logPath: string, onProgress?: VerifyProgress): P
       return report;
     };
     let consumed = 0;
-    for await (const bytes of fileLines(segment.path, (n) => {
-      read += n;
-      onProgress?.(read, total);
-    })) {
-      lineNo++;
-      consumed += bytes.length + 1;
-      if (consumed > size) return fail("last line has no newline (torn write)");
-      // A byte order mark or a CRLF ending is framing, not part of the record (nor of its hash).
-      const text = lineTextOf(bytes);
-      const parsed = parseRecordText(text.toString("utf8"));
-      if (!parsed.ok) return fail(parsed.reason === "not a JSON object" ? parsed.reason : `not valid JSON (${parsed.reason})`);
-      const record = parsed.value;
-      if (parsed.nonFinite) report.nonFiniteRecords++;
-      const seq = typeof record.seq === "number" ? record.seq : undefined;
-      if (seq === undefined) {
-        // A record of the original module (before this service): allowed only before the chain starts.
-        if (previousHash !== undefined && previousHash !== "") return fail("record without seq after the chain started");
-        report.records++;
-        continue;
-      }
-      if (expectedSeq !== undefined && seq !== expectedSeq) {
-        return fail(seq < expectedSeq ? `seq ${seq} does not increase (records reordered or repeated)` : `seq jumps from ${expectedSeq - 1} to ${seq} (records deleted)`, seq);
-      }
-      const hashed = splitHashedLine(text);
-      // The chain starts from "" at the log's first record (or after the original
-      // module's records); only when older segments were deleted does the first
-      // record present anchor it.
-      if (previousHash === undefined && (seq === 1 || report.records > 0)) previousHash = "";
-      if (hashed) {
-        if (previousHash !== undefined) {
-          const expected = chainHash(previousHash, hashed.prefix);
-          if (expected !== hashed.hash) return fail("hash does not match the record and the previous hash (edited, inserted or moved)", seq);
+    const fh = await open(segment.path, "r");
+    try {
+      for await (const bytes of linesForward(fh, 0, (n) => {
+        read += n;
+        onProgress?.(read, total);
+      })) {
+        lineNo++;
+        consumed += bytes.length + 1;
+        if (consumed > size) return fail("last line has no newline (torn write)");
+        // A byte order mark or a CRLF ending is framing, not part of the record (nor of its hash).
+        const text = lineTextOf(bytes);
+        const parsed = parseRecordText(text.toString("utf8"));
+        if (!parsed.ok) return fail(parsed.reason === "not a JSON object" ? parsed.reason : `not valid JSON (${parsed.reason})`);
+        const record = parsed.value;
+        if (parsed.nonFinite) report.nonFiniteRecords++;
+        const seq = typeof record.seq === "number" ? record.seq : undefined;
+        if (seq === undefined) {
+          // A record of the original module (before this service): allowed only before the chain starts.
+          if (previousHash !== undefined && previousHash !== "") return fail("record without seq after the chain started");
+          report.records++;
+          continue;
         }
-        previousHash = hashed.hash;
-      } else if (previousHash !== undefined && previousHash !== "") {
-        return fail("record without hash after the chain started", seq);
-      } else {
-        previousHash = "";
+        if (expectedSeq !== undefined && seq !== expectedSeq) {
+          return fail(seq < expectedSeq ? `seq ${seq} does not increase (records reordered or repeated)` : `seq jumps from ${expectedSeq - 1} to ${seq} (records deleted)`, seq);
+        }
+        const hashed = splitHashedLine(text);
+        // The chain starts from "" at the log's first record (or after the original
+        // module's records); only when older segments were deleted does the first
+        // record present anchor it.
+        if (previousHash === undefined && (seq === 1 || report.records > 0)) previousHash = "";
+        if (hashed) {
+          if (previousHash !== undefined) {
+            const expected = chainHash(previousHash, hashed.prefix);
+            if (expected !== hashed.hash) return fail("hash does not match the record and the previous hash (edited, inserted or moved)", seq);
+          }
+          previousHash = hashed.hash;
+        } else if (previousHash !== undefined && previousHash !== "") {
+          return fail("record without hash after the chain started", seq);
+        } else {
+          previousHash = "";
+        }
+        report.firstSeq ??= seq;
+        report.lastSeq = seq;
+        report.lastHash = hashed?.hash;
+        report.records++;
+        expectedSeq = seq + 1;
       }
-      report.firstSeq ??= seq;
-      report.lastSeq = seq;
-      report.lastHash = hashed?.hash;
-      report.records++;
-      expectedSeq = seq + 1;
+    } finally {
+      await fh.close();
     }
   }
   return report;

@@ -2,7 +2,7 @@ import * as fsp from "node:fs/promises";
 import { lineTextOf, parseRecordText } from "../record/line.js";
 import { listSegments } from "../store/segments.js";
 import type { RecordSource } from "../store/store.js";
-import { linesBackward } from "../store/tail.js";
+import { linesBackward } from "../store/lines.js";
 import { AUDIT_EVENT_TYPES, parseAuditRecord, type AuditRecord } from "./audit.js";
 
 /** What a backward scan of the log found. */

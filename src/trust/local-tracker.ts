@@ -3,7 +3,6 @@ import { Mutex } from "async-mutex";
 import { status } from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.js";
 import { ServiceError } from "../errors.js";
-import type { EventDraft } from "../events/catalog.js";
 import { AuditSigner, type TrustChange } from "./audit.js";
 import type { AuditScreen, AuditWriter } from "./audit-writer.js";
 import type { RecordSource } from "../store/store.js";
