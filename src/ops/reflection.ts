@@ -1,6 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
 import { status as grpcStatus } from "@grpc/grpc-js";
-import { markUndecodable, Undecodable } from "../rpc/grpc-adapter.js";
+import { markUndecodable, Undecodable, type InternalErrorSink } from "../rpc/grpc-adapter.js";
 import { create, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
@@ -49,8 +49,10 @@ function protosOfLoaderDefinition(definition: grpc.ServiceDefinition): Buffer[] 
  * services without the .proto files. `services` are our protobuf-es
  * services; `loaderDefinitions` are served services defined through
  * @grpc/proto-loader (the health service), whose descriptors come with them.
+ * `sink` is told the cause of every INTERNAL this module sends (a request
+ * that does not decode), as the adapter's sink is for our own services.
  */
-export function addReflection(server: grpc.Server, services: readonly DescService[], loaderDefinitions: Record<string, grpc.ServiceDefinition> = {}): void {
+export function addReflection(server: grpc.Server, services: readonly DescService[], loaderDefinitions: Record<string, grpc.ServiceDefinition> = {}, sink?: InternalErrorSink): void {
   const files = filesOf(services).map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
   const pkg: Record<string, { format: string; type: object; fileDescriptorProtos: Buffer[] }> = {};
   // The reflection service only reads fileDescriptorProtos of each entry.
@@ -59,7 +61,7 @@ export function addReflection(server: grpc.Server, services: readonly DescServic
     pkg[name] = { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos: protosOfLoaderDefinition(definition) };
   }
   const served = [...services.map((s) => s.typeName), ...Object.keys(loaderDefinitions)];
-  new ReflectionService(pkg as unknown as PackageDefinition, { services: served }).addToServer(guardedServer(server));
+  new ReflectionService(pkg as unknown as PackageDefinition, { services: served }).addToServer(guardedServer(server, sink));
 }
 
 /**
@@ -68,7 +70,7 @@ export function addReflection(server: grpc.Server, services: readonly DescServic
  * late in a stream ends the stream under the library's handler, and the
  * final status never reaches the client (the call hangs).
  */
-function guardedServer(server: grpc.Server): Pick<grpc.Server, "addService"> {
+function guardedServer(server: grpc.Server, sink: InternalErrorSink | undefined): Pick<grpc.Server, "addService"> {
   return {
     addService(definition, implementation) {
       const guardedDefinition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
@@ -76,15 +78,15 @@ function guardedServer(server: grpc.Server): Pick<grpc.Server, "addService"> {
       for (const [name, method] of Object.entries(definition)) {
         guardedDefinition[name] = { ...method, requestDeserialize: markUndecodable(method.requestDeserialize) };
         const handler = implementation[name] as (call: grpc.ServerDuplexStream<unknown, unknown>, ...rest: unknown[]) => void;
-        guardedImplementation[name] = (method.requestStream ? (call: grpc.ServerDuplexStream<unknown, unknown>, ...rest: unknown[]) => handler(guardStream(call), ...rest) : handler) as grpc.UntypedHandleCall;
+        guardedImplementation[name] = (method.requestStream ? (call: grpc.ServerDuplexStream<unknown, unknown>, ...rest: unknown[]) => handler(guardStream(call, method.path, sink), ...rest) : handler) as grpc.UntypedHandleCall;
       }
       server.addService(guardedDefinition, guardedImplementation);
     },
   };
 }
 
-/** Ends a request stream with INTERNAL at the first message that did not decode, instead of passing it on. */
-function guardStream(call: grpc.ServerDuplexStream<unknown, unknown>): grpc.ServerDuplexStream<unknown, unknown> {
+/** Ends a request stream with INTERNAL at the first message that did not decode, instead of passing it on; the sink gets the decoder's error. */
+function guardStream(call: grpc.ServerDuplexStream<unknown, unknown>, path: string, sink: InternalErrorSink | undefined): grpc.ServerDuplexStream<unknown, unknown> {
   const on = call.on.bind(call) as (event: string, listener: (...args: unknown[]) => void) => unknown;
   let failed = false;
   call.on = ((event: string, listener: (...args: unknown[]) => void) => {
@@ -93,6 +95,7 @@ function guardStream(call: grpc.ServerDuplexStream<unknown, unknown>): grpc.Serv
       if (!(message instanceof Undecodable)) return listener(message);
       if (failed) return;
       failed = true;
+      sink?.(message.error, path);
       call.emit("error", { code: grpcStatus.INTERNAL, details: "request does not decode" });
     });
   }) as unknown as typeof call.on;

@@ -87,12 +87,28 @@ function observed(fn: AnyImpl, kind: DescMethod["methodKind"], path: string, obs
   };
 }
 
+/** A message's wire bytes, as grpc-js wants them (a Buffer over the bytes, not a copy). */
+function encode(schema: DescMessage, value: unknown): Buffer {
+  const bytes = toBinary(schema, value as MessageShape<DescMessage>);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function serializer(schema: DescMessage): grpc.serialize<unknown> {
-  return (value: unknown) => {
-    const bytes = toBinary(schema, value as MessageShape<DescMessage>);
-    // grpc-js needs a Buffer; wrap the bytes instead of copying them.
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
+  // The adapter hands over responses already encoded (see encodeResponse); clients hand over messages.
+  return (value: unknown) => (Buffer.isBuffer(value) ? value : encode(schema, value));
+}
+
+/**
+ * Encodes a response before grpc-js sees it: a message that does not encode
+ * (a bug of ours) then fails the call through toStatus, which logs the cause,
+ * instead of inside grpc-js, which would answer INTERNAL without a word.
+ */
+function encodeResponse(schema: DescMessage, value: unknown): Buffer {
+  try {
+    return encode(schema, create(schema, value as MessageInitShape<DescMessage>));
+  } catch (err) {
+    throw new ServiceError(grpc.status.INTERNAL, "internal error", { cause: err });
+  }
 }
 
 function deserializer(schema: DescMessage): grpc.deserialize<unknown> {
@@ -131,8 +147,8 @@ function decoded(value: unknown): unknown {
   if (!(value instanceof Undecodable)) return value;
   const message = value.error instanceof Error ? value.error.message : "";
   if (/recursion depth/.test(message)) return Promise.reject(ServiceError.invalid("request", "nested deeper than the 100 levels protobuf decoding allows"));
-  // Bytes that are not the message are INTERNAL by gRPC's rules.
-  return Promise.reject(new ServiceError(grpc.status.INTERNAL, "request does not decode"));
+  // Bytes that are not the message are INTERNAL by gRPC's rules; the decoder's error is the cause logged.
+  return Promise.reject(new ServiceError(grpc.status.INTERNAL, "request does not decode", { cause: value.error }));
 }
 
 /** The gRPC path of a method: /<fully qualified service>/<proto method name>. */
@@ -161,14 +177,21 @@ export function createServiceDefinition(service: DescService): grpc.ServiceDefin
   return definition;
 }
 
-/** Turns any thrown value into the status object grpc-js sends. */
-function toStatus(err: unknown, path: string, sink: InternalErrorSink): Partial<grpc.StatusObject> {
-  // Our own ServiceErrors are answers (a client's bad bytes included); only
-  // the unexpected is an internal error worth the server log.
-  if (!(err instanceof ServiceError)) sink(err, path);
+/**
+ * Turns any thrown value into the status object grpc-js sends. Every
+ * INTERNAL or UNKNOWN sent goes to the sink with its cause: anything thrown
+ * that is not a ServiceError, and a ServiceError with such a code (its
+ * `cause` when it has one, e.g. ServiceError.from's wrapped error, else the
+ * ServiceError itself). Other codes are answers and are not logged here.
+ */
+export function toStatus(err: unknown, path: string, sink: InternalErrorSink): Partial<grpc.StatusObject> {
   const e = ServiceError.from(err);
+  if (LOGGED_CODES.has(e.code)) sink(e.cause ?? e, path);
   return { code: e.code, details: e.message };
 }
+
+/** Statuses that say the server failed: never sent without their cause in the server log. */
+const LOGGED_CODES: ReadonlySet<number> = new Set([grpc.status.INTERNAL, grpc.status.UNKNOWN]);
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
 
@@ -202,7 +225,7 @@ async function writeAll(call: grpc.ServerWritableStream<unknown, unknown> | grpc
   for await (const message of source) {
     if (ctx.signal.aborted) return;
     // Respect the client's flow control: wait for 'drain' instead of buffering.
-    if (!call.write(create(schema, message as MessageInitShape<DescMessage>))) {
+    if (!call.write(encodeResponse(schema, message))) {
       // once() removes its abort listener when it settles: no listener piles up on long streams.
       await once(call, "drain", { signal: ctx.signal }).catch(() => undefined);
     }
@@ -214,7 +237,14 @@ function answerOnce(release: () => void, callback: grpc.sendUnaryData<unknown>, 
   return [
     (res: unknown) => {
       release();
-      callback(null, create(output, res as MessageInitShape<DescMessage>));
+      let bytes: Buffer;
+      try {
+        bytes = encodeResponse(output, res);
+      } catch (err) {
+        callback(toStatus(err, path, sink));
+        return;
+      }
+      callback(null, bytes);
     },
     (err: unknown) => {
       release();

@@ -4,7 +4,7 @@ import type { ReadEventsRequest, ReadEventsResponse } from "../../gen/ts/pulse/l
 import { ServiceError } from "../errors.js";
 import type { CallContext } from "../rpc/grpc-adapter.js";
 import { LogReader, parseTimeBound, type LogRecordView, type ReadQuery, type RecordField } from "../store/reader.js";
-import type { RecordSource } from "../store/store.js";
+import type { RecordCursor, RecordSource } from "../store/store.js";
 
 /**
  * What the read side needs of the store: where the log is, how far it is
@@ -206,8 +206,10 @@ export function createReadHandlers(log: FollowableLog, options: ReadHandlerOptio
           poke();
         }, Math.min(delayMs, 2 ** 31 - 1));
       }
-      const cursor = await reader.open(query);
+      // Opened inside the try: a store that cannot open a cursor (JetStream unreachable) must not leave the listeners above behind.
+      let cursor: RecordCursor | undefined;
       try {
+        cursor = await reader.open(query);
         for (;;) {
           for await (const batch of cursor.batches(committed, ctx.signal)) {
             let first = 0;
@@ -233,7 +235,7 @@ export function createReadHandlers(log: FollowableLog, options: ReadHandlerOptio
         unsubscribe();
         ctx.signal.removeEventListener("abort", poke);
         options.shutdown?.removeEventListener("abort", poke);
-        await cursor.close();
+        await cursor?.close();
       }
     },
   };

@@ -11,11 +11,13 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type PubAck,
+  type StoredMsg,
 } from "@nats-io/jetstream";
 import { formatTimestamp, parseTimestamp, systemClock, type Clock } from "../../clock.js";
 import { ServiceError } from "../../errors.js";
 import type { AppendEntry, AppendResult, LogStore, RecordSource } from "../store.js";
 import { JetStreamRecordSource } from "./jetstream-reader.js";
+import { hedged, isPassing, retrying, type RetryOptions } from "./retry.js";
 import { queuedBytesOf, WriteQueue } from "../write-queue.js";
 import { StoredRecord, storedMessageOf } from "./stored-record.js";
 
@@ -53,6 +55,16 @@ export interface JetStreamStoreOptions {
   timeSkewMs?: number;
   /** Told about every publish that is tried again (server log). */
   onRetry?: (err: unknown, attempt: number) => void;
+  /**
+   * How long a read, or a lookup on the write path (a duplicate's original
+   * timestamp), keeps trying through a leader change or a lost server before
+   * it fails with UNAVAILABLE, in ms. Default 60,000.
+   */
+  readRetryMs?: number;
+  /** How often the stream's end is looked at while anyone follows it, in ms (see onCommit). Default 5,000. */
+  watchPollMs?: number;
+  /** Told about every request of a read, or of the commit watcher, that failed and is tried again (server log). */
+  onReadRetry?: (what: string, err: unknown, attempt: number) => void;
 }
 
 /** What opening the stream found. */
@@ -84,7 +96,17 @@ export class JetStreamStore implements LogStore {
   private lastMicros = 0;
   private inFlight = new Set<Promise<unknown>>();
   private readonly commitListeners = new Set<(lastSeq: number) => void>();
+  private readonly readRetryMs: number;
+  /** Bumped when watching starts or stops: a watch loop of an older generation ends. */
+  private watchGeneration = 0;
+  /** Aborts the current generation's waits. */
+  private watchAbort: AbortController | undefined;
   private watcher: ConsumerMessages | undefined;
+  /** The last seq the current watcher delivered (or the one before its first). */
+  private watcherSeq = 0;
+  /** The stream's last seq at the previous look, when the watcher had not reached it then. */
+  private watcherBehind: number | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
   /** Where ReadEvents reads records from. */
   readonly records: RecordSource;
 
@@ -98,7 +120,13 @@ export class JetStreamStore implements LogStore {
     this.queue = new WriteQueue(options.queueBytesMax ?? 16 * 1024 * 1024);
     this.publishTimeoutMs = options.publishTimeoutMs ?? 5000;
     this.publishRetryMs = options.publishRetryMs ?? 30_000;
-    this.records = new JetStreamRecordSource(js, jsm, options.stream, { timeSkewMs: options.timeSkewMs, onLastSeq: (s) => this.advance(s) });
+    this.readRetryMs = options.readRetryMs ?? 60_000;
+    this.records = new JetStreamRecordSource(js, jsm, options.stream, {
+      timeSkewMs: options.timeSkewMs,
+      onLastSeq: (s) => this.advance(s),
+      retryMs: this.readRetryMs,
+      onRetry: options.onReadRetry,
+    });
   }
 
   /** Connects, makes the stream when it is missing (or checks the one there), and returns the store. */
@@ -114,8 +142,10 @@ export class JetStreamStore implements LogStore {
       tls: options.tlsCaFile === undefined ? undefined : { caFile: options.tlsCaFile },
     });
     try {
-      const jsm = await jetstreamManager(nc, { timeout: options.publishTimeoutMs ?? 5000 });
-      const report = await ensureStream(jsm, options);
+      // A server that starts during an election (or with a JetStream server just lost) waits for it, as a publish would.
+      const retry = { ms: options.publishRetryMs ?? 30_000, onRetry: (err: unknown, n: number) => options.onReadRetry?.("stream at open", err, n) };
+      const jsm = await retrying(() => jetstreamManager(nc, { timeout: options.publishTimeoutMs ?? 5000 }), retry);
+      const report = await ensureStream(jsm, options, retry);
       const store = new JetStreamStore(nc, jetstream(nc, { timeout: options.publishTimeoutMs ?? 5000 }), jsm, options);
       store.seq = report.lastSeq;
       return { store, report };
@@ -133,11 +163,13 @@ export class JetStreamStore implements LogStore {
   /**
    * Calls `listener(lastSeq)` whenever the stream grows, by this front end's
    * writes or any other's: while anyone listens, a headers-only ordered
-   * consumer watches the stream's end. Returns the unsubscribe function.
+   * consumer watches the stream's end, and the stream's end is also looked
+   * at every `watchPollMs` (a watcher whose server was lost delivers nothing
+   * and is not told; it is then replaced). Returns the unsubscribe function.
    */
   onCommit(listener: (lastSeq: number) => void): () => void {
     this.commitListeners.add(listener);
-    if (this.commitListeners.size === 1) void this.watch();
+    if (this.commitListeners.size === 1) this.startWatching();
     return () => {
       this.commitListeners.delete(listener);
       if (this.commitListeners.size === 0) this.unwatch();
@@ -205,7 +237,7 @@ export class JetStreamStore implements LogStore {
         return { ack, retried: attempt > 0 };
       } catch (err) {
         if (!isPassing(err) || Date.now() >= deadline || this.nc.isClosed()) {
-          throw new ServiceError(status.UNAVAILABLE, `JetStream did not store the event (${(err as Error).message}); nothing of it was acked`);
+          throw new ServiceError(status.UNAVAILABLE, `JetStream did not store the event (${(err as Error).message}); nothing of it was acked`, { cause: err });
         }
         this.options.onRetry?.(err, attempt + 1);
         await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
@@ -213,10 +245,25 @@ export class JetStreamStore implements LogStore {
     }
   }
 
-  /** The timestamp the original of a duplicate was stored with (same call: this one; else read back from the stream). */
+  /**
+   * The timestamp the original of a duplicate was stored with (same call:
+   * this one; else read back from the stream, through a leader change too).
+   * When it cannot be read, the call fails with UNAVAILABLE rather than
+   * answer another timestamp: a retry is answered as a duplicate again.
+   */
   private async originalTimestamp(entries: readonly AppendEntry[], i: number, seq: number, timestamp: string): Promise<string> {
     for (let j = 0; j < i; j++) if (entries[j].eventId === entries[i].eventId) return timestamp;
-    const stored = await this.jsm.streams.getMessage(this.options.stream, { seq }).catch(() => null);
+    let stored: StoredMsg | null;
+    try {
+      stored = await retrying(() => this.jsm.streams.getMessage(this.options.stream, { seq }), { ms: this.readRetryMs, onRetry: (err, n) => this.options.onReadRetry?.("message get", err, n) });
+    } catch (err) {
+      throw new ServiceError(
+        status.UNAVAILABLE,
+        `event_id ${entries[i].eventId} is already stored (seq ${seq}) but JetStream did not give back its timestamp (${(err as Error).message}); a retry with the same event_id is answered as a duplicate`,
+        { cause: err },
+      );
+    }
+    // null: the original is gone (the stream's own limits removed it); nothing else to tell.
     const record = stored === null ? undefined : StoredRecord.of(seq, stored.data);
     return record !== undefined && !Number.isNaN(parseTimestamp(record.timestamp)) ? record.timestamp : timestamp;
   }
@@ -228,29 +275,93 @@ export class JetStreamStore implements LogStore {
     for (const listener of this.commitListeners) listener(seq);
   }
 
-  /** Follows the stream's end with a headers-only ordered consumer (what other front ends write). */
-  private async watch(): Promise<void> {
-    try {
-      const consumer = await this.js.consumers.get(this.options.stream, {
-        deliver_policy: "by_start_sequence",
-        opt_start_seq: this.seq + 1,
-        headers_only: true,
-      });
-      const messages = await consumer.consume({ max_messages: 1000 });
-      if (this.commitListeners.size === 0 || this.queue.isClosed || this.watcher !== undefined) {
-        // Nobody listens any more, or another watcher started meanwhile.
-        messages.stop();
-        return;
+  private startWatching(): void {
+    const generation = ++this.watchGeneration;
+    this.watchAbort?.abort();
+    const abort = (this.watchAbort = new AbortController());
+    void this.watch(generation, abort.signal);
+    const pollMs = this.options.watchPollMs ?? 5000;
+    clearInterval(this.pollTimer);
+    this.pollTimer = setInterval(() => void this.look(generation), pollMs);
+    this.pollTimer.unref();
+  }
+
+  /**
+   * Follows the stream's end with a headers-only ordered consumer (what
+   * other front ends write), making a new one whenever it ends or fails,
+   * for as long as anyone listens.
+   */
+  private async watch(generation: number, signal: AbortSignal): Promise<void> {
+    const { stream } = this.options;
+    for (let failures = 0; generation === this.watchGeneration && !this.queue.isClosed; ) {
+      let messages: ConsumerMessages | undefined;
+      try {
+        const from = this.seq + 1;
+        const consumer = await hedged(() => this.js.consumers.get(stream, { deliver_policy: "by_start_sequence", opt_start_seq: from, headers_only: true }), {
+          ms: this.readRetryMs,
+          hedgeMs: 1000,
+          inFlightMax: 3,
+          signal,
+          onRetry: (err, n) => this.options.onReadRetry?.("commit watcher create", err, n),
+          discard: (c) => void c.delete().catch(() => undefined),
+        });
+        messages = await consumer.consume({ max_messages: 1000, expires: 10_000 });
+        if (generation !== this.watchGeneration || this.queue.isClosed) {
+          // Nobody listens any more, or another watcher started meanwhile.
+          messages.stop();
+          return;
+        }
+        this.watcher = messages;
+        this.watcherSeq = from - 1;
+        this.watcherBehind = undefined;
+        for await (const m of messages) {
+          this.watcherSeq = m.seq;
+          failures = 0;
+          this.advance(m.seq);
+        }
+      } catch (err) {
+        failures++;
+        if (generation === this.watchGeneration) this.options.onReadRetry?.("commit watcher", err, failures);
+      } finally {
+        if (this.watcher === messages) this.watcher = undefined;
       }
-      this.watcher = messages;
-      for await (const m of messages) this.advance(m.seq);
-      if (this.watcher === messages) this.watcher = undefined;
-    } catch {
-      // The watcher only speeds followers up: a failure leaves them on this front end's own writes and each cursor's look at the stream end.
+      // Ended (replaced after a stall, or its server lost) or failed: a new one after a pause.
+      if (signal.aborted) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(100 * 2 ** failures, 5000));
+        timer.unref();
+        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      });
     }
   }
 
+  /**
+   * A look at the stream's end while anyone listens: tells the listeners (so
+   * followers go on even without a working watcher) and stops a watcher that
+   * did not deliver, since the last look, what was stored before it.
+   */
+  private async look(generation: number): Promise<void> {
+    let last: number;
+    try {
+      last = (await this.jsm.streams.info(this.options.stream)).state.last_seq;
+    } catch {
+      return; // an election: the next look, or the watcher, tells
+    }
+    if (generation !== this.watchGeneration) return;
+    if (this.watcher !== undefined && this.watcherBehind !== undefined && this.watcherSeq < this.watcherBehind) {
+      this.options.onReadRetry?.("commit watcher", new Error(`no message up to seq ${this.watcherBehind} since the last look`), 1);
+      this.watcher.stop();
+    }
+    this.watcherBehind = last > this.watcherSeq ? last : undefined;
+    this.advance(last);
+  }
+
   private unwatch(): void {
+    this.watchGeneration++;
+    this.watchAbort?.abort();
+    this.watchAbort = undefined;
+    clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
     const watcher = this.watcher;
     this.watcher = undefined;
     // stop() ends the subscription; the for-await in watch() then ends by itself.
@@ -258,17 +369,10 @@ export class JetStreamStore implements LogStore {
   }
 }
 
-/** Errors after which the same publish may succeed: a timeout, no responders during an election, JetStream temporarily unavailable, a dropped connection. */
-function isPassing(err: unknown): boolean {
-  if (err instanceof JetStreamApiError) return err.status === 503 || err.status === 408;
-  const name = (err as Error)?.name ?? "";
-  return ["TimeoutError", "NoRespondersError", "JetStreamNotEnabled", "RequestError", "ConnectionError"].includes(name) || /timeout|no responders|not enabled/i.test((err as Error)?.message ?? "");
-}
-
-async function ensureStream(jsm: JetStreamManager, options: JetStreamStoreOptions): Promise<JetStreamOpenReport> {
+async function ensureStream(jsm: JetStreamManager, options: JetStreamStoreOptions, retry: RetryOptions): Promise<JetStreamOpenReport> {
   const replicas = options.replicas ?? 1;
   try {
-    const info = await jsm.streams.info(options.stream);
+    const info = await retrying(() => jsm.streams.info(options.stream), retry);
     if (!info.config.subjects?.includes(options.subject)) {
       throw new Error(`JetStream stream ${options.stream} exists but does not capture subject ${options.subject} (its subjects: ${info.config.subjects?.join(", ") ?? "none"})`);
     }
@@ -278,17 +382,21 @@ async function ensureStream(jsm: JetStreamManager, options: JetStreamStoreOption
   }
   // Two front ends may both find it missing: JetStream accepts the same config twice; on any other clash the stream is read back.
   try {
-    const info = await jsm.streams.add({
-      name: options.stream,
-      subjects: [options.subject],
-      num_replicas: replicas,
-      storage: StorageType.File,
-      duplicate_window: (options.duplicateWindowMs ?? 120_000) * 1_000_000,
-      allow_direct: true,
-    });
+    const info = await retrying(
+      () =>
+        jsm.streams.add({
+          name: options.stream,
+          subjects: [options.subject],
+          num_replicas: replicas,
+          storage: StorageType.File,
+          duplicate_window: (options.duplicateWindowMs ?? 120_000) * 1_000_000,
+          allow_direct: true,
+        }),
+      retry,
+    );
     return { created: true, lastSeq: info.state.last_seq, replicas: info.config.num_replicas };
   } catch (err) {
-    const info = await jsm.streams.info(options.stream).catch(() => undefined);
+    const info = await retrying(() => jsm.streams.info(options.stream), retry).catch(() => undefined);
     if (info === undefined || !info.config.subjects?.includes(options.subject)) throw err;
     return { created: false, lastSeq: info.state.last_seq, replicas: info.config.num_replicas };
   }

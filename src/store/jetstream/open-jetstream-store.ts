@@ -21,6 +21,7 @@ export async function openJetStreamStore(
     clock: options.clock,
     queueBytesMax: options.queueBytesMax,
     onRetry: (err, attempt) => logger.warn({ err: (err as Error).message, attempt }, "JetStream publish not acked yet; trying again with the same message id"),
+    onReadRetry: (what, err, attempt) => logger.warn({ what, err: (err as Error)?.message ?? String(err), attempt }, "JetStream read not answered yet (a leader change or a lost server); trying again"),
   });
   if (!report.created && report.replicas !== choice.replicas) {
     logger.warn({ stream: choice.stream, replicas: report.replicas, asked: choice.replicas }, "the stream exists with another replica count; its own setting applies");

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { connect } from "@nats-io/transport-node";
 import { v4 as uuidv4 } from "uuid";
 import type { LearningEventSchema, LogRecord, ReadEventsRequestSchema } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../../helpers/server.js";
@@ -15,7 +16,7 @@ async function readAll(ts: TestServer, request: MessageInitShape<typeof ReadEven
 }
 
 describe("JetStream store behind the server: many front ends", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let natsDir: TempDir;
   let nats: NatsCluster;
   let dirs: TempDir[] = [];
@@ -36,13 +37,18 @@ describe("JetStream store behind the server: many front ends", function () {
 
   /** Starts `count` servers on one fresh stream, each with its own folder (trust state). */
   async function frontEnds(count: number): Promise<TestServer[]> {
-    const flags = ["--store", nats.storeUrl, "--nats-stream", `FRONT_${++streamNo}`, "--nats-subject", `front.${streamNo}.events`];
-    for (let i = 0; i < count; i++) {
-      const dir = await tempDir();
-      dirs.push(dir);
-      servers.push(await startServer(dir.path, flags));
-    }
+    const flags = streamFlags(++streamNo);
+    for (let i = 0; i < count; i++) servers.push(await frontEnd(flags));
     return servers;
+  }
+
+  const streamFlags = (n: number) => ["--store", nats.storeUrl, "--nats-stream", `FRONT_${n}`, "--nats-subject", `front.${n}.events`];
+
+  /** One more server with the given flags, in a folder of its own. */
+  async function frontEnd(flags: string[]): Promise<TestServer> {
+    const dir = await tempDir();
+    dirs.push(dir);
+    return startServer(dir.path, flags);
   }
 
   it("takes writes on two servers at once with no seq given twice; a replay from either returns the same events in the same order", async () => {
@@ -82,6 +88,46 @@ describe("JetStream store behind the server: many front ends", function () {
     assert.equal(retry.acks[0].seq, first.acks[0].seq);
     assert.equal(retry.acks[0].timestamp, first.acks[0].timestamp);
     assert.equal((await readAll(b)).length, 1);
+  });
+
+  it("after every front end is restarted, retries of the last event_ids written through both are answered duplicate with the original seq and timestamp", async () => {
+    // The window is JetStream's own (Nats-Msg-Id, kept by the stream, 2 minutes): no front end keeps or rebuilds one,
+    // so it does not matter how the stream is laid out: two front ends' records interleaved, other messages between them.
+    const [a, b] = await frontEnds(2);
+    const flags = streamFlags(streamNo);
+    const nc = await connect({ servers: nats.servers });
+    const events = (tag: string) => Array.from({ length: 50 }, (_, j) => revision(`${tag}-${j}`, uuidv4()));
+    const sent = new Map<string, Event>();
+    const write = async (ts: TestServer, tag: string) => {
+      const acks = [];
+      for (let i = 0; i < 10; i++) {
+        const batch = events(`${tag}-${i}`);
+        for (const e of batch) sent.set((e.event!.value as { eventId: string }).eventId, e);
+        const res = await ts.client.logBatch({ events: batch });
+        assert.equal(res.errors.length, 0);
+        acks.push(...res.acks);
+        nc.publish(`front.${streamNo}.events`, `not a record ${tag}-${i}`); // another program's message on the subject
+      }
+      return acks;
+    };
+    const originals = (await Promise.all([write(a, "a"), write(b, "b")])).flat();
+    await nc.flush();
+    await nc.close();
+    assert.equal(originals.length, 1000);
+    for (const ts of servers.splice(0)) await ts.stop();
+    const restarted = await frontEnd(flags);
+    servers.push(restarted);
+    const byId = new Map(originals.map((ack) => [ack.eventId, ack]));
+    const ids = [...byId.keys()];
+    for (let i = 0; i < ids.length; i += 100) {
+      const res = await restarted.client.logBatch({ events: ids.slice(i, i + 100).map((id) => sent.get(id)!) });
+      assert.equal(res.errors.length, 0);
+      for (const ack of res.acks) {
+        const original = byId.get(ack.eventId)!;
+        assert.deepEqual([ack.duplicate, ack.seq, ack.timestamp], [true, original.seq, original.timestamp], `retry of ${ack.eventId}`);
+      }
+    }
+    assert.equal((await readAll(restarted)).length, 1000, "nothing written twice");
   });
 
   it("follows from one server what another writes", async () => {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { status } from "@grpc/grpc-js";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import { JetStreamRecordSource } from "../../../src/store/jetstream/jetstream-reader.js";
+import { ServiceError } from "../../../src/errors.js";
+import { JetStreamRecordSource, type JetStreamReaderOptions } from "../../../src/store/jetstream/jetstream-reader.js";
 import { storedMessageOf } from "../../../src/store/jetstream/stored-record.js";
 
 /** A stored message at `seq`, as JetStream hands it to a consumer. */
@@ -9,57 +11,202 @@ function message(seq: number): JsMsg {
   return { seq, data } as unknown as JsMsg;
 }
 
+/** The client's error for a request nobody answered. */
+function timeout(): Error {
+  const err = new Error("timeout");
+  err.name = "TimeoutError";
+  return err;
+}
+
 /**
- * A stream of `last` messages whose consumers each deliver from their start
- * seq, the first `failures` of them failing (throwing) after `deliveredFirst`
- * messages, as ordered consumers do while the stream's leader moves.
+ * What one consumer create does, in order of creates (the last one repeats):
+ * - ok: answered; its consumer delivers from its start seq, then `after`
+ *   once `delivered` messages are out (all by default);
+ * - lost: placed on a lost server: never answered, so the client's request
+ *   times out after `timeoutMs`;
+ * - late: answered after `delayMs` (by then another create may have won).
  */
-function fakeJetStream(last: number, failures: number, deliveredFirst = 1) {
+type Create =
+  | { kind: "ok"; delivered?: number; after?: "end" | "throw" | "stall" }
+  | { kind: "lost"; timeoutMs: number }
+  | { kind: "late"; delayMs: number };
+
+/** An ordered consumer's messages: an async iterator that stop() ends, even while it waits. */
+class FakeMessages implements AsyncIterator<JsMsg> {
+  private readonly queue: JsMsg[] = [];
+  private wake: (() => void) | undefined;
+  private stopped = false;
+  private error: Error | undefined;
+  push(m: JsMsg): void {
+    this.queue.push(m);
+    this.poke();
+  }
+  fail(err: Error): void {
+    this.error = err;
+    this.poke();
+  }
+  stop(): void {
+    this.stopped = true;
+    this.poke();
+  }
+  private poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+  async next(): Promise<IteratorResult<JsMsg>> {
+    for (;;) {
+      if (this.queue.length > 0) return { done: false, value: this.queue.shift()! };
+      if (this.stopped) return { done: true, value: undefined };
+      if (this.error !== undefined) throw this.error;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+  async return(): Promise<IteratorResult<JsMsg>> {
+    this.stop();
+    return { done: true, value: undefined };
+  }
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+}
+
+/** A stream of `last` messages whose consumer creates behave as `creates` says. */
+function fakeJetStream(last: number, creates: Create[], info: () => Promise<unknown> = async () => ({ state: { first_seq: 1, last_seq: last } })) {
   const starts: number[] = [];
+  let deleted!: () => void;
+  const firstDelete = new Promise<void>((resolve) => (deleted = resolve));
   let made = 0;
+  const consumerAt = (start: number, how: Extract<Create, { kind: "ok" }>) => ({
+    delete: async () => {
+      deleted();
+      return true;
+    },
+    consume: async () => {
+      const messages = new FakeMessages();
+      const delivered = how.delivered ?? Number.POSITIVE_INFINITY;
+      for (let seq = start; seq <= last && seq - start < delivered; seq++) messages.push(message(seq));
+      if (start + delivered <= last) {
+        if (how.after === "throw") messages.fail(new Error("heartbeats missed"));
+        else if (how.after === "end") messages.stop();
+        // stall: nothing more, ever (its server was lost)
+      }
+      return messages;
+    },
+  });
   const js = {
     consumers: {
-      get: async (_stream: string, options: { opt_start_seq: number }) => {
-        const failing = made++ < failures;
+      get: (_stream: string, options: { opt_start_seq: number }) => {
+        const how = creates[Math.min(made++, creates.length - 1)];
         starts.push(options.opt_start_seq);
-        return {
-          consume: async () => {
-            async function* deliver() {
-              for (let seq = options.opt_start_seq; seq <= last; seq++) {
-                if (failing && seq - options.opt_start_seq >= deliveredFirst) throw new Error("heartbeats missed");
-                yield message(seq);
-              }
-            }
-            return Object.assign(deliver(), { stop: () => undefined });
-          },
-        };
+        const ok = consumerAt(options.opt_start_seq, how.kind === "ok" ? how : { kind: "ok" });
+        // unref: a request still waiting when the tests end does not keep mocha alive.
+        if (how.kind === "lost") return new Promise((_, reject) => setTimeout(() => reject(timeout()), how.timeoutMs).unref());
+        if (how.kind === "late") return new Promise((resolve) => setTimeout(() => resolve(ok), how.delayMs).unref());
+        return Promise.resolve(ok);
       },
     },
   } as unknown as JetStreamClient;
-  const jsm = { streams: { info: async () => ({ state: { first_seq: 1, last_seq: last } }) } } as unknown as JetStreamManager;
-  return { js, jsm, starts };
+  const jsm = { streams: { info } } as unknown as JetStreamManager;
+  return { js, jsm, starts, firstDelete };
 }
+
+async function readAll(source: JetStreamRecordSource): Promise<number[]> {
+  const cursor = await source.open();
+  const seqs: number[] = [];
+  try {
+    for await (const batch of cursor.batches()) seqs.push(...batch.map((r) => r.seq));
+  } finally {
+    await cursor.close();
+  }
+  return seqs;
+}
+
+// Short waits: these streams are in memory. No assertion here depends on how long anything took.
+// Outcomes do not depend on the budget (60 s, the default) except where a test sets a small one to see the read give up.
+const fast: JetStreamReaderOptions = { hedgeMs: 20, stallMs: 200, retryMs: 60_000 };
 
 describe("JetStreamRecordSource", () => {
   it("goes on from the next seq with a new consumer when one fails, reading every record once", async () => {
-    const { js, jsm, starts } = fakeJetStream(5, 2);
-    const cursor = await new JetStreamRecordSource(js, jsm, "S").open();
-    const seqs: number[] = [];
-    for await (const batch of cursor.batches()) seqs.push(...batch.map((r) => r.seq));
-    await cursor.close();
-    assert.deepEqual(seqs, [1, 2, 3, 4, 5]);
+    const { js, jsm, starts } = fakeJetStream(5, [{ kind: "ok", delivered: 1, after: "throw" }, { kind: "ok", delivered: 1, after: "throw" }, { kind: "ok" }]);
+    assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast)), [1, 2, 3, 4, 5]);
     assert.deepEqual(starts, [1, 2, 3], "each new consumer starts after the last record read");
   });
 
-  it("gives up after ten consumers in a row fail without delivering anything, naming the last error", async () => {
-    const { js, jsm } = fakeJetStream(100, 100, 0);
-    const cursor = await new JetStreamRecordSource(js, jsm, "S").open();
-    await assert.rejects(
-      (async () => {
-        for await (const batch of cursor.batches()) void batch;
-      })(),
-      /stopped before seq 1, 10 times in a row; last error: heartbeats missed/,
-    );
+  it("gives up with UNAVAILABLE after ten consumers in a row fail without delivering anything, naming the last error and the seq to resume from", async () => {
+    const { js, jsm } = fakeJetStream(100, [{ kind: "ok", delivered: 0, after: "throw" }]);
+    await assert.rejects(readAll(new JetStreamRecordSource(js, jsm, "S", fast)), (err: unknown) => {
+      assert.ok(err instanceof ServiceError);
+      assert.equal(err.code, status.UNAVAILABLE);
+      assert.match(err.message, /stopped before seq 1, 10 times in a row; last error: heartbeats missed; resume with from_seq 1/);
+      return true;
+    });
+  });
+
+  it("races a consumer create that is never answered (placed on a lost server) with another one, and reads everything", async () => {
+    // The node-loss defect: a create JetStream placed on the killed server; before, the read waited for it, then failed.
+    const { js, jsm, starts } = fakeJetStream(5, [{ kind: "lost", timeoutMs: 60_000 }, { kind: "lost", timeoutMs: 60_000 }, { kind: "ok" }]);
+    assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", { ...fast, hedgeMs: 10 })), [1, 2, 3, 4, 5]);
+    assert.deepEqual(starts, [1, 1, 1], "three creates from the same seq");
+  });
+
+  it("keeps creating while every create in flight times out, and reads everything once one is answered", async () => {
+    const lost: Create = { kind: "lost", timeoutMs: 5 };
+    const { js, jsm, starts } = fakeJetStream(3, [lost, lost, lost, lost, lost, lost, { kind: "ok" }]);
+    assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast)), [1, 2, 3]);
+    assert.equal(starts.length, 7);
+  });
+
+  it("deletes the consumer of a create answered after another one won", async () => {
+    const f = fakeJetStream(3, [{ kind: "late", delayMs: 100 }, { kind: "ok" }]);
+    assert.deepEqual(await readAll(new JetStreamRecordSource(f.js, f.jsm, "S", { ...fast, hedgeMs: 10 })), [1, 2, 3]);
+    // The late answer comes after the read; it is released then (awaited: mocha's timeout bounds it).
+    await f.firstDelete;
+  });
+
+  it("replaces a consumer that stalls (its server was lost) while records are known to be stored", async () => {
+    const { js, jsm, starts } = fakeJetStream(6, [{ kind: "ok", delivered: 2, after: "stall" }, { kind: "ok" }]);
+    assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast)), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(starts, [1, 3]);
+  });
+
+  it("answers UNAVAILABLE naming the seq to resume from when no consumer can be made in retryMs", async () => {
+    const { js, jsm } = fakeJetStream(5, [{ kind: "lost", timeoutMs: 5 }]);
+    await assert.rejects(readAll(new JetStreamRecordSource(js, jsm, "S", { ...fast, retryMs: 100 })), (err: unknown) => {
+      assert.ok(err instanceof ServiceError && err.code === status.UNAVAILABLE, String(err));
+      assert.match(err.message, /did not start a reader on stream S at seq 1; resume with from_seq 1 \(timeout\)/);
+      assert.equal((err.cause as Error).name, "TimeoutError", "the cause is kept for the server log");
+      return true;
+    });
+  });
+
+  it("tries stream info again through an election at open", async () => {
+    let calls = 0;
+    const { js, jsm } = fakeJetStream(3, [{ kind: "ok" }], async () => {
+      if (++calls <= 3) throw timeout();
+      return { state: { first_seq: 1, last_seq: 3 } };
+    });
+    const cursor = await new JetStreamRecordSource(js, jsm, "S", fast).open();
+    await cursor.close();
+    assert.equal(calls, 4);
+  });
+
+  it("answers UNAVAILABLE when the stream does not answer at open within retryMs", async () => {
+    const { js, jsm } = fakeJetStream(5, [{ kind: "ok" }], async () => {
+      throw timeout();
+    });
+    await assert.rejects(new JetStreamRecordSource(js, jsm, "S", { ...fast, retryMs: 0 }).open(), (err: unknown) => err instanceof ServiceError && err.code === status.UNAVAILABLE && /stream S did not answer/.test(err.message));
+  });
+
+  it("stops at once, without an error, when the caller aborts while no consumer answers", async () => {
+    const { js, jsm } = fakeJetStream(5, [{ kind: "lost", timeoutMs: 60_000 }]);
+    const cursor = await new JetStreamRecordSource(js, jsm, "S", { ...fast, hedgeMs: 60_000 }).open();
+    const abort = new AbortController();
+    const reading = (async () => {
+      for await (const batch of cursor.batches(undefined, abort.signal)) void batch;
+    })();
+    abort.abort();
+    await reading;
     await cursor.close();
   });
 });

@@ -103,8 +103,12 @@ export async function startNats(dir: string, size: 1 | 3, options: { token?: str
   return { nodes, servers, storeUrl: `nats://${servers.join(",")}`, stop };
 }
 
-/** Connects and asks JetStream until it answers and can place a stream on every server (a cluster first elects its meta leader). */
-async function waitForJetStream(servers: string[], replicas: number, token?: string, timeoutMs = 20_000): Promise<void> {
+/**
+ * Connects and asks JetStream until it answers and can place a stream on
+ * every server (a cluster first elects its meta leader). The bound is
+ * generous: on a loaded machine the election takes a while.
+ */
+async function waitForJetStream(servers: string[], replicas: number, token?: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

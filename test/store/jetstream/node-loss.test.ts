@@ -10,29 +10,55 @@ import { startNats, type NatsCluster } from "./nats-servers.js";
 
 type Event = MessageInitShape<typeof LearningEventSchema>;
 
+async function readAll(ts: TestServer): Promise<LogRecord[]> {
+  const records: LogRecord[] = [];
+  for await (const m of ts.client.readEvents({})) records.push(...m.records);
+  return records;
+}
+
+/** Fails with `message()` if `work` has not settled within `ms`: a bound for an event that may never come, not a timing assertion. */
+async function within<T>(work: Promise<T>, ms: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message())), ms)));
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe("JetStream store on a three-node cluster", function () {
-  this.timeout(90_000);
+  // Generous: on a loaded machine the election, the retried publishes and the replays below take a while.
+  this.timeout(240_000);
   let natsDir: TempDir;
-  let dir: TempDir;
+  const dirs: TempDir[] = [];
   let nats: NatsCluster | undefined;
-  let ts: TestServer | undefined;
+  const servers: TestServer[] = [];
   before(async () => {
     natsDir = await tempDir("pulse-nats-");
-    dir = await tempDir();
   });
   after(async () => {
     // Always, even when the test failed: no nats-server is left running.
-    await ts?.stop().catch(() => undefined);
+    for (const ts of servers) await ts.stop().catch(() => undefined);
     await nats?.stop();
     await natsDir?.remove();
-    await dir?.remove();
+    for (const d of dirs) await d.remove();
   });
 
-  it("keeps taking writes with replicas 3 when the stream leader is killed mid-ingest: nothing acked is lost, nothing is duplicated", async () => {
+  it("keeps taking writes with replicas 3 when the stream leader is killed mid-ingest: nothing acked is lost or duplicated, a follower on another front end sees it all, and every replay after the loss reads it all", async () => {
     nats = await startNats(natsDir.path, 3);
     const stream = "NODE_LOSS";
-    const server = await startServer(dir.path, ["--store", nats.storeUrl, "--nats-stream", stream, "--nats-replicas", "3"], { logger: pino({ level: "error" }) } /* a failure names its cause */);
-    ts = server;
+    const flags = ["--store", nats.storeUrl, "--nats-stream", stream, "--nats-replicas", "3"];
+    // Logger at error level: an INTERNAL names its cause in the test output.
+    const frontEnd = async () => {
+      const dir = await tempDir();
+      dirs.push(dir);
+      const ts = await startServer(dir.path, flags, { logger: pino({ level: "error" }) });
+      servers.push(ts);
+      return ts;
+    };
+    const server = await frontEnd();
+    const other = await frontEnd();
     const nc = await connect({ servers: nats.servers });
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(stream);
@@ -42,12 +68,23 @@ describe("JetStream store on a three-node cluster", function () {
     assert.ok(victim, `the stream has a leader among the test's nodes (got ${leader})`);
     await nc.close();
 
+    const batches = 60;
+    const total = batches * 100;
+    // A follower on the other front end, from before the loss: it learns of the writes through that front end's watcher of the stream.
+    const followed: LogRecord[] = [];
+    const follow = other.client.readEvents({ follow: true });
+    const following = (async () => {
+      for await (const m of follow) {
+        followed.push(...m.records);
+        if (followed.length >= total) break;
+      }
+    })();
+
     // Batches of client-chosen event_ids; a failed batch is sent again as is, as a client's retry would be.
     const acked = new Map<string, EventAck>();
     let retries = 0;
     let ackedAfterKill = 0;
     let killed = false;
-    const batches = 60;
     for (let b = 0; b < batches; b++) {
       const events: Event[] = Array.from({ length: 100 }, (_, i) => ({ event: { case: "revisionTrigger", value: { reason: `b${b}-${i}`, eventId: uuidv4() } } }));
       // Mid-ingest: the leader dies while batch 20 is on its way (SIGKILL, no goodbye); later batches need the new leader.
@@ -71,15 +108,24 @@ describe("JetStream store on a three-node cluster", function () {
       }
     }
     assert.ok(!victim.alive);
-    assert.equal(acked.size, batches * 100);
+    assert.equal(acked.size, total);
     assert.ok(ackedAfterKill >= 40 * 100, "writes continued after the node was lost");
 
-    const records: LogRecord[] = [];
-    for await (const m of server.client.readEvents({})) records.push(...m.records);
-    const ids = records.map((r) => r.eventId);
-    assert.equal(new Set(ids).size, ids.length, "no event stored twice");
-    assert.equal(records.length, acked.size, `every acked event stored once (client retries: ${retries})`);
-    for (let i = 1; i < records.length; i++) assert.ok(records[i].seq > records[i - 1].seq);
-    for (const r of records) assert.equal(r.seq, acked.get(r.eventId)?.seq, "each record at the seq its ack named");
+    const check = (records: LogRecord[], who: string) => {
+      const ids = records.map((r) => r.eventId);
+      assert.equal(new Set(ids).size, ids.length, `${who}: no event stored twice`);
+      assert.equal(records.length, acked.size, `${who}: every acked event stored once (client retries: ${retries})`);
+      for (let i = 1; i < records.length; i++) assert.ok(records[i].seq > records[i - 1].seq, `${who}: in seq order`);
+      for (const r of records) assert.equal(r.seq, acked.get(r.eventId)?.seq, `${who}: each record at the seq its ack named`);
+    };
+    check(await readAll(server), "replay");
+    // The follower reads through the loss too (a consumer or watcher that was on the lost node is replaced).
+    await within(following, 120_000, () => `the follower on the other front end saw ${followed.length} of ${total} records`);
+    check(followed, "follower");
+    // Each replay makes a new consumer, which JetStream may place on the lost node: every one must still read it all.
+    for (let i = 0; i < 5; i++) {
+      check(await readAll(server), `replay ${i + 2} (writing front end)`);
+      check(await readAll(other), `replay ${i + 1} (other front end)`);
+    }
   });
 });

@@ -9,7 +9,7 @@ import { tempDir, type TempDir } from "../../helpers/server.js";
 import { requireNatsServer, startNats, type NatsCluster } from "./nats-servers.js";
 
 describe("trust state over a JetStream store", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let dir: TempDir;
   let nats: NatsCluster;
   before(async () => {
@@ -45,7 +45,7 @@ describe("trust state over a JetStream store", function () {
 });
 
 describe("a JetStream store that requires a token", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let dir: TempDir;
   let nats: NatsCluster;
   const token = "nats-token-0123456789abcdef";

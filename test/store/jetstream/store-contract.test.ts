@@ -40,7 +40,7 @@ async function readAll(source: RecordSource, query: ReadQuery = {}, maxSeq?: num
  */
 function storeContract(name: string, setup: (ctx: { dir: string }) => Promise<{ opener: Opener; teardown?: () => Promise<void> }>): void {
   describe(`LogStore contract: ${name}`, function () {
-    this.timeout(20_000);
+    this.timeout(60_000);
     let dir: TempDir;
     let opener: Opener;
     let teardown: (() => Promise<void>) | undefined;
@@ -175,7 +175,7 @@ storeContract("JSONL Appender", async ({ dir }) => {
 });
 
 describe("JetStream store", function () {
-  this.timeout(30_000);
+  this.timeout(60_000);
   let natsDir: TempDir;
   let nats: NatsCluster;
   let streamNo = 0;

@@ -10,7 +10,7 @@ import { requireNatsServer, startNats, type NatsCluster } from "./nats-servers.j
 
 
 describe("the CLI and the visual summary over a JetStream store", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let dir: TempDir;
   let nats: NatsCluster;
   let server: ChildServer;

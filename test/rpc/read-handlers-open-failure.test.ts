@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import { ReadEventsRequestSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { ServiceError } from "../../src/errors.js";
+import { createReadHandlers } from "../../src/service/read-handlers.js";
+
+describe("ReadEvents when the store cannot open a cursor", () => {
+  it("fails with the store's status and leaves no commit listener or abort listener behind", async () => {
+    let listeners = 0;
+    const shutdown = new AbortController();
+    const log = {
+      lastSeq: 0,
+      onCommit: () => {
+        listeners++;
+        return () => void listeners--;
+      },
+      records: {
+        open: async () => {
+          throw new ServiceError(grpc.status.UNAVAILABLE, "JetStream stream S did not answer; nothing was read");
+        },
+      },
+    };
+    const handlers = createReadHandlers(log, { shutdown: shutdown.signal });
+    const call = new AbortController();
+    const ctx = { signal: call.signal, metadata: new grpc.Metadata(), peer: "test", path: "/pulse.learninglog.v1.LearningLogService/ReadEvents" };
+    for (const follow of [false, true]) {
+      await assert.rejects(
+        (async () => {
+          for await (const m of handlers.readEvents(create(ReadEventsRequestSchema, { follow, until: follow ? "2100-01-01T00:00:00+00:00" : undefined }), ctx)) void m;
+        })(),
+        (err: unknown) => err instanceof ServiceError && err.code === grpc.status.UNAVAILABLE,
+      );
+    }
+    // Before, a failed open returned before the try whose finally unsubscribes: the store kept watching for a reader that was gone.
+    assert.equal(listeners, 0);
+  });
+});
