@@ -14,6 +14,7 @@ import {
 import { ServiceError } from "../errors.js";
 import type { BatchOutcome, EventErrorData, EventWriter } from "../events/event-writer.js";
 import { toAck } from "../events/event-writer.js";
+import { shutdownFanout } from "./shutdown-fanout.js";
 
 /** Options of the batch and stream handlers. */
 export interface IngestOptions {
@@ -61,18 +62,7 @@ function observedLater<T>(promise: Promise<T>): Promise<T> {
 export function createIngestHandlers(writer: EventWriter, options: IngestOptions = {}) {
   const inFlightMax = options.streamBatchesInFlightMax ?? 8;
   const shutdown = options.shutdown ?? new AbortController().signal;
-  // One listener on the shared shutdown signal for all streams (one per
-  // stream would pile up past the signal's listener limit), fanning out to
-  // the races waiting now.
-  const stopWaiters = new Set<() => void>();
-  shutdown.addEventListener(
-    "abort",
-    () => {
-      for (const wake of stopWaiters) wake();
-      stopWaiters.clear();
-    },
-    { once: true },
-  );
+  const stopping = shutdownFanout(shutdown);
   /**
    * A promise that settles when shutdown starts, for one race only: its
    * waiter is removed after the race. (Racing a long-lived promise instead
@@ -81,10 +71,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
   const stopSignal = (): { stopped: Promise<"stopped">; release: () => void } => {
     let release = () => {};
     const stopped = new Promise<"stopped">((resolve) => {
-      if (shutdown.aborted) return resolve("stopped");
-      const wake = () => resolve("stopped");
-      stopWaiters.add(wake);
-      release = () => stopWaiters.delete(wake);
+      release = stopping.onShutdown(() => resolve("stopped"));
     });
     return { stopped, release };
   };

@@ -5,6 +5,7 @@ import { ServiceError } from "../errors.js";
 import type { CallContext } from "../rpc/grpc-adapter.js";
 import { LogReader, parseTimeBound, type LogRecordView, type ReadQuery, type RecordField } from "../store/reader.js";
 import type { RecordCursor, RecordSource } from "../store/store.js";
+import { shutdownFanout } from "./shutdown-fanout.js";
 
 /**
  * What the read side needs of the store: where the log is, how far it is
@@ -175,6 +176,7 @@ function responseOf(views: readonly LogRecordView[], onSent: ((records: number) 
  * pulls the next message only when the client's flow control allows.
  */
 export function createReadHandlers(log: FollowableLog, options: ReadHandlerOptions = {}) {
+  const stopping = shutdownFanout(options.shutdown);
   const messageBytesTarget = options.messageBytesTarget ?? 1024 * 1024;
   const limits = { eventTypeCharsMax: options.eventTypeCharsMax ?? 128, eventTypesMax: options.eventTypesMax ?? 1000 };
   const reader: RecordSource = "records" in log ? log.records : new LogReader(log.path, { chunkBytes: options.chunkBytes });
@@ -196,7 +198,7 @@ export function createReadHandlers(log: FollowableLog, options: ReadHandlerOptio
         poke();
       });
       ctx.signal.addEventListener("abort", poke);
-      options.shutdown?.addEventListener("abort", poke);
+      const stopWaiting = stopping.onShutdown(poke);
       let timer: NodeJS.Timeout | undefined;
       if (request.follow && query.untilMicros !== undefined) {
         // A follower with an end time stops once that time has passed, even if no later record comes.
@@ -234,7 +236,7 @@ export function createReadHandlers(log: FollowableLog, options: ReadHandlerOptio
         clearTimeout(timer);
         unsubscribe();
         ctx.signal.removeEventListener("abort", poke);
-        options.shutdown?.removeEventListener("abort", poke);
+        stopWaiting();
         await cursor?.close();
       }
     },
