@@ -19,8 +19,8 @@ describe("JetStream store behind the server: many front ends", function () {
   this.timeout(90_000);
   let natsDir: TempDir;
   let nats: NatsCluster;
-  let dirs: TempDir[] = [];
-  let servers: TestServer[] = [];
+  const dirs: TempDir[] = [];
+  const servers: TestServer[] = [];
   let streamNo = 0;
   before(async () => {
     natsDir = await tempDir("pulse-nats-");
