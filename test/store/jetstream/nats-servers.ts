@@ -1,5 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdir, readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -35,31 +35,76 @@ export function requireNatsServer(): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** True when a TCP listener can bind 127.0.0.1:port right now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * `count` distinct free ports below the kernel's ephemeral range. A port
+ * taken from that range (listen on 0) and freed again can be reused as the
+ * source port of any outgoing connection (the cluster's own routes, other
+ * tests' clients) before nats-server binds it: nats-server then exits with
+ * "address already in use".
+ */
+async function freePorts(count: number): Promise<number[]> {
+  const range = await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8").catch(() => "32768 60999");
+  const ephemeralLow = Number(range.trim().split(/\s+/)[0]) || 32768;
+  const low = 10_000;
+  const high = Math.max(low + 1000, Math.min(ephemeralLow, 65536));
+  const picked = new Set<number>();
+  while (picked.size < count) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (!picked.has(port) && (await canListen(port))) picked.add(port);
+  }
+  return [...picked];
+}
+
+/** A nats-server that exited while the cluster was starting, with its output. */
+class StartFailure extends Error {
+  constructor(
+    readonly node: string,
+    readonly stderr: string,
+  ) {
+    super(`nats-server ${node} exited while starting: ${stderr}`);
+  }
 }
 
 /**
  * Starts `size` nats-server processes with JetStream, clustered when size > 1
  * (routes between all of them), stores under `dir`, and waits until
- * JetStream answers (with a cluster: until it has a meta leader).
+ * JetStream answers (with a cluster: until it has a meta leader). A port
+ * taken by another process between picking and binding it starts the whole
+ * cluster again on other ports, in fresh store folders.
  */
 export async function startNats(dir: string, size: 1 | 3, options: { token?: string } = {}): Promise<NatsCluster> {
   requireNatsServer();
-  const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
-  const clusterPorts = size > 1 ? await Promise.all(Array.from({ length: size }, () => freePort())) : [];
-  const procs: ChildProcess[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsOnce(join(dir, `start-${attempt}`), size, options);
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof StartFailure && /address already in use/.test(err.stderr))) throw err;
+    }
+  }
+}
+
+async function startNatsOnce(dir: string, size: 1 | 3, options: { token?: string }): Promise<NatsCluster> {
+  const allPorts = await freePorts(size > 1 ? 2 * size : size);
+  const ports = allPorts.slice(0, size);
+  const clusterPorts = size > 1 ? allPorts.slice(size) : [];
   const nodes: NatsNode[] = [];
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.kill()));
   };
+  let started = false;
+  const giveUp = new AbortController();
+  let failStart!: (err: StartFailure) => void;
+  const earlyExit = new Promise<never>((_, reject) => (failStart = reject));
+  earlyExit.catch(() => undefined);
   try {
     for (let i = 0; i < size; i++) {
       const name = `n${i + 1}`;
@@ -77,7 +122,6 @@ export async function startNats(dir: string, size: 1 | 3, options: { token?: str
         stderr = (stderr + chunk.toString()).slice(-4000);
       });
       const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-      procs.push(proc);
       nodes.push({
         name,
         port: ports[i],
@@ -90,12 +134,19 @@ export async function startNats(dir: string, size: 1 | 3, options: { token?: str
           await exited;
         },
       });
-      proc.once("exit", (code, signal) => {
-        if (code !== null && code !== 0) console.error(`nats-server ${name} exited with ${code ?? signal}: ${stderr}`);
+      // close, not exit: its output has been read to the end by then.
+      proc.once("close", (code, signal) => {
+        if (!started) failStart(new StartFailure(name, stderr));
+        else if (code !== null && code !== 0) console.error(`nats-server ${name} exited with ${code ?? signal}: ${stderr}`);
       });
     }
-    await waitForJetStream(nodes.map((n) => n.address), size, options.token);
+    const waiting = waitForJetStream(nodes.map((n) => n.address), size, options.token, giveUp.signal);
+    waiting.catch(() => undefined);
+    await Promise.race([waiting, earlyExit]);
+    started = true;
   } catch (err) {
+    started = true; // the exits of the kill below are ours
+    giveUp.abort();
     await stop();
     throw err;
   }
@@ -108,10 +159,10 @@ export async function startNats(dir: string, size: 1 | 3, options: { token?: str
  * every server (a cluster first elects its meta leader). The bound is
  * generous: on a loaded machine the election takes a while.
  */
-async function waitForJetStream(servers: string[], replicas: number, token?: string, timeoutMs = 60_000): Promise<void> {
+async function waitForJetStream(servers: string[], replicas: number, token: string | undefined, signal: AbortSignal, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !signal.aborted) {
     try {
       const nc = await connect({ servers, timeout: 1000, token });
       try {
