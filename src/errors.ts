@@ -15,6 +15,21 @@ export type ErrorCode =
   | status.CANCELLED
   | status.INTERNAL;
 
+/** A refused field of a request and why (sent as a google.rpc.BadRequest field violation). */
+export interface FieldViolation {
+  /** Path of the field, e.g. `data.scores.a` or `events[3].variable_weight_change.old_weight`. */
+  readonly field: string;
+  /** Why the value was refused. */
+  readonly description: string;
+}
+
+/** Joins field paths: `events[3]` + `variable_weight_change` + `old_weight`, `outcomes` + `[0]`. */
+function joinPath(prefix: string, field: string): string {
+  if (prefix === "") return field;
+  if (field === "") return prefix;
+  return field.startsWith("[") ? prefix + field : `${prefix}.${field}`;
+}
+
 /**
  * The one error type that crosses the RPC boundary. Anything else thrown by a
  * handler is reported as INTERNAL "internal error" and its cause is only
@@ -23,17 +38,48 @@ export type ErrorCode =
 export class ServiceError extends Error {
   override readonly name = "ServiceError";
 
+  /** The refused fields, as data (the message names them too). Empty for errors about no field. */
+  readonly violations: readonly FieldViolation[];
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; violations?: readonly FieldViolation[] },
   ) {
     super(message, options);
+    this.violations = options?.violations ?? [];
   }
 
-  /** INVALID_ARGUMENT naming the offending field path. */
+  /** INVALID_ARGUMENT naming the offending field path; the message is `<field>: <problem>`. */
   static invalid(field: string, problem: string): ServiceError {
-    return new ServiceError(status.INVALID_ARGUMENT, `${field}: ${problem}`);
+    return ServiceError.forField(status.INVALID_ARGUMENT, field, problem);
+  }
+
+  /** Any refusal about one field of the request (PERMISSION_DENIED for a path that leads out...); the message is `<field>: <problem>`. */
+  static forField(code: ErrorCode, field: string, problem: string, options?: { cause?: unknown }): ServiceError {
+    return new ServiceError(code, `${field}: ${problem}`, { cause: options?.cause, violations: [{ field, description: problem }] });
+  }
+
+  /**
+   * The same error about fields nested under `prefix` (a batch event's
+   * `events[3].variable_weight_change`): paths and message are prefixed.
+   */
+  underField(prefix: string): ServiceError {
+    if (this.violations.length === 0) return this;
+    const violations = this.violations.map((v) => ({ field: joinPath(prefix, v.field), description: v.description }));
+    return new ServiceError(this.code, violations.map((v) => `${v.field}: ${v.description}`).join("; "), { cause: this.cause, violations });
+  }
+
+  /**
+   * The same error with a field (and the fields under it) called by another
+   * name: one request shape's `path` is another's `filepath`. Errors about
+   * other fields come back unchanged.
+   */
+  renamedField(from: string, to: string): ServiceError {
+    const renamed = (field: string) => (field === from ? to : field.startsWith(`${from}.`) || field.startsWith(`${from}[`) ? to + field.slice(from.length) : field);
+    if (!this.violations.some((v) => renamed(v.field) !== v.field)) return this;
+    const violations = this.violations.map((v) => ({ field: renamed(v.field), description: v.description }));
+    return new ServiceError(this.code, violations.map((v) => `${v.field}: ${v.description}`).join("; "), { cause: this.cause, violations });
   }
 
   /** Wraps anything thrown; keeps a ServiceError as it is. */
@@ -64,10 +110,3 @@ export function errnoOf(err: unknown): string | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return typeof code === "string" ? code : undefined;
 }
-
-/** Statuses a client may retry with the same event_id without risk. */
-export const retryableCodes: ReadonlySet<number> = new Set([
-  status.UNAVAILABLE,
-  status.RESOURCE_EXHAUSTED,
-  status.DEADLINE_EXCEEDED,
-]);

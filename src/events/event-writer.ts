@@ -111,7 +111,7 @@ export class EventWriter {
       // Unary requests name their fields directly; batch events also name the
       // position and the oneof case. Built only on failure: no path strings per valid event.
       if (!path || !(err instanceof ServiceError)) throw err;
-      throw new ServiceError(err.code, `${path}.${eventFieldNames.get(event.case)}.${err.message}`);
+      throw err.underField(`${path}.${eventFieldNames.get(event.case)}`);
     }
     const draft = buildEvent(event, this.deps);
     // Only events that consult the tracker are asynchronous; the rest stay off the microtask queue.

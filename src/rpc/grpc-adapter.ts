@@ -12,6 +12,7 @@ import {
 } from "@bufbuild/protobuf";
 import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { ServiceError } from "../errors.js";
+import { statusDetailsMetadata } from "./status-details.js";
 
 /** What a handler knows about the call it serves. */
 export interface CallContext {
@@ -187,7 +188,8 @@ export function createServiceDefinition(service: DescService): grpc.ServiceDefin
 export function toStatus(err: unknown, path: string, sink: InternalErrorSink): Partial<grpc.StatusObject> {
   const e = ServiceError.from(err);
   if (LOGGED_CODES.has(e.code)) sink(e.cause ?? e, path);
-  return { code: e.code, details: e.message };
+  const metadata = statusDetailsMetadata(e.code, e.message, e.violations);
+  return metadata === undefined ? { code: e.code, details: e.message } : { code: e.code, details: e.message, metadata };
 }
 
 /** Statuses that say the server failed: never sent without their cause in the server log. */

@@ -11,7 +11,6 @@ import type {
 import { ServiceError } from "../errors.js";
 import type { EventWriter } from "../events/event-writer.js";
 import type { TrustTrackerClient } from "../trust/client.js";
-import { renameField } from "../trust/field-names.js";
 import { reportToProto, summaryJson } from "../trust/proto-mapping.js";
 import { TrustDirectory } from "../trust/trust-directory.js";
 import { checkThresholds } from "../trust/validation.js";
@@ -51,7 +50,7 @@ export function createTrustEventHandlers(writer: EventWriter, trust: TrustTracke
       try {
         await trust.exportToFile(request.filepath);
       } catch (err) {
-        const e = ServiceError.from(renameField(err, "path", "filepath"));
+        const e = ServiceError.from(err).renamedField("path", "filepath");
         if (REFUSALS.has(e.code)) throw e;
         const ack = await writer.writeDraft({ eventType: "trust_data_export_failed", data: { error: e.message } });
         return { success: false, error: e.message, ack };
@@ -69,7 +68,7 @@ export function createTrustEventHandlers(writer: EventWriter, trust: TrustTracke
         found = (await trust.importFromFile(request.filepath, "replace")).found;
         if (!found) error = "file not found";
       } catch (err) {
-        const e = ServiceError.from(renameField(err, "path", "filepath"));
+        const e = ServiceError.from(err).renamedField("path", "filepath");
         if (REFUSALS.has(e.code)) throw e;
         error = e.message;
       }

@@ -9,7 +9,6 @@ import {
 import { ServiceError } from "../errors.js";
 import type { ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { ImportMode, TrustOutcome, TrustTrackerClient } from "../trust/client.js";
-import { renameField } from "../trust/field-names.js";
 import { importModeFromProto, metricsToProto, recordFromProto, recordToProto, reportToProto } from "../trust/proto-mapping.js";
 import type { TrustRecord } from "../trust/tracker.js";
 import { TrustDirectory } from "../trust/trust-directory.js";
@@ -60,7 +59,7 @@ export function createTrustService(trust: TrustTrackerClient, options: TrustServ
         return { metrics: metricsToProto(metrics[0]), seq: BigInt(seq) };
       } catch (err) {
         // The tracker numbers outcomes of a batch; this request has the one.
-        throw renameField(err, "outcomes[0]", "outcome");
+        throw err instanceof ServiceError ? err.renamedField("outcomes[0]", "outcome") : err;
       }
     },
 

@@ -302,7 +302,8 @@ export class LocalTrustTracker implements TrustTrackerClient {
     } catch (err) {
       // The only request-made audit failure is a record over the size limit.
       if (err instanceof ServiceError && err.code === status.INVALID_ARGUMENT) {
-        throw ServiceError.invalid(field, `too large to record in one audit record (${err.message.replace(/^[^:]*: /, "")}); send fewer or shorter outcomes`);
+        const why = err.violations[0]?.description ?? err.message;
+        throw ServiceError.invalid(field, `too large to record in one audit record (${why}); send fewer or shorter outcomes`);
       }
       throw err;
     }

@@ -6,6 +6,7 @@ import { createClient, type Client } from "../rpc/client.js";
 import type { ImportMode, TrustOutcome, TrustTrackerClient } from "./client.js";
 import { importModeToProto, metricsFromProto, recordFromProto, recordToProto, reportFromProto } from "./proto-mapping.js";
 import type { KeyMetrics, ReportOptions, TrustRecord, TrustReport } from "./tracker.js";
+import { fieldViolationsOf } from "../rpc/status-details.js";
 
 /** Options of the remote tracker client. */
 export interface RemoteTrustTrackerOptions {
@@ -41,11 +42,12 @@ const PASSED_ON = new Set<number>([
  * anything else is INTERNAL, its cause kept for the server log.
  */
 function fromRemote(err: unknown, address: string): ServiceError {
-  const e = err as { code?: number; details?: string; message?: string };
+  const e = err as { code?: number; details?: string; message?: string; metadata?: grpc.Metadata };
   if (typeof e?.code === "number" && PASSED_ON.has(e.code)) {
     const details = e.details ?? e.message ?? "";
     const message = e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED ? `trust tracker at ${address}: ${details}` : details;
-    return new ServiceError(e.code as ErrorCode, message, { cause: err });
+    // The refused fields come as data too (google.rpc.BadRequest), so they can be renamed like ours.
+    return new ServiceError(e.code as ErrorCode, message, { cause: err, violations: e.metadata ? fieldViolationsOf(e.metadata) : [] });
   }
   return new ServiceError(status.INTERNAL, "internal error", { cause: err });
 }

@@ -84,7 +84,7 @@ export class TrustDirectory {
     const parts = TrustDirectory.parts(path, field);
     await this.ensure();
     const root = await fsp.realpath(this.root);
-    const outside = () => new ServiceError(status.PERMISSION_DENIED, `${field}: "${path}" leads outside the trust directory through a symbolic link`);
+    const outside = () => ServiceError.forField(status.PERMISSION_DENIED, field, `"${path}" leads outside the trust directory through a symbolic link`);
     let current = root;
     for (let i = 0; i < parts.length; i++) {
       const next = join(current, parts[i]);
@@ -106,7 +106,7 @@ export class TrustDirectory {
           // A dangling link: judge it by where it points.
           target = resolve(dirname(next), await fsp.readlink(next));
           if (!isInside(root, target)) throw outside();
-          if (!last) throw new ServiceError(status.FAILED_PRECONDITION, `${field}: the folder "${parts.slice(0, i + 1).join("/")}" is a broken symbolic link`);
+          if (!last) throw ServiceError.forField(status.FAILED_PRECONDITION, field, `the folder "${parts.slice(0, i + 1).join("/")}" is a broken symbolic link`);
           return { relative: parts.join("/"), absolute: next };
         }
         if (!isInside(root, target)) throw outside();
@@ -116,7 +116,7 @@ export class TrustDirectory {
       }
       if (!last) {
         const s = await fsp.stat(current);
-        if (!s.isDirectory()) throw new ServiceError(status.FAILED_PRECONDITION, `${field}: "${parts.slice(0, i + 1).join("/")}" is not a folder`);
+        if (!s.isDirectory()) throw ServiceError.forField(status.FAILED_PRECONDITION, field, `"${parts.slice(0, i + 1).join("/")}" is not a folder`);
       }
     }
     if (relative(root, current) === "") throw ServiceError.invalid(field, "must name a file inside the trust directory");
@@ -130,10 +130,10 @@ export class TrustDirectory {
       if (errnoOf(err) === "ENOENT") return undefined;
       throw err;
     });
-    if (existing?.isDirectory()) throw new ServiceError(status.FAILED_PRECONDITION, `${field}: "${target.relative}" is a folder`);
+    if (existing?.isDirectory()) throw ServiceError.forField(status.FAILED_PRECONDITION, field, `"${target.relative}" is a folder`);
     const dir = dirname(target.absolute);
     const root = await fsp.realpath(this.root);
-    if (!isInside(root, dir)) throw new ServiceError(status.PERMISSION_DENIED, `${field}: "${path}" leads outside the trust directory`);
+    if (!isInside(root, dir)) throw ServiceError.forField(status.PERMISSION_DENIED, field, `"${path}" leads outside the trust directory`);
     await ensurePrivateDir(dir);
     await writeFileAtomically(target.absolute, data, 0o600);
     return target.relative;
@@ -152,15 +152,15 @@ export class TrustDirectory {
     } catch (err) {
       const code = errnoOf(err);
       if (code === "ENOENT") return undefined;
-      if (code === "ELOOP") throw new ServiceError(status.PERMISSION_DENIED, `${field}: "${path}" changed into a symbolic link while being opened`);
+      if (code === "ELOOP") throw ServiceError.forField(status.PERMISSION_DENIED, field, `"${path}" changed into a symbolic link while being opened`);
       throw err;
     }
     try {
       const stat = await fh.stat();
-      if (stat.isDirectory()) throw new ServiceError(status.FAILED_PRECONDITION, `${field}: "${target.relative}" is a folder`);
-      if (!stat.isFile()) throw new ServiceError(status.FAILED_PRECONDITION, `${field}: "${target.relative}" is not a regular file`);
+      if (stat.isDirectory()) throw ServiceError.forField(status.FAILED_PRECONDITION, field, `"${target.relative}" is a folder`);
+      if (!stat.isFile()) throw ServiceError.forField(status.FAILED_PRECONDITION, field, `"${target.relative}" is not a regular file`);
       if (stat.size > this.fileBytesMax) {
-        throw new ServiceError(status.FAILED_PRECONDITION, `${field}: "${target.relative}" has ${stat.size} bytes, over the limit of ${this.fileBytesMax}`);
+        throw ServiceError.forField(status.FAILED_PRECONDITION, field, `"${target.relative}" has ${stat.size} bytes, over the limit of ${this.fileBytesMax}`);
       }
       return { relative: target.relative, data: await fh.readFile() };
     } finally {
