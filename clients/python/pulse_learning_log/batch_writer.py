@@ -30,7 +30,7 @@ import grpc
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .connection import Connection
-from .errors import RETRYABLE_CODES, BufferFull, Internal, LearningLogError, error_for, status_code
+from .errors import RETRYABLE_CODES, BufferFull, Internal, LearningLogError, error_for, error_from_rpc, status_code
 from .events import CATALOG
 from .events import varint as _varint
 from .results import BatchAck, Rejection
@@ -295,7 +295,7 @@ class BatchWriter:
     def _raise_state(self) -> None:
         if self._error is not None:
             # A fresh exception per raise: the stored one may be raised in many threads.
-            raise error_for(self._error.code, self._error.details) from self._error
+            raise error_for(self._error.code, self._error.details, self._error.field_violations) from self._error
         raise RuntimeError("BatchWriter is closed")
 
     # One thin wrapper per row of events.CATALOG, with the original signature
@@ -503,7 +503,7 @@ class BatchWriter:
                         delay = min(self._backoff_max, self._backoff_initial * 2 ** (attempt - 1))
                         self._abort.wait(delay * (0.5 + 0.5 * random.random()))
                         continue
-                self._fail(error_for(code, err.details() or ""))
+                self._fail(error_from_rpc(err, code))
                 return
             except BaseException:
                 call.cancel()

@@ -3,16 +3,31 @@
 The original module printed I/O errors and carried on; this client raises a
 :class:`LearningLogError` carrying the gRPC status code and message instead
 (unless the client is quiet, see ``LearningLogClient(quiet=True)``).
+
+When the server refuses specific request fields it also sends gRPC's rich
+error model: the trailer ``grpc-status-details-bin`` holds a ``google.rpc.Status``
+whose details carry a ``google.rpc.BadRequest``. Its field violations become
+:attr:`LearningLogError.field_violations`.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Type
 
 import grpc
 
+# google.rpc.Status / BadRequest: this repository's gen/python (generated from
+# proto/google/rpc) or googleapis-common-protos, which ships the same modules.
+# The installed package does not bundle them; without them every error's
+# field_violations is ().
+try:
+    from google.rpc import error_details_pb2, status_pb2
+except ImportError:
+    error_details_pb2 = status_pb2 = None  # type: ignore[assignment]
+
 __all__ = [
     "LearningLogError",
+    "FieldViolation",
     "InvalidArgument",
     "NotFound",
     "PermissionDenied",
@@ -28,10 +43,19 @@ __all__ = [
     "RETRYABLE_CODES",
     "status_code",
     "error_from_rpc",
+    "field_violations_from_rpc",
 ]
 
-#: Statuses after which resending the same events (same event_ids) is safe and
-#: may succeed: the server's own table (``retryableCodes`` in src/errors.ts).
+#: Statuses after which resending the same events with the same event_ids is
+#: safe and may succeed: UNAVAILABLE (server down, restarting or its storage
+#: failed), RESOURCE_EXHAUSTED (write queue or disk full) and DEADLINE_EXCEEDED
+#: (no answer in time). The request may or may not have been written (a
+#: timeout or a dropped connection cannot tell), and that is why the same
+#: event_ids must be resent: the server answers an event_id it already wrote
+#: (within its dedup window, ``--dedup-window``) as a duplicate with the
+#: original seq instead of writing it twice. Other statuses refuse the request
+#: itself (a bad value, a missing token, a path outside the trust directory):
+#: sending it unchanged gets the same answer, so it is not retried.
 RETRYABLE_CODES = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
@@ -48,19 +72,38 @@ def status_code(number: int) -> grpc.StatusCode:
     return _CODE_BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
 
 
+class FieldViolation(NamedTuple):
+    """A request field the server refused (a ``google.rpc.BadRequest`` field
+    violation): ``field`` is its path in the request, e.g. ``old_weight``,
+    ``data.deep.v`` or ``events[3].variable_weight_change.old_weight``, and
+    ``description`` says what is wrong with it."""
+
+    field: str
+    description: str
+
+
 class LearningLogError(Exception):
     """A call to the learning log service failed.
 
     ``code`` is the ``grpc.StatusCode`` and ``details`` the server's message,
     which names the offending field for ``INVALID_ARGUMENT``.
+    ``field_violations`` holds the refused fields as :class:`FieldViolation`
+    tuples when the server sent them (``grpc-status-details-bin``), else ``()``.
     """
 
     #: The status this class stands for (subclasses set it).
     default_code = grpc.StatusCode.UNKNOWN
 
-    def __init__(self, details: str, code: Optional[grpc.StatusCode] = None):
+    def __init__(
+        self,
+        details: str,
+        code: Optional[grpc.StatusCode] = None,
+        *,
+        field_violations: Tuple[FieldViolation, ...] = (),
+    ):
         self.code = code if code is not None else self.default_code
         self.details = details
+        self.field_violations: Tuple[FieldViolation, ...] = tuple(field_violations)
         super().__init__(f"{self.code.name}: {details}")
 
     @property
@@ -164,13 +207,49 @@ _CLASS_BY_CODE: Dict[grpc.StatusCode, Type[LearningLogError]] = {
 }
 
 
-def error_for(code: grpc.StatusCode, details: str) -> LearningLogError:
+def error_for(code: grpc.StatusCode, details: str, field_violations: Tuple[FieldViolation, ...] = ()) -> LearningLogError:
     """The typed error of a status."""
-    return _CLASS_BY_CODE.get(code, LearningLogError)(details, code)
+    return _CLASS_BY_CODE.get(code, LearningLogError)(details, code, field_violations=field_violations)
 
 
-def error_from_rpc(err: grpc.RpcError) -> LearningLogError:
-    """Turns a ``grpc.RpcError`` into its typed error (the cause is chained by the caller)."""
-    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def field_violations_from_rpc(err: Any) -> Tuple[FieldViolation, ...]:
+    """The field violations of the ``google.rpc.BadRequest`` details in the
+    ``grpc-status-details-bin`` trailer of a ``grpc.RpcError``, in order.
+
+    ``()`` when there is no such trailer, when it does not decode, or when
+    its status code is not the call's. Never raises."""
+    try:
+        if status_pb2 is None or error_details_pb2 is None or not hasattr(err, "trailing_metadata"):
+            return ()
+        raw = None
+        for key, value in err.trailing_metadata() or ():
+            if key == _STATUS_DETAILS_KEY:
+                raw = value
+        if not isinstance(raw, (bytes, bytearray)):
+            return ()
+        status = status_pb2.Status.FromString(bytes(raw))
+        code = err.code() if hasattr(err, "code") else None
+        if code is not None and status.code != code.value[0]:
+            return ()  # Not about this status (e.g. a proxy replaced it).
+        violations = []
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad_request = error_details_pb2.BadRequest()
+                if detail.Unpack(bad_request):
+                    violations.extend(FieldViolation(v.field, v.description) for v in bad_request.field_violations)
+        return tuple(violations)
+    except Exception:  # noqa: BLE001 - a broken trailer must not hide the status itself
+        return ()
+
+
+def error_from_rpc(err: grpc.RpcError, code: Optional[grpc.StatusCode] = None) -> LearningLogError:
+    """Turns a ``grpc.RpcError`` into its typed error, with the field
+    violations of its trailers (the cause is chained by the caller). ``code``
+    overrides the call's status (e.g. a cancel that stood for a timeout)."""
+    if code is None:
+        code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
-    return error_for(code or grpc.StatusCode.UNKNOWN, details or "")
+    return error_for(code or grpc.StatusCode.UNKNOWN, details or "", field_violations_from_rpc(err))
