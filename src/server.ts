@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { setDefaultHighWaterMark } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
@@ -5,7 +6,7 @@ import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_
 import { TrustService } from "../gen/ts/pulse/trust/v1/trust_pb.js";
 import { systemClock, type Clock } from "./clock.js";
 import { errnoOf } from "./errors.js";
-import type { ServerConfig } from "./config.js";
+import { parseAddress, type ServerConfig } from "./config.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { serverCredentials } from "./auth/tls.js";
 import { loadTokensFile } from "./auth/tokens.js";
@@ -19,6 +20,7 @@ import { createLearningLogService } from "./service/learning-log-service.js";
 import { createTrustService } from "./service/trust-service.js";
 import { Appender } from "./store/appender.js";
 import { openJetStreamStore } from "./store/jetstream/open-jetstream-store.js";
+import { lockTakeoverOf } from "./store/lock.js";
 import type { LogStore } from "./store/store.js";
 import type { FollowableLog } from "./service/read-handlers.js";
 import type { StoreFileSystem } from "./store/file-system.js";
@@ -33,6 +35,54 @@ export interface ServerSeams {
   fs?: StoreFileSystem;
   /** Clock for timestamps. Default: the system clock. */
   clock?: Clock;
+  /** How long a start waits for its gRPC port to be free, in ms. Default 3,000. */
+  addressWaitMs?: number;
+}
+
+/** The gRPC address could not be bound; the message says why in one line. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+  constructor(
+    readonly address: string,
+    /** The errno code, e.g. EADDRINUSE, when there is one. */
+    readonly code: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Tries to listen on the address with a plain TCP server and closes it at
+ * once: the error a bind would meet (EADDRINUSE...), without grpc-js's own
+ * error line on stderr. Undefined when it is free, or for port 0.
+ */
+async function probeAddress(address: string): Promise<NodeJS.ErrnoException | undefined> {
+  const { host, port } = parseAddress(address);
+  if (port === 0) return undefined;
+  const probe = createServer();
+  return new Promise((resolve) => {
+    probe.once("error", (err: NodeJS.ErrnoException) => resolve(err));
+    probe.listen({ host: host.replace(/^\[(.*)\]$/, "$1"), port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
+}
+
+/**
+ * Waits (bounded) for the address to be free: a port still held for a moment
+ * at a restart does not fail the start. Throws a ListenError naming the port
+ * when it stays in use.
+ */
+async function awaitFreeAddress(address: string, waitMs: number, logger: Logger): Promise<void> {
+  const since = performance.now();
+  for (let warned = false; ; warned = true) {
+    const err = await probeAddress(address);
+    if (err === undefined) return;
+    if (err.code !== "EADDRINUSE") throw new ListenError(address, err.code, `cannot listen on ${address}: ${err.message}`, { cause: err });
+    if (performance.now() - since >= waitMs) throw new ListenError(address, err.code, `port ${address} is in use (another process is listening on it)`, { cause: err });
+    if (!warned) logger.warn({ address, waitMs }, "address in use; waiting for it to be free");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /**
@@ -95,6 +145,9 @@ export class PulseServer {
         onSegment: (event) => logger.info(event, event.kind === "closed" ? "closed a log segment" : "deleted a log segment (retention)"),
       });
       const { recovery } = opened;
+      const takeover = lockTakeoverOf(config.logPath);
+      if (takeover?.reason === "corrupt") logger.warn({ lockPath: takeover.lockPath, content: takeover.content }, "replaced a lock file that named no holder (a process killed while writing it)");
+      else if (takeover) logger.warn({ lockPath: takeover.lockPath, holder: takeover.previous, reason: takeover.reason }, "took over the lock of a process that is gone");
       if (recovery.tornBytes > 0) {
         logger.warn({ tornBytes: recovery.tornBytes, quarantine: recovery.quarantinePath }, "cut a torn tail off the log (a crash interrupted a write); the bytes are kept in the quarantine file");
       }
@@ -168,8 +221,11 @@ export class PulseServer {
     }
     let port: number;
     try {
+      await awaitFreeAddress(config.address, seams.addressWaitMs ?? 3_000, logger);
       port = await new Promise<number>((resolve, reject) =>
-        grpcServer.bindAsync(config.address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
+        grpcServer.bindAsync(config.address, credentials, (err, p) =>
+          err ? reject(/EADDRINUSE/.test(err.message) ? new ListenError(config.address, "EADDRINUSE", `port ${config.address} is in use (another process is listening on it)`, { cause: err }) : new ListenError(config.address, undefined, `cannot listen on ${config.address}: ${err.message}`, { cause: err })) : resolve(p),
+        ),
       );
     } catch (err) {
       // Address in use, for example: release the log (and its lock) before failing.

@@ -1,5 +1,8 @@
-import { open, readFile, rename, unlink } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { constants } from "node:fs";
+import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
+import { basename, dirname, join } from "node:path";
 
 /** Who holds a log, as written in its lock file. */
 export interface LockOwner {
@@ -7,6 +10,14 @@ export interface LockOwner {
   host: string;
   /** ISO time the holder took the lock. */
   since: string;
+  /**
+   * The holder's start time, in clock ticks since boot (Linux: field 22 of
+   * /proc/<pid>/stat). A live process with the lock's pid but another start
+   * time is not the holder: the pid was reused.
+   */
+  started?: number;
+  /** The boot the holder ran in (Linux: /proc/sys/kernel/random/boot_id): a lock from an earlier boot is stale. */
+  boot?: string;
 }
 
 /** Thrown when another live process holds the log. */
@@ -20,92 +31,394 @@ export class LogLockedError extends Error {
   }
 }
 
+/** Thrown when the lock file cannot be read, written or replaced (permissions, a folder in its place...): names the file. */
+export class LockFileError extends Error {
+  override readonly name = "LockFileError";
+  constructor(
+    readonly lockPath: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`lock file ${lockPath}: ${message}`, options);
+  }
+}
+
+/** What taking the lock replaced: the lock of a holder that is gone, or a lock file that held no valid owner. */
+export interface LockTakeover {
+  lockPath: string;
+  /** dead: the process is gone (or a zombie); reused-pid: its pid now belongs to another process; rebooted: written before the last boot; corrupt: no valid owner in the file. */
+  reason: "dead" | "reused-pid" | "rebooted" | "corrupt";
+  /** The holder named in the replaced file, when it named one. */
+  previous?: LockOwner;
+  /** The replaced file's first bytes, when it was corrupt (JSON-escaped). */
+  content?: string;
+}
+
 /** A held lock; release it at shutdown. */
 export interface LogLock {
   readonly path: string;
   release(): Promise<void>;
 }
 
-// Locks this process holds: a second writer in the same process is refused too.
-const heldHere = new Set<string>();
-
-function isAlive(pid: number): boolean {
-  // Our own pid in a lock we do not hold is a dead predecessor's (pid reuse, e.g. in containers).
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** Options of {@link acquireLogLock}; the defaults suit a server. */
+export interface LogLockOptions {
+  /** How long to wait for a holder that is exiting (killed, tearing down) to be gone, in ms. Default 5,000. */
+  exitWaitMs?: number;
+  /**
+   * A lock file without a valid owner younger than this (in ms) may be
+   * another process's lock being written without the atomic protocol (an
+   * older version): it is read again until it is this old. Default 1,000.
+   */
+  corruptGraceMs?: number;
 }
 
-async function readOwner(path: string): Promise<LockOwner | undefined> {
+// Locks this process holds or is taking: a second writer in the same process is refused too
+// (and a lock naming our own pid that is in neither set is a dead predecessor's, see holderOf).
+const heldHere = new Set<string>();
+const takingHere = new Set<string>();
+// Takeovers of the last acquisitions, by lock path, until the server reads them (lockTakeoverOf).
+const takeovers = new Map<string, LockTakeover>();
+
+/** What the last acquisition of `logPath`'s lock replaced, once (the server logs it); undefined when it replaced nothing. */
+export function lockTakeoverOf(logPath: string): LockTakeover | undefined {
+  const path = `${logPath}.lock`;
+  const t = takeovers.get(path);
+  takeovers.delete(path);
+  return t;
+}
+
+const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- who is alive
+
+/** A process as /proc shows it (Linux). */
+interface ProcState {
+  /** R, S, D, Z (zombie: exited, not yet reaped), X (dead)... */
+  state: string;
+  /** Clock ticks since boot when it started. */
+  started: number;
+  /** It is exiting: PF_EXITING set, or a SIGKILL pending (killed, not yet torn down). */
+  exiting: boolean;
+}
+
+const PF_EXITING = 0x4;
+const SIGKILL_BIT = 1n << 8n;
+
+/** /proc/<pid>/stat and status, or undefined when they cannot be read (no procfs, hidepid, the process gone meanwhile). */
+async function procState(pid: number | "self"): Promise<ProcState | undefined> {
+  let stat: string;
+  let status: string;
   try {
-    const owner = JSON.parse(await readFile(path, "utf8")) as LockOwner;
-    return typeof owner.pid === "number" ? owner : undefined;
+    [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, "latin1"), readFile(`/proc/${pid}/status`, "latin1")]);
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; the fields follow the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const state = fields[0];
+  const flags = Number(fields[6]);
+  const started = Number(fields[19]);
+  if (state === undefined || !Number.isFinite(flags) || !Number.isSafeInteger(started)) return undefined;
+  const pending = (name: string) => {
+    const m = new RegExp(`^${name}:\\s*([0-9a-f]+)$`, "m").exec(status);
+    return m !== null && (BigInt(`0x${m[1]}`) & SIGKILL_BIT) !== 0n;
+  };
+  return { state, started, exiting: (flags & PF_EXITING) !== 0 || pending("SigPnd") || pending("ShdPnd") };
+}
+
+let bootId: Promise<string | undefined> | undefined;
+function currentBoot(): Promise<string | undefined> {
+  bootId ??= readFile("/proc/sys/kernel/random/boot_id", "latin1").then(
+    (t) => t.trim() || undefined,
+    () => undefined,
+  );
+  return bootId;
+}
+
+type Holder = { state: "alive" } | { state: "exiting" } | { state: "dead"; reason: LockTakeover["reason"] };
+
+/**
+ * Whether the process named in a lock still holds it. Checked from here only
+ * on the same host; a holder on another host counts as alive.
+ */
+async function holderOf(owner: LockOwner, host: string): Promise<Holder> {
+  if (owner.host !== host) return { state: "alive" };
+  // Our own pid in a lock we do not hold is a dead predecessor's (pid reuse, e.g. pid 1 in containers).
+  if (owner.pid === process.pid) return { state: "dead", reason: "reused-pid" };
+  const boot = await currentBoot();
+  if (owner.boot !== undefined && boot !== undefined && owner.boot !== boot) return { state: "dead", reason: "rebooted" };
+  try {
+    process.kill(owner.pid, 0);
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    if (errnoOf(err) !== "EPERM") return { state: "dead", reason: "dead" };
+  }
+  const proc = await procState(owner.pid);
+  if (proc === undefined) {
+    // No /proc to look closer (or it is hidden): it exists, unless it vanished meanwhile.
+    try {
+      process.kill(owner.pid, 0);
+      return { state: "alive" };
+    } catch (err) {
+      return errnoOf(err) === "EPERM" ? { state: "alive" } : { state: "dead", reason: "dead" };
+    }
+  }
+  // A zombie has exited (its files, the log and the port, are closed); only its parent has not reaped it yet.
+  if (proc.state === "Z" || proc.state === "X" || proc.state === "x") return { state: "dead", reason: "dead" };
+  if (owner.started !== undefined && owner.started !== proc.started) return { state: "dead", reason: "reused-pid" };
+  return proc.exiting ? { state: "exiting" } : { state: "alive" };
+}
+
+/** Parses a lock file's bytes; undefined when they hold no valid owner (empty, cut short, not ours). */
+function parseOwner(bytes: Buffer): LockOwner | undefined {
+  try {
+    const o = JSON.parse(bytes.toString("utf8")) as Partial<LockOwner> | null;
+    if (o === null || typeof o !== "object" || !Number.isSafeInteger(o.pid) || o.pid! <= 0 || typeof o.host !== "string") return undefined;
+    return { pid: o.pid!, host: o.host, since: typeof o.since === "string" ? o.since : "unknown", started: typeof o.started === "number" ? o.started : undefined, boot: typeof o.boot === "string" ? o.boot : undefined };
   } catch {
     return undefined;
   }
 }
 
-/**
- * Takes the single-writer lock of a log: `<log>.lock`, created exclusively and
- * holding our pid. A lock whose process is gone (a crash, a kill -9) is stale
- * and is taken over by atomically renaming our own lock file over it, then
- * reading it back: of two processes racing for a stale lock, only the one
- * whose content is there proceeds. A lock held by a live process, or by
- * another host (its liveness cannot be checked from here), is refused.
- */
-export async function acquireLogLock(logPath: string): Promise<LogLock> {
-  const path = `${logPath}.lock`;
-  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
-  const content = JSON.stringify(me) + "\n";
-  if (heldHere.has(path)) throw new LogLockedError(path, (await readOwner(path)) ?? me);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await open(path, "wx", 0o600);
-      try {
-        await fh.writeFile(content);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      return held(path, me);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    const owner = await readOwner(path);
-    if (owner && (owner.host !== me.host || isAlive(owner.pid))) {
-      throw new LogLockedError(path, owner);
-    }
-    // Stale (dead holder, or unreadable content): replace it atomically.
-    const temp = `${path}.${process.pid}.tmp`;
-    const fh = await open(temp, "w", 0o600);
-    try {
-      await fh.writeFile(content);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(temp, path);
-    const now = await readOwner(path);
-    if (now && now.pid === me.pid && now.since === me.since) return held(path, me);
+async function readBytes(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return undefined;
+    throw err;
   }
-  const owner = await readOwner(path);
-  throw new LogLockedError(path, owner ?? { pid: -1, host: "unknown", since: "unknown" });
 }
 
-function held(path: string, me: LockOwner): LogLock {
+// ---------------------------------------------------------------- taking and releasing
+
+/** Leftovers of acquisitions a kill interrupted: `<lock>[.takeover].<pid>[.<uuid>].tmp` / `.stale` of processes that are gone. */
+async function removeLeftovers(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(?:takeover\.)?(\d+)\.(?:[0-9a-f-]{36}\.)?(?:tmp|stale)$/.exec(name.slice(prefix.length));
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+      continue; // its process may still be using it
+    } catch (err) {
+      if (errnoOf(err) === "EPERM") continue;
+    }
+    await unlink(join(dir, name)).catch(() => undefined);
+  }
+}
+
+/** Writes our lock content to a fresh temporary file beside the lock, durably. */
+async function writeTemp(path: string, content: string): Promise<string> {
+  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
+  const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return temp;
+}
+
+/**
+ * Creates the lock file holding `content`, atomically: a hard link of the
+ * complete temporary file, so the lock never exists empty or half-written
+ * (a kill leaves the whole file or none). Where hard links are not supported,
+ * falls back to an exclusive create and a write. False when the lock exists.
+ */
+async function create(path: string, temp: string, content: string): Promise<boolean> {
+  try {
+    await link(temp, path);
+    return true;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === "EEXIST") return false;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw err;
+  }
+  let fh;
+  try {
+    fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if (errnoOf(err) === "EEXIST") return false;
+    throw err;
+  }
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return true;
+}
+
+/** What a lock (or takeover guard) file's bytes say about its holder. */
+type Verdict = { state: "alive"; owner: LockOwner } | { state: "wait" } | { state: "stale"; takeover: LockTakeover };
+
+async function judge(path: string, bytes: Buffer, host: string, corruptGraceMs: number): Promise<Verdict> {
+  const owner = parseOwner(bytes);
+  if (owner === undefined) {
+    // No valid owner. A young one may be an older version's lock being written: look again shortly.
+    const { mtimeMs } = await stat(path).catch(() => ({ mtimeMs: 0 }));
+    const age = Date.now() - mtimeMs;
+    if (age >= 0 && age < corruptGraceMs) return { state: "wait" };
+    return { state: "stale", takeover: { lockPath: path, reason: "corrupt", content: JSON.stringify(bytes.subarray(0, 120).toString("utf8")) } };
+  }
+  const holder = await holderOf(owner, host);
+  if (holder.state === "alive") return { state: "alive", owner };
+  if (holder.state === "exiting") return { state: "wait" };
+  return { state: "stale", takeover: { lockPath: path, reason: holder.reason, previous: owner } };
+}
+
+/**
+ * Removes a file judged stale if it still holds the bytes judged, by renaming
+ * it aside and comparing; puts back what it moved otherwise. Between the two
+ * renames the name is free, so this is used only for the takeover guard, and
+ * only when its holder died during a takeover (a window of milliseconds).
+ */
+async function removeByRename(path: string, judged: Buffer): Promise<void> {
+  const grave = `${path}.${process.pid}.${randomUUID()}.stale`;
+  try {
+    await rename(path, grave);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return;
+    throw err;
+  }
+  const moved = await readFile(grave);
+  if (!moved.equals(judged)) await link(grave, path).catch(() => undefined);
+  await unlink(grave).catch(() => undefined);
+}
+
+/**
+ * Removes the stale lock whose bytes were judged, under the takeover guard
+ * (`<lock>.takeover`, created exclusively like the lock): takeovers are
+ * serialized, and the holder of the guard removes the lock only if it still
+ * holds exactly the judged bytes, so no live holder's lock is ever removed.
+ * False when another process holds the guard (it is taking over) or the lock
+ * changed meanwhile: look again.
+ */
+async function removeStaleLock(path: string, judged: Buffer, temp: string, content: string, host: string, corruptGraceMs: number): Promise<boolean> {
+  const guard = `${path}.takeover`;
+  if (!(await create(guard, temp, content))) {
+    const bytes = await readBytes(guard);
+    if (bytes === undefined) return false;
+    const verdict = await judge(guard, bytes, host, corruptGraceMs);
+    // Its taker was killed half-way: clear the guard, then start over.
+    if (verdict.state === "stale") await removeByRename(guard, bytes);
+    return false;
+  }
+  try {
+    const now = await readBytes(path);
+    if (now === undefined || !now.equals(judged)) return false;
+    await unlink(path);
+    return true;
+  } finally {
+    await unlink(guard).catch(() => undefined);
+  }
+}
+
+/**
+ * Takes the single-writer lock of a log: `<log>.lock`, holding our pid, host,
+ * start time and boot. It is created atomically (a hard link of a complete
+ * temporary file), so it is never seen empty or cut short by a kill. A lock
+ * whose holder is gone is stale and taken over: the holder's pid does not
+ * exist, is a zombie (killed, not yet reaped), belongs to a process that
+ * started later (pid reused), or the lock was written before the last boot;
+ * a lock file with no valid owner in it (an older version killed while
+ * writing it, a disk that lost its content) is taken over too. A holder that
+ * is exiting (SIGKILL pending, tearing down) is waited for, up to
+ * `exitWaitMs`. A lock held by a live process, or by another host (its
+ * liveness cannot be checked from here), is refused with
+ * {@link LogLockedError}; a lock file that cannot be read or written fails
+ * with {@link LockFileError} naming it.
+ *
+ * Of processes racing for a stale lock, exactly one gets it: the stale file
+ * is removed under a takeover guard, only if it still holds the bytes judged
+ * stale, and the lock is then created exclusively. (The one gap: a process
+ * killed while holding the guard, for the few milliseconds of a takeover,
+ * leaves a stale guard, and two processes clearing that guard at once could
+ * both take over.)
+ */
+export async function acquireLogLock(logPath: string, options: LogLockOptions = {}): Promise<LogLock> {
+  const path = `${logPath}.lock`;
+  if (heldHere.has(path) || takingHere.has(path)) {
+    const bytes = await readBytes(path).catch(() => undefined);
+    throw new LogLockedError(path, (bytes && parseOwner(bytes)) ?? { pid: process.pid, host: hostname(), since: "unknown" });
+  }
+  takingHere.add(path);
+  try {
+    return await take(path, options);
+  } finally {
+    takingHere.delete(path);
+  }
+}
+
+async function take(path: string, options: LogLockOptions): Promise<LogLock> {
+  const exitWaitMs = options.exitWaitMs ?? 5_000;
+  const corruptGraceMs = options.corruptGraceMs ?? 1_000;
+  const self = await procState("self");
+  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), started: self?.started, boot: await currentBoot() };
+  const content = JSON.stringify(me) + "\n";
+  try {
+    await removeLeftovers(path);
+    const temp = await writeTemp(path, content);
+    try {
+      let takeover: LockTakeover | undefined;
+      // Waiting (for an exiting holder, a young corrupt lock, another process's takeover) is bounded in time.
+      const since = performance.now();
+      const waitMs = Math.max(exitWaitMs, corruptGraceMs) + 1_000;
+      for (let attempt = 0; attempt < 1_000 && performance.now() - since <= waitMs; attempt++) {
+        if (await create(path, temp, content)) {
+          if (takeover) takeovers.set(path, takeover);
+          else takeovers.delete(path);
+          return held(path, content);
+        }
+        const bytes = await readBytes(path);
+        if (bytes === undefined) continue; // released meanwhile
+        const verdict = await judge(path, bytes, me.host, corruptGraceMs);
+        if (verdict.state === "alive") throw new LogLockedError(path, verdict.owner);
+        if (verdict.state === "wait") {
+          // Killed and still exiting (a supervisor restarting at once), or a young lock without a valid owner.
+          const owner = parseOwner(bytes);
+          if (owner && performance.now() - since > exitWaitMs) throw new LogLockedError(path, owner);
+          await sleep(20);
+          continue;
+        }
+        if (await removeStaleLock(path, bytes, temp, content, me.host, corruptGraceMs)) takeover = verdict.takeover;
+        else await sleep(5 + Math.random() * 15); // another process is taking over, or the lock changed: look again
+      }
+      const bytes = await readBytes(path);
+      const owner = bytes && parseOwner(bytes);
+      if (owner) throw new LogLockedError(path, owner);
+      throw new LockFileError(path, "it kept changing while this process tried to take it (other processes are starting on the same log)");
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+  } catch (err) {
+    if (err instanceof LogLockedError || err instanceof LockFileError) throw err;
+    throw new LockFileError(path, (err as Error).message, { cause: err });
+  }
+}
+
+function held(path: string, content: string): LogLock {
   heldHere.add(path);
   return {
     path,
     async release() {
       heldHere.delete(path);
       // Only remove the lock if it is still ours.
-      const owner = await readOwner(path);
-      if (owner && owner.pid === me.pid && owner.since === me.since) await unlink(path).catch(() => undefined);
+      const now = await readBytes(path).catch(() => undefined);
+      if (now !== undefined && now.toString("utf8") === content) await unlink(path).catch(() => undefined);
     },
   };
 }
