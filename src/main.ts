@@ -47,10 +47,14 @@ function fail(code: number, err: unknown, withStack = false, reason = reasonOf(e
   process.exit(code);
 }
 
-// Whatever escapes (an error event nobody listens to, a rejection nobody handles) ends the
-// process with its reason on one line first, then its stack (it is a bug: the stack is needed).
+// Whatever escapes during start-up (an error event nobody listens to, a rejection nobody
+// handles) ends the process with its reason on one line first, then its stack (it is a bug:
+// the stack is needed). Once the server runs, a rejection nobody handled is logged and
+// counted and the server goes on (see PulseServer.reportUnhandledRejection); an uncaught
+// exception still ends it, as the process's state is then unknown.
+let onUnhandledRejection: (err: unknown) => void = (err) => fail(EXIT.failure, err, true);
 process.on("uncaughtException", (err) => fail(EXIT.failure, err, true));
-process.on("unhandledRejection", (err) => fail(EXIT.failure, err, true));
+process.on("unhandledRejection", (err) => onUnhandledRejection(err));
 
 /** The server's modules, loaded here rather than imported statically (see the file's comment). */
 async function loadModules() {
@@ -106,6 +110,7 @@ async function main(): Promise<void> {
     }
     logLevel = config.logLevel;
     const server = await m.PulseServer.start(config);
+    onUnhandledRejection = (err) => server.reportUnhandledRejection(err);
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;

@@ -99,8 +99,20 @@ export class PulseServer {
     /** The port actually bound (useful with port 0). */
     readonly port: number,
     private readonly stopping: AbortController,
-    private readonly ops: { health: HealthService; metricsServer?: MetricsServer },
+    private readonly ops: { health: HealthService; metricsServer?: MetricsServer; metrics?: ServerMetrics },
   ) {}
+
+  /**
+   * The last resort for a promise rejection nobody handled (the process's
+   * handler calls it once the server runs): a bug, logged with its cause and
+   * counted (pulse_unhandled_rejections_total), while the server goes on
+   * serving. Every path a client or the disk can reach handles its own
+   * failures; this only keeps one missed path from taking the log down.
+   */
+  reportUnhandledRejection(reason: unknown): void {
+    this.logger.error({ err: reason }, "unhandled promise rejection (a bug): logged and counted; the server goes on");
+    this.ops.metrics?.unhandledRejection();
+  }
 
   /** The port of the /metrics endpoint, when --metrics-addr is set. */
   get metricsPort(): number | undefined {
@@ -207,7 +219,7 @@ export class PulseServer {
     // Operations: standard health checking and reflection, for load balancers and generic gRPC tools.
     const health = new HealthService([LearningLogService.typeName, TrustService.typeName]);
     health.addToServer(grpcServer);
-    addReflection(grpcServer, [LearningLogService, TrustService], { [HEALTH_SERVICE_NAME]: healthDefinition });
+    addReflection(grpcServer, [LearningLogService, TrustService], { [HEALTH_SERVICE_NAME]: healthDefinition }, sink);
     let metricsServer: MetricsServer | undefined;
     if (metrics !== undefined && config.metricsAddress !== undefined) {
       try {
@@ -236,7 +248,7 @@ export class PulseServer {
     }
     health.setAll("SERVING");
     logger.info({ address: config.address, port }, "listening");
-    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer });
+    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics });
   }
 
   /**

@@ -33,6 +33,7 @@ export class ServerMetrics {
   private readonly streamsStarted: Counter<"service" | "method">;
   private readonly recordsSent: Counter;
   private readonly storageFailures: Counter<"stage" | "errno">;
+  private readonly unhandledRejections: Counter;
 
   constructor(options: { lastSeq?: () => number } = {}) {
     const registers = [this.registry];
@@ -57,6 +58,7 @@ export class ServerMetrics {
       labelNames: ["service", "method", "code"],
       registers,
     });
+    this.unhandledRejections = new Counter({ name: "pulse_unhandled_rejections_total", help: "Promise rejections nobody handled (bugs), logged and survived; alert on any.", registers });
     this.storageFailures = new Counter({
       name: "pulse_log_storage_failures_total",
       help: "Failed log writes (stage commit: every append not yet durable failed with it) and failed segment rotations, by errno.",
@@ -91,6 +93,11 @@ export class ServerMetrics {
       this.storageFailures.inc({ stage: failure.stage, errno: errnoOf(failure.err) ?? "unknown" });
     },
   } satisfies AppenderObserver;
+
+  /** Counts a promise rejection nobody handled (PulseServer.reportUnhandledRejection). */
+  readonly unhandledRejection = (): void => {
+    this.unhandledRejections.inc();
+  };
 
   /** The read handlers' observer (ReadHandlerOptions.onSent). */
   readonly readRecordsSent = (records: number): void => {

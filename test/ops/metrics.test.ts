@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { stat } from "node:fs/promises";
 import { ConfigError, resolveConfig } from "../../src/config.js";
-import { sample } from "../helpers/metrics.js";
+import { pino } from "pino";
+import { sample, scrape } from "../helpers/metrics.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 
 describe("operations: Prometheus metrics", () => {
@@ -13,6 +14,17 @@ describe("operations: Prometheus metrics", () => {
   afterEach(async () => {
     await ts?.stop();
     await dir.remove();
+  });
+
+  it("a rejection nobody handled is logged and counted, and the server goes on serving", async () => {
+    const lines: Array<{ level: number; msg: string; err?: { message?: string } }> = [];
+    const logger = pino({ level: "error" }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    ts = await startServer(dir.path, ["--metrics-addr", "127.0.0.1:0"], { logger });
+    ts.server.reportUnhandledRejection(new Error("a promise nobody awaited"));
+    assert.equal(sample(await scrape(ts.server.metricsPort!), "pulse_unhandled_rejections_total"), 1);
+    assert.ok(lines.some((l) => l.level === 50 && /unhandled promise rejection/.test(l.msg) && l.err?.message === "a promise nobody awaited"));
+    const { ack } = await ts.client.logRevisionTrigger({ reason: "still serving" });
+    assert.equal(ack?.seq, 1n);
   });
 
   it("are off by default", async () => {
