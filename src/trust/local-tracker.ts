@@ -29,6 +29,13 @@ export interface TrustDurability {
   snapshotChanges?: number;
   /** Take a snapshot this often (ms) while the state or the log moved. Default 60,000. */
   snapshotIntervalMs?: number;
+  /**
+   * Take a snapshot at start when the restore read more log lines than this
+   * after the last snapshot, even with nothing to replay: otherwise a server
+   * restarted before its first periodic snapshot reads the same stretch again
+   * at every start, and the stretch grows with the log. Default 10,000.
+   */
+  snapshotAfterScanLines?: number;
 }
 
 /** Options of the in-process tracker. */
@@ -178,7 +185,7 @@ export class LocalTrustTracker implements TrustTrackerClient {
       }
     }
     // Nothing else runs yet (no RPC, no timer), so this snapshot may cover the whole log.
-    if (snapshot === undefined || replayed > 0) await self.persist(self.capture(), true);
+    if (snapshot === undefined || replayed > 0 || linesScanned > (d.snapshotAfterScanLines ?? 10_000)) await self.persist(self.capture(), true);
     // Everything is in the snapshot now: staged imports are no longer needed.
     await store.removeImports();
     self.startTimer();
