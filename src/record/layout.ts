@@ -9,11 +9,20 @@
  */
 
 /** How every line this service writes starts. */
-export const ID_PREFIX = Buffer.from('{"event_id":"');
-const TS_KEY = Buffer.from('","timestamp":"');
-const TYPE_KEY = Buffer.from('","event_type":"');
-const SEQ_KEY = Buffer.from(',"seq":');
-const HASH_KEY = Buffer.from(',"hash":"');
+export const ID_OPEN = '{"event_id":"';
+/** Between event_id and timestamp, and between timestamp and event_type. */
+export const TS_OPEN = '","timestamp":"';
+export const TYPE_OPEN = '","event_type":"';
+/** Before seq, and before the chain's hash (seq's only follower). */
+export const SEQ_OPEN = ',"seq":';
+export const HASH_OPEN = ',"hash":"';
+
+/** The same, as bytes, for scanning. */
+export const ID_PREFIX = Buffer.from(ID_OPEN);
+const TS_KEY = Buffer.from(TS_OPEN);
+const TYPE_KEY = Buffer.from(TYPE_OPEN);
+const SEQ_KEY = Buffer.from(SEQ_OPEN);
+const HASH_KEY = Buffer.from(HASH_OPEN);
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
@@ -70,4 +79,24 @@ export function scanRecord(line: Buffer, start: number, end: number): boolean {
   scanned.typeEnd = typeEnd;
   return true;
 }
+
+/**
+ * What every record of one append shares after its event_id: the timestamp
+ * and the opening of the body (made once per append, not per record).
+ */
+export function recordHead(timestamp: string): string {
+  return `${TS_OPEN}${timestamp}",`;
+}
+
+/**
+ * A record up to and including its seq: `{"event_id":..,"timestamp":..,<body>,"seq":N`.
+ * `body` is the members between timestamp and seq (`"event_type":..,"data":..[,"context":..]`).
+ * The line ends with {@link RECORD_END}, or with the chain's hash trailer (the sealer's).
+ */
+export function recordPrefix(eventId: string, head: string, body: string, seq: number): string {
+  return `${ID_OPEN}${eventId}${head}${body}${SEQ_OPEN}${seq}`;
+}
+
+/** How a record without the hash chain ends. */
+export const RECORD_END = "}\n";
 

@@ -13,6 +13,7 @@ import { listSegments, segmentPath } from "./segments.js";
 import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type TailState } from "./tail.js";
 import { queuedBytesOf, WriteQueue } from "./write-queue.js";
 import { RecordBuffer } from "./record-buffer.js";
+import { recordHead, recordPrefix, RECORD_END } from "../record/layout.js";
 import { parseRecordLine } from "../record/line.js";
 
 /** Options of the {@link Appender}. Every limit has a default. */
@@ -260,7 +261,7 @@ export class Appender implements LogStore {
   private encode(entries: readonly AppendEntry[], queued: number): Pending {
     const micros = Math.max(this.clock.nowMicros(), this.lastMicros);
     const timestamp = formatTimestamp(micros);
-    const head = `","timestamp":"${timestamp}",`;
+    const head = recordHead(timestamp);
     let duplicates: Map<number, AppendResult> | undefined;
     const freshIds: string[] = [];
     const freshSeqs: number[] = [];
@@ -278,8 +279,8 @@ export class Appender implements LogStore {
         }
       }
       seq++;
-      const prefix = `{"event_id":"${e.eventId}${head}${e.body},"seq":${seq}`;
-      records.write(this.hashChain ? `${prefix}\n` : `${prefix}}\n`);
+      const prefix = recordPrefix(e.eventId, head, e.body, seq);
+      records.write(this.hashChain ? `${prefix}\n` : `${prefix}${RECORD_END}`);
       if (e.clientChosenId) {
         this.inflight.set(e.eventId, { seq, timestamp });
         freshIds.push(e.eventId);

@@ -6,6 +6,8 @@
  */
 import { hash } from "node:crypto";
 
+// HASH_OPEN of src/record/layout.ts (this file runs on a worker thread, in plain JavaScript,
+// so it cannot import the TypeScript; test/store/hash-chain.test.ts checks they agree).
 const HASH_MEMBER = ',"hash":"';
 const HASH_MEMBER_BYTES = Buffer.from(HASH_MEMBER, "latin1");
 const NEWLINE = 0x0a;

@@ -1,5 +1,6 @@
 import { hash } from "node:crypto";
 import { Worker } from "node:worker_threads";
+import { HASH_OPEN } from "../record/layout.js";
 import { seal } from "./hash-chain-seal.mjs";
 import type { RecordBuffer } from "./record-buffer.js";
 
@@ -14,7 +15,7 @@ import type { RecordBuffer } from "./record-buffer.js";
  * line. (Anyone able to rewrite the whole file can recompute it: keep the
  * last hash elsewhere, e.g. from `pulse-log verify --json`, to anchor it.)
  */
-export const HASH_MEMBER = ',"hash":"';
+export const HASH_MEMBER = HASH_OPEN;
 
 // Reused input buffer: previous hash then prefix, hashed in one call. The
 // one-shot crypto.hash costs about two thirds of createHash().update().digest()

@@ -1,4 +1,5 @@
 import * as fsp from "node:fs/promises";
+import { scanned, scanRecord } from "../record/layout.js";
 import { lineTextOf, parseRecordText } from "../record/line.js";
 import { listSegments } from "../store/segments.js";
 import type { RecordSource } from "../store/store.js";
@@ -13,9 +14,8 @@ export interface AuditScan {
   linesScanned: number;
 }
 
-// Records end with ,"seq":N} or ,"seq":N,"hash":"<hex>"} (seq is the last member but for the chain hash).
-const SEQ_AT_END = /,"seq":(\d+)(?:,"hash":"[0-9a-f]{64}")?\}\s*$/;
-const MAYBE_AUDIT = /"event_type":"trust_/;
+// Every audit event type starts so (AUDIT_EVENT_TYPES): other records are skipped without parsing.
+const AUDIT_TYPE_PREFIX = "trust_";
 
 /**
  * Collects the trust audit records written after `afterSeq`, reading the log
@@ -90,19 +90,16 @@ async function scanFile(path: string, afterSeq: number, found: AuditRecord[]): P
     }
     for await (const line of linesBackward(fh, end)) {
       lines++;
-      const text = lineTextOf(line.bytes).toString("utf8");
-      const m = SEQ_AT_END.exec(text);
-      if (m === null) {
-        const parsed = parseRecordText(text);
-        // Not a record (an empty or damaged line): nothing of ours.
-        if (!parsed.ok) continue;
-        // The original module's records: none of ours before them.
-        if (!("seq" in parsed.value)) return { lines, reachedEnd: true };
+      const bytes = lineTextOf(line.bytes);
+      if (!scanRecord(bytes, 0, bytes.length)) {
+        // Not in our layout: an empty or damaged line (nothing of ours), or the original module's records (none of ours before them).
+        const parsed = parseRecordText(bytes.toString("utf8"));
+        if (parsed.ok && !("seq" in parsed.value)) return { lines, reachedEnd: true };
         continue;
       }
-      if (Number(m[1]) <= afterSeq) return { lines, reachedEnd: true };
-      if (!MAYBE_AUDIT.test(text)) continue;
-      const parsed = parseRecordText(text);
+      if (scanned.seq <= afterSeq) return { lines, reachedEnd: true };
+      if (!bytes.toString("latin1", scanned.typeStart, scanned.typeEnd).startsWith(AUDIT_TYPE_PREFIX)) continue;
+      const parsed = parseRecordText(bytes.toString("utf8"));
       if (!parsed.ok) continue;
       const record = parseAuditRecord(parsed.value);
       if (record !== undefined && AUDIT_EVENT_TYPES.has(record.change.type)) found.push(record);

@@ -1,8 +1,10 @@
+import { ID_OPEN, TS_OPEN, TYPE_OPEN } from "../../record/layout.js";
 import type { LogRecordView, RecordField } from "../reader.js";
 
-const ID_PREFIX = '{"event_id":"';
-const TS_KEY = '","timestamp":"';
-const TYPE_KEY = '","event_type":"';
+// The record layout's keys (src/record/layout.ts): a stored message is a line without seq.
+const ID_PREFIX = ID_OPEN;
+const TS_KEY = TS_OPEN;
+const TYPE_KEY = TYPE_OPEN;
 
 /**
  * The message body stored in JetStream for one record: the JSONL line
