@@ -289,7 +289,7 @@ describe("storage faults against the real server process", function () {
         const all = pending.flatMap((p) => p.ids);
         for (let attempt = 0; pending.length > 0; attempt++) {
           assert.ok(attempt < 60, `bidi worker ${w} still has ${pending.length} unanswered batches`);
-          const call = client.ingestEvents({ deadline: 30_000 });
+          const call = client.ingestEvents({ deadline: 120_000 });
           const answered = new Set<number>();
           let unanswered = 0;
           let ended = false;
@@ -328,7 +328,7 @@ describe("storage faults against the real server process", function () {
           try {
             await client.streamEvents(
               messages.map((ids) => ({ events: ids.map((id) => event(id, `cs${w}`)) })),
-              { deadline: 30_000 },
+              { deadline: 120_000 },
             );
             return messages.flat();
           } catch (err) {
@@ -359,11 +359,14 @@ describe("storage faults against the real server process", function () {
         Promise.all([0, 1, 2, 3].map(unary)),
       ]);
       assert.ok(codes.length > 0, "the fault reached callers");
+      // DEADLINE_EXCEEDED is the client's own clock (strace slows every write on a loaded
+      // machine); the call is resent with the same ids like any other failure.
       assert.deepEqual(
-        codes.filter((c) => c !== status.UNAVAILABLE),
+        codes.filter((c) => c !== status.UNAVAILABLE && c !== status.DEADLINE_EXCEEDED),
         [],
         "a failed write is UNAVAILABLE, nothing else",
       );
+      assert.ok(codes.includes(status.UNAVAILABLE), "the injected faults were answered UNAVAILABLE");
       const unaryAcked = new Map(unaryAcks.flatMap((m) => [...m]));
       const records = await checkAgainst(logPath, unaryAcked, []);
       const expected = new Set([...bidiIds.flat(), ...streamIds.flat(), ...unaryAcked.keys()]);

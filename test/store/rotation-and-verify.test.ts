@@ -97,17 +97,27 @@ describe("segments, retention and the hash chain", () => {
   });
 
   it("deletes segments older than the age limit by the injected clock", async () => {
-    // An hour passes in a moment: the store's clock jumps, and so do the
-    // modification times the (fake) file system reports for later writes.
+    // An hour passes in a moment: the store's clock jumps. The (fake) file
+    // system keeps modification times by the same clock: each write sets its
+    // file's, a rename moves it (the real ones are too coarse to tell apart).
     const hourMs = 3_600_000;
-    let jumpedAtMs: number | undefined = undefined;
-    const clock = { nowMicros: () => (Date.now() + (jumpedAtMs === undefined ? 0 : hourMs)) * 1000 };
+    let offsetMs = 0;
+    const nowMs = () => Date.now() + offsetMs;
+    const clock = { nowMicros: () => nowMs() * 1000 };
     const { fs } = faultyFs();
-    const realStat = fs.stat;
-    fs.stat = async (p) => {
-      const st = await realStat(p);
-      return { size: st.size, mtimeMs: st.mtimeMs + (jumpedAtMs !== undefined && st.mtimeMs >= jumpedAtMs ? hourMs : 0) };
+    const mtimes = new Map<string, number>();
+    const { openReadWrite, rename, stat: realStat } = fs;
+    fs.openReadWrite = async (p, mode) => {
+      const fh = await openReadWrite(p, mode);
+      return { ...fh, write: (...args) => (mtimes.set(p, nowMs()), fh.write(...args)), read: (...args) => fh.read(...args), datasync: () => fh.datasync(), truncate: (n) => fh.truncate(n), stat: () => fh.stat(), chmod: (m) => fh.chmod(m), close: () => fh.close() };
     };
+    fs.rename = async (from, to) => {
+      await rename(from, to);
+      const m = mtimes.get(from);
+      if (m !== undefined) mtimes.set(to, m);
+      mtimes.delete(from);
+    };
+    fs.stat = async (p) => ({ size: (await realStat(p)).size, mtimeMs: mtimes.get(p) ?? nowMs() });
     const deleted: string[] = [];
     const closed: string[] = [];
     let onClosed = () => {};
@@ -126,7 +136,7 @@ describe("segments, retention and the hash chain", () => {
     await secondClosed;
     const before = [...closed];
     assert.deepEqual(deleted, [], "nothing is old yet");
-    jumpedAtMs = Date.now();
+    offsetMs = hourMs;
     await appender.append(entries(60, "new"));
     await appender.close();
     assert.deepEqual(
