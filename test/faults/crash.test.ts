@@ -8,6 +8,8 @@ import { createClient, type Client } from "../../src/rpc/client.js";
 import { spawnServer, type ChildServer } from "../helpers/child-server.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 import { checkLogBytes, tornTailBytes } from "./log-file.js";
+// Replayable choices: a failing run is repeated with its seed.
+import { seededRandom as random } from "../helpers/seeded-random.js";
 
 /** Kill/restart cycles; CI runs the default, PULSE_CRASH_CYCLES asks for more. */
 const CYCLES = Number(process.env.PULSE_CRASH_CYCLES ?? 50);
@@ -19,17 +21,6 @@ const STREAM_BATCHES_IN_FLIGHT = 3;
 const KILL_AFTER_MS = { min: 50, max: 400 };
 const CALL_DEADLINE_MS = 10_000;
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed with PULSE_CRASH_SEED. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type LogClient = Client<typeof LearningLogService.method>;
 type Event = MessageInitShape<typeof LearningEventSchema>;

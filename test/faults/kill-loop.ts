@@ -51,6 +51,8 @@ import { createClient, type Client } from "../../src/rpc/client.js";
 import { listSegments } from "../../src/store/segments.js";
 import { repoRoot } from "../helpers/child-server.js";
 import { checkLogBytes, tornTailBytes, type LoggedRecord } from "./log-file.js";
+// Replayable choices: a failing run is repeated with its seed.
+import { seededRandom as random } from "../helpers/seeded-random.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -89,17 +91,6 @@ const CALL_DEADLINE_MS = 10_000;
 /** The server's default dedup window is 100,000 records: retries older than half of it are given up (not re-sent). */
 const RETRY_RECORDS_MAX = 50_000;
 
-/** mulberry32, as in crash.test.ts: the choices (modes, delays, sizes) repeat with --seed; timing does not. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = random(SEED);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
