@@ -28,16 +28,20 @@ function sleeper(): ChildProcess {
 }
 
 /**
- * A zombie: `sh -c 'sleep 0 & echo $!; exec sleep 60'` starts a child, prints
- * its pid, then becomes `sleep 60`, which never reaps it. The child has exited
- * (its files are closed) but its pid still answers kill(pid, 0), as a
- * server's does between its kill -9 and its reaping by the supervisor.
+ * A zombie: the shell starts a child, prints its pid, then becomes `sleep 60`,
+ * which never reaps it. The child exits only once its parent is `sleep` (a
+ * child that exited earlier could be reaped by the shell itself, as happens
+ * on a loaded machine). It has exited (its files are closed) but its pid
+ * still answers kill(pid, 0), as a server's does between its kill -9 and its
+ * reaping by the supervisor.
  */
 async function zombie(): Promise<{ pid: number; parent: ChildProcess }> {
-  const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+  const child = `sh -c 'while [ "$(cat /proc/$PPID/comm)" != sleep ]; do sleep 0.01; done'`;
+  const parent = spawn("sh", ["-c", `${child} & echo $!; exec sleep 60`], { stdio: ["ignore", "pipe", "ignore"] });
   const line = await new Promise<string>((resolve) => createInterface({ input: parent.stdout! }).once("line", resolve));
   const pid = Number(line);
-  for (let i = 0; i < 200 && (await stateOf(pid)) !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
+  // Polled: nothing announces that a process became a zombie. Generous for a loaded machine.
+  for (let i = 0; i < 3000 && (await stateOf(pid)) !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(await stateOf(pid), "Z", `pid ${pid} should be a zombie`);
   return { pid, parent };
 }
