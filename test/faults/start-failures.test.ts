@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { repoRoot } from "../helpers/child-server.js";
+import { zombie } from "../helpers/zombie.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
 /** What a start of the real server process (`node --import tsx src/main.ts`) did: listened, or exited with what on stderr. */
@@ -186,16 +187,8 @@ describe("a start that fails says why in one line, and a restart succeeds", func
   });
 
   it("the lock of a killed server not yet reaped (a zombie) is taken over: the restart succeeds", async function () {
-    // `sh -c 'sleep 0 & echo $!; exec sleep 60'`: the child exits and is never reaped by its parent.
-    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+    const { pid, parent } = await zombie();
     try {
-      const pid = Number(await new Promise<string>((resolve) => createInterface({ input: parent.stdout! }).once("line", resolve)));
-      const state = async () => {
-        const s = await readFile(`/proc/${pid}/stat`, "latin1").catch(() => "");
-        return s.slice(s.lastIndexOf(")") + 2).split(" ")[0];
-      };
-      for (let i = 0; i < 200 && (await state()) !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
-      if ((await state()) !== "Z") this.skip();
       await writeFile(`${logPath}.lock`, JSON.stringify({ pid, host: hostname(), since: new Date().toISOString() }) + "\n");
       const o = await start(["--addr", "127.0.0.1:0", "--log-path", logPath]);
       running.push(o);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { acquireLogLock, lockTakeoverOf, LockFileError, LogLockedError, type LockOwner } from "../../src/store/lock.js";
 import { repoRoot } from "../helpers/child-server.js";
+import { zombie } from "../helpers/zombie.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
 const hasProc = existsSync("/proc/self/stat");
@@ -17,34 +18,12 @@ async function startedOf(pid: number): Promise<number> {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
 }
 
-async function stateOf(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, "latin1").catch(() => undefined);
-  return stat?.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-}
 
 /** A live process that is not this one (and not the server): `sleep 60` until killed. */
 function sleeper(): ChildProcess {
   return spawn("sleep", ["60"], { stdio: "ignore" });
 }
 
-/**
- * A zombie: the shell starts a child, prints its pid, then becomes `sleep 60`,
- * which never reaps it. The child exits only once its parent is `sleep` (a
- * child that exited earlier could be reaped by the shell itself, as happens
- * on a loaded machine). It has exited (its files are closed) but its pid
- * still answers kill(pid, 0), as a server's does between its kill -9 and its
- * reaping by the supervisor.
- */
-async function zombie(): Promise<{ pid: number; parent: ChildProcess }> {
-  const child = `sh -c 'while [ "$(cat /proc/$PPID/comm)" != sleep ]; do sleep 0.01; done'`;
-  const parent = spawn("sh", ["-c", `${child} & echo $!; exec sleep 60`], { stdio: ["ignore", "pipe", "ignore"] });
-  const line = await new Promise<string>((resolve) => createInterface({ input: parent.stdout! }).once("line", resolve));
-  const pid = Number(line);
-  // Polled: nothing announces that a process became a zombie. Generous for a loaded machine.
-  for (let i = 0; i < 3000 && (await stateOf(pid)) !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(await stateOf(pid), "Z", `pid ${pid} should be a zombie`);
-  return { pid, parent };
-}
 
 describe("log lock: taking over what a kill -9 leaves behind", () => {
   let dir: TempDir;
