@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import type { TlsFiles } from "./auth/tls.js";
 import { defaultEventLimits, type EventLimits } from "./guard/limits.js";
 import { defaultSensitiveKeys, type PiiOptions } from "./guard/pii.js";
-import { parseStoreChoice, type StoreChoice } from "./store/jetstream/store-choice.js";
+import { parseStoreChoice, type StoreChoice } from "./store/store-choice.js";
 
 /** Everything the server is configured with; built only by {@link resolveConfig}. */
 export interface ServerConfig {

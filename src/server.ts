@@ -5,7 +5,6 @@ import { pino, type Logger } from "pino";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { TrustService } from "../gen/ts/pulse/trust/v1/trust_pb.js";
 import { systemClock, type Clock } from "./clock.js";
-import { errnoOf } from "./errors.js";
 import { parseAddress, type ServerConfig } from "./config.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { serverCredentials } from "./auth/tls.js";
@@ -18,11 +17,8 @@ import { addReflection } from "./ops/reflection.js";
 import { adaptImplementation, createServiceDefinition } from "./rpc/grpc-adapter.js";
 import { createLearningLogService } from "./service/learning-log-service.js";
 import { createTrustService } from "./service/trust-service.js";
-import { Appender } from "./store/appender.js";
-import { openJetStreamStore } from "./store/jetstream/open-jetstream-store.js";
-import { lockTakeoverOf } from "./store/lock.js";
 import type { LogStore } from "./store/store.js";
-import type { FollowableLog } from "./service/read-handlers.js";
+import { openStore } from "./store/stores.js";
 import type { StoreFileSystem } from "./store/file-system.js";
 import type { TrustTrackerClient } from "./trust/client.js";
 import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
@@ -92,7 +88,7 @@ async function awaitFreeAddress(address: string, waitMs: number, logger: Logger)
 export class PulseServer {
   private constructor(
     private readonly grpcServer: grpc.Server,
-    private readonly appender: LogStore & FollowableLog,
+    private readonly appender: LogStore,
     private readonly trust: TrustTrackerClient,
     private readonly config: ServerConfig,
     readonly logger: Logger,
@@ -129,49 +125,8 @@ export class PulseServer {
     if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
     // Metrics cost nothing when off: no observers are installed.
     const metrics = config.metricsAddress === undefined ? undefined : new ServerMetrics({ lastSeq: () => appender.lastSeq });
-    // The store: the embedded JSONL file, or a JetStream stream (same interface above it).
-    let appender: LogStore & FollowableLog;
-    if (config.store.kind === "nats") {
-      appender = await openJetStreamStore(config.store, { clock, queueBytesMax: config.queueBytesMax, logger, tokenFile: config.natsTokenFile, tlsCaFile: config.natsCaFile });
-    } else {
-      const opened = await Appender.open({
-        observer: {
-          commit: metrics?.appender.commit,
-          failed: (failure) => {
-            const { stage, err, appends, records } = failure;
-            const errno = errnoOf(err);
-            if (stage === "commit") logger.error({ errno, err, appends, records }, "log write failed: the appends not yet durable were refused (UNAVAILABLE, or RESOURCE_EXHAUSTED for a full disk); the log goes on from the last durable record");
-            else logger.error({ errno, err }, "closing the active log file into a segment failed; the next commit recovers and retries");
-            metrics?.appender.failed(failure);
-          },
-        },
-        path: config.logPath,
-        fs: seams.fs,
-        clock,
-        queueBytesMax: config.queueBytesMax,
-        dedupWindowRecords: config.dedupWindowRecords,
-        hashChain: config.hashChain,
-        segmentBytesMax: config.segmentBytesMax,
-        retentionBytesMax: config.retentionBytesMax,
-        retentionAgeMs: config.retentionAgeMs,
-        onSegment: (event) => logger.info(event, event.kind === "closed" ? "closed a log segment" : "deleted a log segment (retention)"),
-      });
-      const { recovery } = opened;
-      const takeover = lockTakeoverOf(config.logPath);
-      if (takeover?.reason === "corrupt") logger.warn({ lockPath: takeover.lockPath, content: takeover.content }, "replaced a lock file that named no holder (a process killed while writing it)");
-      else if (takeover) logger.warn({ lockPath: takeover.lockPath, holder: takeover.previous, reason: takeover.reason }, "took over the lock of a process that is gone");
-      if (recovery.tornBytes > 0) {
-        logger.warn({ tornBytes: recovery.tornBytes, quarantine: recovery.quarantinePath }, "cut a torn tail off the log (a crash interrupted a write); the bytes are kept in the quarantine file");
-      }
-      if (recovery.damagedLines > 0) {
-        const lines = recovery.damaged.map((d) => ({ file: d.path, line: d.line, offset: d.offset, reason: d.reason }));
-        logger.warn({ damagedLines: recovery.damagedLines, lines }, "complete lines near the end of the log are not records; kept in place (pulse-log verify names every break)");
-      }
-      if (recovery.nonFiniteRecords > 0) logger.info({ records: recovery.nonFiniteRecords }, "records hold NaN/Infinity written by the original module; read as those numbers");
-      if (recovery.legacy) logger.info({ lastSeq: recovery.lastSeq }, "log written by the original module: seq continues after its line count");
-      logger.info({ path: config.logPath, lastSeq: recovery.lastSeq, dedupWindowRecords: recovery.windowRecords }, "log opened");
-      appender = opened.appender;
-    }
+    // The store its URL names (the embedded JSONL file by default); nothing above it asks which.
+    const appender = await openStore(config, { clock, logger, fs: seams.fs, observer: metrics?.appender });
 
     let trust: TrustTrackerClient;
     try {

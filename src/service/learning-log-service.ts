@@ -5,7 +5,7 @@ import type { ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { TrustTrackerClient } from "../trust/client.js";
 import { metricsToProto } from "../trust/proto-mapping.js";
 import { createIngestHandlers, type IngestOptions } from "./ingest-handlers.js";
-import { createReadHandlers, type FollowableLog, type ReadHandlerOptions } from "./read-handlers.js";
+import { createReadHandlers, type ReadableLog, type ReadHandlerOptions } from "./read-handlers.js";
 import { createTrustEventHandlers } from "./trust-event-handlers.js";
 
 /** What the learning log service needs. */
@@ -13,8 +13,8 @@ export interface LearningLogServiceDeps {
   writer: EventWriter;
   trust: TrustTrackerClient;
   ingest?: IngestOptions;
-  /** The store the read side replays and follows (the Appender). */
-  log: FollowableLog;
+  /** The store the read side replays and follows. */
+  log: ReadableLog;
   read?: ReadHandlerOptions;
 }
 

@@ -3,38 +3,17 @@ import { WireType } from "@bufbuild/protobuf/wire";
 import type { ReadEventsRequest, ReadEventsResponse } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ServiceError } from "../errors.js";
 import type { CallContext } from "../rpc/grpc-adapter.js";
-import { LogReader, parseTimeBound, type LogRecordView, type ReadQuery, type RecordField } from "../store/reader.js";
-import type { RecordCursor, RecordSource } from "../store/store.js";
+import { parseTimeBound } from "../store/reader.js";
+import type { LogRecordView, LogStore, ReadQuery, RecordCursor, RecordField } from "../store/store.js";
 import { shutdownFanout } from "./shutdown-fanout.js";
 
-/**
- * What the read side needs of the store: where the log is, how far it is
- * durable, and a notification after each commit. The Appender is one (its
- * records are read from its files at `path`); a store that is not a local
- * file (JetStream) hands over its own `records` source instead.
- */
-export type FollowableLog = {
-  /** Highest durable seq. */
-  readonly lastSeq: number;
-  /** Calls `listener(lastSeq)` after every durable commit; returns the unsubscribe function. */
-  onCommit(listener: (lastSeq: number) => void): () => void;
-} & (
-  | {
-      /** Path of the active log file; closed segments are beside it. */
-      readonly path: string;
-    }
-  | {
-      /** Where the records are read from. */
-      readonly records: RecordSource;
-    }
-);
+/** What the read side needs of the store: its records, how far they are durable, and word of each commit. */
+export type ReadableLog = Pick<LogStore, "lastSeq" | "onCommit" | "records">;
 
 /** Options of the read handlers. */
 export interface ReadHandlerOptions {
   /** Bytes of record JSON packed into one response message. Default 1 MiB (keep well under the send limit). */
   messageBytesTarget?: number;
-  /** Bytes read from the log file at a time, per call. Default 1 MiB. */
-  chunkBytes?: number;
   /** Longest event type accepted in event_types, in characters. Default 128. */
   eventTypeCharsMax?: number;
   /** Most entries in event_types. Default 1,000. */
@@ -169,17 +148,16 @@ function responseOf(views: readonly LogRecordView[], onSent: ((records: number) 
 
 /**
  * The read side of the learning log service: ReadEvents replays the log
- * through a {@link LogReader}, bounded by the durable seq so that nothing is
+ * through the store's record source, bounded by the durable seq so that nothing is
  * shown before it is acknowledged. With follow, it waits for the store's
  * commit notifications (no polling) and reads on from where it stopped.
  * Memory per call is one file chunk and one response message: the adapter
  * pulls the next message only when the client's flow control allows.
  */
-export function createReadHandlers(log: FollowableLog, options: ReadHandlerOptions = {}) {
+export function createReadHandlers(log: ReadableLog, options: ReadHandlerOptions = {}) {
   const stopping = shutdownFanout(options.shutdown);
   const messageBytesTarget = options.messageBytesTarget ?? 1024 * 1024;
   const limits = { eventTypeCharsMax: options.eventTypeCharsMax ?? 128, eventTypesMax: options.eventTypesMax ?? 1000 };
-  const reader: RecordSource = "records" in log ? log.records : new LogReader(log.path, { chunkBytes: options.chunkBytes });
 
   return {
     async *readEvents(request: ReadEventsRequest, ctx: CallContext): AsyncIterable<ReadEventsResponse> {
@@ -211,7 +189,7 @@ export function createReadHandlers(log: FollowableLog, options: ReadHandlerOptio
       // Opened inside the try: a store that cannot open a cursor (JetStream unreachable) must not leave the listeners above behind.
       let cursor: RecordCursor | undefined;
       try {
-        cursor = await reader.open(query);
+        cursor = await log.records.open(query);
         for (;;) {
           for await (const batch of cursor.batches(committed, ctx.signal)) {
             let first = 0;

@@ -4,11 +4,12 @@ import { status } from "@grpc/grpc-js";
 import { formatTimestamp, systemClock, type Clock } from "../clock.js";
 import { ServiceError, storageError } from "../errors.js";
 import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./file-system.js";
-import type { AppendEntry, AppendResult, LogStore } from "./store.js";
+import type { AppendEntry, AppendResult, LogStore, RecordSource, StoreIntegrity, StoreObserver } from "./store.js";
 import { DedupWindow } from "./dedup-window.js";
 import { acquireLogLock, type LogLock } from "./lock.js";
 import { ChainSealer } from "./hash-chain.js";
 import { linesForward } from "./lines.js";
+import { LogReader } from "./reader.js";
 import { listSegments, segmentPath } from "./segments.js";
 import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type TailState } from "./tail.js";
 import { queuedBytesOf, WriteQueue } from "./write-queue.js";
@@ -45,25 +46,11 @@ export interface AppenderOptions {
    * how long making them durable took (write and sync), in seconds; and
    * about every storage failure. Default none.
    */
-  observer?: AppenderObserver;
+  observer?: StoreObserver;
 }
 
-/** A storage failure of the appender: what failed, and what it cost the callers. */
-export interface StorageFailure {
-  /** "commit": a group commit's write failed, and with it every append not yet durable; "rotation": closing the active file into a segment (or retention after it) failed, nothing was lost and the next commit recovers. */
-  stage: "commit" | "rotation";
-  /** The error, usually with an errno `code` (EIO, ENOSPC...). */
-  err: unknown;
-  /** Appends (calls or batches) failed with it, and their records (0 for a rotation). */
-  appends: number;
-  records: number;
-}
-
-/** What the appender reports as it works (metrics and the server log). */
-export interface AppenderObserver {
-  commit?(events: number, bytes: number, durableWriteSeconds: number): void;
-  failed?(failure: StorageFailure): void;
-}
+/** The appender reports through the store contract's observer. */
+export type { StorageFailure, StoreObserver as AppenderObserver } from "./store.js";
 
 /** What opening the log found and repaired. */
 export interface RecoveryReport {
@@ -166,6 +153,7 @@ export class Appender implements LogStore {
    * each record's prefix and "\n" (the sealer adds the hash trailers).
    */
   private filling = new RecordBuffer();
+  private reader: LogReader | undefined;
   private committing = new RecordBuffer();
 
   private constructor(private readonly options: AppenderOptions) {
@@ -201,6 +189,16 @@ export class Appender implements LogStore {
   /** The path of the active log file. */
   get path(): string {
     return this.options.path;
+  }
+
+  /** Reads the log's files (the active one and the closed segments beside it). */
+  get records(): RecordSource {
+    return (this.reader ??= new LogReader(this.options.path));
+  }
+
+  /** With the hash chain on, `pulse-log verify` proves the records unchanged. */
+  get integrity(): StoreIntegrity {
+    return this.hashChain ? "hash-chain" : "none";
   }
 
   /**

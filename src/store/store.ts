@@ -1,3 +1,7 @@
+import type { Logger } from "pino";
+import type { Clock } from "../clock.js";
+import type { StoreFileSystem } from "./file-system.js";
+
 /**
  * One record to append. The store adds `event_id`, `timestamp` and `seq`
  * around the body, so a line reads, in the record contract's key order:
@@ -26,16 +30,70 @@ export interface AppendResult {
 }
 
 /**
- * The log store: append a batch, get a durable ack. The JSONL appender is
- * the embedded implementation; a replicated log can stand in for it.
+ * What a store's records carry that lets a reader check them afterwards:
+ * "hash-chain" when each record holds a SHA-256 chained to the one before
+ * (`pulse-log verify` proves nothing was changed, dropped or reordered),
+ * "none" when only the records' seq order and JSON can be checked.
+ */
+export type StoreIntegrity = "hash-chain" | "none";
+
+/**
+ * The log store: the one contract the service above it knows. The embedded
+ * JSONL file (`Appender`) and the JetStream stream (`JetStreamStore`)
+ * implement all of it; the server opens one by its URL (stores.ts) and never
+ * asks which it has. A store is opened ready: torn tails repaired, the last
+ * seq known and the dedup window rebuilt, so a retry of an event it already
+ * holds is answered with the original record from the first append on.
  */
 export interface LogStore {
-  /** Appends entries; resolves once they are durable, in order. */
+  /**
+   * Appends entries; resolves once they are durable, in order. A
+   * client-chosen event_id the store already holds is answered with its
+   * original record (`duplicate: true`) and not written again. When the
+   * store's queue is full, rejects with RESOURCE_EXHAUSTED, or waits for
+   * room when `wait` is set (streams push back on their clients this way).
+   * After close: UNAVAILABLE.
+   */
   append(entries: readonly AppendEntry[], options?: { wait?: boolean }): Promise<AppendResult[]>;
-  /** The highest seq written so far. */
+  /** The highest durable seq (0 for an empty log). Readers never show records past it. */
   readonly lastSeq: number;
-  /** Drains what was accepted, then releases the store. */
+  /** Calls `listener(lastSeq)` after the log grows (followers wait on this, no polling). Returns the unsubscribe function. */
+  onCommit(listener: (lastSeq: number) => void): () => void;
+  /** Where the log's records are read from: replay, follow, trust restore. */
+  readonly records: RecordSource;
+  /** What the records carry to be verified afterwards. */
+  readonly integrity: StoreIntegrity;
+  /** Drains what was accepted (still acked), then releases the store. */
   close(): Promise<void>;
+}
+
+/** A storage failure of a store: what failed, and what it cost the callers. */
+export interface StorageFailure {
+  /** "commit": a group commit's write failed, and with it every append not yet durable; "rotation": closing the active file into a segment (or retention after it) failed, nothing was lost and the next commit recovers. */
+  stage: "commit" | "rotation";
+  /** The error, usually with an errno `code` (EIO, ENOSPC...). */
+  err: unknown;
+  /** Appends (calls or batches) failed with it, and their records (0 for a rotation). */
+  appends: number;
+  records: number;
+}
+
+/** What a store reports as it works (metrics and the server log). */
+export interface StoreObserver {
+  commit?(events: number, bytes: number, durableWriteSeconds: number): void;
+  failed?(failure: StorageFailure): void;
+}
+
+/** What every store is opened with beside the server's config. */
+export interface StoreDeps {
+  /** Clock for record timestamps. */
+  clock: Clock;
+  /** The server log: stores say what opening found and what fails later. */
+  logger: Logger;
+  /** File system of a store kept in files (fault tests inject through it). Default: the real one. */
+  fs?: StoreFileSystem;
+  /** Told about commits and storage failures (metrics). */
+  observer?: StoreObserver;
 }
 
 /**

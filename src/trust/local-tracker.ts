@@ -6,7 +6,7 @@ import { ServiceError } from "../errors.js";
 import { AuditSigner, type TrustChange } from "./audit.js";
 import type { AuditScreen, AuditWriter } from "./audit-writer.js";
 import type { RecordSource } from "../store/store.js";
-import { readAuditRecordsAfter, readAuditRecordsFromSource } from "./audit-log-reader.js";
+import { readAuditRecordsAfter } from "./audit-log-reader.js";
 import type { ImportMode, TrustOutcome, TrustTrackerClient } from "./client.js";
 import { TrustStateStore } from "./state-store.js";
 import { BayesianTrustTracker, DEFAULT_Z, type KeyMetrics, type ReportOptions, type TrustRecord, type TrustReport } from "./tracker.js";
@@ -19,23 +19,21 @@ import { checkRecords, COUNT_MAX } from "./validation.js";
 export interface TrustDurability {
   /** The trust state folder: snapshot, audit key, staged imports (created 0700). */
   stateDir: string;
-  /** The learning log the audit records go to; read back (backwards) on start. */
-  logPath: string;
   /** The log's last durable seq. */
   logSeq: () => number;
-  /** Where to read the audit records back when the log is not the JSONL file (JetStream). Default: the file at logPath. */
-  records?: RecordSource;
+  /** The learning log's records, where the audit records are read back from on start. */
+  records: RecordSource;
   /** Take a snapshot after this many changes. Default 1,000. */
   snapshotChanges?: number;
   /** Take a snapshot this often (ms) while the state or the log moved. Default 60,000. */
   snapshotIntervalMs?: number;
   /**
-   * Take a snapshot at start when the restore read more log lines than this
+   * Take a snapshot at start when the restore read past more records than this
    * after the last snapshot, even with nothing to replay: otherwise a server
    * restarted before its first periodic snapshot reads the same stretch again
    * at every start, and the stretch grows with the log. Default 10,000.
    */
-  snapshotAfterScanLines?: number;
+  snapshotAfterScanRecords?: number;
 }
 
 /** Options of the in-process tracker. */
@@ -68,8 +66,8 @@ export interface RestoreReport {
   snapshotKeys: number;
   /** True when there was no trust state yet (a new audit key was made). */
   fresh: boolean;
-  /** Log lines read backwards to find the records after the snapshot. */
-  linesScanned: number;
+  /** Log records after the snapshot, read past to find the audit records among them. */
+  recordsScanned: number;
   /** Audit records applied after the snapshot. */
   replayed: number;
   /** Audit-shaped records not applied: not signed by this tracker, or not in its chain (a client's look-alike). */
@@ -139,8 +137,8 @@ export class LocalTrustTracker implements TrustTrackerClient {
 
   /**
    * Opens a durable tracker: creates the trust directory (0700), loads the
-   * snapshot and replays the audit records logged after it, found by reading
-   * the log backwards, so the time taken depends on what happened since the
+   * snapshot and replays the audit records logged after it, read from the
+   * snapshot's seq on, so the time taken depends on what happened since the
    * snapshot, not on the log's length. Call it before serving.
    */
   static async open(options: LocalTrustTrackerOptions & { durability: TrustDurability }): Promise<{ tracker: LocalTrustTracker; restore: RestoreReport }> {
@@ -162,15 +160,13 @@ export class LocalTrustTracker implements TrustTrackerClient {
       self.snapshotSeq = snapshot.seq;
       self.trustSeq = snapshot.trustSeq;
     }
-    let linesScanned = 0;
+    let recordsScanned = 0;
     let replayed = 0;
     let ignored = 0;
     // A new audit key cannot verify anything older: there is nothing to replay.
     if (!(snapshot === undefined && store.fresh)) {
-      const scan = d.records
-        ? await readAuditRecordsFromSource(d.records, snapshot?.seq ?? 0, d.logSeq())
-        : await readAuditRecordsAfter(d.logPath, snapshot?.seq ?? 0);
-      linesScanned = scan.linesScanned;
+      const scan = await readAuditRecordsAfter(d.records, snapshot?.seq ?? 0, logSeq);
+      recordsScanned = scan.recordsScanned;
       for (const record of scan.records) {
         // Only the tracker's own records, in its chain: a client's look-alike (LogEvent
         // with the same event_type) or a re-logged copy of an old record is ignored.
@@ -185,7 +181,7 @@ export class LocalTrustTracker implements TrustTrackerClient {
       }
     }
     // Nothing else runs yet (no RPC, no timer), so this snapshot may cover the whole log.
-    if (snapshot === undefined || replayed > 0 || linesScanned > (d.snapshotAfterScanLines ?? 10_000)) await self.persist(self.capture(), true);
+    if (snapshot === undefined || replayed > 0 || recordsScanned > (d.snapshotAfterScanRecords ?? 10_000)) await self.persist(self.capture(), true);
     // Everything is in the snapshot now: staged imports are no longer needed.
     await store.removeImports();
     self.startTimer();
@@ -193,7 +189,7 @@ export class LocalTrustTracker implements TrustTrackerClient {
       snapshotSeq: snapshot?.seq ?? 0,
       snapshotKeys: snapshot?.records.length ?? 0,
       fresh: store.fresh,
-      linesScanned,
+      recordsScanned,
       replayed,
       ignored,
       keys: self.tracker.size,

@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
-import type { LogStore, RecordSource } from "../store/store.js";
+import type { LogStore } from "../store/store.js";
 import { createAuditScreen, createAuditWriter } from "./audit-writer.js";
 import type { TrustTrackerClient } from "./client.js";
 import { LocalTrustTracker } from "./local-tracker.js";
@@ -17,7 +17,7 @@ import { checkKey } from "./validation.js";
  * (snapshot plus the audit records logged after it) before this resolves, so
  * the server serves only restored state.
  */
-export async function openTrustTracker(config: ServerConfig, log: LogStore & { records?: RecordSource }, clock: Clock, logger: Logger): Promise<TrustTrackerClient> {
+export async function openTrustTracker(config: ServerConfig, log: LogStore, clock: Clock, logger: Logger): Promise<TrustTrackerClient> {
   if (config.trustTracker !== undefined) {
     logger.info({ trustTracker: config.trustTracker, tls: config.trustTrackerCa !== undefined }, "using a remote trust tracker");
     const credentials = config.trustTrackerCa === undefined ? undefined : grpc.credentials.createSsl(await readFile(config.trustTrackerCa));
@@ -31,9 +31,7 @@ export async function openTrustTracker(config: ServerConfig, log: LogStore & { r
     clock,
     durability: {
       stateDir: config.trustStateDir,
-      logPath: config.logPath,
       logSeq: () => log.lastSeq,
-      // A store other than the file (JetStream) is read back through its record source.
       records: log.records,
       snapshotChanges: config.trustSnapshotChanges,
       snapshotIntervalMs: config.trustSnapshotIntervalMs,

@@ -11,7 +11,7 @@ import { opArb, recordsArb, type Op } from "./helpers/arbitraries.js";
 import { recordsOfType } from "./helpers/log.js";
 
 /** A tracker over a real appender in `dir`, as the server builds it (without gRPC). */
-async function openTracker(dir: string, options: { snapshotChanges?: number; snapshotAfterScanLines?: number; segmentBytesMax?: number; onBackgroundError?: (err: unknown) => void; onSnapshot?: (seq: number) => void } = {}) {
+async function openTracker(dir: string, options: { snapshotChanges?: number; snapshotAfterScanRecords?: number; segmentBytesMax?: number; onBackgroundError?: (err: unknown) => void; onSnapshot?: (seq: number) => void } = {}) {
   const logPath = join(dir, "log.jsonl");
   const { appender } = await Appender.open({ path: logPath, lock: false, segmentBytesMax: options.segmentBytesMax });
   let opened: { tracker: LocalTrustTracker; restore: RestoreReport };
@@ -21,11 +21,11 @@ async function openTracker(dir: string, options: { snapshotChanges?: number; sna
       trustDir: join(dir, "trust"),
       durability: {
         stateDir: join(dir, "state"),
-        logPath,
         logSeq: () => appender.lastSeq,
+        records: appender.records,
         snapshotChanges: options.snapshotChanges ?? 1000,
         snapshotIntervalMs: 3_600_000,
-        snapshotAfterScanLines: options.snapshotAfterScanLines,
+        snapshotAfterScanRecords: options.snapshotAfterScanRecords,
       },
       onSnapshot: options.onSnapshot,
       onBackgroundError: options.onBackgroundError,
@@ -130,7 +130,7 @@ describe("trust state restore (in process, over a real log)", () => {
     const before = await t.tracker.exportRecords();
     await t.stop();
     const again = await openTracker(dir.path);
-    assert.deepEqual([again.restore.replayed, again.restore.linesScanned], [0, 1]);
+    assert.deepEqual([again.restore.replayed, again.restore.recordsScanned], [0, 0]);
     assert.deepEqual(await again.tracker.exportRecords(), before);
     await again.stop();
   });
@@ -152,26 +152,26 @@ describe("trust state restore (in process, over a real log)", () => {
       const again = await openTracker(sub);
       assert.equal(again.restore.replayed, 7);
       assert.deepEqual(await again.tracker.exportRecords(), before);
-      scanned.push(again.restore.linesScanned);
+      scanned.push(again.restore.recordsScanned);
       await again.stop();
     }
-    // 7 trust records + 5 other events + the line at the snapshot's seq, whatever came before.
-    assert.deepEqual(scanned, [13, 13]);
+    // 7 trust records + 5 other events after the snapshot's seq, whatever came before.
+    assert.deepEqual(scanned, [12, 12]);
   });
 
   it("a start that read far past the snapshot with nothing to replay snapshots, so the next start after a crash reads nothing again", async () => {
-    let t = await openTracker(dir.path, { snapshotAfterScanLines: 50 });
+    let t = await openTracker(dir.path, { snapshotAfterScanRecords: 50 });
     await t.tracker.update([{ key: "k", success: true }]);
     await t.stop(); // snapshot at the log's end
-    t = await openTracker(dir.path, { snapshotAfterScanLines: 50 });
+    t = await openTracker(dir.path, { snapshotAfterScanRecords: 50 });
     await appendNoise(t.appender, 200); // no trust change: no periodic snapshot would be taken
     await t.crash();
-    const first = await openTracker(dir.path, { snapshotAfterScanLines: 50 });
+    const first = await openTracker(dir.path, { snapshotAfterScanRecords: 50 });
     assert.equal(first.restore.replayed, 0);
-    assert.equal(first.restore.linesScanned, 201);
+    assert.equal(first.restore.recordsScanned, 200);
     await first.crash();
-    const second = await openTracker(dir.path, { snapshotAfterScanLines: 50 });
-    assert.equal(second.restore.linesScanned, 1, "the start before took a snapshot at the log's end");
+    const second = await openTracker(dir.path, { snapshotAfterScanRecords: 50 });
+    assert.equal(second.restore.recordsScanned, 0, "the start before took a snapshot at the log's end");
     assert.equal(second.restore.keys, 1);
     await second.stop();
   });

@@ -109,6 +109,8 @@ export class JetStreamStore implements LogStore {
   private pollTimer: NodeJS.Timeout | undefined;
   /** Where ReadEvents reads records from. */
   readonly records: RecordSource;
+  /** Messages carry no hash chain: JetStream keeps them, verify has nothing to prove. */
+  readonly integrity = "none";
 
   private constructor(
     private readonly nc: NatsConnection,

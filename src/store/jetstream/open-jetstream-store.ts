@@ -1,25 +1,23 @@
 import { readFile } from "node:fs/promises";
-import type { Logger } from "pino";
-import type { Clock } from "../../clock.js";
+import type { ServerConfig } from "../../config.js";
+import type { StoreDeps } from "../store.js";
 import { JetStreamStore } from "./jetstream-store.js";
 import type { JetStreamStoreChoice } from "./store-choice.js";
 
 /** Opens the server's JetStream store from its config, logging what it found. */
-export async function openJetStreamStore(
-  choice: JetStreamStoreChoice,
-  options: { clock: Clock; queueBytesMax: number; logger: Logger; tokenFile?: string; tlsCaFile?: string },
-): Promise<JetStreamStore> {
-  const { logger } = options;
-  const token = options.tokenFile === undefined ? undefined : (await readFile(options.tokenFile, "utf8")).trim();
+export async function openJetStreamStore(config: ServerConfig & { store: JetStreamStoreChoice }, deps: StoreDeps): Promise<JetStreamStore> {
+  const { logger } = deps;
+  const choice = config.store;
+  const token = config.natsTokenFile === undefined ? undefined : (await readFile(config.natsTokenFile, "utf8")).trim();
   const { store, report } = await JetStreamStore.open({
     servers: choice.servers,
     token,
-    tlsCaFile: options.tlsCaFile,
+    tlsCaFile: config.natsCaFile,
     stream: choice.stream,
     subject: choice.subject,
     replicas: choice.replicas,
-    clock: options.clock,
-    queueBytesMax: options.queueBytesMax,
+    clock: deps.clock,
+    queueBytesMax: config.queueBytesMax,
     onRetry: (err, attempt) => logger.warn({ err: (err as Error).message, attempt }, "JetStream publish not acked yet; trying again with the same message id"),
     onReadRetry: (what, err, attempt) => logger.warn({ what, err: (err as Error)?.message ?? String(err), attempt }, "JetStream read not answered yet (a leader change or a lost server); trying again"),
   });

@@ -1,11 +1,3 @@
-/** Which log store the server writes to: the embedded JSONL file, or a JetStream stream. */
-export type StoreChoice = FileStoreChoice | JetStreamStoreChoice;
-
-/** The embedded JSONL file (group commit, fdatasync): nothing else to run. */
-export interface FileStoreChoice {
-  readonly kind: "file";
-}
-
 /** A NATS JetStream stream, possibly replicated across a cluster. */
 export interface JetStreamStoreChoice {
   readonly kind: "nats";
@@ -28,19 +20,18 @@ const STREAM_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 // A literal subject: dot-separated non-empty tokens, no wildcards or whitespace.
 const SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
 
+/** The options of a JetStream store given beside its URL (flags --nats-stream, --nats-subject, --nats-replicas). */
+export interface JetStreamUrlOptions {
+  stream?: string;
+  subject?: string;
+  replicas?: number;
+}
+
 /**
- * Reads `--store` and its options: "file", or "nats://HOST:PORT[,HOST:PORT...]".
+ * Reads a `nats://HOST:PORT[,HOST:PORT...]` store URL and its options.
  * Returns the choice, or a message naming what is wrong (config.ts turns it into a ConfigError).
  */
-export function parseStoreChoice(
-  text: string,
-  options: { stream?: string; subject?: string; replicas?: number },
-): StoreChoice | { problem: string } {
-  const usesNatsOptions = options.stream !== undefined || options.subject !== undefined || options.replicas !== undefined;
-  if (text === "file") {
-    return usesNatsOptions ? { problem: "--nats-stream, --nats-subject and --nats-replicas need --store nats://HOST:PORT" } : { kind: "file" };
-  }
-  if (!text.startsWith("nats://")) return { problem: `--store must be file or nats://HOST:PORT[,HOST:PORT...]; got "${text}"` };
+export function parseJetStreamChoice(text: string, options: JetStreamUrlOptions): JetStreamStoreChoice | { problem: string } {
   const servers = text.slice("nats://".length).split(",").map((s) => s.trim().replace(/^nats:\/\//, ""));
   for (const server of servers) {
     const m = HOST_PORT.exec(server);

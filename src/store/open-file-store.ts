@@ -1,0 +1,55 @@
+import type { Logger } from "pino";
+import type { ServerConfig } from "../config.js";
+import { errnoOf } from "../errors.js";
+import { Appender } from "./appender.js";
+import { lockTakeoverOf } from "./lock.js";
+import type { StorageFailure, StoreDeps } from "./store.js";
+
+/**
+ * Opens the embedded JSONL store from the server's config: repairs a torn
+ * tail, rebuilds the dedup window, and logs what opening found (a lock taken
+ * over, a torn tail cut, damaged lines, a log of the original module).
+ */
+export async function openFileStore(config: ServerConfig, deps: StoreDeps): Promise<Appender> {
+  const { logger, observer } = deps;
+  const { appender, recovery } = await Appender.open({
+    observer: {
+      commit: observer?.commit,
+      failed: (failure) => {
+        logStorageFailure(logger, failure);
+        observer?.failed?.(failure);
+      },
+    },
+    path: config.logPath,
+    fs: deps.fs,
+    clock: deps.clock,
+    queueBytesMax: config.queueBytesMax,
+    dedupWindowRecords: config.dedupWindowRecords,
+    hashChain: config.hashChain,
+    segmentBytesMax: config.segmentBytesMax,
+    retentionBytesMax: config.retentionBytesMax,
+    retentionAgeMs: config.retentionAgeMs,
+    onSegment: (event) => logger.info(event, event.kind === "closed" ? "closed a log segment" : "deleted a log segment (retention)"),
+  });
+  const takeover = lockTakeoverOf(config.logPath);
+  if (takeover?.reason === "corrupt") logger.warn({ lockPath: takeover.lockPath, content: takeover.content }, "replaced a lock file that named no holder (a process killed while writing it)");
+  else if (takeover) logger.warn({ lockPath: takeover.lockPath, holder: takeover.previous, reason: takeover.reason }, "took over the lock of a process that is gone");
+  if (recovery.tornBytes > 0) {
+    logger.warn({ tornBytes: recovery.tornBytes, quarantine: recovery.quarantinePath }, "cut a torn tail off the log (a crash interrupted a write); the bytes are kept in the quarantine file");
+  }
+  if (recovery.damagedLines > 0) {
+    const lines = recovery.damaged.map((d) => ({ file: d.path, line: d.line, offset: d.offset, reason: d.reason }));
+    logger.warn({ damagedLines: recovery.damagedLines, lines }, "complete lines near the end of the log are not records; kept in place (pulse-log verify names every break)");
+  }
+  if (recovery.nonFiniteRecords > 0) logger.info({ records: recovery.nonFiniteRecords }, "records hold NaN/Infinity written by the original module; read as those numbers");
+  if (recovery.legacy) logger.info({ lastSeq: recovery.lastSeq }, "log written by the original module: seq continues after its line count");
+  logger.info({ path: config.logPath, lastSeq: recovery.lastSeq, dedupWindowRecords: recovery.windowRecords }, "log opened");
+  return appender;
+}
+
+function logStorageFailure(logger: Logger, failure: StorageFailure): void {
+  const { stage, err, appends, records } = failure;
+  const errno = errnoOf(err);
+  if (stage === "commit") logger.error({ errno, err, appends, records }, "log write failed: the appends not yet durable were refused (UNAVAILABLE, or RESOURCE_EXHAUSTED for a full disk); the log goes on from the last durable record");
+  else logger.error({ errno, err }, "closing the active log file into a segment failed; the next commit recovers and retries");
+}
