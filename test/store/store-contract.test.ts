@@ -1,17 +1,26 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { v4 as uuidv4 } from "uuid";
-import { Appender } from "../../../src/store/appender.js";
-import { JetStreamStore } from "../../../src/store/jetstream/jetstream-store.js";
-import { LogReader, type LogRecordView, type ReadQuery } from "../../../src/store/reader.js";
-import type { AppendEntry, LogStore, RecordSource } from "../../../src/store/store.js";
-import { tempDir, type TempDir } from "../../helpers/server.js";
-import { startNats, type NatsCluster } from "./nats-servers.js";
+import { pino } from "pino";
+import { resolveConfig } from "../../src/config.js";
+import { systemClock } from "../../src/clock.js";
+import type { AppendEntry, LogRecordView, LogStore, ReadQuery, RecordSource, StoreIntegrity } from "../../src/store/store.js";
+import { JetStreamStore } from "../../src/store/jetstream/jetstream-store.js";
+import { openStore } from "../../src/store/stores.js";
+import { tempDir, type TempDir } from "../helpers/server.js";
+import { startNats, type NatsCluster } from "./jetstream/nats-servers.js";
 
-/** A store under test with the source that reads its records back. */
+/** A store under test, and its records (`store.records`). */
 interface Opened {
   store: LogStore;
   source: RecordSource;
+}
+
+/** Opens a store the way the server does: by its URL, through stores.ts. */
+async function openByUrl(flags: string[]): Promise<Opened> {
+  const config = resolveConfig(["--addr", "127.0.0.1:0", ...flags], {});
+  const store = await openStore(config, { clock: systemClock, logger: pino({ level: "silent" }) });
+  return { store, source: store.records };
 }
 
 /** How to open a store over the same log again (reopen continues it). */
@@ -38,7 +47,7 @@ async function readAll(source: RecordSource, query: ReadQuery = {}, maxSeq?: num
  * The contract every LogStore keeps, whatever is underneath: run against
  * the JSONL Appender and the JetStream store alike.
  */
-function storeContract(name: string, setup: (ctx: { dir: string }) => Promise<{ opener: Opener; teardown?: () => Promise<void> }>): void {
+function storeContract(name: string, integrity: StoreIntegrity, setup: (ctx: { dir: string }) => Promise<{ opener: Opener; teardown?: () => Promise<void> }>): void {
   describe(`LogStore contract: ${name}`, function () {
     this.timeout(60_000);
     let dir: TempDir;
@@ -83,6 +92,25 @@ function storeContract(name: string, setup: (ctx: { dir: string }) => Promise<{ 
         assert.match(r.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/);
         assert.equal(r.fieldLength("json"), Buffer.byteLength(r.json));
       });
+    });
+
+    it("tells commit listeners the new last seq after each append, and stops after unsubscribing", async () => {
+      const { store } = await openStore();
+      assert.equal(store.integrity, integrity);
+      const told: number[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = store.onCommit((seq) => {
+        told.push(seq);
+        wake?.();
+      });
+      const acks = await store.append([entry(1), entry(2)]);
+      // A store may tell listeners just after the ack (JetStream learns of its own writes by watching the stream).
+      while (!told.includes(acks[1].seq)) await new Promise<void>((resolve) => (wake = resolve));
+      assert.ok(told.every((s) => s <= store.lastSeq));
+      unsubscribe();
+      const count = told.length;
+      await store.append([entry(3)]);
+      assert.equal(told.length, count, "no word after unsubscribing");
     });
 
     it("gives concurrent appends distinct, increasing seqs; a replay returns them in seq order", async () => {
@@ -164,14 +192,9 @@ function storeContract(name: string, setup: (ctx: { dir: string }) => Promise<{ 
   });
 }
 
-storeContract("JSONL Appender", async ({ dir }) => {
+storeContract("JSONL file (--store file)", "hash-chain", async ({ dir }) => {
   const path = join(dir, "logs", "pulse_learning_log.jsonl");
-  return {
-    opener: async () => {
-      const { appender } = await Appender.open({ path });
-      return { store: appender, source: new LogReader(path) };
-    },
-  };
+  return { opener: () => openByUrl(["--store", "file", "--log-path", path]) };
 });
 
 describe("JetStream store", function () {
@@ -188,15 +211,11 @@ describe("JetStream store", function () {
     await natsDir?.remove();
   });
 
-  storeContract("JetStream (single node)", async () => {
+  storeContract("JetStream, single node (--store nats://)", "none", async ({ dir }) => {
     // A fresh stream per test: the same server, no state between tests.
     const stream = `CONTRACT_${++streamNo}`;
-    return {
-      opener: async () => {
-        const { store } = await JetStreamStore.open({ servers: nats.servers, stream, subject: `contract.${streamNo}.events` });
-        return { store, source: store.records };
-      },
-    };
+    const flags = ["--store", `nats://${nats.servers.join(",")}`, "--nats-stream", stream, "--nats-subject", `contract.${streamNo}.events`, "--log-path", join(dir, "unused.jsonl")];
+    return { opener: () => openByUrl(flags) };
   });
 
   it("refuses an existing stream that does not capture the subject, naming both", async () => {
