@@ -2,16 +2,46 @@ import * as grpc from "@grpc/grpc-js";
 import { allows, requiredRole } from "./roles.js";
 import type { Principal, TokenVerifier } from "./tokens.js";
 
-/** Where refusals are reported (never with the token). */
-export type AuthLog = (entry: { path: string; peer: string; principal?: string; outcome: "unauthenticated" | "denied" }) => void;
+/** A refused call, as the interceptor reports it (never with the token). */
+export interface RefusedCall {
+  /** The method path, e.g. /pulse.learninglog.v1.LearningLogService/LogEvent. */
+  path: string;
+  /** The method's kind in the gRPC ecosystem's words (the grpc_type label of grpc_server_* metrics). */
+  type: "unary" | "client_stream" | "server_stream" | "bidi_stream";
+  peer: string;
+  /** The token's name, when the token was valid but its roles do not cover the method. */
+  principal?: string;
+  outcome: "unauthenticated" | "denied";
+}
+
+/** Where refusals are reported: the server log, and the gRPC metrics (refused calls never reach a handler). */
+export type AuthLog = (entry: RefusedCall) => void;
 
 const BEARER = /^Bearer (\S+)$/;
 
 /**
+ * The principal of each authenticated call, keyed by the call's metadata:
+ * grpc-js hands the handler the very Metadata object the interceptor passed
+ * on. A map held by the server, not a header, so a client cannot claim a name.
+ */
+const principals = new WeakMap<grpc.Metadata, Principal>();
+
+/** Who made the call whose request metadata this is; undefined without tokens (or for public methods). */
+export function principalOf(metadata: grpc.Metadata): Principal | undefined {
+  return principals.get(metadata);
+}
+
+function typeOf(method: grpc.ServerMethodDefinition<unknown, unknown>): RefusedCall["type"] {
+  if (method.requestStream) return method.responseStream ? "bidi_stream" : "client_stream";
+  return method.responseStream ? "server_stream" : "unary";
+}
+
+/**
  * A grpc-js server interceptor that authenticates every call by its
- * `authorization: Bearer <token>` metadata and checks the token's role
- * against the method (see roles.ts). Refused calls never reach a handler:
- * UNAUTHENTICATED without a valid token, PERMISSION_DENIED for the wrong role.
+ * `authorization: Bearer <token>` metadata and checks the token's roles
+ * against the method (see roles.ts): any one of its roles is enough.
+ * Refused calls never reach a handler: UNAUTHENTICATED without a valid
+ * token, PERMISSION_DENIED when no role of the token covers the method.
  */
 export function createAuthInterceptor(tokens: TokenVerifier, log: AuthLog): grpc.ServerInterceptor {
   return (method, call) =>
@@ -25,15 +55,17 @@ export function createAuthInterceptor(tokens: TokenVerifier, log: AuthLog): grpc
             const m = typeof header === "string" ? BEARER.exec(header) : null;
             const principal: Principal | undefined = m ? tokens.verify(m[1]) : undefined;
             if (!principal) {
-              log({ path: method.path, peer: call.getPeer(), outcome: "unauthenticated" });
+              log({ path: method.path, type: typeOf(method), peer: call.getPeer(), outcome: "unauthenticated" });
               call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: "a valid bearer token is required (authorization: Bearer <token>)" });
               return;
             }
-            if (!allows(principal.role, needed)) {
-              log({ path: method.path, peer: call.getPeer(), principal: principal.name, outcome: "denied" });
-              call.sendStatus({ code: grpc.status.PERMISSION_DENIED, details: `role ${principal.role} may not call ${method.path} (needs ${needed})` });
+            if (!allows(principal.roles, needed)) {
+              log({ path: method.path, type: typeOf(method), peer: call.getPeer(), principal: principal.name, outcome: "denied" });
+              const held = principal.roles.length === 1 ? `role ${principal.roles[0]}` : `roles ${principal.roles.join(", ")}`;
+              call.sendStatus({ code: grpc.status.PERMISSION_DENIED, details: `${held} may not call ${method.path} (needs ${needed})` });
               return;
             }
+            principals.set(metadata, principal);
             proceed(metadata);
           },
         }),

@@ -47,9 +47,9 @@ export function requiredRole(path: string): Role | "public" {
   return exceptions[service]?.[method] ?? serviceDefaults[service] ?? "admin";
 }
 
-/** True when a token of `role` may call a method needing `needed`. */
-export function allows(role: Role, needed: Role | "public"): boolean {
-  return needed === "public" || role === "admin" || role === needed;
+/** True when a token with these roles may call a method needing `needed`: any one of them is enough. */
+export function allows(granted: readonly Role[], needed: Role | "public"): boolean {
+  return needed === "public" || granted.includes("admin") || granted.includes(needed);
 }
 
 /** The role of every method of the given services (for docs and tests). */

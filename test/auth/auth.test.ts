@@ -17,6 +17,8 @@ const TOKENS = {
   reader: "reader-token-0123456789abcdef",
   admin: "admin-token-0123456789abcdefgh",
 };
+/** A trainer's token: it logs events and reads trust with one token. */
+const TRAINER = { name: "trainer-7", roles: ["writer", "reader"], token: "trainer-token-0123456789abcdef" };
 
 function openssl(cwd: string, ...args: string[]): void {
   execFileSync("openssl", args, { cwd, stdio: "pipe" });
@@ -47,7 +49,7 @@ describe("TLS, mutual TLS and bearer tokens", function () {
     dir = await tempDir();
     makeCertificates(dir.path);
     const tokensPath = join(dir.path, "tokens.json");
-    await writeFile(tokensPath, JSON.stringify(Object.entries(TOKENS).map(([role, token]) => ({ name: `${role}-1`, role, token }))));
+    await writeFile(tokensPath, JSON.stringify([...Object.entries(TOKENS).map(([role, token]) => ({ name: `${role}-1`, role, token })), TRAINER]));
     await chmod(tokensPath, 0o600);
     const config = resolveConfig(
       [
@@ -119,6 +121,30 @@ describe("TLS, mutual TLS and bearer tokens", function () {
     const admin = clientWith(TOKENS.admin);
     assert.equal(await codeOf(admin.logRevisionTrigger({ reason: "admin" })), grpc.status.OK);
     admin.close();
+  });
+
+  it("lets a token with several roles do what each of them may, and no more", async () => {
+    const trainer = clientWith(TRAINER.token);
+    const { ack } = await trainer.logRevisionTrigger({ reason: "trainer writes" });
+    assert.ok(ack !== undefined && ack.seq > 0n);
+    const read = async () => {
+      for await (const _ of trainer.readEvents({ limit: 1n })) break;
+    };
+    assert.equal(await codeOf(read()), grpc.status.OK);
+    const trust = trustWith(TRAINER.token);
+    await trust.update({ outcome: { key: "rule_multi", success: true } });
+    const { metrics } = await trust.getMetrics({ keys: ["rule_multi"] });
+    assert.equal(metrics[0]?.trust, 2 / 3);
+    // Neither role covers admin methods.
+    assert.equal(await codeOf(trust.applyDecay({ factor: 0.5 })), grpc.status.PERMISSION_DENIED);
+    const denied = await trainer.importTrustData({ filepath: "x.json" }).then(
+      () => assert.fail("an import is an admin call"),
+      (err: grpc.ServiceError) => err,
+    );
+    assert.equal(denied.code, grpc.status.PERMISSION_DENIED);
+    assert.match(denied.details, /roles writer, reader may not call .*ImportTrustData \(needs admin\)/);
+    trust.close();
+    trainer.close();
   });
 
   it("refuses a client without a certificate (mutual TLS)", async () => {
