@@ -5,25 +5,33 @@ Switch with one import::
     from pulse_learning_log import log_learning_event, log_variable_weight_change, bayesian_trust_tracker
 
 The module-level functions have the original's names and arguments and use
-a default :class:`LearningLogClient`, created on first use, that talks to
-``PULSE_LEARNING_LOG_ADDR`` (default ``127.0.0.1:50051``); change it with
-:func:`configure`. Each returns once the record is durable on the server and
-returns its :class:`Ack` (the original returned None). Failures raise
-:class:`LearningLogError`; ``set_quiet(True)`` (or the environment variable
-``PULSE_LEARNING_LOG_QUIET=1``) restores the original's print-and-continue.
+a default :class:`LearningLogClient`, created on first use (one per process),
+that talks to ``PULSE_LEARNING_LOG_ADDR`` (default ``127.0.0.1:50051``) over
+one shared IngestEvents stream; change it with :func:`configure`.
 
-For high volumes use :class:`BatchWriter`.
+In durable mode (the default) each returns once the record is durable on the
+server and returns its :class:`Ack` (the original returned None). In
+background mode (``PULSE_LEARNING_LOG_MODE=background`` or
+``configure(mode="background")``) each buffers its event and returns None at
+once; :func:`flush` waits until all are durable. Failures raise
+:class:`LearningLogError`; ``set_quiet(True)`` (or the environment variable
+``PULSE_LEARNING_LOG_QUIET=1``) logs them and carries on, as the original
+printed and carried on. Everything the client reports goes to the
+``logging`` logger ``pulse_learning_log``.
+
+For high volumes from one place use :class:`BatchWriter`; for asyncio,
+:mod:`pulse_learning_log.aio`; to feed the log from ``logging`` calls,
+:class:`PulseLogHandler`.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .batch_writer import BatchWriter
 from .client import LearningLogClient
-from .connection import DEFAULT_TARGET
+from .connection import DEFAULT_TARGET, Connection
+from .default_logger import DefaultLogger
 from .errors import (
     RETRYABLE_CODES,
     BufferFull,
@@ -73,6 +81,7 @@ __all__ = [
     "DEFAULT_TARGET",
     "configure",
     "set_quiet",
+    "flush",
     "get_client",
     "close",
     "PulseLearningLogger",
@@ -94,61 +103,67 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-_lock = threading.Lock()
-_client: Optional[LearningLogClient] = None
-_settings: Dict[str, Any] = {}
-_quiet: bool = os.environ.get("PULSE_LEARNING_LOG_QUIET", "").strip().lower() in ("1", "true", "yes", "on")
+#: The module functions' logger: settings, mode, this process's client and writer.
+_default = DefaultLogger()
 
 
 def get_client() -> LearningLogClient:
-    """The default client of the module-level functions, created on first use."""
-    global _client
-    client = _client
-    if client is not None:
-        return client
-    with _lock:
-        if _client is None:
-            _client = LearningLogClient(**_settings, quiet=_quiet)
-        return _client
+    """The default client of the module-level functions, created on first use
+    (one per process: a forked child gets its own). Its ``log_*`` calls share
+    one IngestEvents stream (``stream=True``)."""
+    return _default.client()
 
 
-def configure(target: Optional[str] = None, **options: Any) -> None:
-    """Sets how the default client connects, replacing earlier settings:
-    ``target`` and any keyword of :class:`LearningLogClient` (``token``,
-    ``credentials``, ``timeout``, ``retry_attempts``, ``echo_trust_metrics``,
-    ``quiet``). ``configure()`` with no arguments restores the defaults. The
-    current default client, if any, is closed; the next call creates one."""
-    global _client, _settings, _quiet
-    if "quiet" in options:
-        _quiet = bool(options.pop("quiet"))
-    settings = dict(options)
-    if target is not None:
-        settings["target"] = target
-    # Fail now, not on the first log call, when the settings are wrong.
-    LearningLogClient(**settings).close()
-    with _lock:
-        old, _client, _settings = _client, None, settings
-    if old is not None:
-        old.close()
+def configure(
+    target: Optional[str] = None,
+    *,
+    mode: Optional[str] = None,
+    on_error: Optional[Callable[[Rejection], None]] = None,
+    **options: Any,
+) -> None:
+    """Sets how the module-level functions log, replacing earlier settings;
+    ``configure()`` with no arguments restores the defaults. The current
+    default client (and background writer, flushed first) is closed; the
+    next call creates new ones.
+
+    :param target: ``host:port``; default ``PULSE_LEARNING_LOG_ADDR`` or 127.0.0.1:50051.
+    :param mode: ``"durable"`` (each call returns once its event is durable)
+        or ``"background"`` (each call buffers its event and returns None at
+        once; see :func:`flush`). Default: the environment variable
+        ``PULSE_LEARNING_LOG_MODE``, else durable.
+    :param on_error: background mode: called with a :class:`Rejection` for
+        every event that will not be written after its call returned
+        (refused by the server, or given up: the writer failed, or the
+        interpreter's exit ran out of ``exit_timeout``). Each is also logged
+        (logger ``pulse_learning_log``, ERROR) whether or not this is set.
+    :param options: any keyword of :class:`LearningLogClient` (``token``,
+        ``credentials``, ``timeout``, ``retry_attempts``,
+        ``echo_trust_metrics``, ``quiet``) and, for background mode, of
+        :class:`BatchWriter`: ``on_full`` (``"block"`` or ``"raise"``),
+        ``block_timeout``, ``buffer_events_max``, ``buffer_bytes_max``,
+        ``flush_interval``, ``batch_events_max``, ``exit_timeout`` (default 10 s).
+    """
+    _default.configure(target, mode, on_error, dict(options))
 
 
 def set_quiet(quiet: bool = True) -> None:
-    """Module-level quiet mode: failed calls print ``[LearningLog] ...`` and
-    return None (False for export/import) instead of raising, as the original did."""
-    global _quiet
-    _quiet = bool(quiet)
-    with _lock:
-        if _client is not None:
-            _client.quiet = _quiet
+    """Module-level quiet mode: a failed call logs ``[LearningLog] ...``
+    (logger ``pulse_learning_log``, ERROR) and returns None (False for
+    export/import) instead of raising, as the original printed and carried on."""
+    _default.set_quiet(quiet)
+
+
+def flush(timeout: Optional[float] = None) -> None:
+    """Returns once every event logged so far by the module functions is
+    durable. In background mode it waits for the writer (``TimeoutError``
+    after ``timeout`` seconds; the writer's fatal error if it failed); in
+    durable mode every call was durable when it returned, so it returns at once."""
+    _default.flush(timeout)
 
 
 def close() -> None:
-    """Closes the default client (a later call creates a new one)."""
-    global _client
-    with _lock:
-        old, _client = _client, None
-    if old is not None:
-        old.close()
+    """Flushes and closes the default client (a later call creates a new one)."""
+    _default.close()
 
 
 def PulseLearningLogger() -> LearningLogClient:  # noqa: N802 - the original class name
@@ -163,15 +178,15 @@ class _DefaultTrustTracker(TrustTracker):
     def __init__(self) -> None:  # no connection of its own
         pass
 
-    def _connection(self) -> Any:
+    def _connection(self) -> Tuple[Connection, Any]:
         return get_client().trust._connection()
 
     def _is_quiet(self) -> bool:
         return get_client().quiet
 
-    @property
-    def quiet(self) -> bool:  # type: ignore[override]
-        return _quiet
+    @property  # type: ignore[override]
+    def quiet(self) -> bool:
+        return _default.quiet
 
     @quiet.setter
     def quiet(self, value: bool) -> None:
@@ -183,43 +198,43 @@ bayesian_trust_tracker: TrustTracker = _DefaultTrustTracker()
 
 
 # One thin wrapper per row of events.CATALOG (plus the original alias
-# log_learning_event), with the original signature: each forwards to the
-# default client's method of the same name.
+# log_learning_event), with the original signature: each forwards its event
+# and arguments to the default logger (durable: the Ack; background: None).
 
 
 def log_event(event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
     """Logs an event of any type (see :meth:`LearningLogClient.log_event`)."""
-    return get_client().log_event(event_type, data, context, event_id=event_id)
+    return _default.send("log_event", (event_type, data, context), event_id)
 
 
 def log_learning_event(event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
     """The original module-level name of :func:`log_event`."""
-    return get_client().log_event(event_type, data, context, event_id=event_id)
+    return _default.send("log_event", (event_type, data, context), event_id)
 
 
 def log_variable_weight_change(var: str, old_weight: float, new_weight: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
     """Logs ``variable_weight_update``."""
-    return get_client().log_variable_weight_change(var, old_weight, new_weight, event_id=event_id)
+    return _default.send("log_variable_weight_change", (var, old_weight, new_weight), event_id)
 
 
 def log_symbolic_upgrade(plan: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
     """Logs ``symbolic_upgrade_applied``."""
-    return get_client().log_symbolic_upgrade(plan, event_id=event_id)
+    return _default.send("log_symbolic_upgrade", (plan,), event_id)
 
 
 def log_revision_trigger(reason: str, *, event_id: Optional[str] = None) -> Optional[Ack]:
     """Logs ``symbolic_revision_triggered``."""
-    return get_client().log_revision_trigger(reason, event_id=event_id)
+    return _default.send("log_revision_trigger", (reason,), event_id)
 
 
 def log_arc_regret(scores: Dict[str, float], *, event_id: Optional[str] = None) -> Optional[Ack]:
     """Logs ``symbolic_arc_regret``."""
-    return get_client().log_arc_regret(scores, event_id=event_id)
+    return _default.send("log_arc_regret", (scores,), event_id)
 
 
 def log_learning_summary(summary: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
     """Logs ``meta_learning_summary``."""
-    return get_client().log_learning_summary(summary, event_id=event_id)
+    return _default.send("log_learning_summary", (summary,), event_id)
 
 
 def log_rule_activation(
@@ -232,29 +247,29 @@ def log_rule_activation(
     event_id: Optional[str] = None,
 ) -> Optional[Ack]:
     """Logs ``rule_activation``."""
-    return get_client().log_rule_activation(rule_id, variable_id, outcome, forecast_id, success, event_id=event_id)
+    return _default.send("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id)
 
 
 def log_bayesian_trust_metrics(key: str, kind: str = "variable", *, event_id: Optional[str] = None) -> Optional[TrustMetricsAck]:
     """Logs ``bayesian_trust_metrics`` of a key, read from the server's tracker."""
-    return get_client().log_bayesian_trust_metrics(key, kind, event_id=event_id)
+    return _default.trust_metrics(key, kind, event_id)
 
 
 def log_rule_effectiveness(rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
     """Logs ``rule_effectiveness``."""
-    return get_client().log_rule_effectiveness(rule_id, activation_count, success_rate, impact_score, event_id=event_id)
+    return _default.send("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
 
 
 def generate_trust_report(min_samples: int = 5, **thresholds: Any) -> Optional[Dict[str, Any]]:
     """Builds and logs the trust report (see :meth:`LearningLogClient.generate_trust_report`)."""
-    return get_client().generate_trust_report(min_samples, **thresholds)
+    return _default.synchronous().generate_trust_report(min_samples, **thresholds)
 
 
 def export_trust_data(filepath: str) -> bool:
     """Exports the trust state to a file in the server's trust directory; True on success."""
-    return get_client().export_trust_data(filepath)
+    return _default.synchronous().export_trust_data(filepath)
 
 
 def import_trust_data(filepath: str) -> bool:
     """Imports the trust state from a file in the server's trust directory; False when missing."""
-    return get_client().import_trust_data(filepath)
+    return _default.synchronous().import_trust_data(filepath)

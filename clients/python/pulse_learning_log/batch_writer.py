@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import logging
 import random
 import threading
 import time
@@ -29,41 +28,20 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 import grpc
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 
-from .connection import Connection
+from .connection import MESSAGE_BYTES_MAX, Connection
+from .diagnostics import logger
 from .errors import RETRYABLE_CODES, BufferFull, Internal, LearningLogError, error_for, error_from_rpc, status_code
 from .events import CATALOG
-from .events import varint as _varint
+from .ingest_wire import INGEST_PATH, SERVER_BATCH_EVENTS_MAX, batch_request, frame_event, unframe_event
 from .results import BatchAck, Rejection
 
 __all__ = ["BatchWriter"]
 
-_log = logging.getLogger("pulse_learning_log")
-
-_SERVICE = pb.DESCRIPTOR.services_by_name["LearningLogService"]
-_INGEST = _SERVICE.methods_by_name["IngestEvents"]
-#: Method path of IngestEvents: /<service full name>/<method name>.
-_INGEST_PATH = f"/{_SERVICE.full_name}/{_INGEST.name}"
-
-# The writer encodes each event once, when it is logged, and assembles a
-# batch (an IngestEventsRequest) by concatenating the encoded events: a
-# request is field batch_id (varint) followed by field events (length-delimited)
-# once per event, which is exactly protobuf's encoding of the message.
-_BATCH_ID_TAG = bytes([(pb.IngestEventsRequest.DESCRIPTOR.fields_by_name["batch_id"].number << 3) | 0])
-_EVENTS_TAG = bytes([(pb.IngestEventsRequest.DESCRIPTOR.fields_by_name["events"].number << 3) | 2])
+_log = logger
 
 # Largest gRPC message the server accepts by default (--message-bytes-max),
 # less room for the batch_id.
-_MESSAGE_BYTES_MAX = 4 * 1024 * 1024 - 16
-# The server's default limit of events per batch (--batch-events-max).
-_SERVER_BATCH_EVENTS_MAX = 10_000
-
-
-def _unframe(framed: bytes) -> Any:
-    """The LearningEvent inside one framed ``events`` field (for rejection reports)."""
-    i = len(_EVENTS_TAG)
-    while framed[i] & 0x80:
-        i += 1
-    return pb.LearningEvent.FromString(framed[i + 1 :])
+_MESSAGE_BYTES_MAX = MESSAGE_BYTES_MAX - 16
 
 
 class _Batch:
@@ -86,12 +64,11 @@ _open_writers: "weakref.WeakSet[BatchWriter]" = weakref.WeakSet()
 
 @atexit.register
 def _close_open_writers() -> None:
-    # A writer left open at exit would lose its buffer with the daemon thread.
+    # A writer left open at exit would lose its buffer with the daemon thread:
+    # each gets its exit_timeout to make it durable, then what is left is
+    # given up and reported (logger, on_dropped).
     for writer in list(_open_writers):
-        try:
-            writer.close(timeout=10)
-        except Exception as err:  # noqa: BLE001 - exit path: report, never raise
-            print(f"[LearningLog] BatchWriter not flushed at exit: {err}")
+        writer._close_at_exit()
 
 
 def _positive(name: str, value: Any, integer: bool = False, upper: Optional[float] = None) -> Any:
@@ -155,9 +132,19 @@ class BatchWriter:
         server refused, e.g. INVALID_ARGUMENT); all are also kept in
         :attr:`rejected`.
     :param on_batch_acked: called with a :class:`BatchAck` for each answered batch.
+    :param on_dropped: called with a :class:`Rejection` for each event given
+        up without an answer: when the writer fails (a fatal status, or
+        ``retry_timeout`` passed), is aborted, or is still not durable
+        ``exit_timeout`` into the interpreter's exit. Such an event may or may
+        not be in the log. Every drop and every rejection is also logged
+        (logger ``pulse_learning_log``, level ERROR): none goes unreported.
+    :param exit_timeout: seconds the interpreter's exit waits for a writer
+        still open to make its events durable (``close``); then the rest are
+        dropped and reported. Default 10.
 
-    Callbacks run on the writer's thread; they must be quick and must not
-    call ``flush`` or ``close``.
+    Callbacks run on the writer's thread (``on_dropped`` also on the thread
+    that aborts or exits); they must be quick and must not call ``flush`` or
+    ``close``.
     """
 
     def __init__(
@@ -182,8 +169,10 @@ class BatchWriter:
         stream_idle_timeout: float = 1.0,
         on_rejected: Optional[Callable[[Rejection], None]] = None,
         on_batch_acked: Optional[Callable[[BatchAck], None]] = None,
+        on_dropped: Optional[Callable[[Rejection], None]] = None,
+        exit_timeout: float = 10.0,
     ):
-        self._batch_events_max = _positive("batch_events_max", batch_events_max, True, _SERVER_BATCH_EVENTS_MAX)
+        self._batch_events_max = _positive("batch_events_max", batch_events_max, True, SERVER_BATCH_EVENTS_MAX)
         self._batch_bytes_max = _positive("batch_bytes_max", batch_bytes_max, True, _MESSAGE_BYTES_MAX)
         self._flush_interval = _positive("flush_interval", flush_interval)
         self._inflight_max = _positive("batches_in_flight_max", batches_in_flight_max, True)
@@ -200,6 +189,8 @@ class BatchWriter:
         self._idle_timeout = _positive("stream_idle_timeout", stream_idle_timeout)
         self._on_rejected = on_rejected
         self._on_batch_acked = on_batch_acked
+        self._on_dropped = on_dropped
+        self._exit_timeout = _positive("exit_timeout", exit_timeout)
 
         if client is not None:
             if target is not None or token is not None or credentials is not None:
@@ -210,7 +201,7 @@ class BatchWriter:
             self._conn = Connection(target, token=token, credentials=credentials, backoff_max=backoff_max)
             self._owns_connection = True
         self._ingest = self._conn.channel.stream_stream(
-            _INGEST_PATH,
+            INGEST_PATH,
             request_serializer=None,  # requests are assembled as bytes
             response_deserializer=pb.IngestEventsResponse.FromString,
         )
@@ -229,6 +220,7 @@ class BatchWriter:
         self._duplicates = 0
         self._batches = 0
         self._retries = 0
+        self._dropped = 0
         self._batch_id = 0
         self._flushing = 0
         self._closing = False
@@ -255,7 +247,7 @@ class BatchWriter:
         message = entry.request(args, event_id)
         event_id = message.event_id
         event = entry.encode(message)  # a LearningEvent
-        framed = _EVENTS_TAG + _varint(len(event)) + event  # one IngestEventsRequest.events field
+        framed = frame_event(event)  # one IngestEventsRequest.events field
         size = len(framed)
         if size > self._batch_bytes_max:
             raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({self._batch_bytes_max})")
@@ -407,11 +399,23 @@ class BatchWriter:
         if call is not None:
             call.cancel()
         self._thread.join()
+        self._drop_unanswered()
         with self._cond:
             self._closed = True
         _open_writers.discard(self)
         if self._owns_connection:
             self._conn.close()
+
+    def _close_at_exit(self) -> None:
+        """The interpreter is exiting: :meth:`close` within ``exit_timeout``,
+        then give up (and report) what is still not durable. Never raises."""
+        try:
+            self.close(timeout=self._exit_timeout)
+        except TimeoutError:
+            _log.error("BatchWriter: %d events still not durable %s s into the interpreter's exit; giving them up", self.buffered, self._exit_timeout)
+            self.abort()
+        except Exception as err:  # noqa: BLE001 - exit path: report, never raise
+            _log.error("BatchWriter not flushed at exit: %s", err)
 
     def __enter__(self) -> "BatchWriter":
         return self
@@ -442,14 +446,16 @@ class BatchWriter:
 
     def stats(self) -> Dict[str, int]:
         """Counters: ``logged``, ``written`` (new records), ``duplicates``
-        (resent events the server already had), ``rejected``, ``buffered``,
-        ``batches`` (answered), ``retries`` (streams re-opened after a failure)."""
+        (resent events the server already had), ``rejected``, ``dropped``
+        (given up unanswered, see ``on_dropped``), ``buffered``, ``batches``
+        (answered), ``retries`` (streams re-opened after a failure)."""
         with self._cond:
             return {
                 "logged": self._logged,
                 "written": self._written,
                 "duplicates": self._duplicates,
                 "rejected": len(self.rejected),
+                "dropped": self._dropped,
                 "buffered": self._buffered_events,
                 "batches": self._batches,
                 "retries": self._retries,
@@ -557,7 +563,7 @@ class BatchWriter:
                 if call is not None:
                     call.cancel()
                 return
-            yield _BATCH_ID_TAG + _varint(batch.batch_id) + b"".join([framed for _, framed in batch.events])
+            yield batch_request(batch.batch_id, [framed for _, framed in batch.events])
 
     def _take_batch(self, now: float) -> _Batch:
         """Moves the oldest pending events into a new in-flight batch (lock held)."""
@@ -590,7 +596,7 @@ class BatchWriter:
                 if e.index >= n:
                     raise _ProtocolError(f"error index {e.index} outside batch {batch.batch_id} of {n} events")
                 event_id, framed = batch.events[e.index]
-                rejections.append(Rejection(event_id, status_code(e.code), e.message, _unframe(framed)))
+                rejections.append(Rejection(event_id, status_code(e.code), e.message, unframe_event(framed)))
             self._buffered_events -= n
             self._buffered_bytes -= batch.size
             self._done += n
@@ -600,6 +606,7 @@ class BatchWriter:
             self.rejected.extend(rejections)
             self._cond.notify_all()
         for rejection in rejections:
+            _log.error("the server refused event %s (%s: %s); it was not written", rejection.event_id, rejection.code.name, rejection.message)
             self._callback(self._on_rejected, rejection)
         if self._on_batch_acked is not None:
             ack = BatchAck(
@@ -639,3 +646,32 @@ class BatchWriter:
             self._generation += 1
             self._cond.notify_all()
         _log.error("BatchWriter failed: %s", error)
+        self._drop_unanswered()
+
+    def _drop_unanswered(self) -> None:
+        """After a fatal error or an abort: gives up every event not yet
+        answered, logs how many and reports each to ``on_dropped``."""
+        with self._cond:
+            error = self._error
+            events = [event for batch in self._inflight for event in batch.events]
+            events.extend(self._pending)
+            self._inflight.clear()
+            self._pending.clear()
+            self._pending_bytes = 0
+            self._buffered_events = 0
+            self._buffered_bytes = 0
+            self._done += len(events)
+            self._dropped += len(events)
+            self._cond.notify_all()
+        if not events or error is None:
+            return
+        _log.error(
+            "BatchWriter gave up %d events without an answer (%s: %s); they may or may not be in the log. First event_ids: %s",
+            len(events),
+            error.code.name,
+            error.details,
+            ", ".join(event_id for event_id, _ in events[:5]),
+        )
+        if self._on_dropped is not None:
+            for event_id, framed in events:
+                self._callback(self._on_dropped, Rejection(event_id, error.code, error.details, unframe_event(framed)))

@@ -2,7 +2,8 @@
 
 Same method names and arguments as ``core/pulse_learning_log.py``; each call
 writes exactly the record the original wrote and returns once it is durable
-(fsynced) on the server.
+(fsynced) on the server: by a unary RPC per call, or (``stream=True``) over
+one long-lived IngestEvents stream that the client's calls share.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pulse.learninglog.v1 import learning_log_pb2 as pb
 from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 
 from .connection import Connection
+from .diagnostics import logger, warn_redacted
+from .durable_stream import DurableStream
 from .errors import LearningLogError
 from .events import CATALOG
 from .json_values import check_str
@@ -37,18 +40,30 @@ class LearningLogClient:
     :param token: sent as ``authorization: Bearer <token>`` on every call.
     :param credentials: ``grpc.ChannelCredentials`` for TLS (e.g.
         ``grpc.ssl_channel_credentials(root_certificates=...)``); plaintext when None.
-    :param timeout: deadline of each call attempt in seconds (default 10).
-    :param quiet: when True, a failed call prints ``[LearningLog] ...`` and
-        returns None (False for ``export_trust_data`` / ``import_trust_data``),
-        as the original module did with I/O errors. When False (the default)
-        it raises :class:`LearningLogError`. Bad arguments raise ``ValueError``
+    :param timeout: seconds one call may take, every attempt and the waits
+        between them included (default 10; None: no limit). Past it the call
+        raises :class:`DeadlineExceeded`.
+    :param quiet: when True, a failed call logs ``[LearningLog] Failed to log
+        event: ...`` (logger ``pulse_learning_log``, level ERROR) and returns
+        None (False for ``export_trust_data`` / ``import_trust_data``), as the
+        original module printed and carried on. When False (the default) it
+        raises :class:`LearningLogError`. Bad arguments raise ``ValueError``
         either way.
     :param retry_attempts: attempts of a logging call on UNAVAILABLE,
-        RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED (default 4). Safe: each call
-        carries one event_id across its attempts and the server writes an
-        event_id once.
-    :param echo_trust_metrics: print the ``[BayesianTrust] ...`` line in
-        ``log_bayesian_trust_metrics`` as the original did (default True).
+        RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED (default 4), within the
+        call's timeout; never for a message over the size limit. Safe: each
+        call carries one event_id across its attempts and the server writes
+        an event_id once.
+    :param echo_trust_metrics: log the original's ``[BayesianTrust] ...``
+        line (level INFO) in ``log_bayesian_trust_metrics`` (default True).
+    :param stream: send the ``log_*`` calls (all but
+        ``log_bayesian_trust_metrics``, whose answer carries the metrics) over
+        one long-lived IngestEvents stream shared by this client's threads,
+        each call still returning once its own event is durable. Faster for
+        one call at a time; the :class:`Ack` then has ``timestamp`` None and
+        no ``redacted_fields`` (the stream's answer does not carry them).
+        Default False. The module-level functions use it.
+    :param channel_options: extra ``grpc`` channel arguments.
     """
 
     def __init__(
@@ -61,6 +76,7 @@ class LearningLogClient:
         quiet: bool = False,
         retry_attempts: int = 4,
         echo_trust_metrics: bool = True,
+        stream: bool = False,
         channel_options: Sequence[Tuple[str, Any]] = (),
     ):
         self.connection = Connection(
@@ -75,6 +91,7 @@ class LearningLogClient:
         self._quiet = bool(quiet)
         self.echo_trust_metrics = echo_trust_metrics
         self._trust: Optional[TrustTracker] = None
+        self._stream: Optional[DurableStream] = DurableStream(self.connection) if stream else None
 
     @property
     def target(self) -> str:
@@ -100,7 +117,9 @@ class LearningLogClient:
         return self._trust
 
     def close(self) -> None:
-        """Closes the channel."""
+        """Ends the shared stream, if any, and closes the channel."""
+        if self._stream is not None:
+            self._stream.close()
         self.connection.close()
 
     def __enter__(self) -> "LearningLogClient":
@@ -114,7 +133,7 @@ class LearningLogClient:
     def _failed(self, err: LearningLogError) -> None:
         if not self._quiet:
             raise err
-        print(f"[LearningLog] Failed to log event: {err}")
+        logger.error("[LearningLog] Failed to log event: %s", err)
 
     def _log(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Any:
         """The generic log method: checks the arguments of the event named
@@ -130,8 +149,19 @@ class LearningLogClient:
             return None
 
     def _ack(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[Ack]:
+        if self._stream is not None:
+            try:
+                return self._stream.log(CATALOG[method], args, event_id)
+            except LearningLogError as err:
+                self._failed(err)
+                return None
         response = self._log(method, args, event_id)
-        return None if response is None else ack_from_proto(response.ack)
+        if response is None:
+            return None
+        ack = ack_from_proto(response.ack)
+        if ack.redacted_fields:
+            warn_redacted(CATALOG[method].event_type or args[0], ack.redacted_fields)
+        return ack
 
     # -- the original module's methods ------------------------------------
     # One thin wrapper per row of events.CATALOG, with the original signature
@@ -187,11 +217,19 @@ class LearningLogClient:
             return None
         stats = stats_from_metrics(response.metrics)
         if self.echo_trust_metrics:
-            print(
-                f"[BayesianTrust] {kind}={key} trust={stats['trust']:.3f} CI={stats['confidence_interval']} "
-                f"confidence={stats['confidence_strength']:.3f} samples={stats['sample_size']}"
+            logger.info(
+                "[BayesianTrust] %s=%s trust=%.3f CI=%s confidence=%.3f samples=%s",
+                kind,
+                key,
+                stats["trust"],
+                stats["confidence_interval"],
+                stats["confidence_strength"],
+                stats["sample_size"],
             )
-        return TrustMetricsAck(*ack_from_proto(response.ack), stats)
+        ack = ack_from_proto(response.ack)
+        if ack.redacted_fields:
+            warn_redacted("bayesian_trust_metrics", ack.redacted_fields)
+        return TrustMetricsAck(*ack, stats)
 
     def log_rule_effectiveness(self, rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
         """Logs ``rule_effectiveness`` {rule_id, activation_count, success_rate,

@@ -7,20 +7,43 @@ from __future__ import annotations
 import os
 import random
 import time
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar
 
 import grpc
 
-from .errors import RETRYABLE_CODES, error_from_rpc
+from .errors import DeadlineExceeded, LearningLogError, error_from_rpc
 
-__all__ = ["Connection", "DEFAULT_TARGET", "default_target"]
+__all__ = ["Connection", "Deadline", "DEFAULT_TARGET", "MESSAGE_BYTES_MAX", "default_target"]
+
+T = TypeVar("T")
 
 #: Where the server listens by default (the server's own default).
 DEFAULT_TARGET = "127.0.0.1:50051"
 
-# The server's default largest message (--message-bytes-max); larger requests
-# are refused by the server anyway.
-_MESSAGE_BYTES_MAX = 4 * 1024 * 1024
+#: The server's default largest message (--message-bytes-max); larger
+#: requests are refused by the server anyway (RESOURCE_EXHAUSTED, not retried).
+MESSAGE_BYTES_MAX = 4 * 1024 * 1024
+
+
+class Deadline:
+    """The end of one call, over all its attempts (monotonic clock).
+
+    :param timeout: seconds from now; None for no deadline.
+    """
+
+    __slots__ = ("timeout", "_end")
+
+    def __init__(self, timeout: Optional[float]):
+        self.timeout = timeout
+        self._end = None if timeout is None else time.monotonic() + timeout
+
+    def left(self) -> Optional[float]:
+        """Seconds left (may be negative), or None without a deadline."""
+        return None if self._end is None else self._end - time.monotonic()
+
+    def expired(self) -> bool:
+        """True once the deadline has passed."""
+        return self._end is not None and time.monotonic() >= self._end
 
 
 def default_target() -> str:
@@ -43,10 +66,12 @@ class Connection:
     :param token: sent as ``authorization: Bearer <token>`` metadata on every call.
     :param credentials: ``grpc.ChannelCredentials`` (e.g. ``grpc.ssl_channel_credentials(...)``)
         for TLS; plaintext when None.
-    :param timeout: deadline of each unary call attempt, in seconds. Default 10.
+    :param timeout: seconds one call may take, all its attempts and the
+        waits between them included; None for no limit. Default 10.
     :param retry_attempts: attempts of an idempotent call (one carrying an
-        event_id, or a read) on UNAVAILABLE / RESOURCE_EXHAUSTED / DEADLINE_EXCEEDED.
-        Default 4 (the first try and 3 retries).
+        event_id, or a read) on UNAVAILABLE / RESOURCE_EXHAUSTED /
+        DEADLINE_EXCEEDED (never on a message over the size limit), within
+        the call's timeout. Default 4 (the first try and 3 retries).
     :param backoff_initial: first wait between attempts, in seconds, doubled
         each time up to ``backoff_max``; with jitter. Defaults 0.05 and 2.
     :param channel_options: extra ``grpc`` channel arguments.
@@ -81,8 +106,8 @@ class Connection:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         options = [
-            ("grpc.max_send_message_length", _MESSAGE_BYTES_MAX),
-            ("grpc.max_receive_message_length", _MESSAGE_BYTES_MAX),
+            ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
+            ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
             # Reconnect soon after a server restart. grpc re-resolves the
             # target after a connection fails and, by default, waits out a
             # resolver cooldown first: measured with grpcio 1.51, calls kept
@@ -102,19 +127,50 @@ class Connection:
         ceiling = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
         return ceiling * (0.5 + random.random() / 2)
 
-    def unary(self, method: Callable[..., Any], request: Any, *, idempotent: bool) -> Any:
-        """Calls a unary ``method`` of a stub; retries retryable failures when
-        ``idempotent``; raises the typed :class:`LearningLogError`."""
-        attempt = 1
+    def deadline(self, timeout: Optional[float] = None) -> Deadline:
+        """The deadline of one call: ``timeout`` seconds from now, default this connection's."""
+        return Deadline(self.timeout if timeout is None else timeout)
+
+    def retrying(self, attempt: Callable[[Optional[float]], T], deadline: Deadline, *, idempotent: bool) -> T:
+        """Runs ``attempt(seconds_left)`` until it returns, retrying a
+        retryable :class:`LearningLogError` (:func:`is_retryable`) when
+        ``idempotent``, at most ``retry_attempts`` times in all, all within
+        ``deadline``: a call never takes longer than its timeout, however many
+        attempts it makes. Out of time, it raises :class:`DeadlineExceeded`."""
+        number = 1
         while True:
+            left = deadline.left()
+            if left is not None and left <= 0:
+                raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s ({number - 1} attempts)")
             try:
-                return method(request, timeout=self.timeout, metadata=self.metadata)
+                return attempt(left)
+            except LearningLogError as err:
+                if not (idempotent and err.retryable and number < self.retry_attempts):
+                    raise
+                if deadline.expired():
+                    # The attempt used up the call's time: no retry can fit.
+                    if err.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                        raise
+                    raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s; last attempt: {err}") from err
+                pause = self.backoff(number)
+                left = deadline.left()
+                if left is not None and pause >= left:
+                    raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s; last attempt: {err}") from err
+                time.sleep(pause)
+                number += 1
+
+    def unary(self, method: Callable[..., Any], request: Any, *, idempotent: bool, timeout: Optional[float] = None) -> Any:
+        """Calls a unary ``method`` of a stub within one deadline (``timeout``,
+        default the connection's) covering every attempt; retries retryable
+        failures when ``idempotent``; raises the typed :class:`LearningLogError`."""
+
+        def attempt(left: Optional[float]) -> Any:
+            try:
+                return method(request, timeout=left, metadata=self.metadata)
             except grpc.RpcError as err:
-                if idempotent and err.code() in RETRYABLE_CODES and attempt < self.retry_attempts:
-                    time.sleep(self.backoff(attempt))
-                    attempt += 1
-                    continue
                 raise error_from_rpc(err) from err
+
+        return self.retrying(attempt, self.deadline(timeout), idempotent=idempotent)
 
     def close(self) -> None:
         """Closes the channel; calls in progress are cancelled."""

@@ -41,6 +41,7 @@ __all__ = [
     "Internal",
     "BufferFull",
     "RETRYABLE_CODES",
+    "is_retryable",
     "status_code",
     "error_from_rpc",
     "field_violations_from_rpc",
@@ -63,6 +64,23 @@ RETRYABLE_CODES = frozenset(
         grpc.StatusCode.DEADLINE_EXCEEDED,
     }
 )
+
+# What grpc says when a message is over the size limit, on either side
+# (grpc core: "Sent message larger than max (N vs. M)"; grpc-js on the server:
+# "Received message larger than max (N vs. M)"). The status is
+# RESOURCE_EXHAUSTED, but the same message can never fit: not retryable.
+_OVER_SIZE_MARK = "larger than max"
+
+
+def is_retryable(code: grpc.StatusCode, details: str = "") -> bool:
+    """True when resending the same request (same event_ids) may succeed:
+    a status in :data:`RETRYABLE_CODES`, unless it says the message is over
+    the size limit (RESOURCE_EXHAUSTED ``... larger than max ...``), which no
+    resend can fix."""
+    if code not in RETRYABLE_CODES:
+        return False
+    return not (code == grpc.StatusCode.RESOURCE_EXHAUSTED and _OVER_SIZE_MARK in details)
+
 
 _CODE_BY_NUMBER: Dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}
 
@@ -108,8 +126,8 @@ class LearningLogError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """True when resending with the same event_ids may succeed."""
-        return self.code in RETRYABLE_CODES
+        """True when resending with the same event_ids may succeed (see :func:`is_retryable`)."""
+        return is_retryable(self.code, self.details)
 
 
 class InvalidArgument(LearningLogError, ValueError):

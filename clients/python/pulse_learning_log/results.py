@@ -34,9 +34,12 @@ class Ack(NamedTuple):
     event_id: str
     #: The record's sequence number, strictly increasing across the log.
     seq: int
-    #: The record's timestamp as written, e.g. ``2026-11-24T19:05:53.700123+00:00``.
-    timestamp: str
-    #: Paths of fields the server's PII guard redacted, if any.
+    #: The record's timestamp as written, e.g. ``2026-11-24T19:05:53.700123+00:00``;
+    #: None when the event went over the shared stream (``LearningLogClient(stream=True)``,
+    #: the module functions), whose answer does not carry it.
+    timestamp: Optional[str]
+    #: Paths of fields the server's PII guard redacted, if any (always empty
+    #: over the shared stream, whose answer does not carry them).
     redacted_fields: Tuple[str, ...]
     #: True when the event_id had been written before (a retry): nothing was
     #: written again and seq/timestamp are the original record's.

@@ -4,7 +4,7 @@ Same method names and arguments as the original in-process tracker; the
 state lives in the server, which writes every change to the learning log
 before applying it. Reads (``get_*``, ``generate_report``) are retried on
 transient failures; writes are not (they carry no idempotency key) and
-raise :class:`~pulse_learning_log.LearningLogError` on failure, or print
+raise :class:`~pulse_learning_log.LearningLogError` on failure, or log
 and return None (False for ``import_from_file``) when the tracker is quiet.
 """
 
@@ -20,6 +20,7 @@ from pulse.trust.v1 import trust_pb2 as tpb
 from pulse.trust.v1 import trust_pb2_grpc as tgrpc
 
 from .connection import Connection
+from .diagnostics import logger
 from .errors import LearningLogError, error_from_rpc
 from .json_values import check_number, check_str
 from .results import DecayResult, ExportResult, TrustUpdate, record_from_proto, report_from_proto, stats_from_metrics
@@ -77,7 +78,7 @@ class TrustTracker:
             return conn.unary(getattr(stub, rpc), request, idempotent=False)
         except LearningLogError as err:
             if self._is_quiet():
-                print(f"[BayesianTrust] {rpc} failed: {err}")
+                logger.error("[BayesianTrust] %s failed: %s", rpc, err)
                 return None
             raise
 

@@ -1,6 +1,7 @@
 """A scriptable in-process gRPC server implementing the same protocol, for
 what the real server cannot be made to do on demand: record the metadata
-every call carries, speak TLS, answer a chosen status, or never answer."""
+every call carries, speak TLS, answer a chosen status, or accept calls and
+never answer them."""
 
 from __future__ import annotations
 
@@ -27,8 +28,36 @@ def answer_all(requests: Any, context: grpc.ServicerContext, stream: int) -> Any
         yield pb.IngestEventsResponse(batch_id=request.batch_id, count=len(request.events), first_seq=1, last_seq=len(request.events))
 
 
+def never_answer(requests: Any, context: grpc.ServicerContext, stream: int) -> Any:
+    """Accepts the stream and reads every batch, but never answers (until the client gives up)."""
+    for _ in requests:
+        pass
+    return
+    yield  # pragma: no cover - a generator that never yields
+
+
+def break_first_stream(code: grpc.StatusCode) -> IngestBehaviour:
+    """Ends the first stream with ``code`` after reading its first batch
+    (unanswered); answers every later stream fully."""
+
+    def behaviour(requests: Any, context: grpc.ServicerContext, stream: int) -> Any:
+        if stream == 0:
+            next(iter(requests))
+            context.abort(code, "stream broken on purpose")
+        yield from answer_all(requests, context, stream)
+
+    return behaviour
+
+
 class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServicer):
-    def __init__(self, credentials: Optional[grpc.ServerCredentials] = None, ingest: IngestBehaviour = answer_all, unary_delay_s: float = 0.0):
+    def __init__(
+        self,
+        credentials: Optional[grpc.ServerCredentials] = None,
+        ingest: IngestBehaviour = answer_all,
+        unary_delay_s: float = 0.0,
+        unary_hangs: bool = False,
+        unary_status: Optional[grpc.StatusCode] = None,
+    ):
         #: (method name, metadata dict) of every call, in arrival order.
         self.calls: List[Tuple[str, Dict[str, str]]] = []
         #: Event ids received on IngestEvents, in arrival order (resent ones again).
@@ -37,6 +66,11 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
         self.logged: List[str] = []
         self.ingest = ingest
         self.unary_delay_s = unary_delay_s
+        #: LogEvent accepts the call and never answers (until stop()).
+        self.unary_hangs = unary_hangs
+        #: LogEvent fails with this status.
+        self.unary_status = unary_status
+        self._stopped = threading.Event()
         self.streams = 0
         self._lock = threading.Lock()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
@@ -53,6 +87,7 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        self._stopped.set()  # releases handlers that hang
         self.server.stop(grace=None)
 
     def _record(self, method: str, context: grpc.ServicerContext) -> None:
@@ -67,6 +102,10 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
             self.logged.append(request.event_id)
         if self.unary_delay_s:
             threading.Event().wait(self.unary_delay_s)
+        if self.unary_hangs:
+            self._stopped.wait()
+        if self.unary_status is not None:
+            context.abort(self.unary_status, f"{self.unary_status.name} on purpose")
         return pb.LogEventResponse(ack=pb.EventAck(event_id=request.event_id, seq=1, timestamp="2026-01-01T00:00:00.000000+00:00"))
 
     def IngestEvents(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:

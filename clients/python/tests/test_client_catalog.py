@@ -133,8 +133,7 @@ class CatalogRecordsTest(unittest.TestCase):
         self.check("log_rule_activation", "R004", "hope", None, "F-18")
 
     def test_log_bayesian_trust_metrics_of_an_unknown_key_is_the_prior(self) -> None:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        with self.assertLogs("pulse_learning_log", "INFO") as logged:
             ack = self.client.log_bayesian_trust_metrics("never_updated_key", "rule")
         self.assertIsInstance(ack, TrustMetricsAck)
         record = self.written(ack)
@@ -144,16 +143,18 @@ class CatalogRecordsTest(unittest.TestCase):
         # The metrics returned are the ones logged.
         self.assertEqual(ack.metrics["trust"], record["data"]["trust"])
         self.assertEqual(list(ack.metrics["confidence_interval"]), record["data"]["confidence_interval"])
-        # The original printed this line too.
+        # The original printed this line too; here it is logged (INFO).
         self.assertEqual(
-            out.getvalue(),
-            f"[BayesianTrust] rule=never_updated_key trust=0.500 CI={ack.metrics['confidence_interval']} "
-            f"confidence={expected['data']['confidence_strength']:.3f} samples=0\n",
+            [r.getMessage() for r in logged.records],
+            [
+                f"[BayesianTrust] rule=never_updated_key trust=0.500 CI={ack.metrics['confidence_interval']} "
+                f"confidence={expected['data']['confidence_strength']:.3f} samples=0"
+            ],
         )
+        self.assertEqual(logged.records[0].levelname, "INFO")
 
     def test_log_bayesian_trust_metrics_default_kind_is_variable(self) -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            record = self.written(self.client.log_bayesian_trust_metrics("some_variable"))
+        record = self.written(self.client.log_bayesian_trust_metrics("some_variable"))
         self.assertEqual(record["data"]["kind"], "variable")
 
     def test_log_rule_effectiveness(self) -> None:

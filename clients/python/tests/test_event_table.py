@@ -52,14 +52,17 @@ class Recorder:
     _ack = _add = _log
 
 
-class FakeClient:
-    """Stands in for the default client: records the method called and its arguments."""
+class FakeDefaultLogger:
+    """Stands in for the module functions' default logger: records the event and arguments sent."""
 
     def __init__(self) -> None:
-        self.calls: List[Tuple[str, Tuple[Any, ...], Dict[str, Any]]] = []
+        self.calls: List[Tuple[str, Tuple[Any, ...], Any]] = []
 
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args, **kwargs: self.calls.append((name, args, kwargs))
+    def send(self, method: str, args: Tuple[Any, ...], event_id: Any) -> None:
+        self.calls.append((method, args, event_id))
+
+    def trust_metrics(self, key: Any, kind: Any, event_id: Any) -> None:
+        self.calls.append(("log_bayesian_trust_metrics", (key, kind), event_id))
 
 
 class EventTableTest(unittest.TestCase):
@@ -96,11 +99,11 @@ class EventTableTest(unittest.TestCase):
                     self.assertEqual(fake.calls, [(name, args, event_id), (name, required + defaults, None)])
             for function_name in [name] + (["log_learning_event"] if name == "log_event" else []):
                 with self.subTest(event=name, surface=f"pulse_learning_log.{function_name}"):
-                    client = FakeClient()
-                    with mock.patch.object(pulse_learning_log, "get_client", lambda: client):
+                    default = FakeDefaultLogger()
+                    with mock.patch.object(pulse_learning_log, "_default", default):
                         getattr(pulse_learning_log, function_name)(*args, event_id=event_id)
                         getattr(pulse_learning_log, function_name)(*required)
-                    self.assertEqual(client.calls, [(name, args, {"event_id": event_id}), (name, required + defaults, {"event_id": None})])
+                    self.assertEqual(default.calls, [(name, args, event_id), (name, required + defaults, None)])
 
     def test_docstrings_name_the_events_record(self) -> None:
         for name, event in CATALOG.items():

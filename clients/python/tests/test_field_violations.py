@@ -149,9 +149,9 @@ class RealServerViolationsTest(unittest.TestCase):
 
     def test_quiet_mode_is_unchanged(self) -> None:
         with LearningLogClient(server.address, quiet=True) as client:
-            with mock.patch("builtins.print") as printed:
+            with self.assertLogs("pulse_learning_log", "ERROR") as logged:
                 self.assertIsNone(client.log_event("line\nbreak", {"a": 1}))
-        self.assertIn("event_type:", printed.call_args[0][0])
+        self.assertIn("event_type:", logged.records[0].getMessage())
 
 
 class BatchWriterViolationsTest(unittest.TestCase):

@@ -1,0 +1,46 @@
+"""What the client reports through the standard ``logging`` module.
+
+Everything goes to the logger ``pulse_learning_log`` (never ``print``):
+failures a quiet client swallowed (ERROR), events given up after a call had
+returned (ERROR), the original's ``[BayesianTrust] ...`` echo (INFO), and a
+WARNING the first time the server redacts each field path. Without any
+logging configuration Python shows WARNING and above on stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Iterable, Set
+
+__all__ = ["logger", "warn_redacted", "forget_redactions"]
+
+#: The client's logger.
+logger = logging.getLogger("pulse_learning_log")
+
+_warned_lock = threading.Lock()
+_warned: Set[str] = set()
+
+
+def warn_redacted(event_type: str, paths: Iterable[str]) -> None:
+    """Logs a warning for each field path the server redacted that has not
+    been warned about before in this process (once per path: a field that
+    holds personal data usually does so in every event)."""
+    fresh = []
+    with _warned_lock:
+        for path in paths:
+            if path not in _warned:
+                _warned.add(path)
+                fresh.append(path)
+    for path in fresh:
+        logger.warning(
+            "the server redacted %s of a %s event (its PII guard matched the value); the record holds a placeholder. Logged once per field path.",
+            path,
+            event_type,
+        )
+
+
+def forget_redactions() -> None:
+    """Forgets which paths were warned about (each warns again once)."""
+    with _warned_lock:
+        _warned.clear()

@@ -1,0 +1,48 @@
+"""The IngestEvents wire: the method's path and the framing of its batches.
+
+An ``IngestEventsRequest`` is field ``batch_id`` (a varint) followed by field
+``events`` (length-delimited) once per event: exactly protobuf's encoding of
+the message. Both writers of the stream (the BatchWriter and the shared
+durable stream) encode each event once, frame it, and assemble a request by
+concatenating bytes instead of building a message.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from pulse.learninglog.v1 import learning_log_pb2 as pb
+
+from .events import varint
+
+__all__ = ["INGEST_PATH", "SERVER_BATCH_EVENTS_MAX", "frame_event", "batch_request", "unframe_event"]
+
+_SERVICE = pb.DESCRIPTOR.services_by_name["LearningLogService"]
+_INGEST = _SERVICE.methods_by_name["IngestEvents"]
+
+#: Method path of IngestEvents: /<service full name>/<method name>.
+INGEST_PATH = f"/{_SERVICE.full_name}/{_INGEST.name}"
+
+#: The server's default limit of events per batch (--batch-events-max).
+SERVER_BATCH_EVENTS_MAX = 10_000
+
+_BATCH_ID_TAG = bytes([(pb.IngestEventsRequest.DESCRIPTOR.fields_by_name["batch_id"].number << 3) | 0])
+_EVENTS_TAG = bytes([(pb.IngestEventsRequest.DESCRIPTOR.fields_by_name["events"].number << 3) | 2])
+
+
+def frame_event(event: bytes) -> bytes:
+    """An encoded ``LearningEvent`` as one ``events`` field of a request."""
+    return _EVENTS_TAG + varint(len(event)) + event
+
+
+def batch_request(batch_id: int, framed_events: Iterable[bytes]) -> bytes:
+    """An encoded ``IngestEventsRequest``: the batch_id and the framed events, in order."""
+    return _BATCH_ID_TAG + varint(batch_id) + b"".join(framed_events)
+
+
+def unframe_event(framed: bytes) -> pb.LearningEvent:
+    """The ``LearningEvent`` inside one framed ``events`` field (for reports)."""
+    i = len(_EVENTS_TAG)
+    while framed[i] & 0x80:
+        i += 1
+    return pb.LearningEvent.FromString(framed[i + 1 :])
