@@ -1,8 +1,10 @@
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import type { TlsFiles } from "./auth/tls.js";
-import { defaultEventLimits, type EventLimits } from "./guard/limits.js";
+import type { EventLimits } from "./guard/limits.js";
 import { defaultSensitiveKeys, type PiiOptions } from "./guard/pii.js";
+import { helpLines, OptionError, parseOptions } from "./options/option-table.js";
+import { splitHostPort } from "./options/parsers.js";
+import { serverOptions } from "./options/server-options.js";
 import { parseStoreChoice, type StoreChoice } from "./store/store-choice.js";
 
 /** Everything the server is configured with; built only by {@link resolveConfig}. */
@@ -68,210 +70,103 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
-/** Usage text for --help. */
+/** Usage text for --help, made from the option table. */
 export const usage = `Usage: npm start -- [options]
 
 Serves the Pulse learning log over gRPC.
 
 Options (flags win over the environment):
-  --addr HOST:PORT           listen address        [env PULSE_LEARNING_LOG_ADDR, default 127.0.0.1:50051]
-  --log-path FILE            JSONL log file        [env PULSE_LEARNING_LOG_PATH, default logs/pulse_learning_log.jsonl]
-  --trust-dir DIR            folder for trust files [default: trust/ beside the log]
-  --trust-tracker HOST:PORT  use a remote trust tracker instead of the in-process one
-  --trust-tracker-ca FILE    reach it over TLS, trusting this CA
-  --trust-tracker-token-file FILE  bearer token for it (needs --trust-tracker-ca)
-  --trust-state-dir DIR      tracker snapshot folder [default: <log name>.trust-state/ beside the log]
-  --trust-snapshot-changes N trust changes between snapshots [default 1000]
-  --trust-snapshot-interval-ms N  most time between snapshots [default 60000]
-  --log-level LEVEL          server log level      [env PULSE_LEARNING_LOG_LEVEL, default info]
-  --message-bytes-max N      largest gRPC message  [default 4194304]
-  --record-bytes-max N       largest record        [default 1048576]
-  --event-type-chars-max N   longest event_type    [default 128]
-  --nesting-depth-max N      deepest data nesting  [default 32]
-  --batch-events-max N       most events per batch [default 10000]
-  --queue-bytes-max N        write queue bound     [default 16777216]
-  --dedup-window N           event_ids remembered for exactly-once retries [default 100000]
-  --shutdown-timeout-ms N    drain deadline on SIGTERM/SIGINT [default 10000]
-  --pii-mode MODE            off | redact | reject personal data [env PULSE_LEARNING_LOG_PII_MODE, default redact]
-  --pii-keys K1,K2,...       sensitive key names (replaces the default list: password, secret, token, api_key, email, phone, ssn, ...)
-  --metrics-addr HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics [default: off]
-  --hash-chain on|off        SHA-256 chain over the records [default on]
-  --segment-bytes-max N      close the active file into a segment at this size [default 268435456]
-  --retention-bytes-max N    delete the oldest segments beyond this total size [default: keep all]
-  --retention-days N         delete segments older than this [default: keep all]
-  --tls-cert FILE            server certificate chain (PEM); with --tls-key enables TLS
-  --tls-key FILE             server private key (PEM)
-  --tls-client-ca FILE       CA for client certificates: mutual TLS
-  --tokens-file FILE         bearer tokens with roles (writer, reader, admin) [env PULSE_LEARNING_LOG_TOKENS_FILE]
-  --insecure                 allow a non-loopback address without TLS and tokens
-  --store file|nats://HOST:PORT[,HOST:PORT...]  log store: the JSONL file, or a NATS JetStream stream
-                             [env PULSE_LEARNING_LOG_STORE, default file]
-  --nats-stream NAME         JetStream stream name [default PULSE_LEARNING_LOG]
-  --nats-subject SUBJECT     subject the records are published on [default pulse.learninglog.events]
-  --nats-replicas N          copies JetStream keeps of each record (a stream made by this server) [default 1]
-  --nats-token-file FILE     token the NATS servers require (file holding it)
-  --nats-ca FILE             reach the NATS servers over TLS, trusting this CA
-  -h, --help                 show this text
+${helpLines(serverOptions)}
 `;
-
-const LOOPBACK = /^(127(\.\d{1,3}){3}|localhost|\[::1\]|::1)$/;
 
 /** Splits host:port (IPv6 in brackets); throws ConfigError when malformed. */
 export function parseAddress(address: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(address);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new ConfigError(`address "${address}" is not HOST:PORT`);
-  return { host: m[1], port };
+  const split = splitHostPort(address);
+  if (split === undefined) throw new ConfigError(`address "${address}" is not HOST:PORT`);
+  return split;
 }
+
+const LOOPBACK = /^(127(\.\d{1,3}){3}|localhost|\[::1\]|::1)$/;
 
 /** True for 127.0.0.0/8, ::1 and localhost. */
 export function isLoopback(host: string): boolean {
   return LOOPBACK.test(host);
 }
 
-function positiveInt(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`--${name} must be a positive integer, got "${text}"`);
-  return n;
-}
-
 /**
- * The one place that reads flags and environment: turns them into a frozen
- * config with every default filled, or throws ConfigError.
+ * The one place that reads flags and environment: parses them with the
+ * option table (src/options/server-options.ts), checks how they go together,
+ * and returns a frozen config with every default filled, or throws ConfigError.
  */
-export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig & { help: boolean } {
-  let parsed;
+export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig & { help: boolean; version: boolean } {
+  let v;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        addr: { type: "string" },
-        "log-path": { type: "string" },
-        "trust-dir": { type: "string" },
-        "trust-tracker": { type: "string" },
-        "trust-tracker-ca": { type: "string" },
-        "trust-tracker-token-file": { type: "string" },
-        "trust-state-dir": { type: "string" },
-        "trust-snapshot-changes": { type: "string" },
-        "trust-snapshot-interval-ms": { type: "string" },
-        "log-level": { type: "string" },
-        "message-bytes-max": { type: "string" },
-        "record-bytes-max": { type: "string" },
-        "event-type-chars-max": { type: "string" },
-        "nesting-depth-max": { type: "string" },
-        "batch-events-max": { type: "string" },
-        "queue-bytes-max": { type: "string" },
-        "dedup-window": { type: "string" },
-        "shutdown-timeout-ms": { type: "string" },
-        "pii-mode": { type: "string" },
-        "pii-keys": { type: "string" },
-        "metrics-addr": { type: "string" },
-        "hash-chain": { type: "string" },
-        "segment-bytes-max": { type: "string" },
-        "retention-bytes-max": { type: "string" },
-        "retention-days": { type: "string" },
-        "tls-cert": { type: "string" },
-        "tls-key": { type: "string" },
-        "tls-client-ca": { type: "string" },
-        "tokens-file": { type: "string" },
-        insecure: { type: "boolean" },
-        store: { type: "string" },
-        "nats-stream": { type: "string" },
-        "nats-subject": { type: "string" },
-        "nats-replicas": { type: "string" },
-        "nats-token-file": { type: "string" },
-        "nats-ca": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    ({ values: v } = parseOptions(serverOptions, argv, env));
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    if (err instanceof OptionError) throw new ConfigError(err.message);
+    throw err;
   }
-  const v = parsed.values;
-  const address = v.addr ?? env.PULSE_LEARNING_LOG_ADDR ?? "127.0.0.1:50051";
-  const { host } = parseAddress(address);
-  const insecure = v.insecure ?? false;
-  if ((v["tls-cert"] === undefined) !== (v["tls-key"] === undefined)) throw new ConfigError("--tls-cert and --tls-key go together");
-  if (v["tls-client-ca"] !== undefined && v["tls-cert"] === undefined) throw new ConfigError("--tls-client-ca needs --tls-cert and --tls-key");
-  const tls: TlsFiles | undefined = v["tls-cert"] === undefined ? undefined : Object.freeze({ certPath: v["tls-cert"], keyPath: v["tls-key"]!, clientCaPath: v["tls-client-ca"] });
-  const hashChainFlag = v["hash-chain"] ?? "on";
-  if (hashChainFlag !== "on" && hashChainFlag !== "off") throw new ConfigError(`--hash-chain must be on or off; got "${hashChainFlag}"`);
-  const hashChain = hashChainFlag === "on";
-  const tokensFile = v["tokens-file"] ?? env.PULSE_LEARNING_LOG_TOKENS_FILE;
-  if (!isLoopback(host) && !insecure && (tls === undefined || tokensFile === undefined)) {
-    throw new ConfigError(`refusing to listen on ${address} without TLS and tokens (--tls-cert, --tls-key, --tokens-file); use a loopback address or pass --insecure`);
+  const { host } = parseAddress(v.address);
+  if ((v.tlsCert === undefined) !== (v.tlsKey === undefined)) throw new ConfigError("--tls-cert and --tls-key go together");
+  if (v.tlsClientCa !== undefined && v.tlsCert === undefined) throw new ConfigError("--tls-client-ca needs --tls-cert and --tls-key");
+  const tls: TlsFiles | undefined = v.tlsCert === undefined ? undefined : Object.freeze({ certPath: v.tlsCert, keyPath: v.tlsKey!, clientCaPath: v.tlsClientCa });
+  if (!isLoopback(host) && !v.insecure && (tls === undefined || v.tokensFile === undefined)) {
+    throw new ConfigError(`refusing to listen on ${v.address} without TLS and tokens (--tls-cert, --tls-key, --tokens-file); use a loopback address or pass --insecure`);
   }
-  const logPath = v["log-path"] ?? env.PULSE_LEARNING_LOG_PATH ?? join("logs", "pulse_learning_log.jsonl");
-  const logLevel = v["log-level"] ?? env.PULSE_LEARNING_LOG_LEVEL ?? "info";
-  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
-    throw new ConfigError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
-  }
-  if (v["trust-tracker"] !== undefined) parseAddress(v["trust-tracker"]);
-  if (v["trust-tracker-token-file"] !== undefined && v["trust-tracker-ca"] === undefined) {
+  if (v.trustTrackerTokenFile !== undefined && v.trustTrackerCa === undefined) {
     throw new ConfigError("--trust-tracker-token-file needs --trust-tracker-ca: tokens only travel over TLS");
   }
-  const metricsAddress = v["metrics-addr"];
-  if (metricsAddress !== undefined && !isLoopback(parseAddress(metricsAddress).host) && !insecure) {
-    throw new ConfigError(`refusing to serve metrics on ${metricsAddress}, which is not loopback; pass --insecure to allow it`);
+  if (v.metricsAddress !== undefined && !isLoopback(parseAddress(v.metricsAddress).host) && !v.insecure) {
+    throw new ConfigError(`refusing to serve metrics on ${v.metricsAddress}, which is not loopback; pass --insecure to allow it`);
   }
-  const trustDir = v["trust-dir"] ?? join(dirname(logPath), "trust");
-  const trustStateDir = v["trust-state-dir"] ?? join(dirname(logPath), `${basename(logPath, extname(logPath))}.trust-state`);
+  const logPath = v.logPath;
+  const trustDir = v.trustDir ?? join(dirname(logPath), "trust");
+  const trustStateDir = v.trustStateDir ?? join(dirname(logPath), `${basename(logPath, extname(logPath))}.trust-state`);
   // Clients name files inside the trust folder: it must not hold the log or the tracker's own state.
   for (const [what, path] of [["the log", logPath], ["the trust state folder", trustStateDir]] as const) {
     const rel = relative(resolve(trustDir), resolve(path));
     if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) throw new ConfigError(`--trust-dir ${trustDir} must not contain ${what} (${path})`);
   }
-  const piiMode = v["pii-mode"] ?? env.PULSE_LEARNING_LOG_PII_MODE ?? "redact";
-  if (piiMode !== "off" && piiMode !== "redact" && piiMode !== "reject") {
-    throw new ConfigError(`--pii-mode must be off, redact or reject; got "${piiMode}"`);
-  }
-  if ((v["nats-token-file"] !== undefined || v["nats-ca"] !== undefined) && !(v.store ?? env.PULSE_LEARNING_LOG_STORE ?? "file").startsWith("nats://")) {
+  if ((v.natsTokenFile !== undefined || v.natsCaFile !== undefined) && !v.store.startsWith("nats://")) {
     throw new ConfigError("--nats-token-file and --nats-ca need --store nats://HOST:PORT");
   }
-  const store = parseStoreChoice(v.store ?? env.PULSE_LEARNING_LOG_STORE ?? "file", {
-    stream: v["nats-stream"],
-    subject: v["nats-subject"],
-    replicas: v["nats-replicas"] === undefined ? undefined : positiveInt("nats-replicas", v["nats-replicas"], 1),
-  });
+  const store = parseStoreChoice(v.store, { stream: v.natsStream, subject: v.natsSubject, replicas: v.natsReplicas });
   if ("problem" in store) throw new ConfigError(store.problem);
-  const piiKeys = v["pii-keys"] === undefined ? defaultSensitiveKeys : v["pii-keys"].split(",").map((k) => k.trim()).filter((k) => k !== "");
   const limits: EventLimits = Object.freeze({
-    eventTypeCharsMax: positiveInt("event-type-chars-max", v["event-type-chars-max"], defaultEventLimits.eventTypeCharsMax),
-    recordBytesMax: positiveInt("record-bytes-max", v["record-bytes-max"], defaultEventLimits.recordBytesMax),
-    nestingDepthMax: positiveInt("nesting-depth-max", v["nesting-depth-max"], defaultEventLimits.nestingDepthMax),
-    batchEventsMax: positiveInt("batch-events-max", v["batch-events-max"], defaultEventLimits.batchEventsMax),
+    eventTypeCharsMax: v.eventTypeCharsMax,
+    recordBytesMax: v.recordBytesMax,
+    nestingDepthMax: v.nestingDepthMax,
+    batchEventsMax: v.batchEventsMax,
   });
   return Object.freeze({
-    address,
+    address: v.address,
     logPath,
     trustDir,
     trustStateDir,
-    trustSnapshotChanges: positiveInt("trust-snapshot-changes", v["trust-snapshot-changes"], 1000),
-    trustSnapshotIntervalMs: positiveInt("trust-snapshot-interval-ms", v["trust-snapshot-interval-ms"], 60_000),
-    trustTracker: v["trust-tracker"],
-    trustTrackerCa: v["trust-tracker-ca"],
-    trustTrackerTokenFile: v["trust-tracker-token-file"],
+    trustSnapshotChanges: v.trustSnapshotChanges,
+    trustSnapshotIntervalMs: v.trustSnapshotIntervalMs,
+    trustTracker: v.trustTracker,
+    trustTrackerCa: v.trustTrackerCa,
+    trustTrackerTokenFile: v.trustTrackerTokenFile,
     limits,
-    messageBytesMax: positiveInt("message-bytes-max", v["message-bytes-max"], 4 * 1024 * 1024),
-    queueBytesMax: positiveInt("queue-bytes-max", v["queue-bytes-max"], 16 * 1024 * 1024),
-    dedupWindowRecords: positiveInt("dedup-window", v["dedup-window"], 100_000),
-    shutdownTimeoutMs: positiveInt("shutdown-timeout-ms", v["shutdown-timeout-ms"], 10_000),
-    logLevel,
-    insecure,
+    messageBytesMax: v.messageBytesMax,
+    queueBytesMax: v.queueBytesMax,
+    dedupWindowRecords: v.dedupWindowRecords,
+    shutdownTimeoutMs: v.shutdownTimeoutMs,
+    logLevel: v.logLevel,
+    insecure: v.insecure,
     tls,
-    tokensFile,
-    hashChain,
-    segmentBytesMax: positiveInt("segment-bytes-max", v["segment-bytes-max"], 256 * 1024 * 1024),
-    retentionBytesMax: v["retention-bytes-max"] === undefined ? undefined : positiveInt("retention-bytes-max", v["retention-bytes-max"], 0),
-    retentionAgeMs: v["retention-days"] === undefined ? undefined : positiveInt("retention-days", v["retention-days"], 0) * 86_400_000,
-    metricsAddress,
-    pii: Object.freeze({ mode: piiMode, sensitiveKeys: Object.freeze([...piiKeys]) }),
+    tokensFile: v.tokensFile,
+    hashChain: v.hashChain,
+    segmentBytesMax: v.segmentBytesMax,
+    retentionBytesMax: v.retentionBytesMax,
+    retentionAgeMs: v.retentionDays === undefined ? undefined : v.retentionDays * 86_400_000,
+    metricsAddress: v.metricsAddress,
+    pii: Object.freeze({ mode: v.piiMode, sensitiveKeys: Object.freeze([...(v.piiKeys ?? defaultSensitiveKeys)]) }),
     store,
-    natsTokenFile: v["nats-token-file"],
-    natsCaFile: v["nats-ca"],
-    help: v.help ?? false,
+    natsTokenFile: v.natsTokenFile,
+    natsCaFile: v.natsCaFile,
+    help: v.help,
+    version: v.version,
   });
 }

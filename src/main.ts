@@ -59,12 +59,13 @@ process.on("unhandledRejection", (err) => onUnhandledRejection(err));
 /** The server's modules, loaded here rather than imported statically (see the file's comment). */
 async function loadModules() {
   try {
-    const [v8, config, server, lock, tokens] = await Promise.all([
+    const [v8, config, server, lock, tokens, version] = await Promise.all([
       import("./v8-tuning.js"),
       import("./config.js"),
       import("./server.js"),
       import("./store/lock.js"),
       import("./auth/tokens.js"),
+      import("./version.js"),
     ]);
     // A file caught empty by the load is a module without exports: its import does not fail, so check.
     const expected: Array<[string, unknown]> = [
@@ -74,10 +75,11 @@ async function loadModules() {
       ["server.js: PulseServer", server.PulseServer],
       ["store/lock.js: LogLockedError", lock.LogLockedError],
       ["auth/tokens.js: TokensFileError", tokens.TokensFileError],
+      ["version.js: productVersion", version.productVersion],
     ];
     const missing = expected.filter(([, value]) => value === undefined).map(([name]) => name);
     if (missing.length > 0) throw new Error(`missing ${missing.join(", ")}`);
-    return { ...v8, ...config, ...server, ...lock, ...tokens };
+    return { ...v8, ...config, ...server, ...lock, ...tokens, ...version };
   } catch (err) {
     const dir = fileURLToPath(new URL(".", import.meta.url));
     fail(
@@ -99,13 +101,18 @@ async function main(): Promise<void> {
       config = m.resolveConfig(process.argv.slice(2), process.env);
     } catch (err) {
       if (err instanceof m.ConfigError) {
-        process.stderr.write(`pulse-learning-log: ${err.message}\n\n${m.usage}`);
+        // The one wrong thing, not the whole help.
+        process.stderr.write(`pulse-learning-log: ${err.message} (see --help)\n`);
         process.exit(EXIT.config);
       }
       throw err;
     }
     if (config.help) {
       process.stdout.write(m.usage);
+      return;
+    }
+    if (config.version) {
+      process.stdout.write(`pulse-learning-log ${m.productVersion()}\n`);
       return;
     }
     logLevel = config.logLevel;

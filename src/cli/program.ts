@@ -1,5 +1,6 @@
-import { join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { commanderOption, OptionValueError, type OptionSpec } from "../options/option-table.js";
+import { serverOptions } from "../options/server-options.js";
 import { replay, tail } from "./commands/read.js";
 import { serve, serveUsage } from "./commands/serve.js";
 import { stats, summary } from "./commands/file-report.js";
@@ -17,10 +18,25 @@ export interface ProgramIo {
   env: NodeJS.ProcessEnv;
 }
 
-// The same defaults and environment variables as the server's config (src/config.ts),
-// read here without the server's checks (a client may well reach a non-loopback server).
-const defaultAddress = (env: NodeJS.ProcessEnv) => env.PULSE_LEARNING_LOG_ADDR ?? "127.0.0.1:50051";
-const defaultLogPath = (env: NodeJS.ProcessEnv) => env.PULSE_LEARNING_LOG_PATH ?? join("logs", "pulse_learning_log.jsonl");
+// The server's own rows of the option table (flag, environment, default, parser): the
+// address and the log path mean the same to every tool. Read without the server's
+// checks (a client may well reach a non-loopback server).
+const { address: addressSpec, logPath: logPathSpec } = serverOptions;
+
+/** A commander option for one row of the option table, its default taken from the environment the program was given. */
+function tableOption(spec: OptionSpec<string> & { default: string }, env: NodeJS.ProcessEnv, help: string): Option {
+  const option = commanderOption(spec).argParser((text: string) => {
+    try {
+      return spec.parse === undefined ? text : spec.parse(text);
+    } catch (err) {
+      if (err instanceof OptionValueError) throw new InvalidArgumentError(`--${spec.flag} ${err.message}`);
+      throw err;
+    }
+  });
+  option.description = help;
+  const fromEnv = spec.env === undefined ? undefined : env[spec.env];
+  return option.default(fromEnv !== undefined && fromEnv !== "" ? fromEnv : spec.default, `env ${spec.env} or ${spec.default}`);
+}
 
 function positiveInt(name: string): (text: string) => number {
   return (text) => {
@@ -86,12 +102,12 @@ Examples:
   pulse-log trust report --min-samples 10
 ${EXIT_CODES}
 
-Environment: PULSE_LEARNING_LOG_ADDR (server address, default 127.0.0.1:50051),
-PULSE_LEARNING_LOG_PATH (log file, default logs/pulse_learning_log.jsonl).`,
+Environment: ${addressSpec.env} (server address, default ${addressSpec.default}),
+${logPathSpec.env} (log file, default ${logPathSpec.default}).`,
     );
 
-  const addrOption = () => new Option("--addr <host:port>", "server address").default(defaultAddress(io.env), "env PULSE_LEARNING_LOG_ADDR or 127.0.0.1:50051");
-  const logPathOption = () => new Option("--log-path <file>", "log file (closed segments beside it are read too)").default(defaultLogPath(io.env), "env PULSE_LEARNING_LOG_PATH or logs/pulse_learning_log.jsonl");
+  const addrOption = () => tableOption(addressSpec, io.env, "server address");
+  const logPathOption = () => tableOption(logPathSpec, io.env, "log file (closed segments beside it are read too)");
   const typeOption = () => new Option("-t, --type <event_type>", "only this event type (repeatable)").argParser(collect).default([], "all types");
   const withOutput = (cmd: Command) =>
     cmd.option("--json", "machine output: JSON lines on stdout (records exactly as in the log)").option("--no-progress", "no progress bar (bars only ever show when stderr is a terminal)");

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
 import { createClient } from "../../src/rpc/client.js";
+import { productVersion } from "../../src/version.js";
 import { cli, PULSE_LOG_BIN } from "../helpers/cli.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 
@@ -189,7 +190,12 @@ describe("pulse-log CLI", function () {
   it("serve runs the server with the same flags as npm start, and stops on SIGTERM with exit 0", async () => {
     const bad = await cli(["serve", "--no-such-flag"], dir.path);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /Usage: pulse-log serve/);
+    // The one wrong thing and where the help is, not the whole help.
+    assert.equal(bad.stderr, "pulse-log: unknown option '--no-such-flag' (see pulse-log serve --help)\n");
+    const version = await cli(["serve", "--version"], dir.path);
+    assert.deepEqual([version.code, version.stdout], [0, `pulse-log ${productVersion()}\n`]);
+    const help = await cli(["serve", "--help"], dir.path);
+    assert.match(help.stdout, /Usage: pulse-log serve/);
     const logPath = join(dir.path, "served", "pulse_learning_log.jsonl");
     const child = spawn(process.execPath, [PULSE_LOG_BIN, "serve", "--addr", "127.0.0.1:0", "--log-path", logPath], { cwd: dir.path, stdio: ["ignore", "pipe", "inherit"] });
     const port = await new Promise<number>((resolve) => {

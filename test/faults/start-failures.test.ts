@@ -3,8 +3,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
+import { productVersion } from "../../src/version.js";
 import { repoRoot } from "../helpers/child-server.js";
 import { zombie } from "../helpers/zombie.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
@@ -19,8 +21,8 @@ interface StartOutcome {
 }
 
 /** Starts the server and waits until it listens or exits (or `timeoutMs`). A server that listens is left running: stop it. */
-async function start(args: string[], timeoutMs = 30_000, onLine?: (line: string) => void, root = repoRoot): Promise<StartOutcome> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+async function start(args: string[], timeoutMs = 30_000, onLine?: (line: string) => void, root = repoRoot, env: NodeJS.ProcessEnv = {}): Promise<StartOutcome> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let stdout = "";
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -111,6 +113,18 @@ describe("a start that fails says why in one line, and a restart succeeds", func
     assert.equal(waiting, true, `the server should have said it waits for the port; stdout:\n${o.stdout}\nstderr:\n${o.stderr}`);
     assert.equal(o.listened, true, `it should have waited for the port; stderr:\n${o.stderr}`);
     assert.equal(await stop(o), 0);
+  });
+
+  it("a usage error: one line naming the wrong flag or variable and pointing to --help, exit 2, nothing created", async () => {
+    const nested = join(dir.path, "never", "log.jsonl");
+    const o = await start(["--addr", "127.0.0.1:0", "--log-path", nested, "--queue-bytes-max", "lots"]);
+    assert.equal(oneLine(o), 'pulse-learning-log: --queue-bytes-max must be a positive integer; got "lots" (see --help)');
+    assert.equal(o.code, 2);
+    const env = await start(["--addr", "127.0.0.1:0", "--log-path", nested], 30_000, undefined, repoRoot, { PULSE_LEARNING_LOG_PII_MODE: "maybe" });
+    assert.match(oneLine(env), /^pulse-learning-log: PULSE_LEARNING_LOG_PII_MODE \(environment\) must be one of off, redact, reject; got "maybe"/);
+    assert.equal(existsSync(dirname(nested)), false, "a refused start creates nothing on disk");
+    const version = await start(["--version"]);
+    assert.deepEqual([version.code, version.stdout], [0, `pulse-learning-log ${productVersion()}\n`]);
   });
 
   it("a busy metrics port: one line naming it", async () => {

@@ -1,6 +1,7 @@
 import { ConfigError, resolveConfig, usage } from "../../config.js";
 import { PulseServer } from "../../server.js";
 import { applyServerV8Settings } from "../../v8-tuning.js";
+import { productVersion } from "../../version.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 
 /** The server's usage text, as `pulse-log serve` takes the same flags as `npm start`. */
@@ -17,11 +18,15 @@ export async function serve(args: readonly string[]): Promise<void> {
   try {
     config = resolveConfig(args, process.env);
   } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(ExitCode.usage, `${err.message}\n\n${serveUsage}`);
+    if (err instanceof ConfigError) throw new CliError(ExitCode.usage, `${err.message} (see pulse-log serve --help)`);
     throw err;
   }
   if (config.help) {
     process.stdout.write(serveUsage);
+    return;
+  }
+  if (config.version) {
+    process.stdout.write(`pulse-log ${productVersion()}\n`);
     return;
   }
   const server = await PulseServer.start(config);
