@@ -1,5 +1,5 @@
 import { formatTimestamp } from "../clock.js";
-import { parseTimeBound } from "../store/reader.js";
+import { parseTimeBound } from "../store/time-bound.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };

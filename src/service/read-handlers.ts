@@ -3,7 +3,7 @@ import { WireType } from "@bufbuild/protobuf/wire";
 import type { ReadEventsRequest, ReadEventsResponse } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ServiceError } from "../errors.js";
 import type { CallContext } from "../rpc/grpc-adapter.js";
-import { parseTimeBound } from "../store/reader.js";
+import { parseTimeBound } from "../store/time-bound.js";
 import type { LogRecordView, LogStore, ReadQuery, RecordCursor, RecordField } from "../store/store.js";
 import { shutdownFanout } from "./shutdown-fanout.js";
 

@@ -1,5 +1,5 @@
 import { parseTimestamp } from "../clock.js";
-import type { LogRecordView } from "../store/reader.js";
+import type { LogRecordView } from "../store/store.js";
 import { parseRecordText } from "../record/line.js";
 
 /** Options of {@link SummaryBuilder}. */

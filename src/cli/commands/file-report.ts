@@ -1,6 +1,7 @@
 import { stat, writeFile } from "node:fs/promises";
 import { formatTimestamp, parseTimestamp } from "../../clock.js";
-import { LogReader, type LogRecordView, type ReadQuery } from "../../store/reader.js";
+import { LogReader } from "../../store/reader.js";
+import type { LogRecordView, ReadQuery } from "../../store/store.js";
 import { listSegments } from "../../store/segments.js";
 import { SummaryBuilder } from "../../summary/aggregate.js";
 import { summaryHtml } from "../../summary/html.js";

@@ -1,5 +1,5 @@
 import { ID_OPEN, TS_OPEN, TYPE_OPEN } from "../../record/layout.js";
-import type { LogRecordView, RecordField } from "../reader.js";
+import type { LogRecordView, RecordField } from "../store.js";
 
 // The record layout's keys (src/record/layout.ts): a stored message is a line without seq.
 const ID_PREFIX = ID_OPEN;
