@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { commanderOption, OptionValueError, type OptionSpec } from "../options/option-table.js";
 import { serverOptions } from "../options/server-options.js";
+import { productVersion } from "../version.js";
 import { replay, tail } from "./commands/read.js";
 import { serve, serveUsage } from "./commands/serve.js";
 import { stats, summary } from "./commands/file-report.js";
@@ -87,6 +88,7 @@ export function buildProgram(io: ProgramIo): Command {
   const program = new Command("pulse-log");
   program
     .description("Operate a Pulse learning log: run the server, follow and replay the log, look at it, and manage trust.")
+    .version(`pulse-log ${productVersion()}`, "-V, --version", "print the version and exit")
     .exitOverride()
     .configureOutput({ writeErr: (s) => io.err(s.replace(/\n$/, "")), outputError: (s, write) => write(s) })
     .showHelpAfterError("(add --help for usage and examples)")

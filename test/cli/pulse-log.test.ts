@@ -192,8 +192,10 @@ describe("pulse-log CLI", function () {
     assert.equal(bad.code, 2);
     // The one wrong thing and where the help is, not the whole help.
     assert.equal(bad.stderr, "pulse-log: unknown option '--no-such-flag' (see pulse-log serve --help)\n");
-    const version = await cli(["serve", "--version"], dir.path);
-    assert.deepEqual([version.code, version.stdout], [0, `pulse-log ${productVersion()}\n`]);
+    for (const args of [["serve", "--version"], ["--version"]]) {
+      const version = await cli(args, dir.path);
+      assert.deepEqual([version.code, version.stdout], [0, `pulse-log ${productVersion()}\n`], args.join(" "));
+    }
     const help = await cli(["serve", "--help"], dir.path);
     assert.match(help.stdout, /Usage: pulse-log serve/);
     const logPath = join(dir.path, "served", "pulse_learning_log.jsonl");
