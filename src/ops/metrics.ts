@@ -1,43 +1,49 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { status as grpcStatus } from "@grpc/grpc-js";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { RefusedCall } from "../auth/interceptor.js";
 import { parseAddress } from "../config.js";
-import type { CallObserver } from "../rpc/grpc-adapter.js";
 import { errnoOf } from "../errors.js";
 import type { AppenderObserver, StorageFailure } from "../store/appender.js";
+import { EventMetrics, type EventMetricsOptions } from "./event-metrics.js";
+import { GrpcServerMetrics } from "./grpc-server-metrics.js";
 
-const CODE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(grpcStatus).filter(([, v]) => typeof v === "number").map(([k, v]) => [v as number, k]));
-
-/** "/pulse.learninglog.v1.LearningLogService/LogEvent" -> ["pulse.learninglog.v1.LearningLogService", "LogEvent"]. */
-function splitPath(path: string): [string, string] {
-  const i = path.lastIndexOf("/");
-  return [path.slice(1, i), path.slice(i + 1)];
+/** Options of {@link ServerMetrics}. */
+export interface ServerMetricsOptions extends EventMetricsOptions {
+  /** The log's highest durable seq, read at each scrape (pulse_log_last_seq). */
+  lastSeq?: () => number;
 }
 
 /**
  * The server's Prometheus metrics (prom-client, on a registry of its own so
- * several servers can live in one process). Fed by the appender's commit
- * observer and the gRPC adapter's call observer; served over HTTP by
- * {@link MetricsServer}. Names and meanings are listed in docs/operations.md.
+ * several servers can live in one process): prom-client's default process
+ * and Node metrics under their standard names, the gRPC ecosystem's
+ * grpc_server_* metrics ({@link GrpcServerMetrics}), events by outcome
+ * ({@link EventMetrics}) and the log store's pulse_log_* metrics. Fed by
+ * observers the server installs only when metrics are on; served over HTTP
+ * by {@link MetricsServer}. Names and meanings are listed in docs/metrics.md.
  */
 export class ServerMetrics {
   readonly registry = new Registry();
+  /** The gRPC adapter's call observer (adaptImplementation's last argument). */
+  readonly calls: GrpcServerMetrics;
+  /** Events by outcome: wrap the store with `events.observe(store)`; `events.writer` is the event writer's observer. */
+  readonly events: EventMetrics;
   private readonly eventsWritten: Counter;
   private readonly bytesWritten: Counter;
   private readonly batchEvents: Histogram;
   private readonly durableWriteSeconds: Histogram;
-  private readonly handled: Counter<"service" | "method" | "code">;
-  private readonly streamsActive: Gauge<"service" | "method">;
-  private readonly streamsStarted: Counter<"service" | "method">;
   private readonly recordsSent: Counter;
   private readonly storageFailures: Counter<"stage" | "errno">;
   private readonly unhandledRejections: Counter;
 
-  constructor(options: { lastSeq?: () => number } = {}) {
+  constructor(options: ServerMetricsOptions = {}) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: "pulse_" });
+    // No prefix: process_cpu_seconds_total, process_resident_memory_bytes, nodejs_eventloop_lag_seconds... as stock dashboards expect.
+    collectDefaultMetrics({ register: this.registry });
+    this.calls = new GrpcServerMetrics(registers);
+    this.events = new EventMetrics(registers, options);
     this.eventsWritten = new Counter({ name: "pulse_log_events_written_total", help: "Records durably appended to the log.", registers });
     this.bytesWritten = new Counter({ name: "pulse_log_bytes_written_total", help: "Bytes durably appended to the log.", registers });
     this.batchEvents = new Histogram({
@@ -52,12 +58,6 @@ export class ServerMetrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
-    this.handled = new Counter({
-      name: "pulse_rpc_handled_total",
-      help: "RPCs completed, by service, method and gRPC status code name (code != OK are errors).",
-      labelNames: ["service", "method", "code"],
-      registers,
-    });
     this.unhandledRejections = new Counter({ name: "pulse_unhandled_rejections_total", help: "Promise rejections nobody handled (bugs), logged and survived; alert on any.", registers });
     this.storageFailures = new Counter({
       name: "pulse_log_storage_failures_total",
@@ -65,8 +65,6 @@ export class ServerMetrics {
       labelNames: ["stage", "errno"],
       registers,
     });
-    this.streamsActive = new Gauge({ name: "pulse_rpc_streams_active", help: "Streaming RPCs open now.", labelNames: ["service", "method"], registers });
-    this.streamsStarted = new Counter({ name: "pulse_rpc_streams_started_total", help: "Streaming RPCs started.", labelNames: ["service", "method"], registers });
     this.recordsSent = new Counter({ name: "pulse_read_records_sent_total", help: "Records handed to ReadEvents streams (each waits for the client's flow control).", registers });
     const lastSeq = options.lastSeq;
     if (lastSeq) {
@@ -81,7 +79,7 @@ export class ServerMetrics {
     }
   }
 
-  /** The Appender's observer (AppenderOptions.observer). */
+  /** The store's observer (StoreDeps.observer): commits and storage failures. */
   readonly appender = {
     commit: (events: number, bytes: number, durableWriteSeconds: number): void => {
       this.eventsWritten.inc(events);
@@ -104,19 +102,9 @@ export class ServerMetrics {
     this.recordsSent.inc(records);
   };
 
-  /** The gRPC adapter's observer (adaptImplementation's last argument). */
-  readonly calls: CallObserver = {
-    started: (path, kind) => {
-      if (kind === "unary") return;
-      const [service, method] = splitPath(path);
-      this.streamsStarted.inc({ service, method });
-      this.streamsActive.inc({ service, method });
-    },
-    ended: (path, kind, code) => {
-      const [service, method] = splitPath(path);
-      this.handled.inc({ service, method, code: CODE_NAMES[code] ?? String(code) });
-      if (kind !== "unary") this.streamsActive.dec({ service, method });
-    },
+  /** Counts a call the auth interceptor refused (in grpc_server_started_total and grpc_server_handled_total). */
+  readonly callRefused = (call: RefusedCall): void => {
+    this.calls.refused(call);
   };
 }
 

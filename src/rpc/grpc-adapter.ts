@@ -46,45 +46,55 @@ export type MethodImpl<M> = M extends { methodKind: "unary" }
  */
 export type ServiceImpl<S extends GenServiceMethods> = { [K in keyof S]: MethodImpl<S[K]> };
 
-/** Where the adapter reports errors that are not the client's fault. */
-export type InternalErrorSink = (err: unknown, path: string) => void;
+/**
+ * Where the adapter reports errors that are not the client's fault, with the
+ * method path and, for a failure of a call, that call (its peer and metadata).
+ */
+export type InternalErrorSink = (err: unknown, path: string, call?: CallContext) => void;
 
-/** Told when each call starts and ends, with the status code it ended with (for metrics). */
-export interface CallObserver {
-  started(path: string, kind: DescMethod["methodKind"]): void;
-  ended(path: string, kind: DescMethod["methodKind"], code: grpc.status): void;
+/**
+ * Follows one call for metrics and the server log. Made by a
+ * {@link CallObserver} when the call starts; told of every message and,
+ * once, of the status the call ended with.
+ */
+export interface CallProbe {
+  /** A request message arrived (decoded, or an {@link Undecodable} marker). */
+  received(message: unknown): void;
+  /** A response message was handed to grpc-js. */
+  sent(message: unknown): void;
+  /**
+   * The call ended with this status code: OK, the code of what the handler
+   * threw (`cause`), or CANCELLED when the client went away first.
+   */
+  ended(code: grpc.status, cause?: unknown): void;
 }
 
-type AnyImpl = (request: never, ctx: CallContext) => unknown;
+/**
+ * Observes calls (metrics, per-call log lines). `method` is called once per
+ * method when the service is adapted, so per-method work (label values,
+ * which fields hold events) is done there, not per call; the function it
+ * returns is called as each call starts.
+ */
+export interface CallObserver {
+  method(method: DescMethod): (ctx: CallContext) => CallProbe;
+}
 
-/** Wraps one method's implementation to report its start and end status to an observer. */
-function observed(fn: AnyImpl, kind: DescMethod["methodKind"], path: string, observer: CallObserver): AnyImpl {
-  if (kind === "unary" || kind === "client_streaming") {
-    return (request, ctx) => {
-      observer.started(path, kind);
-      return Promise.resolve()
-        .then(() => fn(request, ctx))
-        .then(
-          (res) => (observer.ended(path, kind, grpc.status.OK), res),
-          (err) => {
-            observer.ended(path, kind, ServiceError.from(err).code);
-            throw err;
-          },
-        );
-    };
-  }
-  return async function* (request, ctx) {
-    observer.started(path, kind);
-    let code: grpc.status = grpc.status.CANCELLED; // unless it ends or fails by itself
-    try {
-      yield* fn(request, ctx) as AsyncIterable<unknown>;
-      code = grpc.status.OK;
-    } catch (err) {
-      code = ServiceError.from(err).code;
-      throw err;
-    } finally {
-      observer.ended(path, kind, code);
-    }
+/** One observer telling all of the given ones; undefined when none is given (nothing is observed then: no cost per call). */
+export function combineCallObservers(...observers: ReadonlyArray<CallObserver | undefined>): CallObserver | undefined {
+  const present = observers.filter((o): o is CallObserver => o !== undefined);
+  if (present.length <= 1) return present[0];
+  return {
+    method(method) {
+      const starts = present.map((o) => o.method(method));
+      return (ctx) => {
+        const probes = starts.map((start) => start(ctx));
+        return {
+          received: (message) => probes.forEach((p) => p.received(message)),
+          sent: (message) => probes.forEach((p) => p.sent(message)),
+          ended: (code, cause) => probes.forEach((p) => p.ended(code, cause)),
+        };
+      };
+    },
   };
 }
 
@@ -185,9 +195,9 @@ export function createServiceDefinition(service: DescService): grpc.ServiceDefin
  * `cause` when it has one, e.g. ServiceError.from's wrapped error, else the
  * ServiceError itself). Other codes are answers and are not logged here.
  */
-export function toStatus(err: unknown, path: string, sink: InternalErrorSink): Partial<grpc.StatusObject> {
+export function toStatus(err: unknown, path: string, sink: InternalErrorSink, call?: CallContext): Partial<grpc.StatusObject> {
   const e = ServiceError.from(err);
-  if (LOGGED_CODES.has(e.code)) sink(e.cause ?? e, path);
+  if (LOGGED_CODES.has(e.code)) sink(e.cause ?? e, path, call);
   const metadata = statusDetailsMetadata(e.code, e.message, e.violations);
   return metadata === undefined ? { code: e.code, details: e.message } : { code: e.code, details: e.message, metadata };
 }
@@ -196,9 +206,21 @@ export function toStatus(err: unknown, path: string, sink: InternalErrorSink): P
 const LOGGED_CODES: ReadonlySet<number> = new Set([grpc.status.INTERNAL, grpc.status.UNKNOWN]);
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+type ResponseStream = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
 
 // One reason for every cancelled call: building an error (with its stack) per call is costly.
 const CALL_CANCELLED = new ServiceError(grpc.status.CANCELLED, "call cancelled");
+
+/** What answering a call needs besides the call itself: built per call, shared by its answer and its end. */
+interface Answering {
+  readonly ctx: CallContext;
+  /** Removes the cancellation listener: call before answering (see {@link contextOf}). */
+  readonly release: () => void;
+  readonly path: string;
+  readonly sink: InternalErrorSink;
+  /** The call's probe when calls are observed. */
+  readonly probe: CallProbe | undefined;
+}
 
 /**
  * The handler's view of a call, and `release` to call once the handler has
@@ -214,57 +236,84 @@ function contextOf(call: AnyCall, path: string): { ctx: CallContext; release: ()
   return { ctx: { signal: abort.signal, metadata: call.metadata, peer: call.getPeer(), path }, release: () => emitter.removeListener("cancelled", cancel) };
 }
 
+/** Starts answering a call: its context, and its probe when `start` observes the method. */
+function answering(call: AnyCall, path: string, sink: InternalErrorSink, start: ((ctx: CallContext) => CallProbe) | undefined): Answering {
+  const { ctx, release } = contextOf(call, path);
+  return { ctx, release, path, sink, probe: start?.(ctx) };
+}
+
 /**
  * The requests of a streaming call. Node's default async iterator destroys
  * the stream when reading ends, which for a duplex also kills the response
  * side: a bidi call could never answer after the client half-closes.
  */
-async function* requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): AsyncIterable<unknown> {
-  for await (const request of call.iterator({ destroyOnReturn: false })) yield await decoded(request);
+async function* requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, probe: CallProbe | undefined): AsyncIterable<unknown> {
+  for await (const request of call.iterator({ destroyOnReturn: false })) {
+    probe?.received(request);
+    yield await decoded(request);
+  }
 }
 
-async function writeAll(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, ctx: CallContext, source: AsyncIterable<unknown>, schema: DescMessage): Promise<void> {
+async function writeAll(call: ResponseStream, a: Answering, source: AsyncIterable<unknown>, schema: DescMessage): Promise<void> {
+  const { ctx, probe } = a;
   for await (const message of source) {
     if (ctx.signal.aborted) return;
     // Respect the client's flow control: wait for 'drain' instead of buffering.
-    if (!call.write(encodeResponse(schema, message))) {
+    const flowing = call.write(encodeResponse(schema, message));
+    probe?.sent(message);
+    if (!flowing) {
       // once() removes its abort listener when it settles: no listener piles up on long streams.
       await once(call, "drain", { signal: ctx.signal }).catch(() => undefined);
     }
   }
 }
 
+/** The status of a failed call, told to the probe (with what was thrown) before it is sent. */
+function failed(a: Answering, err: unknown): Partial<grpc.StatusObject> {
+  const status = toStatus(err, a.path, a.sink, a.ctx);
+  a.probe?.ended(status.code ?? grpc.status.UNKNOWN, err);
+  return status;
+}
+
+/** Tells the probe of a call that the handler finished: OK, unless the client had gone away first. */
+function succeeded(a: Answering): void {
+  a.probe?.ended(a.ctx.signal.aborted ? grpc.status.CANCELLED : grpc.status.OK);
+}
+
 /** The fulfilment and rejection handlers that answer a unary-response call, after releasing its context. */
-function answerOnce(release: () => void, callback: grpc.sendUnaryData<unknown>, output: DescMessage, path: string, sink: InternalErrorSink) {
+function answerOnce(a: Answering, callback: grpc.sendUnaryData<unknown>, output: DescMessage) {
   return [
     (res: unknown) => {
-      release();
+      a.release();
       let bytes: Buffer;
       try {
         bytes = encodeResponse(output, res);
       } catch (err) {
-        callback(toStatus(err, path, sink));
+        callback(failed(a, err));
         return;
       }
+      a.probe?.sent(res);
+      succeeded(a);
       callback(null, bytes);
     },
     (err: unknown) => {
-      release();
-      callback(toStatus(err, path, sink));
+      a.release();
+      callback(failed(a, err));
     },
   ] as const;
 }
 
 /** The fulfilment and rejection handlers that end a streaming-response call, after releasing its context. */
-function endOnce(release: () => void, call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, path: string, sink: InternalErrorSink) {
+function endOnce(a: Answering, call: ResponseStream) {
   return [
     () => {
-      release();
+      a.release();
+      succeeded(a);
       call.end();
     },
     (err: unknown) => {
-      release();
-      call.emit("error", toStatus(err, path, sink));
+      a.release();
+      call.emit("error", failed(a, err));
     },
   ] as const;
 }
@@ -275,14 +324,21 @@ function endOnce(release: () => void, call: grpc.ServerWritableStream<unknown, u
  * sent any more; the cause goes to the server log instead of becoming an
  * unhandled rejection.
  */
-function lastResort(path: string, sink: InternalErrorSink): (err: unknown) => void {
-  return (err) => sink(err, path);
+function lastResort(a: Answering): (err: unknown) => void {
+  return (err) => a.sink(err, a.path, a.ctx);
 }
+
+type UnaryImpl = (request: unknown, ctx: CallContext) => Promise<unknown>;
+type ClientStreamImpl = (requests: AsyncIterable<unknown>, ctx: CallContext) => Promise<unknown>;
+type ServerStreamImpl = (request: unknown, ctx: CallContext) => AsyncIterable<unknown>;
+type BidiImpl = (requests: AsyncIterable<unknown>, ctx: CallContext) => AsyncIterable<unknown>;
 
 /**
  * Adapts a {@link ServiceImpl} to grpc-js handlers. Every failure, thrown or
  * rejected, becomes a status here: grpc-js itself would leave a rejected
- * promise hanging until the deadline.
+ * promise hanging until the deadline. With an `observer`, each call is
+ * followed by a probe (metrics, per-call log lines); without one nothing
+ * per call is added.
  */
 export function adaptImplementation<S extends GenServiceMethods>(
   service: DescService,
@@ -295,47 +351,57 @@ export function adaptImplementation<S extends GenServiceMethods>(
     const implFn = (impl as Record<string, (...args: never[]) => unknown>)[method.localName];
     if (typeof implFn !== "function") throw new Error(`no implementation for ${method.parent.typeName}.${method.name}`);
     const path = methodPath(method);
-    const fn = observer ? observed(implFn as AnyImpl, method.methodKind, path, observer) : implFn;
+    const start = observer?.method(method);
     const output = method.output;
     switch (method.methodKind) {
-      case "unary":
+      case "unary": {
+        const fn = implFn as unknown as UnaryImpl;
         handlers[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-          const { ctx, release } = contextOf(call, path);
+          const a = answering(call, path, sink, start);
+          a.probe?.received(call.request);
           Promise.resolve()
             .then(() => decoded(call.request))
-            .then((request) => (fn as unknown as (r: unknown, c: CallContext) => Promise<unknown>)(request, ctx))
-            .then(...answerOnce(release, callback, output, path, sink))
-            .catch(lastResort(path, sink));
+            .then((request) => fn(request, a.ctx))
+            .then(...answerOnce(a, callback, output))
+            .catch(lastResort(a));
         }) as grpc.handleUnaryCall<unknown, unknown>;
         break;
-      case "client_streaming":
+      }
+      case "client_streaming": {
+        const fn = implFn as unknown as ClientStreamImpl;
         handlers[method.localName] = ((call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-          const { ctx, release } = contextOf(call, path);
+          const a = answering(call, path, sink, start);
           Promise.resolve()
-            .then(() => (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(requestsOf(call), ctx))
-            .then(...answerOnce(release, callback, output, path, sink))
-            .catch(lastResort(path, sink));
+            .then(() => fn(requestsOf(call, a.probe), a.ctx))
+            .then(...answerOnce(a, callback, output))
+            .catch(lastResort(a));
         }) as grpc.handleClientStreamingCall<unknown, unknown>;
         break;
-      case "server_streaming":
+      }
+      case "server_streaming": {
+        const fn = implFn as unknown as ServerStreamImpl;
         handlers[method.localName] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
-          const { ctx, release } = contextOf(call, path);
+          const a = answering(call, path, sink, start);
+          a.probe?.received(call.request);
           Promise.resolve()
             .then(() => decoded(call.request))
-            .then((request) => writeAll(call, ctx, (fn as unknown as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(request, ctx), output))
-            .then(...endOnce(release, call, path, sink))
-            .catch(lastResort(path, sink));
+            .then((request) => writeAll(call, a, fn(request, a.ctx), output))
+            .then(...endOnce(a, call))
+            .catch(lastResort(a));
         }) as grpc.handleServerStreamingCall<unknown, unknown>;
         break;
-      case "bidi_streaming":
+      }
+      case "bidi_streaming": {
+        const fn = implFn as unknown as BidiImpl;
         handlers[method.localName] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
-          const { ctx, release } = contextOf(call, path);
+          const a = answering(call, path, sink, start);
           Promise.resolve()
-            .then(() => writeAll(call, ctx, (fn as unknown as (r: AsyncIterable<unknown>, c: CallContext) => AsyncIterable<unknown>)(requestsOf(call), ctx), output))
-            .then(...endOnce(release, call, path, sink))
-            .catch(lastResort(path, sink));
+            .then(() => writeAll(call, a, fn(requestsOf(call, a.probe), a.ctx), output))
+            .then(...endOnce(a, call))
+            .catch(lastResort(a));
         }) as grpc.handleBidiStreamingCall<unknown, unknown>;
         break;
+      }
     }
   }
   return handlers;

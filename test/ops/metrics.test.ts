@@ -32,12 +32,11 @@ describe("operations: Prometheus metrics", () => {
     assert.equal(ts.server.metricsPort, undefined);
   });
 
-  it("count events and bytes written, batch sizes, durable write latency, RPCs by status code and streams", async () => {
+  it("count events and bytes written, batch sizes, durable write latency and records sent to readers", async () => {
     ts = await startServer(dir.path, ["--metrics-addr", "127.0.0.1:0"]);
     const url = `http://127.0.0.1:${ts.server.metricsPort}/metrics`;
     for (let i = 0; i < 5; i++) await ts.client.logRevisionTrigger({ reason: `r${i}` });
     await ts.client.logBatch({ events: Array.from({ length: 100 }, (_, i) => ({ event: { case: "revisionTrigger" as const, value: { reason: `b${i}` } } })) });
-    await assert.rejects(ts.client.logEvent({ eventType: "", data: {} }));
     let read = 0;
     for await (const m of ts.client.readEvents({})) read += m.records.length;
     assert.equal(read, 105);
@@ -56,16 +55,94 @@ describe("operations: Prometheus metrics", () => {
     assert.equal(sample(text, "pulse_log_commit_batch_events_bucket", { le: "1" }), 5);
     assert.equal(sample(text, "pulse_log_durable_write_seconds_count"), 6);
     assert.ok(sample(text, "pulse_log_durable_write_seconds_sum")! > 0);
-    const service = "pulse.learninglog.v1.LearningLogService";
-    assert.equal(sample(text, "pulse_rpc_handled_total", { service, method: "LogRevisionTrigger", code: "OK" }), 5);
-    assert.equal(sample(text, "pulse_rpc_handled_total", { service, method: "LogEvent", code: "INVALID_ARGUMENT" }), 1);
-    assert.equal(sample(text, "pulse_rpc_handled_total", { service, method: "ReadEvents", code: "OK" }), 1);
-    assert.equal(sample(text, "pulse_rpc_streams_started_total", { service, method: "ReadEvents" }), 1);
-    assert.equal(sample(text, "pulse_rpc_streams_active", { service, method: "ReadEvents" }), 0);
     assert.equal(sample(text, "pulse_read_records_sent_total"), 105);
-    assert.ok(sample(text, "pulse_process_resident_memory_bytes")! > 0, "process metrics are there");
 
     assert.equal((await fetch(`http://127.0.0.1:${ts.server.metricsPort}/other`)).status, 404);
+  });
+
+  it("serve the default process and Node metrics under their standard names, without a prefix", async () => {
+    ts = await startServer(dir.path, ["--metrics-addr", "127.0.0.1:0"]);
+    const text = await scrape(ts.server.metricsPort!);
+    for (const name of ["process_cpu_seconds_total", "process_cpu_user_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "nodejs_heap_size_used_bytes"]) {
+      assert.ok(sample(text, name)! > 0, `${name} is served`);
+    }
+    // A lag can be 0 on an idle server: it must be there, as a number.
+    for (const name of ["nodejs_eventloop_lag_seconds", "nodejs_eventloop_lag_p99_seconds"]) assert.ok(sample(text, name)! >= 0, `${name} is served`);
+    assert.doesNotMatch(text, /^pulse_(process|nodejs)_/m, "no renamed copies");
+  });
+
+  describe("per-RPC gRPC server metrics, named as grpc-ecosystem servers name them", () => {
+    const service = "pulse.learninglog.v1.LearningLogService";
+    const of = (grpc_method: string, grpc_type: string, more: Record<string, string> = {}) => ({ grpc_type, grpc_service: service, grpc_method, ...more });
+
+    it("count unary calls started and handled by grpc_code, with their handling time", async () => {
+      ts = await startServer(dir.path, ["--metrics-addr", "127.0.0.1:0"]);
+      for (let i = 0; i < 3; i++) await ts.client.logRevisionTrigger({ reason: `r${i}` });
+      await assert.rejects(ts.client.logEvent({ eventType: "", data: {} }), /INVALID_ARGUMENT/);
+      const text = await scrape(ts.server.metricsPort!);
+      assert.equal(sample(text, "grpc_server_started_total", of("LogRevisionTrigger", "unary")), 3);
+      assert.equal(sample(text, "grpc_server_handled_total", of("LogRevisionTrigger", "unary", { grpc_code: "OK" })), 3);
+      assert.equal(sample(text, "grpc_server_msg_received_total", of("LogRevisionTrigger", "unary")), 3);
+      assert.equal(sample(text, "grpc_server_msg_sent_total", of("LogRevisionTrigger", "unary")), 3);
+      assert.equal(sample(text, "grpc_server_handling_seconds_count", of("LogRevisionTrigger", "unary")), 3);
+      assert.ok(sample(text, "grpc_server_handling_seconds_sum", of("LogRevisionTrigger", "unary"))! > 0);
+      assert.equal(sample(text, "grpc_server_handling_seconds_bucket", of("LogRevisionTrigger", "unary", { le: "+Inf" })), 3);
+      // A failed unary call received its message and sent none (as go-grpc-prometheus counts).
+      assert.equal(sample(text, "grpc_server_handled_total", of("LogEvent", "unary", { grpc_code: "InvalidArgument" })), 1);
+      assert.equal(sample(text, "grpc_server_msg_received_total", of("LogEvent", "unary")), 1);
+      assert.equal(sample(text, "grpc_server_msg_sent_total", of("LogEvent", "unary")), 0);
+      // Every method's series start at zero, so rates over them are 0 rather than absent.
+      assert.equal(sample(text, "grpc_server_started_total", of("LogArcRegret", "unary")), 0);
+      assert.equal(sample(text, "grpc_server_handled_total", of("LogArcRegret", "unary", { grpc_code: "OK" })), 0);
+      assert.equal(sample(text, "grpc_server_started_total", { grpc_type: "unary", grpc_service: "pulse.trust.v1.TrustService", grpc_method: "GetMetrics" }), 0);
+    });
+
+    it("count each message of a stream, in both directions", async () => {
+      ts = await startServer(dir.path, ["--metrics-addr", "127.0.0.1:0"]);
+      const call = ts.client.ingestEvents();
+      const answers = (async () => {
+        let n = 0;
+        for await (const _ of call.responses) n++;
+        return n;
+      })();
+      for (let b = 1; b <= 3; b++) await call.send({ batchId: BigInt(b), events: [{ event: { case: "revisionTrigger", value: { reason: `batch ${b}` } } }] });
+      call.close();
+      assert.equal(await answers, 3);
+      await ts.client.streamEvents(Array.from({ length: 4 }, (_, i) => ({ events: [{ event: { case: "revisionTrigger" as const, value: { reason: `s${i}` } } }] })));
+      let messages = 0;
+      for await (const _ of ts.client.readEvents({})) messages++;
+      assert.ok(messages >= 1);
+      const text = await scrape(ts.server.metricsPort!);
+      assert.equal(sample(text, "grpc_server_started_total", of("IngestEvents", "bidi_stream")), 1);
+      assert.equal(sample(text, "grpc_server_msg_received_total", of("IngestEvents", "bidi_stream")), 3);
+      assert.equal(sample(text, "grpc_server_msg_sent_total", of("IngestEvents", "bidi_stream")), 3);
+      assert.equal(sample(text, "grpc_server_handled_total", of("IngestEvents", "bidi_stream", { grpc_code: "OK" })), 1);
+      assert.equal(sample(text, "grpc_server_msg_received_total", of("StreamEvents", "client_stream")), 4);
+      assert.equal(sample(text, "grpc_server_msg_sent_total", of("StreamEvents", "client_stream")), 1);
+      assert.equal(sample(text, "grpc_server_msg_received_total", of("ReadEvents", "server_stream")), 1);
+      assert.equal(sample(text, "grpc_server_msg_sent_total", of("ReadEvents", "server_stream")), messages);
+      assert.equal(sample(text, "grpc_server_handled_total", of("ReadEvents", "server_stream", { grpc_code: "OK" })), 1);
+    });
+
+    it("count a stream its client cancelled as Canceled", async () => {
+      ts = await startServer(dir.path, ["--metrics-addr", "127.0.0.1:0"]);
+      await ts.client.logRevisionTrigger({ reason: "one record to follow from" });
+      // A follower: the server keeps the stream open until the client cancels it.
+      const stream = ts.client.readEvents({ follow: true });
+      const iterator = stream[Symbol.asyncIterator]();
+      assert.equal((await iterator.next()).value?.records.length, 1);
+      (stream as unknown as { cancel(): void }).cancel();
+      await assert.rejects(iterator.next(), /CANCELLED/);
+      const canceled = of("ReadEvents", "server_stream", { grpc_code: "Canceled" });
+      // The server learns of the cancel on its own time: wait for the count, within the test's timeout.
+      let text = await scrape(ts.server.metricsPort!);
+      while (sample(text, "grpc_server_handled_total", canceled) !== 1) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        text = await scrape(ts.server.metricsPort!);
+      }
+      assert.equal(sample(text, "grpc_server_started_total", of("ReadEvents", "server_stream")), 1);
+      assert.equal(sample(text, "grpc_server_handled_total", of("ReadEvents", "server_stream", { grpc_code: "OK" })), 0);
+    });
   });
 
   it("listen on loopback only unless --insecure", () => {
