@@ -2,6 +2,7 @@ import { readdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { driveBidi } from "./drivers/bidi.js";
 import type { LogClient } from "./drivers/driver.js";
+import type { PayloadKind } from "./drivers/fixtures.js";
 import { readMemory, resetPeakRss } from "./rss.js";
 import { STREAM_IN_FLIGHT } from "./scenarios.js";
 import type { LatencySummary } from "./stats.js";
@@ -42,6 +43,8 @@ export interface LongRunOptions {
   maxSeconds?: number;
   /** Events per IngestEvents message. Default 1,000. */
   batchEvents?: number;
+  /** Payload. Default the seed mix. */
+  kind?: PayloadKind;
   /** RSS sampling interval. Default 1,000 ms. */
   sampleMs?: number;
   /** Progress lines, every `progressMs` (default 5,000 ms). */
@@ -82,6 +85,7 @@ export async function longRun(client: LogClient, serverPid: number, logPath: str
   try {
     const result = await driveBidi(client, {
       batchEvents: options.batchEvents ?? 1000,
+      kind: options.kind ?? "seed",
       inFlight: STREAM_IN_FLIGHT,
       totalEvents: options.totalEvents,
       maxSeconds: options.maxSeconds,

@@ -1,38 +1,59 @@
 /**
  * `npm run bench`: the benchmark that proves ingestion performance. Starts
  * the real server, the naive baseline and the no-op server side by side,
- * drives each scenario against each, runs a long ingest while watching the
- * real server's RSS, profiles the real server where a target is missed, and
- * prints a Markdown report that it also writes to bench/RESULTS.md.
+ * drives each scenario against each while reading every server's CPU time
+ * from /proc, runs the key scenarios (seed mix and weight changes) several
+ * times, measures Redis (appendfsync always) and JSON.stringify of the same
+ * records as the peers of the CPU-per-event figures, runs a long seed-mix
+ * ingest while watching the real server's RSS, replays a log, profiles the
+ * real server, and prints a Markdown report that a full run also writes to
+ * bench/RESULTS.md.
  * Flags: see bench/options.ts (`npm run bench -- --help`).
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, mkdtemp, readdir, rm, statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../src/rpc/client.js";
+import { CpuWindow, loadAverage1m, microsPerEvent } from "./cpu.js";
 import type { RunTiming } from "./drivers/driver.js";
 import { pythonInterpreter, pythonProblem } from "./drivers/python.js";
 import { longRun } from "./long-run.js";
 import { describeMachine } from "./machine.js";
 import { parseBenchOptions } from "./options.js";
 import { summarizeProfile } from "./profile-summary.js";
-import { reportMarkdown, writeResults, type BenchReport, type LongRunOutcome, type ProfileOutcome, type ScenarioOutcome } from "./report.js";
+import { findRedis, measureRedis, stopRedis } from "./redis-peer.js";
+import { measureReplay } from "./replay-bench.js";
+import {
+  reportMarkdown,
+  writeResults,
+  type BenchReport,
+  type LongRunOutcome,
+  type ProfileOutcome,
+  type RedisOutcome,
+  type ReplayOutcome,
+  type ScenarioOutcome,
+  type StringifyOutcome,
+} from "./report.js";
 import { RssSampler } from "./rss.js";
-import { mainScenarios, pacedScenario, type Measured, type Scenario, type ServerName } from "./scenarios.js";
+import { mainScenarios, PACED_FROM, pacedScenario, rateOf, type Measured, type Payload, type Scenario, type ServerName } from "./scenarios.js";
 import { PULSE_SERVER_SCRIPT, repoRoot, ServerProcess } from "./servers/spawn.js";
+import { sampleLog, stringifyMicros, type LogSample } from "./stringify-baseline.js";
 
-/** Bytes one typed record takes in the log (about 280 measured, hash chain included), rounded up: for the disk-space check. */
-const RECORD_BYTES_ESTIMATE = 300;
+/** Bytes one seed-mix record takes in the log (about 355 measured, hash chain included), rounded up: for the disk-space check. */
+const RECORD_BYTES_ESTIMATE = 380;
 /** Free space left untouched on the temp file system. */
 const DISK_MARGIN_BYTES = 1024 ** 3;
-/** DESIGN.md: server RSS while ingesting 10 million events. */
+/** DESIGN.md: server RSS while ingesting 10 million seed-mix events. */
 const RSS_BYTES_MAX = 200e6;
+/** The Redis field when no seed-mix run measured the average line: the figure measured before, in bytes. */
+const SEED_LINE_BYTES_DEFAULT = 355;
 
 const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "n/a");
+const firstLine = (err: unknown) => (err as Error).message.split("\n")[0];
 
 function startPulse(logPath: string, nodeFlags: string[] = []): Promise<ServerProcess> {
   // Level info so the server prints its "listening" line with the port it bound.
@@ -46,39 +67,54 @@ async function freeBytes(dir: string): Promise<number> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const options = parseBenchOptions(argv);
+  const allIds = mainScenarios({ python: true }).map((s) => s.id);
+  const options = parseBenchOptions(argv, allIds);
   if (options === undefined) return;
   const began = performance.now();
   const timing: RunTiming = { warmupS: options.warmupS, measureS: options.durationS };
   const notes: string[] = [];
+  const only = options.only;
+  const wants = (part: string) => only === undefined || only.has(part);
 
-  let python = !options.skipPython;
+  // A paced scenario runs at half of its unpaced scenario's maximum: asking for one brings the other.
+  const pacedIds = Object.keys(PACED_FROM).filter(wants);
+  const implied = new Set(pacedIds.map((id) => PACED_FROM[id]).filter((id) => !wants(id)));
+  for (const id of implied) notes.push(`${id} ran because ${Object.keys(PACED_FROM).find((p) => PACED_FROM[p] === id)} runs at half of its maximum.`);
+
+  let python = !options.skipPython && mainScenarios({ python: true }).some((s) => s.client === "Python" && wants(s.id));
   if (python) {
     const problem = await pythonProblem();
     if (problem !== undefined) {
       python = false;
-      notes.push(`Python scenario left out: ${problem}. Set PYTHON to an interpreter with grpcio and protobuf.`);
+      notes.push(`Python scenarios left out: ${problem}. Set PYTHON to an interpreter with grpcio and protobuf.`);
       progress(notes.at(-1)!);
     }
-  } else notes.push("Python scenario left out (--skip-python).");
+  } else if (options.skipPython) notes.push("Python scenarios left out (--skip-python).");
   const machine = await describeMachine(python ? pythonInterpreter() : undefined);
+  const scenarios = mainScenarios({ python }).filter((s) => wants(s.id) || implied.has(s.id));
 
   const work = await mkdtemp(join(tmpdir(), "pulse-bench-"));
   const servers = new Map<ServerName, ServerProcess>();
+  const redisChildren = new Set<ChildProcess>();
   const cleanup = async () => {
     await Promise.all([...servers.values()].map((s) => s.stop().catch(() => undefined)));
     servers.clear();
+    await Promise.all([...redisChildren].map((c) => stopRedis(c).catch(() => undefined)));
+    redisChildren.clear();
     await rm(work, { recursive: true, force: true });
   };
-  process.once("SIGINT", () => {
-    progress("interrupted; stopping servers and removing temp logs");
-    void cleanup().finally(() => process.exit(130));
-  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      progress(`${signal}: stopping servers and removing temp logs`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
 
   try {
     // --- Side by side: pulse, naive and no-op, every scenario on each. ---
+    const pulseLog = join(work, "pulse", "pulse_learning_log.jsonl");
     const starters: Record<ServerName, () => Promise<ServerProcess>> = {
-      pulse: () => startPulse(join(work, "pulse", "pulse_learning_log.jsonl")),
+      pulse: () => startPulse(pulseLog),
       naive: () => ServerProcess.start({ name: "naive", script: "bench/servers/naive-server.ts", args: ["--log-path", join(work, "naive", "pulse_learning_log.jsonl")] }),
       noop: () => ServerProcess.start({ name: "noop", script: "bench/servers/noop-server.ts", args: [] }),
     };
@@ -95,61 +131,128 @@ async function main(): Promise<void> {
         servers.set(name, started);
         return started;
       } catch (err) {
-        const why = `server did not start: ${(err as Error).message.split("\n").find((l) => /Error/.test(l)) ?? (err as Error).message.split("\n")[0]}`;
+        const why = `server did not start: ${(err as Error).message.split("\n").find((l) => /Error/.test(l)) ?? firstLine(err)}`;
         progress(`${name} ${why}`);
         return why;
       }
     };
-    for (const name of ["naive", "noop"] as const) await ensure(name);
 
     const measure = async (scenario: Scenario, name: ServerName): Promise<Measured> => {
+      const loadAverage = loadAverage1m();
       const server = await ensure(name);
-      if (typeof server === "string") return { error: server, peakRssBytes: Number.NaN };
+      if (typeof server === "string") return { error: server, peakRssBytes: Number.NaN, usPerEvent: Number.NaN, loadAverage };
       const sampler = new RssSampler(server.pid, 200);
+      const cpu = new CpuWindow(server.pid);
       let measured: Measured;
       try {
-        const result = await scenario.run(server.address, timing);
-        measured = { result, peakRssBytes: sampler.stop().peakBytes };
-        progress(`${scenario.label} (${scenario.client}) on ${name}: ${fmt(result.eventsPerSecond)} events/s, p50 ${result.latency.p50Ms.toFixed(2)} ms, p99 ${result.latency.p99Ms.toFixed(2)} ms`);
+        const result = await scenario.run(server.address, { ...timing, marks: cpu });
+        const usPerEvent = microsPerEvent(cpu.server, result.eventsPerSecond);
+        measured = { result, peakRssBytes: sampler.stop().peakBytes, serverCpu: cpu.server, clientCpu: cpu.client, usPerEvent, loadAverage };
+        progress(
+          `${scenario.id} (${scenario.client}) on ${name}: ${fmt(result.eventsPerSecond)} events/s, ${usPerEvent.toFixed(2)} us CPU/event (${cpu.server?.cores.toFixed(2) ?? "?"} cores), ` +
+            `p50 ${result.latency.p50Ms.toFixed(2)} ms, p99 ${result.latency.p99Ms.toFixed(2)} ms, load ${loadAverage}`,
+        );
       } catch (err) {
-        const message = (err as Error).message.split("\n")[0];
-        measured = { error: message, peakRssBytes: sampler.stop().peakBytes };
-        progress(`${scenario.label} (${scenario.client}) on ${name}: FAILED: ${message}`);
+        measured = { error: firstLine(err), peakRssBytes: sampler.stop().peakBytes, usPerEvent: Number.NaN, loadAverage };
+        progress(`${scenario.id} (${scenario.client}) on ${name}: FAILED: ${measured.error}`);
       }
       return measured;
     };
 
-    const outcomes: ScenarioOutcome[] = [];
-    const runScenario = async (scenario: Scenario): Promise<ScenarioOutcome> => {
-      // A fresh real server and log per scenario: each row starts from the
-      // same state and its peak RSS is its own (the long run covers a server
-      // that has been up for a while).
+    const outcomes = new Map<string, ScenarioOutcome>();
+    const samples = new Map<Payload, LogSample>();
+    // A fresh real server and log for every run: each starts from the same
+    // state and its peak RSS is its own (the long run covers a server that
+    // has been up for a while).
+    const freshPulse = async () => {
       await servers.get("pulse")?.stop();
       servers.delete("pulse");
       await rm(join(work, "pulse"), { recursive: true, force: true });
-      const byServer: ScenarioOutcome["byServer"] = {};
-      for (const name of scenario.servers) byServer[name] = await measure(scenario, name);
-      const outcome: ScenarioOutcome = { scenario, byServer };
-      if (scenario.target && byServer.pulse?.result) outcome.verdict = scenario.target.judge(byServer);
-      outcomes.push(outcome);
-      return outcome;
     };
-    for (const scenario of mainScenarios({ python })) await runScenario(scenario);
+    const runOn = async (scenario: Scenario, names: readonly ServerName[]) => {
+      let outcome = outcomes.get(scenario.id);
+      if (outcome === undefined) outcomes.set(scenario.id, (outcome = { scenario, byServer: {} }));
+      for (const name of names) {
+        if (name === "pulse") await freshPulse();
+        const m = await measure(scenario, name);
+        (outcome.byServer[name] ??= []).push(m);
+        // The log of a compared payload's first run: its average line, and records for JSON.stringify.
+        if (name === "pulse" && m.result && scenario.payload !== undefined && outcome.avgLineBytes === undefined) {
+          const sample = await sampleLog(pulseLog).catch(() => undefined);
+          if (sample !== undefined) {
+            outcome.avgLineBytes = sample.avgLineBytes;
+            if (!samples.has(scenario.payload)) samples.set(scenario.payload, sample);
+          }
+        }
+      }
+    };
+    for (const scenario of scenarios) await runOn(scenario, scenario.servers);
 
-    // --- Latency at half load: paced at half of the real server's maximum just measured. ---
-    for (const id of ["bidi-100", "bidi-1000"]) {
-      const max = outcomes.find((o) => o.scenario.id === id)?.byServer.pulse?.result?.eventsPerSecond;
-      if (max !== undefined && max > 0) await runScenario(pacedScenario(id === "bidi-100" ? 100 : 1000, max / 2));
+    // --- Latency at half load: paced at half of the real server's median maximum just measured. ---
+    for (const id of pacedIds) {
+      const max = rateOf(outcomes.get(PACED_FROM[id])?.byServer.pulse);
+      const batchEvents = Number(id.split("-")[1]);
+      if (max > 0) await runOn(pacedScenario(batchEvents, max / 2), ["pulse"]);
+      else notes.push(`${id} left out: no maximum rate from ${PACED_FROM[id]}.`);
     }
+
+    // --- Repeats of the key scenarios, with the Redis peer, in rounds (so slow drifts of the machine's load touch all alike). ---
+    const keys = scenarios.filter((s) => s.key);
+    let redis: RedisOutcome | undefined;
+    if (wants("redis") && !options.skipRedis) {
+      const tools = await findRedis();
+      const seed = samples.get("seed");
+      redis = {
+        fieldBytes: Math.round(seed?.avgLineBytes ?? SEED_LINE_BYTES_DEFAULT),
+        fieldFrom: seed ? "the seed mix's average log line in this run" : "the seed mix's average log line measured before; no seed-mix run in this one",
+        runs: [],
+        errors: [],
+      };
+      if ("missing" in tools) {
+        redis.skipped = tools.missing;
+        notes.push(`Redis row left out: ${tools.missing}.`);
+        progress(notes.at(-1)!);
+      } else redis.version = tools.version;
+    }
+    for (let round = 1; round <= options.repeats; round++) {
+      if (round > 1) for (const s of keys) await runOn(s, ["pulse"]);
+      if (redis?.version !== undefined) {
+        try {
+          const tools = await findRedis();
+          if ("missing" in tools) throw new Error(tools.missing);
+          const r = await measureRedis({ tools, fieldBytes: redis.fieldBytes, measureS: timing.measureS, workDir: work, onStart: (c) => redisChildren.add(c) });
+          redis.runs.push(r);
+          progress(`redis XADD ${redis.fieldBytes} B (run ${round}): ${fmt(r.eventsPerSecond)} events/s, ${r.usPerEvent.toFixed(2)} us CPU/event (${r.cpu.cores.toFixed(2)} cores), load ${r.loadAverage}`);
+        } catch (err) {
+          redis.errors.push(firstLine(err));
+          progress(`redis run ${round} FAILED: ${firstLine(err)}`);
+        } finally {
+          redisChildren.clear();
+        }
+      }
+    }
+    for (const o of outcomes.values()) if (o.scenario.target && o.byServer.pulse?.some((m) => m.result)) o.verdict = o.scenario.target.judge(o.byServer);
 
     for (const s of servers.values()) await s.stop();
     servers.clear();
     await rm(join(work, "pulse"), { recursive: true, force: true });
     await rm(join(work, "naive"), { recursive: true, force: true });
 
+    // --- JSON.stringify of the records the real server wrote, in this (now quiet) process. ---
+    const stringify: StringifyOutcome[] = [];
+    if (wants("stringify")) {
+      for (const [payload, sample] of [...samples].sort(([a], [b]) => a.localeCompare(b))) {
+        const usPerRecord: number[] = [];
+        for (let i = 0; i < options.repeats; i++) usPerRecord.push(stringifyMicros(sample.lines, options.quick ? 0.5 : 1));
+        stringify.push({ payload, sampleRecords: sample.lines.length, avgLineBytes: sample.avgLineBytes, usPerRecord });
+        progress(`JSON.stringify of ${payload} records: ${usPerRecord.map((u) => u.toFixed(2)).join(", ")} us CPU/record`);
+      }
+      if (samples.size === 0 && only !== undefined) notes.push("JSON.stringify baseline left out: it stringifies the records of the seed-1000 and bidi-1000 runs, and neither ran.");
+    }
+
     // --- Long run: a fresh real server, RSS watched all along. ---
     let long: LongRunOutcome | undefined;
-    if (!options.skipLong) {
+    if (wants("long") && !options.skipLong) {
       let events = options.longEvents;
       const room = Math.floor(((await freeBytes(work)) - DISK_MARGIN_BYTES) / RECORD_BYTES_ESTIMATE);
       if (room < events) {
@@ -158,15 +261,15 @@ async function main(): Promise<void> {
         progress(notes.at(-1)!);
         events = reduced;
       }
-      long = { requestedEvents: options.longEvents, target: `${fmt(options.longEvents)} events, peak RSS < 200 MB` };
+      long = { requestedEvents: options.longEvents, target: `${fmt(options.longEvents)} seed-mix events, peak RSS < 200 MB`, loadAverage: loadAverage1m() };
       if (events > 0) {
         const logPath = join(work, "long", "pulse_learning_log.jsonl");
         const server = await startPulse(logPath);
         servers.set("pulse", server);
         const client = createClient(LearningLogService, server.address);
-        progress(`long run: ${fmt(events)} events`);
+        progress(`long run: ${fmt(events)} seed-mix events`);
         try {
-          const r = await longRun(client, server.pid, logPath, { totalEvents: events, maxSeconds: options.longMaxS, progress });
+          const r = await longRun(client, server.pid, logPath, { totalEvents: events, maxSeconds: options.longMaxS, kind: "seed", progress });
           long.result = r;
           const misses: string[] = [];
           if (!(r.peakRssBytes < RSS_BYTES_MAX)) misses.push(`peak ${(r.peakRssBytes / 1e6).toFixed(0)} MB`);
@@ -174,7 +277,7 @@ async function main(): Promise<void> {
           long.verdict = { met: misses.length === 0, detail: misses.join("; ") };
           progress(`long run: ${fmt(r.events)} events, ${fmt(r.eventsPerSecond)} events/s, peak RSS ${(r.peakRssBytes / 1e6).toFixed(0)} MB, final ${(r.finalRssBytes / 1e6).toFixed(0)} MB${r.stoppedEarly ? `; stopped early: ${r.stoppedEarly}` : ""}`);
         } catch (err) {
-          long.error = (err as Error).message.split("\n")[0];
+          long.error = firstLine(err);
           progress(`long run FAILED: ${long.error}`);
         } finally {
           client.close();
@@ -183,30 +286,41 @@ async function main(): Promise<void> {
           await rm(join(work, "long"), { recursive: true, force: true });
         }
       }
-    } else notes.push("Long run left out (--skip-long).");
+    } else if (options.skipLong) notes.push("Long run left out (--skip-long).");
 
-    // --- Profiles of the real server where a throughput or latency target was missed. ---
-    const profiles: ProfileOutcome[] = [];
-    const toProfile = new Set<string>();
-    for (const o of outcomes) {
-      const missed = o.verdict !== undefined && !o.verdict.met;
-      if (options.profile === "always" ? o.scenario.target !== undefined : options.profile === "auto" && missed) {
-        // A paced run's latency is explained by the unpaced profile of the same batch size.
-        toProfile.add(o.scenario.id.replace(/^paced-/, "bidi-"));
+    // --- Replay: records written through the Appender, read back by ReadEvents. ---
+    let replay: ReplayOutcome | undefined;
+    if (wants("replay") && !options.skipReplay) {
+      progress(`replay: ${fmt(options.replayRecords)} records`);
+      try {
+        replay = { result: await measureReplay({ records: options.replayRecords, workDir: work, progress }) };
+      } catch (err) {
+        replay = { error: firstLine(err) };
+        progress(`replay FAILED: ${replay.error}`);
       }
     }
+
+    // --- Profiles of the real server: the key scenarios, and any whose target was missed. ---
+    const profiles: ProfileOutcome[] = [];
+    const toProfile = new Set<string>();
+    for (const o of outcomes.values()) {
+      const missed = o.verdict !== undefined && !o.verdict.met;
+      const chosen = options.profile === "always" ? o.scenario.target !== undefined : options.profile === "key" && (o.scenario.key === true || missed);
+      // A paced run's latency is explained by the unpaced profile of the same batch size.
+      if (chosen) toProfile.add(PACED_FROM[o.scenario.id] ?? o.scenario.id);
+    }
     for (const id of toProfile) {
-      const scenario = outcomes.find((o) => o.scenario.id === id)?.scenario;
+      const scenario = outcomes.get(id)?.scenario;
       if (scenario === undefined) continue;
       const dir = join(work, `profile-${id}`);
       await mkdir(dir, { recursive: true });
-      progress(`profiling the real server: ${scenario.label} (${scenario.client})`);
+      progress(`profiling the real server: ${scenario.id} (${scenario.client})`);
       const server = await startPulse(join(dir, "pulse_learning_log.jsonl"), ["--cpu-prof", "--cpu-prof-dir", dir]);
       servers.set("pulse", server);
       try {
         await scenario.run(server.address, timing);
       } catch (err) {
-        progress(`profile run failed: ${(err as Error).message.split("\n")[0]}`);
+        progress(`profile run failed: ${firstLine(err)}`);
       }
       await server.stop();
       servers.delete("pulse");
@@ -223,14 +337,19 @@ async function main(): Promise<void> {
       await rm(dir, { recursive: true, force: true });
     }
 
+    if (options.skipJetStream && wants("jetstream")) notes.push(options.quick ? "JetStream rows left out (--quick; alone: `npm run bench:jetstream`)." : "JetStream rows left out (--skip-jetstream).");
     const report: BenchReport = {
       command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`,
       date: new Date().toISOString(),
       machine,
       warmupS: timing.warmupS,
       durationS: timing.measureS,
-      scenarios: outcomes,
+      repeats: options.repeats,
+      scenarios: [...outcomes.values()],
+      redis,
+      stringify,
       long,
+      replay,
       profiles,
       notes,
     };
@@ -241,14 +360,14 @@ async function main(): Promise<void> {
       await writeResults(path, markdown);
       progress(`wrote ${options.resultsPath}`);
     }
-    if (!options.skipJetStream) {
+    if (wants("jetstream") && !options.skipJetStream) {
       // The file store beside JetStream (one node, and three with replicas 3), in the same run.
       progress("JetStream rows (bench/jetstream-bench.ts)");
       const args = ["--import", "tsx", "bench/jetstream-bench.ts", "--measure-s", String(timing.measureS), "--warmup-s", String(timing.warmupS)];
       if (options.resultsPath !== undefined) args.push("--results", resolve(repoRoot, options.resultsPath));
       const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: "inherit" });
       const [code] = (await once(child, "exit")) as [number | null];
-      if (code !== 0) notes.push(`bench/jetstream-bench.ts exited with ${code}`);
+      if (code !== 0) progress(`bench/jetstream-bench.ts exited with ${code}`);
     }
     progress(`done in ${((performance.now() - began) / 1000).toFixed(0)} s`);
   } finally {

@@ -37,10 +37,12 @@ export async function driveClientStream(client: LogClient, options: ClientStream
   const warmupEnd = nowMs() + options.warmupS * 1000;
   while (nowMs() < warmupEnd) await oneCall();
   const latencies = new LatencyRecorder();
+  options.marks?.start();
   const start = nowMs();
   const end = start + options.measureS * 1000;
   let events = 0;
   while (nowMs() < end) events += await oneCall(latencies);
   const seconds = (nowMs() - start) / 1000;
+  options.marks?.end();
   return { events, seconds, eventsPerSecond: events / seconds, latency: latencies.summary() };
 }

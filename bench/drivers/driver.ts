@@ -5,12 +5,25 @@ import { nowMs, type LatencyRecorder, type LatencySummary } from "../stats.js";
 /** The typed client of the learning log service. */
 export type LogClient = Client<typeof LearningLogService.method>;
 
+/**
+ * Called when a driver's measured part begins and ends: the benchmark reads
+ * the server's CPU time then (bench/cpu.ts `CpuWindow`).
+ */
+export interface WindowMarks {
+  /** The measured part begins; `clientPid` is the process generating the load when it is not this one. */
+  start(clientPid?: number): void;
+  /** The measured part ends. */
+  end(): void;
+}
+
 /** How long a driver runs: a warm-up that is not counted, then the measured part. */
 export interface RunTiming {
   /** Seconds of warm-up (JIT, connection, page cache), not counted. */
   warmupS: number;
   /** Seconds measured. */
   measureS: number;
+  /** Told when the measured part begins and ends. Default: nobody. */
+  marks?: WindowMarks;
 }
 
 /** What a driver measured. */
@@ -45,6 +58,12 @@ export class MeasureWindow {
   constructor(timing: RunTiming) {
     this.measureStartMs = this.startMs + timing.warmupS * 1000;
     this.measureEndMs = this.measureStartMs + timing.measureS * 1000;
+    const marks = timing.marks;
+    if (marks !== undefined) {
+      // Timers, not the send loop: the marks must come on time even while the driver waits for acks.
+      setTimeout(() => marks.start(), this.measureStartMs - this.startMs).unref();
+      setTimeout(() => marks.end(), this.measureEndMs - this.startMs).unref();
+    }
   }
 
   /** True once no new work should be sent. */

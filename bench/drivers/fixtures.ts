@@ -8,8 +8,12 @@ import {
   type LogVariableWeightChangeRequest,
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 
-/** The kinds of event payload the drivers send. */
-export type PayloadKind = "typed" | "generic";
+/**
+ * The kinds of event payload the drivers send: "typed" variable weight
+ * changes, "generic" LogEvents with a flat Struct, or the "seed" mix (see
+ * {@link seedMixEvent}).
+ */
+export type PayloadKind = "typed" | "generic" | "seed";
 
 /**
  * A small, deterministic pseudo-random sequence (mulberry32), so every run
@@ -38,8 +42,69 @@ export function weightChange(i: number, random: () => number): LogVariableWeight
   });
 }
 
-/** One event of a batch: a typed weight change, or a free-form LogEvent with a small Struct. */
+const pad3 = (n: number) => String(n).padStart(3, "0");
+const OUTCOMES = ["applied", "skipped", "deferred"];
+
+/**
+ * Event `i` of the seed mix, the event mix Pulse logs: a third variable
+ * weight changes, a third rule activations, a third free-form LogEvents whose
+ * Struct data nests objects and a list (about 355 bytes per log line on
+ * average, hash chain included). Every value comes from `i` alone, by integer
+ * arithmetic and one division, so bench/drivers/python_driver.py builds the
+ * very same events.
+ */
+export function seedMixEvent(i: number): LearningEvent {
+  const variable = `var_${pad3(i % 500)}`;
+  const k = Math.floor(i / 3);
+  const weight = (i * 7919) % 10_000;
+  switch (i % 3) {
+    case 0:
+      return create(LearningEventSchema, {
+        event: {
+          case: "variableWeightChange",
+          value: { variable, oldWeight: weight / 10_000, newWeight: (weight + ((i * 104_729) % 1001) - 500) / 10_000 },
+        },
+      });
+    case 1:
+      return create(LearningEventSchema, {
+        event: {
+          case: "ruleActivation",
+          value: {
+            ruleId: `rule_${pad3(k % 250)}`,
+            variableId: variable,
+            outcome: { kind: { case: "stringValue", value: OUTCOMES[k % 3] } },
+            forecastId: `fc-${100_000 + i}`,
+            success: k % 4 !== 0,
+          },
+        },
+      });
+    default: {
+      const lo = (i * 13) % 5000;
+      return create(LearningEventSchema, {
+        event: {
+          case: "generic",
+          value: {
+            eventType: "forecast_evaluated",
+            data: {
+              forecast_id: `fc-${100_000 + i}`,
+              variable,
+              horizon_days: 1 + (k % 14),
+              metrics: { mae: ((i * 31) % 1000) / 10_000, rmse: ((i * 37) % 2000) / 10_000 },
+              interval: { lo: lo / 10_000, hi: (lo + 2500) / 10_000 },
+              tags: ["backtest", k % 2 === 0 ? "daily" : "weekly"],
+              ok: k % 5 !== 0,
+            },
+            context: { source: "backtest", run_id: `run-${pad3(k % 50)}` },
+          },
+        },
+      });
+    }
+  }
+}
+
+/** One event of a batch: a typed weight change, a free-form LogEvent with a small Struct, or event `i` of the seed mix. */
 export function learningEvent(kind: PayloadKind, i: number, random: () => number): LearningEvent {
+  if (kind === "seed") return seedMixEvent(i);
   if (kind === "typed") {
     return create(LearningEventSchema, { event: { case: "variableWeightChange", value: weightChange(i, random) } });
   }

@@ -1,5 +1,7 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { repoRoot } from "../servers/spawn.js";
 import type { DriverResult, RunTiming } from "./driver.js";
@@ -41,7 +43,11 @@ interface PythonReport {
   p99_ms: number | null;
 }
 
-/** Runs bench/drivers/python_driver.py against `address` and returns what it measured. */
+/**
+ * Runs bench/drivers/python_driver.py against `address` and returns what it
+ * measured. Its mark lines reach `options.marks` as they come, with the
+ * driver's process id (the client whose CPU is read).
+ */
 export async function drivePython(address: string, options: PythonOptions): Promise<DriverResult> {
   const args = [
     join(repoRoot, "bench", "drivers", "python_driver.py"),
@@ -53,13 +59,36 @@ export async function drivePython(address: string, options: PythonOptions): Prom
     "--kind", options.kind ?? "typed",
   ];
   const timeoutMs = (options.warmupS + options.measureS) * 1000 + 120_000;
-  const { stdout } = await run(options.python ?? pythonInterpreter(), args, {
+  const child = spawn(options.python ?? pythonInterpreter(), args, {
     cwd: repoRoot,
     env: { ...process.env, PYTHONPATH: join(repoRoot, "gen", "python") },
-    timeout: timeoutMs,
-    maxBuffer: 1024 * 1024,
+    stdio: ["ignore", "pipe", "pipe"],
   });
-  const report = JSON.parse(stdout.trim().split("\n").pop()!) as PythonReport;
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  let report: PythonReport | undefined;
+  const lines = createInterface({ input: child.stdout });
+  lines.on("line", (line) => {
+    let message: { mark?: string } & Partial<PythonReport>;
+    try {
+      message = JSON.parse(line) as typeof message;
+    } catch {
+      return;
+    }
+    if (message.mark === "start") options.marks?.start(child.pid);
+    else if (message.mark === "end") options.marks?.end();
+    else if (typeof message.events === "number") report = message as PythonReport;
+  });
+  const [code, signal] = (await once(child, "close")) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  if (report === undefined) {
+    const why = signal === "SIGKILL" ? `killed after ${timeoutMs} ms` : `exited with ${signal ?? code}`;
+    throw new Error(`python driver ${why}: ${stderr.trim().split("\n").at(-1) ?? ""}`);
+  }
   return {
     events: report.events,
     seconds: report.seconds,

@@ -6,6 +6,8 @@ stream, at most --in-flight of them unanswered, for --warmup-s seconds not
 counted and then --measure-s seconds measured. Prints one JSON object on
 stdout: events acknowledged in the measured part, seconds, events/s, and
 the p50/p99 ack latency (time from handing a batch to grpcio to its answer).
+Before it, the lines {"mark": "start"} and {"mark": "end"} say when the
+measured part began and ended, as they happen.
 
 Run with the interpreter that has grpcio (the benchmark uses $PYTHON, default
 /usr/bin/python3) and PYTHONPATH set to gen/python.
@@ -25,8 +27,55 @@ from pulse.learninglog.v1 import learning_log_pb2 as pb
 from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 
 
+OUTCOMES = ("applied", "skipped", "deferred")
+
+
+def seed_mix_event(i):
+    """Event i of the seed mix, the same as seedMixEvent in bench/drivers/fixtures.ts.
+
+    A third variable weight changes, a third rule activations, a third
+    LogEvents with nested Struct data; every value from i alone (integer
+    arithmetic and one division, which both languages round alike).
+    """
+    variable = "var_%03d" % (i % 500)
+    k = i // 3
+    weight = (i * 7919) % 10000
+    if i % 3 == 0:
+        return pb.LearningEvent(
+            variable_weight_change=pb.LogVariableWeightChangeRequest(
+                variable=variable, old_weight=weight / 10000, new_weight=(weight + (i * 104729) % 1001 - 500) / 10000
+            )
+        )
+    if i % 3 == 1:
+        activation = pb.LogRuleActivationRequest(
+            rule_id="rule_%03d" % (k % 250),
+            variable_id=variable,
+            forecast_id="fc-%d" % (100000 + i),
+            success=k % 4 != 0,
+        )
+        activation.outcome.string_value = OUTCOMES[k % 3]
+        return pb.LearningEvent(rule_activation=activation)
+    lo = (i * 13) % 5000
+    event = pb.LogEventRequest(event_type="forecast_evaluated")
+    event.data.update(
+        {
+            "forecast_id": "fc-%d" % (100000 + i),
+            "variable": variable,
+            "horizon_days": 1 + k % 14,
+            "metrics": {"mae": (i * 31) % 1000 / 10000, "rmse": (i * 37) % 2000 / 10000},
+            "interval": {"lo": lo / 10000, "hi": (lo + 2500) / 10000},
+            "tags": ["backtest", "daily" if k % 2 == 0 else "weekly"],
+            "ok": k % 5 != 0,
+        }
+    )
+    event.context.update({"source": "backtest", "run_id": "run-%03d" % (k % 50)})
+    return pb.LearningEvent(generic=event)
+
+
 def learning_event(kind, i, rng):
-    """One event: a typed variable weight change, or a free-form LogEvent."""
+    """One event: a typed variable weight change, a free-form LogEvent, or event i of the seed mix."""
+    if kind == "seed":
+        return seed_mix_event(i)
     variable = "var_%03d" % (i % 500)
     if kind == "typed":
         old = round(rng.random(), 4)
@@ -61,6 +110,18 @@ def prebuilt_batches(kind, batch_events, distinct=8):
     ]
 
 
+_stdout_lock = threading.Lock()
+
+
+def print_marks(measure_start, measure_end):
+    """Prints {"mark": "start"} at measure_start and {"mark": "end"} at measure_end (perf_counter times), flushed at once."""
+    for name, at in (("start", measure_start), ("end", measure_end)):
+        time.sleep(max(0.0, at - time.perf_counter()))
+        with _stdout_lock:
+            sys.stdout.write(json.dumps({"mark": name}) + "\n")
+            sys.stdout.flush()
+
+
 def percentile(sorted_values, p):
     """Nearest-rank percentile; None when there is no value."""
     if not sorted_values:
@@ -92,6 +153,10 @@ def run(args):
     start = time.perf_counter()
     measure_start = start + args.warmup_s
     measure_end = measure_start + args.measure_s
+    # Tell the benchmark when the measured part begins and ends (it reads the
+    # server's CPU time then): from a thread of their own, so the lines come on
+    # time whatever the answers do, and in order.
+    threading.Thread(target=print_marks, args=(measure_start, measure_end), daemon=True).start()
     events = 0.0
     latencies = []
     last_ack = start
@@ -136,10 +201,11 @@ def main():
     parser.add_argument("--in-flight", type=int, default=8, help="batches sent and not yet answered, at most (default 8)")
     parser.add_argument("--warmup-s", type=float, default=1.0, help="seconds of warm-up, not counted (default 1)")
     parser.add_argument("--measure-s", type=float, default=5.0, help="seconds measured (default 5)")
-    parser.add_argument("--kind", choices=["typed", "generic"], default="typed", help="event payload (default typed)")
+    parser.add_argument("--kind", choices=["typed", "generic", "seed"], default="typed", help="event payload (default typed)")
     result = run(parser.parse_args())
-    json.dump(result, sys.stdout)
-    sys.stdout.write("\n")
+    with _stdout_lock:
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
 
 
 if __name__ == "__main__":
