@@ -31,6 +31,8 @@ const exceptions: Readonly<Record<string, Readonly<Record<string, Role>>>> = {
 const serviceDefaults: Readonly<Record<string, Role>> = {
   "pulse.learninglog.v1.LearningLogService": "writer",
   "pulse.trust.v1.TrustService": "admin",
+  // OTLP logs in: an export writes events, like LogBatch.
+  "opentelemetry.proto.collector.logs.v1.LogsService": "writer",
   "grpc.reflection.v1.ServerReflection": "reader",
   "grpc.reflection.v1alpha.ServerReflection": "reader",
 };

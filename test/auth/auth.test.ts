@@ -4,6 +4,7 @@ import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
+import { LogsService } from "../../gen/ts/opentelemetry/proto/collector/logs/v1/logs_service_pb.js";
 import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { roleTable } from "../../src/auth/roles.js";
 import { ConfigError, resolveConfig } from "../../src/config.js";
@@ -201,5 +202,6 @@ describe("TLS, mutual TLS and bearer tokens", function () {
     assert.equal(table.find((r) => r.path.endsWith("/ReadEvents"))?.role, "reader");
     assert.equal(table.find((r) => r.path.endsWith("/LogEvent"))?.role, "writer");
     assert.equal(table.find((r) => r.path.endsWith("/ImportTrust"))?.role, "admin");
+    assert.deepEqual(roleTable([LogsService]), [{ path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export", role: "writer" }]);
   });
 });
