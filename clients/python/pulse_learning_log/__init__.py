@@ -162,7 +162,10 @@ def flush(timeout: Optional[float] = None) -> None:
 
 
 def close() -> None:
-    """Flushes and closes the default client (a later call creates a new one)."""
+    """Flushes (background mode, within ``exit_timeout``) and closes the
+    default client; a later call creates a new one. Events that could not be
+    written have been reported (logger ``pulse_learning_log``, ``on_error``);
+    ``close`` itself does not raise: call :func:`flush` first to get the error."""
     _default.close()
 
 

@@ -406,16 +406,25 @@ class BatchWriter:
         if self._owns_connection:
             self._conn.close()
 
-    def _close_at_exit(self) -> None:
-        """The interpreter is exiting: :meth:`close` within ``exit_timeout``,
-        then give up (and report) what is still not durable. Never raises."""
+    def close_or_abort(self, timeout: Optional[float] = None, *, why: str = "after close_or_abort's timeout") -> None:
+        """:meth:`close` within ``timeout`` seconds (default ``exit_timeout``),
+        then :meth:`abort`: what is still not durable is dropped, logged and
+        passed to ``on_dropped``. Never raises (a fatal error was reported
+        when it happened)."""
+        limit = self._exit_timeout if timeout is None else timeout
         try:
-            self.close(timeout=self._exit_timeout)
+            self.close(timeout=limit)
         except TimeoutError:
-            _log.error("BatchWriter: %d events still not durable %s s into the interpreter's exit; giving them up", self.buffered, self._exit_timeout)
+            _log.error("BatchWriter: %d events still not durable %s s %s; giving them up", self.buffered, limit, why)
             self.abort()
-        except Exception as err:  # noqa: BLE001 - exit path: report, never raise
-            _log.error("BatchWriter not flushed at exit: %s", err)
+        except LearningLogError:
+            pass  # the writer failed: logged and reported (on_dropped) when it did
+        except Exception as err:  # noqa: BLE001 - never raises: report
+            _log.error("BatchWriter not closed: %r", err)
+
+    def _close_at_exit(self) -> None:
+        """The interpreter is exiting: close within ``exit_timeout``, then give up."""
+        self.close_or_abort(why="into the interpreter's exit")
 
     def __enter__(self) -> "BatchWriter":
         return self

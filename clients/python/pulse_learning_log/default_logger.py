@@ -204,7 +204,9 @@ class DefaultLogger:
         return current.writer.buffered
 
     def close(self) -> None:
-        """Flushes and closes this process's writer and client; the next call makes new ones."""
+        """Flushes (within ``exit_timeout``) and closes this process's writer
+        and client; the next call makes new ones. Events that could not be
+        written were reported (logger, ``on_error``); this does not raise."""
         with self._lock:
             old, self._current = self._current, None
         self._retire(old)
@@ -215,7 +217,8 @@ class DefaultLogger:
             return
         try:
             if old.writer is not None:
-                old.writer.close()
+                # Bounded: a silent server must not hang configure() or close().
+                old.writer.close_or_abort(why="after close() or configure()")
         finally:
             old.client.close()
 

@@ -1,0 +1,182 @@
+"""Background mode of the module functions: calls buffer and return at once,
+``flush()`` waits until everything is durable, the interpreter's exit flushes
+within ``exit_timeout`` and reports what it could not, and every event that
+is not written reaches the ``pulse_learning_log`` logger and ``on_error``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import unittest
+import uuid
+from typing import List
+
+import grpc
+from fake_server import FakeServer, never_answer
+from helpers import ServerProcess, TempDir, read_records, records_by_id, start_server_in_temp_dir
+
+import pulse_learning_log
+from pulse_learning_log import BufferFull, Rejection
+
+server: ServerProcess
+tmp: TempDir
+
+
+def setUpModule() -> None:
+    global server, tmp
+    tmp, server = start_server_in_temp_dir()
+
+
+def tearDownModule() -> None:
+    pulse_learning_log.configure()
+    pulse_learning_log.close()
+    server.stop()
+    tmp.remove()
+
+
+def run_script(script: str, **env: str) -> "subprocess.CompletedProcess[str]":
+    """Runs a Python script in a fresh interpreter (this one), with the test's module path."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_LEARNING_LOG_")}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env={**clean, **env}, capture_output=True, text=True, timeout=120)
+
+
+class BackgroundModeTest(unittest.TestCase):
+    def tearDown(self) -> None:
+        pulse_learning_log.configure()
+
+    def test_calls_return_none_at_once_and_flush_makes_them_durable(self) -> None:
+        pulse_learning_log.configure(server.address, mode="background")
+        ids = [str(uuid.uuid4()) for _ in range(2000)]
+        for i, event_id in enumerate(ids):
+            self.assertIsNone(pulse_learning_log.log_variable_weight_change("hope", float(i), i + 1.0, event_id=event_id))
+        pulse_learning_log.log_rule_activation("R1", "hope", "ok", event_id=ids[0])  # a resend of an id: written once
+        pulse_learning_log.flush(timeout=60)
+        by_id = records_by_id(server.log_path)
+        self.assertTrue(set(ids) <= set(by_id), "every event is in the log after flush")
+        self.assertEqual(by_id[ids[7]]["data"], {"variable": "hope", "from": 7, "to": 8})
+        self.assertEqual(sum(1 for r in read_records(server.log_path) if r["event_id"] == ids[0]), 1)
+
+    def test_synchronous_calls_keep_the_log_in_call_order(self) -> None:
+        pulse_learning_log.configure(server.address, mode="background")
+        event_id = str(uuid.uuid4())
+        pulse_learning_log.log_revision_trigger("buffered first", event_id=event_id)
+        report = pulse_learning_log.generate_trust_report()
+        self.assertIsNotNone(report)
+        records = read_records(server.log_path)
+        position = {r["event_id"]: i for i, r in enumerate(records)}
+        report_position = max(i for i, r in enumerate(records) if r["event_type"] == "trust_report_generated")
+        self.assertLess(position[event_id], report_position)
+
+    def test_a_refused_event_is_logged_and_passed_to_on_error(self) -> None:
+        refused: List[Rejection] = []
+        pulse_learning_log.configure(server.address, mode="background", on_error=refused.append)
+        with self.assertLogs("pulse_learning_log", "ERROR") as logged:
+            self.assertIsNone(pulse_learning_log.log_event("line\nbreak", {"a": 1}))
+            good = str(uuid.uuid4())
+            pulse_learning_log.log_revision_trigger("fine", event_id=good)
+            pulse_learning_log.flush(timeout=60)
+        self.assertEqual(len(refused), 1)
+        self.assertEqual(refused[0].code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("event_type", refused[0].message)
+        self.assertTrue(any(refused[0].event_id in r.getMessage() for r in logged.records))
+        self.assertIn(good, records_by_id(server.log_path))
+
+    def test_a_full_buffer_raises_when_asked_to(self) -> None:
+        fake = FakeServer(ingest=never_answer)
+        try:
+            pulse_learning_log.configure(fake.address, mode="background", on_full="raise", buffer_events_max=5, exit_timeout=0.1)
+            for i in range(5):
+                pulse_learning_log.log_revision_trigger(f"r{i}")
+            with self.assertRaises(BufferFull):
+                pulse_learning_log.log_revision_trigger("one too many")
+            with self.assertRaises(TimeoutError):
+                pulse_learning_log.flush(timeout=0.2)
+        finally:
+            # The silent server never answers: closing gives up after exit_timeout, and says so.
+            with self.assertLogs("pulse_learning_log", "ERROR") as logged:
+                pulse_learning_log.close()
+            self.assertIn("not durable", logged.records[0].getMessage())
+            fake.stop()
+
+    def test_a_full_buffer_blocks_until_block_timeout(self) -> None:
+        fake = FakeServer(ingest=never_answer)
+        try:
+            pulse_learning_log.configure(fake.address, mode="background", buffer_events_max=2, block_timeout=0.2, exit_timeout=0.1)
+            pulse_learning_log.log_revision_trigger("a")
+            pulse_learning_log.log_revision_trigger("b")
+            with self.assertRaises(BufferFull):
+                pulse_learning_log.log_revision_trigger("waits, then gives up")
+        finally:
+            # The silent server never answers: closing gives up after exit_timeout, and says so.
+            with self.assertLogs("pulse_learning_log", "ERROR") as logged:
+                pulse_learning_log.close()
+            self.assertIn("not durable", logged.records[0].getMessage())
+            fake.stop()
+
+    def test_flush_in_durable_mode_returns_at_once(self) -> None:
+        pulse_learning_log.configure(server.address, mode="durable")
+        ack = pulse_learning_log.log_revision_trigger("durable")
+        assert ack is not None
+        pulse_learning_log.flush(timeout=0)
+        self.assertIn(ack.event_id, records_by_id(server.log_path))
+
+    def test_bad_modes(self) -> None:
+        with self.assertRaises(ValueError):
+            pulse_learning_log.configure(mode="sometimes")
+        with self.assertRaises(ValueError):
+            pulse_learning_log.configure(mode="background", on_full="drop")
+        done = run_script("import pulse_learning_log; pulse_learning_log.log_revision_trigger('x')", PULSE_LEARNING_LOG_MODE="fast")
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("PULSE_LEARNING_LOG_MODE must be durable or background", done.stderr)
+
+
+class ExitTest(unittest.TestCase):
+    """What happens at the interpreter's exit, in a child interpreter."""
+
+    def test_the_environment_switches_to_background_and_exit_flushes_everything(self) -> None:
+        script = """
+            import uuid, pulse_learning_log
+            ids = [str(uuid.uuid4()) for _ in range(3000)]
+            for i, event_id in enumerate(ids):
+                assert pulse_learning_log.log_variable_weight_change("v", 0.0, float(i), event_id=event_id) is None
+            print(ids[0], ids[-1])
+            # no flush: the exit hook makes them durable
+        """
+        done = run_script(script, PULSE_LEARNING_LOG_ADDR=server.address, PULSE_LEARNING_LOG_MODE="background")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stderr, "", "nothing to report")
+        first, last = done.stdout.split()
+        by_id = records_by_id(server.log_path)
+        self.assertIn(first, by_id)
+        self.assertIn(last, by_id)
+
+    def test_exit_gives_up_after_exit_timeout_and_reports_what_was_not_durable(self) -> None:
+        fake = FakeServer(ingest=never_answer)
+        try:
+            script = f"""
+                import pulse_learning_log
+                def report(rejection):
+                    print("not durable:", rejection.event_id, rejection.code.name, flush=True)
+                pulse_learning_log.configure({fake.address!r}, mode="background", exit_timeout=0.5, on_error=report)
+                ids = [pulse_learning_log.log_revision_trigger("lost?", event_id=i) for i in
+                       ("8a1b7e4c-63a5-4f7e-9d4a-000000000001", "8a1b7e4c-63a5-4f7e-9d4a-000000000002")]
+            """
+            done = run_script(script)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertEqual(
+                done.stdout.splitlines(),
+                [
+                    "not durable: 8a1b7e4c-63a5-4f7e-9d4a-000000000001 CANCELLED",
+                    "not durable: 8a1b7e4c-63a5-4f7e-9d4a-000000000002 CANCELLED",
+                ],
+            )
+            self.assertIn("2 events still not durable 0.5 s into the interpreter's exit", done.stderr)
+            self.assertIn("8a1b7e4c-63a5-4f7e-9d4a-000000000001", done.stderr)
+        finally:
+            fake.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
