@@ -1,11 +1,11 @@
 import { status } from "@grpc/grpc-js";
-import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, StoredMsg } from "@nats-io/jetstream";
 import { parseTimestamp } from "../../clock.js";
 import { ServiceError } from "../../errors.js";
-import type { LogRecordView, ReadQuery } from "../store.js";
-import type { RecordCursor, RecordSource } from "../store.js";
+import type { LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store.js";
+import { decodeMessage } from "./record-message.js";
 import { hedged, isPassing, retrying } from "./retry.js";
-import { StoredRecord } from "./stored-record.js";
+import { lastRecordAt, streamSeqAtTime, streamSeqOfRecord } from "./stream-positions.js";
 
 /** Options of a {@link JetStreamRecordSource}. */
 export interface JetStreamReaderOptions {
@@ -20,7 +20,7 @@ export interface JetStreamReaderOptions {
    * Default 2,000.
    */
   timeSkewMs?: number;
-  /** Told the stream's last seq each time a cursor opens (the store keeps its lastSeq fresh with it). */
+  /** Told the seq of the stream's last record each time a cursor opens (the store keeps its lastSeq fresh with it). */
   onLastSeq?: (seq: number) => void;
   /**
    * How long a read keeps trying to reach the stream through a leader change
@@ -47,17 +47,21 @@ interface ReaderSettings {
 }
 
 /**
- * Reads records from a JetStream stream for ReadEvents: each cursor finds
- * its first seq (by sequence, or by a binary search over record timestamps
- * with message gets), then reads forward with an ordered consumer.
+ * Reads records from a JetStream stream for ReadEvents. A message holds one
+ * group commit (a seq range, named by its headers; see record-message.ts),
+ * or one record stored by an earlier version of this service (its seq is
+ * its stream sequence); other programs' messages are skipped. Each cursor
+ * finds the message holding its first seq (a binary search over message
+ * headers, or over record timestamps, with message gets), then reads
+ * forward with an ordered consumer.
  *
  * Through a leader change or a lost server every request is tried again
  * for up to `retryMs`; a consumer create is raced by another one when it
  * is not answered within `hedgeMs` (JetStream may place it on the lost
  * server, which never answers); a consumer that stops, fails or stalls is
- * replaced by a new one from the next seq. When the stream cannot be reached
- * for that long, the read fails with UNAVAILABLE naming the seq to resume
- * from; an INTERNAL is left for what is not JetStream's passing trouble.
+ * replaced by a new one from the next message. When the stream cannot be
+ * reached for that long, the read fails with UNAVAILABLE naming the seq to
+ * resume from; an INTERNAL is left for what is not JetStream's passing trouble.
  */
 export class JetStreamRecordSource implements RecordSource {
   private readonly settings: ReaderSettings;
@@ -83,42 +87,51 @@ export class JetStreamRecordSource implements RecordSource {
     const { state } = await retrying(() => this.jsm.streams.info(this.stream), { ms: retryMs, onRetry: (err, n) => onRetry?.("stream info", err, n) }).catch((err: unknown) => {
       throw unavailable(err, `JetStream stream ${this.stream} did not answer; nothing was read`);
     });
-    this.options.onLastSeq?.(state.last_seq);
     const first = Math.max(1, state.first_seq);
-    let start = Math.max(query.fromSeq ?? 1, first);
-    if (query.sinceMicros !== undefined && start <= state.last_seq) {
-      start = Math.max(start, await this.firstSeqAtOrAfter(query.sinceMicros - this.settings.timeSkewMicros, start, state.last_seq));
+    const last = state.last_seq;
+    // One retry budget for the searches of this open, not one per message get.
+    const get = this.getter(Date.now() + retryMs);
+    if (this.options.onLastSeq !== undefined && last >= first) {
+      const end = await lastRecordAt(last, first, get).catch(() => undefined);
+      if (end !== undefined) this.options.onLastSeq(end.recordSeq);
     }
-    return new JetStreamCursor(this.js, this.stream, query, start, state.last_seq, this.settings);
+    const fromSeq = Math.max(1, query.fromSeq ?? 1);
+    let start = first;
+    if (fromSeq > 1 && start <= last) start = await streamSeqOfRecord(fromSeq, start, last, get);
+    if (query.sinceMicros !== undefined && start <= last) start = await streamSeqAtTime(query.sinceMicros - this.settings.timeSkewMicros, start, last, get);
+    return new JetStreamCursor(this.js, this.stream, query, fromSeq, start, last, this.settings);
   }
 
-  /** Binary search over [lo, hi] for the first record whose timestamp is >= micros (hi + 1 when none is). */
-  private async firstSeqAtOrAfter(micros: number, lo: number, hi: number): Promise<number> {
-    let end = hi + 1;
-    // One retry budget for the whole search, not one per probe.
-    const deadline = Date.now() + this.settings.retryMs;
-    while (lo < end) {
-      const mid = lo + Math.floor((end - lo) / 2);
-      const t = await this.timestampAt(mid, deadline);
-      // A missing or foreign message cannot tell: search to its left, the read filters exactly anyway.
-      if (t !== undefined && t < micros) lo = mid + 1;
-      else end = mid;
-    }
-    return lo;
+  /**
+   * A cursor over every record of the messages at stream sequences
+   * [fromStreamSeq, toStreamSeq] (no query): the store reads the stream's
+   * tail through it (its dedup window, what other front ends wrote).
+   */
+  scan(fromStreamSeq: number, toStreamSeq: number): RecordCursor {
+    return new JetStreamCursor(this.js, this.stream, {}, 1, fromStreamSeq, toStreamSeq, this.settings);
   }
 
-  private async timestampAt(seq: number, deadline: number): Promise<number | undefined> {
+  /**
+   * Gets one message by stream sequence from the stream's leader (which has
+   * every acknowledged one), through an election, until `deadline`; a get
+   * that cannot be answered by then reads as no message (a search then
+   * starts earlier; the read filters exactly).
+   */
+  private getter(deadline: number): (seq: number) => Promise<StoredMsg | null> {
     const { onRetry } = this.settings;
-    // null: no such message. A failure that outlasts the retries cannot tell either (the search then starts earlier; the read filters exactly).
-    const m = await retrying(() => this.jsm.streams.getMessage(this.stream, { seq }), { ms: deadline - Date.now(), onRetry: (err, n) => onRetry?.("message get", err, n) }).catch(() => null);
-    const record = m === null ? undefined : StoredRecord.of(seq, m.data);
-    const t = record === undefined ? Number.NaN : parseTimestamp(record.timestamp);
-    return Number.isNaN(t) ? undefined : t;
+    return (seq) => retrying(() => this.jsm.streams.getMessage(this.stream, { seq }), { ms: deadline - Date.now(), onRetry: (err, n) => onRetry?.("message get", err, n) }).catch(() => null);
   }
 }
 
 /** Consumers a cursor re-creates in a row (none delivering anything) before it gives up. */
 const RESTARTS_MAX = 10;
+
+/**
+ * Bytes a cursor's consumer asks for at a time: its memory bound while a
+ * read waits for the client. A pull must fit a whole message, so this is
+ * above the largest message a server takes (max_payload: 1 MiB by default, 8 MiB at most as recommended).
+ */
+const PULL_BYTES_MAX = 8 * 1024 * 1024;
 
 /** Creates a consumer at most this many at once (see {@link hedged}). */
 const CREATES_IN_FLIGHT_MAX = 3;
@@ -134,13 +147,13 @@ function unavailable(err: unknown, message: string): unknown {
 }
 
 /**
- * A forward read of the stream from one seq. Reads only messages that are
- * known to exist (up to the stream's last seq when it opened, or the
- * durable seq the caller passes), so it never waits on the network for a
- * message that may not come, and a consumer that delivers nothing for
- * `stallMs` while such messages are there is stuck (its server was lost):
- * it is replaced. A follower calls `batches` again after the next commit
- * and goes on with the same consumer.
+ * A forward read of the stream from one message. Reads only messages that
+ * are known to exist (up to the stream's last message when it opened, or
+ * the one holding the durable seq the caller passes), so it never waits on
+ * the network for a message that may not come, and a consumer that
+ * delivers nothing for `stallMs` while such messages are there is stuck
+ * (its server was lost): it is replaced. A follower calls `batches` again
+ * after the next commit and goes on with the same consumer.
  */
 class JetStreamCursor implements RecordCursor {
   private messages: ConsumerMessages | undefined;
@@ -163,9 +176,11 @@ class JetStreamCursor implements RecordCursor {
     private readonly js: JetStreamClient,
     private readonly stream: string,
     private readonly query: ReadQuery,
-    /** The seq after the last message read: where reading goes on. */
+    /** The seq after the last record read (matching or not): where a follower continues. */
     public nextSeq: number,
-    /** The stream's last seq when the cursor opened: a replay reads at least this far. */
+    /** The stream sequence of the next message to read: where a new consumer starts. */
+    private nextStreamSeq: number,
+    /** The stream's last message when the cursor opened: a replay reads at least this far. */
     private readonly horizon: number,
     private readonly settings: ReaderSettings,
   ) {
@@ -177,10 +192,17 @@ class JetStreamCursor implements RecordCursor {
     return this.finished;
   }
 
-  async *batches(maxSeq?: number, signal?: AbortSignal): AsyncGenerator<LogRecordView[]> {
-    // Everything JetStream stored is durable: read to the later of the caller's bound and the stream end seen at open.
-    const bound = Math.max(maxSeq ?? 0, this.horizon);
-    if (this.finished || signal?.aborted || this.nextSeq > bound) return;
+  /**
+   * True while a message is known to be stored past what was read: one up
+   * to the horizon, or one holding a seq up to `maxSeq` (the caller's
+   * durable seq: the message holding it is at or after the next one).
+   */
+  private more(maxSeq: number): boolean {
+    return this.nextStreamSeq <= this.horizon || this.nextSeq <= maxSeq;
+  }
+
+  async *batches(maxSeq = 0, signal?: AbortSignal): AsyncGenerator<LogRecordView[]> {
+    if (this.finished || signal?.aborted || !this.more(maxSeq)) return;
     // One timer per read, not per message: it stops a consumer that has kept the cursor waiting for stallMs.
     const { stallMs } = this.settings;
     const stallCheck = setInterval(() => {
@@ -193,11 +215,11 @@ class JetStreamCursor implements RecordCursor {
     const wake = () => this.messages?.stop();
     signal?.addEventListener("abort", wake);
     try {
-      while (!this.finished && !signal?.aborted && this.nextSeq <= bound) {
+      while (!this.finished && !signal?.aborted && this.more(maxSeq)) {
         const iterator = await this.consumer(signal);
         if (iterator === undefined) return; // aborted
         const records: LogRecordView[] = [];
-        while (this.nextSeq <= bound && records.length < this.batchRecordsMax && !this.finished) {
+        while (this.more(maxSeq) && records.length < this.batchRecordsMax && !this.finished) {
           let next: IteratorResult<JsMsg>;
           this.waitingSince = Date.now();
           try {
@@ -215,7 +237,7 @@ class JetStreamCursor implements RecordCursor {
               this.stalled = false;
               this.lastStopError = new Error(`no message for ${stallMs} ms while seq ${this.nextSeq} is stored`);
             }
-            // The consumer stopped (its server was lost, it stalled, it failed): a new one goes on from nextSeq.
+            // The consumer stopped (its server was lost, it stalled, it failed): a new one goes on from the next message.
             if (++this.restarts > RESTARTS_MAX) {
               const why = this.lastStopError instanceof Error ? `; last error: ${this.lastStopError.message}` : "";
               throw new ServiceError(
@@ -232,8 +254,7 @@ class JetStreamCursor implements RecordCursor {
           this.restarts = 0;
           this.stalled = false;
           this.lastStopError = undefined;
-          const view = this.accept(next.value);
-          if (view !== undefined) records.push(view);
+          this.accept(next.value, records);
         }
         if (records.length > 0) yield records;
       }
@@ -267,29 +288,34 @@ class JetStreamCursor implements RecordCursor {
     void iterator?.return?.()?.catch(() => undefined);
   }
 
-  /** Applies the query to one message; returns the record to hand out, if it matches. */
-  private accept(m: JsMsg): LogRecordView | undefined {
-    const seq = m.seq;
-    if (seq < this.nextSeq) return undefined; // a redelivery after the consumer was re-created
-    this.nextSeq = seq + 1;
-    const view = StoredRecord.of(seq, m.data);
-    if (view === undefined) {
+  /** Applies the query to one message's records; adds those to hand out to `out`. */
+  private accept(m: JsMsg, out: LogRecordView[]): void {
+    if (m.seq < this.nextStreamSeq) return; // a redelivery after the consumer was re-created
+    this.nextStreamSeq = m.seq + 1;
+    const decoded = decodeMessage(m.seq, m.data, m.headers);
+    if (decoded.kind === "other") {
       this.skippedMessages++;
-      return undefined;
+      return;
     }
     const { sinceMicros, untilMicros } = this.query;
-    if (sinceMicros !== undefined || untilMicros !== undefined) {
-      const t = parseTimestamp(view.timestamp);
-      if (sinceMicros !== undefined && !(t >= sinceMicros)) return undefined;
-      if (untilMicros !== undefined && !(t < untilMicros)) {
-        // Later front ends' records may still fall before until: stop only past the skew margin.
-        if (t >= untilMicros + this.settings.timeSkewMicros) this.finished = true;
-        return undefined;
+    for (const view of decoded.records) {
+      // Records before the read's first seq (the start message holds earlier ones too), or not after what was read.
+      if (view.seq < this.nextSeq) continue;
+      this.nextSeq = view.seq + 1;
+      if (this.finished) continue; // the rest of the message is passed over, not returned
+      if (sinceMicros !== undefined || untilMicros !== undefined) {
+        const t = parseTimestamp(view.timestamp);
+        if (sinceMicros !== undefined && !(t >= sinceMicros)) continue;
+        if (untilMicros !== undefined && !(t < untilMicros)) {
+          // Later front ends' records may still fall before until: stop only past the skew margin.
+          if (t >= untilMicros + this.settings.timeSkewMicros) this.finished = true;
+          continue;
+        }
       }
+      if (this.types !== undefined && !this.types.has(view.eventType)) continue;
+      if (this.limit > 0 && ++this.returned >= this.limit) this.finished = true;
+      out.push(view);
     }
-    if (this.types !== undefined && !this.types.has(view.eventType)) return undefined;
-    if (this.limit > 0 && ++this.returned >= this.limit) this.finished = true;
-    return view;
   }
 
   /**
@@ -299,7 +325,7 @@ class JetStreamCursor implements RecordCursor {
   private async consumer(signal?: AbortSignal): Promise<AsyncIterator<JsMsg> | undefined> {
     if (this.iterator !== undefined) return this.iterator;
     const { retryMs, hedgeMs, onRetry } = this.settings;
-    const start = this.nextSeq;
+    const start = this.nextStreamSeq;
     let consumer: Consumer;
     try {
       consumer = await hedged(() => this.js.consumers.get(this.stream, { deliver_policy: "by_start_sequence", opt_start_seq: start }), {
@@ -313,10 +339,11 @@ class JetStreamCursor implements RecordCursor {
       });
     } catch (err) {
       if (signal?.aborted) return undefined;
-      throw unavailable(err, `JetStream did not start a reader on stream ${this.stream} at seq ${start}; resume with from_seq ${start}`);
+      throw unavailable(err, `JetStream did not start a reader on stream ${this.stream} at seq ${this.nextSeq}; resume with from_seq ${this.nextSeq}`);
     }
-    // Pulls that expire after 10 s: heartbeats every 5 s (the library's own check of its consumer).
-    this.messages = await consumer.consume({ max_messages: this.batchRecordsMax, expires: 10_000 });
+    // Pulls bounded in bytes (a message holds a whole group commit, up to the servers' max_payload),
+    // that expire after 10 s: heartbeats every 5 s (the library's own check of its consumer).
+    this.messages = await consumer.consume({ max_bytes: PULL_BYTES_MAX, expires: 10_000 });
     this.iterator = this.messages[Symbol.asyncIterator]();
     return this.iterator;
   }

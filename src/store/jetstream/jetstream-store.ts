@@ -1,25 +1,21 @@
 import { status } from "@grpc/grpc-js";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  jetstream,
-  JetStreamApiError,
-  jetstreamManager,
-  JetStreamApiCodes,
-  StorageType,
-  type ConsumerMessages,
-  type JetStreamClient,
-  type JetStreamManager,
-  type PubAck,
-  type StoredMsg,
-} from "@nats-io/jetstream";
-import { formatTimestamp, parseTimestamp, systemClock, type Clock } from "../../clock.js";
+import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
+import { formatTimestamp, systemClock, type Clock } from "../../clock.js";
 import { ServiceError } from "../../errors.js";
-import type { AppendEntry, AppendResult, LogStore, RecordSource } from "../store.js";
-import { JetStreamRecordSource } from "./jetstream-reader.js";
-import { hedged, isPassing, retrying, type RetryOptions } from "./retry.js";
+import type { AppendEntry, AppendResult, LogStore, RecordSource, StoreObserver } from "../store.js";
 import { queuedBytesOf, WriteQueue } from "../write-queue.js";
-import { StoredRecord, storedMessageOf } from "./stored-record.js";
+import { JetStreamRecordSource } from "./jetstream-reader.js";
+import { rangeOfHeaders } from "./record-message.js";
+import { hedged, retrying } from "./retry.js";
+import { ensureStream } from "./stream-config.js";
+import { lastRecordAt, streamSeqOfRecord, type LastRecord } from "./stream-positions.js";
+import { StreamWindow } from "./stream-window.js";
+import { StreamWriter, type StreamWriterStats } from "./stream-writer.js";
+
+/** Messages read back from the stream's end at open, at most, to find its last record past other programs' messages. */
+const TAIL_SEARCH_MESSAGES_MAX = 10_000;
 
 /** Options of the {@link JetStreamStore}. Every limit has a default. */
 export interface JetStreamStoreOptions {
@@ -42,13 +38,25 @@ export interface JetStreamStoreOptions {
   /** Wait for one publish ack before trying again, in ms. Default 5,000. */
   publishTimeoutMs?: number;
   /**
-   * How long a record's publish is retried, with the same message id, through
-   * a leader election or a lost server, before its append fails, in ms.
-   * Default 30,000.
+   * The publish retry horizon: how long an append is tried (a message
+   * published again with the same message id through a leader election or
+   * a lost server, or built again after another front end took its turn)
+   * before it fails with UNAVAILABLE, in ms. An existing stream's duplicate
+   * window must be at least this long. Default 30,000.
    */
   publishRetryMs?: number;
-  /** JetStream's duplicate window of a stream this store creates, in ms: retries with the same event_id are answered exactly once within it. Default 120,000. */
+  /** JetStream's duplicate window of a stream this store creates, in ms (whole messages published again within it are stored once). Default 120,000. */
   duplicateWindowMs?: number;
+  /** How many of the stream's last records' event_ids each front end remembers to answer retries exactly once. Default 100,000. */
+  dedupWindowRecords?: number;
+  /** Most bytes of records in one message. Default: the servers' max_payload less 1 KiB for headers. */
+  messageBytesMax?: number;
+  /** Messages of one group commit published before the first is acked (each chained on the one before). Default 4. */
+  messagesInFlightMax?: number;
+  /** Told about every stored message and every failed commit (metrics). */
+  observer?: StoreObserver;
+  /** Told when the stream's records do not follow on from each other (a writer that does not take turns, such as an older version of this server). */
+  onGap?: (expectedSeq: number, foundSeq: number, streamSeq: number) => void;
   /** Connecting to the servers at open: give up after this long, in ms. Default 10,000. */
   connectTimeoutMs?: number;
   /** Record timestamps may run this far out of seq order across front ends, in ms (see the reader). Default 2,000. */
@@ -71,30 +79,41 @@ export interface JetStreamStoreOptions {
 export interface JetStreamOpenReport {
   /** True when this store created the stream. */
   created: boolean;
-  /** The stream's last seq. */
+  /** The seq of the stream's last record (0 when it holds none). */
   lastSeq: number;
   /** Copies JetStream keeps of each record (the stream's own setting). */
   replicas: number;
+  /** The version of the nats-server this front end is connected to, as it tells it. */
+  serverVersion: string | undefined;
+  /** Records read from the stream's tail into the dedup window. */
+  windowRecords: number;
+  /** Most bytes of records one message carries (the servers' max_payload, less room for headers). */
+  messageBytesMax: number;
+  /** The largest message the servers take (their max_payload), in bytes. */
+  maxPayload: number;
 }
 
+/** Room left in a message for its headers (message id, expectations, seq range). */
+const HEADER_BYTES_MAX = 1024;
+
 /**
- * The log store on NATS JetStream: each record is one message on the
- * stream's subject, published with `Nats-Msg-Id` = event_id, and acked to
- * the caller only after JetStream's publish ack (on a replicated stream,
- * after a quorum of its servers stored it). The stream sequence is the
- * record's seq, so any number of front ends can write to one stream at once.
- * A duplicate event_id within the stream's duplicate window is answered with
- * the original seq and timestamp. The record is stored without seq (it is
- * only known after the ack); readers add it back.
+ * The log store on NATS JetStream, any number of front ends on one stream.
+ * Each group commit is one message on the stream's subject: its records as
+ * JSONL lines with their seqs, and headers naming the seq range (see
+ * record-message.ts). Front ends take turns with JetStream's expected last
+ * sequence and catch up on what the others wrote when they lose a turn
+ * (stream-writer.ts), so seqs are dense and strictly increasing across all
+ * of them. An append is acked to the caller only after JetStream's publish
+ * ack (on a replicated stream, after a quorum of its servers stored it).
+ * Retries are answered exactly once from each front end's window of the
+ * stream's last event_ids (`dedupWindowRecords`), rebuilt from the stream at
+ * open and kept up with every catch-up.
  */
 export class JetStreamStore implements LogStore {
   private readonly clock: Clock;
   private readonly queue: WriteQueue;
-  private readonly publishTimeoutMs: number;
-  private readonly publishRetryMs: number;
   private seq = 0;
   private lastMicros = 0;
-  private inFlight = new Set<Promise<unknown>>();
   private readonly commitListeners = new Set<(lastSeq: number) => void>();
   private readonly readRetryMs: number;
   /** Bumped when watching starts or stops: a watch loop of an older generation ends. */
@@ -102,11 +121,13 @@ export class JetStreamStore implements LogStore {
   /** Aborts the current generation's waits. */
   private watchAbort: AbortController | undefined;
   private watcher: ConsumerMessages | undefined;
-  /** The last seq the current watcher delivered (or the one before its first). */
+  /** The stream sequence of the last message the current watcher delivered (or the one before its first). */
   private watcherSeq = 0;
-  /** The stream's last seq at the previous look, when the watcher had not reached it then. */
+  /** The stream's last sequence at the previous look, when the watcher had not reached it then. */
   private watcherBehind: number | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  private writer!: StreamWriter;
+  private readonly source: JetStreamRecordSource;
   /** Where ReadEvents reads records from. */
   readonly records: RecordSource;
   /** Messages carry no hash chain: JetStream keeps them, verify has nothing to prove. */
@@ -120,18 +141,21 @@ export class JetStreamStore implements LogStore {
   ) {
     this.clock = options.clock ?? systemClock;
     this.queue = new WriteQueue(options.queueBytesMax ?? 16 * 1024 * 1024);
-    this.publishTimeoutMs = options.publishTimeoutMs ?? 5000;
-    this.publishRetryMs = options.publishRetryMs ?? 30_000;
     this.readRetryMs = options.readRetryMs ?? 60_000;
-    this.records = new JetStreamRecordSource(js, jsm, options.stream, {
+    this.source = new JetStreamRecordSource(js, jsm, options.stream, {
       timeSkewMs: options.timeSkewMs,
       onLastSeq: (s) => this.advance(s),
       retryMs: this.readRetryMs,
       onRetry: options.onReadRetry,
     });
+    this.records = this.source;
   }
 
-  /** Connects, makes the stream when it is missing (or checks the one there), and returns the store. */
+  /**
+   * Connects, makes the stream when it is missing (or checks the one there:
+   * see stream-config.ts), reads the stream's tail into the dedup window,
+   * and returns the store.
+   */
   static async open(options: JetStreamStoreOptions): Promise<{ store: JetStreamStore; report: JetStreamOpenReport }> {
     const nc = await connect({
       servers: [...options.servers],
@@ -144,22 +168,87 @@ export class JetStreamStore implements LogStore {
       tls: options.tlsCaFile === undefined ? undefined : { caFile: options.tlsCaFile },
     });
     try {
+      const publishTimeoutMs = options.publishTimeoutMs ?? 5000;
+      const publishRetryMs = options.publishRetryMs ?? 30_000;
       // A server that starts during an election (or with a JetStream server just lost) waits for it, as a publish would.
-      const retry = { ms: options.publishRetryMs ?? 30_000, onRetry: (err: unknown, n: number) => options.onReadRetry?.("stream at open", err, n) };
-      const jsm = await retrying(() => jetstreamManager(nc, { timeout: options.publishTimeoutMs ?? 5000 }), retry);
-      const report = await ensureStream(jsm, options, retry);
-      const store = new JetStreamStore(nc, jetstream(nc, { timeout: options.publishTimeoutMs ?? 5000 }), jsm, options);
-      store.seq = report.lastSeq;
-      return { store, report };
+      const retry = { ms: publishRetryMs, onRetry: (err: unknown, n: number) => options.onReadRetry?.("stream at open", err, n) };
+      const jsm = await retrying(() => jetstreamManager(nc, { timeout: publishTimeoutMs }), retry);
+      const found = await ensureStream(
+        jsm,
+        { stream: options.stream, subject: options.subject, replicas: options.replicas ?? 1, duplicateWindowMs: options.duplicateWindowMs ?? 120_000, retryHorizonMs: publishRetryMs },
+        retry,
+      );
+      const store = new JetStreamStore(nc, jetstream(nc, { timeout: publishTimeoutMs }), jsm, options);
+      const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+      const messageBytesMax = Math.min(options.messageBytesMax ?? Number.POSITIVE_INFINITY, maxPayload - HEADER_BYTES_MAX);
+      const windowRecords = await store.start(found.info, messageBytesMax);
+      return {
+        store,
+        report: { created: found.created, lastSeq: store.seq, replicas: found.replicas, serverVersion: nc.info?.version, windowRecords, messageBytesMax, maxPayload },
+      };
     } catch (err) {
       await nc.close().catch(() => undefined);
       throw err;
     }
   }
 
-  /** The highest seq this front end knows to be stored (its own acks, and the stream's end when it last looked). */
+  /** Finds the stream's last record, reads the window's records from the tail, and starts the writer there. Returns the records read. */
+  private async start(info: StreamInfo, messageBytesMax: number): Promise<number> {
+    const { stream, onReadRetry } = this.options;
+    const first = Math.max(1, info.state.first_seq);
+    const last = info.state.last_seq;
+    const get = (seq: number) => retrying(() => this.jsm.streams.getMessage(stream, { seq }), { ms: this.readRetryMs, onRetry: (err, n) => onReadRetry?.("message get", err, n) });
+    let end: LastRecord | undefined;
+    if (last >= first) {
+      end = await lastRecordAt(last, first, get, TAIL_SEARCH_MESSAGES_MAX);
+      if (end === undefined && last - first + 1 > TAIL_SEARCH_MESSAGES_MAX) {
+        throw new Error(`the last ${TAIL_SEARCH_MESSAGES_MAX} messages of JetStream stream ${stream} hold no record: is another program publishing on ${this.options.subject}?`);
+      }
+    }
+    const capacity = this.options.dedupWindowRecords ?? 100_000;
+    const window = new StreamWindow(capacity);
+    let windowRecords = 0;
+    if (end !== undefined && capacity > 0) {
+      const from = await streamSeqOfRecord(Math.max(1, end.recordSeq - capacity + 1), first, end.streamSeq, get);
+      const cursor = this.source.scan(from, last);
+      try {
+        for await (const batch of cursor.batches()) {
+          window.addRecords(batch);
+          windowRecords += batch.length;
+        }
+      } finally {
+        await cursor.close();
+      }
+    }
+    const recordSeq = end?.recordSeq ?? 0;
+    this.seq = recordSeq;
+    this.lastMicros = 0;
+    this.writer = new StreamWriter(
+      { js: this.js, jsm: this.jsm, scan: (a, b) => this.source.scan(a, b), window, tail: { streamSeq: last, recordSeq }, onCommitted: (s) => this.advance(s), observer: this.options.observer },
+      {
+        stream,
+        subject: this.options.subject,
+        publishTimeoutMs: this.options.publishTimeoutMs ?? 5000,
+        publishRetryMs: this.options.publishRetryMs ?? 30_000,
+        readRetryMs: this.readRetryMs,
+        messageBytesMax,
+        messagesInFlightMax: this.options.messagesInFlightMax ?? 4,
+        onRetry: this.options.onRetry,
+        onReadRetry: this.options.onReadRetry,
+        onGap: this.options.onGap,
+      },
+    );
+    return windowRecords;
+  }
+
+  /** The highest seq this front end knows to be stored (its own acks, what it caught up on, and the stream's end when it last looked). */
   get lastSeq(): number {
     return this.seq;
+  }
+
+  /** What the writer did: messages stored, races lost to other front ends, catch-ups, republished messages. */
+  get writerStats(): StreamWriterStats {
+    return this.writer.stats;
   }
 
   /**
@@ -179,95 +268,34 @@ export class JetStreamStore implements LogStore {
   }
 
   /**
-   * Publishes each entry as one message and resolves once JetStream acked
-   * them all, in order of entries. A publish that times out (a leader
-   * election, a lost server) is tried again with the same message id, so it
-   * is stored once. Seqs follow the order of entries unless such a retry
-   * happened (the retried record then lands after the others).
+   * Appends entries as consecutive records and resolves once JetStream
+   * acked the messages holding them, in order of entries (one call's records
+   * may span two messages, stored one after the other). A client event_id
+   * already stored (in the window) or pending here is answered with the
+   * original record and not written again.
    */
   async append(entries: readonly AppendEntry[], options: { wait?: boolean } = {}): Promise<AppendResult[]> {
     if (this.queue.isClosed) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
     if (entries.length === 0) return [];
     const bytes = queuedBytesOf(entries);
     await this.queue.admit(bytes, options.wait);
-    const work = this.publishAll(entries);
-    this.inFlight.add(work);
     try {
-      return await work;
+      // One timestamp per append call, never going back in time on this front end.
+      const micros = Math.max(this.clock.nowMicros(), this.lastMicros);
+      this.lastMicros = micros;
+      return await this.writer.append(entries, formatTimestamp(micros));
     } finally {
-      this.inFlight.delete(work);
       this.queue.release(bytes);
     }
   }
 
-  /** Waits for the publishes in flight, then closes the connection. Later appends get UNAVAILABLE. */
+  /** Waits for the appends accepted (stored or failed), then closes the connection. Later appends get UNAVAILABLE. */
   async close(): Promise<void> {
     this.queue.close();
-    await Promise.allSettled([...this.inFlight]);
+    await this.writer.drained();
     this.unwatch();
     // drain() flushes what was published and lets subscriptions finish.
     await this.nc.drain().catch(() => this.nc.close());
-  }
-
-  private async publishAll(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
-    // One timestamp per append call, never going back in time on this front end.
-    const micros = Math.max(this.clock.nowMicros(), this.lastMicros);
-    this.lastMicros = micros;
-    const timestamp = formatTimestamp(micros);
-    const deadline = Date.now() + this.publishRetryMs;
-    // Published in order on one connection, so the stream stores them in this order.
-    const acks = await Promise.all(entries.map((e) => this.publishOne(e, storedMessageOf(e.eventId, timestamp, e.body), deadline)));
-    const results: AppendResult[] = new Array(entries.length);
-    let top = 0;
-    for (let i = 0; i < entries.length; i++) {
-      const { ack, retried } = acks[i];
-      top = Math.max(top, ack.seq);
-      // A duplicate answer to our own retry means the first try was stored: it is new to the caller.
-      const duplicate = ack.duplicate && !retried;
-      const original = duplicate ? await this.originalTimestamp(entries, i, ack.seq, timestamp) : timestamp;
-      results[i] = { seq: ack.seq, timestamp: original, duplicate };
-    }
-    this.advance(top);
-    return results;
-  }
-
-  /** Publishes one record; tries again with the same message id while the failure may be passing, until the deadline. */
-  private async publishOne(entry: AppendEntry, message: string, deadline: number): Promise<{ ack: PubAck; retried: boolean }> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const ack = await this.js.publish(this.options.subject, message, { msgID: entry.eventId, timeout: this.publishTimeoutMs });
-        return { ack, retried: attempt > 0 };
-      } catch (err) {
-        if (!isPassing(err) || Date.now() >= deadline || this.nc.isClosed()) {
-          throw new ServiceError(status.UNAVAILABLE, `JetStream did not store the event (${(err as Error).message}); nothing of it was acked`, { cause: err });
-        }
-        this.options.onRetry?.(err, attempt + 1);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
-      }
-    }
-  }
-
-  /**
-   * The timestamp the original of a duplicate was stored with (same call:
-   * this one; else read back from the stream, through a leader change too).
-   * When it cannot be read, the call fails with UNAVAILABLE rather than
-   * answer another timestamp: a retry is answered as a duplicate again.
-   */
-  private async originalTimestamp(entries: readonly AppendEntry[], i: number, seq: number, timestamp: string): Promise<string> {
-    for (let j = 0; j < i; j++) if (entries[j].eventId === entries[i].eventId) return timestamp;
-    let stored: StoredMsg | null;
-    try {
-      stored = await retrying(() => this.jsm.streams.getMessage(this.options.stream, { seq }), { ms: this.readRetryMs, onRetry: (err, n) => this.options.onReadRetry?.("message get", err, n) });
-    } catch (err) {
-      throw new ServiceError(
-        status.UNAVAILABLE,
-        `event_id ${entries[i].eventId} is already stored (seq ${seq}) but JetStream did not give back its timestamp (${(err as Error).message}); a retry with the same event_id is answered as a duplicate`,
-        { cause: err },
-      );
-    }
-    // null: the original is gone (the stream's own limits removed it); nothing else to tell.
-    const record = stored === null ? undefined : StoredRecord.of(seq, stored.data);
-    return record !== undefined && !Number.isNaN(parseTimestamp(record.timestamp)) ? record.timestamp : timestamp;
   }
 
   /** Raises lastSeq and tells the listeners. */
@@ -298,7 +326,8 @@ export class JetStreamStore implements LogStore {
     for (let failures = 0; generation === this.watchGeneration && !this.queue.isClosed; ) {
       let messages: ConsumerMessages | undefined;
       try {
-        const from = this.seq + 1;
+        // From the message after the last one this front end knows of (stored, caught up on, or watched).
+        const from = Math.max(this.watcherSeq, this.writer.streamTail.streamSeq) + 1;
         const consumer = await hedged(() => this.js.consumers.get(stream, { deliver_policy: "by_start_sequence", opt_start_seq: from, headers_only: true }), {
           ms: this.readRetryMs,
           hedgeMs: 1000,
@@ -319,7 +348,9 @@ export class JetStreamStore implements LogStore {
         for await (const m of messages) {
           this.watcherSeq = m.seq;
           failures = 0;
-          this.advance(m.seq);
+          // A group commit names its last seq in a header (headers are all this consumer gets); other messages tell nothing.
+          const range = rangeOfHeaders(m.headers);
+          if (range !== undefined) this.advance(range.last);
         }
       } catch (err) {
         failures++;
@@ -344,8 +375,11 @@ export class JetStreamStore implements LogStore {
    */
   private async look(generation: number): Promise<void> {
     let last: number;
+    let end: LastRecord | undefined;
     try {
-      last = (await this.jsm.streams.info(this.options.stream)).state.last_seq;
+      const { state } = await this.jsm.streams.info(this.options.stream);
+      last = state.last_seq;
+      end = last > this.watcherSeq ? await lastRecordAt(last, Math.max(state.first_seq, this.watcherSeq + 1), (seq) => this.jsm.streams.getMessage(this.options.stream, { seq })) : undefined;
     } catch {
       return; // an election: the next look, or the watcher, tells
     }
@@ -355,7 +389,7 @@ export class JetStreamStore implements LogStore {
       this.watcher.stop();
     }
     this.watcherBehind = last > this.watcherSeq ? last : undefined;
-    this.advance(last);
+    if (end !== undefined) this.advance(end.recordSeq);
   }
 
   private unwatch(): void {
@@ -368,38 +402,5 @@ export class JetStreamStore implements LogStore {
     this.watcher = undefined;
     // stop() ends the subscription; the for-await in watch() then ends by itself.
     watcher?.stop();
-  }
-}
-
-async function ensureStream(jsm: JetStreamManager, options: JetStreamStoreOptions, retry: RetryOptions): Promise<JetStreamOpenReport> {
-  const replicas = options.replicas ?? 1;
-  try {
-    const info = await retrying(() => jsm.streams.info(options.stream), retry);
-    if (!info.config.subjects?.includes(options.subject)) {
-      throw new Error(`JetStream stream ${options.stream} exists but does not capture subject ${options.subject} (its subjects: ${info.config.subjects?.join(", ") ?? "none"})`);
-    }
-    return { created: false, lastSeq: info.state.last_seq, replicas: info.config.num_replicas };
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-  }
-  // Two front ends may both find it missing: JetStream accepts the same config twice; on any other clash the stream is read back.
-  try {
-    const info = await retrying(
-      () =>
-        jsm.streams.add({
-          name: options.stream,
-          subjects: [options.subject],
-          num_replicas: replicas,
-          storage: StorageType.File,
-          duplicate_window: (options.duplicateWindowMs ?? 120_000) * 1_000_000,
-          allow_direct: true,
-        }),
-      retry,
-    );
-    return { created: true, lastSeq: info.state.last_seq, replicas: info.config.num_replicas };
-  } catch (err) {
-    const info = await retrying(() => jsm.streams.info(options.stream), retry).catch(() => undefined);
-    if (info === undefined || !info.config.subjects?.includes(options.subject)) throw err;
-    return { created: false, lastSeq: info.state.last_seq, replicas: info.config.num_replicas };
   }
 }

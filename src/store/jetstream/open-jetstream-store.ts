@@ -2,9 +2,15 @@ import { readFile } from "node:fs/promises";
 import type { ServerConfig } from "../../config.js";
 import type { StoreDeps } from "../store.js";
 import { JetStreamStore } from "./jetstream-store.js";
+import { versionWarning } from "./server-version.js";
 import type { JetStreamStoreChoice } from "./store-choice.js";
 
-/** Opens the server's JetStream store from its config, logging what it found. */
+/**
+ * Opens the server's JetStream store from its config, logging what it
+ * found: the nats-server version (with a warning when it is older than the
+ * docs recommend), a stream whose replicas differ from --nats-replicas, and
+ * records larger than one message may hold.
+ */
 export async function openJetStreamStore(config: ServerConfig & { store: JetStreamStoreChoice }, deps: StoreDeps): Promise<JetStreamStore> {
   const { logger } = deps;
   const choice = config.store;
@@ -18,12 +24,38 @@ export async function openJetStreamStore(config: ServerConfig & { store: JetStre
     replicas: choice.replicas,
     clock: deps.clock,
     queueBytesMax: config.queueBytesMax,
+    dedupWindowRecords: config.dedupWindowRecords,
+    observer: deps.observer,
     onRetry: (err, attempt) => logger.warn({ err: (err as Error).message, attempt }, "JetStream publish not acked yet; trying again with the same message id"),
     onReadRetry: (what, err, attempt) => logger.warn({ what, err: (err as Error)?.message ?? String(err), attempt }, "JetStream read not answered yet (a leader change or a lost server); trying again"),
+    onGap: (expectedSeq, foundSeq, streamSeq) =>
+      logger.error({ stream: choice.stream, expectedSeq, foundSeq, streamSeq }, "JetStream stream holds records that do not follow on from the ones before: a writer that does not take turns (an older version of this server?) writes to it"),
   });
+  const warning = versionWarning(report.serverVersion);
+  if (warning !== undefined) logger.warn({ natsServerVersion: report.serverVersion }, warning);
   if (!report.created && report.replicas !== choice.replicas) {
     logger.warn({ stream: choice.stream, replicas: report.replicas, asked: choice.replicas }, "the stream exists with another replica count; its own setting applies");
   }
-  logger.info({ servers: choice.servers, stream: choice.stream, subject: choice.subject, replicas: report.replicas, created: report.created, lastSeq: report.lastSeq }, "JetStream log opened");
+  // With the defaults (1 MiB records, 1 MiB max_payload) only records within a few hundred bytes of the limit do not fit; a server taking less is worth a warning.
+  if (config.limits.recordBytesMax > report.maxPayload) {
+    logger.warn(
+      { recordBytesMax: config.limits.recordBytesMax, natsMaxPayload: report.maxPayload },
+      "--record-bytes-max allows records larger than the NATS servers take in one message (max_payload): such events are refused",
+    );
+  }
+  logger.info(
+    {
+      servers: choice.servers,
+      natsServerVersion: report.serverVersion,
+      stream: choice.stream,
+      subject: choice.subject,
+      replicas: report.replicas,
+      created: report.created,
+      lastSeq: report.lastSeq,
+      windowRecords: report.windowRecords,
+      messageBytesMax: report.messageBytesMax,
+    },
+    "JetStream log opened",
+  );
   return store;
 }

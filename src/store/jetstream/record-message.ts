@@ -1,0 +1,231 @@
+import { headers, type MsgHdrs } from "@nats-io/transport-node";
+import { parseTimestamp } from "../../clock.js";
+import { ID_PREFIX, RECORD_END, recordPrefix, scanned, scanRecord } from "../../record/layout.js";
+import type { LogRecordView, RecordField } from "../store.js";
+import { StoredRecord } from "./stored-record.js";
+
+/**
+ * One JetStream message carries one group commit: its records as JSONL
+ * lines, exactly as the file store writes them without the hash chain
+ * (`{"event_id":..,"timestamp":..,"event_type":..,"data":..,"seq":N}\n` per
+ * record, seqs consecutive), and two headers naming the seq range, so that
+ * a reader finds a seq with a binary search over message headers and a
+ * headers-only watcher learns the last seq without reading bodies.
+ */
+export const FIRST_SEQ_HEADER = "Pulse-First-Seq";
+/** The seq of the last record a message carries (see {@link FIRST_SEQ_HEADER}). */
+export const LAST_SEQ_HEADER = "Pulse-Last-Seq";
+/** The message id header JetStream de-duplicates on (set through the client's msgID option). */
+export const MSG_ID_HEADER = "Nats-Msg-Id";
+
+/** The seq range a stored message holds. */
+export interface SeqRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/**
+ * The JSONL line of one record, with its seq, in the contract's key order,
+ * as the file store writes it (no hash member: JetStream records carry
+ * none). `head` is `recordHead(timestamp)` (src/record/layout.ts), made
+ * once per append call.
+ */
+export function recordLine(eventId: string, head: string, body: string, seq: number): string {
+  return recordPrefix(eventId, head, body, seq) + RECORD_END;
+}
+
+/** The headers of a message holding records first..last. */
+export function rangeHeaders(range: SeqRange): MsgHdrs {
+  const h = headers();
+  h.set(FIRST_SEQ_HEADER, String(range.first));
+  h.set(LAST_SEQ_HEADER, String(range.last));
+  return h;
+}
+
+const positiveInt = (text: string | undefined): number | undefined => {
+  if (text === undefined || !/^[1-9]\d{0,15}$/.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
+};
+
+/** The seq range named by a message's headers, when it is one of ours (both headers, first <= last). */
+export function rangeOfHeaders(h: MsgHdrs | undefined): SeqRange | undefined {
+  if (h === undefined) return undefined;
+  const first = positiveInt(h.get(FIRST_SEQ_HEADER) || undefined);
+  const last = positiveInt(h.get(LAST_SEQ_HEADER) || undefined);
+  return first !== undefined && last !== undefined && first <= last ? { first, last } : undefined;
+}
+
+/**
+ * What a stored message is, as the log reads it:
+ * - "batch": a group commit (headers name its seq range);
+ * - "single": a record stored one per message, without seq, as earlier
+ *   versions of this service wrote them: its seq is its stream sequence;
+ * - "other": anything else another program published on the subject (skipped).
+ */
+export type DecodedMessage =
+  | { readonly kind: "batch"; readonly range: SeqRange; readonly records: LogRecordView[] }
+  | { readonly kind: "single"; readonly range: SeqRange; readonly records: LogRecordView[] }
+  | { readonly kind: "other"; readonly records: readonly [] };
+
+const OTHER: DecodedMessage = { kind: "other", records: [] };
+const NEWLINE = 0x0a;
+
+/** Reads a stored message (its stream sequence, body and headers) into records. */
+export function decodeMessage(streamSeq: number, data: Uint8Array, h: MsgHdrs | undefined): DecodedMessage {
+  const range = rangeOfHeaders(h);
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (range !== undefined) {
+    const records = batchRecords(buf, range);
+    return records === undefined ? OTHER : { kind: "batch", range, records };
+  }
+  const single = StoredRecord.of(streamSeq, data);
+  return single === undefined ? OTHER : { kind: "single", range: { first: streamSeq, last: streamSeq }, records: [single] };
+}
+
+/**
+ * The seq range a stored message holds without decoding its records (for
+ * searches): from its headers, or its stream sequence for a record stored
+ * one per message; undefined for a message that holds no record.
+ */
+export function rangeOfMessage(streamSeq: number, data: Uint8Array, h: MsgHdrs | undefined): SeqRange | undefined {
+  const range = rangeOfHeaders(h);
+  if (range !== undefined) return range;
+  return StoredRecord.of(streamSeq, data) === undefined ? undefined : { first: streamSeq, last: streamSeq };
+}
+
+/** The timestamp of a message's last record, in µs (NaN when it has none that parses): the time searches compare it. */
+export function lastTimestampOf(streamSeq: number, data: Uint8Array, h: MsgHdrs | undefined): number {
+  const decoded = decodeMessage(streamSeq, data, h);
+  const last = decoded.records.at(-1);
+  return last === undefined ? Number.NaN : parseTimestamp(last.timestamp);
+}
+
+/** The lines of a batch message as records first..last; undefined when they do not match the range (not ours, or damaged). */
+function batchRecords(buf: Buffer, range: SeqRange): LogRecordView[] | undefined {
+  const count = range.last - range.first + 1;
+  const records: LogRecordView[] = new Array(count);
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    let end = buf.indexOf(NEWLINE, start);
+    if (end < 0) end = buf.length;
+    if (end <= start) return undefined;
+    const seq = range.first + i;
+    const view = scanRecord(buf, start, end) && scanned.seq === seq ? lineRecord(buf, start, end) : parsedRecord(buf, start, end, seq);
+    if (view === undefined) return undefined;
+    records[i] = view;
+    start = end + 1;
+  }
+  return records;
+}
+
+function lineRecord(buf: Buffer, start: number, end: number): LogRecordView {
+  return new LineRecord(scanned.seq, buf.toString("utf8", scanned.typeStart, scanned.typeEnd), buf, start, end, scanned.idEnd, scanned.tsStart, scanned.tsEnd, scanned.typeStart, scanned.typeEnd);
+}
+
+/** A line this service did not lay out itself (escapes in event_type, say): read with JSON.parse; its seq must be the one the range gives it. */
+function parsedRecord(buf: Buffer, start: number, end: number, seq: number): LogRecordView | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(buf.toString("utf8", start, end));
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const r = value as Record<string, unknown>;
+  if (typeof r.event_id !== "string" || typeof r.timestamp !== "string" || typeof r.event_type !== "string" || r.seq !== seq) return undefined;
+  return new TextRecord(seq, r.event_id, r.timestamp, r.event_type, buf.subarray(start, end));
+}
+
+/**
+ * A record of a batch message in this service's own layout: fields are byte
+ * ranges of the message body, so a replay copies bytes without decoding
+ * them (the message's buffer stays alive as long as its records do).
+ */
+class LineRecord implements LogRecordView {
+  constructor(
+    readonly seq: number,
+    readonly eventType: string,
+    private readonly buf: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+    private readonly idEnd: number,
+    private readonly tsStart: number,
+    private readonly tsEnd: number,
+    private readonly typeStart: number,
+    private readonly typeEnd: number,
+  ) {}
+  get eventId(): string {
+    return this.buf.toString("latin1", this.start + ID_PREFIX.length, this.idEnd);
+  }
+  get timestamp(): string {
+    return this.buf.toString("latin1", this.tsStart, this.tsEnd);
+  }
+  get json(): string {
+    return this.buf.toString("utf8", this.start, this.end);
+  }
+  get bytes(): Buffer {
+    return this.buf.subarray(this.start, this.end);
+  }
+  get eventIdBytes(): Buffer {
+    return this.buf.subarray(this.start + ID_PREFIX.length, this.idEnd);
+  }
+  get timestampBytes(): Buffer {
+    return this.buf.subarray(this.tsStart, this.tsEnd);
+  }
+  get eventTypeBytes(): Buffer {
+    return this.buf.subarray(this.typeStart, this.typeEnd);
+  }
+  private range(field: RecordField): [number, number] {
+    switch (field) {
+      case "json":
+        return [this.start, this.end];
+      case "eventId":
+        return [this.start + ID_PREFIX.length, this.idEnd];
+      case "timestamp":
+        return [this.tsStart, this.tsEnd];
+      case "eventType":
+        return [this.typeStart, this.typeEnd];
+    }
+  }
+  fieldLength(field: RecordField): number {
+    const [s, e] = this.range(field);
+    return e - s;
+  }
+  copyField(field: RecordField, out: Buffer, pos: number): number {
+    const [s, e] = this.range(field);
+    return this.buf.copy(out, pos, s, e);
+  }
+}
+
+/** A record read with JSON.parse: identity fields as strings, the line as bytes. */
+class TextRecord implements LogRecordView {
+  constructor(
+    readonly seq: number,
+    readonly eventId: string,
+    readonly timestamp: string,
+    readonly eventType: string,
+    readonly bytes: Buffer,
+  ) {}
+  get json(): string {
+    return this.bytes.toString("utf8");
+  }
+  get eventIdBytes(): Buffer {
+    return Buffer.from(this.eventId);
+  }
+  get timestampBytes(): Buffer {
+    return Buffer.from(this.timestamp);
+  }
+  get eventTypeBytes(): Buffer {
+    return Buffer.from(this.eventType);
+  }
+  private field(field: RecordField): Buffer {
+    return field === "json" ? this.bytes : field === "eventId" ? this.eventIdBytes : field === "timestamp" ? this.timestampBytes : this.eventTypeBytes;
+  }
+  fieldLength(field: RecordField): number {
+    return this.field(field).length;
+  }
+  copyField(field: RecordField, out: Buffer, pos: number): number {
+    return this.field(field).copy(out, pos);
+  }
+}

@@ -1,0 +1,82 @@
+import type { StoredMsg } from "@nats-io/jetstream";
+import { lastTimestampOf, rangeOfMessage } from "./record-message.js";
+
+/** Reads the stored message at a stream sequence (null when there is none: deleted, or never stored). */
+export type MessageGetter = (streamSeq: number) => Promise<StoredMsg | null>;
+
+/**
+ * The first stream sequence in [lo, hi] whose message is not before the
+ * target (`before` says true, false, or undefined when the message cannot
+ * tell: not a record, missing), or hi + 1 when every one is before. One
+ * message get per step: O(log(hi - lo)) gets. A message that cannot tell is
+ * searched to its left: the reader skips what lies before the target
+ * anyway, so starting early costs reading, never a record.
+ */
+async function firstNotBefore(lo: number, hi: number, before: (m: StoredMsg) => boolean | undefined, get: MessageGetter): Promise<number> {
+  let end = hi + 1;
+  while (lo < end) {
+    const mid = lo + Math.floor((end - lo) / 2);
+    const m = await get(mid);
+    if (m !== null && before(m) === true) lo = mid + 1;
+    else end = mid;
+  }
+  return lo;
+}
+
+/**
+ * Where the record with `seq` is, or the first one after it: the first
+ * stream sequence in [lo, hi] whose message holds a seq >= `seq` (hi + 1 when
+ * none does). Seq ranges grow with the stream sequence, so this is a binary
+ * search over the messages' seq headers.
+ */
+export function streamSeqOfRecord(seq: number, lo: number, hi: number, get: MessageGetter): Promise<number> {
+  return firstNotBefore(
+    lo,
+    hi,
+    (m) => {
+      const range = rangeOfMessage(m.seq, m.data, m.header);
+      return range === undefined ? undefined : range.last < seq;
+    },
+    get,
+  );
+}
+
+/**
+ * The first stream sequence in [lo, hi] whose message's last record is
+ * stamped at or after `micros` (hi + 1 when none is). Record times only
+ * roughly grow with the stream (front ends stamp before they publish): the
+ * caller starts earlier by its skew margin and filters exactly.
+ */
+export function streamSeqAtTime(micros: number, lo: number, hi: number, get: MessageGetter): Promise<number> {
+  return firstNotBefore(
+    lo,
+    hi,
+    (m) => {
+      const t = lastTimestampOf(m.seq, m.data, m.header);
+      return Number.isNaN(t) ? undefined : t < micros;
+    },
+    get,
+  );
+}
+
+/** The last record of the stream: its seq and the stream sequence of the message holding it. */
+export interface LastRecord {
+  readonly recordSeq: number;
+  readonly streamSeq: number;
+}
+
+/**
+ * The last record stored at or before stream sequence `last`: the message
+ * there names it, or, when other programs' messages follow the last record,
+ * one of the messages before (read backwards, at most `stepsMax` of them).
+ * Undefined when none of them holds a record (an empty stream, or one
+ * ending with more than `stepsMax` messages that are not records).
+ */
+export async function lastRecordAt(last: number, first: number, get: MessageGetter, stepsMax = 64): Promise<LastRecord | undefined> {
+  for (let s = last; s >= Math.max(first, 1) && last - s < stepsMax; s--) {
+    const m = await get(s);
+    const range = m === null ? undefined : rangeOfMessage(s, m.data, m.header);
+    if (range !== undefined) return { recordSeq: range.last, streamSeq: s };
+  }
+  return undefined;
+}
