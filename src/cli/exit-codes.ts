@@ -40,13 +40,42 @@ function isGrpcError(err: unknown): err is GrpcError {
   return typeof err === "object" && err !== null && typeof (err as GrpcError).code === "number" && typeof (err as GrpcError).details === "string";
 }
 
+// What grpc-js and OpenSSL say when the two ends disagree on TLS, or a certificate is not trusted.
+const TLS_FAILURE = /SSL|TLS|certificate|wrong version number|packet length too long|handshake/i;
+
+/** The one phrase of a TLS failure, without grpc-js's and OpenSSL's framing: "wrong version number", "self-signed certificate"... */
+function tlsReason(details: string): string {
+  const openssl = /SSL routines:[^:]*:([^:\n]+)/.exec(details);
+  if (openssl) return openssl[1].trim();
+  return details.replace(/^No connection established\. Last error: (Error: )?/, "").replace(/\s*\.?\s*Resolution note:.*$/s, "").split("\n")[0].trim();
+}
+
+/** Who was called: the address, and whether over TLS (--ca), for messages that say what to change. */
+export interface CalledServer {
+  address: string;
+  tls: boolean;
+}
+
+/** The message when a plaintext call found a TLS server at the address (see remote.ts probeTls). */
+export function plaintextToTlsError(address: string): CliError {
+  return new CliError(ExitCode.unreachable, `server ${address} serves TLS and this call was plaintext: add --ca with the CA that signed its certificate (and --cert/--key if it asks for client certificates)`);
+}
+
 /** Turns anything thrown by a command into a CliError: gRPC statuses map to exit codes here, and only here. */
-export function toCliError(err: unknown, address?: string): CliError {
+export function toCliError(err: unknown, server?: CalledServer): CliError {
   if (err instanceof CliError) return err;
   if (isGrpcError(err)) {
     const name = status[err.code] ?? String(err.code);
+    const address = server?.address ?? "";
+    if (err.code === status.UNAVAILABLE && server?.tls && TLS_FAILURE.test(err.details)) {
+      return new CliError(
+        ExitCode.unreachable,
+        `TLS handshake with ${address} failed (${tlsReason(err.details)}): is the server serving TLS (--tls-cert), and did the CA given with --ca sign its certificate for this host name?`,
+      );
+    }
+    if (err.code === status.UNAUTHENTICATED) return new CliError(ExitCode.failure, `the server asks for a token: ${err.details} (give it with --token-file or PULSE_LEARNING_LOG_TOKEN_FILE)`);
     if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
-      return new CliError(ExitCode.unreachable, `server ${address ?? ""} unreachable: ${err.details} (${name}). Is it running? Set --addr or PULSE_LEARNING_LOG_ADDR.`);
+      return new CliError(ExitCode.unreachable, `server ${address} unreachable: ${err.details} (${name}). Is it running? Set --addr or PULSE_LEARNING_LOG_ADDR.`);
     }
     if (err.code === status.INVALID_ARGUMENT) return new CliError(ExitCode.usage, `rejected by the server: ${err.details}`);
     if (err.code === status.NOT_FOUND) return new CliError(ExitCode.notFound, `${err.details} (${name})`);

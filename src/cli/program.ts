@@ -7,7 +7,10 @@ import { serve, serveUsage } from "./commands/serve.js";
 import { stats, summary } from "./commands/file-report.js";
 import { trustExport, trustImport, trustReport } from "./commands/trust.js";
 import { verify } from "./commands/verify.js";
-import { ExitCode, toCliError, type ExitCodeValue } from "./exit-codes.js";
+import { CliError, ExitCode, plaintextToTlsError, toCliError, type CalledServer, type ExitCodeValue } from "./exit-codes.js";
+import { clientOptions } from "../options/client-options.js";
+import { connectionOf, probeTls, type ServerConnection } from "./remote.js";
+
 import { Output } from "./output.js";
 import { parseCliTime } from "./time.js";
 
@@ -83,8 +86,18 @@ Exit codes:
   3  server unreachable (not running, wrong --addr, connection lost)
   4  not found (no log file, no trust file)`;
 
+/** The flags of a command that calls a server, as commander parsed them. */
+interface ServerFlagValues {
+  addr?: string;
+  server?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  tokenFile?: string;
+}
+
 /** Builds the `pulse-log` command line; `run` parses and executes it. */
-export function buildProgram(io: ProgramIo): Command {
+export function buildProgram(io: ProgramIo, called: { server?: CalledServer } = {}): Command {
   const program = new Command("pulse-log");
   program
     .description("Operate a Pulse learning log: run the server, follow and replay the log, look at it, and manage trust.")
@@ -108,7 +121,33 @@ Environment: ${addressSpec.env} (server address, default ${addressSpec.default})
 ${logPathSpec.env} (log file, default ${logPathSpec.default}).`,
     );
 
-  const addrOption = () => tableOption(addressSpec, io.env, "server address");
+  const addrOption = () => tableOption(addressSpec, io.env, "server address (--server is the same flag)");
+  const fileOption = (spec: OptionSpec<string>) => {
+    const option = commanderOption(spec);
+    const fromEnv = spec.env === undefined ? undefined : io.env[spec.env];
+    return fromEnv !== undefined && fromEnv !== "" ? option.default(fromEnv, `env ${spec.env}`) : option;
+  };
+  /** The flags that say how to reach a server: address (a default one, or only when asked), TLS, mutual TLS, token. */
+  const withServerFlags = (cmd: Command, address: "default" | "optional") =>
+    cmd
+      .addOption(address === "default" ? addrOption() : new Option(`--addr <${addressSpec.value}>`, "read through this server's ReadEvents instead of the files (any store, JetStream included; --server is the same flag)"))
+      .addOption(new Option(`--server <${addressSpec.value}>`).hideHelp())
+      .addOption(fileOption(clientOptions.ca))
+      .addOption(fileOption(clientOptions.cert))
+      .addOption(fileOption(clientOptions.key))
+      .addOption(fileOption(clientOptions.tokenFile));
+  /** The server a command calls, from its flags; undefined when it reads files instead. */
+  const serverOf = async (cmd: Command): Promise<ServerConnection | undefined> => {
+    const o = cmd.opts<ServerFlagValues>();
+    const explicitAddr = o.addr !== undefined && cmd.getOptionValueSource("addr") === "cli";
+    if (explicitAddr && o.server !== undefined && o.server !== o.addr) throw new CliError(ExitCode.usage, "--addr and --server are the same flag; give one");
+    const address = o.server ?? o.addr;
+    if (address === undefined) return undefined;
+    // Kept for error messages: which server, and whether over TLS.
+    called.server = { address, tls: o.ca !== undefined };
+    return connectionOf({ address, ca: o.ca, cert: o.cert, key: o.key, tokenFile: o.tokenFile });
+  };
+  const mustServerOf = async (cmd: Command): Promise<ServerConnection> => (await serverOf(cmd))!;
   const logPathOption = () => tableOption(logPathSpec, io.env, "log file (closed segments beside it are read too)");
   const typeOption = () => new Option("-t, --type <event_type>", "only this event type (repeatable)").argParser(collect).default([], "all types");
   const withOutput = (cmd: Command) =>
@@ -126,10 +165,8 @@ ${logPathSpec.env} (log file, default ${logPathSpec.default}).`,
     .action(async (flags: string[]) => serve(flags));
 
   withOutput(
-    program
-      .command("tail")
+    withServerFlags(program.command("tail"), "default")
       .description("print the last records, and with -f every new one as it is committed")
-      .addOption(addrOption())
       .option("-f, --follow", "keep printing new records until interrupted (Ctrl-C exits 0)", false)
       .addOption(typeOption())
       .option("--since <time>", `only records since then (${TIME_HELP}); prints all of them unless -n is given`, time("--since"))
@@ -144,13 +181,11 @@ Examples:
   pulse-log tail -f --json | jq .data     follow, as JSON lines
   pulse-log tail --since 15m -f           everything of the last 15 minutes, then follow`,
     )
-    .action(async (o) => tail({ address: o.addr, follow: o.follow, types: o.type, since: o.since, lines: o.lines }, outputOf(o)));
+    .action(async (o, cmd: Command) => tail({ server: await mustServerOf(cmd), follow: o.follow, types: o.type, since: o.since, lines: o.lines }, outputOf(o)));
 
   withOutput(
-    program
-      .command("replay")
+    withServerFlags(program.command("replay"), "default")
       .description("stream records from a seq or a time, filtered by type and time range")
-      .addOption(addrOption())
       .option("--from-seq <seq>", "first seq (inclusive)", positiveInt("--from-seq"))
       .option("--since <time>", `records at or after this time (${TIME_HELP})`, time("--since"))
       .option("--until <time>", "records before this time (same forms)", time("--until"))
@@ -165,17 +200,15 @@ Examples:
   pulse-log replay --since 2026-11-24 --until 2026-11-25 --type bayesian_trust_metrics
   pulse-log replay --json > copy.jsonl    the log's lines, byte for byte`,
     )
-    .action(async (o) => replay({ address: o.addr, fromSeq: o.fromSeq, since: o.since, until: o.until, types: o.type, limit: o.limit }, outputOf(o)));
+    .action(async (o, cmd: Command) => replay({ server: await mustServerOf(cmd), fromSeq: o.fromSeq, since: o.since, until: o.until, types: o.type, limit: o.limit }, outputOf(o)));
 
   withOutput(
-    program
-      .command("stats")
-      .description("counts by type, first/last seq and time, file sizes, events/s over the log's life (reads the log file, or a server with --server)")
-      .addOption(logPathOption())
-      .option("--server <host:port>", "read through this server's ReadEvents instead of the files (any store, JetStream included)"),
+    withServerFlags(program.command("stats"), "optional")
+      .description("counts by type, first/last seq and time, file sizes, events/s over the log's life (reads the log file, or a server with --addr)")
+      .addOption(logPathOption()),
   )
     .addHelpText("after", "\nExamples:\n  pulse-log stats --log-path /var/lib/pulse/pulse_learning_log.jsonl --json\n  pulse-log stats --server 127.0.0.1:50051")
-    .action(async (o) => stats({ logPath: o.logPath, address: o.server }, outputOf(o)));
+    .action(async (o, cmd: Command) => stats({ logPath: o.logPath, server: await serverOf(cmd) }, outputOf(o)));
 
   withOutput(
     program
@@ -197,12 +230,10 @@ Example:
     .action(async (o) => verify({ logPath: o.logPath }, outputOf(o)));
 
   withOutput(
-    program
-      .command("summary")
-      .description("summary of the learning: text, or with --html a self-contained page of charts (reads the log file)")
+    withServerFlags(program.command("summary"), "optional")
+      .description("summary of the learning: text, or with --html a self-contained page of charts (reads the log file, or a server with --addr)")
       .addOption(logPathOption())
       .option("--html <file>", "write the visual summary to this HTML file")
-      .option("--server <host:port>", "read through this server's ReadEvents instead of the files (any store, JetStream included)")
       .option("--since <time>", `only records since then (${TIME_HELP})`, time("--since"))
       .option("--until <time>", "only records before then (same forms)", time("--until")),
   )
@@ -217,48 +248,39 @@ Examples:
   pulse-log summary
   pulse-log summary --html summary.html --since 7d`,
     )
-    .action(async (o) => summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until, address: o.server }, outputOf(o)));
+    .action(async (o, cmd: Command) => summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until, server: await serverOf(cmd) }, outputOf(o)));
 
   const trust = program.command("trust").description("trust tracker: report, export, import (over gRPC)");
   withOutput(
-    trust
-      .command("report")
+    withServerFlags(trust.command("report"), "default")
       .description("the trust report: mean trust, high- and low-trust keys")
-      .addOption(addrOption())
       .option("--min-samples <n>", "leave out keys with fewer samples (server default 5)", nonNegativeInt("--min-samples"))
       .option("--high <trust>", "high-trust threshold (server default 0.8)", fraction("--high"))
       .option("--low <trust>", "low-trust threshold (server default 0.2)", fraction("--low")),
-  ).action(async (o) => trustReport({ address: o.addr, minSamples: o.minSamples, high: o.high, low: o.low }, outputOf(o)));
+  ).action(async (o, cmd: Command) => trustReport({ server: await mustServerOf(cmd), minSamples: o.minSamples, high: o.high, low: o.low }, outputOf(o)));
   withOutput(
-    trust
-      .command("export")
+    withServerFlags(trust.command("export"), "default")
       .description("write every key's state in the original module's export format")
-      .addOption(addrOption())
       .argument("[file]", "file to write (stdout when absent or -)"),
   )
     .addHelpText("after", "\nExample:\n  pulse-log trust export trust-backup.json")
-    .action(async (file: string | undefined, o) => trustExport({ address: o.addr, file }, outputOf(o)));
+    .action(async (file: string | undefined, o, cmd: Command) => trustExport({ server: await mustServerOf(cmd), file }, outputOf(o)));
   withOutput(
-    trust
-      .command("import")
+    withServerFlags(trust.command("import"), "default")
       .description("load a file in the original module's export format (all or nothing)")
-      .addOption(addrOption())
       .argument("<file>", "file to read")
       .option("--merge", "keep keys the file does not name (default: replace the whole state, like the original)", false),
   )
     .addHelpText("after", "\nExample:\n  pulse-log trust import trust-backup.json --merge")
-    .action(async (file: string, o) => trustImport({ address: o.addr, file, merge: o.merge }, outputOf(o)));
+    .action(async (file: string, o, cmd: Command) => trustImport({ server: await mustServerOf(cmd), file, merge: o.merge }, outputOf(o)));
 
   return program;
 }
 
 /** Parses argv (without node and script) and runs the command; resolves with the exit code. */
 export async function run(argv: readonly string[], io: ProgramIo): Promise<ExitCodeValue> {
-  const program = buildProgram(io);
-  let address: string | undefined;
-  program.hook("preAction", (_, action) => {
-    address = (action.opts() as { addr?: string }).addr;
-  });
+  const called: { server?: CalledServer } = {};
+  const program = buildProgram(io, called);
   try {
     await program.parseAsync([...argv], { from: "user" });
     return ExitCode.ok;
@@ -267,7 +289,9 @@ export async function run(argv: readonly string[], io: ProgramIo): Promise<ExitC
       // Help and version are not errors; every other parse error is a usage error.
       return err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help" ? ExitCode.ok : ExitCode.usage;
     }
-    const e = toCliError(err, address);
+    let e = toCliError(err, called.server);
+    // A plaintext call that found no gRPC: say so when a TLS server is what answers there.
+    if (e.exitCode === ExitCode.unreachable && called.server?.tls === false && (await probeTls(called.server.address)) === "tls") e = plaintextToTlsError(called.server.address);
     io.err(`pulse-log: ${e.message}`);
     return e.exitCode;
   }

@@ -7,7 +7,7 @@ import { SummaryBuilder } from "../../summary/aggregate.js";
 import { summaryHtml } from "../../summary/html.js";
 import { summaryText } from "../../summary/text.js";
 import { CliError, ExitCode, toCliError } from "../exit-codes.js";
-import { logClient } from "../remote.js";
+import { logClient, type ServerConnection } from "../remote.js";
 import type { Output } from "../output.js";
 import { cliTimeMicros } from "../time.js";
 
@@ -48,14 +48,14 @@ async function forEachRecord(logPath: string, query: ReadQuery, out: Output, lab
 export interface StatsOptions {
   logPath: string;
   /** Read through this server's ReadEvents instead of the files (any store, JetStream included). */
-  address?: string;
+  server?: ServerConnection;
 }
 
 type RecordVisitor = (r: Pick<LogRecordView, "seq" | "timestamp" | "eventType" | "json">) => void;
 
 /** Streams every record of a time range through a server's ReadEvents (no follow). */
-async function forEachRemoteRecord(address: string, sinceMicros: number | undefined, untilMicros: number | undefined, visit: RecordVisitor): Promise<void> {
-  const client = logClient(address);
+async function forEachRemoteRecord(server: ServerConnection, sinceMicros: number | undefined, untilMicros: number | undefined, visit: RecordVisitor): Promise<void> {
+  const client = logClient(server);
   try {
     const stream = client.readEvents({
       since: sinceMicros === undefined ? undefined : formatTimestamp(sinceMicros),
@@ -65,7 +65,7 @@ async function forEachRemoteRecord(address: string, sinceMicros: number | undefi
       for (const r of message.records) visit({ seq: Number(r.seq), timestamp: r.timestamp, eventType: r.eventType, json: r.json });
     }
   } catch (err) {
-    throw toCliError(err);
+    throw toCliError(err, server);
   } finally {
     client.close();
   }
@@ -73,7 +73,7 @@ async function forEachRemoteRecord(address: string, sinceMicros: number | undefi
 
 /** `pulse-log stats`: counts by type, first/last seq and time, file sizes, events/s over the log's life. */
 export async function stats(options: StatsOptions, out: Output): Promise<void> {
-  const files = options.address === undefined ? await logFiles(options.logPath) : [];
+  const files = options.server === undefined ? await logFiles(options.logPath) : [];
   const totalBytes = files.reduce((a, f) => a + f.bytes, 0);
   const counts = new Map<string, number>();
   let records = 0;
@@ -87,8 +87,8 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
   };
   let skipped = 0;
   let nonFinite = 0;
-  if (options.address === undefined) ({ skipped, nonFinite } = await forEachRecord(options.logPath, {}, out, "stats", totalBytes, visit));
-  else await forEachRemoteRecord(options.address, undefined, undefined, visit);
+  if (options.server === undefined) ({ skipped, nonFinite } = await forEachRecord(options.logPath, {}, out, "stats", totalBytes, visit));
+  else await forEachRemoteRecord(options.server, undefined, undefined, visit);
   const lifeSeconds = first && last ? (parseTimestamp(last.timestamp) - parseTimestamp(first.timestamp)) / 1e6 : 0;
   const result = {
     records,
@@ -108,7 +108,7 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
     await out.json(result);
     return;
   }
-  const lines = [options.address === undefined ? `${records} records in ${files.length} file(s), ${totalBytes} bytes` : `${records} records read from ${options.address}`];
+  const lines = [options.server === undefined ? `${records} records in ${files.length} file(s), ${totalBytes} bytes` : `${records} records read from ${options.server.address}`];
   if (first && last) {
     lines.push(`seq   ${first.seq} .. ${last.seq}`);
     lines.push(`time  ${first.timestamp} .. ${last.timestamp} (${lifeSeconds.toFixed(1)} s)`);
@@ -134,7 +134,7 @@ export interface SummaryCommandOptions {
   /** Write the visual summary (one self-contained HTML page) here instead of printing text. */
   html?: string;
   /** Read through this server's ReadEvents instead of the files (any store, JetStream included). */
-  address?: string;
+  server?: ServerConnection;
 }
 
 /** `pulse-log summary`: the text summary, or with --html the visual one. */
@@ -144,15 +144,15 @@ export async function summary(options: SummaryCommandOptions, out: Output): Prom
     sinceMicros: options.since === undefined ? undefined : cliTimeMicros(options.since),
     untilMicros: options.until === undefined ? undefined : cliTimeMicros(options.until),
   };
-  if (options.address === undefined) {
+  if (options.server === undefined) {
     const files = await logFiles(options.logPath);
     await forEachRecord(options.logPath, query, out, "summary", files.reduce((a, f) => a + f.bytes, 0), (r) => builder.add(r));
   } else {
-    await forEachRemoteRecord(options.address, query.sinceMicros, query.untilMicros, (r) => builder.add(r));
+    await forEachRemoteRecord(options.server, query.sinceMicros, query.untilMicros, (r) => builder.add(r));
   }
   const data = builder.build();
   if (options.html !== undefined) {
-    await writeFile(options.html, summaryHtml(data, { source: options.address ?? options.logPath, since: options.since, until: options.until, generatedAt: new Date().toISOString() }));
+    await writeFile(options.html, summaryHtml(data, { source: options.server?.address ?? options.logPath, since: options.since, until: options.until, generatedAt: new Date().toISOString() }));
     if (out.options.json) await out.json({ html: options.html, records: data.records });
     else out.note(`wrote ${options.html} (${data.records} records)`);
     return;

@@ -1,10 +1,10 @@
 import type { LogRecord } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import type { Output } from "../output.js";
-import { lastSeqOf, logClient, type LogClient } from "../remote.js";
+import { lastSeqOf, logClient, type LogClient, type ServerConnection } from "../remote.js";
 
 /** Options of `pulse-log replay`. */
 export interface ReplayOptions {
-  address: string;
+  server: ServerConnection;
   fromSeq?: number;
   since?: string;
   until?: string;
@@ -14,7 +14,7 @@ export interface ReplayOptions {
 
 /** Options of `pulse-log tail`. */
 export interface TailOptions {
-  address: string;
+  server: ServerConnection;
   follow: boolean;
   types: string[];
   since?: string;
@@ -24,7 +24,7 @@ export interface TailOptions {
 
 /** `pulse-log replay`: streams the selected records from the server and prints them, with a progress bar on a terminal. */
 export async function replay(options: ReplayOptions, out: Output): Promise<void> {
-  const client = logClient(options.address);
+  const client = logClient(options.server);
   try {
     const from = options.fromSeq ?? 1;
     // The total for the bar is known only from the log's last seq; ask only when a bar can show.
@@ -79,7 +79,7 @@ async function lastRecords(client: LogClient, lastSeq: number, n: number, option
  * one as it is committed, until interrupted (Ctrl-C ends it with exit 0).
  */
 export async function tail(options: TailOptions, out: Output): Promise<void> {
-  const client = logClient(options.address);
+  const client = logClient(options.server);
   try {
     const lastSeq = await lastSeqOf(client);
     const n = options.lines ?? (options.since !== undefined ? Number.POSITIVE_INFINITY : 10);

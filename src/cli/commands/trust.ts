@@ -6,11 +6,11 @@ import { decodeTrustFile, encodeTrustFile } from "../../trust/trust-file.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 import type { Output } from "../output.js";
 import { reportFromProto, summaryJson } from "../../trust/proto-mapping.js";
-import { trustClient } from "../remote.js";
+import { trustClient, type ServerConnection } from "../remote.js";
 
 /** Options of `pulse-log trust report`. */
 export interface TrustReportOptions {
-  address: string;
+  server: ServerConnection;
   minSamples?: number;
   high?: number;
   low?: number;
@@ -20,7 +20,7 @@ const fmt = (x: number) => x.toFixed(3);
 
 /** `pulse-log trust report`: the server's trust report (GenerateReport). */
 export async function trustReport(options: TrustReportOptions, out: Output): Promise<void> {
-  const client = trustClient(options.address);
+  const client = trustClient(options.server);
   try {
     const { report } = await client.generateReport({ minSamples: options.minSamples, highThreshold: options.high, lowThreshold: options.low });
     const s = report?.summary;
@@ -52,7 +52,7 @@ export async function trustReport(options: TrustReportOptions, out: Output): Pro
 
 /** Options of `pulse-log trust export`. */
 export interface TrustExportOptions {
-  address: string;
+  server: ServerConnection;
   /** File to write; "-" or absent: stdout. */
   file?: string;
 }
@@ -64,7 +64,7 @@ export interface TrustExportOptions {
  * to a temporary name and renamed, so it is never seen half written.
  */
 export async function trustExport(options: TrustExportOptions, out: Output): Promise<void> {
-  const client = trustClient(options.address);
+  const client = trustClient(options.server);
   try {
     const records = [];
     for await (const m of client.exportTrust({})) if (m.record) records.push(recordFromProto(m.record));
@@ -90,7 +90,7 @@ export async function trustExport(options: TrustExportOptions, out: Output): Pro
 
 /** Options of `pulse-log trust import`. */
 export interface TrustImportOptions {
-  address: string;
+  server: ServerConnection;
   file: string;
   /** Keep keys that the file does not name (default: the file replaces the whole state, like the original). */
   merge: boolean;
@@ -118,7 +118,7 @@ export async function trustImport(options: TrustImportOptions, out: Output): Pro
   for (let i = 0; i < records.length || i === 0; i += IMPORT_RECORDS_PER_MESSAGE) {
     messages.push({ mode, records: records.slice(i, i + IMPORT_RECORDS_PER_MESSAGE).map(recordToProto) });
   }
-  const client = trustClient(options.address);
+  const client = trustClient(options.server);
   try {
     const res = await client.importTrust(messages);
     if (out.options.json) await out.json({ file: options.file, keys: res.keyCount, seq: Number(res.seq) });
