@@ -12,6 +12,15 @@ export const systemClock: Clock = {
   nowMicros: () => Math.floor((performance.timeOrigin + performance.now()) * 1000),
 };
 
+/**
+ * The clock's time in Unix seconds (a float with microseconds), the unit of
+ * the trust tracker's history, its audit records and the original module's
+ * trust export format: trust code converts here, and only here.
+ */
+export function nowSeconds(clock: Clock): number {
+  return clock.nowMicros() / 1e6;
+}
+
 const pad2 = (n: number) => (n < 10 ? "0" : "") + n;
 
 /**

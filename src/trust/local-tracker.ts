@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Mutex } from "async-mutex";
 import { status } from "@grpc/grpc-js";
-import { systemClock, type Clock } from "../clock.js";
+import { nowSeconds, systemClock, type Clock } from "../clock.js";
 import { ServiceError } from "../errors.js";
 import { AuditSigner, type TrustChange } from "./audit.js";
 import type { AuditScreen, AuditWriter } from "./audit-writer.js";
@@ -215,7 +215,7 @@ export class LocalTrustTracker implements TrustTrackerClient {
         if (after > COUNT_MAX) throw ServiceError.invalid(`outcomes[${i}].weight`, `would take alpha + beta of key "${o.key}" past ${COUNT_MAX}`);
         totals.set(o.key, after);
       });
-      const change: TrustChange = { type: "trust_updated", time: this.clock.nowMicros() / 1e6, outcomes: normalized };
+      const change: TrustChange = { type: "trust_updated", time: nowSeconds(this.clock), outcomes: normalized };
       const { seq } = await this.commit(change, "outcomes");
       const keys = [...totals.keys()].sort();
       return { metrics: keys.map((k) => this.tracker.metrics(k)), seq };
@@ -250,7 +250,7 @@ export class LocalTrustTracker implements TrustTrackerClient {
 
   async exportToFile(path: string): Promise<{ path: string; keyCount: number }> {
     const records = this.tracker.records();
-    const text = encodeTrustFile(records, this.clock.nowMicros() / 1e6);
+    const text = encodeTrustFile(records, nowSeconds(this.clock));
     try {
       const written = await this.files.write(path, "path", text);
       return { path: written, keyCount: records.length };
@@ -402,7 +402,7 @@ export class LocalTrustTracker implements TrustTrackerClient {
       if (!force && captured.seq <= this.snapshotSeq && captured.importIds.length === 0) return;
       if (captured.seq < this.snapshotSeq) return;
       // Encoded outside the tracker's mutex: changes go on meanwhile.
-      const text = await TrustStateStore.encodeSnapshot(captured, this.clock.nowMicros() / 1e6);
+      const text = await TrustStateStore.encodeSnapshot(captured, nowSeconds(this.clock));
       await store.writeSnapshot(text);
       this.snapshotSeq = captured.seq;
       if (captured.importIds.length > 0) {
