@@ -1,4 +1,5 @@
-import type { DescField, DescMethod } from "@bufbuild/protobuf";
+import type { DescField, DescMethod, UnknownField } from "@bufbuild/protobuf";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type { Logger } from "pino";
 import { LearningEventSchema, LogRecordSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { principalOf } from "../auth/interceptor.js";
@@ -30,17 +31,39 @@ type EventCounter = { side: "requests" | "responses"; count: (message: unknown) 
 // The messages that are one event each: the unary Log* requests are the LearningEvent oneof's messages.
 const oneEventMessages: ReadonlySet<string> = new Set(LearningEventSchema.oneofs[0].fields.map((f) => f.message!.typeName));
 
-function repeatedOf(fields: readonly DescField[], typeName: string): string | undefined {
-  return fields.find((f) => f.fieldKind === "list" && f.listKind === "message" && f.message.typeName === typeName)?.localName;
+function repeatedOf(fields: readonly DescField[], typeName: string): DescField | undefined {
+  return fields.find((f) => f.fieldKind === "list" && f.listKind === "message" && f.message.typeName === typeName);
+}
+
+/**
+ * How many elements of a repeated message field a message holds, decoded or
+ * still encoded: a server may hand over elements as wire bytes among the
+ * message's unknown fields (ReadEvents sends records that way), one entry
+ * possibly holding several (length, element, then tag, length, element...).
+ */
+function elementsOf(message: unknown, field: DescField): number {
+  const m = message as Record<string, unknown> & { $unknown?: UnknownField[] };
+  let n = (m[field.localName] as unknown[] | undefined)?.length ?? 0;
+  for (const u of m.$unknown ?? []) {
+    if (u.no !== field.number || u.wireType !== WireType.LengthDelimited) continue;
+    const reader = new BinaryReader(u.data);
+    reader.bytes();
+    n++;
+    while (reader.pos < reader.len) {
+      reader.skip(reader.tag()[1]);
+      n++;
+    }
+  }
+  return n;
 }
 
 /** Decided once per method from its descriptor: which messages hold its events, and where. */
 function eventCounterOf(method: DescMethod): EventCounter {
   const events = repeatedOf(method.input.fields, LearningEventSchema.typeName);
-  if (events !== undefined) return { side: "requests", count: (m) => ((m as Record<string, unknown[] | undefined>)[events]?.length ?? 0) };
+  if (events !== undefined) return { side: "requests", count: (m) => elementsOf(m, events) };
   if (oneEventMessages.has(method.input.typeName)) return { side: "requests", count: () => 1 };
   const records = repeatedOf(method.output.fields, LogRecordSchema.typeName);
-  if (records !== undefined) return { side: "responses", count: (m) => ((m as Record<string, unknown[] | undefined>)[records]?.length ?? 0) };
+  if (records !== undefined) return { side: "responses", count: (m) => elementsOf(m, records) };
   return undefined;
 }
 

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
-import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { LearningLogService, ReadEventsResponseSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
 import { createAuthInterceptor } from "../../src/auth/interceptor.js";
 import { createTokenVerifier } from "../../src/auth/tokens.js";
@@ -37,6 +39,9 @@ function fakeImplementation(cause: Error): Record<string, unknown> {
             const record = { seq: 1n, eventId: "e", timestamp: "t", eventType: "x", json: "{}" };
             yield { records: [record, record] };
             yield { records: [record] };
+            // Records handed over as wire bytes, as the read handlers send them: one unknown field 1 entry holding three.
+            const bytes = toBinary(ReadEventsResponseSchema, create(ReadEventsResponseSchema, { records: [record, record, record] }));
+            yield { ...create(ReadEventsResponseSchema), $unknown: [{ no: 1, wireType: WireType.LengthDelimited, data: bytes.subarray(1) }] };
           };
         case "ingestEvents":
           return async function* (requests: AsyncIterable<{ batchId: bigint }>) {
@@ -118,7 +123,7 @@ describe("operations: per-call log lines", () => {
 
     for await (const _ of client.readEvents({}, metadata()));
     const [read] = await linesOf(`${LEARNING_LOG}/ReadEvents`);
-    assert.equal(read.events, 3);
+    assert.equal(read.events, 6);
     assert.equal(read.outcome, "OK");
 
     // Calls about no events say nothing of events.
