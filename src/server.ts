@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { TrustService } from "../gen/ts/pulse/trust/v1/trust_pb.js";
+import { LogsService } from "../gen/ts/opentelemetry/proto/collector/logs/v1/logs_service_pb.js";
 import { systemClock, type Clock } from "./clock.js";
 import { parseAddress, type ServerConfig } from "./config.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
@@ -17,6 +18,7 @@ import { addReflection } from "./ops/reflection.js";
 import { adaptImplementation, createServiceDefinition } from "./rpc/grpc-adapter.js";
 import { createLearningLogService } from "./service/learning-log-service.js";
 import { createTrustService } from "./service/trust-service.js";
+import { createOtlpLogsService } from "./service/otlp-logs-service.js";
 import type { LogStore } from "./store/store.js";
 import { openStore } from "./store/stores.js";
 import type { StoreFileSystem } from "./store/file-system.js";
@@ -171,10 +173,12 @@ export class PulseServer {
       }), sink, metrics?.calls),
     );
     grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, createTrustService(trust), sink, metrics?.calls));
+    // OTLP/gRPC logs in, on the same port: any OpenTelemetry SDK or Collector writes events.
+    grpcServer.addService(createServiceDefinition(LogsService), adaptImplementation(LogsService, createOtlpLogsService({ writer, logRecordsMax: config.limits.batchEventsMax }), sink, metrics?.calls));
     // Operations: standard health checking and reflection, for load balancers and generic gRPC tools.
-    const health = new HealthService([LearningLogService.typeName, TrustService.typeName]);
+    const health = new HealthService([LearningLogService.typeName, TrustService.typeName, LogsService.typeName]);
     health.addToServer(grpcServer);
-    addReflection(grpcServer, [LearningLogService, TrustService], { [HEALTH_SERVICE_NAME]: healthDefinition }, sink);
+    addReflection(grpcServer, [LearningLogService, TrustService, LogsService], { [HEALTH_SERVICE_NAME]: healthDefinition }, sink);
     let metricsServer: MetricsServer | undefined;
     if (metrics !== undefined && config.metricsAddress !== undefined) {
       try {

@@ -65,11 +65,12 @@ describe("the option table", () => {
 
   it("takes the flag over the environment, the environment over the default", () => {
     const { address } = serverOptions;
+    const variable = address.env!;
     assert.equal(resolveConfig([], {}).address, address.default);
-    assert.equal(resolveConfig([], { [address.env]: "127.0.0.1:7000" }).address, "127.0.0.1:7000");
-    assert.equal(resolveConfig(["--addr", "127.0.0.1:8000"], { [address.env]: "127.0.0.1:7000" }).address, "127.0.0.1:8000");
+    assert.equal(resolveConfig([], { [variable]: "127.0.0.1:7000" }).address, "127.0.0.1:7000");
+    assert.equal(resolveConfig(["--addr", "127.0.0.1:8000"], { [variable]: "127.0.0.1:7000" }).address, "127.0.0.1:8000");
     // An empty variable is unset, as in a shell's `VAR= cmd`.
-    assert.equal(resolveConfig([], { [address.env]: "" }).address, address.default);
+    assert.equal(resolveConfig([], { [variable]: "" }).address, address.default);
   });
 
   it("fills every default from the table", () => {
@@ -104,7 +105,7 @@ describe("the option table", () => {
     let out: string;
     try {
       const env = { ...process.env, PYTHONPATH: [fileURLToPath(new URL("../../gen/python", import.meta.url)), fileURLToPath(new URL("../../clients/python", import.meta.url))].join(delimiter) };
-      out = execFileSync(python, ["-c", "import os, sys; os.environ.pop(sys.argv[1], None); from pulse_learning_log.connection import default_target; print(default_target()); os.environ[sys.argv[1]] = 'h:1'; print(default_target())", serverOptions.address.env], { env, encoding: "utf8" });
+      out = execFileSync(python, ["-c", "import os, sys; os.environ.pop(sys.argv[1], None); from pulse_learning_log.connection import default_target; print(default_target()); os.environ[sys.argv[1]] = 'h:1'; print(default_target())", serverOptions.address.env!], { env, encoding: "utf8" });
     } catch (err) {
       // The Python suite needs the same interpreter and packages; CI installs them.
       throw new Error(`the Python client could not be imported with ${python}: ${(err as Error).message}`, { cause: err });
