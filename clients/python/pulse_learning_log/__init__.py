@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from . import fork_support  # noqa: F401 - first: before anything imports grpc
+
 from .batch_writer import BatchWriter
 from .client import LearningLogClient
 from .connection import DEFAULT_TARGET, Connection

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import os
 import random
 import threading
 import time
@@ -60,6 +61,16 @@ class _ProtocolError(Exception):
 
 
 _open_writers: "weakref.WeakSet[BatchWriter]" = weakref.WeakSet()
+
+
+def _forget_parents_writers() -> None:
+    # A forked child has copies of the parent's writers but not their
+    # threads: their events are the parent's to send, not the child's.
+    _open_writers.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_writers)
 
 
 @atexit.register
@@ -447,6 +458,11 @@ class BatchWriter:
         """Events logged and not yet answered by the server."""
         with self._cond:
             return self._buffered_events
+
+    @property
+    def exit_timeout(self) -> float:
+        """Seconds the interpreter's exit (and ``close_or_abort``) waits for durability."""
+        return self._exit_timeout
 
     @property
     def error(self) -> Optional[LearningLogError]:

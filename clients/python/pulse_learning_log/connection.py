@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import random
 import time
-from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 import grpc
 
 from .errors import DeadlineExceeded, LearningLogError, error_from_rpc
 
-__all__ = ["Connection", "Deadline", "DEFAULT_TARGET", "MESSAGE_BYTES_MAX", "default_target"]
+__all__ = ["CallOptions", "Connection", "Deadline", "DEFAULT_TARGET", "MESSAGE_BYTES_MAX", "default_target"]
 
 T = TypeVar("T")
 
@@ -59,8 +59,11 @@ def _bearer_metadata(token: Optional[str]) -> Tuple[Tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-class Connection:
-    """A channel plus call options. Thread-safe; share one per process.
+class CallOptions:
+    """What every call shares, whatever its channel: the target, the bearer
+    token, the timeout of one call, the retry policy and the channel
+    arguments. :class:`Connection` (grpc) and the asyncio client's
+    connection (grpc.aio) add their channel.
 
     :param target: ``host:port``; default ``PULSE_LEARNING_LOG_ADDR`` or 127.0.0.1:50051.
     :param token: sent as ``authorization: Bearer <token>`` metadata on every call.
@@ -117,10 +120,9 @@ class Connection:
             ("grpc.max_reconnect_backoff_ms", 1000),
             *channel_options,
         ]
-        if credentials is not None:
-            self.channel = grpc.secure_channel(target, credentials, options=options)
-        else:
-            self.channel = grpc.insecure_channel(target, options=options)
+        self.credentials = credentials
+        #: The channel arguments.
+        self.channel_options: List[Tuple[str, Any]] = options
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (from 1): exponential with full jitter above half."""
@@ -131,6 +133,45 @@ class Connection:
         """The deadline of one call: ``timeout`` seconds from now, default this connection's."""
         return Deadline(self.timeout if timeout is None else timeout)
 
+    def time_for_attempt(self, deadline: Deadline, number: int) -> Optional[float]:
+        """Seconds attempt ``number`` may take (None: no limit); raises
+        :class:`DeadlineExceeded` when none are left."""
+        left = deadline.left()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s ({number - 1} attempts)")
+        return left
+
+    def pause_before_retry(self, err: LearningLogError, deadline: Deadline, number: int, idempotent: bool) -> float:
+        """After attempt ``number`` failed with ``err``: the seconds to wait
+        before the next one, or raises (``err`` when it is not to be
+        retried, :class:`DeadlineExceeded` when no retry fits in the deadline).
+        The one retry policy of the sync and asyncio clients."""
+        if not (idempotent and err.retryable and number < self.retry_attempts):
+            raise err
+        if deadline.expired():
+            # The attempt used up the call's time: no retry can fit.
+            if err.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise err
+            raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s; last attempt: {err}") from err
+        pause = self.backoff(number)
+        left = deadline.left()
+        if left is not None and pause >= left:
+            raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s; last attempt: {err}") from err
+        return pause
+
+
+
+class Connection(CallOptions):
+    """A grpc channel plus the call options (see :class:`CallOptions` for
+    the parameters). Thread-safe; share one per process."""
+
+    def __init__(self, target: Optional[str] = None, **options: Any):
+        super().__init__(target, **options)
+        if self.credentials is not None:
+            self.channel = grpc.secure_channel(self.target, self.credentials, options=self.channel_options)
+        else:
+            self.channel = grpc.insecure_channel(self.target, options=self.channel_options)
+
     def retrying(self, attempt: Callable[[Optional[float]], T], deadline: Deadline, *, idempotent: bool) -> T:
         """Runs ``attempt(seconds_left)`` until it returns, retrying a
         retryable :class:`LearningLogError` (:func:`is_retryable`) when
@@ -139,24 +180,10 @@ class Connection:
         attempts it makes. Out of time, it raises :class:`DeadlineExceeded`."""
         number = 1
         while True:
-            left = deadline.left()
-            if left is not None and left <= 0:
-                raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s ({number - 1} attempts)")
             try:
-                return attempt(left)
+                return attempt(self.time_for_attempt(deadline, number))
             except LearningLogError as err:
-                if not (idempotent and err.retryable and number < self.retry_attempts):
-                    raise
-                if deadline.expired():
-                    # The attempt used up the call's time: no retry can fit.
-                    if err.code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                        raise
-                    raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s; last attempt: {err}") from err
-                pause = self.backoff(number)
-                left = deadline.left()
-                if left is not None and pause >= left:
-                    raise DeadlineExceeded(f"no answer within the call's timeout of {deadline.timeout} s; last attempt: {err}") from err
-                time.sleep(pause)
+                time.sleep(self.pause_before_retry(err, deadline, number, idempotent))
                 number += 1
 
     def unary(self, method: Callable[..., Any], request: Any, *, idempotent: bool, timeout: Optional[float] = None) -> Any:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import threading
+import traceback
 import unittest
+import uuid
 from collections import Counter
 from typing import Any, Dict, List
 
@@ -173,21 +175,32 @@ class SharedStreamTest(unittest.TestCase):
 
 
 class ForkTest(unittest.TestCase):
-    @unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
     def test_a_forked_child_logs_on_its_own_stream(self) -> None:
-        pulse_learning_log.configure(server.address)
+        self.fork_and_log("durable")
+
+    def test_a_forked_child_logs_on_its_own_stream_in_background_mode(self) -> None:
+        self.fork_and_log("background")
+
+    def fork_and_log(self, mode: str) -> None:
+        """The parent logs, forks, the child logs through the module
+        functions and exits, the parent logs again: every event is in the log."""
+        pulse_learning_log.configure(server.address, mode=mode)
         try:
-            parent_ack = pulse_learning_log.log_revision_trigger("parent, before the fork")
-            assert parent_ack is not None
+            parent_id = str(uuid.uuid4())
+            pulse_learning_log.log_revision_trigger("parent, before the fork", event_id=parent_id)
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child: log through the module functions, report the event_id
                 code = 1
                 try:
                     os.close(read_end)
-                    ack = pulse_learning_log.log_revision_trigger("child")
-                    os.write(write_end, ack.event_id.encode() if ack else b"")
+                    child_id = str(uuid.uuid4())
+                    pulse_learning_log.log_revision_trigger("child", event_id=child_id)
+                    pulse_learning_log.flush()
+                    os.write(write_end, child_id.encode())
                     code = 0
+                except BaseException:
+                    traceback.print_exc()  # the test's output shows why the child failed
                 finally:
                     os._exit(code)
             os.close(write_end)
@@ -195,11 +208,13 @@ class ForkTest(unittest.TestCase):
                 child_event_id = pipe.read().decode()
             _, status = os.waitpid(pid, 0)
             self.assertEqual(os.waitstatus_to_exitcode(status), 0)
-            after = pulse_learning_log.log_revision_trigger("parent, after the fork")
-            assert after is not None
+            after_id = str(uuid.uuid4())
+            pulse_learning_log.log_revision_trigger("parent, after the fork", event_id=after_id)
+            pulse_learning_log.flush()
             by_id = records_by_id(server.log_path)
             self.assertEqual(by_id[child_event_id]["data"], {"reason": "child"})
-            self.assertIn(after.event_id, by_id)
+            self.assertIn(parent_id, by_id)
+            self.assertIn(after_id, by_id)
         finally:
             pulse_learning_log.configure()
 
