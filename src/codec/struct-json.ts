@@ -205,6 +205,7 @@ const REDACTED_BYTES = Buffer.from(JSON.stringify(REDACTED));
 const doubleBytes = new Uint8Array(8);
 const doubleView = new Float64Array(doubleBytes.buffer);
 const littleEndian = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+const POWERS_OF_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6];
 
 // The largest array index: keys "0" to "4294967294" are listed first, in numeric order, by a JS object.
 const ARRAY_INDEX_MAX = 4294967294;
@@ -376,11 +377,9 @@ class Walker {
         valueStart = this.ip;
         if (valueStart + valueLength !== entryEnd) this.handOver();
       }
-      this.scanKey(keyStart, keyEnd);
-      seen = this.checkUnique(keysBase, keyStart, keyEnd, seen);
       if (count > 0) this.byte(0x2c); // ,
-      this.quoted(keyStart, keyEnd);
-      this.byte(0x3a); // :
+      this.key(keyStart, keyEnd);
+      seen = this.checkUnique(keysBase, keyStart, keyEnd, seen);
       this.pathKey[this.pathLen] = true;
       this.pathA[this.pathLen] = keyStart;
       this.pathB[this.pathLen++] = keyEnd;
@@ -498,26 +497,68 @@ class Walker {
         out[this.op++] = 0x2d;
         n = -n;
       }
-      const digitsStart = this.op;
+      let digits = 1;
+      for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
+      let op = this.op + digits;
+      this.op = op;
       do {
-        out[this.op++] = 0x30 + (n % 10);
+        out[--op] = 0x30 + (n % 10);
         n = (n / 10) | 0;
       } while (n !== 0);
-      out.subarray(digitsStart, this.op).reverse();
       return;
     }
+    if (this.shortDecimal(v)) return;
     // JSON.stringify writes a finite number as String(n) does.
     const text = String(v);
     for (let i = 0; i < text.length; i++) out[this.op++] = text.charCodeAt(i);
   }
 
-  /** Scans a key: UTF-8 valid (else hand over), escapes; array-index keys hand over. */
-  private scanKey(start: number, end: number): void {
+  /**
+   * Writes a non-integer with at most 6 decimals (such as 0.1234) without
+   * String(v). If the decimal m / 10^k (k <= 6, m < 10^15) rounds back to
+   * v, it is the text String(v) writes: a decimal of at most 15 significant
+   * digits is the only one of that length that rounds to its double, so it
+   * is the shortest, and for 1e-6 <= |v| < 1e21 String writes decimals in
+   * plain notation; the smallest such k leaves no trailing zero.
+   */
+  private shortDecimal(v: number): boolean {
+    const a = v < 0 ? -v : v;
+    if (!(a >= 1e-6 && a < 1e9)) return false;
+    for (let k = 1; k <= 6; k++) {
+      const scale = POWERS_OF_TEN[k];
+      const m = Math.round(a * scale);
+      if (m / scale !== a) continue;
+      const out = this.out;
+      let op = this.op;
+      if (v < 0) out[op++] = 0x2d;
+      let whole = Math.floor(m / scale);
+      let fraction = m - whole * scale;
+      let digits = 1;
+      for (let rest = whole; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+      op += digits;
+      let at = op;
+      do {
+        out[--at] = 0x30 + (whole % 10);
+        whole = Math.floor(whole / 10);
+      } while (whole !== 0);
+      out[op++] = 0x2e; // .
+      op += k;
+      at = op;
+      for (let i = 0; i < k; i++) {
+        out[--at] = 0x30 + (fraction % 10);
+        fraction = Math.floor(fraction / 10);
+      }
+      this.op = op;
+      return true;
+    }
+    return false;
+  }
+
+  /** Hands over on a key that is an array index ("0" to "4294967294", no leading zero): a JS object lists those first. */
+  private checkNotIndex(start: number, end: number): void {
     const src = this.src;
-    this.scanText(start, end);
-    if (end === start) return;
     const first = src[start];
-    if (first >= 0x30 && first <= 0x39 && end - start <= 10 && (first !== 0x30 || end - start === 1)) {
+    if (end - start <= 10 && (first !== 0x30 || end - start === 1)) {
       let n = 0;
       for (let i = start; i < end; i++) {
         const d = src[i] - 0x30;
@@ -566,11 +607,10 @@ class Walker {
   /** Whether the PII guard treats the key as sensitive, cached by its bytes. */
   private sensitive(start: number, end: number): boolean {
     const src = this.src;
-    let hash = 0x811c9dc5;
-    for (let i = start; i < end; i++) hash = Math.imul(hash ^ src[i], 0x01000193);
-    const slot = (hash >>> 0) & (KEY_CACHE_SLOTS - 1);
-    const cached = this.cachedKeys[slot];
     const length = end - start;
+    // A slot from the length and three bytes: keys are compared in full below anyway.
+    const slot = length === 0 ? 0 : (length * 31 + src[start] * 7 + src[start + (length >> 1)] * 3 + src[end - 1]) & (KEY_CACHE_SLOTS - 1);
+    const cached = this.cachedKeys[slot];
     if (cached !== undefined && cached.length === length) {
       let same = true;
       for (let i = 0; i < length; i++) {
@@ -593,7 +633,70 @@ class Walker {
     return sensitive;
   }
 
+  /**
+   * Writes a key and its colon. Printable ASCII without quote or backslash
+   * (nearly every key) is checked while it is copied; other keys are scanned first.
+   */
+  private key(start: number, end: number): void {
+    const src = this.src;
+    const first = src[start];
+    if (end > start && first >= 0x30 && first <= 0x39) this.checkNotIndex(start, end);
+    if (this.op + end - start + 3 > this.room) this.grow(end - start + 3);
+    const out = this.out;
+    let op = this.op;
+    out[op++] = 0x22;
+    for (let i = start; i < end; i++) {
+      const b = src[i];
+      if (b < 0x20 || b === 0x22 || b === 0x5c || b >= 0x80) {
+        this.scanText(start, end);
+        this.quoted(start, end);
+        this.byte(0x3a); // :
+        return;
+      }
+      out[op++] = b;
+    }
+    out[op++] = 0x22;
+    out[op++] = 0x3a; // :
+    this.op = op;
+  }
+
+  /**
+   * Writes a string value. Printable ASCII without quote or backslash is
+   * copied as it is checked, noting what would make the PII guard look;
+   * other strings, and those the guard must see, take {@link stringSlow}.
+   */
   private string(start: number, end: number): void {
+    if (this.op + end - start + 2 > this.room) this.grow(end - start + 2);
+    const src = this.src;
+    const out = this.out;
+    let op = this.op;
+    let digits = 0;
+    let suspect = false;
+    out[op++] = 0x22;
+    for (let i = start; i < end; i++) {
+      const b = src[i];
+      if (b < 0x20 || b === 0x22 || b === 0x5c || b >= 0x80) return this.stringSlow(start, end);
+      out[op++] = b;
+      // Digits, space, dash and "@" are all below "A".
+      if (b < 0x41) {
+        if (b >= 0x30 && b <= 0x39) {
+          if (++digits >= CARD_DIGITS_MIN) suspect = true;
+        } else if (b === 0x40) {
+          suspect = true;
+          digits = 0;
+        } else if (b !== 0x20 && b !== 0x2d) {
+          digits = 0;
+        }
+      } else {
+        digits = 0;
+      }
+    }
+    if (suspect && this.piiOff === 0 && this.mode !== "off") return this.stringSlow(start, end);
+    out[op++] = 0x22;
+    this.op = op;
+  }
+
+  private stringSlow(start: number, end: number): void {
     this.scanText(start, end);
     if (this.suspect && this.piiOff === 0 && this.mode !== "off" && this.scrubbed(start, end)) return;
     this.quoted(start, end);

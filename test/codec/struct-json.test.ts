@@ -333,12 +333,27 @@ function body(outcome: Outcome): string {
 describe("Struct transcoder (wire bytes to JSON text)", () => {
   describe("writes what today's path writes", () => {
     it("numbers as JSON.stringify writes the decoded double", () => {
-      for (const n of [0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 1e21, 1e-7, 5e-324, 0.1, 1 / 3, -1.5e300, Number.MAX_SAFE_INTEGER + 2, Number.MAX_VALUE, 123456789012]) {
+      const decimals = [0.1234, -0.5, 0.000001, -0.000001, 0.0000015, 999999999.999999, 999999999.5, 1e9 + 0.5, 0.1 + 0.2, 123456.789, 0.0012, 10.25];
+      for (const n of [0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 1e21, 1e-7, 5e-324, 0.1, 1 / 3, -1.5e300, Number.MAX_SAFE_INTEGER + 2, Number.MAX_VALUE, 123456789012, ...decimals]) {
         const { outcome, reference: expected, tx } = dataOf(objectOf([["n", n]]));
         assert.deepEqual(outcome, expected);
         assert.equal(body(outcome), `"event_type":"t","data":{"n":${JSON.stringify(n)}}`);
         assert.deepEqual(tx.counts, { onePass: 1, reference: 0 }, `${n} took the one-pass walk`);
       }
+    });
+
+    it(`numbers: the text JSON.stringify writes, for any double and for short decimals (seed ${SEED}, ${RUNS * 5} runs)`, () => {
+      const tx = transcoderFor({ limits: defaultEventLimits, pii: { mode: "off", sensitiveKeys: [] } });
+      const decimal = fc.tuple(fc.integer({ min: -(10 ** 15), max: 10 ** 15 }), fc.integer({ min: 0, max: 8 })).map(([m, k]) => m / 10 ** k);
+      fc.assert(
+        fc.property(fc.array(fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), decimal, fc.integer()), { minLength: 1, maxLength: 20 }), (numbers) => {
+          const bytes = toBinary(LogEventRequestSchema, create(LogEventRequestSchema, { data: { n: numbers } }));
+          const [start, end] = lengthDelimited(bytes).get(2)!;
+          assert.equal(tx.structText(bytes, start, end, { path: "data", recordPath: "data", messageDepth: 2 }, []).text, JSON.stringify({ n: numbers }));
+        }),
+        { ...property, numRuns: RUNS * 5 },
+      );
+      assert.equal(tx.counts.reference, 0);
     });
 
     it("strings escaped as jsonLine escapes them: control characters, quote, backslash, U+2028, U+2029, U+0085", () => {
