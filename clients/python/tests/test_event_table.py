@@ -1,11 +1,13 @@
 """The event table, ``pulse_learning_log.events.CATALOG``, owns every ``log_*``
-event: each surface (LearningLogClient, BatchWriter, the module functions) has
+event: each surface (LearningLogClient, BatchWriter, the module functions, and
+the asyncio client and writer of ``pulse_learning_log.aio``) has
 one thin wrapper per row, with the row's signature, that forwards its own
 event and arguments; the table matches the proto; and the public signatures
 are still the original module's. No server needed."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import unittest
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -16,6 +18,7 @@ from pulse.learninglog.v1 import learning_log_pb2 as pb
 
 import pulse_learning_log
 from pulse_learning_log import BatchWriter, LearningLogClient
+from pulse_learning_log import aio
 from pulse_learning_log.events import CATALOG
 
 P = inspect.Parameter
@@ -36,6 +39,8 @@ def surfaces(name: str) -> Dict[str, Tuple[Optional[Callable[..., Any]], inspect
     return {
         "LearningLogClient": (getattr(LearningLogClient, name, None), inspect.Signature(method, return_annotation=client_return(name))),
         "BatchWriter": (getattr(BatchWriter, name, None), inspect.Signature(method, return_annotation="str")),
+        "aio.LearningLogClient": (getattr(aio.LearningLogClient, name, None), inspect.Signature(method, return_annotation=client_return(name))),
+        "aio.BatchWriter": (getattr(aio.BatchWriter, name, None), inspect.Signature(method, return_annotation="str")),
         "pulse_learning_log": (getattr(pulse_learning_log, name, None), inspect.Signature([*params, EVENT_ID], return_annotation=client_return(name))),
     }
 
@@ -50,6 +55,15 @@ class Recorder:
         self.calls.append((method, args, event_id))
 
     _ack = _add = _log
+
+
+class AsyncRecorder(Recorder):
+    """Recorder for the asyncio surfaces: its generic methods are coroutines."""
+
+    async def _alog(self, method: str, args: Tuple[Any, ...], event_id: Any) -> None:
+        self.calls.append((method, args, event_id))
+
+    _ack = _add = _log = _alog  # type: ignore[assignment]
 
 
 class FakeDefaultLogger:
@@ -78,9 +92,11 @@ class EventTableTest(unittest.TestCase):
 
     def test_every_log_method_of_every_surface_is_in_the_table(self) -> None:
         names = set(CATALOG)
-        for surface, owner in (("LearningLogClient", LearningLogClient), ("BatchWriter", BatchWriter)):
+        for surface, owner in (("LearningLogClient", LearningLogClient), ("BatchWriter", BatchWriter), ("aio.LearningLogClient", aio.LearningLogClient), ("aio.BatchWriter", aio.BatchWriter)):
             with self.subTest(surface=surface):
                 self.assertEqual({n for n in vars(owner) if n.startswith("log_")}, names)
+                for n in names:
+                    self.assertEqual(inspect.iscoroutinefunction(getattr(owner, n)), surface.startswith("aio."), n)
         module_functions = {n for n in pulse_learning_log.__all__ if n.startswith("log_")}
         self.assertEqual(module_functions, names | {"log_learning_event"})
 
@@ -97,6 +113,16 @@ class EventTableTest(unittest.TestCase):
                     getattr(owner, name)(fake, *args, event_id=event_id)
                     getattr(owner, name)(fake, *required)
                     self.assertEqual(fake.calls, [(name, args, event_id), (name, required + defaults, None)])
+            for surface, owner in (("aio.LearningLogClient", aio.LearningLogClient), ("aio.BatchWriter", aio.BatchWriter)):
+                with self.subTest(event=name, surface=surface):
+                    afake = AsyncRecorder()
+
+                    async def both() -> None:
+                        await getattr(owner, name)(afake, *args, event_id=event_id)
+                        await getattr(owner, name)(afake, *required)
+
+                    asyncio.run(both())
+                    self.assertEqual(afake.calls, [(name, args, event_id), (name, required + defaults, None)])
             for function_name in [name] + (["log_learning_event"] if name == "log_event" else []):
                 with self.subTest(event=name, surface=f"pulse_learning_log.{function_name}"):
                     default = FakeDefaultLogger()

@@ -1,0 +1,226 @@
+"""LearningLogClient for asyncio: the sync client's methods as coroutines, over ``grpc.aio``.
+
+Each ``await client.log_*(...)`` returns once the record is durable on the
+server, with its :class:`~pulse_learning_log.Ack`; failures raise the same
+typed errors (or, when quiet, are logged and give None); ``timeout`` bounds
+each call with all its retries.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import grpc
+from pulse.learninglog.v1 import learning_log_pb2 as pb
+from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
+
+from ..client import _filepath
+from ..diagnostics import logger, warn_redacted
+from ..errors import LearningLogError
+from ..events import CATALOG
+from ..results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics
+from ..trust import report_options
+from .connection import AsyncConnection
+from .trust import TrustTracker
+
+__all__ = ["LearningLogClient"]
+
+
+class LearningLogClient:
+    """A client of the Pulse learning log service for asyncio code.
+
+    Same parameters as :class:`pulse_learning_log.LearningLogClient` (there
+    is no shared-stream option: for many events use the asyncio
+    :class:`~pulse_learning_log.aio.BatchWriter`). Use it inside one running
+    event loop, as ``async with LearningLogClient(...) as log:`` or call
+    :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        target: Optional[str] = None,
+        *,
+        token: Optional[str] = None,
+        credentials: Optional[grpc.ChannelCredentials] = None,
+        timeout: Optional[float] = 10.0,
+        quiet: bool = False,
+        retry_attempts: int = 4,
+        echo_trust_metrics: bool = True,
+        channel_options: Sequence[Tuple[str, Any]] = (),
+    ):
+        self.connection = AsyncConnection(
+            target,
+            token=token,
+            credentials=credentials,
+            timeout=timeout,
+            retry_attempts=retry_attempts,
+            channel_options=channel_options,
+        )
+        self._stub = pb_grpc.LearningLogServiceStub(self.connection.channel)
+        self._quiet = bool(quiet)
+        self.echo_trust_metrics = echo_trust_metrics
+        self._trust: Optional[TrustTracker] = None
+
+    @property
+    def target(self) -> str:
+        """The server address."""
+        return self.connection.target
+
+    @property
+    def quiet(self) -> bool:
+        """Log failures and carry on (True) or raise them (False)."""
+        return self._quiet
+
+    @quiet.setter
+    def quiet(self, value: bool) -> None:
+        self._quiet = bool(value)
+        if self._trust is not None:
+            self._trust.quiet = self._quiet
+
+    @property
+    def trust(self) -> TrustTracker:
+        """The server's trust tracker, on this client's channel (coroutines)."""
+        if self._trust is None:
+            self._trust = TrustTracker(self.connection, quiet=self._quiet)
+        return self._trust
+
+    async def close(self) -> None:
+        """Closes the channel."""
+        await self.connection.close()
+
+    async def __aenter__(self) -> "LearningLogClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _failed(self, err: LearningLogError) -> None:
+        if not self._quiet:
+            raise err
+        logger.error("[LearningLog] Failed to log event: %s", err)
+
+    async def _log(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Any:
+        """The generic log method (see the sync client's ``_log``)."""
+        entry = CATALOG[method]
+        request = entry.request(args, event_id)
+        try:
+            return await self.connection.unary(getattr(self._stub, entry.rpc), request, idempotent=True)
+        except LearningLogError as err:
+            self._failed(err)
+            return None
+
+    async def _ack(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[Ack]:
+        response = await self._log(method, args, event_id)
+        if response is None:
+            return None
+        ack = ack_from_proto(response.ack)
+        if ack.redacted_fields:
+            warn_redacted(CATALOG[method].event_type or args[0], ack.redacted_fields)
+        return ack
+
+    # -- the original module's methods, as coroutines ---------------------
+    # One thin wrapper per row of events.CATALOG, as in the sync client.
+
+    async def log_event(self, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs an event of any type (see the sync client's ``log_event``)."""
+        return await self._ack("log_event", (event_type, data, context), event_id)
+
+    async def log_variable_weight_change(self, var: str, old_weight: float, new_weight: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``variable_weight_update`` {variable, from, to}."""
+        return await self._ack("log_variable_weight_change", (var, old_weight, new_weight), event_id)
+
+    async def log_symbolic_upgrade(self, plan: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``symbolic_upgrade_applied`` {changes: plan}."""
+        return await self._ack("log_symbolic_upgrade", (plan,), event_id)
+
+    async def log_revision_trigger(self, reason: str, *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``symbolic_revision_triggered`` {reason}."""
+        return await self._ack("log_revision_trigger", (reason,), event_id)
+
+    async def log_arc_regret(self, scores: Dict[str, float], *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``symbolic_arc_regret`` {regret_scores: scores}."""
+        return await self._ack("log_arc_regret", (scores,), event_id)
+
+    async def log_learning_summary(self, summary: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``meta_learning_summary`` with the summary itself as data."""
+        return await self._ack("log_learning_summary", (summary,), event_id)
+
+    async def log_rule_activation(
+        self,
+        rule_id: str,
+        variable_id: str,
+        outcome: Any,
+        forecast_id: Optional[str] = None,
+        success: Optional[bool] = None,
+        *,
+        event_id: Optional[str] = None,
+    ) -> Optional[Ack]:
+        """Logs ``rule_activation`` {rule_id, variable_id, outcome, forecast_id, success}."""
+        return await self._ack("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id)
+
+    async def log_bayesian_trust_metrics(self, key: str, kind: str = "variable", *, event_id: Optional[str] = None) -> Optional[TrustMetricsAck]:
+        """Reads a key's metrics from the server's tracker and logs
+        ``bayesian_trust_metrics``; logs the original's ``[BayesianTrust]`` line (INFO)."""
+        response = await self._log("log_bayesian_trust_metrics", (key, kind), event_id)
+        if response is None:
+            return None
+        stats = stats_from_metrics(response.metrics)
+        if self.echo_trust_metrics:
+            logger.info(
+                "[BayesianTrust] %s=%s trust=%.3f CI=%s confidence=%.3f samples=%s",
+                kind,
+                key,
+                stats["trust"],
+                stats["confidence_interval"],
+                stats["confidence_strength"],
+                stats["sample_size"],
+            )
+        ack = ack_from_proto(response.ack)
+        if ack.redacted_fields:
+            warn_redacted("bayesian_trust_metrics", ack.redacted_fields)
+        return TrustMetricsAck(*ack, stats)
+
+    async def log_rule_effectiveness(self, rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
+        """Logs ``rule_effectiveness`` {rule_id, activation_count, success_rate,
+        impact_score, timestamp}."""
+        return await self._ack("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
+
+    async def generate_trust_report(
+        self,
+        min_samples: int = 5,
+        *,
+        high_threshold: Optional[float] = None,
+        low_threshold: Optional[float] = None,
+    ) -> Optional[Dict[str, Any]]:
+        """Builds the trust report and logs ``trust_report_generated`` (see the sync client)."""
+        request = pb.GenerateTrustReportRequest()
+        report_options(request, min_samples, high_threshold, low_threshold)
+        try:
+            response = await self.connection.unary(self._stub.GenerateTrustReport, request, idempotent=False)
+        except LearningLogError as err:
+            self._failed(err)
+            return None
+        return report_from_proto(response.report)
+
+    async def export_trust_data(self, filepath: Union[str, "os.PathLike[str]"]) -> bool:
+        """Exports the trust state to ``filepath`` (in the server's trust
+        directory) and logs ``trust_data_exported``; True when written."""
+        request = pb.ExportTrustDataRequest(filepath=_filepath(filepath))
+        try:
+            return bool((await self.connection.unary(self._stub.ExportTrustData, request, idempotent=False)).success)
+        except LearningLogError as err:
+            self._failed(err)
+            return False
+
+    async def import_trust_data(self, filepath: Union[str, "os.PathLike[str]"]) -> bool:
+        """Imports the trust state from ``filepath`` (in the server's trust
+        directory) and logs ``trust_data_imported``; False when missing."""
+        request = pb.ImportTrustDataRequest(filepath=_filepath(filepath))
+        try:
+            return bool((await self.connection.unary(self._stub.ImportTrustData, request, idempotent=False)).success)
+        except LearningLogError as err:
+            self._failed(err)
+            return False

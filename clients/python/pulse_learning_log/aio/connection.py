@@ -1,0 +1,56 @@
+"""One ``grpc.aio`` channel with the call options every RPC shares (the
+same :class:`~pulse_learning_log.connection.CallOptions` and retry policy
+as the sync client), for coroutines."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Optional, TypeVar
+
+import grpc
+import grpc.aio
+
+from ..connection import CallOptions, Deadline
+from ..errors import LearningLogError, error_from_rpc
+
+__all__ = ["AsyncConnection"]
+
+T = TypeVar("T")
+
+
+class AsyncConnection(CallOptions):
+    """A ``grpc.aio`` channel plus the call options (see :class:`CallOptions`
+    for the parameters). Use it from one event loop."""
+
+    def __init__(self, target: Optional[str] = None, **options: Any):
+        super().__init__(target, **options)
+        if self.credentials is not None:
+            self.channel = grpc.aio.secure_channel(self.target, self.credentials, options=self.channel_options)
+        else:
+            self.channel = grpc.aio.insecure_channel(self.target, options=self.channel_options)
+
+    async def retrying(self, attempt: Callable[[Optional[float]], Awaitable[T]], deadline: Deadline, *, idempotent: bool) -> T:
+        """:meth:`Connection.retrying` for coroutines: one deadline over every attempt."""
+        number = 1
+        while True:
+            try:
+                return await attempt(self.time_for_attempt(deadline, number))
+            except LearningLogError as err:
+                await asyncio.sleep(self.pause_before_retry(err, deadline, number, idempotent))
+                number += 1
+
+    async def unary(self, method: Callable[..., Any], request: Any, *, idempotent: bool, timeout: Optional[float] = None) -> Any:
+        """Calls a unary ``method`` of a ``grpc.aio`` stub within one deadline
+        (``timeout``, default the connection's) covering every attempt."""
+
+        async def attempt(left: Optional[float]) -> Any:
+            try:
+                return await method(request, timeout=left, metadata=self.metadata)
+            except grpc.RpcError as err:
+                raise error_from_rpc(err) from err
+
+        return await self.retrying(attempt, self.deadline(timeout), idempotent=idempotent)
+
+    async def close(self) -> None:
+        """Closes the channel; calls in progress are cancelled."""
+        await self.channel.close()
