@@ -165,7 +165,7 @@ export class LogCursor implements RecordCursor {
         }
         const eventType = eventTypeName(buf, scanned.typeStart, scanned.typeEnd);
         if (!filter.take(eventType)) continue;
-        records.push(LineRecord.ofScanned(buf, lineStart, nl, eventType));
+        records.push(new LineRecord(seq, eventType, buf, lineStart, nl, scanned.idEnd, scanned.tsStart, scanned.tsEnd, scanned.typeStart, scanned.typeEnd));
         if (filter.done) break;
         continue;
       }

@@ -11,8 +11,9 @@ import type { LogRecordView, RecordField } from "./store.js";
 
 /**
  * A record of a line in this service's own layout: its fields are byte
- * ranges of the chunk read (absolute offsets); strings and sub-buffers are
- * made only on demand, so replay copies bytes without decoding them.
+ * ranges of the chunk read (absolute offsets, as {@link scanRecord} found
+ * them); strings and sub-buffers are made only on demand, so replay copies
+ * bytes without decoding them.
  */
 export class LineRecord implements LogRecordView {
   constructor(
@@ -27,10 +28,6 @@ export class LineRecord implements LogRecordView {
     private readonly typeStart: number,
     private readonly typeEnd: number,
   ) {}
-  /** The view of chunk[start..end), the line {@link scanRecord} read last (its ranges are in {@link scanned}). */
-  static ofScanned(chunk: Buffer, start: number, end: number, eventType: string): LineRecord {
-    return new LineRecord(scanned.seq, eventType, chunk, start, end, scanned.idEnd, scanned.tsStart, scanned.tsEnd, scanned.typeStart, scanned.typeEnd);
-  }
   get eventId(): string {
     return this.chunk.toString("latin1", this.start + ID_PREFIX.length, this.idEnd);
   }
@@ -123,7 +120,10 @@ export class ParsedRecord implements LogRecordView {
  */
 export function parseLine(chunk: Buffer, start = 0, end = chunk.length): LineRecord | ParsedRecord | undefined {
   ({ start, end } = lineText(chunk, start, end));
-  if (scanRecord(chunk, start, end)) return LineRecord.ofScanned(chunk, start, end, eventTypeName(chunk, scanned.typeStart, scanned.typeEnd));
+  if (scanRecord(chunk, start, end)) {
+    const { seq, idEnd, tsStart, tsEnd, typeStart, typeEnd } = scanned;
+    return new LineRecord(seq, eventTypeName(chunk, typeStart, typeEnd), chunk, start, end, idEnd, tsStart, tsEnd, typeStart, typeEnd);
+  }
   const line = chunk.subarray(start, end);
   const json = line.toString("utf8");
   const parsed = parseRecordText(json);
