@@ -51,6 +51,7 @@ from .errors import (
     Unavailable,
     Unimplemented,
 )
+from .log_handler import PulseLogHandler
 from .results import Ack, BatchAck, DecayResult, ExportResult, Rejection, TrustMetricsAck, TrustUpdate
 from .trust import TrustTracker
 
@@ -58,6 +59,7 @@ __all__ = [
     "LearningLogClient",
     "BatchWriter",
     "TrustTracker",
+    "PulseLogHandler",
     "Ack",
     "TrustMetricsAck",
     "BatchAck",
@@ -189,7 +191,7 @@ class _DefaultTrustTracker(TrustTracker):
     def _is_quiet(self) -> bool:
         return get_client().quiet
 
-    @property  # type: ignore[override]
+    @property
     def quiet(self) -> bool:
         return _default.quiet
 

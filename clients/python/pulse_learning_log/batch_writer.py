@@ -24,7 +24,7 @@ import random
 import threading
 import time
 import weakref
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 import grpc
 from pulse.learninglog.v1 import learning_log_pb2 as pb
@@ -201,7 +201,7 @@ class BatchWriter:
         self._on_rejected = on_rejected
         self._on_batch_acked = on_batch_acked
         self._on_dropped = on_dropped
-        self._exit_timeout = _positive("exit_timeout", exit_timeout)
+        self._exit_timeout: float = _positive("exit_timeout", exit_timeout)
 
         if client is not None:
             if target is not None or token is not None or credentials is not None:
@@ -256,7 +256,7 @@ class BatchWriter:
         buffers it; returns its event_id."""
         entry = CATALOG[method]
         message = entry.request(args, event_id)
-        event_id = message.event_id
+        given_id: str = message.event_id
         event = entry.encode(message)  # a LearningEvent
         framed = frame_event(event)  # one IngestEventsRequest.events field
         size = len(framed)
@@ -268,7 +268,7 @@ class BatchWriter:
             if self._buffered_events >= self._buffer_events_max or self._buffered_bytes + size > self._buffer_bytes_max:
                 self._wait_for_room(size)
             was_empty = not self._pending
-            self._pending.append((event_id, framed))
+            self._pending.append((given_id, framed))
             self._pending_bytes += size
             self._buffered_events += 1
             self._buffered_bytes += size
@@ -278,7 +278,7 @@ class BatchWriter:
                 self._cond.notify_all()
             elif len(self._pending) == self._batch_events_max or self._pending_bytes >= self._batch_bytes_max:
                 self._cond.notify_all()
-        return event_id
+        return given_id
 
     def _wait_for_room(self, size: int) -> None:
         """Called holding the lock with the buffer full: waits (or raises BufferFull)."""
@@ -541,7 +541,7 @@ class BatchWriter:
                 self._end_stream(generation)
                 raise
 
-    def _requests(self, generation: int):
+    def _requests(self, generation: int) -> Iterator[bytes]:
         """The request stream of one IngestEvents call (runs on grpc's thread)."""
         idle_since = time.monotonic()
         while True:
@@ -563,17 +563,19 @@ class BatchWriter:
                     if self._pending:
                         idle_since = now
                         if len(self._inflight) < self._inflight_max:
+                            pending_since = self._pending_since
+                            assert pending_since is not None  # set while anything is pending
                             due = (
                                 self._closing
                                 or self._flushing > 0
                                 or len(self._pending) >= self._batch_events_max
                                 or self._pending_bytes >= self._batch_bytes_max
-                                or now - self._pending_since >= self._flush_interval
+                                or now - pending_since >= self._flush_interval
                             )
                             if due:
                                 batch = self._take_batch(now)
                                 break
-                            wait_left = self._pending_since + self._flush_interval - now
+                            wait_left = pending_since + self._flush_interval - now
                             timeout = wait_left if timeout is None else min(timeout, wait_left)
                     elif self._closing:
                         return  # half-close: the server answers what it has, then ends the call

@@ -21,7 +21,7 @@ from .durable_stream import DurableStream
 from .errors import LearningLogError
 from .events import CATALOG
 from .json_values import check_str
-from .results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics
+from .results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics, trust_metrics_ack_from_proto
 from .trust import TrustTracker, report_options
 
 __all__ = ["LearningLogClient"]
@@ -226,10 +226,10 @@ class LearningLogClient:
                 stats["confidence_strength"],
                 stats["sample_size"],
             )
-        ack = ack_from_proto(response.ack)
-        if ack.redacted_fields:
-            warn_redacted("bayesian_trust_metrics", ack.redacted_fields)
-        return TrustMetricsAck(*ack, stats)
+        result = trust_metrics_ack_from_proto(response.ack, stats)
+        if result.redacted_fields:
+            warn_redacted("bayesian_trust_metrics", result.redacted_fields)
+        return result
 
     def log_rule_effectiveness(self, rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
         """Logs ``rule_effectiveness`` {rule_id, activation_count, success_rate,

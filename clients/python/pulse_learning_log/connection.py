@@ -106,8 +106,8 @@ class CallOptions:
         self.timeout = timeout
         self.metadata = _bearer_metadata(token)
         self.retry_attempts = retry_attempts
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
+        self.backoff_initial: float = backoff_initial
+        self.backoff_max: float = backoff_max
         options = [
             ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
             ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
@@ -126,7 +126,7 @@ class CallOptions:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (from 1): exponential with full jitter above half."""
-        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
+        ceiling: float = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
         return ceiling * (0.5 + random.random() / 2)
 
     def deadline(self, timeout: Optional[float] = None) -> Deadline:

@@ -190,8 +190,6 @@ class DefaultLogger:
                     raise
                 process.client._failed(err)
             return None
-        if method == "log_bayesian_trust_metrics":
-            return process.client.log_bayesian_trust_metrics(*args, event_id=event_id)
         return process.client._ack(method, args, event_id)
 
     def trust_metrics(self, key: str, kind: str, event_id: Optional[str]) -> Optional[TrustMetricsAck]:

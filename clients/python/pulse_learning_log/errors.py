@@ -12,7 +12,7 @@ whose details carry a ``google.rpc.BadRequest``. Its field violations become
 
 from __future__ import annotations
 
-from typing import Any, Dict, NamedTuple, Optional, Tuple, Type
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Type
 
 import grpc
 
@@ -252,7 +252,7 @@ def field_violations_from_rpc(err: Any) -> Tuple[FieldViolation, ...]:
         code = err.code() if hasattr(err, "code") else None
         if code is not None and status.code != code.value[0]:
             return ()  # Not about this status (e.g. a proxy replaced it).
-        violations = []
+        violations: List[FieldViolation] = []
         for detail in status.details:
             if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
                 bad_request = error_details_pb2.BadRequest()

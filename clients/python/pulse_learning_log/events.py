@@ -202,7 +202,7 @@ class Event(NamedTuple):
     def encode(self, request: Message) -> bytes:
         """A request message as an encoded ``LearningEvent`` (the message
         encoded alone, prefixed with its case's key and its length)."""
-        encoded = request.SerializeToString()
+        encoded: bytes = request.SerializeToString()
         return self.event_key + varint(len(encoded)) + encoded
 
     def parameters(self) -> List[inspect.Parameter]:

@@ -45,4 +45,5 @@ def unframe_event(framed: bytes) -> pb.LearningEvent:
     i = len(_EVENTS_TAG)
     while framed[i] & 0x80:
         i += 1
-    return pb.LearningEvent.FromString(framed[i + 1 :])
+    event: pb.LearningEvent = pb.LearningEvent.FromString(framed[i + 1 :])
+    return event

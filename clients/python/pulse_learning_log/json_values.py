@@ -109,7 +109,8 @@ def check_number(value: Any, what: str) -> float:
     # Fast paths first: this runs once or twice per event.
     if kind is float:
         if value - value == 0.0:  # false for NaN and the infinities
-            return value
+            number: float = value
+            return number
     elif kind is int and abs(value) <= _EXACT_INT_MAX:
         return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -16,6 +16,7 @@ __all__ = [
     "DecayResult",
     "ExportResult",
     "ack_from_proto",
+    "trust_metrics_ack_from_proto",
     "stats_from_metrics",
     "report_from_proto",
     "record_from_proto",
@@ -77,8 +78,9 @@ class BatchAck(NamedTuple):
     batch_id: int
     #: Events in the batch.
     size: int
-    #: Events accepted (written now or before), duplicates included.
-    count: int
+    #: Events accepted (written now or before), duplicates included. (Named
+    #: as the proto's field; it shadows tuple.count on this tuple.)
+    count: int  # type: ignore[assignment]
     #: Accepted events that had been written before (resent after a reconnect).
     duplicates: int
     #: Lowest and highest seq of the batch's accepted events (0 when none).
@@ -119,6 +121,11 @@ class ExportResult(NamedTuple):
 def ack_from_proto(ack: Any) -> Ack:
     """An EventAck message as an :class:`Ack`."""
     return Ack(ack.event_id, int(ack.seq), ack.timestamp, tuple(ack.redacted_fields), bool(ack.duplicate))
+
+
+def trust_metrics_ack_from_proto(ack: Any, metrics: Dict[str, Any]) -> TrustMetricsAck:
+    """An EventAck message and the metrics logged as a :class:`TrustMetricsAck`."""
+    return TrustMetricsAck(ack.event_id, int(ack.seq), ack.timestamp, tuple(ack.redacted_fields), bool(ack.duplicate), metrics)
 
 
 def stats_from_metrics(m: Any) -> Dict[str, Any]:

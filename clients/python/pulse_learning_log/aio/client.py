@@ -19,7 +19,7 @@ from ..client import _filepath
 from ..diagnostics import logger, warn_redacted
 from ..errors import LearningLogError
 from ..events import CATALOG
-from ..results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics
+from ..results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics, trust_metrics_ack_from_proto
 from ..trust import report_options
 from .connection import AsyncConnection
 from .trust import TrustTracker
@@ -178,10 +178,10 @@ class LearningLogClient:
                 stats["confidence_strength"],
                 stats["sample_size"],
             )
-        ack = ack_from_proto(response.ack)
-        if ack.redacted_fields:
-            warn_redacted("bayesian_trust_metrics", ack.redacted_fields)
-        return TrustMetricsAck(*ack, stats)
+        result = trust_metrics_ack_from_proto(response.ack, stats)
+        if result.redacted_fields:
+            warn_redacted("bayesian_trust_metrics", result.redacted_fields)
+        return result
 
     async def log_rule_effectiveness(self, rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
         """Logs ``rule_effectiveness`` {rule_id, activation_count, success_rate,
