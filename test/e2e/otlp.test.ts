@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -15,6 +14,7 @@ import { healthDefinition } from "../../src/ops/health.js";
 import { createClient } from "../../src/rpc/client.js";
 import { PulseServer } from "../../src/server.js";
 import { reflectedServices } from "../faults/reflected-services.js";
+import { makeCertificates } from "../helpers/certificates.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 
 type LogLine = { event_id: string; timestamp: string; event_type: string; data: Record<string, unknown>; context?: Record<string, unknown>; seq: number };
@@ -191,22 +191,6 @@ describe("OTLP logs in, from the OpenTelemetry JS SDK and its OTLP/gRPC exporter
     assert.deepEqual((await readLog(t.logPath)).map((r) => r.data), [{ reason: "via reflection" }]);
   });
 });
-
-function openssl(cwd: string, ...args: string[]): void {
-  execFileSync("openssl", args, { cwd, stdio: "pipe" });
-}
-
-/** A CA, a server certificate for 127.0.0.1/localhost, and a client certificate, made with openssl. */
-function makeCertificates(dir: string): void {
-  openssl(dir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Pulse Test CA", "-keyout", "ca.key", "-out", "ca.pem");
-  for (const name of ["server", "client"]) {
-    openssl(dir, "req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
-  }
-  const ext = join(dir, "server.ext");
-  execFileSync("sh", ["-c", `printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ${JSON.stringify(ext)}`]);
-  openssl(dir, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem");
-  openssl(dir, "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem");
-}
 
 describe("OTLP logs in over mutual TLS with bearer tokens (the writer role)", function () {
   this.timeout(60_000);

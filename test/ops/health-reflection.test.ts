@@ -70,7 +70,7 @@ describe("operations: health checking and reflection", () => {
   it("serves grpc.health.v1.Health: SERVING for the server and each service, NOT_FOUND for others", async () => {
     const client = healthClient(ts!.address);
     try {
-      for (const service of ["", "pulse.learninglog.v1.LearningLogService", "pulse.trust.v1.TrustService"]) {
+      for (const service of ["", "pulse.learninglog.v1.LearningLogService", "pulse.trust.v1.TrustService", "opentelemetry.proto.collector.logs.v1.LogsService"]) {
         assert.equal(await check(client, service), "SERVING", service);
       }
       await assert.rejects(check(client, "no.such.Service"), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND);
@@ -106,7 +106,7 @@ describe("operations: health checking and reflection", () => {
   it("answers server reflection: lists the services and gives their descriptors, enough to call them generically", async () => {
     const list = await reflect(ts!.address, { listServices: "*" });
     const names = list.listServicesResponse!.service.map((s) => s.name).sort();
-    assert.deepEqual(names, ["grpc.health.v1.Health", "pulse.learninglog.v1.LearningLogService", "pulse.trust.v1.TrustService"]);
+    assert.deepEqual(names, ["grpc.health.v1.Health", "opentelemetry.proto.collector.logs.v1.LogsService", "pulse.learninglog.v1.LearningLogService", "pulse.trust.v1.TrustService"]);
 
     const files = await reflect(ts!.address, { fileContainingSymbol: "pulse.learninglog.v1.LearningLogService" });
     const protos = files.fileDescriptorResponse!.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b));
