@@ -1,7 +1,5 @@
 import { status } from "@grpc/grpc-js";
 import { Counter, type Registry } from "prom-client";
-import { ServiceError } from "../errors.js";
-import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 
 /** The event_type value that types past the label limit are counted under. */
 export const OTHER_EVENT_TYPES = "_other";
@@ -32,9 +30,16 @@ export function rejectReason(code: number): RejectReason {
   }
 }
 
-/** What events the event writer refused or redacted before they reached the store. */
+/**
+ * What happened to the events the event writer handled: the event writer's
+ * observer. Told once per event type per batch, not per event.
+ */
 export interface EventOutcomeObserver {
-  /** `events` events were refused with this status code before reaching the store (validation, size limits). */
+  /** `events` events of this type became durable records. */
+  written(eventType: string, events: number): void;
+  /** An event of this type was answered as a duplicate of an event_id the log holds: nothing new written. */
+  duplicate(eventType: string): void;
+  /** `events` events were refused with this status code: by validation, a size limit or the PII guard, or by the store (queue or disk full, storage failure). */
   rejected(code: number, events: number): void;
   /** The PII guard redacted fields of one event of this type. */
   redacted(eventType: string): void;
@@ -50,47 +55,13 @@ export interface EventMetricsOptions {
   eventTypesMax?: number;
 }
 
-// Where the event type starts in an entry's body: AppendEntry.body opens with `"event_type":<JSON string>`.
-const TYPE_KEY = '"event_type":';
-
-/** The event_type of an append entry, read from the start of its body. */
-export function eventTypeOfBody(body: string): string {
-  if (!body.startsWith(TYPE_KEY) || body.charCodeAt(TYPE_KEY.length) !== 0x22) return OTHER_EVENT_TYPES;
-  const from = TYPE_KEY.length + 1;
-  for (let i = from; i < body.length; i++) {
-    const c = body.charCodeAt(i);
-    if (c === 0x22 /* " */) return body.slice(from, i);
-    // An escape: let JSON read the whole string (rare: types are names).
-    if (c === 0x5c /* \ */) return readJsonString(body, from - 1);
-  }
-  return OTHER_EVENT_TYPES;
-}
-
-function readJsonString(text: string, open: number): string {
-  for (let i = open + 1; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x5c) i++;
-    else if (c === 0x22) return JSON.parse(text.slice(open, i + 1)) as string;
-  }
-  return OTHER_EVENT_TYPES;
-}
-
-/** What one append carried, counted as it was handed to the store (so the entries need not be kept while it waits). */
-interface Tally {
-  /** Entries per event type. */
-  byType: Map<string, number>;
-  /** [index, type] of entries with a client-chosen event_id: only those can come back as duplicates. */
-  chosen: Array<[number, string]> | undefined;
-}
-
 /**
- * Events by outcome, on the server's registry: written by event type,
- * duplicates by event type, rejected by reason, redacted by event type.
- * Written and duplicate counts come from the store (wrap it with
- * {@link EventMetrics.observe}): only what became durable counts as
- * written, and audit records of trust operations are counted too.
- * Rejections before the store and redactions come from the event writer
- * ({@link EventMetrics.writer}).
+ * Events by outcome, on the server's registry: written by event type (once
+ * durable), duplicates by event type, rejected by reason, redacted by event
+ * type. Fed by the event writer, which every event of the service goes
+ * through ({@link EventMetrics.writer}); the records the trust tracker
+ * writes for its own audit trail do not pass it (they are in
+ * pulse_log_events_written_total).
  */
 export class EventMetrics {
   private readonly written: Counter<"event_type">;
@@ -105,7 +76,7 @@ export class EventMetrics {
     this.typesMax = options.eventTypesMax ?? EVENT_TYPES_MAX;
     if (!Number.isInteger(this.typesMax) || this.typesMax < 1) throw new RangeError(`eventTypesMax must be a positive integer; got ${this.typesMax}`);
     const labelNames = ["event_type"] as const;
-    this.written = new Counter({ name: "pulse_events_written_total", help: "Events durably written, by event_type (audit records of trust operations included; duplicates not).", labelNames, registers });
+    this.written = new Counter({ name: "pulse_events_written_total", help: "Events durably written through the service, by event_type (duplicates not).", labelNames, registers });
     this.duplicates = new Counter({
       name: "pulse_events_duplicate_total",
       help: "Events answered as duplicates of an event_id already in the log (nothing new written), by event_type.",
@@ -125,64 +96,11 @@ export class EventMetrics {
     return eventType;
   }
 
-  /** The event writer's observer: refusals before the store and redactions. */
+  /** The event writer's observer (EventWriter's last constructor argument). */
   readonly writer: EventOutcomeObserver = {
+    written: (eventType, events) => this.written.inc({ event_type: this.label(eventType) }, events),
+    duplicate: (eventType) => this.duplicates.inc({ event_type: this.label(eventType) }),
     rejected: (code, events) => this.rejected.inc({ reason: rejectReason(code) }, events),
     redacted: (eventType) => this.redacted.inc({ event_type: this.label(eventType) }),
   };
-
-  /**
-   * The store, with its appends counted: written (or duplicate) by event
-   * type once durable, rejected by reason when the store refuses them.
-   * Everything else is the store's own.
-   */
-  observe(store: LogStore): LogStore {
-    const append: LogStore["append"] = (entries, options) => {
-      const tally = this.tally(entries);
-      return store.append(entries, options).then(
-        (results) => {
-          this.settle(tally, results);
-          return results;
-        },
-        (err: unknown) => {
-          this.rejected.inc({ reason: rejectReason(ServiceError.from(err).code) }, entries.length);
-          throw err;
-        },
-      );
-    };
-    return {
-      append,
-      get lastSeq() {
-        return store.lastSeq;
-      },
-      onCommit: (listener) => store.onCommit(listener),
-      get records() {
-        return store.records;
-      },
-      get integrity() {
-        return store.integrity;
-      },
-      close: () => store.close(),
-    };
-  }
-
-  private tally(entries: readonly AppendEntry[]): Tally {
-    const byType = new Map<string, number>();
-    let chosen: Tally["chosen"];
-    for (let i = 0; i < entries.length; i++) {
-      const type = eventTypeOfBody(entries[i].body);
-      byType.set(type, (byType.get(type) ?? 0) + 1);
-      if (entries[i].clientChosenId) (chosen ??= []).push([i, type]);
-    }
-    return { byType, chosen };
-  }
-
-  private settle({ byType, chosen }: Tally, results: readonly AppendResult[]): void {
-    for (const [i, type] of chosen ?? []) {
-      if (!results[i]?.duplicate) continue;
-      byType.set(type, byType.get(type)! - 1);
-      this.duplicates.inc({ event_type: this.label(type) });
-    }
-    for (const [type, n] of byType) if (n > 0) this.written.inc({ event_type: this.label(type) }, n);
-  }
 }

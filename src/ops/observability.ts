@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
 import type { AuthLog } from "../auth/interceptor.js";
 import { combineCallObservers, type CallObserver, type InternalErrorSink } from "../rpc/grpc-adapter.js";
-import type { LogStore } from "../store/store.js";
 import { createCallLog, createInternalErrorSink } from "./call-log.js";
 import type { EventOutcomeObserver } from "./event-metrics.js";
 import { ServerMetrics, type ServerMetricsOptions } from "./metrics.js";
@@ -17,9 +16,9 @@ export interface ObservabilityOptions {
 /**
  * What the server installs to be observed, in one place: the metrics (when
  * on), per-call log lines (at debug level), the sink for internal errors and
- * the log of refused calls. Each hook is undefined, or the thing itself,
- * when nothing observes it, so a server without metrics at info level pays
- * nothing per call or per event.
+ * the log of refused calls. Each hook is undefined when nothing observes
+ * it, so a server without metrics at info level pays nothing per call or
+ * per event.
  */
 export class Observability {
   /** The Prometheus metrics, when on. */
@@ -30,7 +29,7 @@ export class Observability {
   readonly internalErrors: InternalErrorSink;
   /** The auth interceptor's log: a warn line per refused call, counted in grpc_server_handled_total when metrics are on. */
   readonly refusedCalls: AuthLog;
-  /** The event writer's observer (refusals before the store, redactions), when metrics are on. */
+  /** The event writer's observer (events written, duplicate, rejected, redacted), when metrics are on. */
   readonly eventOutcomes: EventOutcomeObserver | undefined;
 
   constructor(options: ObservabilityOptions) {
@@ -44,10 +43,5 @@ export class Observability {
       metrics?.callRefused(entry);
     };
     this.eventOutcomes = metrics?.events.writer;
-  }
-
-  /** The store with its appends counted (events by type written, duplicates, refusals) when metrics are on; the store itself otherwise. */
-  observeStore(store: LogStore): LogStore {
-    return this.metrics === undefined ? store : this.metrics.events.observe(store);
   }
 }
