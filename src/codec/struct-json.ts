@@ -215,7 +215,6 @@ const KEYS_COMPARED_MAX = 16;
 const KEY_CACHE_SLOTS = 1024;
 const KEY_CACHE_BYTES_MAX = 64;
 
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * The one-pass walk over a Struct or Value that has the common shape. State
@@ -224,6 +223,8 @@ const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 class Walker {
   // Input and output of the walk in progress.
   private src: Uint8Array = new Uint8Array(0);
+  /** A Buffer over src, made when text must be decoded (Buffer's UTF-8 decoding is cheaper per call than TextDecoder's). */
+  private srcText: Buffer | undefined;
   private sink: ByteSink = new ByteSink(16);
   private out: Buffer = this.sink.buf;
   private op = 0;
@@ -271,6 +272,7 @@ class Walker {
     const base = sink.length;
     const redactedBase = redacted.length;
     this.src = src;
+    this.srcText = undefined;
     this.sink = sink;
     this.out = sink.buf;
     this.op = base;
@@ -300,6 +302,7 @@ class Walker {
     } finally {
       // Keep no reference to the request's bytes.
       this.src = EMPTY;
+      this.srcText = undefined;
     }
   }
 
@@ -478,7 +481,10 @@ class Walker {
   }
 
   private decode(start: number, end: number): string {
-    return utf8.decode(this.src.subarray(start, end));
+    // Only validated UTF-8 is decoded here: keys and strings already written.
+    const src = this.src;
+    this.srcText ??= Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength);
+    return this.srcText.toString("utf8", start, end);
   }
 
   private number(p: number): void {

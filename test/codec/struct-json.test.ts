@@ -584,6 +584,12 @@ describe("Struct transcoder (wire bytes to JSON text)", () => {
       assert.deepEqual((keys.outcome as { redacted: string[] }).redacted, ["data.a.token"]);
     });
 
+    it("a leading U+FEFF stays text in redacted strings and in the paths of findings", () => {
+      const { outcome, reference: expected } = dataOf(objectOf([["\ufeffk", objectOf([["email", 1]])], ["s", "\ufeffa@example.org"]]));
+      assert.deepEqual(outcome, expected);
+      assert.deepEqual(outcome, { body: `"event_type":"t","data":{"\ufeffk":{"email":"[REDACTED]"},"s":"\ufeff[REDACTED]"}`, redacted: ["data.\ufeffk.email", "data.s"] });
+    });
+
     it("card numbers of 13 digits, grouped or not", () => {
       const { outcome, reference: expected } = dataOf(objectOf([["a", "visa 4222222222222"], ["b", "4222 2222 2222 2."], ["c", "422222222222"]]));
       assert.deepEqual(outcome, expected);
