@@ -1,88 +1,232 @@
 /**
- * `node --import tsx bench/jetstream-bench.ts [--measure-s N] [--batch N] [--streams N]`:
- * batched ingest (IngestEvents, 1,000-event batches from the TypeScript
- * client) into the real server over three stores, side by side in one run:
- * the JSONL file (group commit, one O_DSYNC write per commit), JetStream on one nats-server,
- * and JetStream on a three-node cluster with replicas 3 (all on this
- * machine's loopback, so the cluster's three copies share its cores and its
- * disk). Prints a Markdown table; the events/s are durable acks per second.
+ * `node --import tsx bench/jetstream-bench.ts [--measure-s N] [--warmup-s N] [--repeats N] [--kind seed|typed|generic] [--streams N] [--in-flight N] [--batch N] [--results FILE]`:
+ * batched ingest (IngestEvents from the TypeScript client) into the real
+ * server over the file store and JetStream, side by side in one run:
+ *
+ * - the JSONL file (group commit, one O_DSYNC write per commit);
+ * - JetStream on one nats-server (replicas 1), through one front end and through two;
+ * - JetStream on a three-node cluster with replicas 3, through one front end and through two.
+ *
+ * Everything runs on this machine's loopback: the client, every front end
+ * and every nats-server share its cores and its disk. The load is the same
+ * for every row (`--streams` IngestEvents streams of `--batch`-event batches,
+ * `--in-flight` unanswered batches each), split evenly over the front ends.
+ * Each row is measured `--repeats` times, the rows in turn (a round is one
+ * of each, in a rotated order), each on a fresh stream (or log file).
+ *
+ * It leads with CPU per durable event: utime + stime from /proc/<pid>/stat of
+ * the front ends (Pulse servers) and of the nats-servers, over the measured
+ * part, divided by the events acknowledged in it; then the ratio to the file
+ * store of the same round, and the events/s. Prints a Markdown section (and
+ * writes it into RESULTS.md with --results).
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../src/rpc/client.js";
 import { startNats, type NatsCluster } from "../test/store/jetstream/nats-servers.js";
+import { cpuSecondsOf, loadAverage1m } from "./cpu.js";
 import { driveBidi } from "./drivers/bidi.js";
-import type { DriverResult } from "./drivers/driver.js";
+import type { DriverResult, WindowMarks } from "./drivers/driver.js";
+import type { PayloadKind } from "./drivers/fixtures.js";
 import { PULSE_SERVER_SCRIPT, ServerProcess } from "./servers/spawn.js";
 
 const { values } = parseArgs({
   options: {
     "warmup-s": { type: "string", default: "2" },
     "measure-s": { type: "string", default: "8" },
+    repeats: { type: "string", default: "3" },
+    kind: { type: "string", default: "seed" },
     batch: { type: "string", default: "1000" },
     streams: { type: "string", default: "2" },
+    "in-flight": { type: "string", default: "8" },
     results: { type: "string" },
   },
 });
 const timing = { warmupS: Number(values["warmup-s"]), measureS: Number(values["measure-s"]) };
+const repeats = Number(values.repeats);
+const kind = values.kind as PayloadKind;
 const batchEvents = Number(values.batch);
 const streams = Number(values.streams);
+const inFlight = Number(values["in-flight"]);
+if (!["seed", "typed", "generic"].includes(kind)) throw new Error(`--kind must be seed, typed or generic; got ${kind}`);
 const progress = (line: string) => process.stderr.write(`[jetstream-bench] ${line}\n`);
-const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-");
+const fix = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
 
-interface Row {
-  store: string;
-  result: DriverResult;
+/** One row of the table: a store and how many front ends write to it. */
+interface Setup {
+  label: string;
+  /** Flags of each front end (its --log-path is added). */
+  flags: () => string[];
+  frontEnds: 1 | 2;
+  /** The nats-servers it writes to (none for the file). */
+  nats?: () => NatsCluster;
+  replicas?: number;
 }
 
-/** Drives `streams` IngestEvents streams at once against one server; sums their rates. */
-async function measure(store: string, storeFlags: string[], dir: string): Promise<Row> {
-  const server = await ServerProcess.start({
-    name: store,
-    script: PULSE_SERVER_SCRIPT,
-    args: ["--addr", "127.0.0.1:0", "--log-path", join(dir, "pulse_learning_log.jsonl"), "--log-level", "info", ...storeFlags],
-  });
+/** What one measurement of one setup found. */
+interface Measured {
+  result: DriverResult;
+  /** CPU µs per event of the front ends together, of the nats-servers together. */
+  frontEndUs: number;
+  natsUs: number;
+  /** Cores the front ends and the nats-servers kept busy. */
+  frontEndCores: number;
+  natsCores: number;
+  loadAverage: number;
+}
+
+/** Reads the CPU time of several processes when the measured part begins and ends. */
+class CpuMarks implements WindowMarks {
+  private startAt = 0;
+  private endAt = 0;
+  private readonly started = new Map<number, number>();
+  private readonly used = new Map<number, number>();
+  constructor(private readonly pids: readonly number[]) {}
+  start(): void {
+    this.startAt = performance.now();
+    for (const pid of this.pids) this.started.set(pid, cpuSecondsOf(pid) ?? Number.NaN);
+  }
+  end(): void {
+    if (this.startAt === 0 || this.endAt !== 0) return;
+    this.endAt = performance.now();
+    for (const pid of this.pids) this.used.set(pid, (cpuSecondsOf(pid) ?? Number.NaN) - this.started.get(pid)!);
+  }
+  /** Cores the given processes kept busy over the part (CPU seconds / wall seconds). */
+  cores(pids: readonly number[]): number {
+    const wallS = (this.endAt - this.startAt) / 1000;
+    return pids.reduce((sum, pid) => sum + (this.used.get(pid) ?? Number.NaN), 0) / wallS;
+  }
+}
+
+let streamNo = 0;
+
+/** Starts the setup's front ends on a fresh stream (or log), drives the load through them, and reads their CPU and the nats-servers'. */
+async function measure(setup: Setup, root: string): Promise<Measured> {
+  const loadAverage = loadAverage1m();
+  const n = ++streamNo;
+  const nats = setup.nats?.();
+  const stream = `BENCH_${n}`;
+  const flags = [...setup.flags(), ...(nats === undefined ? [] : ["--nats-stream", stream, "--nats-subject", `bench.${n}.events`])];
+  const dir = await mkdtemp(join(root, `run-${n}-`));
+  const servers: ServerProcess[] = [];
   try {
-    const clients = Array.from({ length: streams }, () => createClient(LearningLogService, server.address));
+    for (let f = 0; f < setup.frontEnds; f++) {
+      servers.push(
+        await ServerProcess.start({
+          name: `${setup.label} #${f + 1}`,
+          script: PULSE_SERVER_SCRIPT,
+          args: ["--addr", "127.0.0.1:0", "--log-path", join(dir, `front-${f + 1}`, "pulse_learning_log.jsonl"), "--log-level", "info", ...flags],
+        }),
+      );
+    }
+    const frontEndPids = servers.map((s) => s.pid);
+    const natsPids = nats?.nodes.map((node) => node.pid) ?? [];
+    const marks = new CpuMarks([...frontEndPids, ...natsPids]);
+    // The same load for every row: the streams are dealt to the front ends in turn.
+    const clients = Array.from({ length: streams }, (_, i) => createClient(LearningLogService, servers[i % servers.length].address));
     try {
-      const results = await Promise.all(clients.map((c) => driveBidi(c, { batchEvents, timing })));
+      const results = await Promise.all(clients.map((c, i) => driveBidi(c, { batchEvents, kind, inFlight, timing: i === 0 ? { ...timing, marks } : timing })));
       const events = results.reduce((s, r) => s + r.events, 0);
       const seconds = Math.max(...results.map((r) => r.seconds));
       const result: DriverResult = { events, seconds, eventsPerSecond: events / seconds, latency: results[0].latency };
-      progress(`${store}: ${fmt(result.eventsPerSecond)} events/s, batch ack p99 ${result.latency.p99Ms.toFixed(1)} ms (first stream)`);
-      return { store, result };
+      const frontEndCores = marks.cores(frontEndPids);
+      const natsCores = natsPids.length === 0 ? 0 : marks.cores(natsPids);
+      const measured = {
+        result,
+        frontEndUs: (frontEndCores / result.eventsPerSecond) * 1e6,
+        natsUs: (natsCores / result.eventsPerSecond) * 1e6,
+        frontEndCores,
+        natsCores,
+        loadAverage,
+      };
+      progress(
+        `${setup.label}: ${fmt(result.eventsPerSecond)} events/s, CPU us/event front ends ${fix(measured.frontEndUs)} + nats-server ${fix(measured.natsUs)}, ` +
+          `cores ${fix(frontEndCores)} + ${fix(natsCores)}, batch ack p99 ${fix(result.latency.p99Ms, 1)} ms (first stream), load ${loadAverage}`,
+      );
+      return measured;
     } finally {
       for (const c of clients) c.close();
     }
   } finally {
-    await server.stop();
+    for (const s of servers) await s.stop();
+    if (nats !== undefined) await dropStream(nats, stream);
+    await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** Deletes a measured stream, so that the next rows start on an empty one and the disk does not fill. */
+async function dropStream(nats: NatsCluster, stream: string): Promise<void> {
+  const nc = await connect({ servers: nats.servers });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(stream).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const triple = (xs: number[], f: (n: number) => string) => {
+  const s = xs.filter(Number.isFinite);
+  return s.length === 0 ? "-" : `${f(Math.min(...s))} / **${f(median(s))}** / ${f(Math.max(...s))}`;
+};
 
 const root = await mkdtemp(join(tmpdir(), "pulse-jetstream-bench-"));
 const clusters: NatsCluster[] = [];
 try {
-  const rows: Row[] = [];
-  rows.push(await measure("file (O_DSYNC writes, 1 disk)", ["--store", "file"], await mkdtemp(join(root, "file-"))));
   const single = await startNats(await mkdtemp(join(root, "nats1-")), 1);
   clusters.push(single);
-  rows.push(await measure("JetStream, 1 node", ["--store", single.storeUrl], await mkdtemp(join(root, "js1-"))));
   const cluster = await startNats(await mkdtemp(join(root, "nats3-")), 3);
   clusters.push(cluster);
-  rows.push(await measure("JetStream, 3 nodes, replicas 3", ["--store", cluster.storeUrl, "--nats-replicas", "3"], await mkdtemp(join(root, "js3-"))));
-  const base = rows[0].result.eventsPerSecond;
+  const setups: Setup[] = [
+    { label: "file (O_DSYNC writes, 1 disk)", flags: () => ["--store", "file"], frontEnds: 1 },
+    { label: "JetStream, 1 node (R1), 1 front end", flags: () => ["--store", single.storeUrl], frontEnds: 1, nats: () => single },
+    { label: "JetStream, 1 node (R1), 2 front ends", flags: () => ["--store", single.storeUrl], frontEnds: 2, nats: () => single },
+    { label: "JetStream, 3 nodes, replicas 3 (R3), 1 front end", flags: () => ["--store", cluster.storeUrl, "--nats-replicas", "3"], frontEnds: 1, nats: () => cluster, replicas: 3 },
+    { label: "JetStream, 3 nodes, replicas 3 (R3), 2 front ends", flags: () => ["--store", cluster.storeUrl, "--nats-replicas", "3"], frontEnds: 2, nats: () => cluster, replicas: 3 },
+  ];
+  const loadAtStart = loadAverage1m();
+  const runs: Measured[][] = setups.map(() => []);
+  for (let round = 0; round < repeats; round++) {
+    // Rotated order: no row always runs first (a cold machine) or last.
+    for (let k = 0; k < setups.length; k++) {
+      const i = (k + round) % setups.length;
+      progress(`round ${round + 1} of ${repeats}: ${setups[i].label}`);
+      runs[i].push(await measure(setups[i], root));
+    }
+  }
+  // Ratios within a round: each row against the file store measured in the same round.
+  const ratio = (i: number) => runs[i].map((m, round) => m.result.eventsPerSecond / runs[0][round].result.eventsPerSecond);
+  const gain = (two: number, one: number) => runs[two].map((m, round) => m.result.eventsPerSecond / runs[one][round].result.eventsPerSecond);
   const lines = [
-    `IngestEvents, ${streams} streams x ${batchEvents}-event batches, ${timing.measureS} s measured after ${timing.warmupS} s warm-up; client, server and nats-server processes on one machine.`,
+    `IngestEvents from the TypeScript client, ${kind === "seed" ? "the seed mix" : `${kind} events`}: ${streams} streams x ${batchEvents}-event batches, ${inFlight} in flight each, dealt evenly to the front ends; ` +
+      `${timing.measureS} s measured after ${timing.warmupS} s warm-up; ${repeats} rounds, each row once per round on a fresh stream (min / **median** / max). ` +
+      `Client, front ends and nats-server processes on one machine (nats-server ${single.version ?? "?"}, the Debian package; JetStream's default fsync, not sync_interval: always, which this version lacks). 1-minute load average at the start: ${loadAtStart}.`,
     "",
-    "| store | events/s | vs file | batch ack p50 ms | p99 ms |",
-    "|---|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.store} | ${fmt(r.result.eventsPerSecond)} | ${(r.result.eventsPerSecond / base).toFixed(2)}x | ${r.result.latency.p50Ms.toFixed(1)} | ${r.result.latency.p99Ms.toFixed(1)} |`),
+    "| store | front-end CPU us/event | nats-server CPU us/event | cores used (front ends + nats) | events/s | vs file, same round | batch ack p50 / p99 ms (median) | load avg per round |",
+    "|---|---:|---:|---:|---:|---:|---:|---|",
+    ...setups.map((setup, i) => {
+      const r = runs[i];
+      return (
+        `| ${setup.label} | ${triple(r.map((m) => m.frontEndUs), fix)} | ${setup.nats === undefined ? "-" : triple(r.map((m) => m.natsUs), fix)} | ` +
+        `${fix(median(r.map((m) => m.frontEndCores)))} + ${fix(median(r.map((m) => m.natsCores)))} | ${triple(r.map((m) => m.result.eventsPerSecond), fmt)} | ` +
+        `${i === 0 ? "1.00x" : triple(ratio(i), (x) => `${x.toFixed(2)}x`)} | ${fix(median(r.map((m) => m.result.latency.p50Ms)), 1)} / ${fix(median(r.map((m) => m.result.latency.p99Ms)), 1)} | ${r.map((m) => m.loadAverage).join(", ")} |`
+      );
+    }),
+    "",
+    `A second front end, same round: R1 ${triple(gain(2, 1), (x) => `${x.toFixed(2)}x`)}, R3 ${triple(gain(4, 3), (x) => `${x.toFixed(2)}x`)} the events/s of one.`,
   ];
   process.stdout.write(lines.join("\n") + "\n");
-  if (values.results !== undefined) await writeSection(values.results, ["## JetStream store beside the file store", "", "Command: `npm run bench` (its last step, `bench/jetstream-bench.ts`).", "", ...lines]);
+  if (values.results !== undefined) await writeSection(values.results, ["## JetStream store beside the file store", "", "Command: `npm run bench:jetstream` (also the last step of `npm run bench`).", "", ...lines]);
 } finally {
   for (const c of clusters) await c.stop();
   await rm(root, { recursive: true, force: true });

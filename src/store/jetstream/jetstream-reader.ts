@@ -1,11 +1,11 @@
 import { status } from "@grpc/grpc-js";
-import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, StoredMsg } from "@nats-io/jetstream";
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { parseTimestamp } from "../../clock.js";
 import { ServiceError } from "../../errors.js";
 import type { LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store.js";
 import { decodeMessage } from "./record-message.js";
 import { hedged, isPassing, retrying } from "./retry.js";
-import { lastRecordAt, streamSeqAtTime, streamSeqOfRecord } from "./stream-positions.js";
+import { lastRecordAt, messageGetter, streamSeqAtTime, streamSeqOfRecord } from "./stream-positions.js";
 
 /** Options of a {@link JetStreamRecordSource}. */
 export interface JetStreamReaderOptions {
@@ -34,6 +34,8 @@ export interface JetStreamReaderOptions {
   stallMs?: number;
   /** Told about every JetStream request of a read that failed and is tried again, or a consumer replaced (server log). */
   onRetry?: (what: string, err: unknown, attempt: number) => void;
+  /** The stream answers direct gets (`allow_direct`): searches read raw messages from any of its servers. Default false. */
+  directGets?: boolean;
 }
 
 /** The reader's settings, defaults applied. */
@@ -89,8 +91,9 @@ export class JetStreamRecordSource implements RecordSource {
     });
     const first = Math.max(1, state.first_seq);
     const last = state.last_seq;
-    // One retry budget for the searches of this open, not one per message get.
-    const get = this.getter(Date.now() + retryMs);
+    // One retry budget for the searches of this open, not one per message get; a get that cannot be answered reads as no message.
+    const getter = messageGetter(this.jsm, this.stream, { direct: this.options.directGets === true, retryMs, deadline: Date.now() + retryMs, onRetry: (err, n) => onRetry?.("message get", err, n) });
+    const get = (seq: number) => getter(seq).catch(() => null);
     if (this.options.onLastSeq !== undefined && last >= first) {
       const end = await lastRecordAt(last, first, get).catch(() => undefined);
       if (end !== undefined) this.options.onLastSeq(end.recordSeq);
@@ -109,17 +112,6 @@ export class JetStreamRecordSource implements RecordSource {
    */
   scan(fromStreamSeq: number, toStreamSeq: number): RecordCursor {
     return new JetStreamCursor(this.js, this.stream, {}, 1, fromStreamSeq, toStreamSeq, this.settings);
-  }
-
-  /**
-   * Gets one message by stream sequence from the stream's leader (which has
-   * every acknowledged one), through an election, until `deadline`; a get
-   * that cannot be answered by then reads as no message (a search then
-   * starts earlier; the read filters exactly).
-   */
-  private getter(deadline: number): (seq: number) => Promise<StoredMsg | null> {
-    const { onRetry } = this.settings;
-    return (seq) => retrying(() => this.jsm.streams.getMessage(this.stream, { seq }), { ms: deadline - Date.now(), onRetry: (err, n) => onRetry?.("message get", err, n) }).catch(() => null);
   }
 }
 

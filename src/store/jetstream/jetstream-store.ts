@@ -10,9 +10,10 @@ import { JetStreamRecordSource } from "./jetstream-reader.js";
 import { rangeOfHeaders } from "./record-message.js";
 import { hedged, retrying } from "./retry.js";
 import { ensureStream } from "./stream-config.js";
-import { lastRecordAt, streamSeqOfRecord, type LastRecord } from "./stream-positions.js";
+import { lastRecordAt, messageGetter, streamSeqOfRecord, type LastRecord } from "./stream-positions.js";
 import { StreamWindow } from "./stream-window.js";
 import { StreamWriter, type StreamWriterStats } from "./stream-writer.js";
+import { TurnSignals, turnSubject } from "./turn-signals.js";
 
 /** Messages read back from the stream's end at open, at most, to find its last record past other programs' messages. */
 const TAIL_SEARCH_MESSAGES_MAX = 10_000;
@@ -55,6 +56,8 @@ export interface JetStreamStoreOptions {
   messagesInFlightMax?: number;
   /** Told about every stored message and every failed commit (metrics). */
   observer?: StoreObserver;
+  /** Told once when a turn notice cannot be sent (no permission to publish on `_PULSE.turns.<stream>`): front ends then only race for turns. */
+  onTurnFailure?: (err: unknown) => void;
   /** Told when the stream's records do not follow on from each other (a writer that does not take turns, such as an older version of this server). */
   onGap?: (expectedSeq: number, foundSeq: number, streamSeq: number) => void;
   /** Connecting to the servers at open: give up after this long, in ms. Default 10,000. */
@@ -138,6 +141,8 @@ export class JetStreamStore implements LogStore {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly options: JetStreamStoreOptions,
+    /** The stream answers direct gets (its allow_direct). */
+    private readonly directGets: boolean,
   ) {
     this.clock = options.clock ?? systemClock;
     this.queue = new WriteQueue(options.queueBytesMax ?? 16 * 1024 * 1024);
@@ -147,6 +152,7 @@ export class JetStreamStore implements LogStore {
       onLastSeq: (s) => this.advance(s),
       retryMs: this.readRetryMs,
       onRetry: options.onReadRetry,
+      directGets,
     });
     this.records = this.source;
   }
@@ -178,7 +184,7 @@ export class JetStreamStore implements LogStore {
         { stream: options.stream, subject: options.subject, replicas: options.replicas ?? 1, duplicateWindowMs: options.duplicateWindowMs ?? 120_000, retryHorizonMs: publishRetryMs },
         retry,
       );
-      const store = new JetStreamStore(nc, jetstream(nc, { timeout: publishTimeoutMs }), jsm, options);
+      const store = new JetStreamStore(nc, jetstream(nc, { timeout: publishTimeoutMs }), jsm, options, found.info.config.allow_direct === true);
       const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
       const messageBytesMax = Math.min(options.messageBytesMax ?? Number.POSITIVE_INFINITY, maxPayload - HEADER_BYTES_MAX);
       const windowRecords = await store.start(found.info, messageBytesMax);
@@ -197,7 +203,7 @@ export class JetStreamStore implements LogStore {
     const { stream, onReadRetry } = this.options;
     const first = Math.max(1, info.state.first_seq);
     const last = info.state.last_seq;
-    const get = (seq: number) => retrying(() => this.jsm.streams.getMessage(stream, { seq }), { ms: this.readRetryMs, onRetry: (err, n) => onReadRetry?.("message get", err, n) });
+    const get = messageGetter(this.jsm, stream, { direct: this.directGets, retryMs: this.readRetryMs, onRetry: (err, n) => onReadRetry?.("message get", err, n) });
     let end: LastRecord | undefined;
     if (last >= first) {
       end = await lastRecordAt(last, first, get, TAIL_SEARCH_MESSAGES_MAX);
@@ -224,7 +230,17 @@ export class JetStreamStore implements LogStore {
     this.seq = recordSeq;
     this.lastMicros = 0;
     this.writer = new StreamWriter(
-      { js: this.js, jsm: this.jsm, scan: (a, b) => this.source.scan(a, b), window, tail: { streamSeq: last, recordSeq }, onCommitted: (s) => this.advance(s), observer: this.options.observer },
+      {
+        js: this.js,
+        jsm: this.jsm,
+        get,
+        scan: (a, b) => this.source.scan(a, b),
+        turns: (writer, onNotice) => new TurnSignals(this.nc, turnSubject(stream), writer, onNotice, this.options.onTurnFailure),
+        window,
+        tail: { streamSeq: last, recordSeq },
+        onCommitted: (s) => this.advance(s),
+        observer: this.options.observer,
+      },
       {
         stream,
         subject: this.options.subject,
@@ -293,6 +309,7 @@ export class JetStreamStore implements LogStore {
   async close(): Promise<void> {
     this.queue.close();
     await this.writer.drained();
+    this.writer.close();
     this.unwatch();
     // drain() flushes what was published and lets subscriptions finish.
     await this.nc.drain().catch(() => this.nc.close());

@@ -1,6 +1,6 @@
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { parseTimestamp } from "../../clock.js";
-import { ID_PREFIX, RECORD_END, recordPrefix, scanned, scanRecord } from "../../record/layout.js";
+import { ID_OPEN, ID_PREFIX, RECORD_END, scanned, scanRecord, SEQ_OPEN } from "../../record/layout.js";
 import type { LogRecordView, RecordField } from "../store.js";
 import { StoredRecord } from "./stored-record.js";
 
@@ -15,8 +15,19 @@ import { StoredRecord } from "./stored-record.js";
 export const FIRST_SEQ_HEADER = "Pulse-First-Seq";
 /** The seq of the last record a message carries (see {@link FIRST_SEQ_HEADER}). */
 export const LAST_SEQ_HEADER = "Pulse-Last-Seq";
+/**
+ * Which records of a message carry an event_id the client chose (the only
+ * ones a retry can repeat), as ranges of their positions in the message:
+ * `0-999,2000-2599`, or `none`. Other front ends remember only those in
+ * their dedup window; a message without it (too many ranges to list, or
+ * written by another program) has every record remembered.
+ */
+export const CLIENT_IDS_HEADER = "Pulse-Client-Ids";
 /** The message id header JetStream de-duplicates on (set through the client's msgID option). */
 export const MSG_ID_HEADER = "Nats-Msg-Id";
+
+/** Longest {@link CLIENT_IDS_HEADER} written: past it the header is left out (a message has some room for headers only). */
+const CLIENT_IDS_CHARS_MAX = 400;
 
 /** The seq range a stored message holds. */
 export interface SeqRange {
@@ -25,13 +36,115 @@ export interface SeqRange {
 }
 
 /**
- * The JSONL line of one record, with its seq, in the contract's key order,
- * as the file store writes it (no hash member: JetStream records carry
- * none). `head` is `recordHead(timestamp)` (src/record/layout.ts), made
- * once per append call.
+ * Where a record's bytes up to its seq (`{"event_id":..,<body>,"seq":`)
+ * were encoded, so that a message built again with other seqs (after
+ * another front end took the turn) copies them instead of encoding the
+ * record again. Set by {@link MessageBuilder.add}.
  */
-export function recordLine(eventId: string, head: string, body: string, seq: number): string {
-  return recordPrefix(eventId, head, body, seq) + RECORD_END;
+export interface EncodedRecord {
+  encoded?: Buffer;
+  encodedStart?: number;
+  encodedLength?: number;
+}
+
+/** Room for `<seq>}\n` after a record's encoded bytes: 16 digits, "}" and the newline. */
+const SEQ_TAIL_BYTES_MAX = 18;
+
+/**
+ * Encodes one message's records, in the contract's key order, as the file
+ * store writes them (no hash member: JetStream records carry none), seqs
+ * consecutive from `first`, into one buffer of at most `bytesMax` bytes.
+ */
+export class MessageBuilder {
+  private buf: Buffer;
+  private used = 0;
+  private next: number;
+  /** Positions of records with client-chosen ids, as ranges "a-b" (the last one still open while it grows). */
+  private clientRanges: string[] = [];
+  private clientRangeStart = -1;
+  private clientRangeEnd = -1;
+
+  constructor(
+    private readonly bytesMax: number,
+    /** The seq of the first record. */
+    readonly first: number,
+  ) {
+    // Small at first (one record of a unary call), doubled as records come, up to bytesMax.
+    this.buf = Buffer.allocUnsafe(Math.min(bytesMax, 16 * 1024));
+    this.next = first;
+  }
+
+  /** Records added so far. */
+  get count(): number {
+    return this.next - this.first;
+  }
+
+  /**
+   * Adds a record with the next seq (`head` is `recordHead(timestamp)` of
+   * src/record/layout.ts, made once per append call). Returns "added",
+   * "full" when it does not fit beside the records already added, or
+   * "too-large" when it would not fit in a message of its own.
+   */
+  add(record: EncodedRecord, eventId: string, head: string, body: string, clientChosen: boolean): "added" | "full" | "too-large" {
+    const room = this.bytesMax - this.used - SEQ_TAIL_BYTES_MAX;
+    let length: number;
+    if (record.encoded !== undefined) {
+      length = record.encodedLength!;
+      if (length > room) return "full";
+      this.reserve(length + SEQ_TAIL_BYTES_MAX);
+      record.encoded.copy(this.buf, this.used, record.encodedStart!, record.encodedStart! + length);
+    } else {
+      const text = `${ID_OPEN}${eventId}${head}${body}${SEQ_OPEN}`;
+      // A UTF-16 unit is at most 3 UTF-8 bytes: only a record near the limit is measured first.
+      let bytes = text.length * 3;
+      if (bytes > room) {
+        bytes = Buffer.byteLength(text);
+        if (bytes > this.bytesMax - SEQ_TAIL_BYTES_MAX) return "too-large";
+        if (bytes > room) return "full";
+      }
+      this.reserve(bytes + SEQ_TAIL_BYTES_MAX);
+      length = this.buf.write(text, this.used);
+    }
+    record.encoded = this.buf;
+    record.encodedStart = this.used;
+    record.encodedLength = length;
+    this.used += length;
+    if (clientChosen) this.markClientChosen(this.next - this.first);
+    this.used += this.buf.write(`${this.next++}${RECORD_END}`, this.used, "latin1");
+    return "added";
+  }
+
+  /** The message's headers: its seq range, and which of its records carry client-chosen ids. */
+  headers(): MsgHdrs {
+    const h = rangeHeaders({ first: this.first, last: this.next - 1 });
+    if (this.clientRangeStart >= 0) this.clientRanges.push(`${this.clientRangeStart}-${this.clientRangeEnd}`);
+    this.clientRangeStart = -1;
+    const ranges = this.clientRanges.length === 0 ? "none" : this.clientRanges.join(",");
+    if (ranges.length <= CLIENT_IDS_CHARS_MAX) h.set(CLIENT_IDS_HEADER, ranges);
+    return h;
+  }
+
+  private markClientChosen(position: number): void {
+    if (this.clientRangeStart >= 0 && this.clientRangeEnd === position - 1) {
+      this.clientRangeEnd = position;
+      return;
+    }
+    if (this.clientRangeStart >= 0) this.clientRanges.push(`${this.clientRangeStart}-${this.clientRangeEnd}`);
+    this.clientRangeStart = this.clientRangeEnd = position;
+  }
+
+  /** The message body: the records' lines. */
+  get bytes(): Buffer {
+    return this.buf.subarray(0, this.used);
+  }
+
+  /** Grows the buffer to hold `bytes` more (records added before keep their bytes in the old one, which stays as it is). */
+  private reserve(bytes: number): void {
+    if (this.used + bytes <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.min(this.bytesMax, Math.max(this.buf.length * 2, this.used + bytes)));
+    this.buf.copy(bigger, 0, 0, this.used);
+    this.buf = bigger;
+  }
 }
 
 /** The headers of a message holding records first..last. */
@@ -92,6 +205,62 @@ export function rangeOfMessage(streamSeq: number, data: Uint8Array, h: MsgHdrs |
   const range = rangeOfHeaders(h);
   if (range !== undefined) return range;
   return StoredRecord.of(streamSeq, data) === undefined ? undefined : { first: streamSeq, last: streamSeq };
+}
+
+/** A record's identity, for a dedup window. */
+export interface RecordIdentity {
+  readonly seq: number;
+  readonly eventId: string;
+  readonly timestamp: string;
+}
+
+/**
+ * The records of a stored message a dedup window must remember: those the
+ * {@link CLIENT_IDS_HEADER} names (none when it says `none`), or every
+ * record when the message does not say.
+ */
+export function clientRecordsOf(streamSeq: number, data: Uint8Array, h: MsgHdrs | undefined): readonly RecordIdentity[] {
+  const range = rangeOfHeaders(h);
+  const positions = range === undefined ? undefined : parsePositions(h?.get(CLIENT_IDS_HEADER) || undefined, range.last - range.first + 1);
+  if (range === undefined || positions === undefined) return decodeMessage(streamSeq, data, h).records;
+  if (positions.length === 0) return [];
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const out: RecordIdentity[] = [];
+  let line = 0;
+  let start = 0;
+  for (const [from, to] of positions) {
+    for (; line < from; line++) start = buf.indexOf(NEWLINE, start) + 1;
+    for (; line <= to; line++) {
+      let end = buf.indexOf(NEWLINE, start);
+      if (end < 0) end = buf.length;
+      const seq = range.first + line;
+      if (scanRecord(buf, start, end)) out.push({ seq, eventId: buf.toString("latin1", start + ID_PREFIX.length, scanned.idEnd), timestamp: buf.toString("latin1", scanned.tsStart, scanned.tsEnd) });
+      else {
+        const parsed = parsedRecord(buf, start, end, seq);
+        if (parsed !== undefined) out.push(parsed);
+      }
+      start = end + 1;
+    }
+  }
+  return out;
+}
+
+/** The positions a {@link CLIENT_IDS_HEADER} names, as ascending [from, to] pairs below `count`; undefined when it is absent or does not read. */
+function parsePositions(text: string | undefined, count: number): Array<[number, number]> | undefined {
+  if (text === undefined) return undefined;
+  if (text === "none") return [];
+  const out: Array<[number, number]> = [];
+  let next = 0;
+  for (const part of text.split(",")) {
+    const m = /^(\d+)-(\d+)$/.exec(part);
+    if (m === null) return undefined;
+    const from = Number(m[1]);
+    const to = Number(m[2]);
+    if (from < next || to < from || to >= count) return undefined;
+    out.push([from, to]);
+    next = to + 1;
+  }
+  return out;
 }
 
 /** The timestamp of a message's last record, in µs (NaN when it has none that parses): the time searches compare it. */

@@ -1,11 +1,12 @@
 import { DedupWindow } from "../dedup-window.js";
-import type { LogRecordView } from "../store.js";
+import type { RecordIdentity } from "./record-message.js";
 
 /**
  * A front end's window of the stream's recent event_ids, to answer a
- * retried event with its original seq and timestamp: the records of the
- * last `capacity` seqs at least, whoever wrote them (this front end, other
- * front ends on the stream). It is filled in seq order only: records at or
+ * retried event with its original seq and timestamp: at least the last
+ * `capacity` ids, whoever wrote them (this front end's client-chosen ones,
+ * and every one another front end wrote: which of those a client chose
+ * cannot be told from the stream). It is filled in seq order only: records at or
  * below the last seq it holds are passed over, so reading a stretch of the
  * stream twice (the tail at open, then a catch-up) adds nothing twice.
  */
@@ -28,23 +29,25 @@ export class StreamWindow {
   }
 
   /**
-   * Adds records `first`, `first + 1`... with these ids and timestamps (one
-   * group commit of this front end); runs of one timestamp are kept once.
+   * Adds the client-chosen ids of one append call's records stored by this
+   * front end (`seqs` ascending, after what the window holds), all stamped
+   * `timestamp`. Ids the server made up are not remembered: they never come back.
    */
-  addRun(first: number, eventIds: readonly string[], timestamps: readonly string[]): void {
-    let i = Math.max(0, this.last + 1 - first);
-    while (i < eventIds.length) {
-      let j = i + 1;
-      while (j < eventIds.length && timestamps[j] === timestamps[i]) j++;
-      const seqs = Array.from({ length: j - i }, (_, k) => first + i + k);
-      this.window.addCommit(timestamps[i], eventIds.slice(i, j), seqs);
-      i = j;
-    }
-    this.last = Math.max(this.last, first + eventIds.length - 1);
+  addRun(timestamp: string, eventIds: readonly string[], seqs: readonly number[]): void {
+    let i = 0;
+    while (i < seqs.length && seqs[i] <= this.last) i++;
+    if (i === seqs.length) return;
+    this.window.addCommit(timestamp, i === 0 ? eventIds : eventIds.slice(i), i === 0 ? seqs : seqs.slice(i));
+    this.last = seqs[seqs.length - 1];
+  }
+
+  /** Records up to `seq` are accounted for (a message of this front end whose ids were added by {@link addRun}). */
+  advance(seq: number): void {
+    if (seq > this.last) this.last = seq;
   }
 
   /** Adds records read from the stream, in seq order. */
-  addRecords(records: readonly LogRecordView[]): void {
+  addRecords(records: readonly RecordIdentity[]): void {
     let i = 0;
     while (i < records.length && records[i].seq <= this.last) i++;
     while (i < records.length) {

@@ -3,11 +3,20 @@ import { status } from "@grpc/grpc-js";
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type PubAck, type StoredMsg } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import { ServiceError } from "../../errors.js";
-import type { AppendEntry, AppendResult, LogRecordView, RecordCursor, StoreObserver } from "../store.js";
+import type { AppendEntry, AppendResult, RecordCursor, StoreObserver } from "../store.js";
 import { recordHead } from "../../record/layout.js";
-import { decodeMessage, MSG_ID_HEADER, rangeHeaders, recordLine, type SeqRange } from "./record-message.js";
+import { clientRecordsOf, MessageBuilder, MSG_ID_HEADER, rangeOfMessage, type EncodedRecord, type RecordIdentity, type SeqRange } from "./record-message.js";
 import { isPassing, retrying } from "./retry.js";
+import type { MessageGetter } from "./stream-positions.js";
 import type { StreamWindow } from "./stream-window.js";
+import type { TurnNotice } from "./turn-signals.js";
+
+/** How the front ends writing one stream tell each other about turns (see turn-signals.ts). */
+export interface TurnPort {
+  want(): void;
+  stored(streamSeq: number): void;
+  close(): void;
+}
 
 /** Where the stream ends, as far as this front end has read it. */
 export interface StreamTail {
@@ -21,6 +30,8 @@ export interface StreamTail {
 export interface StreamWriterDeps {
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /** Gets one message by stream sequence (a catch-up's messages), through an election. */
+  get: MessageGetter;
   /** Reads every record of the messages at stream sequences [from, to] (a long catch-up). */
   scan: (fromStreamSeq: number, toStreamSeq: number) => RecordCursor;
   /** The front end's window of recent event_ids, filled from the stream's tail at open. */
@@ -31,6 +42,8 @@ export interface StreamWriterDeps {
   onCommitted: (lastSeq: number) => void;
   /** Told how many records and bytes each stored message held, and how long its publish took. */
   observer?: StoreObserver;
+  /** Opens the turn notices of the stream for this writer (its id), delivering others' notices; none: front ends only race. */
+  turns?: (writer: string, onNotice: (notice: TurnNotice) => void) => TurnPort;
 }
 
 /** Options of a {@link StreamWriter}. */
@@ -65,6 +78,8 @@ export interface StreamWriterStats {
   recordsCaughtUp: number;
   /** Publishes tried again as they were after a passing failure (a timeout, an election). */
   republished: number;
+  /** Catch-ups on another front end's message announced by its turn notice, before publishing (no race lost). */
+  turnsTaken: number;
 }
 
 /** One append call: its entries, its results as they come, how it ends. */
@@ -84,8 +99,8 @@ interface Call {
   reject: (err: unknown) => void;
 }
 
-/** A record to write: entry `index` of `call`, and later calls that repeat its client event_id. */
-interface Slot {
+/** A record to write: entry `index` of `call`, and later calls that repeat its client event_id; its bytes once encoded. */
+interface Slot extends EncodedRecord {
   readonly call: Call;
   readonly index: number;
   twins?: Array<{ call: Call; index: number }>;
@@ -115,7 +130,21 @@ function lostRace(err: unknown): boolean {
   return err instanceof JetStreamApiError && (err.code === WRONG_LAST_SEQUENCE || err.code === WRONG_LAST_MSG_ID);
 }
 
+/** The stream's last sequence named by a "wrong last sequence: N" refusal. */
+function lastSequenceOf(err: unknown): number | undefined {
+  if (!(err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE)) return undefined;
+  const m = /wrong last sequence: (\d+)/.exec(err.message);
+  return m === null ? undefined : Number(m[1]);
+}
+
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** After another front end's last sign (a notice, a lost race), its writes are expected for this long, in ms: turns are taken meanwhile. */
+const SHARED_MS = 1000;
+
+/** A hold after a store lasts at least and at most this long, in ms. */
+const HOLD_MS_MIN = 5;
+const HOLD_MS_MAX = 1000;
 
 /** Messages of a catch-up read with single gets (more go through a consumer). */
 const CATCH_UP_GETS_MAX = 64;
@@ -158,13 +187,44 @@ export class StreamWriter {
   private readonly idPrefix = randomUUID();
   private messageNo = 0;
   /** What this writer did (tests, the server log). */
-  readonly stats: StreamWriterStats = { messages: 0, racesLost: 0, recordsCaughtUp: 0, republished: 0 };
+  readonly stats: StreamWriterStats = { messages: 0, racesLost: 0, recordsCaughtUp: 0, republished: 0, turnsTaken: 0 };
+  /** While Date.now() is before this, other front ends write too: take turns (announce stores, hold after them). */
+  private sharedUntil = 0;
+  /** The highest stream sequence another front end announced storing a message at. */
+  private othersStoredSeq = 0;
+  /** Another front end lost a race and has not stored since: hold for it (up to HOLD_MS_MAX) after each store. */
+  private othersWant = false;
+  /** Ends the current hold early (another front end announced a store). */
+  private holdWake: (() => void) | undefined;
+  /** The stream sequence of this front end's last stored message, and when it was stored (performance.now() ms). */
+  private ownStoredSeq = 0;
+  private ownStoredAt = 0;
+  /**
+   * How long the other front ends take to store after this one announced
+   * its store (catch up on it, publish their own), smoothed, in ms: a hold
+   * lasts a few of them at most (another front end may have nothing to write).
+   */
+  private othersTurnMs = 20;
+  private readonly turns: TurnPort | undefined;
 
   constructor(
     private readonly deps: StreamWriterDeps,
     private readonly options: StreamWriterOptions,
   ) {
     this.tail = deps.tail;
+    this.turns = deps.turns?.(this.idPrefix, (notice) => this.noticed(notice));
+  }
+
+  /** Another front end's turn notice: the stream is shared for a while; a store it announces ends a hold. */
+  private noticed(notice: TurnNotice): void {
+    this.sharedUntil = Date.now() + SHARED_MS;
+    if (notice.kind === "want") this.othersWant = true;
+    if (notice.kind === "stored") this.othersWant = false;
+    if (notice.kind === "stored" && notice.streamSeq > this.othersStoredSeq) {
+      this.othersStoredSeq = notice.streamSeq;
+      if (this.ownStoredSeq === this.tail.streamSeq) this.othersTurnMs += (performance.now() - this.ownStoredAt - this.othersTurnMs) / 4;
+      this.holdWake?.();
+    }
   }
 
   /** The stream's end as this front end knows it. */
@@ -210,6 +270,12 @@ export class StreamWriter {
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
+  /** Stops listening to turn notices (after {@link drained}). */
+  close(): void {
+    this.turns?.close();
+    this.holdWake?.();
+  }
+
   private get pendingCount(): number {
     return this.pending.length - this.pendingHead;
   }
@@ -224,14 +290,26 @@ export class StreamWriter {
     });
   }
 
-  /** The commit loop: one round of messages at a time, until nothing is left. */
+  /**
+   * The commit loop: one round of messages at a time, until nothing is
+   * left. While other front ends write too, each round first reads what
+   * they announced storing (so it does not lose the race to it), and after
+   * a round that stored something this front end announces it and holds
+   * its next round briefly, until another front end announces its own
+   * store: the front ends then take turns instead of racing (a front end
+   * whose rounds follow each other at once would win every race and starve
+   * the others).
+   */
   private async run(): Promise<void> {
     if (this.running) return;
     this.running = true;
     try {
       while (this.pendingCount > 0 || this.outstanding.length > 0) {
         try {
+          if (this.outstanding.length === 0) await this.takeTurn();
+          const stored = this.stats.messages;
           await this.round();
+          if (this.stats.messages > stored && Date.now() < this.sharedUntil) this.turns?.stored(this.tail.streamSeq);
         } catch (err) {
           // The stream could not be read or written for the whole retry budget: everything waiting fails; later appends start over from the tail.
           this.failWaiting(err);
@@ -241,6 +319,37 @@ export class StreamWriter {
       this.running = false;
       for (const wake of this.idle.splice(0)) wake();
       if (this.pendingCount > 0) this.schedule();
+    }
+  }
+
+  /**
+   * Before a round, while other front ends write too: when the last message
+   * this front end knows of is its own, waits until another front end
+   * announces a store, or a few of their usual turns since its own store
+   * (another may have nothing to write, or be gone), or, for one that asked
+   * for a turn, up to HOLD_MS_MAX (it may be reading a long stretch of the
+   * stream first); then reads what the others announced, so the round
+   * expects the stream's real end.
+   */
+  private async takeTurn(): Promise<void> {
+    if (Date.now() < this.sharedUntil && this.ownStoredSeq === this.tail.streamSeq && this.othersStoredSeq <= this.tail.streamSeq) {
+      const limit = this.othersWant ? HOLD_MS_MAX : Math.min(HOLD_MS_MAX, Math.max(HOLD_MS_MIN, 4 * this.othersTurnMs));
+      const ms = limit - (performance.now() - this.ownStoredAt);
+      if (ms > 0) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            this.holdWake = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, ms);
+          this.holdWake = done;
+        });
+      }
+    }
+    if (this.othersStoredSeq > this.tail.streamSeq) {
+      this.stats.turnsTaken++;
+      await this.catchUp(this.othersStoredSeq, "announced");
     }
   }
 
@@ -261,7 +370,13 @@ export class StreamWriter {
     this.outstanding = out.slice(stored);
     if (this.outstanding.length === 0) return;
     const err = (settled[stored] as PromiseRejectedResult).reason;
-    if (lostRace(err)) return this.catchUp();
+    if (lostRace(err)) {
+      // Another front end writes: from now on take turns, and ask for one.
+      this.stats.racesLost++;
+      this.sharedUntil = Date.now() + SHARED_MS;
+      this.turns?.want();
+      return this.catchUp(lastSequenceOf(err), "stored");
+    }
     if (isPassing(err)) {
       // A timeout or an election: the same messages again (same ids, same expectations), after a pause.
       const head = this.outstanding[0];
@@ -287,10 +402,8 @@ export class StreamWriter {
     while (this.outstanding.length < messagesInFlightMax && this.pendingCount > 0) {
       const prev = this.outstanding.at(-1);
       const expectLast = prev === undefined ? this.tail.streamSeq : prev.expectLast + 1;
-      const first = prev === undefined ? this.tail.recordSeq + 1 : prev.range.last + 1;
+      const builder = new MessageBuilder(messageBytesMax, prev === undefined ? this.tail.recordSeq + 1 : prev.range.last + 1);
       const slots: Slot[] = [];
-      const lines: string[] = [];
-      let bytes = 0;
       while (this.pendingHead < this.pending.length) {
         const slot = this.pending[this.pendingHead];
         if (slot.call.done) {
@@ -299,24 +412,20 @@ export class StreamWriter {
           continue;
         }
         const e = slot.call.entries[slot.index];
-        const line = recordLine(e.eventId, slot.call.head, e.body, first + slots.length);
-        const size = Buffer.byteLength(line);
-        if (size > messageBytesMax) {
-          this.pendingHead++;
-          failCall(slot.call, ServiceError.invalid("event", `is ${size} bytes as a record; the NATS servers take messages of at most ${messageBytesMax} bytes (their max_payload)`));
+        const added = builder.add(slot, e.eventId, slot.call.head, e.body, e.clientChosenId === true);
+        if (added === "full") break;
+        this.pendingHead++;
+        if (added === "too-large") {
+          failCall(slot.call, ServiceError.invalid("event", `is too large for one JetStream message: the NATS servers take messages of at most ${messageBytesMax} bytes of records (their max_payload)`));
           this.abandon(slot, undefined);
           continue;
         }
-        if (bytes + size > messageBytesMax) break;
-        this.pendingHead++;
         slots.push(slot);
-        lines.push(line);
-        bytes += size;
       }
       this.compactPending();
       if (slots.length === 0) break;
-      const range = { first, last: first + slots.length - 1 };
-      this.outstanding.push({ id: `${this.idPrefix}.${++this.messageNo}`, slots, range, expectLast, prevId: prev?.id, data: Buffer.from(lines.join("")), headers: rangeHeaders(range), tries: 0 });
+      const range = { first: builder.first, last: builder.first + slots.length - 1 };
+      this.outstanding.push({ id: `${this.idPrefix}.${++this.messageNo}`, slots, range, expectLast, prevId: prev?.id, data: builder.bytes, headers: builder.headers(), tries: 0 });
     }
   }
 
@@ -331,46 +440,68 @@ export class StreamWriter {
 
   /** A message of ours is stored at `streamSeq`: its calls get their results, the window and the tail move on. */
   private committed(m: OutMessage, streamSeq: number, seconds?: number): void {
-    const ids: string[] = new Array(m.slots.length);
-    const timestamps: string[] = new Array(m.slots.length);
+    let ids: string[] = [];
+    let seqs: number[] = [];
+    let runCall: Call | undefined;
     for (let i = 0; i < m.slots.length; i++) {
       const slot = m.slots[i];
-      const e = slot.call.entries[slot.index];
+      const { call } = slot;
+      const e = call.entries[slot.index];
       const seq = m.range.first + i;
-      const timestamp = slot.call.timestamp;
-      ids[i] = e.eventId;
-      timestamps[i] = timestamp;
-      if (e.clientChosenId && this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
-      settle(slot.call, slot.index, { seq, timestamp, duplicate: false });
-      for (const twin of slot.twins ?? []) settle(twin.call, twin.index, { seq, timestamp, duplicate: true });
-      slot.twins = undefined;
+      if (e.clientChosenId) {
+        // Into the window by runs of one call (one timestamp): only client-chosen ids can come back as retries.
+        if (call !== runCall && ids.length > 0) {
+          this.deps.window.addRun(runCall!.timestamp, ids, seqs);
+          ids = [];
+          seqs = [];
+        }
+        runCall = call;
+        ids.push(e.eventId);
+        seqs.push(seq);
+        if (this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
+      }
+      const result = { seq, timestamp: call.timestamp, duplicate: false };
+      settle(call, slot.index, result);
+      if (slot.twins !== undefined) {
+        const twin = { seq, timestamp: call.timestamp, duplicate: true };
+        for (const t of slot.twins) settle(t.call, t.index, twin);
+        slot.twins = undefined;
+      }
+      slot.encoded = undefined;
     }
-    this.deps.window.addRun(m.range.first, ids, timestamps);
+    if (ids.length > 0) this.deps.window.addRun(runCall!.timestamp, ids, seqs);
+    this.deps.window.advance(m.range.last);
     this.tail = { streamSeq, recordSeq: m.range.last };
+    this.ownStoredSeq = streamSeq;
+    this.ownStoredAt = performance.now();
     this.stats.messages++;
     if (seconds !== undefined) this.deps.observer?.commit?.(m.slots.length, m.data.length, seconds);
     this.deps.onCommitted(m.range.last);
   }
 
   /**
-   * After a lost race: reads what was stored past the tail. Messages of ours
-   * can only follow the tail, in order (each expected the one before); those
-   * found there are stored. Others' records go into the window; then the
-   * messages of ours that cannot be stored any more (another message took
-   * their place) go back to the front of the queue, and their client
-   * event_ids found in the window are answered as duplicates.
+   * Reads what was stored past the tail: after a lost race (up to the
+   * stream's last sequence JetStream named, or asked), or before a round,
+   * what another front end announced (the notice is trusted only as far as
+   * the messages are there). Messages of ours can only follow the tail, in
+   * order (each expected the one before); those found there are stored.
+   * Others' records go into the window; then the messages of ours that
+   * cannot be stored any more (another message took their place) go back to
+   * the front of the queue, and their client event_ids found in the window
+   * are answered as duplicates.
    */
-  private async catchUp(): Promise<void> {
-    this.stats.racesLost++;
+  private async catchUp(last: number | undefined, end: "stored" | "announced"): Promise<void> {
     const { stream, readRetryMs, onReadRetry } = this.options;
-    const { state } = await retrying(() => this.deps.jsm.streams.info(stream), { ms: readRetryMs, onRetry: (err, n) => onReadRetry?.("stream info", err, n) });
-    const end = state.last_seq;
-    if (end < this.tail.streamSeq) {
-      throw new Error(`JetStream stream ${stream} ends at sequence ${end}, before ${this.tail.streamSeq} which this server read there (was it deleted and made again, or purged?)`);
+    const info = () => retrying(() => this.deps.jsm.streams.info(stream), { ms: readRetryMs, onRetry: (err, n) => onReadRetry?.("stream info", err, n) });
+    let to = last ?? (await info()).state.last_seq;
+    // A long announced stretch is read with a consumer, which must not wait for messages that are not there: the stream's end bounds it.
+    if (end === "announced" && to - this.tail.streamSeq > CATCH_UP_GETS_MAX) to = Math.min(to, (await info()).state.last_seq);
+    if (to < this.tail.streamSeq && end === "stored") {
+      throw new Error(`JetStream stream ${stream} ends at sequence ${to}, before ${this.tail.streamSeq} which this server read there (was it deleted and made again, or purged?)`);
     }
     let s = this.tail.streamSeq + 1;
     let others: StoredMsg | null | undefined;
-    while (s <= end && this.outstanding.length > 0) {
+    while (s <= to && this.outstanding.length > 0) {
       const m = await this.get(s);
       if (m === null || m.header?.get(MSG_ID_HEADER) !== this.outstanding[0].id) {
         others = m;
@@ -379,33 +510,40 @@ export class StreamWriter {
       this.committed(this.outstanding.shift()!, s);
       s++;
     }
-    if (s > end) {
+    if (s > to) {
       // Nothing but ours past the tail: what is still outstanding may yet be stored, so it is published again as it is.
       this.expire(undefined);
       if (this.outstanding.length > 0) await pause(50);
       return;
     }
     const dead = this.outstanding.splice(0);
-    await this.readOthers(s, end, others);
+    await this.readOthers(s, to, others, end === "stored");
     this.requeue(dead);
     this.answerKnown();
     this.expire(undefined);
   }
 
-  /** Reads other writers' records at stream sequences [from, to] into the window and the tail. */
-  private async readOthers(from: number, to: number, first: StoredMsg | null | undefined): Promise<void> {
+  /**
+   * Reads other writers' records at stream sequences [from, to] into the
+   * window and the tail. A message that is not there is passed over when
+   * the stream is known to reach `to` (`through`: it was deleted); else the
+   * read stops before it (an announcement ahead of what this server can read).
+   */
+  private async readOthers(from: number, to: number, first: StoredMsg | null | undefined, through: boolean): Promise<void> {
     if (to - from + 1 <= CATCH_UP_GETS_MAX) {
       const seqs = Array.from({ length: to - from + 1 }, (_, i) => from + i);
       const messages = await Promise.all(seqs.map((s) => (s === from && first !== undefined ? Promise.resolve(first) : this.get(s))));
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i];
-        if (m !== null) this.caughtUp(decodeMessage(seqs[i], m.data, m.header).records);
+        if (m === null && !through) break;
+        const range = m === null ? undefined : rangeOfMessage(seqs[i], m.data, m.header);
+        if (range !== undefined) this.caughtUp(range, clientRecordsOf(seqs[i], m!.data, m!.header));
         this.tail = { streamSeq: seqs[i], recordSeq: this.tail.recordSeq };
       }
     } else {
       const cursor = this.deps.scan(from, to);
       try {
-        for await (const batch of cursor.batches()) this.caughtUp(batch);
+        for await (const batch of cursor.batches()) if (batch.length > 0) this.caughtUp({ first: batch[0].seq, last: batch[batch.length - 1].seq }, batch);
       } finally {
         await cursor.close();
       }
@@ -414,19 +552,17 @@ export class StreamWriter {
     this.deps.onCommitted(this.tail.recordSeq);
   }
 
-  /** Records another writer stored: into the window; the tail's last seq moves on (a seq that does not follow on is told). */
-  private caughtUp(records: readonly LogRecordView[]): void {
-    if (records.length === 0) return;
-    const first = records[0].seq;
-    if (first !== this.tail.recordSeq + 1) this.options.onGap?.(this.tail.recordSeq + 1, first, this.tail.streamSeq + 1);
-    this.deps.window.addRecords(records);
-    this.stats.recordsCaughtUp += records.length;
-    this.tail = { streamSeq: this.tail.streamSeq, recordSeq: Math.max(this.tail.recordSeq, records[records.length - 1].seq) };
+  /** Records `range` another writer stored (and those of them the window keeps): the window and the tail's last seq move on (a seq that does not follow on is told). */
+  private caughtUp(range: SeqRange, remembered: readonly RecordIdentity[]): void {
+    if (range.first !== this.tail.recordSeq + 1) this.options.onGap?.(this.tail.recordSeq + 1, range.first, this.tail.streamSeq + 1);
+    this.deps.window.addRecords(remembered);
+    this.deps.window.advance(range.last);
+    this.stats.recordsCaughtUp += range.last - range.first + 1;
+    this.tail = { streamSeq: this.tail.streamSeq, recordSeq: Math.max(this.tail.recordSeq, range.last) };
   }
 
   private get(seq: number): Promise<StoredMsg | null> {
-    const { stream, readRetryMs, onReadRetry } = this.options;
-    return retrying(() => this.deps.jsm.streams.getMessage(stream, { seq }), { ms: readRetryMs, onRetry: (err, n) => onReadRetry?.("message get", err, n) });
+    return this.deps.get(seq);
   }
 
   /** Puts the slots of messages that will never be stored back at the front of the queue, in order. */

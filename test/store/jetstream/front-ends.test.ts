@@ -130,6 +130,28 @@ describe("JetStream store behind the server: many front ends", function () {
     assert.equal((await readAll(restarted)).length, 1000, "nothing written twice");
   });
 
+  it("exactly once across two front ends: the same event_ids sent to both at once, amid other writes, are each stored once, and both answer with the same seq and timestamp", async () => {
+    // Each front end publishes group commits of many records; the two race for every turn, and
+    // the one that loses reads the other's messages before it writes: a retry it finds there is a duplicate.
+    const [a, b] = await frontEnds(2);
+    const shared = Array.from({ length: 600 }, (_, i) => revision(`shared-${i}`, uuidv4()));
+    const send = (ts: TestServer, events: Event[]) => Promise.all(Array.from({ length: events.length / 100 }, (_, k) => ts.client.logBatch({ events: events.slice(k * 100, k * 100 + 100) })));
+    const others = (tag: string) => Array.from({ length: 300 }, (_, i) => revision(`${tag}-${i}`));
+    const [viaA, viaB] = await Promise.all([send(a, [...shared].reverse()), send(b, shared), send(a, others("a")), send(b, others("b"))]);
+    const acksA = new Map(viaA.flatMap((r) => r.acks).map((ack) => [ack.eventId, ack]));
+    const acksB = new Map(viaB.flatMap((r) => r.acks).map((ack) => [ack.eventId, ack]));
+    for (const e of shared) {
+      const id = (e.event!.value as { eventId: string }).eventId;
+      const [x, y] = [acksA.get(id)!, acksB.get(id)!];
+      assert.deepEqual([x.seq, x.timestamp], [y.seq, y.timestamp], `both front ends name one record for ${id}`);
+      assert.equal(Number(!x.duplicate) + Number(!y.duplicate), 1, `exactly one of the two stored ${id}`);
+    }
+    const replay = await readAll(a);
+    assert.equal(replay.length, 600 + 600, "the shared events once, and both front ends' other events");
+    assert.equal(new Set(replay.map((r) => r.eventId)).size, replay.length);
+    assert.deepEqual(replay.map((r) => Number(r.seq)), Array.from({ length: 1200 }, (_, i) => i + 1), "dense seqs across both front ends");
+  });
+
   it("follows from one server what another writes", async () => {
     const [a, b] = await frontEnds(2);
     const seen: LogRecord[] = [];

@@ -1,14 +1,26 @@
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { ReadQuery } from "../../../src/store/store.js";
 import { ServiceError } from "../../../src/errors.js";
 import { JetStreamRecordSource, type JetStreamReaderOptions } from "../../../src/store/jetstream/jetstream-reader.js";
 import { storedMessageOf } from "../../../src/store/jetstream/stored-record.js";
+import { MessageBuilder } from "../../../src/store/jetstream/record-message.js";
+import { recordHead } from "../../../src/record/layout.js";
 
-/** A stored message at `seq`, as JetStream hands it to a consumer. */
+/** A record stored one per message (as earlier versions wrote them) at `seq`, as JetStream hands it to a consumer. */
 function message(seq: number): JsMsg {
   const data = Buffer.from(storedMessageOf(`id-${seq}`, "2026-11-25T12:00:00.000000+00:00", `"event_type":"t","data":{"n":${seq}}`));
   return { seq, data } as unknown as JsMsg;
+}
+
+/** A group commit of `RECORDS_PER_MESSAGE` records at stream sequence `seq`: records (seq-1)*3+1 .. seq*3, types alternating a, b. */
+const RECORDS_PER_MESSAGE = 3;
+function batchMessage(seq: number): JsMsg {
+  const first = (seq - 1) * RECORDS_PER_MESSAGE + 1;
+  const builder = new MessageBuilder(64 * 1024, first);
+  for (let r = first; r < first + RECORDS_PER_MESSAGE; r++) builder.add({}, `id-${r}`, recordHead("2026-11-25T12:00:00.000000+00:00"), `"event_type":"${r % 2 ? "a" : "b"}","data":{"n":${r}}`, false);
+  return { seq, data: builder.bytes, headers: builder.headers() } as unknown as JsMsg;
 }
 
 /** The client's error for a request nobody answered. */
@@ -72,7 +84,7 @@ class FakeMessages implements AsyncIterator<JsMsg> {
 }
 
 /** A stream of `last` messages whose consumer creates behave as `creates` says. */
-function fakeJetStream(last: number, creates: Create[], info: () => Promise<unknown> = async () => ({ state: { first_seq: 1, last_seq: last } })) {
+function fakeJetStream(last: number, creates: Create[], info: () => Promise<unknown> = async () => ({ state: { first_seq: 1, last_seq: last } }), messageAt: (seq: number) => JsMsg = message) {
   const starts: number[] = [];
   let deleted!: () => void;
   const firstDelete = new Promise<void>((resolve) => (deleted = resolve));
@@ -85,7 +97,7 @@ function fakeJetStream(last: number, creates: Create[], info: () => Promise<unkn
     consume: async () => {
       const messages = new FakeMessages();
       const delivered = how.delivered ?? Number.POSITIVE_INFINITY;
-      for (let seq = start; seq <= last && seq - start < delivered; seq++) messages.push(message(seq));
+      for (let seq = start; seq <= last && seq - start < delivered; seq++) messages.push(messageAt(seq));
       if (start + delivered <= last) {
         if (how.after === "throw") messages.fail(new Error("heartbeats missed"));
         else if (how.after === "end") messages.stop();
@@ -107,12 +119,18 @@ function fakeJetStream(last: number, creates: Create[], info: () => Promise<unkn
       },
     },
   } as unknown as JetStreamClient;
-  const jsm = { streams: { info } } as unknown as JetStreamManager;
+  // Message gets (the searches for a seq): what a consumer would deliver there, as a stored message.
+  const getMessage = async (_stream: string, { seq }: { seq: number }) => {
+    if (seq < 1 || seq > last) return null;
+    const m = messageAt(seq);
+    return { seq, data: m.data, header: m.headers };
+  };
+  const jsm = { streams: { info, getMessage } } as unknown as JetStreamManager;
   return { js, jsm, starts, firstDelete };
 }
 
-async function readAll(source: JetStreamRecordSource): Promise<number[]> {
-  const cursor = await source.open();
+async function readAll(source: JetStreamRecordSource, query: ReadQuery = {}): Promise<number[]> {
+  const cursor = await source.open(query);
   const seqs: number[] = [];
   try {
     for await (const batch of cursor.batches()) seqs.push(...batch.map((r) => r.seq));
@@ -208,5 +226,32 @@ describe("JetStreamRecordSource", () => {
     abort.abort();
     await reading;
     await cursor.close();
+  });
+
+  describe("group commits (several records per message)", () => {
+    const batches = (last: number, creates: Create[]) => fakeJetStream(last, creates, undefined, batchMessage);
+
+    it("reads every record of every message, in seq order", async () => {
+      const { js, jsm } = batches(4, [{ kind: "ok" }]);
+      assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast)), Array.from({ length: 12 }, (_, i) => i + 1));
+    });
+
+    it("starts in the middle of a message: the consumer starts at the message holding fromSeq, the records before it are passed over", async () => {
+      const { js, jsm, starts } = batches(4, [{ kind: "ok" }]);
+      assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast), { fromSeq: 8 }), [8, 9, 10, 11, 12]);
+      assert.deepEqual(starts, [3], "message 3 holds records 7-9");
+    });
+
+    it("goes on with a new consumer from the next message when one fails: no record read twice or skipped", async () => {
+      const { js, jsm, starts } = batches(4, [{ kind: "ok", delivered: 1, after: "throw" }, { kind: "ok", delivered: 2, after: "end" }, { kind: "ok" }]);
+      assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast)), Array.from({ length: 12 }, (_, i) => i + 1));
+      assert.deepEqual(starts, [1, 2, 4]);
+    });
+
+    it("stops at the limit inside a message, and filters by type record by record", async () => {
+      const { js, jsm } = batches(4, [{ kind: "ok" }]);
+      assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast), { limit: 4 }), [1, 2, 3, 4]);
+      assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast), { eventTypes: new Set(["b"]), fromSeq: 3 }), [4, 6, 8, 10, 12]);
+    });
   });
 });

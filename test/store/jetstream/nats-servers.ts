@@ -8,6 +8,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 /** One nats-server process started by a test. */
 export interface NatsNode {
   readonly name: string;
+  /** The process id (benchmarks read its CPU time from /proc). */
+  readonly pid: number;
   readonly port: number;
   /** host:port for clients. */
   readonly address: string;
@@ -23,16 +25,19 @@ export interface NatsCluster {
   readonly storeUrl: string;
   /** host:port of every node. */
   readonly servers: string[];
+  /** The nats-server release, as `nats-server --version` prints it ("2.9.10"). */
+  readonly version: string | undefined;
   /** Kills every process still running. Safe to call twice. */
   stop(): Promise<void>;
 }
 
-/** Fails with a clear message when nats-server cannot run here (the JetStream tests never skip silently). */
-export function requireNatsServer(): void {
+/** Fails with a clear message when nats-server cannot run here (the JetStream tests never skip silently); returns its release ("2.9.10"). */
+export function requireNatsServer(): string | undefined {
   const probe = spawnSync("nats-server", ["--version"], { encoding: "utf8" });
   if (probe.error !== undefined || probe.status !== 0) {
     throw new Error(`nats-server is not available (${probe.error?.message ?? probe.stderr}); the JetStream tests need it: apt-get install -y nats-server`);
   }
+  return /v?(\d+\.\d+\.\d+\S*)/.exec(probe.stdout)?.[1];
 }
 
 /** True when a TCP listener can bind 127.0.0.1:port right now. */
@@ -82,17 +87,17 @@ class StartFailure extends Error {
  * cluster again on other ports, in fresh store folders.
  */
 export async function startNats(dir: string, size: 1 | 3, options: { token?: string } = {}): Promise<NatsCluster> {
-  requireNatsServer();
+  const version = requireNatsServer();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startNatsOnce(join(dir, `start-${attempt}`), size, options);
+      return { ...(await startNatsOnce(join(dir, `start-${attempt}`), size, options)), version };
     } catch (err) {
       if (attempt >= 5 || !(err instanceof StartFailure && /address already in use/.test(err.stderr))) throw err;
     }
   }
 }
 
-async function startNatsOnce(dir: string, size: 1 | 3, options: { token?: string }): Promise<NatsCluster> {
+async function startNatsOnce(dir: string, size: 1 | 3, options: { token?: string }): Promise<Omit<NatsCluster, "version">> {
   const allPorts = await freePorts(size > 1 ? 2 * size : size);
   const ports = allPorts.slice(0, size);
   const clusterPorts = size > 1 ? allPorts.slice(size) : [];
@@ -124,6 +129,7 @@ async function startNatsOnce(dir: string, size: 1 | 3, options: { token?: string
       const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
       nodes.push({
         name,
+        pid: proc.pid!,
         port: ports[i],
         address: `127.0.0.1:${ports[i]}`,
         get alive() {
