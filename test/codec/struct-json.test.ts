@@ -511,6 +511,22 @@ describe("Struct transcoder (wire bytes to JSON text)", () => {
       }
     });
 
+    it("a request that does not decode is refused whole, even when an earlier field has a validation error", () => {
+      const data = entry(utf8Bytes("a"), numberValue(NaN));
+      const context = entry([0xff], numberValue(1));
+      const bytes = Uint8Array.from([...delimited(1, utf8Bytes("t")), ...delimited(2, data), ...delimited(3, context)]);
+      const shape = { batch: false, index: 0 };
+      const outcome = transcodedGeneric(transcoderFor(defaults), bytes, shape, defaults);
+      assert.deepEqual(outcome, reference(bytes, "generic", shape, defaults));
+      assert.deepEqual(outcome, { code: status.INTERNAL, message: "request does not decode", violations: [] });
+      // assertDecodes is what found it: the context alone.
+      const tx = transcoderFor(defaults);
+      const [start, end] = lengthDelimited(bytes).get(3)!;
+      assert.throws(() => tx.assertDecodes(bytes, start, end, "struct", 2), (err: ServiceError) => err.code === status.INTERNAL);
+      const [dataStart, dataEnd] = lengthDelimited(bytes).get(2)!;
+      assert.doesNotThrow(() => tx.assertDecodes(bytes, dataStart, dataEnd, "struct", 2));
+    });
+
     it("malformed wire: truncated, overrunning, a bad tag", () => {
       const good = entry(utf8Bytes("a"), numberValue(1));
       for (const struct of [good.slice(0, -1), [0x0a, 0x7f, ...good.slice(2)], [0x00, ...good], [...good, 0x0a], entry(utf8Bytes("a"), [...tagged(2, 1), 1, 2])]) {
@@ -596,11 +612,12 @@ describe("Struct transcoder (wire bytes to JSON text)", () => {
       assert.deepEqual((outcome as { redacted: string[] }).redacted, ["data.a", "data.b"]);
     });
 
-    it("a Value field (rule activation outcome) under its record path", () => {
+    it("a Value field (rule activation outcome) under its record path; a Value with no field set is null", () => {
       const setup = defaults;
-      for (const outcomeJson of [JSON.parse('{"email":"x","ok":[1,"b@example.org"]}') as JsonValue, "c@example.org", 5, null, [[]]]) {
+      const noField = create(ValueSchema);
+      for (const outcomeValue of [valueOf(JSON.parse('{"email":"x","ok":[1,"b@example.org"]}') as JsonValue), valueOf("c@example.org"), valueOf(5), valueOf(null), valueOf([[]]), noField]) {
         for (const shape of [{ batch: false, index: 0 }, { batch: true, index: 2 }]) {
-          const value = create(LogRuleActivationRequestSchema, { ruleId: "r1", variableId: "v1", outcome: valueOf(outcomeJson) });
+          const value = create(LogRuleActivationRequestSchema, { ruleId: "r1", variableId: "v1", outcome: outcomeValue });
           const bytes = requestBytes({ case: "ruleActivation", value }, shape);
           const tx = transcoderFor(setup);
           assert.deepEqual(transcodedRuleActivation(tx, bytes, shape, setup), reference(bytes, "ruleActivation", shape, setup));
