@@ -7,7 +7,7 @@
  * close per event), the disk's sync latency alone (O_DSYNC pwrite of one
  * record), the durable drop-in (module functions: one shared IngestEvents
  * stream) against the real server, against the real server without its hash
- * chain (--hash-chain off: no sealing on a worker thread) and against the
+ * chain (--hash-chain off) and against the
  * no-op server, the unary client (one RPC per call), and background mode
  * (calls, then flush()).
  * Leads with the real server's CPU per event (utime + stime from
@@ -243,8 +243,8 @@ async function main(): Promise<void> {
   out(`| round trip: Python client, grpcio, loopback, grpc-js | ${fmt(roundTrip, 3)} | the same calls against the no-op server (answers at once, writes nothing) |`);
   out(`| server time: validate, encode, wait for the commit turn, seal, sync write, ack | ${fmt(whole - roundTrip, 3)} | whole call minus round trip |`);
   out(`| of which the sync write | ${fmt(serverWrite, 3)} | the server's own \`pulse_log_durable_write_seconds\` (sum / count over the run; ${fmt(median(repeats.map((r) => r.eventsPerCommit)), 2)} events per commit) |`);
-  out(`| of which sealing the hash chain on its worker thread | ${fmt(whole - mean("durable-no-chain"), 3)} | whole call minus the same calls to a server started with \`--hash-chain off\` |`);
-  out(`| the rest of the server time (event-loop turn, mutex, thread-pool hops, encode, ack) | ${fmt(whole - roundTrip - serverWrite - (whole - mean("durable-no-chain")), 3)} | server time minus the two above |`);
+  out(`| of which the hash chain (a lone commit is sealed on the main thread) | ${fmt(whole - mean("durable-no-chain"), 3)} | whole call minus the same calls to a server started with \`--hash-chain off\` (noise when near 0) |`);
+  out(`| the rest of the server time (decode, validate, encode, commit turn, thread-pool hop, HTTP/2 write of the answer) | ${fmt(whole - roundTrip - serverWrite - (whole - mean("durable-no-chain")), 3)} | server time minus the two above |`);
   out(`| the disk's sync write from Python | ${fmt(mean("sync-write"), 3)} | O_DSYNC pwrite of one record, same file system |`);
   out(`| the original's whole call | ${fmt(mean("original"), 3)} | open, append, fsync, close |`);
   out();

@@ -39,6 +39,9 @@ _Outcome = Union[pb.IngestEventsResponse, LearningLogError]
 # Largest framed event a batch of one can carry (room for the batch_id).
 _EVENT_BYTES_MAX = MESSAGE_BYTES_MAX - 16
 
+# The longest a waiting call sleeps before checking that someone reads the stream.
+_FOLLOWER_WAIT_S = 1.0
+
 # How long the watchdog sleeps when no call is reading (it wakes sooner
 # when a reader with an earlier deadline starts).
 _WATCHDOG_IDLE_S = 1.0
@@ -190,7 +193,10 @@ class DurableStream:
             if lead:
                 self._read(call, waiter, deadline)
             else:
-                waiter.wake.wait(deadline.left())
+                # In slices: should a call asked to take over the reading die
+                # first (KeyboardInterrupt), the others still find the stream unread.
+                left = deadline.left()
+                waiter.wake.wait(_FOLLOWER_WAIT_S if left is None else min(left, _FOLLOWER_WAIT_S))
 
     def _read(self, call: _Call, mine: _Waiter, deadline: Deadline) -> None:
         """Reads answers and hands them out until ``mine`` has its outcome or

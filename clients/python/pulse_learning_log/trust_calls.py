@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from pulse.trust.v1 import trust_pb2 as tpb
 

@@ -4,8 +4,6 @@ non-empty, keys in the contract's order, and the Ack names the durable record.""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import unittest
 from datetime import datetime
