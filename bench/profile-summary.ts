@@ -44,7 +44,10 @@ const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 function location(url: string): string {
   if (url === "") return "";
   const path = url.startsWith("file://") ? fileURLToPath(url) : url;
-  // Paths of the repository are shown relative to it; node's own as node:...
+  // Packages from their node_modules folder on (wherever it is, even through
+  // a link); the repository's files relative to it; node's own as node:...
+  const nm = path.lastIndexOf("/node_modules/");
+  if (nm >= 0) return path.slice(nm + 1);
   return path.startsWith("/") ? relative(repoRoot, path) : path;
 }
 
