@@ -267,6 +267,7 @@ class BatchWriter:
                 self._raise_state()
             if self._buffered_events >= self._buffer_events_max or self._buffered_bytes + size > self._buffer_bytes_max:
                 self._wait_for_room(size)
+            batch_full = False
             was_empty = not self._pending
             self._pending.append((given_id, framed))
             self._pending_bytes += size
@@ -278,6 +279,14 @@ class BatchWriter:
                 self._cond.notify_all()
             elif len(self._pending) == self._batch_events_max or self._pending_bytes >= self._batch_bytes_max:
                 self._cond.notify_all()
+                batch_full = True
+        if batch_full:
+            # Let the sending threads run now: a thread logging in a tight loop
+            # holds the GIL, and they would otherwise wait for Python's switch
+            # interval (5 ms) at each of their steps of every batch. Measured
+            # (100,000 events in a loop, 2 loaded cores): 66,000-70,000 were
+            # still unsent when the last was logged; with this, 36,000-39,000.
+            time.sleep(0)
         return given_id
 
     def _wait_for_room(self, size: int) -> None:
