@@ -9,7 +9,7 @@ import { queuedBytesOf, WriteQueue } from "../write-queue.js";
 import { JetStreamRecordSource } from "./jetstream-reader.js";
 import { rangeOfHeaders } from "./record-message.js";
 import { hedged, retrying } from "./retry.js";
-import { ensureStream } from "./stream-config.js";
+import { captures, ensureStream } from "./stream-config.js";
 import { lastRecordAt, messageGetter, streamSeqOfRecord, type LastRecord } from "./stream-positions.js";
 import { StreamWindow } from "./stream-window.js";
 import { StreamWriter, type StreamWriterStats } from "./stream-writer.js";
@@ -58,6 +58,8 @@ export interface JetStreamStoreOptions {
   observer?: StoreObserver;
   /** Told once when a turn notice cannot be sent (no permission to publish on `_PULSE.turns.<stream>`): front ends then only race for turns. */
   onTurnFailure?: (err: unknown) => void;
+  /** Told when the stream holds no record but had messages (purged, or expired by max_age): seqs go on after its last stream sequence, not its last seq. */
+  onEmptied?: (lastStreamSeq: number) => void;
   /** Told when the stream's records do not follow on from each other (a writer that does not take turns, such as an older version of this server). */
   onGap?: (expectedSeq: number, foundSeq: number, streamSeq: number) => void;
   /** Connecting to the servers at open: give up after this long, in ms. Default 10,000. */
@@ -226,7 +228,11 @@ export class JetStreamStore implements LogStore {
         await cursor.close();
       }
     }
-    const recordSeq = end?.recordSeq ?? 0;
+    // A stream whose messages were all removed (purged, or expired by its limits) no longer says its last seq: the new ones
+    // start after its last stream sequence, which is at most the last seq when every message held a record.
+    const emptied = end === undefined && last > 0;
+    if (emptied) this.options.onEmptied?.(last);
+    const recordSeq = end?.recordSeq ?? last;
     this.seq = recordSeq;
     this.lastMicros = 0;
     this.writer = new StreamWriter(
@@ -235,7 +241,8 @@ export class JetStreamStore implements LogStore {
         jsm: this.jsm,
         get,
         scan: (a, b) => this.source.scan(a, b),
-        turns: (writer, onNotice) => new TurnSignals(this.nc, turnSubject(stream), writer, onNotice, this.options.onTurnFailure),
+        // Turn notices go on a core subject no stream should store: a stream that captures it (a ">" subject, say) would take them for other writers' messages.
+        turns: captures(info, turnSubject(stream)) ? undefined : (writer, onNotice) => new TurnSignals(this.nc, turnSubject(stream), writer, onNotice, this.options.onTurnFailure),
         window,
         tail: { streamSeq: last, recordSeq },
         onCommitted: (s) => this.advance(s),
@@ -396,7 +403,8 @@ export class JetStreamStore implements LogStore {
     try {
       const { state } = await this.jsm.streams.info(this.options.stream);
       last = state.last_seq;
-      end = last > this.watcherSeq ? await lastRecordAt(last, Math.max(state.first_seq, this.watcherSeq + 1), (seq) => this.jsm.streams.getMessage(this.options.stream, { seq })) : undefined;
+      const get = messageGetter(this.jsm, this.options.stream, { direct: this.directGets, retryMs: 0 });
+      end = last > this.watcherSeq ? await lastRecordAt(last, Math.max(state.first_seq, this.watcherSeq + 1), get) : undefined;
     } catch {
       return; // an election: the next look, or the watcher, tells
     }

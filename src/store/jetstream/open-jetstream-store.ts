@@ -28,6 +28,9 @@ export async function openJetStreamStore(config: ServerConfig & { store: JetStre
     observer: deps.observer,
     onRetry: (err, attempt) => logger.warn({ err: (err as Error).message, attempt }, "JetStream publish not acked yet; trying again with the same message id"),
     onReadRetry: (what, err, attempt) => logger.warn({ what, err: (err as Error)?.message ?? String(err), attempt }, "JetStream read not answered yet (a leader change or a lost server); trying again"),
+    onTurnFailure: (err) => logger.warn({ err: (err as Error)?.message ?? String(err) }, "cannot publish JetStream turn notices (_PULSE.turns.<stream>): front ends on this stream race for turns instead"),
+    onEmptied: (lastStreamSeq) =>
+      logger.warn({ stream: choice.stream, lastStreamSeq }, "the JetStream stream holds no record, though it had messages (purged, or expired by its limits): seqs go on after its last stream sequence, and may be below seqs it held before"),
     onGap: (expectedSeq, foundSeq, streamSeq) =>
       logger.error({ stream: choice.stream, expectedSeq, foundSeq, streamSeq }, "JetStream stream holds records that do not follow on from the ones before: a writer that does not take turns (an older version of this server?) writes to it"),
   });

@@ -30,6 +30,22 @@ export interface StreamFound {
 
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
 
+/** True when the subject filter (NATS wildcards: `*` one token, `>` the rest) matches the literal subject. */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const f = filter.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === ">") return s.length > i;
+    if (i >= s.length || (f[i] !== "*" && f[i] !== s[i])) return false;
+  }
+  return f.length === s.length;
+}
+
+/** True when the stream stores messages published on this literal subject. */
+export function captures(info: StreamInfo, subject: string): boolean {
+  return (info.config.subjects ?? []).some((filter) => subjectMatches(filter, subject));
+}
+
 /**
  * Refuses a stream the store cannot keep its promises on: one that does
  * not capture the subject, one kept in memory (an acknowledged record would
@@ -39,7 +55,7 @@ const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
  */
 export function streamProblem(info: StreamInfo, needs: StreamRequirements): string | undefined {
   const { config } = info;
-  if (!config.subjects?.includes(needs.subject)) {
+  if (!captures(info, needs.subject)) {
     return `JetStream stream ${needs.stream} exists but does not capture subject ${needs.subject} (its subjects: ${config.subjects?.join(", ") ?? "none"})`;
   }
   if (config.storage === StorageType.Memory) {

@@ -128,4 +128,62 @@ describe("JetStream store on a three-node cluster", function () {
       check(await readAll(other), `replay ${i + 1} (other front end)`);
     }
   });
+
+  it("two front ends writing at once through the loss of the stream leader: each acked event is stored once, seqs dense across both, and both replay it all", async () => {
+    // A cluster of its own, in fresh store folders.
+    await nats?.stop();
+    const clusterDir = await tempDir("pulse-nats-");
+    dirs.push(clusterDir);
+    nats = await startNats(clusterDir.path, 3);
+    const stream = "NODE_LOSS_TWO";
+    const flags = ["--store", nats.storeUrl, "--nats-stream", stream, "--nats-replicas", "3"];
+    const frontEnd = async () => {
+      const dir = await tempDir();
+      dirs.push(dir);
+      const ts = await startServer(dir.path, flags, { logger: pino({ level: "error" }) });
+      servers.push(ts);
+      return ts;
+    };
+    const [a, b] = [await frontEnd(), await frontEnd()];
+    const nc = await connect({ servers: nats.servers });
+    const leader = (await (await jetstreamManager(nc)).streams.info(stream)).cluster?.leader;
+    await nc.close();
+    const victim = nats.nodes.find((n) => n.name === leader);
+    assert.ok(victim, `the stream has a leader among the test's nodes (got ${leader})`);
+
+    const batches = 40;
+    const acked = new Map<string, EventAck>();
+    let retries = 0;
+    // Each front end's own client: batches of client-chosen ids, a failed batch sent again as is.
+    const write = async (ts: TestServer, tag: string) => {
+      for (let k = 0; k < batches; k++) {
+        const events: Event[] = Array.from({ length: 100 }, (_, i) => ({ event: { case: "revisionTrigger", value: { reason: `${tag}${k}-${i}`, eventId: uuidv4() } } }));
+        const killing = tag === "a" && k === 15 ? victim.kill() : undefined;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const res = await ts.client.logBatch({ events });
+            assert.equal(res.errors.length, 0);
+            for (const ack of res.acks) {
+              assert.ok(!acked.has(ack.eventId) || ack.duplicate, "a fresh ack for an event_id only once");
+              if (!acked.has(ack.eventId)) acked.set(ack.eventId, ack);
+            }
+            await killing;
+            break;
+          } catch (err) {
+            retries++;
+            assert.ok(attempt < 5, `${tag}: batch ${k} still failing after ${attempt + 1} tries: ${(err as Error).message}`);
+          }
+        }
+      }
+    };
+    await Promise.all([write(a, "a"), write(b, "b")]);
+    assert.ok(!victim.alive);
+    assert.equal(acked.size, 2 * batches * 100);
+    for (const [who, ts] of [["a", a], ["b", b]] as const) {
+      const records = await readAll(ts);
+      assert.equal(records.length, acked.size, `${who}: every acked event stored once (client retries: ${retries})`);
+      assert.deepEqual(records.map((r) => Number(r.seq)), Array.from({ length: records.length }, (_, i) => i + 1), `${who}: dense seqs`);
+      for (const r of records) assert.equal(r.seq, acked.get(r.eventId)?.seq, `${who}: each record at the seq its ack named`);
+    }
+  });
 });

@@ -8,6 +8,7 @@ import { resolveConfig, type ServerConfig } from "../../../src/config.js";
 import { JetStreamStore } from "../../../src/store/jetstream/jetstream-store.js";
 import { openJetStreamStore } from "../../../src/store/jetstream/open-jetstream-store.js";
 import { atLeast, RECOMMENDED_NATS_SERVER } from "../../../src/store/jetstream/server-version.js";
+import { subjectMatches } from "../../../src/store/jetstream/stream-config.js";
 import type { JetStreamStoreChoice } from "../../../src/store/jetstream/store-choice.js";
 import { tempDir, type TempDir } from "../../helpers/server.js";
 import { startNats, type NatsCluster } from "./nats-servers.js";
@@ -20,6 +21,19 @@ function capturingLogger() {
   const logger = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
   return { logger, lines, warnings: () => lines.filter((l) => l.level === 40) };
 }
+
+describe("NATS subject filters", () => {
+  it("match literal subjects as NATS does: * one token, > one or more at the end", () => {
+    assert.ok(subjectMatches("pulse.learninglog.events", "pulse.learninglog.events"));
+    assert.ok(subjectMatches("pulse.*.events", "pulse.learninglog.events"));
+    assert.ok(subjectMatches("pulse.>", "pulse.learninglog.events"));
+    assert.ok(subjectMatches(">", "_PULSE.turns.S"));
+    assert.ok(!subjectMatches("pulse.>", "pulse"));
+    assert.ok(!subjectMatches("pulse.*", "pulse.learninglog.events"));
+    assert.ok(!subjectMatches("pulse.learninglog", "pulse.learninglog.events"));
+    assert.ok(!subjectMatches("pulse.learninglog.events.x", "pulse.learninglog.events"));
+  });
+});
 
 describe("the stream a JetStream store opens on, and the server it talks to", function () {
   this.timeout(60_000);
@@ -98,6 +112,30 @@ describe("the stream a JetStream store opens on, and the server it talks to", fu
     assert.equal(info.config.storage, StorageType.File);
     assert.equal(info.config.duplicate_window, 120e9);
     assert.equal(info.config.allow_direct, true);
+  });
+
+  it("opens on a stream that captures the subject with wildcards", async () => {
+    const where = fresh();
+    await jsm.streams.add({ name: where.stream, subjects: [`config.${no}.>`], duplicate_window: 120e9 });
+    const { store } = await JetStreamStore.open({ servers: nats.servers, ...where });
+    assert.deepEqual((await store.append([{ eventId: "3f1c2d4e-0000-4000-8000-000000000001", body: '"event_type":"t","data":{}' }])).map((r) => r.seq), [1]);
+    await store.close();
+  });
+
+  it("warns when the stream was emptied (purged, or expired by its limits): seqs then go on after its last stream sequence", async () => {
+    const where = fresh();
+    const first = await JetStreamStore.open({ servers: nats.servers, ...where });
+    await first.store.append([1, 2, 3].map((n) => ({ eventId: `3f1c2d4e-0000-4000-8000-00000000000${n}`, body: '"event_type":"t","data":{}' })));
+    await first.store.close();
+    await jsm.streams.purge(where.stream);
+    const { logger, warnings } = capturingLogger();
+    const store = await openJetStreamStore(configFor(where), { clock: systemClock, logger });
+    const [next] = await store.append([{ eventId: "3f1c2d4e-0000-4000-8000-000000000009", body: '"event_type":"t","data":{}' }]);
+    await store.close();
+    const emptied = warnings().find((l) => /holds no record/.test(l.msg));
+    assert.ok(emptied);
+    assert.equal(emptied.lastStreamSeq, 1, "one message held the three records");
+    assert.equal(next.seq, 2, "after the last stream sequence: below the seqs the stream held (the documented limit)");
   });
 
   it("opens an existing stream with another replica count, with a warning naming both", async () => {
