@@ -6,10 +6,8 @@
  * runs it) and the no-op server: the original loop (open, append, fsync,
  * close per event), the disk's sync latency alone (O_DSYNC pwrite of one
  * record), the durable drop-in (module functions: one shared IngestEvents
- * stream) against the real server, against the real server without its hash
- * chain (--hash-chain off) and against the
- * no-op server, the unary client (one RPC per call), and background mode
- * (calls, then flush()).
+ * stream) against the real server and against the no-op server, the unary
+ * client (one RPC per call), and background mode (calls, then flush()).
  * Leads with the real server's CPU per event (utime + stime from
  * /proc/<pid>/stat over each driver run) and the 1-minute load average;
  * reports calls/s as min / median / max over the repeats and each repeat's
@@ -48,7 +46,7 @@ interface DriverReport {
   flush_s?: number;
 }
 
-type ScenarioId = "original" | "sync-write" | "durable" | "durable-noop" | "durable-no-chain" | "unary" | "background";
+type ScenarioId = "original" | "sync-write" | "durable" | "durable-noop" | "unary" | "background";
 
 /** One scenario's run in one repeat. */
 interface Run extends DriverReport {
@@ -60,8 +58,9 @@ interface Run extends DriverReport {
 interface Repeat {
   load1m: number;
   runs: Partial<Record<ScenarioId, Run>>;
-  /** The real server's own durable write (pwrite on its O_DSYNC log) during the durable run: mean ms per commit, events per commit. */
+  /** The real server's own durable write (pwrite on its O_DSYNC log) during the durable run: mean and median ms per commit, events per commit. */
   serverWriteMs: number;
+  serverWriteP50Ms: number;
   eventsPerCommit: number;
   /** Background events found in the log after flush, and how many were logged. */
   backgroundFound: number;
@@ -100,11 +99,34 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Sum and count of a Prometheus histogram from the server's /metrics. */
-async function histogram(metricsPort: number, name: string): Promise<{ sum: number; count: number }> {
+/** A Prometheus histogram from the server's /metrics: sum, count and the cumulative buckets (upper bound, count). */
+interface Histogram {
+  sum: number;
+  count: number;
+  buckets: Array<[number, number]>;
+}
+
+async function histogram(metricsPort: number, name: string): Promise<Histogram> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const value = (suffix: string) => Number(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
-  return { sum: value("sum"), count: value("count") };
+  const buckets: Array<[number, number]> = [];
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, "gm"))) buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
+  return { sum: value("sum"), count: value("count"), buckets };
+}
+
+/** The median of what was observed between two readings of a histogram, interpolated linearly inside its bucket. */
+function histogramMedian(before: Histogram, after: Histogram): number {
+  const counts = after.buckets.map(([le, n], i): [number, number] => [le, n - (before.buckets[i]?.[1] ?? 0)]);
+  const total = counts.at(-1)?.[1] ?? 0;
+  if (total === 0) return Number.NaN;
+  let lower = 0;
+  let below = 0;
+  for (const [le, n] of counts) {
+    if (n >= total / 2) return Number.isFinite(le) ? lower + ((total / 2 - below) / Math.max(1, n - below)) * (le - lower) : lower;
+    lower = le;
+    below = n;
+  }
+  return Number.NaN;
 }
 
 async function drive(args: string[]): Promise<DriverReport> {
@@ -161,7 +183,7 @@ async function main(): Promise<void> {
         args: ["--addr", "127.0.0.1:0", "--log-path", logPath, "--log-level", "info", "--metrics-addr", `127.0.0.1:${metricsPort}`],
       });
       servers.push(pulse);
-      const repeat: Repeat = { load1m: loadAverage1m(), runs: {}, serverWriteMs: Number.NaN, eventsPerCommit: Number.NaN, backgroundFound: 0, backgroundLogged: 0 };
+      const repeat: Repeat = { load1m: loadAverage1m(), runs: {}, serverWriteMs: Number.NaN, serverWriteP50Ms: Number.NaN, eventsPerCommit: Number.NaN, backgroundFound: 0, backgroundLogged: 0 };
       // `server`: the real server whose CPU is read around the run (none for the baselines).
       const scenario = async (id: ScenarioId, args: string[], server?: ServerProcess) => {
         const before = server ? cpuSecondsOf(server.pid) : undefined;
@@ -181,17 +203,9 @@ async function main(): Promise<void> {
       const write1 = await histogram(metricsPort, "pulse_log_durable_write_seconds");
       const batch1 = await histogram(metricsPort, "pulse_log_commit_batch_events");
       repeat.serverWriteMs = ((write1.sum - write0.sum) / (write1.count - write0.count)) * 1000;
+      repeat.serverWriteP50Ms = histogramMedian(write0, write1) * 1000;
       repeat.eventsPerCommit = (batch1.sum - batch0.sum) / (batch1.count - batch0.count);
       await scenario("durable-noop", ["--scenario", "durable", "--addr", noop.address, ...events]);
-      const unchained = await ServerProcess.start({
-        name: "pulse-no-chain",
-        script: PULSE_SERVER_SCRIPT,
-        args: ["--addr", "127.0.0.1:0", "--log-path", join(dir, "unchained", "pulse_learning_log.jsonl"), "--log-level", "info", "--hash-chain", "off"],
-      });
-      servers.push(unchained);
-      await scenario("durable-no-chain", ["--scenario", "durable", "--addr", unchained.address, ...events], unchained);
-      await unchained.stop();
-      servers.splice(servers.indexOf(unchained), 1);
       await scenario("unary", ["--scenario", "unary", "--addr", pulse.address, "--tag", `unary-${r}`, ...events], pulse);
       const tag = `background-${r}`;
       await scenario("background", ["--scenario", "background", "--addr", pulse.address, "--tag", tag, "--events", String(opts.backgroundEvents)], pulse);
@@ -225,28 +239,30 @@ async function main(): Promise<void> {
     out(`| ${label} | ${spread(pick(id, (x) => x.serverUsPerCall), 1)} | ${spread(pick(id, (x) => x.calls_per_s))} | ${spread(ratio(id), 2)} | ${fmt(median(pick(id, (x) => x.p50_ms)), 3)} | ${fmt(median(pick(id, (x) => x.p99_ms)), 3)} |`);
   row("original module: open, append, fsync, close per event, in process", "original");
   row("drop-in, durable mode (module functions: shared IngestEvents stream)", "durable");
-  row("drop-in, durable mode, server started with `--hash-chain off`", "durable-no-chain");
   row("drop-in, unary RPC per call (`LearningLogClient()`)", "unary");
   row("drop-in, background mode, calls and then `flush()`", "background");
   const enqueueRate = repeats.map((r) => (r.runs.background?.enqueue_s ? r.runs.background.calls / r.runs.background.enqueue_s : Number.NaN));
   out(`| (background mode, the calls alone: returned at once) | | ${spread(enqueueRate)} | ${spread(repeats.map((r, i) => enqueueRate[i] / (r.runs.original?.calls_per_s ?? Number.NaN)), 2)} | ${fmt(median(pick("background", (x) => x.p50_ms)), 4)} | ${fmt(median(pick("background", (x) => x.p99_ms)), 4)} |`);
   out();
-  const mean = (id: ScenarioId) => median(pick(id, (x) => x.mean_ms));
-  const whole = mean("durable");
-  const roundTrip = mean("durable-noop");
-  const serverWrite = median(repeats.map((r) => r.serverWriteMs));
-  out("Where a durable call's time goes (mean ms per call, median of the repeats):");
+  // Medians of each repeat's p50: a call's typical time, robust to the tail
+  // that other work on the machine adds (means carry it).
+  const p50 = (id: ScenarioId) => median(pick(id, (x) => x.p50_ms));
+  const whole = p50("durable");
+  const roundTrip = p50("durable-noop");
+  const sync = median(repeats.map((r) => r.serverWriteP50Ms));
+  out("Where a durable call's time goes (median of the repeats' p50, ms):");
   out();
   out("| part | ms | how it is measured |");
   out("|---|---:|---|");
   out(`| whole call, real server | ${fmt(whole, 3)} | durable mode against the real server |`);
   out(`| round trip: Python client, grpcio, loopback, grpc-js | ${fmt(roundTrip, 3)} | the same calls against the no-op server (answers at once, writes nothing) |`);
-  out(`| server time: validate, encode, wait for the commit turn, seal, sync write, ack | ${fmt(whole - roundTrip, 3)} | whole call minus round trip |`);
-  out(`| of which the sync write | ${fmt(serverWrite, 3)} | the server's own \`pulse_log_durable_write_seconds\` (sum / count over the run; ${fmt(median(repeats.map((r) => r.eventsPerCommit)), 2)} events per commit) |`);
-  out(`| of which the hash chain (a lone commit is sealed on the main thread) | ${fmt(whole - mean("durable-no-chain"), 3)} | whole call minus the same calls to a server started with \`--hash-chain off\` (noise when near 0) |`);
-  out(`| the rest of the server time (decode, validate, encode, commit turn, thread-pool hop, HTTP/2 write of the answer) | ${fmt(whole - roundTrip - serverWrite - (whole - mean("durable-no-chain")), 3)} | server time minus the two above |`);
-  out(`| the disk's sync write from Python | ${fmt(mean("sync-write"), 3)} | O_DSYNC pwrite of one record, same file system |`);
-  out(`| the original's whole call | ${fmt(mean("original"), 3)} | open, append, fsync, close |`);
+  out(`| server time | ${fmt(whole - roundTrip, 3)} | whole call minus round trip |`);
+  out(`| of which the sync write | ${fmt(sync, 3)} | the server's own durable writes during the same calls: median of \`pulse_log_durable_write_seconds\`, interpolated inside its bucket |`);
+  out(`| of which the rest: decode, validate, encode, commit turn, thread-pool hop, HTTP/2 write of the answer | ${fmt(whole - roundTrip - sync, 3)} | server time minus the sync write |`);
+  out(`| the disk's sync write, from Python | ${fmt(p50("sync-write"), 3)} | O_DSYNC pwrite of one record, same file system, its own run (the disk's latency varies from run to run) |`);
+  out(`| the original's whole call | ${fmt(p50("original"), 3)} | open, append, fsync, close |`);
+  out();
+  out(`The server's own durable writes during the durable runs took ${fmt(median(repeats.map((r) => r.serverWriteMs)), 3)} ms on average (\`pulse_log_durable_write_seconds\` sum / count; a mean, so with the tail), ${fmt(median(repeats.map((r) => r.eventsPerCommit)), 2)} events per commit.`);
   out();
   const durableRatio = median(ratio("durable"));
   const backgroundRatio = median(ratio("background"));
