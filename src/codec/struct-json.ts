@@ -293,6 +293,8 @@ class Walker {
       result.complete = result.unredactedBytes <= bytesMax;
       result.piiError = undefined;
       sink.length = result.complete ? this.op : base;
+      // A record refused for its size reports no redactions, as today's (the guard runs after the size check).
+      if (!result.complete) redacted.length = redactedBase;
       return true;
     } catch (err) {
       if (err !== HAND_OVER) throw err;

@@ -562,6 +562,19 @@ describe("Struct transcoder (wire bytes to JSON text)", () => {
       // {"a":"\u0001"×200,"b":[1,2,3]} is 1,220 bytes.
       assert.deepEqual(result, { bytes: 1220, unredactedBytes: 1220, complete: false, piiError: undefined });
       assert.equal(sink.text(), "prefix");
+      // Over the bound before redaction, within it after: refused, and no redaction reported.
+      const redacting = createStructTranscoder({ limits: { nestingDepthMax: 32, recordBytesMax: 100 }, pii: { mode: "redact", sensitiveKeys: defaultSensitiveKeys } });
+      // Three addresses: each fits as it is read, together 118 bytes before redaction, 52 after.
+      const mails = { a: `${"a".repeat(20)}@example.org`, b: `${"b".repeat(20)}@example.org`, c: `${"c".repeat(20)}@example.org` };
+      const secret = toBinary(LogEventRequestSchema, create(LogEventRequestSchema, { data: mails }));
+      const [from, to] = lengthDelimited(secret).get(2)!;
+      const redacted: string[] = [];
+      const place = { path: "data", recordPath: "data", messageDepth: 2 };
+      assert.deepEqual(redacting.structTo(sink, secret, from, to, place, redacted), { bytes: 52, unredactedBytes: 118, complete: false, piiError: undefined });
+      assert.equal(Buffer.byteLength(JSON.stringify(mails)), 118);
+      assert.deepEqual(redacted, []);
+      assert.equal(sink.text(), "prefix");
+      assert.deepEqual(redacting.counts, { onePass: 1, reference: 0 });
     });
 
     it("PII in reject mode: the refusal is handed back, to be thrown after the size check", () => {
