@@ -5,7 +5,7 @@ import { ServiceError } from "../../errors.js";
 import type { LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store.js";
 import { decodeMessage } from "./record-message.js";
 import { hedged, isPassing, retrying } from "./retry.js";
-import { lastRecordAt, messageGetter, streamSeqAtTime, streamSeqOfRecord } from "./stream-positions.js";
+import { lastRecordAt, messageGetter, streamSeqAtTime, streamSeqOfRecord, type RecentMessages } from "./stream-positions.js";
 
 /** Options of a {@link JetStreamRecordSource}. */
 export interface JetStreamReaderOptions {
@@ -36,6 +36,8 @@ export interface JetStreamReaderOptions {
   onRetry?: (what: string, err: unknown, attempt: number) => void;
   /** The stream answers direct gets (`allow_direct`): searches read raw messages from any of its servers. Default false. */
   directGets?: boolean;
+  /** The latest messages' seq ranges as the front end saw them: a read starting among them needs no search. */
+  recent?: RecentMessages;
 }
 
 /** The reader's settings, defaults applied. */
@@ -100,7 +102,10 @@ export class JetStreamRecordSource implements RecordSource {
     }
     const fromSeq = Math.max(1, query.fromSeq ?? 1);
     let start = first;
-    if (fromSeq > 1 && start <= last) start = await streamSeqOfRecord(fromSeq, start, last, get);
+    if (fromSeq > 1 && start <= last) {
+      const known = this.options.recent?.find(fromSeq);
+      start = known !== undefined ? Math.max(start, Math.min(known, last + 1)) : await streamSeqOfRecord(fromSeq, start, last, get);
+    }
     if (query.sinceMicros !== undefined && start <= last) start = await streamSeqAtTime(query.sinceMicros - this.settings.timeSkewMicros, start, last, get);
     return new JetStreamCursor(this.js, this.stream, query, fromSeq, start, last, this.settings);
   }

@@ -10,7 +10,7 @@ import { JetStreamRecordSource } from "./jetstream-reader.js";
 import { rangeOfHeaders } from "./record-message.js";
 import { hedged, retrying } from "./retry.js";
 import { captures, ensureStream } from "./stream-config.js";
-import { lastRecordAt, messageGetter, streamSeqOfRecord, type LastRecord } from "./stream-positions.js";
+import { lastRecordAt, messageGetter, RecentMessages, streamSeqOfRecord, type LastRecord } from "./stream-positions.js";
 import { StreamWindow } from "./stream-window.js";
 import { StreamWriter, type StreamWriterStats } from "./stream-writer.js";
 import { TurnSignals, turnSubject } from "./turn-signals.js";
@@ -133,6 +133,8 @@ export class JetStreamStore implements LogStore {
   private pollTimer: NodeJS.Timeout | undefined;
   private writer!: StreamWriter;
   private readonly source: JetStreamRecordSource;
+  /** The latest messages' seq ranges, so that reads near the end start without a search. */
+  private readonly recent = new RecentMessages();
   /** Where ReadEvents reads records from. */
   readonly records: RecordSource;
   /** Messages carry no hash chain: JetStream keeps them, verify has nothing to prove. */
@@ -155,6 +157,7 @@ export class JetStreamStore implements LogStore {
       retryMs: this.readRetryMs,
       onRetry: options.onReadRetry,
       directGets,
+      recent: this.recent,
     });
     this.records = this.source;
   }
@@ -246,6 +249,7 @@ export class JetStreamStore implements LogStore {
         window,
         tail: { streamSeq: last, recordSeq },
         onCommitted: (s) => this.advance(s),
+        onMessage: (streamSeq, seqs) => this.recent.add(streamSeq, seqs),
         observer: this.options.observer,
       },
       {
@@ -374,6 +378,7 @@ export class JetStreamStore implements LogStore {
           failures = 0;
           // A group commit names its last seq in a header (headers are all this consumer gets); other messages tell nothing.
           const range = rangeOfHeaders(m.headers);
+          this.recent.add(m.seq, range ?? "unknown");
           if (range !== undefined) this.advance(range.last);
         }
       } catch (err) {

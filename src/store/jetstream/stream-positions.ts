@@ -1,5 +1,5 @@
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import { lastTimestampOf, rangeOfMessage } from "./record-message.js";
+import { lastTimestampOf, rangeOfMessage, type SeqRange } from "./record-message.js";
 import { retrying } from "./retry.js";
 
 /** Reads the stored message at a stream sequence (null when there is none: deleted, or never stored). */
@@ -106,4 +106,68 @@ export async function lastRecordAt(last: number, first: number, get: MessageGett
     if (range !== undefined) return { recordSeq: range.last, streamSeq: s };
   }
   return undefined;
+}
+
+/** What one message of a stretch holds: its seq range, no record at all, or what cannot be told (a headers-only look at a message without seq headers). */
+export type MessageSeqs = SeqRange | "none" | "unknown";
+
+/**
+ * The seq ranges of the stream's latest messages as one front end saw them,
+ * one after the other (its own stores, the messages it caught up on, what
+ * its watcher saw), so that a read starting near the end finds its message
+ * without a search by message gets. It holds one contiguous stretch of
+ * stream sequences: a message that does not follow the last one held (or
+ * one it cannot tell about) starts the stretch again; the oldest half is
+ * dropped past `max` messages.
+ */
+export class RecentMessages {
+  /** Stream sequence of the stretch's first message. */
+  private firstStreamSeq = 0;
+  /** The last seq before the stretch. */
+  private base = 0;
+  /** The highest seq held by the stretch's messages up to each one (others' messages repeat the one before). */
+  private lastUpTo: number[] = [];
+
+  constructor(private readonly max = 8192) {}
+
+  /** Tells the stretch about the message at `streamSeq`. */
+  add(streamSeq: number, seqs: MessageSeqs): void {
+    const end = this.firstStreamSeq + this.lastUpTo.length - 1;
+    if (this.lastUpTo.length > 0 && streamSeq <= end) return;
+    if (seqs === "unknown" || (this.lastUpTo.length > 0 && streamSeq !== end + 1)) this.lastUpTo = [];
+    if (seqs === "unknown") return;
+    if (this.lastUpTo.length === 0) {
+      // A stretch starts at a message with records: the seq before it is then known.
+      if (seqs === "none") return;
+      this.firstStreamSeq = streamSeq;
+      this.base = seqs.first - 1;
+      this.lastUpTo.push(seqs.last);
+      return;
+    }
+    const before = this.lastUpTo[this.lastUpTo.length - 1];
+    this.lastUpTo.push(seqs === "none" ? before : Math.max(before, seqs.last));
+    if (this.lastUpTo.length > this.max) {
+      const drop = this.lastUpTo.length >> 1;
+      this.base = this.lastUpTo[drop - 1];
+      this.firstStreamSeq += drop;
+      this.lastUpTo = this.lastUpTo.slice(drop);
+    }
+  }
+
+  /**
+   * Where a read of `seq` starts: the stream sequence of the message holding
+   * it, or of the message after the stretch when it holds only earlier seqs;
+   * undefined when `seq` is at or before the stretch's start (search).
+   */
+  find(seq: number): number | undefined {
+    if (this.lastUpTo.length === 0 || seq <= this.base) return undefined;
+    let lo = 0;
+    let hi = this.lastUpTo.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.lastUpTo[mid] < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.firstStreamSeq + lo;
+  }
 }

@@ -40,6 +40,8 @@ export interface StreamWriterDeps {
   tail: StreamTail;
   /** Told the last seq after every commit, this front end's or one read in a catch-up. */
   onCommitted: (lastSeq: number) => void;
+  /** Told about each message it stored or read one by one, in stream order: its seq range, or "none" (not records). */
+  onMessage?: (streamSeq: number, seqs: SeqRange | "none") => void;
   /** Told how many records and bytes each stored message held, and how long its publish took. */
   observer?: StoreObserver;
   /** Opens the turn notices of the stream for this writer (its id), delivering others' notices; none: front ends only race. */
@@ -408,7 +410,7 @@ export class StreamWriter {
         const slot = this.pending[this.pendingHead];
         if (slot.call.done) {
           this.pendingHead++;
-          this.abandon(slot, undefined);
+          this.abandon(slot, undefined, true);
           continue;
         }
         const e = slot.call.entries[slot.index];
@@ -417,7 +419,7 @@ export class StreamWriter {
         this.pendingHead++;
         if (added === "too-large") {
           failCall(slot.call, ServiceError.invalid("event", `is too large for one JetStream message: the NATS servers take messages of at most ${messageBytesMax} bytes of records (their max_payload)`));
-          this.abandon(slot, undefined);
+          this.abandon(slot, undefined, true);
           continue;
         }
         slots.push(slot);
@@ -474,6 +476,7 @@ export class StreamWriter {
     this.tail = { streamSeq, recordSeq: m.range.last };
     this.ownStoredSeq = streamSeq;
     this.ownStoredAt = performance.now();
+    this.deps.onMessage?.(streamSeq, m.range);
     this.stats.messages++;
     if (seconds !== undefined) this.deps.observer?.commit?.(m.slots.length, m.data.length, seconds);
     this.deps.onCommitted(m.range.last);
@@ -539,6 +542,7 @@ export class StreamWriter {
         const range = m === null ? undefined : rangeOfMessage(seqs[i], m.data, m.header);
         if (range !== undefined) this.caughtUp(range, clientRecordsOf(seqs[i], m!.data, m!.header));
         this.tail = { streamSeq: seqs[i], recordSeq: this.tail.recordSeq };
+        this.deps.onMessage?.(seqs[i], range ?? "none");
       }
     } else {
       const cursor = this.deps.scan(from, to);
@@ -620,14 +624,28 @@ export class StreamWriter {
     for (const slot of slots) this.abandon(slot, error);
   }
 
-  /** A slot that will not be written: its call fails (when `err` is given), and so do the calls that wait for it as a repeat of its event_id. */
-  private abandon(slot: Slot, err: ServiceError | undefined): void {
+  /**
+   * A slot that will not be written: its call fails (when `err` is given).
+   * The calls that wait for it as a repeat of its event_id fail too, unless
+   * `promote` says the slot was never stored and cannot be (it was never
+   * published, or another message took its place): then the first of them
+   * that still waits is written in its stead, next.
+   */
+  private abandon(slot: Slot, err: ServiceError | undefined, promote = false): void {
     const e = slot.call.entries[slot.index];
     if (e.clientChosenId && this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
     const error = err ?? new ServiceError(status.UNAVAILABLE, `event_id ${e.eventId} was not stored; nothing of it was acked`);
     failCall(slot.call, error);
-    for (const twin of slot.twins ?? []) failCall(twin.call, error);
+    const waiting = (slot.twins ?? []).filter((t) => !t.call.done);
     slot.twins = undefined;
+    if (promote && waiting.length > 0) {
+      const [first, ...rest] = waiting;
+      const next: Slot = { call: first.call, index: first.index, twins: rest.length > 0 ? rest : undefined };
+      this.inFlightIds.set(e.eventId, next);
+      this.pending.splice(this.pendingHead, 0, next);
+      return;
+    }
+    for (const twin of waiting) failCall(twin.call, error);
   }
 
   private compactPending(): void {

@@ -4,7 +4,7 @@ import { recordHead } from "../../../src/record/layout.js";
 import { formatTimestamp } from "../../../src/clock.js";
 import { MessageBuilder } from "../../../src/store/jetstream/record-message.js";
 import { storedMessageOf } from "../../../src/store/jetstream/stored-record.js";
-import { lastRecordAt, streamSeqAtTime, streamSeqOfRecord, type MessageGetter } from "../../../src/store/jetstream/stream-positions.js";
+import { lastRecordAt, RecentMessages, streamSeqAtTime, streamSeqOfRecord, type MessageGetter } from "../../../src/store/jetstream/stream-positions.js";
 
 /** What a stream holds at each stream sequence (1-based): a group commit of `records`, an old single record, a foreign message, or nothing (deleted). */
 type Stored = { batch: number; micros: number } | { single: true; micros: number } | "foreign" | "deleted";
@@ -75,5 +75,39 @@ describe("finding records on a stream", () => {
     assert.deepEqual(await lastRecordAt(4, 1, get), { recordSeq: 7, streamSeq: 3 });
     assert.equal(await lastRecordAt(8, 1, get, 1), undefined, "one step sees only the foreign message");
     assert.equal(await lastRecordAt(0, 1, get), undefined, "an empty stream");
+  });
+});
+
+describe("the latest messages a front end saw", () => {
+  it("tells where a seq near the end is without a search: the message holding it, or the one after the stretch", () => {
+    const recent = new RecentMessages();
+    recent.add(10, { first: 101, last: 150 });
+    recent.add(11, "none"); // another program's message
+    recent.add(12, { first: 151, last: 151 });
+    recent.add(13, { first: 152, last: 300 });
+    assert.equal(recent.find(100), undefined, "before the stretch: search");
+    assert.equal(recent.find(101), 10);
+    assert.equal(recent.find(150), 10);
+    assert.equal(recent.find(151), 12, "past the foreign message");
+    assert.equal(recent.find(200), 13);
+    assert.equal(recent.find(301), 14, "after the last one: the next message");
+    recent.add(12, { first: 1, last: 1 });
+    assert.equal(recent.find(151), 12, "a message already held is not taken again");
+  });
+
+  it("starts again when a message does not follow the last one, or cannot be told, and keeps the newest half past its bound", () => {
+    const recent = new RecentMessages(4);
+    recent.add(1, { first: 1, last: 10 });
+    recent.add(3, { first: 20, last: 30 }); // message 2 was not seen
+    assert.equal(recent.find(15), undefined, "the stretch now starts at message 3");
+    assert.equal(recent.find(25), 3);
+    recent.add(4, "unknown");
+    assert.equal(recent.find(25), undefined, "a message it cannot tell about ends the stretch");
+    recent.add(5, "none");
+    assert.equal(recent.find(25), undefined, "a stretch starts at a message with records");
+    for (let m = 6; m <= 11; m++) recent.add(m, { first: m * 10, last: m * 10 + 9 });
+    assert.equal(recent.find(65), undefined, "the oldest messages were dropped");
+    assert.equal(recent.find(105), 10);
+    assert.equal(recent.find(119), 11);
   });
 });

@@ -172,6 +172,25 @@ describe("JetStream stream writer: front ends taking turns on one stream", funct
     assert.ok(a.writerStats.messages > 0 && b.writerStats.messages > 0);
   });
 
+  it("writes a repeat of an event_id whose first call failed before it was sent (here: another event of that call too large)", async () => {
+    const where = fresh();
+    await jsm.streams.add({ name: where.stream, subjects: [where.subject], duplicate_window: 120e9 });
+    const source = new JetStreamRecordSource(js, jsm, where.stream);
+    const writer = new StreamWriter(
+      { js, jsm, get: messageGetter(jsm, where.stream, { direct: false, retryMs: 10_000 }), scan: (a, b) => source.scan(a, b), window: new StreamWindow(1000), tail: { streamSeq: 0, recordSeq: 0 }, onCommitted: () => undefined },
+      { stream: where.stream, subject: where.subject, publishTimeoutMs: 5000, publishRetryMs: 30_000, readRetryMs: 10_000, messageBytesMax: 2000, messagesInFlightMax: 4 },
+    );
+    const id = uuidv4();
+    const ts = formatTimestamp(Date.now() * 1000);
+    const huge: AppendEntry = { eventId: uuidv4(), body: `"event_type":"t","data":{"s":"${"x".repeat(3000)}"}` };
+    // Both calls are queued before the commit loop runs: the second waits for the first's record of the same id.
+    const first = writer.append([huge, entry(1, id)], ts);
+    const retry = writer.append([entry(1, id)], ts);
+    await assert.rejects(first, (err: unknown) => err instanceof ServiceError && err.code === status.INVALID_ARGUMENT && /event: is too large for one JetStream message/.test(err.message));
+    assert.deepEqual(await retry, [{ seq: 1, timestamp: ts, duplicate: false }], "the repeat is written in its stead");
+    assert.deepEqual((await readAll(source)).map((r) => r.eventId), [id]);
+  });
+
   describe("a message published again after a passing failure", () => {
     /** A writer on a fresh stream whose JetStream client fails publishes as `fail` says (after or instead of the real publish). */
     async function flakyWriter(fail: (attempt: number, publish: () => Promise<PubAck>) => Promise<PubAck>) {
