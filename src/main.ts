@@ -10,7 +10,8 @@
  * - 1: any other failure: the port in use, a lock file that cannot be used,
  *      a damaged trust state, a disk error, the server's own code that could
  *      not be loaded (dist/ rewritten by a build while it started), a bug;
- * - 2: configuration: a bad flag or environment variable, the tokens file;
+ * - 2: configuration: a bad flag or environment variable, the tokens file,
+ *      a TLS file missing or not PEM, a log path the server cannot write;
  * - 3: the log is held by another live process.
  *
  * Only Node's own modules are imported statically. The server's modules are
@@ -33,7 +34,8 @@ function reasonOf(err: unknown): string {
   // A Node socket error, e.g. the metrics address: "listen EADDRINUSE: address already in use 127.0.0.1:9464".
   if (e.code === "EADDRINUSE" && e.port !== undefined) reason = `port ${e.address ?? ""}:${e.port} is in use (another process is listening on it)`;
   const cause = e.cause instanceof Error ? e.cause.message : undefined;
-  if (cause && e.name !== "ListenError" && !reason.includes(cause)) reason += `: ${cause}`;
+  // Errors that word their cause themselves (a port, a TLS file) are printed as they are.
+  if (cause && !["ListenError", "TlsFileError", "LogPathError"].includes(e.name) && !reason.includes(cause)) reason += `: ${cause}`;
   if (reason === "") reason = e.name || "unknown error";
   return reason.replace(/\s*\n\s*/g, " ");
 }
@@ -59,13 +61,15 @@ process.on("unhandledRejection", (err) => onUnhandledRejection(err));
 /** The server's modules, loaded here rather than imported statically (see the file's comment). */
 async function loadModules() {
   try {
-    const [v8, config, server, lock, tokens, version] = await Promise.all([
+    const [v8, config, server, lock, tokens, version, tls, fileStore] = await Promise.all([
       import("./v8-tuning.js"),
       import("./config.js"),
       import("./server.js"),
       import("./store/lock.js"),
       import("./auth/tokens.js"),
       import("./version.js"),
+      import("./auth/tls.js"),
+      import("./store/open-file-store.js"),
     ]);
     // A file caught empty by the load is a module without exports: its import does not fail, so check.
     const expected: Array<[string, unknown]> = [
@@ -76,10 +80,12 @@ async function loadModules() {
       ["store/lock.js: LogLockedError", lock.LogLockedError],
       ["auth/tokens.js: TokensFileError", tokens.TokensFileError],
       ["version.js: productVersion", version.productVersion],
+      ["auth/tls.js: TlsFileError", tls.TlsFileError],
+      ["store/open-file-store.js: LogPathError", fileStore.LogPathError],
     ];
     const missing = expected.filter(([, value]) => value === undefined).map(([name]) => name);
     if (missing.length > 0) throw new Error(`missing ${missing.join(", ")}`);
-    return { ...v8, ...config, ...server, ...lock, ...tokens, ...version };
+    return { ...v8, ...config, ...server, ...lock, ...tokens, ...version, TlsFileError: tls.TlsFileError, LogPathError: fileStore.LogPathError };
   } catch (err) {
     const dir = fileURLToPath(new URL(".", import.meta.url));
     fail(
@@ -135,7 +141,7 @@ async function main(): Promise<void> {
     process.on("SIGINT", () => stop("SIGINT"));
   } catch (err) {
     // Configuration that will not fix itself by a restart.
-    if (err instanceof m.TokensFileError) fail(EXIT.config, err);
+    if (err instanceof m.TokensFileError || err instanceof m.TlsFileError || err instanceof m.LogPathError) fail(EXIT.config, err);
     // A second server on the same log: say who holds it and stop at once.
     if (err instanceof m.LogLockedError) fail(EXIT.locked, err);
     // Everything else (the port in use, a lock file that cannot be used, a damaged trust state, a disk error): one line.

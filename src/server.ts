@@ -127,6 +127,9 @@ export class PulseServer {
     if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
     // Metrics cost nothing when off: no observers are installed.
     const metrics = config.metricsAddress === undefined ? undefined : new ServerMetrics({ lastSeq: () => appender.lastSeq });
+    // The ports before anything on disk: a start that cannot listen creates no log folder, file or lock.
+    await awaitFreeAddress(config.address, seams.addressWaitMs ?? 3_000, logger);
+    if (config.metricsAddress !== undefined) await awaitFreeAddress(config.metricsAddress, 0, logger);
     // The store its URL names (the embedded JSONL file by default); nothing above it asks which.
     const appender = await openStore(config, { clock, logger, fs: seams.fs, observer: metrics?.appender });
 
@@ -192,7 +195,7 @@ export class PulseServer {
     }
     let port: number;
     try {
-      await awaitFreeAddress(config.address, seams.addressWaitMs ?? 3_000, logger);
+      // Checked at the start; a process that took the port since then fails the bind, and the store is released.
       port = await new Promise<number>((resolve, reject) =>
         grpcServer.bindAsync(config.address, credentials, (err, p) =>
           err ? reject(/EADDRINUSE/.test(err.message) ? new ListenError(config.address, "EADDRINUSE", `port ${config.address} is in use (another process is listening on it)`, { cause: err }) : new ListenError(config.address, undefined, `cannot listen on ${config.address}: ${err.message}`, { cause: err })) : resolve(p),

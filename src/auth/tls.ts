@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 
@@ -11,14 +12,41 @@ export interface TlsFiles {
   clientCaPath?: string;
 }
 
+/** A TLS file that cannot be used; the message names its flag, the file and what to do. */
+export class TlsFileError extends Error {
+  override readonly name = "TlsFileError";
+}
+
+async function readTlsFile(flag: string, what: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied (the server's user must be able to read it)" : (err as Error).message;
+    throw new TlsFileError(`--${flag} ${path}: ${why}; give the ${what} (PEM)`, { cause: err });
+  }
+}
+
 /** Server credentials: TLS from files (mutual when a client CA is given), or plaintext. */
 export async function serverCredentials(tls: TlsFiles | undefined): Promise<grpc.ServerCredentials> {
   if (!tls) return grpc.ServerCredentials.createInsecure();
   const [cert, key, ca] = await Promise.all([
-    readFile(tls.certPath),
-    readFile(tls.keyPath),
-    tls.clientCaPath ? readFile(tls.clientCaPath) : Promise.resolve(null),
+    readTlsFile("tls-cert", "server's certificate chain", tls.certPath),
+    readTlsFile("tls-key", "server's private key", tls.keyPath),
+    tls.clientCaPath ? readTlsFile("tls-client-ca", "CA that signs client certificates", tls.clientCaPath) : Promise.resolve(null),
   ]);
+  // grpc-js reads the PEM only when it binds, after the log is open: check it here, so a bad file stops the start first.
+  checkPem("tls-cert", tls.certPath, "a PEM certificate", () => new X509Certificate(cert));
+  checkPem("tls-key", tls.keyPath, "a PEM private key", () => createPrivateKey(key));
+  if (ca !== null) checkPem("tls-client-ca", tls.clientCaPath!, "a PEM CA certificate", () => new X509Certificate(ca));
   // Without an explicit client CA grpc-js would trust the public CA bundle for client certs: only verify clients when we have ours.
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
+}
+
+function checkPem(flag: string, path: string, what: string, parse: () => unknown): void {
+  try {
+    parse();
+  } catch (err) {
+    throw new TlsFileError(`--${flag} ${path} is not ${what} (${(err as Error).message})`, { cause: err });
+  }
 }

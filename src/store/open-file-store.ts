@@ -30,6 +30,8 @@ export async function openFileStore(config: ServerConfig, deps: StoreDeps): Prom
     retentionBytesMax: config.retentionBytesMax,
     retentionAgeMs: config.retentionAgeMs,
     onSegment: (event) => logger.info(event, event.kind === "closed" ? "closed a log segment" : "deleted a log segment (retention)"),
+  }).catch((err: unknown) => {
+    throw logPathError(config.logPath, err);
   });
   const takeover = lockTakeoverOf(config.logPath);
   if (takeover?.reason === "corrupt") logger.warn({ lockPath: takeover.lockPath, content: takeover.content }, "replaced a lock file that named no holder (a process killed while writing it)");
@@ -45,6 +47,27 @@ export async function openFileStore(config: ServerConfig, deps: StoreDeps): Prom
   if (recovery.legacy) logger.info({ lastSeq: recovery.lastSeq }, "log written by the original module: seq continues after its line count");
   logger.info({ path: config.logPath, lastSeq: recovery.lastSeq, dedupWindowRecords: recovery.windowRecords }, "log opened");
   return appender;
+}
+
+/** The log's folder or file cannot be made or opened for a reason a restart does not fix; the message names --log-path and what to do. */
+export class LogPathError extends Error {
+  override readonly name = "LogPathError";
+}
+
+// Errors of the path itself (not of the disk's state or of another process): configuration to fix.
+const PATH_ERRORS: Record<string, string> = {
+  EACCES: "permission denied: the server's user cannot create or write it",
+  EPERM: "operation not permitted for the server's user",
+  ENOTDIR: "a file is in the way where a folder of the path should be",
+  EISDIR: "it is a folder, not a file",
+  EROFS: "the file system is read-only",
+};
+
+function logPathError(logPath: string, err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  const why = typeof e?.code === "string" ? PATH_ERRORS[e.code] : undefined;
+  if (why === undefined || e.syscall === undefined) return err;
+  return new LogPathError(`--log-path ${logPath}: ${why} (${e.code} on ${e.syscall} ${e.path ?? ""}); choose a log path the server's user can write`, { cause: err });
 }
 
 function logStorageFailure(logger: Logger, failure: StorageFailure): void {

@@ -83,13 +83,15 @@ describe("a start that fails says why in one line, and a restart succeeds", func
     await dir.remove();
   });
 
-  it("a busy gRPC port: one line naming the port, exit 1, and the log's lock released", async () => {
+  it("a busy gRPC port: one line naming the port, exit 1, nothing created on disk", async () => {
     const { server, port } = await busyPort();
     held.push(server);
-    const o = await start(["--addr", `127.0.0.1:${port}`, "--log-path", logPath]);
+    const nested = join(dir.path, "never", "log.jsonl");
+    const o = await start(["--addr", `127.0.0.1:${port}`, "--log-path", nested]);
     running.push(o);
     assert.equal(oneLine(o), `pulse-learning-log: port 127.0.0.1:${port} is in use (another process is listening on it)`);
     assert.equal(o.code, 1);
+    assert.equal(existsSync(dirname(nested)), false, "no log folder, file or lock");
     // The supervisor's next start, once the port is free, succeeds (the lock was released).
     server.close();
     const again = await start(["--addr", `127.0.0.1:${port}`, "--log-path", logPath]);
@@ -127,12 +129,31 @@ describe("a start that fails says why in one line, and a restart succeeds", func
     assert.deepEqual([version.code, version.stdout], [0, `pulse-learning-log ${productVersion()}\n`]);
   });
 
+  it("a TLS file missing or not PEM, a log path the server cannot write: one line naming the flag and the fix, exit 2, nothing created", async () => {
+    const nested = join(dir.path, "never", "log.jsonl");
+    await writeFile(join(dir.path, "junk.pem"), "not a certificate\n");
+    const missing = await start(["--addr", "127.0.0.1:0", "--log-path", nested, "--tls-cert", join(dir.path, "nope.pem"), "--tls-key", join(dir.path, "junk.pem")]);
+    assert.equal(oneLine(missing), `pulse-learning-log: --tls-cert ${join(dir.path, "nope.pem")}: no such file; give the server's certificate chain (PEM)`);
+    assert.equal(missing.code, 2);
+    const junk = await start(["--addr", "127.0.0.1:0", "--log-path", nested, "--tls-cert", join(dir.path, "junk.pem"), "--tls-key", join(dir.path, "junk.pem")]);
+    assert.match(oneLine(junk), new RegExp(`^pulse-learning-log: --tls-cert ${join(dir.path, "junk.pem")} is not a PEM certificate \\(`));
+    assert.equal(junk.code, 2);
+    assert.equal(existsSync(dirname(nested)), false, "no log folder, file or lock");
+    // A file where the log's folder should be (EACCES says "permission denied" the same way; root is not refused it).
+    await writeFile(join(dir.path, "a-file"), "");
+    const notDir = await start(["--addr", "127.0.0.1:0", "--log-path", join(dir.path, "a-file", "logs", "log.jsonl")]);
+    assert.match(oneLine(notDir), /^pulse-learning-log: --log-path \S+: a file is in the way where a folder of the path should be \(ENOTDIR on mkdir \S+\); choose a log path the server's user can write$/);
+    assert.equal(notDir.code, 2);
+  });
+
   it("a busy metrics port: one line naming it", async () => {
     const { server, port } = await busyPort();
     held.push(server);
-    const o = await start(["--addr", "127.0.0.1:0", "--log-path", logPath, "--metrics-addr", `127.0.0.1:${port}`]);
+    const nested = join(dir.path, "never", "log.jsonl");
+    const o = await start(["--addr", "127.0.0.1:0", "--log-path", nested, "--metrics-addr", `127.0.0.1:${port}`]);
     running.push(o);
     assert.equal(oneLine(o), `pulse-learning-log: port 127.0.0.1:${port} is in use (another process is listening on it)`);
+    assert.equal(existsSync(dirname(nested)), false, "no log folder, file or lock");
     assert.equal(o.code, 1);
   });
 
