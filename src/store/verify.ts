@@ -22,6 +22,8 @@ export interface VerifyReport {
   ok: boolean;
   /** Records checked. */
   records: number;
+  /** Records whose hash was checked against the chain: 0 means no tampering could be ruled out (only seq order and JSON were checked). */
+  hashedRecords: number;
   firstSeq?: number;
   lastSeq?: number;
   /** Hash of the last record: keep it elsewhere to anchor the chain. */
@@ -49,7 +51,7 @@ export async function verifyLog(logPath: string, onProgress?: VerifyProgress): P
   const sizes = await Promise.all(segments.map(async (s) => (await stat(s.path)).size));
   const total = sizes.reduce((a, b) => a + b, 0);
   let read = 0;
-  const report: VerifyReport = { ok: true, records: 0, files: segments.map((s) => s.path), nonFiniteRecords: 0 };
+  const report: VerifyReport = { ok: true, records: 0, hashedRecords: 0, files: segments.map((s) => s.path), nonFiniteRecords: 0 };
   let previousHash: string | undefined;
   let expectedSeq: number | undefined;
   for (const [index, segment] of segments.entries()) {
@@ -97,6 +99,7 @@ export async function verifyLog(logPath: string, onProgress?: VerifyProgress): P
             if (expected !== hashed.hash) return fail("hash does not match the record and the previous hash (edited, inserted or moved)", seq);
           }
           previousHash = hashed.hash;
+          report.hashedRecords++;
         } else if (previousHash !== undefined && previousHash !== "") {
           return fail("record without hash after the chain started", seq);
         } else {

@@ -149,6 +149,20 @@ describe("pulse-log CLI", function () {
     const broken = await cli(["verify", "--log-path", copy], dir.path);
     assert.equal(broken.code, 5);
     assert.match(broken.stderr, /line 6 \(seq 6\): hash does not match/);
+    const text = await cli(["verify", "--log-path", ts.logPath], dir.path);
+    assert.match(text.stdout, new RegExp(`^intact: the hash chain holds over ${lines.length} records, seq 1\\.\\.${lines.length} in 1 file\\(s\\)\n`));
+  });
+
+  it("verify on a log without a hash chain says plainly that nothing could be verified", async () => {
+    const unhashed = join(dir.path, "unhashed", "pulse_learning_log.jsonl");
+    await import("node:fs/promises").then((fs) => fs.mkdir(join(dir.path, "unhashed")));
+    await writeFile(unhashed, lines.map((l) => l.replace(/,"hash":"[0-9a-f]+"/, "")).join("\n") + "\n");
+    const out = await cli(["verify", "--log-path", unhashed], dir.path);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, `nothing verified: none of the ${lines.length} records carries a hash (written with --hash-chain off, or by the original module); only the seq order and the JSON were checked (seq 1..${lines.length} in 1 file(s))\n`);
+    assert.doesNotMatch(out.stdout, /intact/);
+    const json = JSON.parse((await cli(["verify", "--json", "--log-path", unhashed], dir.path)).stdout) as { hashedRecords: number; records: number };
+    assert.deepEqual([json.hashedRecords, json.records], [0, lines.length]);
   });
 
   it("summary prints the learning in text, and --html writes a self-contained page", async () => {

@@ -23,9 +23,15 @@ export async function verify(options: VerifyOptions, out: Output): Promise<void>
   if (out.options.json) {
     await out.json(report);
   } else if (report.ok) {
+    const range = `seq ${report.firstSeq ?? "-"}..${report.lastSeq ?? "-"} in ${report.files.length} file(s)`;
+    const unhashed = report.records - report.hashedRecords;
     await out.write(
-      `intact: ${report.records} records, seq ${report.firstSeq ?? "-"}..${report.lastSeq ?? "-"} in ${report.files.length} file(s)\n` +
-        (report.lastHash ? `last hash: ${report.lastHash}\n` : "no hash chain (written with --hash-chain off)\n") +
+      (report.hashedRecords === 0
+        ? // Nothing proves the records unchanged: say so rather than "intact".
+          `nothing verified: none of the ${report.records} records carries a hash (written with --hash-chain off, or by the original module); only the seq order and the JSON were checked (${range})\n`
+        : `intact: the hash chain holds over ${report.hashedRecords} records, ${range}\n` +
+          (unhashed > 0 ? `${unhashed} record(s) before the chain carry no hash and could not be verified\n` : "") +
+          `last hash: ${report.lastHash}\n`) +
         (report.nonFiniteRecords > 0 ? `${report.nonFiniteRecords} record(s) hold NaN/Infinity, as the original module wrote them (read by Python's json module, not by strict JSON parsers)\n` : ""),
     );
   }
