@@ -1,10 +1,13 @@
 import { v4 as uuidv4 } from "uuid";
 import { status } from "@grpc/grpc-js";
-import type { DescMessage } from "@bufbuild/protobuf";
-import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
+import { LearningEventSchema, LogEventRequestSchema, type LearningEvent, type LogEventRequest } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { decodeWhole, LOG_EVENT_STRUCT_DEPTH, WIRE_EVENT, WIRE_REQUEST, type WireEvents, type WireLearningEvent, type WireLogEvent } from "../codec/event-batch.js";
+import { DECODE_LEVELS_MAX, undecodableError } from "../codec/request-decode.js";
+import { createStructTranscoder, type StructTranscoder } from "../codec/struct-json.js";
 import { ServiceError } from "../errors.js";
 import type { EventLimits } from "../guard/limits.js";
-import { createPiiGuard, type PiiGuard } from "../guard/pii.js";
+import { createPiiGuard, piiOptionsOf, type PiiGuard } from "../guard/pii.js";
 import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
@@ -49,6 +52,17 @@ export interface BatchOutcome {
   errors: EventErrorData[];
 }
 
+/** An accepted event as the store and the ack need it. */
+type AcceptedEvent = AppendEntry & { readonly redactedFields: string[] };
+
+/** What the first pass over a batch read by hand left for each LogEvent: the encoded record, or the event decoded by protobuf-es for today's path. */
+type Settled = { entry: AcceptedEvent; event?: undefined } | { entry?: undefined; event: LearningEvent["event"] };
+const SETTLED: unique symbol = Symbol("settled");
+type SettledEvent = WireLearningEvent & { [SETTLED]?: Settled };
+/** Batches already settled (see {@link EventWriter.settle}). */
+const settledBatches = new WeakSet<readonly LearningEvent[]>();
+const LEARNING_EVENT_READ = { recursionLimit: DECODE_LEVELS_MAX - 1 };
+
 /** A batch checked and encoded, ready for the store. */
 interface PreparedBatch extends Omit<BatchOutcome, "results"> {
   entries: AppendEntry[];
@@ -92,6 +106,8 @@ export class EventWriter {
   private readonly validate: (schema: DescMessage) => Validator;
   /** Reused for each event's PII findings; copied only when there are any. */
   private readonly redactedScratch: string[] = [];
+  /** Writes the Struct fields of LogEvents read by hand (event-batch.ts); absent when the PII guard was not made by createPiiGuard. */
+  private readonly transcoder: StructTranscoder | undefined;
 
   constructor(
     private readonly store: LogStore,
@@ -100,6 +116,99 @@ export class EventWriter {
     private readonly pii: PiiGuard = createPiiGuard({ mode: "off", sensitiveKeys: [] }),
   ) {
     this.validate = createValidatorFactory(limits);
+    const piiOptions = piiOptionsOf(pii);
+    this.transcoder = piiOptions === undefined ? undefined : createStructTranscoder({ limits, pii: piiOptions });
+  }
+
+  /**
+   * The first pass over the events of a request read by hand
+   * (codec/event-batch.ts): encodes each LogEvent from its wire bytes,
+   * checked as {@link prepare} checks it, or, for any LogEvent that is
+   * refused or unusual, decodes it with protobuf-es for today's path (which
+   * then gives the same error). Throws, before any event is written, the
+   * status of a request that does not decode, as decoding it whole would.
+   * Returns the events to write: these, or the whole request decoded by
+   * protobuf-es. Any other array is returned as it is. Call it as the
+   * request arrives (streams stop at a request that does not decode);
+   * {@link writeBatch} calls it too.
+   */
+  settle(events: readonly LearningEvent[], options: { indexBase?: number; pathPrefix?: string } = {}): readonly LearningEvent[] {
+    const request = (events as WireEvents)[WIRE_REQUEST];
+    if (request === undefined || settledBatches.has(events)) return events;
+    const base = options.indexBase ?? 0;
+    const prefix = options.pathPrefix ?? "events";
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as SettledEvent;
+      const wire = event[WIRE_EVENT];
+      if (wire === undefined) continue;
+      const settled = this.settleLogEvent(event.event.value as LogEventRequest, wire, `${prefix}[${base + i}]`);
+      if (settled === undefined) {
+        // A Struct that does not decode: the request is decoded whole, as before, for its error.
+        try {
+          return decodeWhole(request).events;
+        } catch (err) {
+          throw undecodableError(err);
+        }
+      }
+      event[SETTLED] = settled;
+    }
+    settledBatches.add(events);
+    return events;
+  }
+
+  /** A LogEvent read by hand, encoded; or decoded by protobuf-es when the fast path does not apply; undefined when it does not decode. */
+  private settleLogEvent(header: LogEventRequest, wire: WireLogEvent, path: string): Settled | undefined {
+    if (this.transcoder !== undefined) {
+      try {
+        const entry = this.transcodeLogEvent(this.transcoder, header, wire, path);
+        if (entry !== undefined) return { entry };
+      } catch {
+        // Refused: today's path below gives the very error, or the decode error.
+      }
+    }
+    try {
+      return { event: fromBinary(LearningEventSchema, wire.bytes.subarray(wire.start, wire.end), LEARNING_EVENT_READ).event };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Encodes a LogEvent read by hand as {@link prepare} and {@link encode}
+   * would; undefined (or a throw) when anything is refused (invalid, over the
+   * size limit, PII in reject mode): today's path then says why.
+   */
+  private transcodeLogEvent(tx: StructTranscoder, header: LogEventRequest, wire: WireLogEvent, path: string): AcceptedEvent | undefined {
+    this.validate(LogEventRequestSchema)(header, "");
+    const found = this.redactedScratch;
+    found.length = 0;
+    // Bytes of the unredacted JSON beyond the redacted (negative when redaction lengthened it).
+    let unredactedExtra = 0;
+    let data = "{}";
+    if (wire.dataStart >= 0) {
+      const r = tx.structText(wire.bytes, wire.dataStart, wire.dataEnd, { path: `${path}.generic.data`, recordPath: `${path}.data`, messageDepth: LOG_EVENT_STRUCT_DEPTH }, found);
+      if (!r.complete || r.piiError !== undefined) return undefined;
+      data = r.text;
+      unredactedExtra += r.unredactedBytes - r.bytes;
+    }
+    let context = "";
+    if (wire.contextStart >= 0) {
+      const r = tx.structText(wire.bytes, wire.contextStart, wire.contextEnd, { path: `${path}.generic.context`, recordPath: `${path}.context`, messageDepth: LOG_EVENT_STRUCT_DEPTH }, found);
+      if (!r.complete || r.piiError !== undefined) return undefined;
+      // An empty context is left out, as encodeBody does.
+      if (r.text !== "{}") context = `,"context":${r.text}`;
+      unredactedExtra += r.unredactedBytes - r.bytes;
+    }
+    const body = `"event_type":${eventTypeJson(header.eventType)},"data":${data}${context}`;
+    const max = this.limits.recordBytesMax;
+    // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
+    if (body.length * 3 + Math.max(unredactedExtra, 0) > max) {
+      const bytes = Buffer.byteLength(body, "utf8");
+      if (bytes > max || bytes + unredactedExtra > max) return undefined;
+    }
+    const clientChosenId = header.eventId !== undefined;
+    const redactedFields = found.length > 0 ? found.slice() : NOTHING_REDACTED;
+    return { eventId: clientChosenId ? header.eventId!.toLowerCase() : uuidv4(), clientChosenId, body, redactedFields };
   }
 
   /** Checks and encodes one event; throws INVALID_ARGUMENT naming the field (paths start at `path`). */
@@ -171,6 +280,7 @@ export class EventWriter {
     options: { wait?: boolean; indexBase?: number; pathPrefix?: string; eventIds?: boolean } = {},
   ): Promise<BatchOutcome> {
     try {
+      events = this.settle(events, { indexBase: options.indexBase, pathPrefix: options.pathPrefix });
       if (events.length > this.limits.batchEventsMax) {
         throw ServiceError.invalid(options.pathPrefix ?? "events", `${events.length} events in one batch, over the limit of ${this.limits.batchEventsMax}`);
       }
@@ -186,7 +296,12 @@ export class EventWriter {
   private prepareBatch(events: readonly LearningEvent[], base: number, prefix: string, from: number, batch: PreparedBatch): PreparedBatch | Promise<PreparedBatch> {
     for (let i = from; i < events.length; i++) {
       try {
-        const p = this.prepare(events[i].event, `${prefix}[${base + i}]`);
+        const settled = (events[i] as SettledEvent)[SETTLED];
+        if (settled?.entry !== undefined) {
+          this.accept(batch, settled.entry);
+          continue;
+        }
+        const p = this.prepare(settled?.event ?? events[i].event, `${prefix}[${base + i}]`);
         if (p instanceof Promise) {
           return p.then(
             (event) => this.prepareBatch(events, base, prefix, i + 1, this.accept(batch, event)),
@@ -201,7 +316,7 @@ export class EventWriter {
     return batch;
   }
 
-  private accept(batch: PreparedBatch, event: PreparedEvent): PreparedBatch {
+  private accept(batch: PreparedBatch, event: AcceptedEvent): PreparedBatch {
     if (event.redactedFields.length > 0) batch.redacted.set(batch.entries.length, event.redactedFields);
     batch.entries.push({ eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body });
     // Ids are kept only when asked: thousands of them per batch would otherwise wait for the fsync too.

@@ -118,6 +118,20 @@ export type PiiGuard = (value: JsonValue | undefined, path: string, redacted: st
  * the path. Values are replaced in place (they are the request's own copies).
  */
 export function createPiiGuard(options: PiiOptions): PiiGuard {
+  const guard = buildPiiGuard(options);
+  guardOptions.set(guard, { mode: options.mode, sensitiveKeys: [...options.sensitiveKeys] });
+  return guard;
+}
+
+// The options each guard was built with: the Struct transcoder applies the same guard to wire bytes.
+const guardOptions = new WeakMap<PiiGuard, PiiOptions>();
+
+/** The options a guard made by {@link createPiiGuard} was built with (undefined for any other function). */
+export function piiOptionsOf(guard: PiiGuard): PiiOptions | undefined {
+  return guardOptions.get(guard);
+}
+
+function buildPiiGuard(options: PiiOptions): PiiGuard {
   if (options.mode === "off") return (value) => value;
   const sensitive = options.sensitiveKeys.map((k) => words(k)).filter((w) => w.length > 0);
   const keyCache = new Map<string, boolean>();

@@ -11,6 +11,8 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { readEventBatch, readsEventBatch } from "../codec/event-batch.js";
+import { undecodableError } from "../codec/request-decode.js";
 import { ServiceError } from "../errors.js";
 import { statusDetailsMetadata } from "./status-details.js";
 
@@ -139,6 +141,8 @@ export class Undecodable {
  * never arrives (the call hangs). The handler raises the status instead.
  */
 function requestDeserializer(schema: DescMessage): grpc.deserialize<unknown> {
+  // Batches of events are read by hand, their LogEvents' Structs left as bytes for the event writer to transcode (codec/event-batch.ts).
+  if (readsEventBatch(schema)) return markUndecodable((bytes: Buffer) => readEventBatch(schema, bytes) ?? fromBinary(schema, bytes));
   return markUndecodable((bytes: Buffer) => fromBinary(schema, bytes));
 }
 
@@ -156,10 +160,7 @@ export function markUndecodable(deserialize: grpc.deserialize<unknown>): grpc.de
 /** The decoded request, or the status for one that did not decode. */
 function decoded(value: unknown): unknown {
   if (!(value instanceof Undecodable)) return value;
-  const message = value.error instanceof Error ? value.error.message : "";
-  if (/recursion depth/.test(message)) return Promise.reject(ServiceError.invalid("request", "nested deeper than the 100 levels protobuf decoding allows"));
-  // Bytes that are not the message are INTERNAL by gRPC's rules; the decoder's error is the cause logged.
-  return Promise.reject(new ServiceError(grpc.status.INTERNAL, "request does not decode", { cause: value.error }));
+  return Promise.reject(undecodableError(value.error));
 }
 
 /** The gRPC path of a method: /<fully qualified service>/<proto method name>. */

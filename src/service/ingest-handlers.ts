@@ -79,7 +79,8 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
   // Not async: only the batch id is kept while the batch waits for its fsync, not the request.
   const answerBatch = (request: IngestEventsRequest): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
     const batchId = request.batchId;
-    return writer.writeBatch(request.events, { wait: true }).then((outcome) => {
+    // Settled now: a request that does not decode ends the stream here, before later ones are read.
+    return writer.writeBatch(writer.settle(request.events), { wait: true }).then((outcome) => {
       const range = seqRange(outcome);
       return {
         batchId,
@@ -152,7 +153,9 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
           await Promise.allSettled(writes);
           throw shuttingDown();
         }
-        writes.push(observedLater(writer.writeBatch(request.events, { wait: true, indexBase: index }))); // awaited below
+        // Settled now: a request that does not decode ends the call here, before later ones are read.
+        const events = writer.settle(request.events, { indexBase: index });
+        writes.push(observedLater(writer.writeBatch(events, { wait: true, indexBase: index }))); // awaited below
         index += request.events.length;
         // Keep a bounded number of writes pending.
         if (writes.length >= inFlightMax * 4) await writes[writes.length - inFlightMax * 4];

@@ -19,7 +19,10 @@ function deferred<T>() {
 /** A writer whose every writeBatch waits for the test to settle it. */
 function heldWriter() {
   const batches: Array<ReturnType<typeof deferred<BatchOutcome>>> = [];
-  const writer = { writeBatch: () => (batches.push(deferred<BatchOutcome>()), batches[batches.length - 1].promise) } as unknown as EventWriter;
+  const writer = {
+    settle: (events: unknown) => events,
+    writeBatch: () => (batches.push(deferred<BatchOutcome>()), batches[batches.length - 1].promise),
+  } as unknown as EventWriter;
   return { writer, batches };
 }
 
