@@ -69,9 +69,9 @@ export interface JetStreamStoreOptions {
   /** Told about every publish that is tried again (server log). */
   onRetry?: (err: unknown, attempt: number) => void;
   /**
-   * How long a read, or a lookup on the write path (a duplicate's original
-   * timestamp), keeps trying through a leader change or a lost server before
-   * it fails with UNAVAILABLE, in ms. Default 60,000.
+   * How long a read, or a request of a catch-up on the write path (stream
+   * info, message gets), keeps trying through a leader change or a lost
+   * server before it fails with UNAVAILABLE, in ms. Default 60,000.
    */
   readRetryMs?: number;
   /** How often the stream's end is looked at while anyone follows it, in ms (see onCommit). Default 5,000. */
@@ -84,7 +84,7 @@ export interface JetStreamStoreOptions {
 export interface JetStreamOpenReport {
   /** True when this store created the stream. */
   created: boolean;
-  /** The seq of the stream's last record (0 when it holds none). */
+  /** The seq of the stream's last record (0 for a new stream; its last stream sequence when it was emptied: see onEmptied). */
   lastSeq: number;
   /** Copies JetStream keeps of each record (the stream's own setting). */
   replicas: number;
