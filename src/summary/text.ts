@@ -18,7 +18,7 @@ export function summaryText(s: SummaryData): string {
     lines.push("", "Trust (latest, confidence interval, measurements):");
     for (const k of s.trust) {
       const p = k.points[k.points.length - 1];
-      lines.push(`  ${k.key}  ${fmt(p.trust)} [${fmt(p.lo)}, ${fmt(p.hi)}]  ${k.samples}x`);
+      lines.push(`  ${k.key}${k.source === "trust_updated" ? " (tracker)" : ""}  ${fmt(p.trust)} [${fmt(p.lo)}, ${fmt(p.hi)}]  ${k.samples}x`);
     }
   }
   if (s.rules.length > 0) {

@@ -10,10 +10,10 @@ import { LogReader } from "../../src/store/reader.js";
 import { SummaryBuilder, type SummaryData } from "../../src/summary/aggregate.js";
 import { summaryHtml } from "../../src/summary/html.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
+import { syntheticSummary, T0 } from "./synthetic-log.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
-const T0 = Date.UTC(2026, 10, 24, 12, 0, 0) * 1000;
 
 /** A log of three hours of learning: weight changes, trust metrics, rule effectiveness and other events. */
 function learningLog(): string {
@@ -38,6 +38,11 @@ function learningLog(): string {
       const half = 1.96 * Math.sqrt((trust * (1 - trust)) / n);
       line(minute, "bayesian_trust_metrics", { key, kind: "rule", trust, confidence_interval: [Math.max(0, trust - half), Math.min(1, trust + half)], confidence_strength: 0.5, sample_size: n });
     }
+    // The tracker's own audit records: key_t0 updated every minute, key_t1 every other one.
+    for (const [k, key] of ["key_t0", "key_t1"].entries()) {
+      if (minute % (k + 1) !== 0) continue;
+      line(minute, "trust_updated", { time: (T0 + minute * 60_000_000) / 1e6, outcomes: [{ key, success: minute % 5 !== 0, weight: 1 }], prev_seq: seq, mac: "unchecked" });
+    }
     if (minute % 15 === 0) for (let r = 0; r < 5; r++) line(minute, "rule_effectiveness", { rule_id: `rule_${r}`, activation_count: minute + r, success_rate: (r + 1) / 6, impact_score: 1 - r / 10 + minute / 1000, timestamp: "x" });
     if (minute % 7 === 0) line(minute, "symbolic_revision_triggered", { reason: `drift ${minute}` });
   }
@@ -53,9 +58,35 @@ async function summarize(logPath: string, sinceMicros?: number, untilMicros?: nu
 interface DrawnChart {
   id: string;
   type: string;
-  series: Array<{ label: string; points: number }>;
+  title: string;
+  series: Array<{ label: string; points: number; color: string }>;
+  /** Axis id -> its title and the tick labels drawn. */
+  axes: Record<string, { title: string; ticks: string[] }>;
   /** Canvas pixels that are not transparent. */
   inked: number;
+}
+
+interface Rendered {
+  charts: DrawnChart[];
+  errors: string[];
+  instances: number;
+  mode: string;
+  /** Texts of the coverage list and the "N of M shown" lines. */
+  coverage: string;
+  trustShown: string;
+  variablesShown: string;
+}
+
+/** Every axis has a title, and no two ticks drawn next to each other on an axis read the same. */
+function assertReadableAxes(charts: DrawnChart[]): void {
+  for (const c of charts) {
+    for (const [id, axis] of Object.entries(c.axes)) {
+      assert.ok(axis.title.length > 0, `${c.id} axis ${id} has a title`);
+      const shown = axis.ticks.filter((t) => t !== "");
+      assert.ok(shown.length >= 2, `${c.id} axis ${id} has tick labels: ${JSON.stringify(axis.ticks)}`);
+      assert.equal(new Set(shown).size, shown.length, `${c.id} axis ${id} repeats a tick label: ${JSON.stringify(axis.ticks)}`);
+    }
+  }
 }
 
 describe("visual summary page (headless Chromium)", function () {
@@ -80,8 +111,8 @@ describe("visual summary page (headless Chromium)", function () {
     await dir?.remove();
   });
 
-  /** Opens the page with no network, waits for the charts, and reports what was drawn and any console error. */
-  async function render(html: string, name: string): Promise<{ charts: DrawnChart[]; errors: string[]; instances: number }> {
+  /** Opens the page with no network, waits for the charts, optionally switches the x axis, and reports what was drawn and any console error. */
+  async function render(html: string, name: string, xMode?: "time" | "seq"): Promise<Rendered> {
     const file = join(dir.path, `${name}.html`);
     await writeFile(file, html);
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, offline: true });
@@ -96,8 +127,12 @@ describe("visual summary page (headless Chromium)", function () {
     });
     await page.goto(pathToFileURL(file).href);
     await page.waitForFunction(() => (window as unknown as { __summary?: { ready: boolean } }).__summary?.ready === true);
+    if (xMode !== undefined) {
+      await page.check(`input[name=xmode][value=${xMode}]`);
+      await page.waitForFunction((m) => (window as unknown as { __summary: { mode: string } }).__summary.mode === m, xMode);
+    }
     const result = await page.evaluate(() => {
-      const w = window as unknown as { __summary: { charts: Array<{ id: string; type: string; series: Array<{ label: string; points: number }> }> }; Chart: { instances: Record<string, unknown> } };
+      const w = window as unknown as { __summary: { mode: string; charts: Array<Omit<DrawnChart, "inked">> }; Chart: { instances: Record<string, unknown> } };
       const charts = w.__summary.charts.map((c) => {
         const canvas = document.getElementById(c.id) as HTMLCanvasElement;
         const pixels = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
@@ -105,7 +140,9 @@ describe("visual summary page (headless Chromium)", function () {
         for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) inked++;
         return { ...c, inked };
       });
-      return { charts, instances: Object.keys(w.Chart.instances).length };
+      // (No named helper here: the test runner's transform would wrap it in a function the page lacks.)
+      const [coverage, trustShown, variablesShown] = ["coverage", "trust-shown", "variables-shown"].map((id) => document.getElementById(id)?.textContent ?? "");
+      return { charts, mode: w.__summary.mode, instances: Object.keys(w.Chart.instances).length, coverage, trustShown, variablesShown };
     });
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
@@ -115,10 +152,22 @@ describe("visual summary page (headless Chromium)", function () {
 
   it("draws every chart with all its series, offline, without console errors", async () => {
     const data = await summarize(logPath);
-    const { charts, errors, instances } = await render(summaryHtml(data, { source: logPath, generatedAt: new Date().toISOString() }), "summary");
+    const { charts, errors, instances, mode, coverage, trustShown, variablesShown } = await render(summaryHtml(data, { source: logPath, generatedAt: new Date().toISOString() }), "summary");
     assert.deepEqual(errors, []);
+    // Steady events: the page opens by time.
+    assert.equal(mode, "time");
     const byId = new Map(charts.map((c) => [c.id, c]));
-    assert.deepEqual([...byId.keys()], ["chart-timeline", "chart-weights", "chart-trust-0", "chart-trust-1", "chart-trust-2", "chart-rules"]);
+    assert.deepEqual([...byId.keys()], ["chart-timeline", "chart-weights", "chart-trust-0", "chart-trust-1", "chart-trust-2", "chart-trust-3", "chart-trust-4", "chart-rules"]);
+    // What the page covers, in words.
+    assert.match(coverage, new RegExp(`Log${logPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    assert.match(coverage, new RegExp(`Records${data.records.toLocaleString("en-US")} \\(seq 1 to ${data.lastSeq}\\)`));
+    assert.match(coverage, /Time range2026-11-24T12:00:00\.\d+\+00:00 to 2026-11-24T14:59:00\.\d+\+00:00 \(UTC\)/);
+    assert.equal(variablesShown, "8 of 10 variables shown, the most changed");
+    assert.equal(trustShown, "All 5 keys shown");
+    assertReadableAxes(charts);
+    assert.match(byId.get("chart-timeline")!.axes.x.title, /^time \(UTC\)/);
+    assert.equal(byId.get("chart-timeline")!.axes.y.title, "events per 3 minutes");
+    assert.equal(byId.get("chart-weights")!.axes.x.title, "time (UTC)");
     assert.equal(instances, charts.length);
     for (const c of charts) {
       assert.ok(c.series.length > 0, `${c.id} has series`);
@@ -138,6 +187,19 @@ describe("visual summary page (headless Chromium)", function () {
       // Lower bound, upper bound (the band) and the trust line, one point per measurement.
       assert.deepEqual(byId.get(`chart-trust-${i}`)!.series.map((s) => s.points), [k.points.length, k.points.length, k.points.length]);
     }
+    // The tracker's own updates are replayed: each key has its trajectory, one point per update, most updated first.
+    assert.deepEqual(
+      data.trust.map((k) => [k.key, k.source, k.points.length]),
+      [
+        ["key_t0", "trust_updated", 180],
+        ["key_t1", "trust_updated", 90],
+        ["rule_a", "bayesian_trust_metrics", 90],
+        ["rule_b", "bayesian_trust_metrics", 60],
+        ["var_x", "bayesian_trust_metrics", 45],
+      ],
+    );
+    assert.equal(byId.get("chart-trust-0")!.title, "key_t0 (180 updates, tracker)");
+    assert.equal(byId.get("chart-trust-2")!.title, "rule_a (90 measurements, reported)");
     assert.deepEqual(data.rules.map((r) => r.ruleId), ["rule_4", "rule_3", "rule_2", "rule_1", "rule_0"]);
     assert.ok(byId.get("chart-rules")!.series.every((s) => s.points === 5));
   });
@@ -163,7 +225,80 @@ describe("visual summary page (headless Chromium)", function () {
     assert.deepEqual(errors, []);
     assert.deepEqual(charts.map((c) => c.id), ["chart-timeline"]);
     assert.match(html, /No variable_weight_update records in this range/);
-    assert.match(html, /No bayesian_trust_metrics records in this range/);
+    assert.match(html, /No trust_updated or bayesian_trust_metrics records in this range/);
     assert.match(html, /No rule_effectiveness records in this range/);
+  });
+
+  const page = (data: SummaryData, name: string) => summaryHtml(data, { source: `${name}.jsonl`, generatedAt: "2026-11-30T00:00:00Z" });
+
+  it("opens a burst by seq, where it is not a sliver, and redraws by time on the toggle", async () => {
+    // Two hours of 2,000 quiet records, then 8,000 in one second.
+    const data = syntheticSummary({ records: 10_000, minutes: 120, keys: 4, extraTypes: 2, burst: 8_000 });
+    const bySeq = await render(page(data, "burst"), "summary-burst");
+    assert.deepEqual(bySeq.errors, []);
+    assert.equal(bySeq.mode, "seq");
+    assertReadableAxes(bySeq.charts);
+    const timeline = bySeq.charts.find((c) => c.id === "chart-timeline")!;
+    assert.equal(timeline.axes.x.title, `record seq, first of each bar of ${data.seqTimeline.bucketSize} records`);
+    assert.ok(timeline.series.every((s) => s.points === data.seqTimeline.starts.length));
+    // The burst is 80% of the records, so about 80% of the bars (by time it is one bar of 121).
+    const burstBars = data.seqTimeline.starts.filter((s) => s > 2_000).length;
+    assert.ok(data.seqTimeline.starts.length >= 60 && burstBars / data.seqTimeline.starts.length > 0.75, `${burstBars} of ${data.seqTimeline.starts.length} bars`);
+    assert.equal(bySeq.charts.find((c) => c.id === "chart-weights")!.axes.x.title, "record seq (position in the log)");
+
+    const byTime = await render(page(data, "burst"), "summary-burst-time", "time");
+    assert.deepEqual(byTime.errors, []);
+    assert.equal(byTime.mode, "time");
+    assertReadableAxes(byTime.charts);
+    const timelineByTime = byTime.charts.find((c) => c.id === "chart-timeline")!;
+    assert.ok(timelineByTime.series.every((s) => s.points === data.timeline.starts.length));
+    assert.equal(byTime.charts.find((c) => c.id === "chart-weights")!.axes.x.title, "time (UTC)");
+    // The same charts, with the same series, either way.
+    assert.deepEqual(byTime.charts.map((c) => [c.id, c.series.length]), bySeq.charts.map((c) => [c.id, c.series.length]));
+  });
+
+  it("shows the most updated of 50 keys and says how many are left out", async () => {
+    const data = syntheticSummary({ records: 20_000, minutes: 600, keys: 50, extraTypes: 0 });
+    assert.equal(data.trustTotal, 50);
+    const r = await render(page(data, "keys50"), "summary-keys50");
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.trustShown, "6 of 50 keys shown, the most updated");
+    const trustCharts = r.charts.filter((c) => c.id.startsWith("chart-trust-"));
+    assert.equal(trustCharts.length, 6);
+    // Most updated first; each a trajectory with one point per update, not one dot.
+    const samples = data.trust.map((k) => k.samples);
+    assert.deepEqual(samples, [...samples].sort((a, b) => b - a));
+    for (const [i, k] of data.trust.entries()) {
+      assert.equal(k.points.length, k.samples);
+      assert.ok(k.samples > 100, `${k.key}: ${k.samples} updates`);
+      assert.equal(trustCharts[i].title, `${k.key} (${k.samples} updates, tracker)`);
+      assert.deepEqual(trustCharts[i].series.map((s) => s.points), [k.samples, k.samples, k.samples]);
+    }
+    assertReadableAxes(r.charts);
+  });
+
+  it("draws one key's trajectory and says it is all there is", async () => {
+    const data = syntheticSummary({ records: 100, minutes: 30, keys: 1, extraTypes: 1 });
+    const r = await render(page(data, "key1"), "summary-key1");
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.trustShown, "All 1 key shown");
+    const trust = r.charts.filter((c) => c.id.startsWith("chart-trust-"));
+    assert.equal(trust.length, 1);
+    assert.ok(trust[0].series[2].points > 10, "a trajectory, not one dot");
+    assert.match(r.coverage, /Logkey1\.jsonlRecords100 \(seq 1 to 100\)Time range2026-11-24T12:00:00\.000000\+00:00 to 2026-11-24T12:29:42\.000000\+00:00 \(UTC\)/);
+    assertReadableAxes(r.charts);
+  });
+
+  it("keeps 19 event types apart in colours of their own and groups the rest as other", async () => {
+    const data = syntheticSummary({ records: 30_000, minutes: 240, keys: 3, extraTypes: 40 });
+    assert.equal(Object.keys(data.countsByType).length, 43);
+    const r = await render(page(data, "types43"), "summary-types43");
+    assert.deepEqual(r.errors, []);
+    const timeline = r.charts.find((c) => c.id === "chart-timeline")!;
+    assert.equal(timeline.series.length, 20);
+    assert.deepEqual(timeline.series.slice(0, 19).map((s) => s.label), Object.keys(data.countsByType).slice(0, 19));
+    assert.equal(timeline.series[19].label, "other (24 less frequent types)");
+    assert.equal(new Set(timeline.series.map((s) => s.color)).size, 20, "no colour repeats");
+    assertReadableAxes(r.charts);
   });
 });
