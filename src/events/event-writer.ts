@@ -12,6 +12,7 @@ import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
 import { jsonLine } from "./json.js";
+import { createTypedEncoders, type TypedEncoders } from "./typed-encoders.js";
 
 /** An event checked, built and encoded: ready for the store. */
 export interface PreparedEvent extends AppendEntry {
@@ -108,6 +109,8 @@ export class EventWriter {
   private readonly redactedScratch: string[] = [];
   /** Writes the Struct fields of LogEvents read by hand (event-batch.ts); absent when the PII guard was not made by createPiiGuard. */
   private readonly transcoder: StructTranscoder | undefined;
+  /** Writes the bodies of fixed-shape events of batches (weight changes, rule activations) without building their data. */
+  private readonly typed: TypedEncoders;
 
   constructor(
     private readonly store: LogStore,
@@ -118,6 +121,7 @@ export class EventWriter {
     this.validate = createValidatorFactory(limits);
     const piiOptions = piiOptionsOf(pii);
     this.transcoder = piiOptions === undefined ? undefined : createStructTranscoder({ limits, pii: piiOptions });
+    this.typed = createTypedEncoders(pii);
   }
 
   /**
@@ -213,6 +217,12 @@ export class EventWriter {
 
   /** Checks and encodes one event; throws INVALID_ARGUMENT naming the field (paths start at `path`). */
   prepare(event: LearningEvent["event"], path: string): PreparedEvent | Promise<PreparedEvent> {
+    this.check(event, path);
+    return this.build(event, path);
+  }
+
+  /** Validates an event (descriptor-driven); throws INVALID_ARGUMENT naming the field. */
+  private check(event: LearningEvent["event"], path: string): void {
     if (event.case === undefined) throw ServiceError.invalid(path || "event", "no event set");
     try {
       this.validate(eventSchemas.get(event.case)!)(event.value, "");
@@ -222,6 +232,10 @@ export class EventWriter {
       if (!path || !(err instanceof ServiceError)) throw err;
       throw err.underField(`${path}.${eventFieldNames.get(event.case)}`);
     }
+  }
+
+  /** Builds and encodes a validated event. */
+  private build(event: LearningEvent["event"], path: string): PreparedEvent | Promise<PreparedEvent> {
     const draft = buildEvent(event, this.deps);
     // Only events that consult the tracker are asynchronous; the rest stay off the microtask queue.
     return draft instanceof Promise ? draft.then((d) => this.encode(d, path)) : this.encode(draft, path);
@@ -301,7 +315,18 @@ export class EventWriter {
           this.accept(batch, settled.entry);
           continue;
         }
-        const p = this.prepare(settled?.event ?? events[i].event, `${prefix}[${base + i}]`);
+        const event = settled?.event ?? events[i].event;
+        const path = `${prefix}[${base + i}]`;
+        this.check(event, path);
+        const body = this.typed.body(event);
+        // Within the size limit for sure (a UTF-16 unit is at most 3 UTF-8 bytes); else the general path measures it.
+        if (body !== undefined && body.length * 3 <= this.limits.recordBytesMax) {
+          const eventId = (event.value as { eventId?: string }).eventId;
+          const clientChosenId = eventId !== undefined;
+          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : uuidv4(), clientChosenId, body, redactedFields: NOTHING_REDACTED });
+          continue;
+        }
+        const p = this.build(event, path);
         if (p instanceof Promise) {
           return p.then(
             (event) => this.prepareBatch(events, base, prefix, i + 1, this.accept(batch, event)),

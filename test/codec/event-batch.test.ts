@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { NullValue, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import { status } from "@grpc/grpc-js";
 import fc from "fast-check";
 import {
   IngestEventsRequestSchema,
@@ -57,17 +58,43 @@ async function outcomeOf(run: (writer: EventWriter) => Promise<Awaited<ReturnTyp
   }
 }
 
-/** Today's path: the whole request decoded by protobuf-es (the adapter's words for a refusal), then writeBatch. */
-function referencePath(schema: DescMessage, bytes: Uint8Array, setup: Setup, indexBase: number): Promise<Outcome> {
-  return outcomeOf((writer) => {
+/**
+ * Today's path: the whole request decoded by protobuf-es (the adapter's
+ * words for a refusal), then each event through EventWriter.prepare (the
+ * validator, the catalog's builders, encodeBody with jsonLine, the size
+ * check, the PII guard), as writeBatch did before it had a fast path.
+ */
+async function referencePath(schema: DescMessage, bytes: Uint8Array, setup: Setup, indexBase: number): Promise<Outcome> {
+  const appended: AppendEntry[][] = [];
+  const writer = writerFor(setup, appended);
+  try {
     let request: { events: LearningEvent[] };
     try {
       request = fromBinary(schema, bytes) as unknown as { events: LearningEvent[] };
     } catch (err) {
       throw undecodableError(err);
     }
-    return writer.writeBatch(request.events, { wait: true, indexBase });
-  }, setup);
+    const { events } = request;
+    if (events.length > setup.limits.batchEventsMax) throw ServiceError.invalid("events", `${events.length} events in one batch, over the limit of ${setup.limits.batchEventsMax}`);
+    const entries: Array<{ body: string; clientChosenId: boolean | undefined; eventId: string | undefined }> = [];
+    const errors: unknown[] = [];
+    const redacted: Array<[number, string[]]> = [];
+    for (let i = 0; i < events.length; i++) {
+      try {
+        const p = await writer.prepare(events[i].event, `events[${indexBase + i}]`);
+        if (p.redactedFields.length > 0) redacted.push([entries.length, p.redactedFields]);
+        entries.push({ body: p.body, clientChosenId: p.clientChosenId, eventId: p.clientChosenId ? p.eventId : undefined });
+      } catch (err) {
+        const e = ServiceError.from(err);
+        if (e.code !== status.INVALID_ARGUMENT) throw e;
+        errors.push({ index: indexBase + i, code: e.code, message: e.message });
+      }
+    }
+    return { entries, errors, redacted };
+  } catch (err) {
+    if (!(err instanceof ServiceError)) throw err;
+    return { code: err.code, message: err.message, violations: err.violations };
+  }
 }
 
 /** The new path: read by hand as the adapter does, settled as the handlers do, then writeBatch. */
@@ -218,8 +245,8 @@ const requestArb = fc
     return { schema, bytes, indexBase };
   });
 
-describe("Event batch reader (requests read by hand, LogEvents' Structs transcoded)", () => {
-  it("gives the same records, per-event errors, redactions and request errors as decoding with protobuf-es", async () => {
+describe("Event batch reader (requests read by hand, LogEvents' Structs transcoded, fixed-shape events by typed encoders)", () => {
+  it("gives the same records, per-event errors, redactions and request errors as decoding with protobuf-es and preparing each event", async () => {
     const taken = { fast: 0 };
     await fc.assert(
       fc.asyncProperty(requestArb, setupArb, async ({ schema, bytes, indexBase }, setup) => {

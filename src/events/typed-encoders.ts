@@ -1,0 +1,103 @@
+import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import type { PiiGuard } from "../guard/pii.js";
+import { jsonLine } from "./json.js";
+
+/**
+ * The JSON of a string exactly as jsonLine writes it: printable ASCII
+ * without quote or backslash as it is, anything else through jsonLine (its
+ * escapes, U+2028, U+2029 and U+0085 included).
+ */
+export function jsonString(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return jsonLine(text);
+  }
+  return `"${text}"`;
+}
+
+/** The bodies of the fixed-shape catalog events, written without building their data objects. */
+export interface TypedEncoders {
+  /**
+   * The record body of a validated event, byte for byte what the catalog,
+   * the PII guard and encodeBody would write; undefined when the event is not
+   * of a fixed shape written here, or when the PII guard would change or
+   * refuse anything in it (the general path then writes it, or says why).
+   */
+  body(event: LearningEvent["event"]): string | undefined;
+}
+
+/**
+ * Builds the typed encoders for one PII guard. The guard's verdict on the
+ * keys is taken once, from a sample of each shape: when it would redact any
+ * key of a shape, that shape always takes the general path.
+ */
+export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
+  const found: string[] = [];
+  const keysPlain = (sample: Record<string, string | number | boolean>): boolean => {
+    found.length = 0;
+    try {
+      pii(sample, "data", found);
+    } catch {
+      return false;
+    }
+    return found.length === 0;
+  };
+  const weightPlain = keysPlain({ variable: "", from: 0, to: 0 });
+  const rulePlain = keysPlain({ rule_id: "", variable_id: "", outcome: "", forecast_id: "", success: false });
+  /** The string's JSON, or undefined when the guard would redact any of it (or refuse it). */
+  const text = (value: string): string | undefined => {
+    found.length = 0;
+    try {
+      if (pii(value, "", found) !== value || found.length > 0) return undefined;
+    } catch {
+      return undefined;
+    }
+    return jsonString(value);
+  };
+  return {
+    body(event) {
+      switch (event.case) {
+        case "variableWeightChange": {
+          if (!weightPlain) return undefined;
+          const m = event.value;
+          const variable = text(m.variable);
+          if (variable === undefined) return undefined;
+          // Validated: finite numbers, whose text is the same for String() as for JSON.stringify.
+          return `"event_type":"variable_weight_update","data":{"variable":${variable},"from":${m.oldWeight},"to":${m.newWeight}}`;
+        }
+        case "ruleActivation": {
+          if (!rulePlain) return undefined;
+          const m = event.value;
+          let outcome: string | undefined;
+          const kind = m.outcome?.kind;
+          switch (kind?.case) {
+            case undefined:
+            case "nullValue":
+              outcome = "null";
+              break;
+            case "numberValue":
+              outcome = `${kind.value}`;
+              break;
+            case "boolValue":
+              outcome = kind.value ? "true" : "false";
+              break;
+            case "stringValue":
+              outcome = text(kind.value);
+              break;
+            default:
+              // Objects and lists: the general path (depth, PII walk).
+              return undefined;
+          }
+          const ruleId = text(m.ruleId);
+          const variableId = text(m.variableId);
+          const forecastId = m.forecastId === undefined ? "null" : text(m.forecastId);
+          if (outcome === undefined || ruleId === undefined || variableId === undefined || forecastId === undefined) return undefined;
+          const success = m.success === undefined ? "null" : m.success ? "true" : "false";
+          return `"event_type":"rule_activation","data":{"rule_id":${ruleId},"variable_id":${variableId},"outcome":${outcome},"forecast_id":${forecastId},"success":${success}}`;
+        }
+        default:
+          return undefined;
+      }
+    },
+  };
+}

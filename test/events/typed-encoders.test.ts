@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import fc from "fast-check";
+import { LearningEventSchema, type LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { systemClock } from "../../src/clock.js";
+import { buildEvent } from "../../src/events/catalog.js";
+import { encodeBody } from "../../src/events/event-writer.js";
+import { jsonLine } from "../../src/events/json.js";
+import { createTypedEncoders, jsonString } from "../../src/events/typed-encoders.js";
+import { defaultEventLimits } from "../../src/guard/limits.js";
+import { createPiiGuard, defaultSensitiveKeys } from "../../src/guard/pii.js";
+
+const property = { seed: Number(process.env.PULSE_TYPED_SEED ?? 20261130), numRuns: Number(process.env.PULSE_TYPED_RUNS ?? 500) };
+const deps = { limits: defaultEventLimits, clock: systemClock, trustMetrics: () => Promise.reject(new Error("not used")) };
+const textArb = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.string({ unit: "binary", maxLength: 6 }),
+  fc.constantFrom("\u2028", "a\u2029b", "\u0085", '"q"', "back\\slash", "\u007f", "tab\t", "x@example.com", "4111 1111 1111 1111"),
+);
+const finiteArb = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.constantFrom(-0, 1e21, 1e-7, 5e-324, 2 ** 53));
+
+/** The general path's body: the catalog's builder, the PII guard (in place), encodeBody. */
+function generalBody(event: LearningEvent["event"], mode: "off" | "redact"): { body: string; redacted: string[] } {
+  const draft = buildEvent(event, deps);
+  if (draft instanceof Promise) throw new Error("not a fixed-shape event");
+  const redacted: string[] = [];
+  draft.data = createPiiGuard({ mode, sensitiveKeys: defaultSensitiveKeys })(draft.data, "data", redacted) ?? null;
+  return { body: encodeBody(draft), redacted };
+}
+
+describe("Typed encoders (fixed-shape events without JSON.stringify)", () => {
+  it("writes strings exactly as jsonLine does (line separators and U+0085 escaped too)", () => {
+    fc.assert(fc.property(textArb, (text) => assert.equal(jsonString(text), jsonLine(text))), property);
+  });
+
+  it("writes weight changes and rule activations as the catalog and encodeBody do, or leaves to the general path what the PII guard would change", () => {
+    const outcomeArb = fc.option(
+      fc.oneof(
+        textArb.map((value) => ({ kind: { case: "stringValue" as const, value } })),
+        finiteArb.map((value) => ({ kind: { case: "numberValue" as const, value } })),
+        fc.boolean().map((value) => ({ kind: { case: "boolValue" as const, value } })),
+        fc.constant({ kind: { case: "nullValue" as const, value: 0 } }),
+        fc.constant({ kind: { case: "listValue" as const, value: { values: [] as never[] } } }),
+      ),
+      { nil: undefined },
+    );
+    const eventArb = fc.oneof(
+      fc.record({ variable: textArb, oldWeight: finiteArb, newWeight: finiteArb }).map((value) => create(LearningEventSchema, { event: { case: "variableWeightChange", value } })),
+      fc
+        .record({ ruleId: textArb, variableId: textArb, outcome: outcomeArb, forecastId: fc.option(textArb, { nil: undefined }), success: fc.option(fc.boolean(), { nil: undefined }) })
+        .map((value) => create(LearningEventSchema, { event: { case: "ruleActivation", value } })),
+    );
+    let written = 0;
+    fc.assert(
+      fc.property(eventArb, fc.constantFrom("off" as const, "redact" as const), (event, mode) => {
+        const typed = createTypedEncoders(createPiiGuard({ mode, sensitiveKeys: defaultSensitiveKeys })).body(event.event);
+        const general = generalBody(event.event, mode);
+        if (typed === undefined) {
+          // Only what the guard changes, or what has no fixed shape (a list outcome), is left to the general path.
+          const listOutcome = event.event.case === "ruleActivation" && event.event.value.outcome?.kind.case === "listValue";
+          assert.ok(listOutcome || general.redacted.length > 0, `left out for no reason: ${general.body}`);
+          return;
+        }
+        written++;
+        assert.deepEqual({ body: typed, redacted: [] }, general);
+      }),
+      property,
+    );
+    assert.ok(written > property.numRuns / 2);
+  });
+
+  it("leaves a shape to the general path when the guard would redact one of its keys", () => {
+    const event = create(LearningEventSchema, { event: { case: "variableWeightChange", value: { variable: "v", oldWeight: 1, newWeight: 2 } } });
+    assert.equal(createTypedEncoders(createPiiGuard({ mode: "redact", sensitiveKeys: ["from"] })).body(event.event), undefined);
+    assert.equal(createTypedEncoders(createPiiGuard({ mode: "reject", sensitiveKeys: ["variable"] })).body(event.event), undefined);
+    assert.equal(
+      createTypedEncoders(createPiiGuard({ mode: "reject", sensitiveKeys: ["secret"] })).body(event.event),
+      '"event_type":"variable_weight_update","data":{"variable":"v","from":1,"to":2}',
+    );
+  });
+});
