@@ -5,10 +5,10 @@
  * (struct-json.ts) instead of decoding them to JS objects.
  *
  * Every other event is decoded by protobuf-es as today, one event at a
- * time, with the nesting budget it has inside the request. A LogEvent is
- * read by hand only in the plain shape every encoder writes (each of its
- * four fields at most once, ASCII strings, no unknown fields); any other is
- * decoded by protobuf-es too. Anything unusual in the request itself
+ * time, with the nesting budget it has inside the request. LogEvents and
+ * variable weight changes are read by hand, only in the plain shape every
+ * encoder writes (each field at most once, ASCII strings, no unknown
+ * fields); any other is decoded by protobuf-es too. Anything unusual in the request itself
  * (unknown fields, a bad tag or length) makes the reader give up, and the
  * caller decodes the whole request with protobuf-es: the same message, or
  * the same error, as before.
@@ -24,9 +24,11 @@ import {
   LearningEventSchema,
   LogBatchRequestSchema,
   LogEventRequestSchema,
+  LogVariableWeightChangeRequestSchema,
   StreamEventsRequestSchema,
   type LearningEvent,
   type LogEventRequest,
+  type LogVariableWeightChangeRequest,
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { DECODE_LEVELS_MAX } from "./request-decode.js";
 
@@ -161,12 +163,52 @@ function readLogEvent(bytes: Buffer, eventStart: number, eventEnd: number, start
   };
 }
 
-/** One LearningEvent of the request: read by hand when it is a plain LogEvent, else decoded by protobuf-es. */
+const WEIGHT_TAG = (LearningEventSchema.field.variableWeightChange.number << 3) | 2;
+const W_VARIABLE = (LogVariableWeightChangeRequestSchema.field.variable.number << 3) | 2;
+const W_OLD = (LogVariableWeightChangeRequestSchema.field.oldWeight.number << 3) | 1;
+const W_NEW = (LogVariableWeightChangeRequestSchema.field.newWeight.number << 3) | 1;
+const W_EVENT_ID = (LogVariableWeightChangeRequestSchema.field.eventId.number << 3) | 2;
+
+/** A weight change in `[start, end)` read by hand (the message protobuf-es would give), or undefined when its shape is not the plain one. */
+function readWeightChange(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent | undefined {
+  let variable = "";
+  let oldWeight = 0;
+  let newWeight = 0;
+  let eventId: string | undefined;
+  let seen = 0;
+  let p = start;
+  while (p < end) {
+    const tag = bytes[p++];
+    if (seen & (1 << (tag & 31)) || tag >= 0x80) return undefined;
+    seen |= 1 << (tag & 31);
+    if (tag === W_OLD || tag === W_NEW) {
+      if (p + 8 > end) return undefined;
+      const value = bytes.readDoubleLE(p);
+      if (tag === W_OLD) oldWeight = value;
+      else newWeight = value;
+      p += 8;
+      continue;
+    }
+    if (tag !== W_VARIABLE && tag !== W_EVENT_ID) return undefined;
+    const length = varint(bytes, p, end, at);
+    p = at.pos;
+    if (p + length > end) return undefined;
+    const text = ascii(bytes, p, p + length);
+    if (text === undefined) return undefined;
+    if (tag === W_VARIABLE) variable = text;
+    else eventId = text;
+    p += length;
+  }
+  const value = { $typeName: LogVariableWeightChangeRequestSchema.typeName, variable, oldWeight, newWeight, eventId } as LogVariableWeightChangeRequest;
+  return { $typeName: LearningEventSchema.typeName, event: { case: "variableWeightChange", value } };
+}
+
+/** One LearningEvent of the request: read by hand when it is a plain LogEvent or weight change, else decoded by protobuf-es. */
 function readEvent(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent {
-  if (end > start && bytes[start] === GENERIC_TAG) {
+  if (end > start && (bytes[start] === GENERIC_TAG || bytes[start] === WEIGHT_TAG)) {
     const length = varint(bytes, start + 1, end, at);
     if (at.pos + length === end) {
-      const event = readLogEvent(bytes, start, end, at.pos, end, at);
+      const event = bytes[start] === GENERIC_TAG ? readLogEvent(bytes, start, end, at.pos, end, at) : readWeightChange(bytes, at.pos, end, at);
       if (event !== undefined) return event;
     }
   }

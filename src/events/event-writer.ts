@@ -316,8 +316,16 @@ export class EventWriter {
           continue;
         }
         const event = settled?.event ?? events[i].event;
-        const path = `${prefix}[${base + i}]`;
-        this.check(event, path);
+        if (event.case === "variableWeightChange" || event.case === "ruleActivation") {
+          // Their path is built only for an error: no string per valid event.
+          try {
+            this.check(event, "");
+          } catch (err) {
+            throw err instanceof ServiceError ? err.underField(`${prefix}[${base + i}].${eventFieldNames.get(event.case)}`) : err;
+          }
+        } else {
+          this.check(event, `${prefix}[${base + i}]`);
+        }
         const body = this.typed.body(event);
         // Within the size limit for sure (a UTF-16 unit is at most 3 UTF-8 bytes); else the general path measures it.
         if (body !== undefined && body.length * 3 <= this.limits.recordBytesMax) {
@@ -326,7 +334,7 @@ export class EventWriter {
           this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : uuidv4(), clientChosenId, body, redactedFields: NOTHING_REDACTED });
           continue;
         }
-        const p = this.build(event, path);
+        const p = this.build(event, `${prefix}[${base + i}]`);
         if (p instanceof Promise) {
           return p.then(
             (event) => this.prepareBatch(events, base, prefix, i + 1, this.accept(batch, event)),
