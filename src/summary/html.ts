@@ -86,6 +86,39 @@ const PAGE_SCRIPT = String.raw`
   };
   const plural = (n, one, many) => n + " " + (n === 1 ? one : many);
 
+  // The confidence band: the area between the upper (dataset 1) and lower (dataset 0) bounds, painted
+  // as one polygon under the lines. Chart.js's own fill between datasets drew a wedge across the
+  // whole chart for one series drawn by time (seen at 100,000 records); a polygon of the points cannot.
+  const band = {
+    id: "band",
+    beforeDatasetsDraw(chart) {
+      const ds = chart.data.datasets;
+      if (!ds[1] || !ds[1].band || !ds[1].data.length) return;
+      const xs = chart.scales.x, ys = chart.scales.y, ctx = chart.ctx, area = chart.chartArea;
+      const hi = ds[1].data, lo = ds[0].data, stepped = ds[1].stepped;
+      const px = (p) => xs.getPixelForValue(p.x), py = (p) => ys.getPixelForValue(p.y);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(area.left, area.top, area.right - area.left, area.bottom - area.top);
+      ctx.clip();
+      ctx.beginPath();
+      ctx.moveTo(px(hi[0]), py(hi[0]));
+      for (let j = 1; j < hi.length; j++) {
+        if (stepped) ctx.lineTo(px(hi[j]), py(hi[j - 1]));
+        ctx.lineTo(px(hi[j]), py(hi[j]));
+      }
+      ctx.lineTo(px(lo[lo.length - 1]), py(lo[lo.length - 1]));
+      for (let j = lo.length - 1; j > 0; j--) {
+        if (stepped) ctx.lineTo(px(lo[j]), py(lo[j - 1]));
+        ctx.lineTo(px(lo[j - 1]), py(lo[j - 1]));
+      }
+      ctx.closePath();
+      ctx.fillStyle = ds[1].backgroundColor;
+      ctx.fill();
+      ctx.restore();
+    },
+  };
+
   let charts = [];
   const draw = (mode) => {
     for (const c of charts) c.chart.destroy();
@@ -125,14 +158,17 @@ const PAGE_SCRIPT = String.raw`
 
     data.trust.forEach((k, i) => {
       const pts = (f) => k.points.map((p) => ({ x: xOf(p), y: p[f] }));
+      // The tracker's trust is a step function of its updates: its band steps with it.
+      const stepped = k.source === "trust_updated";
       const what = k.source === "trust_updated" ? plural(k.samples, "update", "updates") + ", tracker" : plural(k.samples, "measurement", "measurements") + ", reported";
       make("chart-trust-" + i, {
         type: "line",
         data: { datasets: [
-          { label: "lower bound", data: pts("lo"), borderColor: "transparent", pointRadius: 0, fill: false },
-          { label: "95% confidence interval", data: pts("hi"), borderColor: "transparent", backgroundColor: color(i, 0.25), pointRadius: 0, fill: "-1" },
-          { label: "trust", data: pts("trust"), borderColor: color(i), backgroundColor: color(i), pointRadius: k.points.length > 200 ? 0 : 2, stepped: k.source === "trust_updated" },
+          { label: "lower bound", data: pts("lo"), borderColor: "transparent", pointRadius: 0, fill: false, stepped: stepped },
+          { label: "95% confidence interval", data: pts("hi"), borderColor: "transparent", backgroundColor: color(i, 0.25), pointRadius: 0, fill: false, stepped: stepped, band: true },
+          { label: "trust", data: pts("trust"), borderColor: color(i), backgroundColor: color(i), pointRadius: k.points.length > 200 ? 0 : 2, stepped: stepped },
         ] },
+        plugins: [band],
         options: { parsing: false, plugins: { title: { display: true, text: k.key + " (" + what + ")" }, legend: { labels: { filter: (item) => item.text !== "lower bound" } } }, scales: { x: x(), y: { min: 0, max: 1, title: { display: true, text: "trust (probability, 0 to 1)" } } } },
       });
     });
