@@ -1,4 +1,3 @@
-import { v4 as uuidv4 } from "uuid";
 import { status } from "@grpc/grpc-js";
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { LearningEventSchema, LogEventRequestSchema, type LearningEvent, type LogEventRequest } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
@@ -12,6 +11,7 @@ import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
 import { jsonLine } from "./json.js";
+import { EventIds } from "./event-ids.js";
 import { createTypedEncoders, type TypedEncoders } from "./typed-encoders.js";
 
 /** An event checked, built and encoded: ready for the store. */
@@ -111,6 +111,8 @@ export class EventWriter {
   private readonly transcoder: StructTranscoder | undefined;
   /** Writes the bodies of fixed-shape events of batches (weight changes, rule activations) without building their data. */
   private readonly typed: TypedEncoders;
+  /** Random event ids, drawn in bulk. */
+  private readonly ids = new EventIds();
 
   constructor(
     private readonly store: LogStore,
@@ -212,7 +214,7 @@ export class EventWriter {
     }
     const clientChosenId = header.eventId !== undefined;
     const redactedFields = found.length > 0 ? found.slice() : NOTHING_REDACTED;
-    return { eventId: clientChosenId ? header.eventId!.toLowerCase() : uuidv4(), clientChosenId, body, redactedFields };
+    return { eventId: clientChosenId ? header.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields };
   }
 
   /** Checks and encodes one event; throws INVALID_ARGUMENT naming the field (paths start at `path`). */
@@ -252,7 +254,7 @@ export class EventWriter {
     const redactedFields = found.length > 0 ? found.slice() : NOTHING_REDACTED;
     if (redactedFields.length > 0) body = this.checkedBody(draft, path);
     const clientChosenId = draft.eventId !== undefined;
-    return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : uuidv4(), clientChosenId, body, draft, redactedFields };
+    return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, draft, redactedFields };
   }
 
   private checkedBody(draft: EventDraft, path: string): string {
@@ -331,7 +333,7 @@ export class EventWriter {
         if (body !== undefined && body.length * 3 <= this.limits.recordBytesMax) {
           const eventId = (event.value as { eventId?: string }).eventId;
           const clientChosenId = eventId !== undefined;
-          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : uuidv4(), clientChosenId, body, redactedFields: NOTHING_REDACTED });
+          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED });
           continue;
         }
         const p = this.build(event, `${prefix}[${base + i}]`);
