@@ -139,14 +139,14 @@ const PAGE_SCRIPT = String.raw`
       make("chart-timeline", {
         type: "bar",
         data: { labels: tl.starts.map(label), datasets: timelineSeries(tl.counts, tl.starts.length) },
-        options: { scales: { x: { stacked: true, title: { display: true, text: "time (UTC), start of each " + plural(min, "minute", "minutes") + " bar" }, ticks: { maxRotation: 0, autoSkipPadding: 20 } }, y: { stacked: true, title: { display: true, text: "events per " + plural(min, "minute", "minutes") } } } },
+        options: { scales: { x: { stacked: true, title: { display: true, text: "time (UTC), start of each " + plural(min, "minute", "minutes") + " bar" }, ticks: { maxRotation: 0, autoSkipPadding: 20 } }, y: { stacked: true, ticks: { precision: 0 }, title: { display: true, text: "events per " + plural(min, "minute", "minutes") } } } },
       });
     } else {
       const st = data.seqTimeline;
       make("chart-timeline", {
         type: "bar",
         data: { labels: st.starts.map(String), datasets: timelineSeries(st.counts, st.starts.length) },
-        options: { scales: { x: { stacked: true, title: { display: true, text: "record seq, first of each bar of " + plural(st.bucketSize, "record", "records") }, ticks: { maxRotation: 0, autoSkipPadding: 20 } }, y: { stacked: true, title: { display: true, text: "events per " + plural(st.bucketSize, "record", "records") + " (by type)" } } } },
+        options: { scales: { x: { stacked: true, title: { display: true, text: "record seq, first of each bar of " + plural(st.bucketSize, "record", "records") }, ticks: { maxRotation: 0, autoSkipPadding: 20 } }, y: { stacked: true, ticks: { precision: 0 }, title: { display: true, text: "events per " + plural(st.bucketSize, "record", "records") + " (by type)" } } } },
       });
     }
 
@@ -208,9 +208,9 @@ function section(title: string, body: string, empty: boolean, what: string): str
   return `<section><h2>${escapeHtml(title)}</h2>${empty ? `<p class="empty">No ${escapeHtml(what)} records in this range.</p>` : body}</section>`;
 }
 
-/** "6 of 15 keys shown, the most updated", or "All 3 keys shown". */
+/** "6 of 15 keys shown, the most updated", or "3 of 3 keys shown" when none is left out. */
 export function shownOf(shown: number, total: number, noun: string, nouns: string, criterion: string): string {
-  return shown < total ? `${shown} of ${total} ${nouns} shown, ${criterion}` : `All ${total} ${total === 1 ? noun : nouns} shown`;
+  return `${shown} of ${total} ${total === 1 ? noun : nouns} shown${shown < total ? `, ${criterion}` : ""}`;
 }
 
 /** What the page covers, in words: its first line. */
@@ -262,7 +262,7 @@ fieldset{display:inline-block;border:1px solid #ddd;padding:4px 10px}fieldset la
 <h1>Pulse learning log summary</h1>
 ${coverage(s, info)}
 ${s.records ? toggle : ""}
-${section("Events over time, by type", `<canvas id="chart-timeline" width="1100" height="320"></canvas><table>${counts}</table>`, s.records === 0, "")}
+${section("Events by type, over time or by record seq", `<canvas id="chart-timeline" width="1100" height="320"></canvas><table>${counts}</table>`, s.records === 0, "")}
 ${section("Weight trajectories of the most changed variables", `${variablesShown}<canvas id="chart-weights" width="1100" height="340"></canvas>`, s.variables.length === 0, "variable_weight_update")}
 ${section("Trust per key, with its confidence interval", `${trustShown}<div class="grid">${trustCanvases}</div>`, s.trust.length === 0, "trust_updated or bayesian_trust_metrics")}
 ${section("Rules ranked by effectiveness", `<canvas id="chart-rules" width="1100" height="${rulesHeight}"></canvas>`, s.rules.length === 0, "rule_effectiveness")}

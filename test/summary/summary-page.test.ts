@@ -163,7 +163,7 @@ describe("visual summary page (headless Chromium)", function () {
     assert.match(coverage, new RegExp(`Records${data.records.toLocaleString("en-US")} \\(seq 1 to ${data.lastSeq}\\)`));
     assert.match(coverage, /Time range2026-11-24T12:00:00\.\d+\+00:00 to 2026-11-24T14:59:00\.\d+\+00:00 \(UTC\)/);
     assert.equal(variablesShown, "8 of 10 variables shown, the most changed");
-    assert.equal(trustShown, "All 5 keys shown");
+    assert.equal(trustShown, "5 of 5 keys shown");
     assertReadableAxes(charts);
     assert.match(byId.get("chart-timeline")!.axes.x.title, /^time \(UTC\)/);
     assert.equal(byId.get("chart-timeline")!.axes.y.title, "events per 3 minutes");
@@ -281,7 +281,7 @@ describe("visual summary page (headless Chromium)", function () {
     const data = syntheticSummary({ records: 100, minutes: 30, keys: 1, extraTypes: 1 });
     const r = await render(page(data, "key1"), "summary-key1");
     assert.deepEqual(r.errors, []);
-    assert.equal(r.trustShown, "All 1 key shown");
+    assert.equal(r.trustShown, "1 of 1 key shown");
     const trust = r.charts.filter((c) => c.id.startsWith("chart-trust-"));
     assert.equal(trust.length, 1);
     assert.ok(trust[0].series[2].points > 10, "a trajectory, not one dot");
