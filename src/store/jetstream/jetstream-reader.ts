@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import { parseTimestamp } from "../../clock.js";
 import { ServiceError } from "../../errors.js";
+import { ReadFilter } from "../read-filter.js";
 import type { LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store.js";
 import { decodeMessage } from "./record-message.js";
 import { hedged, isPassing, retrying } from "./retry.js";
@@ -155,8 +155,8 @@ function unavailable(err: unknown, message: string): unknown {
 class JetStreamCursor implements RecordCursor {
   private messages: ConsumerMessages | undefined;
   private iterator: AsyncIterator<JsMsg> | undefined;
-  private finished = false;
-  private returned = 0;
+  /** Closed: nothing more is read. */
+  private closed = false;
   private restarts = 0;
   /** Why the last consumer was replaced. */
   private lastStopError: unknown;
@@ -164,29 +164,34 @@ class JetStreamCursor implements RecordCursor {
   private waitingSince = 0;
   /** Set by the stall check when it stopped a consumer that delivered nothing. */
   private stalled = false;
-  private readonly limit: number;
-  private readonly types?: ReadonlySet<string>;
+  /** The query, applied record by record (the one filter of every store's cursor). */
+  private readonly filter: ReadFilter;
   /** Messages of the stream that were not records (skipped). */
   skippedMessages = 0;
 
   constructor(
     private readonly js: JetStreamClient,
     private readonly stream: string,
-    private readonly query: ReadQuery,
-    /** The seq after the last record read (matching or not): where a follower continues. */
-    public nextSeq: number,
+    query: ReadQuery,
+    /** The first seq to return (the read's fromSeq). */
+    fromSeq: number,
     /** The stream sequence of the next message to read: where a new consumer starts. */
     private nextStreamSeq: number,
     /** The stream's last message when the cursor opened: a replay reads at least this far. */
     private readonly horizon: number,
     private readonly settings: ReaderSettings,
   ) {
-    this.limit = query.limit ?? 0;
-    if (query.eventTypes !== undefined && query.eventTypes.size > 0) this.types = query.eventTypes;
+    // Records of later front ends may still fall before until: a read stops only past the skew margin.
+    this.filter = new ReadFilter(query, { startSeq: fromSeq, untilSlackMicros: settings.timeSkewMicros });
   }
 
   get done(): boolean {
-    return this.finished;
+    return this.closed || this.filter.done;
+  }
+
+  /** The seq after the last record read (matching or not): where a follower continues. */
+  get nextSeq(): number {
+    return this.filter.nextSeq;
   }
 
   /**
@@ -199,7 +204,7 @@ class JetStreamCursor implements RecordCursor {
   }
 
   async *batches(maxSeq = 0, signal?: AbortSignal): AsyncGenerator<LogRecordView[]> {
-    if (this.finished || signal?.aborted || !this.more(maxSeq)) return;
+    if (this.done || signal?.aborted || !this.more(maxSeq)) return;
     // One timer per read, not per message: it stops a consumer that has kept the cursor waiting for stallMs.
     const { stallMs } = this.settings;
     const stallCheck = setInterval(() => {
@@ -212,11 +217,11 @@ class JetStreamCursor implements RecordCursor {
     const wake = () => this.messages?.stop();
     signal?.addEventListener("abort", wake);
     try {
-      while (!this.finished && !signal?.aborted && this.more(maxSeq)) {
+      while (!this.done && !signal?.aborted && this.more(maxSeq)) {
         const iterator = await this.consumer(signal);
         if (iterator === undefined) return; // aborted
         const records: LogRecordView[] = [];
-        while (this.more(maxSeq) && records.length < this.batchRecordsMax && !this.finished) {
+        while (this.more(maxSeq) && records.length < this.batchRecordsMax && !this.done) {
           let next: IteratorResult<JsMsg>;
           this.waitingSince = Date.now();
           try {
@@ -268,7 +273,7 @@ class JetStreamCursor implements RecordCursor {
   }
 
   async close(): Promise<void> {
-    this.finished = true;
+    this.closed = true;
     const { messages, iterator } = this;
     this.messages = undefined;
     this.iterator = undefined;
@@ -294,24 +299,12 @@ class JetStreamCursor implements RecordCursor {
       this.skippedMessages++;
       return;
     }
-    const { sinceMicros, untilMicros } = this.query;
+    const { filter } = this;
     for (const view of decoded.records) {
       // Records before the read's first seq (the start message holds earlier ones too), or not after what was read.
-      if (view.seq < this.nextSeq) continue;
-      this.nextSeq = view.seq + 1;
-      if (this.finished) continue; // the rest of the message is passed over, not returned
-      if (sinceMicros !== undefined || untilMicros !== undefined) {
-        const t = parseTimestamp(view.timestamp);
-        if (sinceMicros !== undefined && !(t >= sinceMicros)) continue;
-        if (untilMicros !== undefined && !(t < untilMicros)) {
-          // Later front ends' records may still fall before until: stop only past the skew margin.
-          if (t >= untilMicros + this.settings.timeSkewMicros) this.finished = true;
-          continue;
-        }
-      }
-      if (this.types !== undefined && !this.types.has(view.eventType)) continue;
-      if (this.limit > 0 && ++this.returned >= this.limit) this.finished = true;
-      out.push(view);
+      if (!filter.passSeq(view.seq)) continue;
+      // Once the read is done, the rest of the message is passed over, not returned.
+      if (!filter.done && filter.matches(view)) out.push(view);
     }
   }
 
