@@ -1,5 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { Counter, type Registry } from "prom-client";
+import { ServiceError } from "../errors.js";
+import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 
 /** The event_type value that types past the label limit are counted under. */
 export const OTHER_EVENT_TYPES = "_other";
@@ -30,16 +32,9 @@ export function rejectReason(code: number): RejectReason {
   }
 }
 
-/**
- * What happened to the events the event writer handled: the event writer's
- * observer. Told once per event type per batch, not per event.
- */
+/** What the event writer refused before the store, and what it redacted: the event writer's observer. */
 export interface EventOutcomeObserver {
-  /** `events` events of this type became durable records. */
-  written(eventType: string, events: number): void;
-  /** An event of this type was answered as a duplicate of an event_id the log holds: nothing new written. */
-  duplicate(eventType: string): void;
-  /** `events` events were refused with this status code: by validation, a size limit or the PII guard, or by the store (queue or disk full, storage failure). */
+  /** `events` events were refused with this status code before reaching the store (validation, size limits, the PII guard in reject mode). */
   rejected(code: number, events: number): void;
   /** The PII guard redacted fields of one event of this type. */
   redacted(eventType: string): void;
@@ -55,13 +50,46 @@ export interface EventMetricsOptions {
   eventTypesMax?: number;
 }
 
+// How an append entry's body starts (AppendEntry.body opens with `"event_type":<JSON string>`).
+const TYPE_OPEN = '"event_type":"';
+
+/** The event_type of an append entry, read from the start of its body. */
+export function eventTypeOfBody(body: string): string {
+  if (!body.startsWith(TYPE_OPEN)) return OTHER_EVENT_TYPES;
+  const end = body.indexOf('"', TYPE_OPEN.length);
+  if (end < 0) return OTHER_EVENT_TYPES;
+  const raw = body.slice(TYPE_OPEN.length, end);
+  // A backslash: that quote may be escaped, so JSON reads the whole string (rare: types are names).
+  return raw.includes("\\") ? readJsonString(body, TYPE_OPEN.length - 1) : raw;
+}
+
+function readJsonString(text: string, open: number): string {
+  for (let i = open + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c /* \ */) i++;
+    else if (c === 0x22 /* " */) return JSON.parse(text.slice(open, i + 1)) as string;
+  }
+  return OTHER_EVENT_TYPES;
+}
+
+/** What one append carried, counted as it is handed to the store: nothing of the entries is held while it waits. */
+interface Tally {
+  /** Entries per event type. */
+  byType: Map<string, number>;
+  /** [index, type] of the entries with a client-chosen event_id: only those can come back as duplicates. */
+  chosen: Array<[number, string]> | undefined;
+  /** How many entries. */
+  entries: number;
+}
+
 /**
  * Events by outcome, on the server's registry: written by event type (once
  * durable), duplicates by event type, rejected by reason, redacted by event
- * type. Fed by the event writer, which every event of the service goes
- * through ({@link EventMetrics.writer}); the records the trust tracker
- * writes for its own audit trail do not pass it (they are in
- * pulse_log_events_written_total).
+ * type. What became durable, what was a duplicate and what the store refused
+ * is counted at the store ({@link EventMetrics.observe}): every record,
+ * whoever wrote it, trust audit records included. What the event writer
+ * refused before the store, and redactions, come from the writer
+ * ({@link EventMetrics.writer}).
  */
 export class EventMetrics {
   private readonly written: Counter<"event_type">;
@@ -76,7 +104,7 @@ export class EventMetrics {
     this.typesMax = options.eventTypesMax ?? EVENT_TYPES_MAX;
     if (!Number.isInteger(this.typesMax) || this.typesMax < 1) throw new RangeError(`eventTypesMax must be a positive integer; got ${this.typesMax}`);
     const labelNames = ["event_type"] as const;
-    this.written = new Counter({ name: "pulse_events_written_total", help: "Events durably written through the service, by event_type (duplicates not).", labelNames, registers });
+    this.written = new Counter({ name: "pulse_events_written_total", help: "Events durably written, by event_type (audit records of trust operations included; duplicates not).", labelNames, registers });
     this.duplicates = new Counter({
       name: "pulse_events_duplicate_total",
       help: "Events answered as duplicates of an event_id already in the log (nothing new written), by event_type.",
@@ -96,11 +124,65 @@ export class EventMetrics {
     return eventType;
   }
 
-  /** The event writer's observer (EventWriter's last constructor argument). */
+  /** The event writer's observer (EventWriter's last constructor argument): refusals before the store, redactions. */
   readonly writer: EventOutcomeObserver = {
-    written: (eventType, events) => this.written.inc({ event_type: this.label(eventType) }, events),
-    duplicate: (eventType) => this.duplicates.inc({ event_type: this.label(eventType) }),
     rejected: (code, events) => this.rejected.inc({ reason: rejectReason(code) }, events),
     redacted: (eventType) => this.redacted.inc({ event_type: this.label(eventType) }),
   };
+
+  /**
+   * The store, with its appends counted: written (or duplicate) by event
+   * type once durable, rejected by reason when the store refuses them.
+   * Everything else is the store's own.
+   */
+  observe(store: LogStore): LogStore {
+    const append: LogStore["append"] = (entries, options) => {
+      const tally = tallyOf(entries);
+      // Only the tally waits for the fsync: holding the entries would keep every record's body alive until then (measured: twice the GC time).
+      return store.append(entries, options).then(
+        (results) => {
+          this.settle(tally, results);
+          return results;
+        },
+        (err: unknown) => {
+          this.rejected.inc({ reason: rejectReason(ServiceError.from(err).code) }, tally.entries);
+          throw err;
+        },
+      );
+    };
+    return {
+      append,
+      get lastSeq() {
+        return store.lastSeq;
+      },
+      onCommit: (listener) => store.onCommit(listener),
+      get records() {
+        return store.records;
+      },
+      get integrity() {
+        return store.integrity;
+      },
+      close: () => store.close(),
+    };
+  }
+
+  private settle({ byType, chosen }: Tally, results: readonly AppendResult[]): void {
+    for (const [i, type] of chosen ?? []) {
+      if (!results[i]?.duplicate) continue;
+      byType.set(type, byType.get(type)! - 1);
+      this.duplicates.inc({ event_type: this.label(type) });
+    }
+    for (const [type, n] of byType) if (n > 0) this.written.inc({ event_type: this.label(type) }, n);
+  }
+}
+
+function tallyOf(entries: readonly AppendEntry[]): Tally {
+  const byType = new Map<string, number>();
+  let chosen: Tally["chosen"];
+  for (let i = 0; i < entries.length; i++) {
+    const type = eventTypeOfBody(entries[i].body);
+    byType.set(type, (byType.get(type) ?? 0) + 1);
+    if (entries[i].clientChosenId) (chosen ??= []).push([i, type]);
+  }
+  return { byType, chosen, entries: entries.length };
 }

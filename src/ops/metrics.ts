@@ -28,7 +28,7 @@ export class ServerMetrics {
   readonly registry = new Registry();
   /** The gRPC adapter's call observer (adaptImplementation's last argument). */
   readonly calls: GrpcServerMetrics;
-  /** Events by outcome; `events.writer` is the event writer's observer. */
+  /** Events by outcome: wrap the store with `events.observe(store)`; `events.writer` is the event writer's observer. */
   readonly events: EventMetrics;
   private readonly eventsWritten: Counter;
   private readonly bytesWritten: Counter;

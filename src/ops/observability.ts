@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { AuthLog } from "../auth/interceptor.js";
 import { combineCallObservers, type CallObserver, type InternalErrorSink } from "../rpc/grpc-adapter.js";
+import type { LogStore } from "../store/store.js";
 import { createCallLog, createInternalErrorSink } from "./call-log.js";
 import type { EventOutcomeObserver } from "./event-metrics.js";
 import { ServerMetrics, type ServerMetricsOptions } from "./metrics.js";
@@ -29,7 +30,7 @@ export class Observability {
   readonly internalErrors: InternalErrorSink;
   /** The auth interceptor's log: a warn line per refused call, counted in grpc_server_handled_total when metrics are on. */
   readonly refusedCalls: AuthLog;
-  /** The event writer's observer (events written, duplicate, rejected, redacted), when metrics are on. */
+  /** The event writer's observer (refusals before the store, redactions), when metrics are on. */
   readonly eventOutcomes: EventOutcomeObserver | undefined;
 
   constructor(options: ObservabilityOptions) {
@@ -43,5 +44,10 @@ export class Observability {
       metrics?.callRefused(entry);
     };
     this.eventOutcomes = metrics?.events.writer;
+  }
+
+  /** The store with its appends counted (events written and duplicate by type, refusals) when metrics are on; the store itself otherwise. */
+  observeStore(store: LogStore): LogStore {
+    return this.metrics === undefined ? store : this.metrics.events.observe(store);
   }
 }

@@ -5,6 +5,7 @@ import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_l
 import { Observability } from "../../src/ops/observability.js";
 import { createClient } from "../../src/rpc/client.js";
 import { adaptImplementation, createServiceDefinition } from "../../src/rpc/grpc-adapter.js";
+import type { LogStore } from "../../src/store/store.js";
 import { sample } from "../helpers/metrics.js";
 
 interface Line {
@@ -20,6 +21,7 @@ function recordingLogger(level: string) {
   return { lines, logger: pino({ level }, { write: (l: string) => void lines.push(JSON.parse(l) as Line) }) };
 }
 
+const store = {} as LogStore;
 const refused = { path: "/pulse.learninglog.v1.LearningLogService/LogEvent", type: "unary", peer: "127.0.0.1:1", outcome: "unauthenticated" } as const;
 
 describe("operations: what the server installs to be observed", () => {
@@ -29,16 +31,18 @@ describe("operations: what the server installs to be observed", () => {
     assert.equal(o.metrics, undefined);
     assert.equal(o.calls, undefined);
     assert.equal(o.eventOutcomes, undefined);
+    assert.equal(o.observeStore(store), store);
     o.refusedCalls(refused);
     assert.deepEqual(lines.map((l) => [l.level, l.msg, l.path]), [[40, "call refused", refused.path]]);
   });
 
-  it("with metrics: counts calls and refusals, observes the event writer", async () => {
+  it("with metrics: counts calls and refusals, wraps the store, observes the event writer", async () => {
     const { logger } = recordingLogger("info");
     const o = new Observability({ logger, metrics: {} });
     assert.ok(o.metrics);
     assert.equal(o.calls, o.metrics.calls, "only the metrics observe calls at info level");
     assert.equal(o.eventOutcomes, o.metrics.events.writer);
+    assert.notEqual(o.observeStore(store), store);
     o.refusedCalls(refused);
     const text = await o.metrics.registry.metrics();
     assert.equal(sample(text, "grpc_server_handled_total", { grpc_method: "LogEvent", grpc_code: "Unauthenticated" }), 1);
