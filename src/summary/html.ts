@@ -62,11 +62,29 @@ const PAGE_SCRIPT = String.raw`
   const noRepeats = (label, index, ticks, format) => index > 0 && format(ticks[index - 1].value) === label ? "" : label;
   const first = data.timeline.starts[0];
   const last = data.timeline.starts.length ? data.timeline.starts[data.timeline.starts.length - 1] + data.timeline.bucketMs : undefined;
-  const timeAxis = () => {
-    const step = STEPS.find((st) => st >= (last - first) / 8) || STEPS[STEPS.length - 1];
-    const fmt = (v) => timeLabel(v, step);
-    return { type: "linear", min: first, max: last, title: { display: true, text: "time (UTC)" }, ticks: { stepSize: step, maxRotation: 0, autoSkipPadding: 20, callback: (v, i, ticks) => noRepeats(fmt(v), i, ticks, fmt) } };
-  };
+  // Ticks on round UTC times (Chart.js's own steps are round decimals of milliseconds), as many as
+  // fit the axis at about 120 px each, labelled as precisely as their step needs.
+  const timeAxis = () => ({
+    type: "linear",
+    min: first,
+    max: last,
+    title: { display: true, text: "time (UTC)" },
+    afterBuildTicks: (scale) => {
+      const fit = Math.max(2, Math.floor(scale.width / 120));
+      const step = STEPS.find((st) => (scale.max - scale.min) / st <= fit) || STEPS[STEPS.length - 1];
+      const ticks = [];
+      for (let v = Math.ceil(scale.min / step) * step; v <= scale.max; v += step) ticks.push({ value: v });
+      scale.ticks = ticks;
+    },
+    ticks: {
+      maxRotation: 0,
+      autoSkipPadding: 20,
+      callback: (v, i, ticks) => {
+        const fmt = (x) => timeLabel(x, ticks.length > 1 ? ticks[1].value - ticks[0].value : DAY);
+        return noRepeats(fmt(v), i, ticks, fmt);
+      },
+    },
+  });
   const seqAxis = () => ({ type: "linear", min: data.firstSeq, max: data.lastSeq, title: { display: true, text: "record seq (position in the log)" }, ticks: { precision: 0, maxRotation: 0, autoSkipPadding: 20, callback: (v, i, ticks) => noRepeats(String(v), i, ticks, String) } });
   Chart.defaults.animation = false;
   Chart.defaults.responsive = false;

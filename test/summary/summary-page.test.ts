@@ -168,6 +168,8 @@ describe("visual summary page (headless Chromium)", function () {
     assert.match(byId.get("chart-timeline")!.axes.x.title, /^time \(UTC\)/);
     assert.equal(byId.get("chart-timeline")!.axes.y.title, "events per 3 minutes");
     assert.equal(byId.get("chart-weights")!.axes.x.title, "time (UTC)");
+    // Three hours on 1,100 px: ticks every half hour, on the half hour.
+    assert.deepEqual(byId.get("chart-weights")!.axes.x.ticks, ["11-24 12:00", "11-24 12:30", "11-24 13:00", "11-24 13:30", "11-24 14:00", "11-24 14:30", "11-24 15:00"]);
     assert.equal(instances, charts.length);
     for (const c of charts) {
       assert.ok(c.series.length > 0, `${c.id} has series`);
