@@ -14,6 +14,7 @@ import { EventWriter } from "./events/event-writer.js";
 import { createPiiGuard } from "./guard/pii.js";
 import { HEALTH_SERVICE_NAME, HealthService, healthDefinition } from "./ops/health.js";
 import { MetricsServer, ServerMetrics } from "./ops/metrics.js";
+import { Observability } from "./ops/observability.js";
 import { addReflection } from "./ops/reflection.js";
 import { adaptImplementation, createServiceDefinition } from "./rpc/grpc-adapter.js";
 import { createLearningLogService } from "./service/learning-log-service.js";
@@ -125,13 +126,15 @@ export class PulseServer {
     const credentials = await serverCredentials(config.tls);
     const tokens = config.tokensFile === undefined ? undefined : await loadTokensFile(config.tokensFile);
     if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
-    // Metrics cost nothing when off: no observers are installed.
-    const metrics = config.metricsAddress === undefined ? undefined : new ServerMetrics({ lastSeq: () => appender.lastSeq });
+    // Metrics and per-call log lines cost nothing when off: no observers are installed.
+    const observability = new Observability({ logger, metrics: config.metricsAddress === undefined ? undefined : { lastSeq: (): number => appender.lastSeq } });
+    const { metrics } = observability;
     // The ports before anything on disk: a start that cannot listen creates no log folder, file or lock.
     await awaitFreeAddress(config.address, seams.addressWaitMs ?? 3_000, logger);
     if (config.metricsAddress !== undefined) await awaitFreeAddress(config.metricsAddress, 0, logger);
     // The store its URL names (the embedded JSONL file by default); nothing above it asks which.
-    const appender = await openStore(config, { clock, logger, fs: seams.fs, observer: metrics?.appender });
+    // Counted (events written and duplicate by type, refusals) when metrics are on.
+    const appender: LogStore = observability.observeStore(await openStore(config, { clock, logger, fs: seams.fs, observer: metrics?.appender }));
 
     let trust: TrustTrackerClient;
     try {
@@ -145,6 +148,7 @@ export class PulseServer {
       { limits: config.limits, clock, trustMetrics: keyMetricsReader(trust) },
       config.limits,
       createPiiGuard(config.pii),
+      observability.eventOutcomes,
     );
 
     // Aborted first at shutdown: streams stop taking new batches.
@@ -155,11 +159,11 @@ export class PulseServer {
     // the handlers read ahead by a bounded count themselves.
     setDefaultHighWaterMark(true, 2);
     const grpcServer = new grpc.Server({
-      interceptors: tokens ? [createAuthInterceptor(tokens, (entry) => logger.warn(entry, "call refused"))] : [],
+      interceptors: tokens ? [createAuthInterceptor(tokens, observability.refusedCalls)] : [],
       "grpc.max_receive_message_length": config.messageBytesMax,
       "grpc.max_send_message_length": config.messageBytesMax,
     });
-    const sink = (err: unknown, path: string) => logger.error({ err, path }, "internal error");
+    const sink = observability.internalErrors;
     grpcServer.addService(
       createServiceDefinition(LearningLogService),
       adaptImplementation(LearningLogService, createLearningLogService({
@@ -173,11 +177,11 @@ export class PulseServer {
           messageBytesTarget: Math.min(1024 * 1024, Math.floor(config.messageBytesMax / 4)),
           onSent: metrics?.readRecordsSent,
         },
-      }), sink, metrics?.calls),
+      }), sink, observability.calls),
     );
-    grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, createTrustService(trust), sink, metrics?.calls));
+    grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, createTrustService(trust), sink, observability.calls));
     // OTLP/gRPC logs in, on the same port: any OpenTelemetry SDK or Collector writes events.
-    grpcServer.addService(createServiceDefinition(LogsService), adaptImplementation(LogsService, createOtlpLogsService({ writer, logRecordsMax: config.limits.batchEventsMax }), sink, metrics?.calls));
+    grpcServer.addService(createServiceDefinition(LogsService), adaptImplementation(LogsService, createOtlpLogsService({ writer, logRecordsMax: config.limits.batchEventsMax }), sink, observability.calls));
     // Operations: standard health checking and reflection, for load balancers and generic gRPC tools.
     const health = new HealthService([LearningLogService.typeName, TrustService.typeName, LogsService.typeName]);
     health.addToServer(grpcServer);

@@ -64,6 +64,18 @@ type SettledEvent = WireLearningEvent & { [SETTLED]?: Settled };
 const settledBatches = new WeakSet<readonly LearningEvent[]>();
 const LEARNING_EVENT_READ = { recursionLimit: DECODE_LEVELS_MAX - 1 };
 
+/**
+ * Told what the writer refused before the store, and what it redacted
+ * (metrics). What the store writes, finds duplicate or refuses is the
+ * store's to tell.
+ */
+export interface EventWriterObserver {
+  /** `events` events were refused with this status code before reaching the store (validation, size limits, the PII guard in reject mode). */
+  rejected?(code: number, events: number): void;
+  /** The PII guard redacted fields of one event of this type. */
+  redacted?(eventType: string): void;
+}
+
 /** A batch checked and encoded, ready for the store. */
 interface PreparedBatch extends Omit<BatchOutcome, "results"> {
   entries: AppendEntry[];
@@ -119,6 +131,7 @@ export class EventWriter {
     private readonly deps: CatalogDeps,
     private readonly limits: EventLimits,
     private readonly pii: PiiGuard = createPiiGuard({ mode: "off", sensitiveKeys: [] }),
+    private readonly observer?: EventWriterObserver,
   ) {
     this.validate = createValidatorFactory(limits);
     const piiOptions = piiOptionsOf(pii);
@@ -214,6 +227,7 @@ export class EventWriter {
     }
     const clientChosenId = header.eventId !== undefined;
     const redactedFields = found.length > 0 ? found.slice() : NOTHING_REDACTED;
+    if (redactedFields.length > 0) this.observer?.redacted?.(header.eventType);
     return { eventId: clientChosenId ? header.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields };
   }
 
@@ -252,7 +266,10 @@ export class EventWriter {
     draft.data = this.pii(draft.data, path ? `${path}.data` : "data", found) ?? null;
     if (draft.context !== undefined) draft.context = this.pii(draft.context, path ? `${path}.context` : "context", found) as EventDraft["context"];
     const redactedFields = found.length > 0 ? found.slice() : NOTHING_REDACTED;
-    if (redactedFields.length > 0) body = this.checkedBody(draft, path);
+    if (redactedFields.length > 0) {
+      body = this.checkedBody(draft, path);
+      this.observer?.redacted?.(draft.eventType);
+    }
     const clientChosenId = draft.eventId !== undefined;
     return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, draft, redactedFields };
   }
@@ -271,16 +288,33 @@ export class EventWriter {
 
   /** Writes one event; resolves with its ack once durable. */
   async writeOne(eventCase: EventCase, message: unknown): Promise<{ ack: EventAckData; draft: EventDraft }> {
-    const prepared = await this.prepare({ case: eventCase, value: message } as LearningEvent["event"], "");
+    const prepared = await this.refusing(() => this.prepare({ case: eventCase, value: message } as LearningEvent["event"], ""));
     const [result] = await this.store.append([prepared]);
     return { ack: toAck(prepared.eventId, result, prepared.redactedFields), draft: prepared.draft };
   }
 
   /** Writes a draft the server built (audit events of trust operations). */
   async writeDraft(draft: EventDraft): Promise<EventAckData> {
-    const prepared = this.encode(draft);
+    const prepared = await this.refusing(() => this.encode(draft));
     const [result] = await this.store.append([prepared]);
     return toAck(prepared.eventId, result, prepared.redactedFields);
+  }
+
+  /** Tells the observer that `events` events were refused with `err`'s code, and rejects with it. */
+  private refused(err: unknown, events: number): Promise<never> {
+    this.observer?.rejected?.(ServiceError.from(err).code, events);
+    return Promise.reject(err);
+  }
+
+  /** Runs the preparation of one event; its failure is told to the observer (without one, nothing is added). */
+  private refusing<T>(step: () => T | Promise<T>): T | Promise<T> {
+    if (this.observer === undefined) return step();
+    try {
+      const prepared = step();
+      return prepared instanceof Promise ? prepared.catch((err: unknown) => this.refused(err, 1)) : prepared;
+    } catch (err) {
+      return this.refused(err, 1);
+    }
   }
 
   /**
@@ -302,9 +336,9 @@ export class EventWriter {
       }
       const empty: PreparedBatch = { entries: [], eventIds: [], redacted: new Map(), errors: [], keepIds: options.eventIds ?? false };
       const batch = this.prepareBatch(events, options.indexBase ?? 0, options.pathPrefix ?? "events", 0, empty);
-      return batch instanceof Promise ? batch.then((b) => this.appendBatch(b, options.wait)) : this.appendBatch(batch, options.wait);
+      return batch instanceof Promise ? batch.then((b) => this.appendBatch(b, options.wait), (err: unknown) => this.refused(err, events.length)) : this.appendBatch(batch, options.wait);
     } catch (err) {
-      return Promise.reject(err);
+      return this.refused(err, events.length);
     }
   }
 
@@ -363,6 +397,7 @@ export class EventWriter {
   private reject(batch: PreparedBatch, err: unknown, index: number): PreparedBatch {
     const e = ServiceError.from(err);
     if (e.code !== status.INVALID_ARGUMENT) throw e;
+    this.observer?.rejected?.(e.code, 1);
     batch.errors.push({ index, code: e.code, message: e.message });
     return batch;
   }
