@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -11,6 +10,7 @@ import { ConfigError, resolveConfig } from "../../src/config.js";
 import { bearerCredentials, createClient } from "../../src/rpc/client.js";
 import { PulseServer } from "../../src/server.js";
 import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
+import { makeCertificates } from "../helpers/certificates.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
 const TOKENS = {
@@ -20,22 +20,6 @@ const TOKENS = {
 };
 /** A trainer's token: it logs events and reads trust with one token. */
 const TRAINER = { name: "trainer-7", roles: ["writer", "reader"], token: "trainer-token-0123456789abcdef" };
-
-function openssl(cwd: string, ...args: string[]): void {
-  execFileSync("openssl", args, { cwd, stdio: "pipe" });
-}
-
-/** A CA, a server certificate for 127.0.0.1/localhost, and a client certificate, made with openssl. */
-function makeCertificates(dir: string): void {
-  openssl(dir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Pulse Test CA", "-keyout", "ca.key", "-out", "ca.pem");
-  for (const name of ["server", "client"]) {
-    openssl(dir, "req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
-  }
-  const ext = join(dir, "server.ext");
-  execFileSync("sh", ["-c", `printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ${JSON.stringify(ext)}`]);
-  openssl(dir, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem");
-  openssl(dir, "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem");
-}
 
 describe("TLS, mutual TLS and bearer tokens", function () {
   this.timeout(60_000);
