@@ -68,7 +68,15 @@ async function freeBytes(dir: string): Promise<number> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const allIds = mainScenarios({ python: true }).map((s) => s.id);
-  const options = parseBenchOptions(argv, allIds);
+  let options: ReturnType<typeof parseBenchOptions>;
+  try {
+    options = parseBenchOptions(argv, allIds);
+  } catch (err) {
+    // A usage mistake: say what is wrong, not where in the code.
+    process.stderr.write(`bench: ${firstLine(err)} (npm run bench -- --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
   if (options === undefined) return;
   const began = performance.now();
   const timing: RunTiming = { warmupS: options.warmupS, measureS: options.durationS };
