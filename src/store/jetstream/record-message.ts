@@ -2,6 +2,7 @@ import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { parseTimestamp } from "../../clock.js";
 import { ID_OPEN, ID_PREFIX, RECORD_END, scanned, scanRecord, SEQ_OPEN } from "../../record/layout.js";
 import type { LogRecordView, RecordField } from "../store.js";
+import { LineRecord } from "../record-view.js";
 import { StoredRecord } from "./stored-record.js";
 
 /**
@@ -304,67 +305,6 @@ function parsedRecord(buf: Buffer, start: number, end: number, seq: number): Log
   const r = value as Record<string, unknown>;
   if (typeof r.event_id !== "string" || typeof r.timestamp !== "string" || typeof r.event_type !== "string" || r.seq !== seq) return undefined;
   return new TextRecord(seq, r.event_id, r.timestamp, r.event_type, buf.subarray(start, end));
-}
-
-/**
- * A record of a batch message in this service's own layout: fields are byte
- * ranges of the message body, so a replay copies bytes without decoding
- * them (the message's buffer stays alive as long as its records do).
- */
-class LineRecord implements LogRecordView {
-  constructor(
-    readonly seq: number,
-    readonly eventType: string,
-    private readonly buf: Buffer,
-    private readonly start: number,
-    private readonly end: number,
-    private readonly idEnd: number,
-    private readonly tsStart: number,
-    private readonly tsEnd: number,
-    private readonly typeStart: number,
-    private readonly typeEnd: number,
-  ) {}
-  get eventId(): string {
-    return this.buf.toString("latin1", this.start + ID_PREFIX.length, this.idEnd);
-  }
-  get timestamp(): string {
-    return this.buf.toString("latin1", this.tsStart, this.tsEnd);
-  }
-  get json(): string {
-    return this.buf.toString("utf8", this.start, this.end);
-  }
-  get bytes(): Buffer {
-    return this.buf.subarray(this.start, this.end);
-  }
-  get eventIdBytes(): Buffer {
-    return this.buf.subarray(this.start + ID_PREFIX.length, this.idEnd);
-  }
-  get timestampBytes(): Buffer {
-    return this.buf.subarray(this.tsStart, this.tsEnd);
-  }
-  get eventTypeBytes(): Buffer {
-    return this.buf.subarray(this.typeStart, this.typeEnd);
-  }
-  private range(field: RecordField): [number, number] {
-    switch (field) {
-      case "json":
-        return [this.start, this.end];
-      case "eventId":
-        return [this.start + ID_PREFIX.length, this.idEnd];
-      case "timestamp":
-        return [this.tsStart, this.tsEnd];
-      case "eventType":
-        return [this.typeStart, this.typeEnd];
-    }
-  }
-  fieldLength(field: RecordField): number {
-    const [s, e] = this.range(field);
-    return e - s;
-  }
-  copyField(field: RecordField, out: Buffer, pos: number): number {
-    const [s, e] = this.range(field);
-    return this.buf.copy(out, pos, s, e);
-  }
 }
 
 /** A record read with JSON.parse: identity fields as strings, the line as bytes. */
