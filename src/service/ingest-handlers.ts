@@ -30,16 +30,48 @@ export interface IngestOptions {
 
 const shuttingDown = () => new ServiceError(status.UNAVAILABLE, "server is shutting down; resend unanswered batches");
 
-function seqRange(outcome: BatchOutcome): { first: bigint; last: bigint; duplicates: number } {
+function seqRange(outcome: BatchOutcome): { first: bigint; last: bigint; duplicates: number; timestamp: string } {
   let first = 0;
   let last = 0;
   let duplicates = 0;
+  let timestamp = "";
   for (const r of outcome.results) {
     if (r.duplicate) duplicates++;
     if (first === 0 || r.seq < first) first = r.seq;
-    if (r.seq > last) last = r.seq;
+    if (r.seq > last) {
+      last = r.seq;
+      timestamp = r.timestamp;
+    }
   }
-  return { first: BigInt(first), last: BigInt(last), duplicates };
+  return { first: BigInt(first), last: BigInt(last), duplicates, timestamp };
+}
+
+/** A redacted path relative to its record (`data.email`), as a lone event's ack names it, without the batch's `events[3].`. */
+const EVENT_PREFIX = /^events\[\d+\]\./;
+const recordPaths = (paths: string[]) => paths.map((p) => p.replace(EVENT_PREFIX, ""));
+const redactedOf = (outcome: BatchOutcome, position: number) => {
+  const paths = outcome.redacted.get(position);
+  return paths && recordPaths(paths);
+};
+
+/**
+ * The outcome's redactions by request index: `outcome.redacted` counts
+ * positions among the accepted events, which skip the rejected ones.
+ */
+export function redactionsByRequestIndex(outcome: BatchOutcome): Array<{ index: number; fields: string[] }> {
+  if (outcome.redacted.size === 0) return [];
+  const rejected = outcome.errors.map((e) => e.index).sort((a, b) => a - b);
+  const out: Array<{ index: number; fields: string[] }> = [];
+  for (const [position, fields] of [...outcome.redacted].sort((a, b) => a[0] - b[0])) {
+    // The request index of accepted position p is p plus the rejected indices at or before it.
+    let index = position;
+    for (const r of rejected) {
+      if (r <= index) index++;
+      else break;
+    }
+    out.push({ index, fields: recordPaths(fields) });
+  }
+  return out;
 }
 
 const errorMessages = (errors: EventErrorData[]) => errors.map((e) => create(EventErrorSchema, e));
@@ -89,6 +121,8 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
         count: outcome.results.length,
         duplicates: range.duplicates,
         errors: errorMessages(outcome.errors),
+        timestamp: range.timestamp,
+        redactions: redactionsByRequestIndex(outcome),
       };
     });
   };
@@ -179,7 +213,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     /** Unary batch with partial success (OTLP-style). */
     async logBatch(request: LogBatchRequest): Promise<MessageInitShape<typeof LogBatchResponseSchema>> {
       const outcome = await writer.writeBatch(request.events, { eventIds: true });
-      const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.eventIds[i], r, outcome.redacted.get(i))));
+      const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.eventIds[i], r, redactedOf(outcome, i))));
       const rejected = outcome.errors.length;
       return {
         acks,

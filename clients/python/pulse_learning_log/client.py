@@ -60,9 +60,8 @@ class LearningLogClient:
         ``log_bayesian_trust_metrics``, whose answer carries the metrics) over
         one long-lived IngestEvents stream shared by this client's threads,
         each call still returning once its own event is durable. Faster for
-        one call at a time; the :class:`Ack` then has ``timestamp`` None and
-        no ``redacted_fields`` (the stream's answer does not carry them).
-        Default False. The module-level functions use it.
+        one call at a time; the :class:`Ack` is the same (seq, timestamp,
+        redacted fields). Default False. The module-level functions use it.
     :param channel_options: extra ``grpc`` channel arguments.
     """
 
@@ -151,14 +150,15 @@ class LearningLogClient:
     def _ack(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[Ack]:
         if self._stream is not None:
             try:
-                return self._stream.log(CATALOG[method], args, event_id)
+                ack = self._stream.log(CATALOG[method], args, event_id)
             except LearningLogError as err:
                 self._failed(err)
                 return None
-        response = self._log(method, args, event_id)
-        if response is None:
-            return None
-        ack = ack_from_proto(response.ack)
+        else:
+            response = self._log(method, args, event_id)
+            if response is None:
+                return None
+            ack = ack_from_proto(response.ack)
         if ack.redacted_fields:
             warn_redacted(CATALOG[method].event_type or args[0], ack.redacted_fields)
         return ack

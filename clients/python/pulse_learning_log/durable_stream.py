@@ -171,7 +171,8 @@ class DurableStream:
             raise outcome
         if outcome.errors:
             raise _event_error(outcome.errors[0], prefix)
-        return Ack(event_id, int(outcome.first_seq), None, (), outcome.duplicates > 0)
+        redacted: Tuple[str, ...] = tuple(outcome.redactions[0].fields) if outcome.redactions else ()
+        return Ack(event_id, int(outcome.first_seq), outcome.timestamp or None, redacted, outcome.duplicates > 0)
 
     def _wait(self, call: _Call, batch_id: int, waiter: _Waiter, deadline: Deadline) -> _Outcome:
         """Waits for the answer to ``batch_id``, reading the stream when no

@@ -9,13 +9,13 @@ concatenating bytes instead of building a message.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, List, Sequence, Tuple
 
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 
-from .events import varint
+from .events import CATALOG, varint
 
-__all__ = ["INGEST_PATH", "SERVER_BATCH_EVENTS_MAX", "frame_event", "batch_request", "unframe_event"]
+__all__ = ["INGEST_PATH", "SERVER_BATCH_EVENTS_MAX", "frame_event", "batch_request", "unframe_event", "event_type_of", "batch_redactions"]
 
 _SERVICE = pb.DESCRIPTOR.services_by_name["LearningLogService"]
 _INGEST = _SERVICE.methods_by_name["IngestEvents"]
@@ -47,3 +47,26 @@ def unframe_event(framed: bytes) -> pb.LearningEvent:
         i += 1
     event: pb.LearningEvent = pb.LearningEvent.FromString(framed[i + 1 :])
     return event
+
+
+# The event_type the server writes for each oneof case (None: the event names its own).
+_EVENT_TYPE_BY_CASE = {entry.case: entry.event_type for entry in CATALOG.values()}
+
+
+def event_type_of(event: pb.LearningEvent) -> str:
+    """The record's event_type for a ``LearningEvent`` (for reports)."""
+    case = event.WhichOneof("event") or ""
+    known = _EVENT_TYPE_BY_CASE.get(case)
+    return known if known is not None else str(getattr(event, case).event_type) if case else ""
+
+
+def batch_redactions(events: Sequence[Tuple[str, bytes]], response: Any) -> List[Tuple[str, str, Tuple[str, ...]]]:
+    """``(event_id, event_type, redacted field paths)`` for each event of a
+    batch (``(event_id, framed event)`` pairs, in request order) that the
+    server's answer says the PII guard redacted."""
+    out = []
+    for r in response.redactions:
+        if r.index < len(events):
+            event_id, framed = events[r.index]
+            out.append((event_id, event_type_of(unframe_event(framed)), tuple(r.fields)))
+    return out

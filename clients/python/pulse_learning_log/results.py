@@ -35,12 +35,11 @@ class Ack(NamedTuple):
     event_id: str
     #: The record's sequence number, strictly increasing across the log.
     seq: int
-    #: The record's timestamp as written, e.g. ``2026-11-24T19:05:53.700123+00:00``;
-    #: None when the event went over the shared stream (``LearningLogClient(stream=True)``,
-    #: the module functions), whose answer does not carry it.
+    #: The record's timestamp as written, e.g. ``2026-11-24T19:05:53.700123+00:00``
+    #: (None only from a server too old to send it on the shared stream).
     timestamp: Optional[str]
-    #: Paths of fields the server's PII guard redacted, if any (always empty
-    #: over the shared stream, whose answer does not carry them).
+    #: Paths of fields the server's PII guard redacted, if any (each path is
+    #: also logged once per process as a warning, logger ``pulse_learning_log``).
     redacted_fields: Tuple[str, ...]
     #: True when the event_id had been written before (a retry): nothing was
     #: written again and seq/timestamp are the original record's.
@@ -88,6 +87,12 @@ class BatchAck(NamedTuple):
     last_seq: int
     #: Rejected events of this batch.
     rejections: Tuple[Rejection, ...]
+    #: ``(event_id, redacted field paths)`` of each event of this batch whose
+    #: fields the server's PII guard redacted (each path is also logged once
+    #: per process as a warning, logger ``pulse_learning_log``).
+    redactions: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    #: The timestamp of the record at ``last_seq`` ("" when none was accepted).
+    timestamp: str = ""
 
 
 class TrustUpdate(NamedTuple):

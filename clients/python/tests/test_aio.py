@@ -15,6 +15,7 @@ from helpers import ServerProcess, TempDir, original_record, read_lines, records
 
 from pulse_learning_log import (
     Ack,
+    BatchAck,
     BufferFull,
     DeadlineExceeded,
     FieldViolation,
@@ -168,6 +169,20 @@ class AsyncBatchWriterTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual([r.event_id for r in rejected], [bad])
         self.assertEqual(rejected[0].code, grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn(good, records_by_id(server.log_path))
+
+    async def test_redactions_reach_the_batch_ack_and_a_warning(self) -> None:
+        forget_redactions()
+        acks: List[BatchAck] = []
+        with self.assertLogs("pulse_learning_log", "WARNING") as logged:
+            async with BatchWriter(server.address, on_batch_acked=acks.append) as writer:
+                plain = await writer.log_revision_trigger("plain")
+                contact = await writer.log_event("contact", {"email": "someone@example.com"})
+        self.assertEqual([r for a in acks for r in a.redactions], [(contact, ("data.email",))])
+        self.assertEqual(acks[-1].timestamp, records_by_id(server.log_path)[contact]["timestamp"])
+        self.assertIn(plain, records_by_id(server.log_path))
+        warnings = [r.getMessage() for r in logged.records if r.levelname == "WARNING"]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("data.email of a contact event", warnings[0])
 
     async def test_a_broken_stream_is_resent_with_the_same_event_ids(self) -> None:
         fake = FakeServer(ingest=break_first_stream(grpc.StatusCode.UNAVAILABLE))

@@ -15,6 +15,7 @@ from helpers import ServerProcess, TempDir, assert_close, free_port, original_re
 
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 
+from pulse_learning_log.diagnostics import forget_redactions
 from pulse_learning_log import BatchAck, BatchWriter, BufferFull, Internal, LearningLogClient, PermissionDenied, Rejection
 
 server: ServerProcess
@@ -143,6 +144,27 @@ class BatchingTest(unittest.TestCase):
             self.assertEqual(acks.next().size, 5)
         records = records_by_id(server.log_path)
         self.assertTrue(all(i in records for i in ids))
+
+    def test_acks_name_redactions_and_the_timestamp_and_each_path_is_warned_about_once(self) -> None:
+        forget_redactions()
+        acks = AckQueue()
+        with self.assertLogs("pulse_learning_log", "WARNING") as logged:
+            with BatchWriter(server.address, batch_events_max=4, flush_interval=60, on_batch_acked=acks) as writer:
+                ids = [
+                    writer.log_event("contact", {"email": "a@example.com"}),
+                    writer.log_revision_trigger("plain"),
+                    writer.log_event("contact", {"email": "b@example.com"}),
+                    writer.log_symbolic_upgrade({"owner_phone": "+44 20 7946 0958"}),
+                ]
+                ack = acks.next()
+        records = records_by_id(server.log_path)
+        self.assertEqual(ack.redactions, ((ids[0], ("data.email",)), (ids[2], ("data.email",)), (ids[3], ("data.changes.owner_phone",))))
+        last = next(r for r in records.values() if r["seq"] == ack.last_seq)
+        self.assertEqual(ack.timestamp, last["timestamp"])
+        warnings = sorted(r.getMessage() for r in logged.records if r.levelname == "WARNING")
+        self.assertEqual(len(warnings), 2, warnings)
+        self.assertIn("data.changes.owner_phone of a symbolic_upgrade_applied event", warnings[0])
+        self.assertIn("data.email of a contact event", warnings[1])
 
     def test_a_partial_batch_is_sent_after_the_interval(self) -> None:
         acks = AckQueue()

@@ -19,6 +19,7 @@ from helpers import ServerProcess, TempDir, UUID4, original_record, read_lines, 
 
 import pulse_learning_log
 from pulse_learning_log import FieldViolation, InvalidArgument, LearningLogClient
+from pulse_learning_log.diagnostics import forget_redactions
 from pulse_learning_log.durable_stream import DurableStream
 
 server: ServerProcess
@@ -47,9 +48,36 @@ class SharedStreamTest(unittest.TestCase):
                 self.assertEqual(record["seq"], ack.seq)
                 self.assertEqual(record["data"], {"variable": "hope", "from": i, "to": i + 0.5})
                 self.assertRegex(ack.event_id, UUID4)
-                self.assertIsNone(ack.timestamp, "the stream's answer carries no timestamp")
+                self.assertEqual(ack.timestamp, record["timestamp"])
                 self.assertFalse(ack.duplicate)
             self.assertEqual([a.seq for a in acks], sorted(a.seq for a in acks))
+
+    def test_redacted_fields_come_back_and_are_warned_about_once_per_path(self) -> None:
+        forget_redactions()
+        with LearningLogClient(server.address, stream=True) as client:
+            with self.assertLogs("pulse_learning_log", "WARNING") as logged:
+                first = client.log_event("contact", {"email": "someone@example.com", "note": "fine"})
+                again = client.log_event("contact", {"email": "other@example.com"})
+                plain = client.log_revision_trigger("nothing personal")
+        assert first is not None and again is not None and plain is not None
+        self.assertEqual(first.redacted_fields, ("data.email",))
+        self.assertEqual(again.redacted_fields, ("data.email",))
+        self.assertEqual(plain.redacted_fields, ())
+        self.assertEqual(records_by_id(server.log_path)[first.event_id]["data"], {"email": "[REDACTED]", "note": "fine"})
+        warnings = [r.getMessage() for r in logged.records if r.levelname == "WARNING"]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("data.email", warnings[0])
+        self.assertIn("contact", warnings[0])
+        self.assertNotIn("someone@example.com", warnings[0], "the value is never logged")
+
+    def test_module_functions_warn_about_redactions_in_the_default_mode(self) -> None:
+        forget_redactions()
+        pulse_learning_log.configure(server.address)
+        with self.assertLogs("pulse_learning_log", "WARNING") as logged:
+            pulse_learning_log.log_learning_summary({"reviewer_email": "someone@example.com"})
+        warnings = [r.getMessage() for r in logged.records if r.levelname == "WARNING"]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("reviewer_email", warnings[0])
 
     def test_every_event_of_the_table_goes_over_the_stream(self) -> None:
         calls = [

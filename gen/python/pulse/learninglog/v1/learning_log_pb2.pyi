@@ -31,6 +31,14 @@ class EventError(_message.Message):
     message: str
     def __init__(self, index: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
+class EventRedaction(_message.Message):
+    __slots__ = ["fields", "index"]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    index: int
+    def __init__(self, index: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ExportTrustDataRequest(_message.Message):
     __slots__ = ["filepath"]
     FILEPATH_FIELD_NUMBER: _ClassVar[int]
@@ -90,20 +98,24 @@ class IngestEventsRequest(_message.Message):
     def __init__(self, batch_id: _Optional[int] = ..., events: _Optional[_Iterable[_Union[LearningEvent, _Mapping]]] = ...) -> None: ...
 
 class IngestEventsResponse(_message.Message):
-    __slots__ = ["batch_id", "count", "duplicates", "errors", "first_seq", "last_seq"]
+    __slots__ = ["batch_id", "count", "duplicates", "errors", "first_seq", "last_seq", "redactions", "timestamp"]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REDACTIONS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     count: int
     duplicates: int
     errors: _containers.RepeatedCompositeFieldContainer[EventError]
     first_seq: int
     last_seq: int
-    def __init__(self, batch_id: _Optional[int] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[EventError, _Mapping]]] = ..., duplicates: _Optional[int] = ...) -> None: ...
+    redactions: _containers.RepeatedCompositeFieldContainer[EventRedaction]
+    timestamp: str
+    def __init__(self, batch_id: _Optional[int] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[EventError, _Mapping]]] = ..., duplicates: _Optional[int] = ..., timestamp: _Optional[str] = ..., redactions: _Optional[_Iterable[_Union[EventRedaction, _Mapping]]] = ...) -> None: ...
 
 class LearningEvent(_message.Message):
     __slots__ = ["arc_regret", "bayesian_trust_metrics", "generic", "learning_summary", "revision_trigger", "rule_activation", "rule_effectiveness", "symbolic_upgrade", "variable_weight_change"]
