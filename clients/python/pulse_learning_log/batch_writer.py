@@ -30,11 +30,11 @@ import grpc
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .connection import MESSAGE_BYTES_MAX, Connection
-from .diagnostics import logger, warn_redacted
+from .diagnostics import logger
 from .errors import RETRYABLE_CODES, BufferFull, Internal, LearningLogError, error_for, error_from_rpc, status_code
 from .events import CATALOG
 from .ingest_wire import INGEST_PATH, SERVER_BATCH_EVENTS_MAX, batch_redactions, batch_request, frame_event, unframe_event
-from .results import BatchAck, Rejection
+from .results import BatchAck, Rejection, batch_ack
 
 __all__ = ["BatchWriter"]
 
@@ -644,22 +644,9 @@ class BatchWriter:
         for rejection in rejections:
             _log.error("the server refused event %s (%s: %s); it was not written", rejection.event_id, rejection.code.name, rejection.message)
             self._callback(self._on_rejected, rejection)
-        redactions = batch_redactions(batch.events, response)
-        for _, event_type, fields in redactions:
-            warn_redacted(event_type, fields)
+        redactions = batch_redactions(batch.events, response)  # warns
         if self._on_batch_acked is not None:
-            ack = BatchAck(
-                batch.batch_id,
-                n,
-                response.count,
-                response.duplicates,
-                int(response.first_seq),
-                int(response.last_seq),
-                tuple(rejections),
-                tuple((event_id, fields) for event_id, _, fields in redactions),
-                response.timestamp,
-            )
-            self._callback(self._on_batch_acked, ack)
+            self._callback(self._on_batch_acked, batch_ack(batch.batch_id, n, response, tuple(rejections), redactions))
 
     @staticmethod
     def _callback(callback: Optional[Callable[[Any], None]], value: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, List, Sequence, Tuple
 
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 
+from .diagnostics import warn_redacted
 from .events import CATALOG, varint
 
 __all__ = ["INGEST_PATH", "SERVER_BATCH_EVENTS_MAX", "frame_event", "batch_request", "unframe_event", "event_type_of", "batch_redactions"]
@@ -60,13 +61,16 @@ def event_type_of(event: pb.LearningEvent) -> str:
     return known if known is not None else str(getattr(event, case).event_type) if case else ""
 
 
-def batch_redactions(events: Sequence[Tuple[str, bytes]], response: Any) -> List[Tuple[str, str, Tuple[str, ...]]]:
-    """``(event_id, event_type, redacted field paths)`` for each event of a
-    batch (``(event_id, framed event)`` pairs, in request order) that the
-    server's answer says the PII guard redacted."""
-    out = []
+def batch_redactions(events: Sequence[Tuple[str, bytes]], response: Any) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
+    """``(event_id, redacted field paths)`` for each event of a batch
+    (``(event_id, framed event)`` pairs, in request order) that the server's
+    answer says the PII guard redacted; each path is warned about (once per
+    process, see :func:`warn_redacted`)."""
+    out: List[Tuple[str, Tuple[str, ...]]] = []
     for r in response.redactions:
         if r.index < len(events):
             event_id, framed = events[r.index]
-            out.append((event_id, event_type_of(unframe_event(framed)), tuple(r.fields)))
-    return out
+            fields = tuple(r.fields)
+            warn_redacted(event_type_of(unframe_event(framed)), fields)
+            out.append((event_id, fields))
+    return tuple(out)

@@ -95,6 +95,13 @@ class BatchAck(NamedTuple):
     timestamp: str = ""
 
 
+def batch_ack(batch_id: int, size: int, response: Any, rejections: Tuple[Rejection, ...], redactions: Tuple[Tuple[str, Tuple[str, ...]], ...]) -> BatchAck:
+    """The :class:`BatchAck` of one ``IngestEventsResponse``."""
+    return BatchAck(
+        batch_id, size, response.count, response.duplicates, int(response.first_seq), int(response.last_seq), rejections, redactions, response.timestamp
+    )
+
+
 class TrustUpdate(NamedTuple):
     """The result of a trust tracker update."""
 

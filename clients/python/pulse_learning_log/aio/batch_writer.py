@@ -24,11 +24,11 @@ import grpc.aio
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from ..batch_writer import _MESSAGE_BYTES_MAX, _positive
-from ..diagnostics import logger, warn_redacted
+from ..diagnostics import logger
 from ..errors import BufferFull, Internal, LearningLogError, error_for, error_from_rpc, is_retryable, status_code
 from ..events import CATALOG
 from ..ingest_wire import INGEST_PATH, SERVER_BATCH_EVENTS_MAX, batch_redactions, batch_request, frame_event, unframe_event
-from ..results import BatchAck, Rejection
+from ..results import BatchAck, Rejection, batch_ack
 from .client import LearningLogClient
 from .connection import AsyncConnection
 
@@ -480,22 +480,9 @@ class BatchWriter:
         for rejection in rejections:
             logger.error("the server refused event %s (%s: %s); it was not written", rejection.event_id, rejection.code.name, rejection.message)
             self._callback(self._on_rejected, rejection)
-        redactions = batch_redactions(batch.events, response)
-        for _, event_type, fields in redactions:
-            warn_redacted(event_type, fields)
+        redactions = batch_redactions(batch.events, response)  # warns
         if self._on_batch_acked is not None:
-            ack = BatchAck(
-                batch.batch_id,
-                n,
-                response.count,
-                response.duplicates,
-                int(response.first_seq),
-                int(response.last_seq),
-                tuple(rejections),
-                tuple((event_id, fields) for event_id, _, fields in redactions),
-                response.timestamp,
-            )
-            self._callback(self._on_batch_acked, ack)
+            self._callback(self._on_batch_acked, batch_ack(batch.batch_id, n, response, tuple(rejections), redactions))
 
     def _notify(self) -> None:
         # Wakes waiters without awaiting the condition's lock: the loop is one
