@@ -5,9 +5,10 @@
  * (struct-json.ts) instead of decoding them to JS objects.
  *
  * Every other event is decoded by protobuf-es as today, one event at a
- * time, with the nesting budget it has inside the request. LogEvents and
- * variable weight changes are read by hand, only in the plain shape every
- * encoder writes (each field at most once, ASCII strings, no unknown
+ * time, with the nesting budget it has inside the request. LogEvents,
+ * variable weight changes and rule activations (whose outcome is null, a
+ * number, a string or a bool) are read by hand, only in the plain shape
+ * every encoder writes (each field at most once, ASCII strings, no unknown
  * fields); any other is decoded by protobuf-es too. Anything unusual in the request itself
  * (unknown fields, a bad tag or length) makes the reader give up, and the
  * caller decodes the whole request with protobuf-es: the same message, or
@@ -19,15 +20,18 @@
  * so that a request that does not decode is still refused whole.
  */
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
+import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import {
   IngestEventsRequestSchema,
   LearningEventSchema,
   LogBatchRequestSchema,
   LogEventRequestSchema,
+  LogRuleActivationRequestSchema,
   LogVariableWeightChangeRequestSchema,
   StreamEventsRequestSchema,
   type LearningEvent,
   type LogEventRequest,
+  type LogRuleActivationRequest,
   type LogVariableWeightChangeRequest,
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { DECODE_LEVELS_MAX } from "./request-decode.js";
@@ -199,19 +203,121 @@ function readWeightChange(bytes: Buffer, start: number, end: number, at: { pos: 
     else eventId = text;
     p += length;
   }
-  const value = { $typeName: LogVariableWeightChangeRequestSchema.typeName, variable, oldWeight, newWeight, eventId } as LogVariableWeightChangeRequest;
+  const value = { $typeName: LogVariableWeightChangeRequestSchema.typeName, variable, oldWeight, newWeight } as LogVariableWeightChangeRequest;
+  // Set only when present, as protobuf-es sets it.
+  if (eventId !== undefined) value.eventId = eventId;
   return { $typeName: LearningEventSchema.typeName, event: { case: "variableWeightChange", value } };
 }
 
-/** One LearningEvent of the request: read by hand when it is a plain LogEvent or weight change, else decoded by protobuf-es. */
-function readEvent(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent {
-  if (end > start && (bytes[start] === GENERIC_TAG || bytes[start] === WEIGHT_TAG)) {
-    const length = varint(bytes, start + 1, end, at);
-    if (at.pos + length === end) {
-      const event = bytes[start] === GENERIC_TAG ? readLogEvent(bytes, start, end, at.pos, end, at) : readWeightChange(bytes, at.pos, end, at);
-      if (event !== undefined) return event;
-    }
+const RULE_TAG = (LearningEventSchema.field.ruleActivation.number << 3) | 2;
+const R_RULE_ID = (LogRuleActivationRequestSchema.field.ruleId.number << 3) | 2;
+const R_VARIABLE_ID = (LogRuleActivationRequestSchema.field.variableId.number << 3) | 2;
+const R_OUTCOME = (LogRuleActivationRequestSchema.field.outcome.number << 3) | 2;
+const R_FORECAST_ID = (LogRuleActivationRequestSchema.field.forecastId.number << 3) | 2;
+const R_SUCCESS = LogRuleActivationRequestSchema.field.success.number << 3;
+const R_EVENT_ID = (LogRuleActivationRequestSchema.field.eventId.number << 3) | 2;
+const V_NULL = ValueSchema.field.nullValue.number << 3;
+const V_NUMBER = (ValueSchema.field.numberValue.number << 3) | 1;
+const V_STRING = (ValueSchema.field.stringValue.number << 3) | 2;
+const V_BOOL = ValueSchema.field.boolValue.number << 3;
+
+/**
+ * The google.protobuf.Value in `[start, end)` as protobuf-es gives it, when it
+ * is empty or holds one null, number, ASCII string or bool in its plain
+ * encoding; undefined otherwise (objects and lists, repeated fields, long
+ * varints: protobuf-es decodes those).
+ */
+function readScalarValue(bytes: Buffer, start: number, end: number, at: { pos: number }): Value | undefined {
+  if (start === end) return { $typeName: ValueSchema.typeName, kind: { case: undefined } } as Value;
+  const tag = bytes[start];
+  let p = start + 1;
+  let kind: Value["kind"];
+  if (tag === V_STRING) {
+    const length = varint(bytes, p, end, at);
+    p = at.pos;
+    if (p + length !== end) return undefined;
+    const text = ascii(bytes, p, end);
+    if (text === undefined) return undefined;
+    kind = { case: "stringValue", value: text };
+  } else if (tag === V_NUMBER) {
+    if (p + 8 !== end) return undefined;
+    kind = { case: "numberValue", value: bytes.readDoubleLE(p) };
+  } else if (tag === V_BOOL || tag === V_NULL) {
+    // One-byte varints only: 0 or 1 for a bool, NULL_VALUE (0) for null.
+    if (p + 1 !== end) return undefined;
+    const b = bytes[p];
+    if (tag === V_BOOL && b <= 1) kind = { case: "boolValue", value: b === 1 };
+    else if (tag === V_NULL && b === 0) kind = { case: "nullValue", value: 0 };
+    else return undefined;
+  } else {
+    return undefined;
   }
+  return { $typeName: ValueSchema.typeName, kind } as Value;
+}
+
+/** A rule activation in `[start, end)` read by hand (the message protobuf-es would give), or undefined when its shape is not the plain one. */
+function readRuleActivation(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent | undefined {
+  // Only the fields present are set, as protobuf-es sets them.
+  const value = { $typeName: LogRuleActivationRequestSchema.typeName, ruleId: "", variableId: "" } as LogRuleActivationRequest;
+  let seen = 0;
+  let p = start;
+  while (p < end) {
+    const tag = bytes[p++];
+    // One bit per field number (every field here has a one-byte tag).
+    if (tag >= 0x80 || seen & (1 << (tag >> 3))) return undefined;
+    seen |= 1 << (tag >> 3);
+    if (tag === R_SUCCESS) {
+      // A one-byte varint 0 or 1; any other encoding is protobuf-es's to read.
+      if (p >= end || bytes[p] > 1) return undefined;
+      value.success = bytes[p++] === 1;
+      continue;
+    }
+    if (tag !== R_RULE_ID && tag !== R_VARIABLE_ID && tag !== R_OUTCOME && tag !== R_FORECAST_ID && tag !== R_EVENT_ID) return undefined;
+    const length = varint(bytes, p, end, at);
+    p = at.pos;
+    const to = p + length;
+    if (to > end) return undefined;
+    if (tag === R_OUTCOME) {
+      const outcome = readScalarValue(bytes, p, to, at);
+      if (outcome === undefined) return undefined;
+      value.outcome = outcome;
+    } else {
+      const text = ascii(bytes, p, to);
+      if (text === undefined) return undefined;
+      if (tag === R_RULE_ID) value.ruleId = text;
+      else if (tag === R_VARIABLE_ID) value.variableId = text;
+      else if (tag === R_FORECAST_ID) value.forecastId = text;
+      else value.eventId = text;
+    }
+    p = to;
+  }
+  return { $typeName: LearningEventSchema.typeName, event: { case: "ruleActivation", value } };
+}
+
+/**
+ * The LearningEvent in `[start, end)` read by hand: a plain LogEvent (its
+ * Structs left as bytes, see {@link WireLogEvent}), weight change or rule
+ * activation; undefined for any other event or shape, which protobuf-es
+ * then decodes (the same message, or its error).
+ */
+export function readPlainEvent(bytes: Buffer, start: number, end: number, at: { pos: number } = { pos: 0 }): LearningEvent | undefined {
+  const tag = end > start ? bytes[start] : -1;
+  if (tag !== GENERIC_TAG && tag !== WEIGHT_TAG && tag !== RULE_TAG) return undefined;
+  try {
+    const length = varint(bytes, start + 1, end, at);
+    if (at.pos + length !== end) return undefined;
+    if (tag === GENERIC_TAG) return readLogEvent(bytes, start, end, at.pos, end, at);
+    return tag === WEIGHT_TAG ? readWeightChange(bytes, at.pos, end, at) : readRuleActivation(bytes, at.pos, end, at);
+  } catch (err) {
+    if (err === GIVE_UP) return undefined;
+    throw err;
+  }
+}
+
+/** One LearningEvent of the request: read by hand when it is a plain LogEvent, weight change or rule activation, else decoded by protobuf-es. */
+function readEvent(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent {
+  const event = readPlainEvent(bytes, start, end, at);
+  if (event !== undefined) return event;
   try {
     return fromBinary(LearningEventSchema, bytes.subarray(start, end), LEARNING_EVENT_READ);
   } catch {
