@@ -1,0 +1,197 @@
+import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import {
+  LearningEventSchema,
+  LearningLogService,
+  type LogBayesianTrustMetricsResponse,
+  type LogEventResponse,
+  type ReadEventsResponse,
+  type GenerateTrustReportResponse,
+  type ExportTrustDataResponse,
+  type ImportTrustDataResponse,
+} from "../gen/pulse/learninglog/v1/learning_log_pb.js";
+import { Connection, type CallOptions, type ConnectionOptions } from "./connection.js";
+import {
+  arcRegretEvent,
+  bayesianTrustMetricsEvent,
+  eventIdOf,
+  genericEvent,
+  learningSummaryEvent,
+  revisionTriggerEvent,
+  ruleActivationEvent,
+  ruleEffectivenessEvent,
+  symbolicUpgradeEvent,
+  variableWeightChangeEvent,
+  type CatalogEvent,
+  type EventOptions,
+  type RuleActivationFields,
+} from "./events.js";
+import { ackFrom, reportFrom, statsFrom, type Ack, type LogRecord, type TrustMetricsAck, type TrustReport } from "./results.js";
+import { TrustClient, type ReportOptions } from "./trust-client.js";
+
+/** Options of one log call: its event_id and its deadline. */
+export type LogOptions = EventOptions & CallOptions;
+
+/** Options of {@link LearningLogClient.logRuleActivation}. */
+export type RuleActivationOptions = RuleActivationFields & LogOptions;
+
+/** What {@link LearningLogClient.exportTrustData} and `importTrustData` answer. */
+export interface TrustFileResult {
+  /** True when the file was written (export) or existed and was read (import). */
+  readonly success: boolean;
+  /** Why it failed, when it did. */
+  readonly error: string;
+  /** The durable record of the attempt (`trust_data_exported`, `..._failed`, ...). */
+  readonly ack: Ack;
+}
+
+/** The records to replay with {@link LearningLogClient.readEvents}. */
+export interface ReadQuery extends CallOptions {
+  /** First seq to return (inclusive). */
+  fromSeq?: number;
+  /** Only records with timestamp >= since (ISO 8601 with offset). */
+  since?: string;
+  /** Only records with timestamp < until. */
+  until?: string;
+  /** Only these event types; empty or absent means all. */
+  eventTypes?: readonly string[];
+  /** Most records to return; absent means no limit. */
+  limit?: number;
+  /** Keep streaming records as they are committed, until the loop is left. */
+  follow?: boolean;
+}
+
+// The unary RPC of each catalog event.
+const RPC_OF: Record<CatalogEvent["case"], string> = {
+  generic: "logEvent",
+  variableWeightChange: "logVariableWeightChange",
+  symbolicUpgrade: "logSymbolicUpgrade",
+  revisionTrigger: "logRevisionTrigger",
+  arcRegret: "logArcRegret",
+  learningSummary: "logLearningSummary",
+  ruleActivation: "logRuleActivation",
+  bayesianTrustMetrics: "logBayesianTrustMetrics",
+  ruleEffectiveness: "logRuleEffectiveness",
+};
+
+/**
+ * A client of the Pulse learning log service. Each `log*` method writes
+ * exactly the record the original `core/pulse_learning_log.py` wrote and
+ * resolves once it is durable (fsynced) on the server, with its {@link Ack}.
+ * Every log call carries an event_id (yours or a new UUID) that it keeps
+ * across its retries, so a retry never writes the event twice. Failures
+ * reject with a {@link LearningLogError} subclass.
+ */
+export class LearningLogClient {
+  /** The channel and call options this client (and its {@link trust} and writers built on it) share. */
+  readonly connection: Connection;
+  /** The server's trust tracker, on this client's channel. */
+  readonly trust: TrustClient;
+
+  /** Connects lazily: nothing is dialled before the first call. */
+  constructor(options: ConnectionOptions = {}) {
+    this.connection = new Connection(options);
+    this.trust = new TrustClient(this.connection);
+  }
+
+  private async log<R extends { ack?: Parameters<typeof ackFrom>[0] }>(event: CatalogEvent, options?: CallOptions): Promise<R> {
+    // The unary request is the oneof's value: one message builder for the
+    // unary and the batch paths.
+    const request = create(LearningEventSchema, { event }).event.value!;
+    return this.connection.unary<R>(LearningLogService, RPC_OF[event.case], request, true, options);
+  }
+
+  /** Writes a free-form event; `context` is written only when non-empty. */
+  async logEvent(eventType: string, data: JsonObject, context?: JsonObject, options?: LogOptions): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(genericEvent(eventType, data, context, eventIdOf(options)), options)).ack);
+  }
+
+  /** Writes a `variable_weight_update` with data `{variable, from, to}`. */
+  async logVariableWeightChange(variable: string, oldWeight: number, newWeight: number, options?: LogOptions): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(variableWeightChangeEvent(variable, oldWeight, newWeight, eventIdOf(options)), options)).ack);
+  }
+
+  /** Writes a `symbolic_upgrade_applied` with data `{changes: plan}`. */
+  async logSymbolicUpgrade(plan: JsonObject, options?: LogOptions): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(symbolicUpgradeEvent(plan, eventIdOf(options)), options)).ack);
+  }
+
+  /** Writes a `symbolic_revision_triggered` with data `{reason}`. */
+  async logRevisionTrigger(reason: string, options?: LogOptions): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(revisionTriggerEvent(reason, eventIdOf(options)), options)).ack);
+  }
+
+  /** Writes a `symbolic_arc_regret` with data `{regret_scores: scores}`. */
+  async logArcRegret(scores: Readonly<Record<string, number>>, options?: LogOptions): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(arcRegretEvent(scores, eventIdOf(options)), options)).ack);
+  }
+
+  /** Writes a `meta_learning_summary` whose data is the summary itself. */
+  async logLearningSummary(summary: JsonObject, options?: LogOptions): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(learningSummaryEvent(summary, eventIdOf(options)), options)).ack);
+  }
+
+  /** Writes a `rule_activation`; `forecastId` and `success` are written as null when absent. */
+  async logRuleActivation(ruleId: string, variableId: string, outcome: JsonValue, options: RuleActivationOptions = {}): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(ruleActivationEvent(ruleId, variableId, outcome, options, eventIdOf(options)), options)).ack);
+  }
+
+  /** Reads a key's metrics from the server's tracker and writes them as a `bayesian_trust_metrics` event (`kind` default "variable"). */
+  async logBayesianTrustMetrics(key: string, options: LogOptions & { kind?: string } = {}): Promise<TrustMetricsAck> {
+    const res = await this.log<LogBayesianTrustMetricsResponse>(bayesianTrustMetricsEvent(key, options.kind, eventIdOf(options)), options);
+    return { ...ackFrom(res.ack), metrics: statsFrom(res.metrics) };
+  }
+
+  /** Writes a `rule_effectiveness` (the server adds the data's timestamp). */
+  async logRuleEffectiveness(ruleId: string, activationCount: number, successRate: number, impactScore: number, options?: LogOptions): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(ruleEffectivenessEvent(ruleId, activationCount, successRate, impactScore, eventIdOf(options)), options)).ack);
+  }
+
+  /** Builds the trust report and writes a `trust_report_generated` event. Not retried (it carries no event_id). */
+  async generateTrustReport(options: ReportOptions = {}): Promise<{ report: TrustReport; ack: Ack }> {
+    const request = { minSamples: options.minSamples, highThreshold: options.highThreshold, lowThreshold: options.lowThreshold };
+    const res = await this.connection.unary<GenerateTrustReportResponse>(LearningLogService, "generateTrustReport", create(LearningLogService.method.generateTrustReport.input, request), false, options);
+    return { report: reportFrom(res.report), ack: ackFrom(res.ack) };
+  }
+
+  /** Exports the tracker to `filepath` inside the server's trust directory and writes `trust_data_exported` (or `..._failed`). */
+  async exportTrustData(filepath: string, options?: CallOptions): Promise<TrustFileResult> {
+    const res = await this.connection.unary<ExportTrustDataResponse>(LearningLogService, "exportTrustData", create(LearningLogService.method.exportTrustData.input, { filepath }), false, options);
+    return { success: res.success, error: res.error, ack: ackFrom(res.ack) };
+  }
+
+  /** Imports the tracker from `filepath` inside the server's trust directory and writes `trust_data_imported` (or `..._failed`). */
+  async importTrustData(filepath: string, options?: CallOptions): Promise<TrustFileResult> {
+    const res = await this.connection.unary<ImportTrustDataResponse>(LearningLogService, "importTrustData", create(LearningLogService.method.importTrustData.input, { filepath }), false, options);
+    return { success: res.success, error: res.error, ack: ackFrom(res.ack) };
+  }
+
+  /**
+   * Replays the log's records in seq order. With `follow` it keeps yielding
+   * records as they are committed; leave the loop to end the call. A
+   * connection's `timeoutMs` does not apply unless the query gives one.
+   */
+  async *readEvents(query: ReadQuery = {}): AsyncGenerator<LogRecord> {
+    const request = create(LearningLogService.method.readEvents.input, {
+      fromSeq: query.fromSeq === undefined ? undefined : BigInt(query.fromSeq),
+      since: query.since,
+      until: query.until,
+      eventTypes: [...(query.eventTypes ?? [])],
+      limit: BigInt(query.limit ?? 0),
+      follow: query.follow ?? false,
+    });
+    const options = { timeoutMs: query.timeoutMs ?? null };
+    for await (const res of this.connection.serverStreamIter<ReadEventsResponse>(LearningLogService, "readEvents", request, options)) {
+      for (const r of res.records) yield { seq: Number(r.seq), eventId: r.eventId, timestamp: r.timestamp, eventType: r.eventType, json: r.json };
+    }
+  }
+
+  /** Closes the channel. */
+  close(): void {
+    this.connection.close();
+  }
+
+  /** Closes the channel (`using client = new LearningLogClient()`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
