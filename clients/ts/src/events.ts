@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { JsonObject, JsonValue, MessageInitShape } from "@bufbuild/protobuf";
+import { fromJson, type JsonObject, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { LearningEventSchema } from "../gen/pulse/learninglog/v1/learning_log_pb.js";
 
 /**
@@ -39,6 +40,15 @@ function num(value: unknown, name: string): number {
 function obj(value: unknown, name: string): JsonObject {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new TypeError(`${name} must be a JSON object`);
   return value as JsonObject;
+}
+
+function jsonValue(value: JsonValue | undefined, name: string) {
+  try {
+    // A google.protobuf.Value: any JSON value (undefined is written as null).
+    return fromJson(ValueSchema, value === undefined ? null : value);
+  } catch (err) {
+    throw new TypeError(`${name} must be a JSON value: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** The event_id to send: the caller's (checked to be a string) or a new UUID. */
@@ -88,7 +98,7 @@ export function ruleActivationEvent(ruleId: string, variableId: string, outcome:
     value: {
       ruleId: str(ruleId, "ruleId"),
       variableId: str(variableId, "variableId"),
-      outcome: outcome as never, // a google.protobuf.Value: any JSON value
+      outcome: jsonValue(outcome, "outcome"),
       ...(fields.forecastId === undefined ? {} : { forecastId: str(fields.forecastId, "forecastId") }),
       ...(fields.success === undefined ? {} : { success: Boolean(fields.success) }),
       eventId,

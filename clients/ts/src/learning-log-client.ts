@@ -1,4 +1,4 @@
-import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { create, toBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import {
   LearningEventSchema,
   LearningLogService,
@@ -96,7 +96,13 @@ export class LearningLogClient {
   private async log<R extends { ack?: Parameters<typeof ackFrom>[0] }>(event: CatalogEvent, options?: CallOptions): Promise<R> {
     // The unary request is the oneof's value: one message builder for the
     // unary and the batch paths.
-    const request = create(LearningEventSchema, { event }).event.value!;
+    const message = create(LearningEventSchema, { event });
+    try {
+      toBinary(LearningEventSchema, message); // a value protobuf cannot carry is the caller's TypeError, not an INTERNAL status
+    } catch (err) {
+      throw new TypeError(`the ${event.case} event cannot be encoded: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const request = message.event.value!;
     return this.connection.unary<R>(LearningLogService, RPC_OF[event.case], request, true, options);
   }
 
