@@ -11,7 +11,9 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { ReadEventsResponseSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { readEventBatch, readsEventBatch } from "../codec/event-batch.js";
+import { decodeReadEventsResponse } from "../codec/log-record-reader.js";
 import { undecodableError } from "../codec/request-decode.js";
 import { ServiceError } from "../errors.js";
 import { statusDetailsMetadata } from "./status-details.js";
@@ -124,9 +126,12 @@ function encodeResponse(schema: DescMessage, value: unknown): Buffer {
   }
 }
 
+/** Responses read by hand where protobuf-es's general decoder is the reading client's cost (a replay's records). */
+const RESPONSE_READERS: ReadonlyMap<string, (bytes: Uint8Array) => unknown> = new Map([[ReadEventsResponseSchema.typeName, decodeReadEventsResponse]]);
+
 function deserializer(schema: DescMessage): grpc.deserialize<unknown> {
   // Size limits are the channel's (grpc.max_receive_message_length).
-  return (bytes: Buffer) => fromBinary(schema, bytes);
+  return RESPONSE_READERS.get(schema.typeName) ?? ((bytes: Buffer) => fromBinary(schema, bytes));
 }
 
 /** A request that did not decode, handed to the handler instead of thrown (see requestDeserializer). */
