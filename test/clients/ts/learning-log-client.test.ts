@@ -15,18 +15,7 @@ import { resolveConfig } from "../../../src/config.js";
 import { PulseServer } from "../../../src/server.js";
 import { makeCertificates } from "../../helpers/certificates.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../../helpers/server.js";
-
-type LogLine = { event_id: string; timestamp: string; event_type: string; data: Record<string, unknown>; context?: Record<string, unknown>; seq: number };
-
-/** The log's records by event_id. */
-export async function recordsOf(path: string): Promise<Map<string, LogLine>> {
-  const text = await readFile(path, "utf8");
-  const records = text
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => JSON.parse(l) as LogLine);
-  return new Map(records.map((r) => [r.event_id, r]));
-}
+import { recordsOf } from "./log-records.js";
 
 async function failure(call: Promise<unknown>): Promise<unknown> {
   try {
@@ -63,7 +52,7 @@ describe("TypeScript client: LearningLogClient", () => {
       [client.logRuleActivation("R1", "v1", "fired", { forecastId: "F9", success: true }), "rule_activation", { rule_id: "R1", variable_id: "v1", outcome: "fired", forecast_id: "F9", success: true }],
       [client.logRuleActivation("R2", "v2", { score: 3 }), "rule_activation", { rule_id: "R2", variable_id: "v2", outcome: { score: 3 }, forecast_id: null, success: null }],
     ];
-    const acks = [];
+    const acks: Ack[] = [];
     for (const [ack] of cases) acks.push(await ack);
     const metricsAck = await client.logBayesianTrustMetrics("rule_x", { kind: "rule" });
     const effectivenessAck = await client.logRuleEffectiveness("R1", 12, 0.75, 0.5);

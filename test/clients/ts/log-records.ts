@@ -1,0 +1,17 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+
+/** One record of the JSONL log, as the server writes it. */
+export type LogLine = { event_id: string; timestamp: string; event_type: string; data: Record<string, unknown>; context?: Record<string, unknown>; seq: number };
+
+/** The log's records by event_id; fails the test when an event_id was written twice. */
+export async function recordsOf(path: string): Promise<Map<string, LogLine>> {
+  const text = await readFile(path, "utf8");
+  const records = text
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as LogLine);
+  const byId = new Map(records.map((r) => [r.event_id, r]));
+  assert.equal(byId.size, records.length, "every event_id is written once");
+  return byId;
+}
