@@ -1,10 +1,10 @@
-import type { DescField, DescMethod, UnknownField } from "@bufbuild/protobuf";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import type { DescField, DescMethod } from "@bufbuild/protobuf";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import type { Logger } from "pino";
 import { LearningEventSchema, LogRecordSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { principalOf } from "../auth/interceptor.js";
 import { ServiceError } from "../errors.js";
-import { Undecodable, type CallContext, type CallObserver, type CallProbe, type InternalErrorSink } from "../rpc/grpc-adapter.js";
+import { EncodedMessage, Undecodable, type CallContext, type CallObserver, type CallProbe, type InternalErrorSink } from "../rpc/grpc-adapter.js";
 import { grpcCodeName } from "./grpc-server-metrics.js";
 
 /** One per-call line of the server log (level debug, message "call"). */
@@ -37,22 +37,16 @@ function repeatedOf(fields: readonly DescField[], typeName: string): DescField |
 
 /**
  * How many elements of a repeated message field a message holds, decoded or
- * still encoded: a server may hand over elements as wire bytes among the
- * message's unknown fields (ReadEvents sends records that way), one entry
- * possibly holding several (length, element, then tag, length, element...).
+ * already encoded (ReadEvents sends its records as an {@link EncodedMessage}).
  */
 function elementsOf(message: unknown, field: DescField): number {
-  const m = message as Record<string, unknown> & { $unknown?: UnknownField[] };
-  let n = (m[field.localName] as unknown[] | undefined)?.length ?? 0;
-  for (const u of m.$unknown ?? []) {
-    if (u.no !== field.number || u.wireType !== WireType.LengthDelimited) continue;
-    const reader = new BinaryReader(u.data);
-    reader.bytes();
-    n++;
-    while (reader.pos < reader.len) {
-      reader.skip(reader.tag()[1]);
-      n++;
-    }
+  if (!(message instanceof EncodedMessage)) return ((message as Record<string, unknown>)[field.localName] as unknown[] | undefined)?.length ?? 0;
+  const reader = new BinaryReader(message.bytes);
+  let n = 0;
+  while (reader.pos < reader.len) {
+    const [no, wireType] = reader.tag();
+    if (no === field.number) n++;
+    reader.skip(wireType);
   }
   return n;
 }

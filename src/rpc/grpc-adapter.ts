@@ -30,8 +30,19 @@ export interface CallContext {
   readonly path: string;
 }
 
+/**
+ * A response already in its wire bytes, sent as is: the read side copies
+ * records straight from the log into them, and encoding a message around
+ * them again would copy every byte once more.
+ */
+export class EncodedMessage<O extends DescMessage> {
+  /** Only for the type checker: which message the bytes are. */
+  declare readonly schema?: O;
+  constructor(readonly bytes: Buffer) {}
+}
+
 type In<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
-type Out<M> = M extends { output: infer O extends DescMessage } ? MessageInitShape<O> : never;
+type Out<M> = M extends { output: infer O extends DescMessage } ? MessageInitShape<O> | EncodedMessage<O> : never;
 
 /** The implementation of one method, by kind, typed from its descriptor. */
 export type MethodImpl<M> = M extends { methodKind: "unary" }
@@ -119,6 +130,7 @@ function serializer(schema: DescMessage): grpc.serialize<unknown> {
  * instead of inside grpc-js, which would answer INTERNAL without a word.
  */
 function encodeResponse(schema: DescMessage, value: unknown): Buffer {
+  if (value instanceof EncodedMessage) return value.bytes;
   try {
     return encode(schema, create(schema, value as MessageInitShape<DescMessage>));
   } catch (err) {

@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import { WireType } from "@bufbuild/protobuf/wire";
-import type { ReadEventsRequest, ReadEventsResponse } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import type { ReadEventsRequest, ReadEventsResponseSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ServiceError } from "../errors.js";
-import type { CallContext } from "../rpc/grpc-adapter.js";
+import { EncodedMessage, type CallContext } from "../rpc/grpc-adapter.js";
 import { parseTimeBound } from "../store/time-bound.js";
 import type { LogRecordView, LogStore, ReadQuery, RecordCursor, RecordField } from "../store/store.js";
 import { shutdownFanout } from "./shutdown-fanout.js";
@@ -128,22 +128,10 @@ function encodeRecords(views: readonly LogRecordView[]): Buffer {
   return out;
 }
 
-/**
- * A ReadEventsResponse whose records are already encoded. protobuf-es writes
- * a message's unknown fields verbatim after its known ones, so the records go
- * in as one "unknown" field 1 entry: its tag is written by toBinary, the data
- * is the rest of the bytes (length, record, then tag-length-record for each
- * further one). The bytes on the wire are exactly those of a ReadEventsResponse
- * with these records; any client decodes them as usual.
- */
-function responseOf(views: readonly LogRecordView[], onSent: ((records: number) => void) | undefined): ReadEventsResponse {
+/** A ReadEventsResponse of these records, in its wire bytes (the records, one `records` field each). */
+function responseOf(views: readonly LogRecordView[], onSent: ((records: number) => void) | undefined): EncodedMessage<typeof ReadEventsResponseSchema> {
   onSent?.(views.length);
-  const encoded = encodeRecords(views);
-  return {
-    $typeName: "pulse.learninglog.v1.ReadEventsResponse",
-    records: [],
-    $unknown: [{ no: 1, wireType: WireType.LengthDelimited, data: encoded.subarray(1) }],
-  };
+  return new EncodedMessage(encodeRecords(views));
 }
 
 /**
@@ -160,7 +148,7 @@ export function createReadHandlers(log: ReadableLog, options: ReadHandlerOptions
   const limits = { eventTypeCharsMax: options.eventTypeCharsMax ?? 128, eventTypesMax: options.eventTypesMax ?? 1000 };
 
   return {
-    async *readEvents(request: ReadEventsRequest, ctx: CallContext): AsyncIterable<ReadEventsResponse> {
+    async *readEvents(request: ReadEventsRequest, ctx: CallContext): AsyncIterable<EncodedMessage<typeof ReadEventsResponseSchema>> {
       const query = readQueryOf(request, limits);
       let committed = log.lastSeq;
       let wake: (() => void) | undefined;

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { WireType } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
 import { LearningLogService, ReadEventsResponseSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
@@ -10,7 +9,7 @@ import { createTokenVerifier } from "../../src/auth/tokens.js";
 import { ServiceError } from "../../src/errors.js";
 import { createCallLog, createInternalErrorSink, type CallLine } from "../../src/ops/call-log.js";
 import { createClient, type Client } from "../../src/rpc/client.js";
-import { adaptImplementation, combineCallObservers, createServiceDefinition, type CallObserver } from "../../src/rpc/grpc-adapter.js";
+import { adaptImplementation, combineCallObservers, createServiceDefinition, EncodedMessage, type CallObserver } from "../../src/rpc/grpc-adapter.js";
 
 const TOKEN = "trainer-token-0123456789abcdef";
 const LEARNING_LOG = "/pulse.learninglog.v1.LearningLogService";
@@ -39,9 +38,9 @@ function fakeImplementation(cause: Error): Record<string, unknown> {
             const record = { seq: 1n, eventId: "e", timestamp: "t", eventType: "x", json: "{}" };
             yield { records: [record, record] };
             yield { records: [record] };
-            // Records handed over as wire bytes, as the read handlers send them: one unknown field 1 entry holding three.
+            // Records handed over as wire bytes, as the read handlers send them.
             const bytes = toBinary(ReadEventsResponseSchema, create(ReadEventsResponseSchema, { records: [record, record, record] }));
-            yield { ...create(ReadEventsResponseSchema), $unknown: [{ no: 1, wireType: WireType.LengthDelimited, data: bytes.subarray(1) }] };
+            yield new EncodedMessage(Buffer.from(bytes));
           };
         case "ingestEvents":
           return async function* (requests: AsyncIterable<{ batchId: bigint }>) {

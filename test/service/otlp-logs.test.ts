@@ -199,7 +199,8 @@ function service(options: { limits?: Partial<EventLimits>; pii?: PiiMode } = {})
   const impl = createOtlpLogsService({ writer, logRecordsMax: limits.batchEventsMax });
   const ctx = { signal: new AbortController().signal, metadata: new Metadata(), peer: "test", path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export" };
   const exportLogs = async (init: MessageInitShape<typeof ExportLogsServiceRequestSchema>): Promise<ExportLogsServiceResponse> =>
-    create(ExportLogsServiceResponseSchema, await impl.export(create(ExportLogsServiceRequestSchema, init), ctx));
+    // The service answers with a message (EncodedMessage is the read side's).
+    create(ExportLogsServiceResponseSchema, (await impl.export(create(ExportLogsServiceRequestSchema, init), ctx)) as MessageInitShape<typeof ExportLogsServiceResponseSchema>);
   return { exportLogs, ...mem };
 }
 
