@@ -267,7 +267,7 @@ export class BatchWriter {
     try {
       bytes = toBinary(LearningEventSchema, create(LearningEventSchema, { event }));
     } catch (err) {
-      return Promise.reject(new TypeError(`the ${event.case} event cannot be encoded: ${err instanceof Error ? err.message : String(err)}`));
+      return Promise.reject(new TypeError(`the ${event.case} event cannot be encoded: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
     }
     const size = bytes.length + 1 + varintBytes(bytes.length);
     if (size > this.batchBytesMax) return Promise.reject(new RangeError(`event of ${size} bytes is larger than batchBytesMax (${this.batchBytesMax})`));

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import { DeadlineExceeded, errorFromCall, isRetryable, type LearningLogError } from "./errors.js";
+import { DeadlineExceeded, errorFromCall, type LearningLogError } from "./errors.js";
 import { serviceDefinition } from "./grpc-definition.js";
 
 /** Where the server listens by default (the server's own default). */

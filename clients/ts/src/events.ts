@@ -47,7 +47,7 @@ function jsonValue(value: JsonValue | undefined, name: string) {
     // A google.protobuf.Value: any JSON value (undefined is written as null).
     return fromJson(ValueSchema, value === undefined ? null : value);
   } catch (err) {
-    throw new TypeError(`${name} must be a JSON value: ${err instanceof Error ? err.message : String(err)}`);
+    throw new TypeError(`${name} must be a JSON value: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 

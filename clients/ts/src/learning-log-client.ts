@@ -100,7 +100,7 @@ export class LearningLogClient {
     try {
       toBinary(LearningEventSchema, message); // a value protobuf cannot carry is the caller's TypeError, not an INTERNAL status
     } catch (err) {
-      throw new TypeError(`the ${event.case} event cannot be encoded: ${err instanceof Error ? err.message : String(err)}`);
+      throw new TypeError(`the ${event.case} event cannot be encoded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     const request = message.event.value!;
     return this.connection.unary<R>(LearningLogService, RPC_OF[event.case], request, true, options);

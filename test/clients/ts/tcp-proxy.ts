@@ -19,11 +19,11 @@ export class TcpProxy {
   /** Listens on an ephemeral loopback port and forwards to `target` (`host:port`). */
   static async start(target: string): Promise<TcpProxy> {
     const [host, port] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
-    let proxy: TcpProxy | undefined;
-    const server = createServer((client) => proxy!.accept(client, host, port));
+    // Connections arrive only after listening, once proxy is set.
+    const server = createServer((client) => proxy.accept(client, host, port));
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
-    proxy = new TcpProxy(server, `127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const proxy = new TcpProxy(server, `127.0.0.1:${(server.address() as AddressInfo).port}`);
     return proxy;
   }
 
