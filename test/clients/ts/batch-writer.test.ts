@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { chmod, writeFile } from "node:fs/promises";
 import { status } from "@grpc/grpc-js";
-import { BatchWriter, BufferFull, FailedPrecondition, Unauthenticated, type BatchAck, type Rejection } from "../../../clients/ts/src/index.js";
+import { BatchWriter, BufferFull, DeadlineExceeded, FailedPrecondition, Unauthenticated, type BatchAck, type Rejection } from "../../../clients/ts/src/index.js";
 import { spawnServer, type ChildServer } from "../../helpers/child-server.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../../helpers/server.js";
 import { recordsOf } from "./log-records.js";
@@ -181,6 +181,26 @@ describe("TypeScript client: BatchWriter", function () {
       [first],
     );
     assert.equal(dropped[0].code, status.CANCELLED);
+  });
+
+  it("resends a batch unanswered after ackTimeoutMs, and gives up after retryTimeoutMs with DeadlineExceeded", async () => {
+    const dropped: Rejection[] = [];
+    const writer = new BatchWriter({ address: proxy.address, flushIntervalMs: 1, ackTimeoutMs: 200, retryTimeoutMs: 1_000, onDropped: (r) => dropped.push(r), logger: quietLogger });
+    await writer.logRevisionTrigger("warm-up");
+    await writer.flush();
+    proxy.holdAnswers(); // the server keeps writing; no answer ever arrives
+    const id = await writer.logRevisionTrigger("never answered");
+    await assert.rejects(writer.flush(), (err) => err instanceof DeadlineExceeded);
+    assert.ok(writer.stats().retries >= 1, "the batch was resent after each ack timeout");
+    assert.deepEqual(
+      dropped.map((d) => d.eventId),
+      [id],
+    );
+    assert.equal(dropped[0].code, status.DEADLINE_EXCEEDED);
+    await committed(t, 2);
+    const records = await recordsOf(t.logPath); // fails if any resend was written twice
+    assert.ok(records.has(id), "the server wrote it once");
+    await assert.rejects(writer.close(), DeadlineExceeded);
   });
 
   it("gives up on a fatal status: flush rejects with it and onDropped gets every unanswered event", async () => {

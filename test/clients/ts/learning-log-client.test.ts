@@ -104,6 +104,7 @@ describe("TypeScript client: LearningLogClient", () => {
       ["old_weight"],
     );
     assert.match(err.details, /^old_weight: /);
+    assert.match(err.fieldViolations[0].description, /not a finite number/);
     assert.equal((await recordsOf(t.logPath)).size, 0);
   });
 
