@@ -297,13 +297,17 @@ export class BatchWriter {
   }
 
   private admit(entry: Entry): void {
-    if (this.pendingCount() === 0) this.pendingSince = performance.now();
+    const wasEmpty = this.pendingCount() === 0;
+    if (wasEmpty) this.pendingSince = performance.now();
     this.pending.push(entry);
     this.pendingBytes += entry.size;
     this.bufferedEvents += 1;
     this.bufferedBytes += entry.size;
     this.logged += 1;
-    this.changed.notify();
+    // Wake the sender only when that changes what it waits for: the first
+    // event starts the flush interval, a full batch is due now. Waking it
+    // per event cost ~4 us of client CPU per event (a timer each time).
+    if (wasEmpty || this.pendingCount() % this.batchEventsMax === 0 || this.pendingBytes >= this.batchBytesMax) this.changed.notify();
   }
 
   /** Buffers waiting log calls, in order, while there is room. */
