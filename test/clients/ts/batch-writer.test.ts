@@ -85,6 +85,15 @@ describe("TypeScript client: BatchWriter", function () {
     await assert.rejects(writer.logRevisionTrigger("late"), FailedPrecondition);
   });
 
+  it("closes itself at the end of an await using block, making its events durable", async () => {
+    let id: string;
+    {
+      await using writer = new BatchWriter({ address: t.address, flushIntervalMs: 10_000 });
+      id = await writer.logRevisionTrigger("disposed");
+    }
+    assert.equal((await recordsOf(t.logPath)).get(id)?.event_type, "symbolic_revision_triggered");
+  });
+
   it("resends the batches of a stream broken mid-flight; every event is in the log exactly once", async () => {
     const acked: BatchAck[] = [];
     const writer = new BatchWriter({ address: proxy.address, batchEventsMax: 50, flushIntervalMs: 5, onBatchAcked: (a) => acked.push(a), logger: quietLogger });
