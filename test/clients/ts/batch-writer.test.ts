@@ -1,21 +1,15 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { chmod, writeFile } from "node:fs/promises";
 import { status } from "@grpc/grpc-js";
 import { BatchWriter, BufferFull, DeadlineExceeded, FailedPrecondition, Unauthenticated, type BatchAck, type Rejection } from "../../../clients/ts/src/index.js";
 import { spawnServer, type ChildServer } from "../../helpers/child-server.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../../helpers/server.js";
-import { recordsOf } from "./log-records.js";
+import { committed, recordsOf } from "./log-records.js";
 import { TcpProxy } from "./tcp-proxy.js";
-
-/** Resolves once the server has committed at least `n` records (a following ReadEvents call). */
-async function committed(t: TestServer, n: number): Promise<void> {
-  let seen = 0;
-  for await (const res of t.client.readEvents({ follow: true })) {
-    seen += res.records.length;
-    if (seen >= n) return;
-  }
-}
 
 /** Tracks whether a promise has settled, without awaiting it. */
 function settled(p: Promise<unknown>): { readonly done: boolean } {
@@ -28,6 +22,7 @@ function settled(p: Promise<unknown>): { readonly done: boolean } {
 }
 
 const quietLogger = { error: () => {} };
+const run = promisify(execFile);
 
 describe("TypeScript client: BatchWriter", function () {
   this.timeout(60_000);
@@ -92,6 +87,12 @@ describe("TypeScript client: BatchWriter", function () {
       id = await writer.logRevisionTrigger("disposed");
     }
     assert.equal((await recordsOf(t.logPath)).get(id)?.event_type, "symbolic_revision_triggered");
+  });
+
+  it("lets a program that never closes it end on its own, its events durable first", async () => {
+    const script = fileURLToPath(new URL("fixtures/left-open-writer.ts", import.meta.url));
+    const { stdout } = await run(process.execPath, ["--import", "tsx", script, t.address], { timeout: 60_000 });
+    assert.equal((await recordsOf(t.logPath)).get(stdout.trim())?.event_type, "symbolic_revision_triggered");
   });
 
   it("resends the batches of a stream broken mid-flight; every event is in the log exactly once", async () => {

@@ -15,7 +15,8 @@ import { resolveConfig } from "../../../src/config.js";
 import { PulseServer } from "../../../src/server.js";
 import { makeCertificates } from "../../helpers/certificates.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../../helpers/server.js";
-import { recordsOf } from "./log-records.js";
+import { committed, recordsOf } from "./log-records.js";
+import { TcpProxy } from "./tcp-proxy.js";
 
 async function failure(call: Promise<unknown>): Promise<unknown> {
   try {
@@ -92,6 +93,25 @@ describe("TypeScript client: LearningLogClient", () => {
     assert.equal(again.duplicate, true);
     assert.equal(again.seq, first.seq);
     assert.equal((await recordsOf(t.logPath)).size, 1);
+  });
+
+  it("retries a call whose answer was lost with the same event_id: written once, answered as a duplicate", async () => {
+    const proxy = await TcpProxy.start(t.address);
+    const viaProxy = new LearningLogClient({ address: proxy.address, timeoutMs: 30_000 });
+    try {
+      await viaProxy.logRevisionTrigger("warm-up");
+      proxy.holdAnswers(); // the server writes the event; its answer never arrives
+      const call = viaProxy.logRevisionTrigger("answer lost");
+      await committed(t, 2);
+      proxy.cut(); // the call fails with UNAVAILABLE and is retried
+      const ack = await call;
+      assert.equal(ack.duplicate, true);
+      const records = await recordsOf(t.logPath); // fails if the event was written twice
+      assert.equal(records.get(ack.eventId)?.seq, ack.seq);
+    } finally {
+      viaProxy.close();
+      await proxy.close();
+    }
   });
 
   it("rejects a bad value with InvalidArgument naming the field, and writes nothing", async () => {
