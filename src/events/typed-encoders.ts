@@ -15,6 +15,10 @@ export function jsonString(text: string): string {
   return `"${text}"`;
 }
 
+/** Names whose JSON the encoders of one guard remember, and the longest remembered: 2 MB at most. */
+const NAMES_MAX = 4096;
+const NAME_CHARS_MAX = 128;
+
 /** The bodies of the fixed-shape catalog events, written without building their data objects. */
 export interface TypedEncoders {
   /**
@@ -54,13 +58,29 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
     }
     return jsonString(value);
   };
+  // The JSON of names that come back event after event (variables, rules,
+  // outcomes): the guard's verdict on a string depends on the string alone.
+  // Bounded: emptied when full, like the event type cache.
+  const names = new Map<string, string>();
+  /** {@link text} of a string likely to repeat, remembered when nothing in it is redacted. */
+  const nameText = (value: string): string | undefined => {
+    if (value.length > NAME_CHARS_MAX) return text(value);
+    let json = names.get(value);
+    if (json === undefined) {
+      json = text(value);
+      if (json === undefined) return undefined;
+      if (names.size >= NAMES_MAX) names.clear();
+      names.set(value, json);
+    }
+    return json;
+  };
   return {
     body(event) {
       switch (event.case) {
         case "variableWeightChange": {
           if (!weightPlain) return undefined;
           const m = event.value;
-          const variable = text(m.variable);
+          const variable = nameText(m.variable);
           if (variable === undefined) return undefined;
           // Validated: finite numbers, whose text is the same for String() as for JSON.stringify.
           return `"event_type":"variable_weight_update","data":{"variable":${variable},"from":${m.oldWeight},"to":${m.newWeight}}`;
@@ -82,14 +102,14 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
               outcome = kind.value ? "true" : "false";
               break;
             case "stringValue":
-              outcome = text(kind.value);
+              outcome = nameText(kind.value);
               break;
             default:
               // Objects and lists: the general path (depth, PII walk).
               return undefined;
           }
-          const ruleId = text(m.ruleId);
-          const variableId = text(m.variableId);
+          const ruleId = nameText(m.ruleId);
+          const variableId = nameText(m.variableId);
           const forecastId = m.forecastId === undefined ? "null" : text(m.forecastId);
           if (outcome === undefined || ruleId === undefined || variableId === undefined || forecastId === undefined) return undefined;
           const success = m.success === undefined ? "null" : m.success ? "true" : "false";

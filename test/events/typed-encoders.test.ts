@@ -69,6 +69,37 @@ describe("Typed encoders (fixed-shape events without JSON.stringify)", () => {
     assert.ok(written > property.numRuns / 2);
   });
 
+  it("gives the same bodies from one encoder over many events as from a fresh encoder per event (names it remembers, names it forgets when full, long names)", () => {
+    const guard = createPiiGuard({ mode: "redact", sensitiveKeys: defaultSensitiveKeys });
+    const shared = createTypedEncoders(guard);
+    // Few names, so they repeat; some redacted (the guard's verdict must repeat too), some past the remembered length.
+    const nameArb = fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom("var_001", "rule_002", "fired", "x@example.com", "4111 1111 1111 1111", "\u2028", 'q"', "v".repeat(129), "w".repeat(128) + "@example.com") },
+      { weight: 2, arbitrary: textArb },
+      // Distinct names enough to fill the memory and have it emptied.
+      { weight: 2, arbitrary: fc.integer({ min: 0, max: 10_000 }).map((i) => `name_${i}`) },
+    );
+    const eventArb = fc.oneof(
+      fc.record({ variable: nameArb, oldWeight: finiteArb, newWeight: finiteArb }).map((value) => create(LearningEventSchema, { event: { case: "variableWeightChange", value } })),
+      fc
+        .record({ ruleId: nameArb, variableId: nameArb, outcome: fc.option(nameArb.map((value) => ({ kind: { case: "stringValue" as const, value } })), { nil: undefined }), forecastId: fc.option(nameArb, { nil: undefined }) })
+        .map((value) => create(LearningEventSchema, { event: { case: "ruleActivation", value } })),
+    );
+    let redacted = 0;
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 200, maxLength: 400 }), (events) => {
+        for (const event of events) {
+          const fresh = createTypedEncoders(guard).body(event.event);
+          assert.equal(shared.body(event.event), fresh);
+          if (fresh === undefined) redacted++;
+          else assert.equal(fresh, generalBody(event.event, "redact").body);
+        }
+      }),
+      { ...property, numRuns: Math.ceil(property.numRuns / 10) },
+    );
+    assert.ok(redacted > 0);
+  });
+
   it("leaves a shape to the general path when the guard would redact one of its keys", () => {
     const event = create(LearningEventSchema, { event: { case: "variableWeightChange", value: { variable: "v", oldWeight: 1, newWeight: 2 } } });
     assert.equal(createTypedEncoders(createPiiGuard({ mode: "redact", sensitiveKeys: ["from"] })).body(event.event), undefined);
