@@ -25,7 +25,6 @@
  * Runs the build (dist/src/main.js, as `npm start`); --source runs
  * src/main.ts through tsx instead.
  */
-import { parseArgs } from "node:util";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../src/rpc/client.js";
 import { driveBidi } from "./drivers/bidi.js";
@@ -33,19 +32,9 @@ import type { DriverResult, LogClient, RunTiming } from "./drivers/driver.js";
 import { driveUnary } from "./drivers/unary.js";
 import { minMedianMax, ratioOfMedians, textTable } from "./figures.js";
 import { STREAM_IN_FLIGHT } from "./scenarios.js";
-import { freeLoopbackPort, serverCpuRun, startPulse, type ServerCpuRun } from "./server-cpu-run.js";
+import { freeLoopbackPort, runArgs, serverCpuRun, startPulse, type ServerCpuRun } from "./server-cpu-run.js";
 
-const { values: args } = parseArgs({
-  options: {
-    "measure-s": { type: "string", default: "3" },
-    "warmup-s": { type: "string", default: "1" },
-    repeats: { type: "string", default: "3" },
-    source: { type: "boolean", default: false },
-  },
-});
-const timing = { warmupS: Number(args["warmup-s"]), measureS: Number(args["measure-s"]) };
-const REPEATS = Number(args.repeats);
-if (!(timing.measureS > 0) || !(timing.warmupS >= 0) || !(REPEATS >= 1)) throw new Error("--measure-s, --warmup-s and --repeats must be positive numbers");
+const { timing, repeats: REPEATS, build } = runArgs();
 
 interface Variant {
   name: string;
@@ -75,13 +64,13 @@ async function eventsCounted(port: number): Promise<number> {
 
 const runs = new Map<string, ServerCpuRun[]>();
 const key = (load: string, variant: string) => `${load}\n${variant}`;
-console.log(`metrics overhead: node ${process.version}, the real server (${args.source ? "src/main.ts through tsx" : "dist/src/main.js"}), ${timing.warmupS} s warm-up + ${timing.measureS} s measured per run, ${REPEATS} repeats`);
+console.log(`metrics overhead: node ${process.version}, the real server (${build === "source" ? "src/main.ts through tsx" : "dist/src/main.js"}), ${timing.warmupS} s warm-up + ${timing.measureS} s measured per run, ${REPEATS} repeats`);
 for (let r = 0; r < REPEATS; r++) {
   for (let k = 0; k < variants.length; k++) {
     // Variants rotate so none always runs first.
     const variant = variants[(k + r) % variants.length];
     const metricsPort = await freeLoopbackPort();
-    const { server, stop } = await startPulse(args.source ? "source" : "dist", variant.flags(metricsPort));
+    const { server, stop } = await startPulse(build, variant.flags(metricsPort));
     const client = createClient(LearningLogService, server.address);
     try {
       for (const load of loads) {

@@ -26,7 +26,6 @@
  * src/main.ts through tsx instead.
  */
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { ExportLogsServiceRequestSchema, LogsService } from "../gen/ts/opentelemetry/proto/collector/logs/v1/logs_service_pb.js";
 import { IngestEventsRequestSchema, LearningLogService, LogBatchRequestSchema } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
@@ -35,19 +34,9 @@ import { driveBatchCalls, driveIngestBatches } from "./drivers/batch-calls.js";
 import type { DriverResult, RunTiming } from "./drivers/driver.js";
 import { minMedianMax, ratioOfMedians, textTable } from "./figures.js";
 import { STREAM_IN_FLIGHT } from "./scenarios.js";
-import { serverCpuRun, startPulse, type ServerCpuRun } from "./server-cpu-run.js";
+import { runArgs, serverCpuRun, startPulse, type ServerCpuRun } from "./server-cpu-run.js";
 
-const { values: args } = parseArgs({
-  options: {
-    "measure-s": { type: "string", default: "3" },
-    "warmup-s": { type: "string", default: "1" },
-    repeats: { type: "string", default: "3" },
-    source: { type: "boolean", default: false },
-  },
-});
-const timing = { warmupS: Number(args["warmup-s"]), measureS: Number(args["measure-s"]) };
-const REPEATS = Number(args.repeats);
-if (!(timing.measureS > 0) || !(timing.warmupS >= 0) || !(REPEATS >= 1)) throw new Error("--measure-s, --warmup-s and --repeats must be positive numbers");
+const { timing, repeats: REPEATS, build } = runArgs();
 
 const BATCH = 1000;
 const DISTINCT = 8;
@@ -143,7 +132,6 @@ const calls: Call[] = [
   },
 ];
 
-const build = args.source ? "source" : "dist";
 
 /** Sends one batch by Export and the same by LogBatch and checks the records match, event_id, timestamp, seq and hash aside. */
 async function checkSameRecords(): Promise<void> {

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { CpuWindow, loadAverage1m, microsPerEvent } from "./cpu.js";
 import type { DriverResult, RunTiming } from "./drivers/driver.js";
 import { PULSE_SERVER_SCRIPT, ServerProcess } from "./servers/spawn.js";
@@ -69,4 +70,25 @@ export async function freeLoopbackPort(): Promise<number> {
   const { port } = probe.address() as { port: number };
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   return port;
+}
+
+/**
+ * The command line of the stand-alone server benchmarks: `--measure-s`
+ * (default 3), `--warmup-s` (1), `--repeats` (3), `--source` (run
+ * src/main.ts through tsx instead of the build).
+ */
+export function runArgs(argv: string[] = process.argv.slice(2)): { timing: Omit<RunTiming, "marks">; repeats: number; build: ServerBuild } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "measure-s": { type: "string", default: "3" },
+      "warmup-s": { type: "string", default: "1" },
+      repeats: { type: "string", default: "3" },
+      source: { type: "boolean", default: false },
+    },
+  });
+  const timing = { warmupS: Number(values["warmup-s"]), measureS: Number(values["measure-s"]) };
+  const repeats = Number(values.repeats);
+  if (!(timing.measureS > 0) || !(timing.warmupS >= 0) || !(repeats >= 1)) throw new Error("--measure-s, --warmup-s and --repeats must be positive numbers");
+  return { timing, repeats, build: values.source ? "source" : "dist" };
 }

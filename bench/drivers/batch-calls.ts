@@ -1,5 +1,6 @@
 import type { IngestEventsRequest } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { LatencyRecorder, nowMs } from "../stats.js";
+import { driveBidi } from "./bidi.js";
 import { MeasureWindow, type DriverResult, type LogClient, type RunTiming } from "./driver.js";
 
 /**
@@ -27,42 +28,6 @@ export async function driveBatchCalls(send: () => Promise<number>, options: RunT
  * (bidi.ts) with batches of the caller's making. Rejects when the server
  * refuses any event.
  */
-export async function driveIngestBatches(client: LogClient, batches: readonly IngestEventsRequest[], options: RunTiming & { inFlight: number }): Promise<DriverResult> {
-  const window = new MeasureWindow(options);
-  const latencies = new LatencyRecorder();
-  const call = client.ingestEvents();
-  const sendTimes: number[] = [];
-  let inFlight = 0;
-  let wake: (() => void) | undefined;
-  let failure: unknown;
-  const reader = (async () => {
-    for await (const answer of call.responses) {
-      const latency = nowMs() - sendTimes.shift()!;
-      inFlight--;
-      if (answer.errors.length > 0) throw new Error(`batch ${answer.batchId}: ${answer.errors.length} events refused, first: ${answer.errors[0].message}`);
-      window.ack(answer.count, latency, latencies);
-      wake?.();
-    }
-  })().catch((err: unknown) => {
-    failure = err;
-    call.cancel();
-    wake?.();
-  });
-  let batchId = 0n;
-  while (failure === undefined && !window.over) {
-    if (inFlight >= options.inFlight) {
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      continue;
-    }
-    const batch = batches[Number(batchId % BigInt(batches.length))];
-    batch.batchId = ++batchId;
-    sendTimes.push(nowMs());
-    inFlight++;
-    await call.send(batch);
-  }
-  call.close();
-  await reader;
-  if (failure !== undefined) throw failure;
-  return window.result(latencies);
+export function driveIngestBatches(client: LogClient, batches: readonly IngestEventsRequest[], options: RunTiming & { inFlight: number }): Promise<DriverResult> {
+  return driveBidi(client, { batches, batchEvents: batches[0]?.events.length ?? 0, inFlight: options.inFlight, timing: options });
 }

@@ -1,14 +1,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { IngestEventsRequest } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { LatencyRecorder, nowMs } from "../stats.js";
 import { MeasureWindow, type DriverResult, type LogClient, type RunTiming } from "./driver.js";
 import { prebuiltBatches, type PayloadKind } from "./fixtures.js";
 
 /** Options of the IngestEvents driver. */
 export interface BidiOptions {
-  /** Events per IngestEvents message. */
+  /** Events per IngestEvents message (of the pre-built batches; with `batches`, of each given batch). */
   batchEvents: number;
   /** Payload of the events. Default "typed" (variable weight changes). */
   kind?: PayloadKind;
+  /** Batches of the caller's making, sent round-robin (their batch_ids are set here), instead of pre-built ones of `kind`. */
+  batches?: readonly IngestEventsRequest[];
   /** Batches sent and not yet answered, at most. Default 8 (the server reads ahead 8). */
   inFlight?: number;
   /** Run for a time: warm-up then measured part. Either this or totalEvents. */
@@ -33,7 +36,7 @@ export interface BidiOptions {
  * answer (answers come in order).
  */
 export async function driveBidi(client: LogClient, options: BidiOptions): Promise<DriverResult> {
-  const batches = prebuiltBatches(options.kind ?? "typed", options.batchEvents);
+  const batches = options.batches ?? prebuiltBatches(options.kind ?? "typed", options.batchEvents);
   const paced = options.rateEventsPerS !== undefined;
   // Open loop when paced: only a generous bound keeps a stalled server from piling up batches.
   const inFlightMax = paced ? 1_000 : (options.inFlight ?? 8);
@@ -53,7 +56,7 @@ export async function driveBidi(client: LogClient, options: BidiOptions): Promis
     for await (const answer of call.responses) {
       const latency = nowMs() - sendTimes.shift()!;
       inFlight--;
-      if (answer.errors.length > 0) throw new Error(`batch ${answer.batchId}: ${answer.errors.length} events rejected, first: ${answer.errors[0].message}`);
+      if (answer.errors.length > 0) throw new Error(`batch ${answer.batchId}: ${answer.errors.length} events refused, first: ${answer.errors[0].message}`);
       acked += answer.count;
       if (window) window.ack(answer.count, latency, latencies);
       else latencies.add(latency);
@@ -83,7 +86,7 @@ export async function driveBidi(client: LogClient, options: BidiOptions): Promis
     batch.batchId = ++batchId;
     sendTimes.push(nowMs());
     inFlight++;
-    sent += options.batchEvents;
+    sent += batch.events.length;
     await call.send(batch);
   }
   call.close();
