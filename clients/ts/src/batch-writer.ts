@@ -210,7 +210,7 @@ export class BatchWriter {
   private closing = false;
   private closed = false;
   private aborted = false;
-  private error: LearningLogError | undefined;
+  private fatal: LearningLogError | undefined;
   private generation = 0;
   private call: ClientDuplexStream<Buffer, IngestEventsResponse> | undefined;
   private timedOutGeneration = -1;
@@ -312,7 +312,7 @@ export class BatchWriter {
 
   /** Buffers waiting log calls, in order, while there is room. */
   private admitWaiters(): void {
-    while (this.roomWaiters.length > 0 && this.error === undefined && !this.closing && this.hasRoom(this.roomWaiters[0].entry.size)) {
+    while (this.roomWaiters.length > 0 && this.fatal === undefined && !this.closing && this.hasRoom(this.roomWaiters[0].entry.size)) {
       const waiter = this.roomWaiters.shift()!;
       if (waiter.timer !== undefined) clearTimeout(waiter.timer);
       this.admit(waiter.entry);
@@ -328,7 +328,7 @@ export class BatchWriter {
   }
 
   private stateError(): LearningLogError | undefined {
-    if (this.error !== undefined) return this.error;
+    if (this.fatal !== undefined) return this.fatal;
     if (this.closing) return errorFor(status.FAILED_PRECONDITION, "the BatchWriter is closed");
     return undefined;
   }
@@ -411,7 +411,7 @@ export class BatchWriter {
     this.flushing += 1;
     this.changed.notify();
     try {
-      while (this.done < target && this.error === undefined) {
+      while (this.done < target && this.fatal === undefined) {
         const left = end - performance.now();
         if (left <= 0) throw new DeadlineExceeded(status.DEADLINE_EXCEEDED, `flush: ${target - this.done} events still not durable after ${options.timeoutMs} ms`);
         await this.changed.wait(left);
@@ -419,7 +419,7 @@ export class BatchWriter {
     } finally {
       this.flushing -= 1;
     }
-    if (this.error !== undefined) throw this.error;
+    if (this.fatal !== undefined) throw this.fatal;
   }
 
   /**
@@ -445,7 +445,7 @@ export class BatchWriter {
       if (outcome === "late") throw new DeadlineExceeded(status.DEADLINE_EXCEEDED, `close: ${this.bufferedEvents} events still not durable after ${options.timeoutMs} ms`);
     }
     this.release();
-    if (this.error !== undefined) throw this.error;
+    if (this.fatal !== undefined) throw this.fatal;
   }
 
   /**
@@ -456,15 +456,32 @@ export class BatchWriter {
   async abort(): Promise<void> {
     if (this.closed) return;
     this.aborted = true;
-    if (this.error === undefined) this.error = new Cancelled(status.CANCELLED, "BatchWriter aborted");
+    if (this.fatal === undefined) this.fatal = new Cancelled(status.CANCELLED, "BatchWriter aborted");
     this.closing = true;
-    this.rejectWaiters(this.error);
+    this.rejectWaiters(this.fatal);
     this.call?.cancel();
     this.changed.notify();
     this.backoff.notify();
     await this.running;
     this.dropUnanswered();
     this.release();
+  }
+
+  /**
+   * {@link close} within `timeoutMs` (default 10,000), then {@link abort}:
+   * what is still not durable is dropped, logged and passed to `onDropped`.
+   * Never rejects (a fatal error was reported when it happened). For a
+   * shutdown path that must end.
+   */
+  async closeOrAbort(timeoutMs = 10_000): Promise<void> {
+    try {
+      await this.close({ timeoutMs });
+    } catch (err) {
+      if (this.fatal === undefined && err instanceof DeadlineExceeded) {
+        this.logger.error(`BatchWriter: ${this.bufferedEvents} events still not durable after ${timeoutMs} ms; giving them up`);
+        await this.abort();
+      }
+    }
   }
 
   private release(): void {
@@ -485,9 +502,9 @@ export class BatchWriter {
     return this.bufferedEvents;
   }
 
-  /** The fatal error, once the writer has failed. */
-  get failure(): LearningLogError | undefined {
-    return this.error;
+  /** The fatal error, once the writer has failed (or was aborted). */
+  get error(): LearningLogError | undefined {
+    return this.fatal;
   }
 
   /** The writer's counters. */
@@ -523,8 +540,8 @@ export class BatchWriter {
     let failingSince: number | undefined;
     let attempt = 0;
     for (;;) {
-      while (this.pendingCount() === 0 && !this.closing && this.error === undefined) await this.changed.wait();
-      if (this.error !== undefined || (this.closing && this.pendingCount() === 0 && this.inflight.length === 0)) return;
+      while (this.pendingCount() === 0 && !this.closing && this.fatal === undefined) await this.changed.wait();
+      if (this.fatal !== undefined || (this.closing && this.pendingCount() === 0 && this.inflight.length === 0)) return;
       this.progressSinceFailure = false;
       const failure = await this.stream();
       if (this.progressSinceFailure) {
@@ -532,7 +549,7 @@ export class BatchWriter {
         attempt = 0;
       }
       if (failure === undefined) continue;
-      if (this.error !== undefined) return;
+      if (this.fatal !== undefined) return;
       let code = failure.code as status;
       if (code === status.CANCELLED && this.timedOutGeneration === this.generation - 1) code = status.DEADLINE_EXCEEDED;
       if (isRetryable(code, failure.details) && !this.aborted) {
@@ -588,7 +605,7 @@ export class BatchWriter {
   private async send(call: ClientDuplexStream<Buffer, IngestEventsResponse>, generation: number, ended: Promise<void>): Promise<void> {
     let idleSince = performance.now();
     for (;;) {
-      if (this.generation !== generation || this.error !== undefined) return;
+      if (this.generation !== generation || this.fatal !== undefined) return;
       const now = performance.now();
       let timeout = Infinity;
       if (this.inflight.length > 0) {
@@ -745,10 +762,10 @@ export class BatchWriter {
   }
 
   private fail(error: LearningLogError): void {
-    if (this.error === undefined) this.error = error;
+    if (this.fatal === undefined) this.fatal = error;
     this.generation += 1;
     this.logger.error(`BatchWriter failed: ${error.message}`);
-    this.rejectWaiters(this.error);
+    this.rejectWaiters(this.fatal);
     this.dropUnanswered();
     this.changed.notify();
   }
@@ -765,7 +782,7 @@ export class BatchWriter {
     this.done += events.length;
     this.dropped += events.length;
     this.changed.notify();
-    const error = this.error;
+    const error = this.fatal;
     if (events.length === 0 || error === undefined) return;
     this.logger.error(
       `BatchWriter gave up ${events.length} events without an answer (${statusName(error.code)}: ${error.details}); they may or may not be in the log. First event_ids: ${events

@@ -57,10 +57,15 @@ export interface CallOptions {
 
 /** The connection's options with their defaults filled in. */
 export interface ResolvedConnectionOptions {
+  /** `host:port` of the server. */
   readonly address: string;
+  /** Milliseconds one call may take, retries included; null for no limit. */
   readonly timeoutMs: number | null;
+  /** Attempts of an idempotent call. */
   readonly retryAttempts: number;
+  /** First wait between attempts, in ms. */
   readonly backoffInitialMs: number;
+  /** Longest wait between attempts, in ms. */
   readonly backoffMaxMs: number;
 }
 

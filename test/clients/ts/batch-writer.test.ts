@@ -213,6 +213,22 @@ describe("TypeScript client: BatchWriter", function () {
     await assert.rejects(writer.close(), DeadlineExceeded);
   });
 
+  it("closeOrAbort gives up what is still unanswered after its timeout, and resolves", async () => {
+    const dropped: Rejection[] = [];
+    const writer = new BatchWriter({ address: proxy.address, flushIntervalMs: 1, onDropped: (r) => dropped.push(r), logger: quietLogger });
+    await writer.logRevisionTrigger("warm-up");
+    await writer.flush();
+    proxy.holdAnswers();
+    const id = await writer.logRevisionTrigger("never answered");
+    await writer.closeOrAbort(200);
+    assert.deepEqual(
+      dropped.map((d) => d.eventId),
+      [id],
+    );
+    assert.equal(writer.stats().dropped, 1);
+    assert.equal(writer.error?.code, status.CANCELLED);
+  });
+
   it("gives up on a fatal status: flush rejects with it and onDropped gets every unanswered event", async () => {
     const tokensPath = join(dir.path, "tokens.json");
     await writeFile(tokensPath, JSON.stringify([{ name: "w", role: "writer", token: "writer-token-0123456789abcdef" }]));
@@ -224,6 +240,7 @@ describe("TypeScript client: BatchWriter", function () {
       const writer = new BatchWriter({ address: secured.address, token: "wrong-token-0123456789abcdef", onDropped: (r) => dropped.push(r), logger: quietLogger });
       const id = await writer.logRevisionTrigger("refused");
       await assert.rejects(writer.flush(), Unauthenticated);
+      assert.ok(writer.error instanceof Unauthenticated);
       assert.deepEqual(
         dropped.map((d) => d.eventId),
         [id],
