@@ -5,7 +5,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["gen/**", "dist/**", "node_modules/**", "clients/**", "**/*.mjs", "**/*.js"] },
+  { ignores: ["gen/**", "dist/**", "node_modules/**", "clients/python/**", "clients/ts/gen/**", "clients/ts/dist/**", "**/*.mjs", "**/*.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
