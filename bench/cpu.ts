@@ -15,12 +15,13 @@ const TICKS_PER_S = (() => {
 /**
  * CPU time a process has used so far, user + system, all its threads (its
  * worker threads and libuv's pool included), in seconds, from
- * /proc/<pid>/stat; undefined when the process is gone.
+ * /proc/<pid>/stat; with `tid`, that one thread's (/proc/<pid>/task/<tid>/stat;
+ * a process's main thread has tid = pid). Undefined when it is gone.
  */
-export function cpuSecondsOf(pid: number): number | undefined {
+export function cpuSecondsOf(pid: number, tid?: number): number | undefined {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    text = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
   } catch {
     return undefined;
   }
