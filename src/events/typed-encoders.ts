@@ -15,7 +15,7 @@ export function jsonString(text: string): string {
   return `"${text}"`;
 }
 
-/** Names whose JSON the encoders of one guard remember, and the longest remembered: 2 MB at most. */
+/** Names whose JSON the encoders of one guard remember, and the longest remembered: about 5 MB at most (a 128-character name of escaped characters has 770 characters of JSON). */
 const NAMES_MAX = 4096;
 const NAME_CHARS_MAX = 128;
 
