@@ -1,11 +1,17 @@
 from google.protobuf import struct_pb2 as _struct_pb2
 from pulse.trust.v1 import trust_pb2 as _trust_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+RUN_STATUS_ENDED_WITHOUT_FINISH: RunStatus
+RUN_STATUS_FAILED: RunStatus
+RUN_STATUS_FINISHED: RunStatus
+RUN_STATUS_LOGGING: RunStatus
+RUN_STATUS_UNSPECIFIED: RunStatus
 
 class EventAck(_message.Message):
     __slots__ = ["duplicate", "event_id", "redacted_fields", "seq", "timestamp"]
@@ -73,6 +79,18 @@ class GenerateTrustReportResponse(_message.Message):
     report: _trust_pb2.TrustReport
     def __init__(self, report: _Optional[_Union[_trust_pb2.TrustReport, _Mapping]] = ..., ack: _Optional[_Union[EventAck, _Mapping]] = ...) -> None: ...
 
+class HoldRunRequest(_message.Message):
+    __slots__ = ["run"]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: str
+    def __init__(self, run: _Optional[str] = ...) -> None: ...
+
+class HoldRunResponse(_message.Message):
+    __slots__ = ["run"]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: str
+    def __init__(self, run: _Optional[str] = ...) -> None: ...
+
 class ImportTrustDataRequest(_message.Message):
     __slots__ = ["filepath"]
     FILEPATH_FIELD_NUMBER: _ClassVar[int]
@@ -118,7 +136,7 @@ class IngestEventsResponse(_message.Message):
     def __init__(self, batch_id: _Optional[int] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[EventError, _Mapping]]] = ..., duplicates: _Optional[int] = ..., timestamp: _Optional[str] = ..., redactions: _Optional[_Iterable[_Union[EventRedaction, _Mapping]]] = ...) -> None: ...
 
 class LearningEvent(_message.Message):
-    __slots__ = ["arc_regret", "bayesian_trust_metrics", "generic", "learning_summary", "revision_trigger", "rule_activation", "rule_effectiveness", "symbolic_upgrade", "variable_weight_change"]
+    __slots__ = ["arc_regret", "bayesian_trust_metrics", "generic", "learning_summary", "revision_trigger", "rule_activation", "rule_effectiveness", "run", "symbolic_upgrade", "variable_weight_change"]
     ARC_REGRET_FIELD_NUMBER: _ClassVar[int]
     BAYESIAN_TRUST_METRICS_FIELD_NUMBER: _ClassVar[int]
     GENERIC_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +144,7 @@ class LearningEvent(_message.Message):
     REVISION_TRIGGER_FIELD_NUMBER: _ClassVar[int]
     RULE_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     RULE_EFFECTIVENESS_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
     SYMBOLIC_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_WEIGHT_CHANGE_FIELD_NUMBER: _ClassVar[int]
     arc_regret: LogArcRegretRequest
@@ -135,9 +154,24 @@ class LearningEvent(_message.Message):
     revision_trigger: LogRevisionTriggerRequest
     rule_activation: LogRuleActivationRequest
     rule_effectiveness: LogRuleEffectivenessRequest
+    run: str
     symbolic_upgrade: LogSymbolicUpgradeRequest
     variable_weight_change: LogVariableWeightChangeRequest
-    def __init__(self, generic: _Optional[_Union[LogEventRequest, _Mapping]] = ..., variable_weight_change: _Optional[_Union[LogVariableWeightChangeRequest, _Mapping]] = ..., symbolic_upgrade: _Optional[_Union[LogSymbolicUpgradeRequest, _Mapping]] = ..., revision_trigger: _Optional[_Union[LogRevisionTriggerRequest, _Mapping]] = ..., arc_regret: _Optional[_Union[LogArcRegretRequest, _Mapping]] = ..., learning_summary: _Optional[_Union[LogLearningSummaryRequest, _Mapping]] = ..., rule_activation: _Optional[_Union[LogRuleActivationRequest, _Mapping]] = ..., bayesian_trust_metrics: _Optional[_Union[LogBayesianTrustMetricsRequest, _Mapping]] = ..., rule_effectiveness: _Optional[_Union[LogRuleEffectivenessRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, generic: _Optional[_Union[LogEventRequest, _Mapping]] = ..., variable_weight_change: _Optional[_Union[LogVariableWeightChangeRequest, _Mapping]] = ..., symbolic_upgrade: _Optional[_Union[LogSymbolicUpgradeRequest, _Mapping]] = ..., revision_trigger: _Optional[_Union[LogRevisionTriggerRequest, _Mapping]] = ..., arc_regret: _Optional[_Union[LogArcRegretRequest, _Mapping]] = ..., learning_summary: _Optional[_Union[LogLearningSummaryRequest, _Mapping]] = ..., rule_activation: _Optional[_Union[LogRuleActivationRequest, _Mapping]] = ..., bayesian_trust_metrics: _Optional[_Union[LogBayesianTrustMetricsRequest, _Mapping]] = ..., rule_effectiveness: _Optional[_Union[LogRuleEffectivenessRequest, _Mapping]] = ..., run: _Optional[str] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ["runs"]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, runs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ["indexed_seq", "runs"]
+    INDEXED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    indexed_seq: int
+    runs: _containers.RepeatedCompositeFieldContainer[RunInfo]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunInfo, _Mapping]]] = ..., indexed_seq: _Optional[int] = ...) -> None: ...
 
 class LogArcRegretRequest(_message.Message):
     __slots__ = ["event_id", "scores"]
@@ -337,26 +371,57 @@ class PartialSuccess(_message.Message):
     def __init__(self, rejected_events: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class ReadEventsRequest(_message.Message):
-    __slots__ = ["event_types", "follow", "from_seq", "limit", "since", "until"]
+    __slots__ = ["event_types", "follow", "from_seq", "limit", "runs", "since", "until"]
     EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
     FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     event_types: _containers.RepeatedScalarFieldContainer[str]
     follow: bool
     from_seq: int
     limit: int
+    runs: _containers.RepeatedScalarFieldContainer[str]
     since: str
     until: str
-    def __init__(self, from_seq: _Optional[int] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., follow: bool = ...) -> None: ...
+    def __init__(self, from_seq: _Optional[int] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., follow: bool = ..., runs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReadEventsResponse(_message.Message):
     __slots__ = ["records"]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[LogRecord]
     def __init__(self, records: _Optional[_Iterable[_Union[LogRecord, _Mapping]]] = ...) -> None: ...
+
+class RunInfo(_message.Message):
+    __slots__ = ["error", "event_count", "event_types", "first_seq", "first_timestamp", "last_seq", "last_timestamp", "run", "status"]
+    class EventTypesEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LAST_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    error: str
+    event_count: int
+    event_types: _containers.ScalarMap[str, int]
+    first_seq: int
+    first_timestamp: str
+    last_seq: int
+    last_timestamp: str
+    run: str
+    status: RunStatus
+    def __init__(self, run: _Optional[str] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., first_timestamp: _Optional[str] = ..., last_timestamp: _Optional[str] = ..., event_count: _Optional[int] = ..., event_types: _Optional[_Mapping[str, int]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class StreamEventsRequest(_message.Message):
     __slots__ = ["events"]
@@ -377,3 +442,6 @@ class StreamEventsResponse(_message.Message):
     first_seq: int
     last_seq: int
     def __init__(self, count: _Optional[int] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[EventError, _Mapping]]] = ..., duplicates: _Optional[int] = ...) -> None: ...
+
+class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []

@@ -98,6 +98,16 @@ class LearningLogServiceStub(object):
                 request_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsRequest.SerializeToString,
                 response_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsResponse.FromString,
                 )
+        self.ListRuns = channel.unary_unary(
+                '/pulse.learninglog.v1.LearningLogService/ListRuns',
+                request_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ListRunsResponse.FromString,
+                )
+        self.HoldRun = channel.unary_stream(
+                '/pulse.learninglog.v1.LearningLogService/HoldRun',
+                request_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunRequest.SerializeToString,
+                response_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunResponse.FromString,
+                )
 
 
 class LearningLogServiceServicer(object):
@@ -230,6 +240,25 @@ class LearningLogServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRuns(self, request, context):
+        """ListRuns lists the runs the log holds, from the run index (no scan of
+        the log): each run's first and last seq and time, event count, counts by
+        event type and status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HoldRun(self, request, context):
+        """HoldRun tells the server that a process is logging into a run for as
+        long as the call stays open. The server answers once, at once, and then
+        keeps the call open; when it ends without a "run_finished" record (the
+        process died), the run is listed as ended without a finish record.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LearningLogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -312,6 +341,16 @@ def add_LearningLogServiceServicer_to_server(servicer, server):
                     servicer.ReadEvents,
                     request_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsRequest.FromString,
                     response_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ListRunsRequest.FromString,
+                    response_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'HoldRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.HoldRun,
+                    request_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunRequest.FromString,
+                    response_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -596,5 +635,39 @@ class LearningLogService(object):
         return grpc.experimental.unary_stream(request, target, '/pulse.learninglog.v1.LearningLogService/ReadEvents',
             pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsRequest.SerializeToString,
             pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ReadEventsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/pulse.learninglog.v1.LearningLogService/ListRuns',
+            pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ListRunsRequest.SerializeToString,
+            pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.ListRunsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def HoldRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/pulse.learninglog.v1.LearningLogService/HoldRun',
+            pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunRequest.SerializeToString,
+            pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -2,8 +2,8 @@
 // @generated from file pulse/learninglog/v1/learning_log.proto (package pulse.learninglog.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 import type { KeyMetrics, TrustReport } from "../../trust/v1/trust_pb.js";
@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file pulse/learninglog/v1/learning_log.proto.
  */
 export const file_pulse_learninglog_v1_learning_log: GenFile = /*@__PURE__*/
-  fileDesc("CidwdWxzZS9sZWFybmluZ2xvZy92MS9sZWFybmluZ19sb2cucHJvdG8SFHB1bHNlLmxlYXJuaW5nbG9nLnYxImgKCEV2ZW50QWNrEhAKCGV2ZW50X2lkGAEgASgJEgsKA3NlcRgCIAEoBBIRCgl0aW1lc3RhbXAYAyABKAkSFwoPcmVkYWN0ZWRfZmllbGRzGAQgAygJEhEKCWR1cGxpY2F0ZRgFIAEoCCKaAQoPTG9nRXZlbnRSZXF1ZXN0EhIKCmV2ZW50X3R5cGUYASABKAkSJQoEZGF0YRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKAoHY29udGV4dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFQoIZXZlbnRfaWQYBCABKAlIAIgBAUILCglfZXZlbnRfaWQiPwoQTG9nRXZlbnRSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJ+Ch5Mb2dWYXJpYWJsZVdlaWdodENoYW5nZVJlcXVlc3QSEAoIdmFyaWFibGUYASABKAkSEgoKb2xkX3dlaWdodBgCIAEoARISCgpuZXdfd2VpZ2h0GAMgASgBEhUKCGV2ZW50X2lkGAQgASgJSACIAQFCCwoJX2V2ZW50X2lkIk4KH0xvZ1ZhcmlhYmxlV2VpZ2h0Q2hhbmdlUmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siZgoZTG9nU3ltYm9saWNVcGdyYWRlUmVxdWVzdBIlCgRwbGFuGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dTeW1ib2xpY1VwZ3JhZGVSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJPChlMb2dSZXZpc2lvblRyaWdnZXJSZXF1ZXN0Eg4KBnJlYXNvbhgBIAEoCRIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dSZXZpc2lvblRyaWdnZXJSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayKvAQoTTG9nQXJjUmVncmV0UmVxdWVzdBJFCgZzY29yZXMYASADKAsyNS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dBcmNSZWdyZXRSZXF1ZXN0LlNjb3Jlc0VudHJ5EhUKCGV2ZW50X2lkGAIgASgJSACIAQEaLQoLU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4AUILCglfZXZlbnRfaWQiQwoUTG9nQXJjUmVncmV0UmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siaQoZTG9nTGVhcm5pbmdTdW1tYXJ5UmVxdWVzdBIoCgdzdW1tYXJ5GAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dMZWFybmluZ1N1bW1hcnlSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayLZAQoYTG9nUnVsZUFjdGl2YXRpb25SZXF1ZXN0Eg8KB3J1bGVfaWQYASABKAkSEwoLdmFyaWFibGVfaWQYAiABKAkSJwoHb3V0Y29tZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIYCgtmb3JlY2FzdF9pZBgEIAEoCUgAiAEBEhQKB3N1Y2Nlc3MYBSABKAhIAYgBARIVCghldmVudF9pZBgGIAEoCUgCiAEBQg4KDF9mb3JlY2FzdF9pZEIKCghfc3VjY2Vzc0ILCglfZXZlbnRfaWQiSAoZTG9nUnVsZUFjdGl2YXRpb25SZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJtCh5Mb2dCYXllc2lhblRydXN0TWV0cmljc1JlcXVlc3QSCwoDa2V5GAEgASgJEhEKBGtpbmQYAiABKAlIAIgBARIVCghldmVudF9pZBgDIAEoCUgBiAEBQgcKBV9raW5kQgsKCV9ldmVudF9pZCJ7Ch9Mb2dCYXllc2lhblRydXN0TWV0cmljc1Jlc3BvbnNlEisKA2FjaxgBIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrEisKB21ldHJpY3MYAiABKAsyGi5wdWxzZS50cnVzdC52MS5LZXlNZXRyaWNzIpgBChtMb2dSdWxlRWZmZWN0aXZlbmVzc1JlcXVlc3QSDwoHcnVsZV9pZBgBIAEoCRIYChBhY3RpdmF0aW9uX2NvdW50GAIgASgDEhQKDHN1Y2Nlc3NfcmF0ZRgDIAEoARIUCgxpbXBhY3Rfc2NvcmUYBCABKAESFQoIZXZlbnRfaWQYBSABKAlIAIgBAUILCglfZXZlbnRfaWQiSwocTG9nUnVsZUVmZmVjdGl2ZW5lc3NSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayKkAQoaR2VuZXJhdGVUcnVzdFJlcG9ydFJlcXVlc3QSGAoLbWluX3NhbXBsZXMYASABKA1IAIgBARIbCg5oaWdoX3RocmVzaG9sZBgCIAEoAUgBiAEBEhoKDWxvd190aHJlc2hvbGQYAyABKAFIAogBAUIOCgxfbWluX3NhbXBsZXNCEQoPX2hpZ2hfdGhyZXNob2xkQhAKDl9sb3dfdGhyZXNob2xkIncKG0dlbmVyYXRlVHJ1c3RSZXBvcnRSZXNwb25zZRIrCgZyZXBvcnQYASABKAsyGy5wdWxzZS50cnVzdC52MS5UcnVzdFJlcG9ydBIrCgNhY2sYAiABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayIqChZFeHBvcnRUcnVzdERhdGFSZXF1ZXN0EhAKCGZpbGVwYXRoGAEgASgJImYKF0V4cG9ydFRydXN0RGF0YVJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDQoFZXJyb3IYAiABKAkSKwoDYWNrGAMgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siKgoWSW1wb3J0VHJ1c3REYXRhUmVxdWVzdBIQCghmaWxlcGF0aBgBIAEoCSJmChdJbXBvcnRUcnVzdERhdGFSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBWVycm9yGAIgASgJEisKA2FjaxgDIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrIsYFCg1MZWFybmluZ0V2ZW50EjgKB2dlbmVyaWMYASABKAsyJS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dFdmVudFJlcXVlc3RIABJWChZ2YXJpYWJsZV93ZWlnaHRfY2hhbmdlGAIgASgLMjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2VSZXF1ZXN0SAASSwoQc3ltYm9saWNfdXBncmFkZRgDIAEoCzIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1N5bWJvbGljVXBncmFkZVJlcXVlc3RIABJLChByZXZpc2lvbl90cmlnZ2VyGAQgASgLMi8ucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUmV2aXNpb25UcmlnZ2VyUmVxdWVzdEgAEj8KCmFyY19yZWdyZXQYBSABKAsyKS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dBcmNSZWdyZXRSZXF1ZXN0SAASSwoQbGVhcm5pbmdfc3VtbWFyeRgGIAEoCzIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0xlYXJuaW5nU3VtbWFyeVJlcXVlc3RIABJJCg9ydWxlX2FjdGl2YXRpb24YByABKAsyLi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlQWN0aXZhdGlvblJlcXVlc3RIABJWChZiYXllc2lhbl90cnVzdF9tZXRyaWNzGAggASgLMjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXF1ZXN0SAASTwoScnVsZV9lZmZlY3RpdmVuZXNzGAkgASgLMjEucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUnVsZUVmZmVjdGl2ZW5lc3NSZXF1ZXN0SABCBwoFZXZlbnQiOgoKRXZlbnRFcnJvchINCgVpbmRleBgBIAEoDRIMCgRjb2RlGAIgASgNEg8KB21lc3NhZ2UYAyABKAkiXAoTSW5nZXN0RXZlbnRzUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoBBIzCgZldmVudHMYAiADKAsyIy5wdWxzZS5sZWFybmluZ2xvZy52MS5MZWFybmluZ0V2ZW50Iu8BChRJbmdlc3RFdmVudHNSZXNwb25zZRIQCghiYXRjaF9pZBgBIAEoBBIRCglmaXJzdF9zZXEYAiABKAQSEAoIbGFzdF9zZXEYAyABKAQSDQoFY291bnQYBCABKA0SMAoGZXJyb3JzGAUgAygLMiAucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRFcnJvchISCgpkdXBsaWNhdGVzGAYgASgNEhEKCXRpbWVzdGFtcBgHIAEoCRI4CgpyZWRhY3Rpb25zGAggAygLMiQucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRSZWRhY3Rpb24iLwoORXZlbnRSZWRhY3Rpb24SDQoFaW5kZXgYASABKA0SDgoGZmllbGRzGAIgAygJIkoKE1N0cmVhbUV2ZW50c1JlcXVlc3QSMwoGZXZlbnRzGAEgAygLMiMucHVsc2UubGVhcm5pbmdsb2cudjEuTGVhcm5pbmdFdmVudCKQAQoUU3RyZWFtRXZlbnRzUmVzcG9uc2USDQoFY291bnQYASABKAQSEQoJZmlyc3Rfc2VxGAIgASgEEhAKCGxhc3Rfc2VxGAMgASgEEjAKBmVycm9ycxgEIAMoCzIgLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50RXJyb3ISEgoKZHVwbGljYXRlcxgFIAEoBCJGCg9Mb2dCYXRjaFJlcXVlc3QSMwoGZXZlbnRzGAEgAygLMiMucHVsc2UubGVhcm5pbmdsb2cudjEuTGVhcm5pbmdFdmVudCJACg5QYXJ0aWFsU3VjY2VzcxIXCg9yZWplY3RlZF9ldmVudHMYASABKA0SFQoNZXJyb3JfbWVzc2FnZRgCIAEoCSKxAQoQTG9nQmF0Y2hSZXNwb25zZRIsCgRhY2tzGAEgAygLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2sSPQoPcGFydGlhbF9zdWNjZXNzGAIgASgLMiQucHVsc2UubGVhcm5pbmdsb2cudjEuUGFydGlhbFN1Y2Nlc3MSMAoGZXJyb3JzGAMgAygLMiAucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRFcnJvciKnAQoRUmVhZEV2ZW50c1JlcXVlc3QSFQoIZnJvbV9zZXEYASABKARIAIgBARISCgVzaW5jZRgCIAEoCUgBiAEBEhIKBXVudGlsGAMgASgJSAKIAQESEwoLZXZlbnRfdHlwZXMYBCADKAkSDQoFbGltaXQYBSABKAQSDgoGZm9sbG93GAYgASgIQgsKCV9mcm9tX3NlcUIICgZfc2luY2VCCAoGX3VudGlsIl8KCUxvZ1JlY29yZBILCgNzZXEYASABKAQSEAoIZXZlbnRfaWQYAiABKAkSEQoJdGltZXN0YW1wGAMgASgJEhIKCmV2ZW50X3R5cGUYBCABKAkSDAoEanNvbhgFIAEoCSJGChJSZWFkRXZlbnRzUmVzcG9uc2USMAoHcmVjb3JkcxgBIAMoCzIfLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1JlY29yZDK2DgoSTGVhcm5pbmdMb2dTZXJ2aWNlElkKCExvZ0V2ZW50EiUucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nRXZlbnRSZXF1ZXN0GiYucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nRXZlbnRSZXNwb25zZRKGAQoXTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2USNC5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dWYXJpYWJsZVdlaWdodENoYW5nZVJlcXVlc3QaNS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dWYXJpYWJsZVdlaWdodENoYW5nZVJlc3BvbnNlEncKEkxvZ1N5bWJvbGljVXBncmFkZRIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1N5bWJvbGljVXBncmFkZVJlcXVlc3QaMC5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dTeW1ib2xpY1VwZ3JhZGVSZXNwb25zZRJ3ChJMb2dSZXZpc2lvblRyaWdnZXISLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSZXZpc2lvblRyaWdnZXJSZXF1ZXN0GjAucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUmV2aXNpb25UcmlnZ2VyUmVzcG9uc2USZQoMTG9nQXJjUmVncmV0EikucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQXJjUmVncmV0UmVxdWVzdBoqLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0FyY1JlZ3JldFJlc3BvbnNlEncKEkxvZ0xlYXJuaW5nU3VtbWFyeRIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0xlYXJuaW5nU3VtbWFyeVJlcXVlc3QaMC5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dMZWFybmluZ1N1bW1hcnlSZXNwb25zZRJ0ChFMb2dSdWxlQWN0aXZhdGlvbhIuLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVBY3RpdmF0aW9uUmVxdWVzdBovLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVBY3RpdmF0aW9uUmVzcG9uc2UShgEKF0xvZ0JheWVzaWFuVHJ1c3RNZXRyaWNzEjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXF1ZXN0GjUucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXNwb25zZRJ9ChRMb2dSdWxlRWZmZWN0aXZlbmVzcxIxLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVFZmZlY3RpdmVuZXNzUmVxdWVzdBoyLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVFZmZlY3RpdmVuZXNzUmVzcG9uc2USegoTR2VuZXJhdGVUcnVzdFJlcG9ydBIwLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkdlbmVyYXRlVHJ1c3RSZXBvcnRSZXF1ZXN0GjEucHVsc2UubGVhcm5pbmdsb2cudjEuR2VuZXJhdGVUcnVzdFJlcG9ydFJlc3BvbnNlEm4KD0V4cG9ydFRydXN0RGF0YRIsLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV4cG9ydFRydXN0RGF0YVJlcXVlc3QaLS5wdWxzZS5sZWFybmluZ2xvZy52MS5FeHBvcnRUcnVzdERhdGFSZXNwb25zZRJuCg9JbXBvcnRUcnVzdERhdGESLC5wdWxzZS5sZWFybmluZ2xvZy52MS5JbXBvcnRUcnVzdERhdGFSZXF1ZXN0Gi0ucHVsc2UubGVhcm5pbmdsb2cudjEuSW1wb3J0VHJ1c3REYXRhUmVzcG9uc2USaQoMSW5nZXN0RXZlbnRzEikucHVsc2UubGVhcm5pbmdsb2cudjEuSW5nZXN0RXZlbnRzUmVxdWVzdBoqLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkluZ2VzdEV2ZW50c1Jlc3BvbnNlKAEwARJnCgxTdHJlYW1FdmVudHMSKS5wdWxzZS5sZWFybmluZ2xvZy52MS5TdHJlYW1FdmVudHNSZXF1ZXN0GioucHVsc2UubGVhcm5pbmdsb2cudjEuU3RyZWFtRXZlbnRzUmVzcG9uc2UoARJZCghMb2dCYXRjaBIlLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JhdGNoUmVxdWVzdBomLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JhdGNoUmVzcG9uc2USYQoKUmVhZEV2ZW50cxInLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlJlYWRFdmVudHNSZXF1ZXN0GigucHVsc2UubGVhcm5pbmdsb2cudjEuUmVhZEV2ZW50c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_struct, file_pulse_trust_v1_trust]);
+  fileDesc("CidwdWxzZS9sZWFybmluZ2xvZy92MS9sZWFybmluZ19sb2cucHJvdG8SFHB1bHNlLmxlYXJuaW5nbG9nLnYxImgKCEV2ZW50QWNrEhAKCGV2ZW50X2lkGAEgASgJEgsKA3NlcRgCIAEoBBIRCgl0aW1lc3RhbXAYAyABKAkSFwoPcmVkYWN0ZWRfZmllbGRzGAQgAygJEhEKCWR1cGxpY2F0ZRgFIAEoCCKaAQoPTG9nRXZlbnRSZXF1ZXN0EhIKCmV2ZW50X3R5cGUYASABKAkSJQoEZGF0YRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKAoHY29udGV4dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFQoIZXZlbnRfaWQYBCABKAlIAIgBAUILCglfZXZlbnRfaWQiPwoQTG9nRXZlbnRSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJ+Ch5Mb2dWYXJpYWJsZVdlaWdodENoYW5nZVJlcXVlc3QSEAoIdmFyaWFibGUYASABKAkSEgoKb2xkX3dlaWdodBgCIAEoARISCgpuZXdfd2VpZ2h0GAMgASgBEhUKCGV2ZW50X2lkGAQgASgJSACIAQFCCwoJX2V2ZW50X2lkIk4KH0xvZ1ZhcmlhYmxlV2VpZ2h0Q2hhbmdlUmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siZgoZTG9nU3ltYm9saWNVcGdyYWRlUmVxdWVzdBIlCgRwbGFuGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dTeW1ib2xpY1VwZ3JhZGVSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJPChlMb2dSZXZpc2lvblRyaWdnZXJSZXF1ZXN0Eg4KBnJlYXNvbhgBIAEoCRIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dSZXZpc2lvblRyaWdnZXJSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayKvAQoTTG9nQXJjUmVncmV0UmVxdWVzdBJFCgZzY29yZXMYASADKAsyNS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dBcmNSZWdyZXRSZXF1ZXN0LlNjb3Jlc0VudHJ5EhUKCGV2ZW50X2lkGAIgASgJSACIAQEaLQoLU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4AUILCglfZXZlbnRfaWQiQwoUTG9nQXJjUmVncmV0UmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siaQoZTG9nTGVhcm5pbmdTdW1tYXJ5UmVxdWVzdBIoCgdzdW1tYXJ5GAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dMZWFybmluZ1N1bW1hcnlSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayLZAQoYTG9nUnVsZUFjdGl2YXRpb25SZXF1ZXN0Eg8KB3J1bGVfaWQYASABKAkSEwoLdmFyaWFibGVfaWQYAiABKAkSJwoHb3V0Y29tZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIYCgtmb3JlY2FzdF9pZBgEIAEoCUgAiAEBEhQKB3N1Y2Nlc3MYBSABKAhIAYgBARIVCghldmVudF9pZBgGIAEoCUgCiAEBQg4KDF9mb3JlY2FzdF9pZEIKCghfc3VjY2Vzc0ILCglfZXZlbnRfaWQiSAoZTG9nUnVsZUFjdGl2YXRpb25SZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJtCh5Mb2dCYXllc2lhblRydXN0TWV0cmljc1JlcXVlc3QSCwoDa2V5GAEgASgJEhEKBGtpbmQYAiABKAlIAIgBARIVCghldmVudF9pZBgDIAEoCUgBiAEBQgcKBV9raW5kQgsKCV9ldmVudF9pZCJ7Ch9Mb2dCYXllc2lhblRydXN0TWV0cmljc1Jlc3BvbnNlEisKA2FjaxgBIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrEisKB21ldHJpY3MYAiABKAsyGi5wdWxzZS50cnVzdC52MS5LZXlNZXRyaWNzIpgBChtMb2dSdWxlRWZmZWN0aXZlbmVzc1JlcXVlc3QSDwoHcnVsZV9pZBgBIAEoCRIYChBhY3RpdmF0aW9uX2NvdW50GAIgASgDEhQKDHN1Y2Nlc3NfcmF0ZRgDIAEoARIUCgxpbXBhY3Rfc2NvcmUYBCABKAESFQoIZXZlbnRfaWQYBSABKAlIAIgBAUILCglfZXZlbnRfaWQiSwocTG9nUnVsZUVmZmVjdGl2ZW5lc3NSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayKkAQoaR2VuZXJhdGVUcnVzdFJlcG9ydFJlcXVlc3QSGAoLbWluX3NhbXBsZXMYASABKA1IAIgBARIbCg5oaWdoX3RocmVzaG9sZBgCIAEoAUgBiAEBEhoKDWxvd190aHJlc2hvbGQYAyABKAFIAogBAUIOCgxfbWluX3NhbXBsZXNCEQoPX2hpZ2hfdGhyZXNob2xkQhAKDl9sb3dfdGhyZXNob2xkIncKG0dlbmVyYXRlVHJ1c3RSZXBvcnRSZXNwb25zZRIrCgZyZXBvcnQYASABKAsyGy5wdWxzZS50cnVzdC52MS5UcnVzdFJlcG9ydBIrCgNhY2sYAiABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayIqChZFeHBvcnRUcnVzdERhdGFSZXF1ZXN0EhAKCGZpbGVwYXRoGAEgASgJImYKF0V4cG9ydFRydXN0RGF0YVJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDQoFZXJyb3IYAiABKAkSKwoDYWNrGAMgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siKgoWSW1wb3J0VHJ1c3REYXRhUmVxdWVzdBIQCghmaWxlcGF0aBgBIAEoCSJmChdJbXBvcnRUcnVzdERhdGFSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBWVycm9yGAIgASgJEisKA2FjaxgDIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrIuAFCg1MZWFybmluZ0V2ZW50EjgKB2dlbmVyaWMYASABKAsyJS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dFdmVudFJlcXVlc3RIABJWChZ2YXJpYWJsZV93ZWlnaHRfY2hhbmdlGAIgASgLMjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2VSZXF1ZXN0SAASSwoQc3ltYm9saWNfdXBncmFkZRgDIAEoCzIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1N5bWJvbGljVXBncmFkZVJlcXVlc3RIABJLChByZXZpc2lvbl90cmlnZ2VyGAQgASgLMi8ucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUmV2aXNpb25UcmlnZ2VyUmVxdWVzdEgAEj8KCmFyY19yZWdyZXQYBSABKAsyKS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dBcmNSZWdyZXRSZXF1ZXN0SAASSwoQbGVhcm5pbmdfc3VtbWFyeRgGIAEoCzIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0xlYXJuaW5nU3VtbWFyeVJlcXVlc3RIABJJCg9ydWxlX2FjdGl2YXRpb24YByABKAsyLi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlQWN0aXZhdGlvblJlcXVlc3RIABJWChZiYXllc2lhbl90cnVzdF9tZXRyaWNzGAggASgLMjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXF1ZXN0SAASTwoScnVsZV9lZmZlY3RpdmVuZXNzGAkgASgLMjEucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUnVsZUVmZmVjdGl2ZW5lc3NSZXF1ZXN0SAASEAoDcnVuGA8gASgJSAGIAQFCBwoFZXZlbnRCBgoEX3J1biI6CgpFdmVudEVycm9yEg0KBWluZGV4GAEgASgNEgwKBGNvZGUYAiABKA0SDwoHbWVzc2FnZRgDIAEoCSJcChNJbmdlc3RFdmVudHNSZXF1ZXN0EhAKCGJhdGNoX2lkGAEgASgEEjMKBmV2ZW50cxgCIAMoCzIjLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxlYXJuaW5nRXZlbnQi7wEKFEluZ2VzdEV2ZW50c1Jlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgEEhEKCWZpcnN0X3NlcRgCIAEoBBIQCghsYXN0X3NlcRgDIAEoBBINCgVjb3VudBgEIAEoDRIwCgZlcnJvcnMYBSADKAsyIC5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEVycm9yEhIKCmR1cGxpY2F0ZXMYBiABKA0SEQoJdGltZXN0YW1wGAcgASgJEjgKCnJlZGFjdGlvbnMYCCADKAsyJC5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudFJlZGFjdGlvbiIvCg5FdmVudFJlZGFjdGlvbhINCgVpbmRleBgBIAEoDRIOCgZmaWVsZHMYAiADKAkiSgoTU3RyZWFtRXZlbnRzUmVxdWVzdBIzCgZldmVudHMYASADKAsyIy5wdWxzZS5sZWFybmluZ2xvZy52MS5MZWFybmluZ0V2ZW50IpABChRTdHJlYW1FdmVudHNSZXNwb25zZRINCgVjb3VudBgBIAEoBBIRCglmaXJzdF9zZXEYAiABKAQSEAoIbGFzdF9zZXEYAyABKAQSMAoGZXJyb3JzGAQgAygLMiAucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRFcnJvchISCgpkdXBsaWNhdGVzGAUgASgEIkYKD0xvZ0JhdGNoUmVxdWVzdBIzCgZldmVudHMYASADKAsyIy5wdWxzZS5sZWFybmluZ2xvZy52MS5MZWFybmluZ0V2ZW50IkAKDlBhcnRpYWxTdWNjZXNzEhcKD3JlamVjdGVkX2V2ZW50cxgBIAEoDRIVCg1lcnJvcl9tZXNzYWdlGAIgASgJIrEBChBMb2dCYXRjaFJlc3BvbnNlEiwKBGFja3MYASADKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjaxI9Cg9wYXJ0aWFsX3N1Y2Nlc3MYAiABKAsyJC5wdWxzZS5sZWFybmluZ2xvZy52MS5QYXJ0aWFsU3VjY2VzcxIwCgZlcnJvcnMYAyADKAsyIC5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEVycm9yIrUBChFSZWFkRXZlbnRzUmVxdWVzdBIVCghmcm9tX3NlcRgBIAEoBEgAiAEBEhIKBXNpbmNlGAIgASgJSAGIAQESEgoFdW50aWwYAyABKAlIAogBARITCgtldmVudF90eXBlcxgEIAMoCRINCgVsaW1pdBgFIAEoBBIOCgZmb2xsb3cYBiABKAgSDAoEcnVucxgHIAMoCUILCglfZnJvbV9zZXFCCAoGX3NpbmNlQggKBl91bnRpbCJfCglMb2dSZWNvcmQSCwoDc2VxGAEgASgEEhAKCGV2ZW50X2lkGAIgASgJEhEKCXRpbWVzdGFtcBgDIAEoCRISCgpldmVudF90eXBlGAQgASgJEgwKBGpzb24YBSABKAkiRgoSUmVhZEV2ZW50c1Jlc3BvbnNlEjAKB3JlY29yZHMYASADKAsyHy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSZWNvcmQiHwoPTGlzdFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkiuAIKB1J1bkluZm8SCwoDcnVuGAEgASgJEhEKCWZpcnN0X3NlcRgCIAEoBBIQCghsYXN0X3NlcRgDIAEoBBIXCg9maXJzdF90aW1lc3RhbXAYBCABKAkSFgoObGFzdF90aW1lc3RhbXAYBSABKAkSEwoLZXZlbnRfY291bnQYBiABKAQSQgoLZXZlbnRfdHlwZXMYByADKAsyLS5wdWxzZS5sZWFybmluZ2xvZy52MS5SdW5JbmZvLkV2ZW50VHlwZXNFbnRyeRIvCgZzdGF0dXMYCCABKA4yHy5wdWxzZS5sZWFybmluZ2xvZy52MS5SdW5TdGF0dXMSDQoFZXJyb3IYCSABKAkaMQoPRXZlbnRUeXBlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEiVAoQTGlzdFJ1bnNSZXNwb25zZRIrCgRydW5zGAEgAygLMh0ucHVsc2UubGVhcm5pbmdsb2cudjEuUnVuSW5mbxITCgtpbmRleGVkX3NlcRgCIAEoBCIdCg5Ib2xkUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPSG9sZFJ1blJlc3BvbnNlEgsKA3J1bhgBIAEoCSqUAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX0xPR0dJTkcQARIXChNSVU5fU1RBVFVTX0ZJTklTSEVEEAISFQoRUlVOX1NUQVRVU19GQUlMRUQQAxIjCh9SVU5fU1RBVFVTX0VOREVEX1dJVEhPVVRfRklOSVNIEAQy6w8KEkxlYXJuaW5nTG9nU2VydmljZRJZCghMb2dFdmVudBIlLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0V2ZW50UmVxdWVzdBomLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0V2ZW50UmVzcG9uc2UShgEKF0xvZ1ZhcmlhYmxlV2VpZ2h0Q2hhbmdlEjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2VSZXF1ZXN0GjUucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2VSZXNwb25zZRJ3ChJMb2dTeW1ib2xpY1VwZ3JhZGUSLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dTeW1ib2xpY1VwZ3JhZGVSZXF1ZXN0GjAucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nU3ltYm9saWNVcGdyYWRlUmVzcG9uc2USdwoSTG9nUmV2aXNpb25UcmlnZ2VyEi8ucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUmV2aXNpb25UcmlnZ2VyUmVxdWVzdBowLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1JldmlzaW9uVHJpZ2dlclJlc3BvbnNlEmUKDExvZ0FyY1JlZ3JldBIpLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0FyY1JlZ3JldFJlcXVlc3QaKi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dBcmNSZWdyZXRSZXNwb25zZRJ3ChJMb2dMZWFybmluZ1N1bW1hcnkSLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dMZWFybmluZ1N1bW1hcnlSZXF1ZXN0GjAucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nTGVhcm5pbmdTdW1tYXJ5UmVzcG9uc2USdAoRTG9nUnVsZUFjdGl2YXRpb24SLi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlQWN0aXZhdGlvblJlcXVlc3QaLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlQWN0aXZhdGlvblJlc3BvbnNlEoYBChdMb2dCYXllc2lhblRydXN0TWV0cmljcxI0LnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JheWVzaWFuVHJ1c3RNZXRyaWNzUmVxdWVzdBo1LnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JheWVzaWFuVHJ1c3RNZXRyaWNzUmVzcG9uc2USfQoUTG9nUnVsZUVmZmVjdGl2ZW5lc3MSMS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlRWZmZWN0aXZlbmVzc1JlcXVlc3QaMi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlRWZmZWN0aXZlbmVzc1Jlc3BvbnNlEnoKE0dlbmVyYXRlVHJ1c3RSZXBvcnQSMC5wdWxzZS5sZWFybmluZ2xvZy52MS5HZW5lcmF0ZVRydXN0UmVwb3J0UmVxdWVzdBoxLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkdlbmVyYXRlVHJ1c3RSZXBvcnRSZXNwb25zZRJuCg9FeHBvcnRUcnVzdERhdGESLC5wdWxzZS5sZWFybmluZ2xvZy52MS5FeHBvcnRUcnVzdERhdGFSZXF1ZXN0Gi0ucHVsc2UubGVhcm5pbmdsb2cudjEuRXhwb3J0VHJ1c3REYXRhUmVzcG9uc2USbgoPSW1wb3J0VHJ1c3REYXRhEiwucHVsc2UubGVhcm5pbmdsb2cudjEuSW1wb3J0VHJ1c3REYXRhUmVxdWVzdBotLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkltcG9ydFRydXN0RGF0YVJlc3BvbnNlEmkKDEluZ2VzdEV2ZW50cxIpLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkluZ2VzdEV2ZW50c1JlcXVlc3QaKi5wdWxzZS5sZWFybmluZ2xvZy52MS5Jbmdlc3RFdmVudHNSZXNwb25zZSgBMAESZwoMU3RyZWFtRXZlbnRzEikucHVsc2UubGVhcm5pbmdsb2cudjEuU3RyZWFtRXZlbnRzUmVxdWVzdBoqLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlN0cmVhbUV2ZW50c1Jlc3BvbnNlKAESWQoITG9nQmF0Y2gSJS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dCYXRjaFJlcXVlc3QaJi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dCYXRjaFJlc3BvbnNlEmEKClJlYWRFdmVudHMSJy5wdWxzZS5sZWFybmluZ2xvZy52MS5SZWFkRXZlbnRzUmVxdWVzdBooLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlJlYWRFdmVudHNSZXNwb25zZTABElkKCExpc3RSdW5zEiUucHVsc2UubGVhcm5pbmdsb2cudjEuTGlzdFJ1bnNSZXF1ZXN0GiYucHVsc2UubGVhcm5pbmdsb2cudjEuTGlzdFJ1bnNSZXNwb25zZRJYCgdIb2xkUnVuEiQucHVsc2UubGVhcm5pbmdsb2cudjEuSG9sZFJ1blJlcXVlc3QaJS5wdWxzZS5sZWFybmluZ2xvZy52MS5Ib2xkUnVuUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_struct, file_pulse_trust_v1_trust]);
 
 /**
  * EventAck confirms that one event is durable in the log.
@@ -857,6 +857,16 @@ export type LearningEvent = Message<"pulse.learninglog.v1.LearningEvent"> & {
     value: LogRuleEffectivenessRequest;
     case: "ruleEffectiveness";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * The run (training run, experiment, deployment) the event belongs to:
+   * 1 to 128 printable ASCII characters other than '"' and '\\'. Absent:
+   * the call's run, from the "pulse-run" request metadata; absent there
+   * too, the event belongs to no run. Written as the record's "run" member.
+   *
+   * @generated from field: optional string run = 15;
+   */
+  run?: string | undefined;
 };
 
 /**
@@ -1233,6 +1243,14 @@ export type ReadEventsRequest = Message<"pulse.learninglog.v1.ReadEventsRequest"
    * @generated from field: bool follow = 6;
    */
   follow: boolean;
+
+  /**
+   * Only records of these runs; empty means all. Read through the run index:
+   * the parts of the log that hold none of the runs are not read.
+   *
+   * @generated from field: repeated string runs = 7;
+   */
+  runs: string[];
 };
 
 /**
@@ -1311,6 +1329,220 @@ export type ReadEventsResponse = Message<"pulse.learninglog.v1.ReadEventsRespons
  */
 export const ReadEventsResponseSchema: GenMessage<ReadEventsResponse> = /*@__PURE__*/
   messageDesc(file_pulse_learninglog_v1_learning_log, 37);
+
+/**
+ * ListRunsRequest selects the runs to list.
+ *
+ * @generated from message pulse.learninglog.v1.ListRunsRequest
+ */
+export type ListRunsRequest = Message<"pulse.learninglog.v1.ListRunsRequest"> & {
+  /**
+   * Only these runs; empty means every run.
+   *
+   * @generated from field: repeated string runs = 1;
+   */
+  runs: string[];
+};
+
+/**
+ * Describes the message pulse.learninglog.v1.ListRunsRequest.
+ * Use `create(ListRunsRequestSchema)` to create a new message.
+ */
+export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
+  messageDesc(file_pulse_learninglog_v1_learning_log, 38);
+
+/**
+ * RunInfo describes one run, from the run index.
+ *
+ * @generated from message pulse.learninglog.v1.RunInfo
+ */
+export type RunInfo = Message<"pulse.learninglog.v1.RunInfo"> & {
+  /**
+   * The run's id.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * The seq of the run's first and last records.
+   *
+   * @generated from field: uint64 first_seq = 2;
+   */
+  firstSeq: bigint;
+
+  /**
+   * @generated from field: uint64 last_seq = 3;
+   */
+  lastSeq: bigint;
+
+  /**
+   * The timestamps of the run's first and last records, as written.
+   *
+   * @generated from field: string first_timestamp = 4;
+   */
+  firstTimestamp: string;
+
+  /**
+   * @generated from field: string last_timestamp = 5;
+   */
+  lastTimestamp: string;
+
+  /**
+   * How many records the run has.
+   *
+   * @generated from field: uint64 event_count = 6;
+   */
+  eventCount: bigint;
+
+  /**
+   * How many records of each event type.
+   *
+   * @generated from field: map<string, uint64> event_types = 7;
+   */
+  eventTypes: { [key: string]: bigint };
+
+  /**
+   * Where the run stands.
+   *
+   * @generated from field: pulse.learninglog.v1.RunStatus status = 8;
+   */
+  status: RunStatus;
+
+  /**
+   * For a failed run: the error its "run_finished" record names.
+   *
+   * @generated from field: string error = 9;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message pulse.learninglog.v1.RunInfo.
+ * Use `create(RunInfoSchema)` to create a new message.
+ */
+export const RunInfoSchema: GenMessage<RunInfo> = /*@__PURE__*/
+  messageDesc(file_pulse_learninglog_v1_learning_log, 39);
+
+/**
+ * ListRunsResponse lists runs by first seq.
+ *
+ * @generated from message pulse.learninglog.v1.ListRunsResponse
+ */
+export type ListRunsResponse = Message<"pulse.learninglog.v1.ListRunsResponse"> & {
+  /**
+   * The runs, by first seq.
+   *
+   * @generated from field: repeated pulse.learninglog.v1.RunInfo runs = 1;
+   */
+  runs: RunInfo[];
+
+  /**
+   * The highest seq the index has read: the list describes the log up to it.
+   *
+   * @generated from field: uint64 indexed_seq = 2;
+   */
+  indexedSeq: bigint;
+};
+
+/**
+ * Describes the message pulse.learninglog.v1.ListRunsResponse.
+ * Use `create(ListRunsResponseSchema)` to create a new message.
+ */
+export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
+  messageDesc(file_pulse_learninglog_v1_learning_log, 40);
+
+/**
+ * HoldRunRequest names the run a process is logging into.
+ *
+ * @generated from message pulse.learninglog.v1.HoldRunRequest
+ */
+export type HoldRunRequest = Message<"pulse.learninglog.v1.HoldRunRequest"> & {
+  /**
+   * The run's id (the same rules as LearningEvent.run).
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+};
+
+/**
+ * Describes the message pulse.learninglog.v1.HoldRunRequest.
+ * Use `create(HoldRunRequestSchema)` to create a new message.
+ */
+export const HoldRunRequestSchema: GenMessage<HoldRunRequest> = /*@__PURE__*/
+  messageDesc(file_pulse_learninglog_v1_learning_log, 41);
+
+/**
+ * HoldRunResponse is sent once, when the server has taken the hold.
+ *
+ * @generated from message pulse.learninglog.v1.HoldRunResponse
+ */
+export type HoldRunResponse = Message<"pulse.learninglog.v1.HoldRunResponse"> & {
+  /**
+   * The run's id.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+};
+
+/**
+ * Describes the message pulse.learninglog.v1.HoldRunResponse.
+ * Use `create(HoldRunResponseSchema)` to create a new message.
+ */
+export const HoldRunResponseSchema: GenMessage<HoldRunResponse> = /*@__PURE__*/
+  messageDesc(file_pulse_learninglog_v1_learning_log, 42);
+
+/**
+ * RunStatus is where a run stands.
+ *
+ * @generated from enum pulse.learninglog.v1.RunStatus
+ */
+export enum RunStatus {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: RUN_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No "run_finished" record, and a process holds the run open (HoldRun) or
+   * logged into it within the server's run idle time.
+   *
+   * @generated from enum value: RUN_STATUS_LOGGING = 1;
+   */
+  LOGGING = 1,
+
+  /**
+   * The last "run_finished" record says "finished".
+   *
+   * @generated from enum value: RUN_STATUS_FINISHED = 2;
+   */
+  FINISHED = 2,
+
+  /**
+   * The last "run_finished" record says "failed".
+   *
+   * @generated from enum value: RUN_STATUS_FAILED = 3;
+   */
+  FAILED = 3,
+
+  /**
+   * No "run_finished" record, and the process that held the run ended (or
+   * nothing was logged into it for the run idle time).
+   *
+   * @generated from enum value: RUN_STATUS_ENDED_WITHOUT_FINISH = 4;
+   */
+  ENDED_WITHOUT_FINISH = 4,
+}
+
+/**
+ * Describes the enum pulse.learninglog.v1.RunStatus.
+ */
+export const RunStatusSchema: GenEnum<RunStatus> = /*@__PURE__*/
+  enumDesc(file_pulse_learninglog_v1_learning_log, 0);
 
 /**
  * LearningLogService appends Pulse's structural learning events to one
@@ -1491,6 +1723,31 @@ export const LearningLogService: GenService<{
     methodKind: "server_streaming";
     input: typeof ReadEventsRequestSchema;
     output: typeof ReadEventsResponseSchema;
+  },
+  /**
+   * ListRuns lists the runs the log holds, from the run index (no scan of
+   * the log): each run's first and last seq and time, event count, counts by
+   * event type and status.
+   *
+   * @generated from rpc pulse.learninglog.v1.LearningLogService.ListRuns
+   */
+  listRuns: {
+    methodKind: "unary";
+    input: typeof ListRunsRequestSchema;
+    output: typeof ListRunsResponseSchema;
+  },
+  /**
+   * HoldRun tells the server that a process is logging into a run for as
+   * long as the call stays open. The server answers once, at once, and then
+   * keeps the call open; when it ends without a "run_finished" record (the
+   * process died), the run is listed as ended without a finish record.
+   *
+   * @generated from rpc pulse.learninglog.v1.LearningLogService.HoldRun
+   */
+  holdRun: {
+    methodKind: "server_streaming";
+    input: typeof HoldRunRequestSchema;
+    output: typeof HoldRunResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_pulse_learninglog_v1_learning_log, 0);
