@@ -19,6 +19,13 @@ once; :func:`flush` waits until all are durable. Failures raise
 printed and carried on. Everything the client reports goes to the
 ``logging`` logger ``pulse_learning_log``.
 
+Every event carries the process's run when one is named (see
+:mod:`pulse_learning_log.runs`): ``PULSE_LEARNING_LOG_RUN``,
+``configure(run=...)``, or ``with pulse_learning_log.run("exp-42", params={...}):``
+(which also logs ``run_started`` and ``run_finished``). TLS and the token
+come from the environment variables ``pulse-log`` reads (see
+:mod:`pulse_learning_log.transport_security`) unless given.
+
 For high volumes from one place use :class:`BatchWriter`; for asyncio,
 :mod:`pulse_learning_log.aio`; to feed the log from ``logging`` calls,
 :class:`PulseLogHandler`.
@@ -51,8 +58,10 @@ from .errors import (
     Unavailable,
     Unimplemented,
 )
-from .log_handler import PulseLogHandler
+from .log_handler import EventSink, PulseLogHandler
 from .results import Ack, BatchAck, DecayResult, ExportResult, Rejection, TrustMetricsAck, TrustUpdate
+from .run_block import RunBlock
+from .runs import check_run_id, configure_run, run_from_path
 from .trust import TrustTracker
 
 __all__ = [
@@ -84,6 +93,10 @@ __all__ = [
     "RETRYABLE_CODES",
     "DEFAULT_TARGET",
     "configure",
+    "run",
+    "RunBlock",
+    "check_run_id",
+    "run_from_path",
     "set_quiet",
     "flush",
     "get_client",
@@ -123,6 +136,7 @@ def configure(
     *,
     mode: Optional[str] = None,
     on_error: Optional[Callable[[Rejection], None]] = None,
+    run: Optional[str] = None,
     **options: Any,
 ) -> None:
     """Sets how the module-level functions log, replacing earlier settings;
@@ -140,6 +154,12 @@ def configure(
         (refused by the server, or given up: the writer failed, or the
         interpreter's exit ran out of ``exit_timeout``). Each is also logged
         (logger ``pulse_learning_log``, ERROR) whether or not this is set.
+    :param run: the run every event of the process belongs to, from now on
+        and on every client (module functions, clients, writers, handler,
+        trust tracker): 1 to 128 printable ASCII characters other than
+        ``"`` and ``\\`` (else ``ValueError``). Over ``PULSE_LEARNING_LOG_RUN``;
+        an open :func:`run` block is over it. Default: the environment's
+        (re-read by every ``configure``).
     :param options: any keyword of :class:`LearningLogClient` (``token``,
         ``credentials``, ``timeout``, ``retry_attempts``,
         ``echo_trust_metrics``, ``quiet``) and, for background mode, of
@@ -147,7 +167,35 @@ def configure(
         ``block_timeout``, ``buffer_events_max``, ``buffer_bytes_max``,
         ``flush_interval``, ``batch_events_max``, ``exit_timeout`` (default 10 s).
     """
+    if run is not None:
+        check_run_id(run)
     _default.configure(target, mode, on_error, dict(options))
+    configure_run(run)
+
+
+def run(run_id: str, params: Optional[Dict[str, Any]] = None, *, client: Optional[EventSink] = None) -> RunBlock:
+    """``with run("exp-42", params={...}):`` puts the run in force for every
+    event the process logs, over ``configure(run=...)`` and
+    ``PULSE_LEARNING_LOG_RUN``, until the block ends. It logs
+    ``run_started`` (data ``{"params": params, "pid": ..., "host": ...}``)
+    on the way in and ``run_finished`` on the way out: ``{"status":
+    "finished"}``, or when the block raises ``{"status": "failed", "error":
+    {"type": ..., "message": ...}}`` and the exception propagates. While the
+    run is in force the client holds it open on the server (HoldRun), so a
+    process that dies in the block leaves its run listed as ended without a
+    finish record. For asyncio: ``async with pulse_learning_log.aio.run(...)``.
+
+    :param run_id: 1 to 128 printable ASCII characters other than ``"`` and
+        ``\\``; else ``ValueError``.
+    :param params: the run's parameters (a dict of JSON values).
+    :param client: a :class:`LearningLogClient` or :class:`BatchWriter`
+        (flushed after ``run_finished``) to log the two records with;
+        default the module functions (durable or background mode, flushed).
+    """
+    if client is None:
+        return RunBlock(run_id, params, lambda event_type, data: log_event(event_type, data), flush)
+    sink = client
+    return RunBlock(run_id, params, lambda event_type, data: sink.log_event(event_type, data), getattr(sink, "flush", None))
 
 
 def set_quiet(quiet: bool = True) -> None:

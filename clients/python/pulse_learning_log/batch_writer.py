@@ -258,7 +258,7 @@ class BatchWriter:
         message = entry.request(args, event_id)
         given_id: str = message.event_id
         event = entry.encode(message)  # a LearningEvent
-        framed = frame_event(event)  # one IngestEventsRequest.events field
+        framed = frame_event(event, self._conn.event_run())  # one IngestEventsRequest.events field, with the run in force
         size = len(framed)
         if size > self._batch_bytes_max:
             raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({self._batch_bytes_max})")

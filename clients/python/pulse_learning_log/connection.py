@@ -1,17 +1,23 @@
 """One gRPC channel to the service, with the call options every RPC shares:
-the bearer token, the per-call timeout, retries of idempotent calls, and the
-mapping of failures to typed errors."""
+the bearer token, the per-call timeout, retries of idempotent calls, the
+mapping of failures to typed errors, and the run in force (the ``pulse-run``
+metadata of unary calls, the ``run`` field of streamed events, and the hold
+on the run while the connection logs into it)."""
 
 from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 import grpc
 
+from . import runs
 from .errors import DeadlineExceeded, LearningLogError, error_from_rpc
+from .run_hold import RunHold
+from .transport_security import credentials_from_environment, token_from_environment
 
 __all__ = ["CallOptions", "Connection", "Deadline", "DEFAULT_TARGET", "MESSAGE_BYTES_MAX", "default_target"]
 
@@ -66,9 +72,13 @@ class CallOptions:
     connection (grpc.aio) add their channel.
 
     :param target: ``host:port``; default ``PULSE_LEARNING_LOG_ADDR`` or 127.0.0.1:50051.
-    :param token: sent as ``authorization: Bearer <token>`` metadata on every call.
+    :param token: sent as ``authorization: Bearer <token>`` metadata on every
+        call; default the token in the file ``PULSE_LEARNING_LOG_TOKEN_FILE``
+        names, if set.
     :param credentials: ``grpc.ChannelCredentials`` (e.g. ``grpc.ssl_channel_credentials(...)``)
-        for TLS; plaintext when None.
+        for TLS; default from ``PULSE_LEARNING_LOG_CA`` (and
+        ``PULSE_LEARNING_LOG_CERT`` / ``PULSE_LEARNING_LOG_KEY`` for mutual
+        TLS) when set, else plaintext. See :mod:`~pulse_learning_log.transport_security`.
     :param timeout: seconds one call may take, all its attempts and the
         waits between them included; None for no limit. Default 10.
     :param retry_attempts: attempts of an idempotent call (one carrying an
@@ -102,8 +112,13 @@ class CallOptions:
             raise ValueError("timeout must be a positive number of seconds or None")
         if isinstance(retry_attempts, bool) or not isinstance(retry_attempts, int) or retry_attempts < 1:
             raise ValueError("retry_attempts must be an integer >= 1")
+        if token is None:
+            token = token_from_environment()
+        if credentials is None:
+            credentials = credentials_from_environment()
         self.target = target
         self.timeout = timeout
+        #: The metadata of every call: the bearer token.
         self.metadata = _bearer_metadata(token)
         self.retry_attempts = retry_attempts
         self.backoff_initial: float = backoff_initial
@@ -123,6 +138,63 @@ class CallOptions:
         self.credentials = credentials
         #: The channel arguments.
         self.channel_options: List[Tuple[str, Any]] = options
+        self._hold: Optional[runs.Hold] = None
+        self._hold_lock = threading.Lock()
+        self._closed = False
+
+    # -- the run in force (see pulse_learning_log.runs) ------------------------
+    # Every call goes through call_metadata() (unary calls, whose run is the
+    # call's metadata) or event_run() (events framed for a stream, each
+    # naming its own run, so one stream or batch may carry several).
+
+    def call_metadata(self) -> Tuple[Tuple[str, str], ...]:
+        """The metadata of a call made now: the bearer token and, while a run
+        is in force, ``pulse-run`` (the run is then held, see :meth:`hold`)."""
+        current = runs.current()
+        if current.run is None:
+            return self.metadata
+        self.hold(current.run)
+        return self.metadata + current.metadata
+
+    def event_run(self) -> bytes:
+        """The encoded ``LearningEvent.run`` field to append to an event
+        logged now (b"" without a run; with one, the run is held)."""
+        current = runs.current()
+        if current.run is not None:
+            self.hold(current.run)
+        return current.event_field
+
+    def hold(self, run: str) -> None:
+        """Holds ``run`` open on the server (HoldRun) unless this connection
+        already does; the hold ends when the run is no longer in force, the
+        connection closes, or the interpreter exits."""
+        hold = self._hold
+        if hold is not None and hold.run == run and self._hold_alive(hold):
+            return
+        with self._hold_lock:
+            hold = self._hold
+            if hold is not None and hold.run == run and self._hold_alive(hold):
+                return
+            if self._closed:
+                return
+            if hold is not None:
+                hold.end()
+            self._hold = hold = self._start_hold(run)
+        runs.register_hold(hold)
+
+    def _hold_alive(self, hold: runs.Hold) -> bool:
+        return not getattr(hold, "ended", True)
+
+    def _start_hold(self, run: str) -> runs.Hold:  # pragma: no cover - each transport has its own
+        raise NotImplementedError
+
+    def end_hold(self) -> None:
+        """Ends this connection's hold, if any (on close)."""
+        with self._hold_lock:
+            self._closed = True
+            hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.end()
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (from 1): exponential with full jitter above half."""
@@ -191,14 +263,23 @@ class Connection(CallOptions):
         default the connection's) covering every attempt; retries retryable
         failures when ``idempotent``; raises the typed :class:`LearningLogError`."""
 
+        metadata = self.call_metadata()  # one run for every attempt
+
         def attempt(left: Optional[float]) -> Any:
             try:
-                return method(request, timeout=left, metadata=self.metadata)
+                return method(request, timeout=left, metadata=metadata)
             except grpc.RpcError as err:
                 raise error_from_rpc(err) from err
 
         return self.retrying(attempt, self.deadline(timeout), idempotent=idempotent)
 
+    def _hold_alive(self, hold: runs.Hold) -> bool:
+        return isinstance(hold, RunHold) and hold.alive
+
+    def _start_hold(self, run: str) -> runs.Hold:
+        return RunHold(self.channel, self.metadata, run)
+
     def close(self) -> None:
-        """Closes the channel; calls in progress are cancelled."""
+        """Ends the run's hold and closes the channel; calls in progress are cancelled."""
+        self.end_hold()
         self.channel.close()

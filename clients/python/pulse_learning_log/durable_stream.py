@@ -144,7 +144,7 @@ class DurableStream:
         :class:`Ack` once it is durable; retries (same event_id) within one
         deadline of ``timeout`` seconds (default the connection's)."""
         message = entry.request(args, event_id)
-        framed = frame_event(entry.encode(message))
+        framed = frame_event(entry.encode(message), self._conn.event_run())
         if len(framed) > _EVENT_BYTES_MAX:
             # Refused here: sent, it would end the stream for every call on it.
             raise ResourceExhausted(f"event of {len(framed)} bytes is larger than max message size ({MESSAGE_BYTES_MAX} bytes); not sent")

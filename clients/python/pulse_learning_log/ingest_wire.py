@@ -31,9 +31,12 @@ _BATCH_ID_TAG = bytes([(pb.IngestEventsRequest.DESCRIPTOR.fields_by_name["batch_
 _EVENTS_TAG = bytes([(pb.IngestEventsRequest.DESCRIPTOR.fields_by_name["events"].number << 3) | 2])
 
 
-def frame_event(event: bytes) -> bytes:
-    """An encoded ``LearningEvent`` as one ``events`` field of a request."""
-    return _EVENTS_TAG + varint(len(event)) + event
+def frame_event(event: bytes, run_field: bytes = b"") -> bytes:
+    """An encoded ``LearningEvent`` as one ``events`` field of a request,
+    with ``run_field`` (the encoded ``LearningEvent.run`` of the run in
+    force, see :meth:`CallOptions.event_run`) appended inside it: each
+    event names its own run, so one batch may carry events of several."""
+    return _EVENTS_TAG + varint(len(event) + len(run_field)) + event + run_field
 
 
 def batch_request(batch_id: int, framed_events: Iterable[bytes]) -> bytes:

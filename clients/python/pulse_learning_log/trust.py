@@ -58,8 +58,8 @@ class TrustTracker:
                 return call.result(conn.unary(method, call.request, idempotent=call.retried))
             try:
                 if call.kind == "server_stream":
-                    return call.result(list(method(call.request, timeout=conn.timeout, metadata=conn.metadata)))
-                return call.result(method(iter(call.request), timeout=conn.timeout, metadata=conn.metadata))
+                    return call.result(list(method(call.request, timeout=conn.timeout, metadata=conn.call_metadata())))
+                return call.result(method(iter(call.request), timeout=conn.timeout, metadata=conn.call_metadata()))
             except grpc.RpcError as err:
                 raise error_from_rpc(err) from err
         except LearningLogError as err:

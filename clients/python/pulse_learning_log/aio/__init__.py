@@ -12,6 +12,11 @@
             await writer.log_variable_weight_change("hope", step.old, step.new)
         await writer.flush()
 
+A run block for asyncio code (see :func:`pulse_learning_log.run`)::
+
+    async with pulse_learning_log.aio.run("exp-42", params={"lr": 0.1}):
+        ...
+
 Results and errors are the sync client's (:class:`~pulse_learning_log.Ack`,
 :class:`~pulse_learning_log.LearningLogError` and its subclasses). Use one
 client or writer from one running event loop.
@@ -23,6 +28,7 @@ from .. import fork_support  # noqa: F401 - before grpc is imported
 from .batch_writer import BatchWriter
 from .client import LearningLogClient
 from .connection import AsyncConnection
+from .run_block import AsyncRunBlock, run
 from .trust import TrustTracker
 
-__all__ = ["LearningLogClient", "BatchWriter", "TrustTracker", "AsyncConnection"]
+__all__ = ["LearningLogClient", "BatchWriter", "TrustTracker", "AsyncConnection", "AsyncRunBlock", "run"]

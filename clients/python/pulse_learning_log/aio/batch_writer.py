@@ -241,7 +241,7 @@ class BatchWriter:
         """The generic log method: checks, encodes and buffers one event of the row ``method``."""
         entry = CATALOG[method]
         message = entry.request(args, event_id)
-        framed = frame_event(entry.encode(message))
+        framed = frame_event(entry.encode(message), self._conn.event_run())
         size = len(framed)
         if size > self._batch_bytes_max:
             raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({self._batch_bytes_max})")

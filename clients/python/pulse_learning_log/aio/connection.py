@@ -12,6 +12,8 @@ import grpc.aio
 
 from ..connection import CallOptions, Deadline
 from ..errors import LearningLogError, error_from_rpc
+from ..runs import Hold
+from .run_hold import AsyncRunHold
 
 __all__ = ["AsyncConnection"]
 
@@ -43,14 +45,23 @@ class AsyncConnection(CallOptions):
         """Calls a unary ``method`` of a ``grpc.aio`` stub within one deadline
         (``timeout``, default the connection's) covering every attempt."""
 
+        metadata = self.call_metadata()  # one run for every attempt
+
         async def attempt(left: Optional[float]) -> Any:
             try:
-                return await method(request, timeout=left, metadata=self.metadata)
+                return await method(request, timeout=left, metadata=metadata)
             except grpc.RpcError as err:
                 raise error_from_rpc(err) from err
 
         return await self.retrying(attempt, self.deadline(timeout), idempotent=idempotent)
 
+    def _hold_alive(self, hold: Hold) -> bool:
+        return isinstance(hold, AsyncRunHold) and hold.alive
+
+    def _start_hold(self, run: str) -> Hold:
+        return AsyncRunHold(self.channel, self.metadata, run)
+
     async def close(self) -> None:
-        """Closes the channel; calls in progress are cancelled."""
+        """Ends the run's hold and closes the channel; calls in progress are cancelled."""
+        self.end_hold()
         await self.channel.close()

@@ -40,8 +40,8 @@ class TrustTracker:
                 return call.result(await conn.unary(method, call.request, idempotent=call.retried))
             try:
                 if call.kind == "server_stream":
-                    return call.result([answer async for answer in method(call.request, timeout=conn.timeout, metadata=conn.metadata)])
-                return call.result(await method(iter(call.request), timeout=conn.timeout, metadata=conn.metadata))
+                    return call.result([answer async for answer in method(call.request, timeout=conn.timeout, metadata=conn.call_metadata())])
+                return call.result(await method(iter(call.request), timeout=conn.timeout, metadata=conn.call_metadata()))
             except grpc.RpcError as err:
                 raise error_from_rpc(err) from err
         except LearningLogError as err:
