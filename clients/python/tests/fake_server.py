@@ -64,6 +64,14 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
         self.ingested: List[str] = []
         #: Event ids received on LogEvent, in arrival order.
         self.logged: List[str] = []
+        #: Every LearningEvent received on IngestEvents, in arrival order.
+        self.ingested_events: List[Any] = []
+        #: Runs of the HoldRun calls, in arrival order, and how many of each are open now.
+        self.holds: List[str] = []
+        self.holds_open: Dict[str, int] = {}
+        #: HoldRun fails with this status (e.g. UNIMPLEMENTED: a server without it).
+        self.hold_status: Optional[grpc.StatusCode] = None
+        self._hold_ends: List[threading.Event] = []
         self.ingest = ingest
         self.unary_delay_s = unary_delay_s
         #: LogEvent accepts the call and never answers (until stop()).
@@ -72,7 +80,9 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
         self.unary_status = unary_status
         self._stopped = threading.Event()
         self.streams = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by wait_for's predicates
+        #: Notified whenever a call or event is recorded or a hold opens or ends.
+        self.changed = threading.Condition(self._lock)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         pb_grpc.add_LearningLogServiceServicer_to_server(self, self.server)
         tpb_grpc.add_TrustServiceServicer_to_server(self, self.server)
@@ -93,6 +103,36 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
     def _record(self, method: str, context: grpc.ServicerContext) -> None:
         with self._lock:
             self.calls.append((method, dict(context.invocation_metadata())))
+            self.changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        """Waits (at most ``timeout`` s) until ``predicate()`` holds; it is
+        checked under the server's lock whenever something is recorded."""
+        with self._lock:
+            return self.changed.wait_for(predicate, timeout)
+
+    def end_holds(self) -> None:
+        """Ends every open HoldRun call from the server's side (as a restart would)."""
+        with self._lock:
+            ends, self._hold_ends = self._hold_ends, []
+        for ended in ends:
+            ended.set()
+
+    def runs_of(self, event_ids: Any) -> Dict[str, Optional[str]]:
+        """event_id -> the run its LearningEvent named (None: none), for the events ingested with these ids."""
+        wanted = set(event_ids)
+        with self._lock:
+            out: Dict[str, Optional[str]] = {}
+            for event in self.ingested_events:
+                event_id = getattr(event, event.WhichOneof("event")).event_id
+                if event_id in wanted:
+                    out[event_id] = event.run if event.HasField("run") else None
+            return out
+
+    def metadata_of(self, method: str) -> List[Dict[str, str]]:
+        """The metadata of every call of ``method`` so far."""
+        with self._lock:
+            return [metadata for name, metadata in self.calls if name == method]
 
     # -- LearningLogService -------------------------------------------------
 
@@ -120,9 +160,32 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
                     for event in request.events:
                         case = event.WhichOneof("event")
                         self.ingested.append(getattr(event, case).event_id)
+                        self.ingested_events.append(event)
+                    self.changed.notify_all()
                 yield request
 
         yield from self.ingest(recording(), context, stream)
+
+    def HoldRun(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._record("HoldRun", context)
+        if self.hold_status is not None:
+            context.abort(self.hold_status, f"{self.hold_status.name} on purpose")
+        ended = threading.Event()
+        context.add_callback(ended.set)
+        with self._lock:
+            self._hold_ends.append(ended)
+            self.holds.append(request.run)
+            self.holds_open[request.run] = self.holds_open.get(request.run, 0) + 1
+            self.changed.notify_all()
+        try:
+            yield pb.HoldRunResponse(run=request.run)
+            # Open until the client ends it (or the server stops).
+            while not ended.wait(1.0) and not self._stopped.is_set():
+                pass
+        finally:
+            with self._lock:
+                self.holds_open[request.run] -= 1
+                self.changed.notify_all()
 
     # -- TrustService -------------------------------------------------------
 
