@@ -158,6 +158,25 @@ def start_server_in_temp_dir() -> "Tuple[TempDir, ServerProcess]":
         raise
 
 
+def make_certificates(directory: Path) -> Dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and localhost and a client
+    certificate, both signed by the CA, made in ``directory`` with openssl
+    (as test/helpers/certificates.ts does). Returns the PEM files by name:
+    ca, server_cert, server_key, client_cert, client_key."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Pulse Test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    for name in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+    (directory / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem")
+    names = {"ca": "ca.pem", "server_cert": "server.pem", "server_key": "server.key", "client_cert": "client.pem", "client_key": "client.key"}
+    return {k: directory / v for k, v in names.items()}
+
+
 def read_lines(log_path: Path) -> List[str]:
     """The log's lines, split on \\n only (as the contract defines a record)."""
     if not Path(log_path).exists():
