@@ -235,20 +235,27 @@ Example:
       .addOption(logPathOption())
       .option("--html <file>", "write the visual summary to this HTML file")
       .option("--since <time>", `only records since then (${TIME_HELP})`, time("--since"))
-      .option("--until <time>", "only records before then (same forms)", time("--until")),
+      .option("--until <time>", "only records before then (same forms)", time("--until"))
+      .option("--run <id>", "only this run's records; given twice, compare the two runs", collect, []),
   )
     .addHelpText(
       "after",
       `
 The page shows events over time by type, weight trajectories of the most changed
-variables, trust per key with its confidence band, and rules ranked by
-effectiveness (success_rate x impact_score). It needs no network to open.
+variables, each rule's activations and success rate, arc regret, revision
+triggers and upgrades as marks, trust per key with its confidence band, and
+rules ranked by effectiveness (success_rate x impact_score). With --run, the
+run's params and status head it; with two --run, the page overlays the two runs
+(x: event index within the run, or time since its start) and lists what
+differs. It needs no network to open.
 
 Examples:
   pulse-log summary
-  pulse-log summary --html summary.html --since 7d`,
+  pulse-log summary --html summary.html --since 7d
+  pulse-log summary --run exp-42
+  pulse-log summary --run exp-41 --run exp-42 --html compare.html`,
     )
-    .action(async (o, cmd: Command) => summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until, server: await serverOf(cmd) }, outputOf(o)));
+    .action(async (o, cmd: Command) => summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until, runs: o.run, server: await serverOf(cmd) }, outputOf(o)));
 
   const trust = program.command("trust").description("trust tracker: report, export, import (over gRPC)");
   withOutput(

@@ -3,6 +3,7 @@ import type { LogRecordView } from "../store/store.js";
 import { parseRecordText } from "../record/line.js";
 import { parseAuditRecord } from "../trust/audit.js";
 import { confidenceInterval, trustOf } from "../trust/tracker.js";
+import { runOfRecordJson } from "./record-run.js";
 
 /** Options of {@link SummaryBuilder}. */
 export interface SummaryOptions {
@@ -16,12 +17,37 @@ export interface SummaryOptions {
   rulesMax?: number;
   /** Points kept per series: longer series are thinned by halving, keeping their shape. Default 2,000. */
   pointsMax?: number;
+  /** Rules drawn by success rate over the run (the most activated). Default 8. */
+  ruleSeriesMax?: number;
+  /** Arcs drawn by regret over time (the most reported). Default 8. */
+  arcsMax?: number;
+  /** Revision and upgrade marks kept for the timeline (thinned like a series beyond it). Default 500. */
+  marksMax?: number;
+  /** Runs listed (by first seq). Default 50. */
+  runsMax?: number;
 }
 
-/** One point of a series: time in milliseconds since the epoch, and the seq of the record it came from. */
+/**
+ * What a summary draws instead of its own top N: the comparison of two runs
+ * asks both for the same variables, keys, rules and arcs. Names a run lacks
+ * are left out of its summary.
+ */
+export interface SummaryFocus {
+  variables?: readonly string[];
+  trustKeys?: readonly string[];
+  ruleSeries?: readonly string[];
+  arcs?: readonly string[];
+}
+
+/**
+ * One point of a series: time in milliseconds since the epoch, the seq of
+ * the record it came from, and that record's index (1-based) among the
+ * records summarised (for the summary of one run: its event index in the run).
+ */
 export interface Point {
   t: number;
   s: number;
+  i: number;
   y: number;
 }
 
@@ -29,6 +55,7 @@ export interface Point {
 export interface TrustPoint {
   t: number;
   s: number;
+  i: number;
   trust: number;
   lo: number;
   hi: number;
@@ -44,6 +71,42 @@ export interface RuleRow {
   effectiveness: number;
 }
 
+/** A rule's activations from its `rule_activation` records. */
+export interface RuleActivationRow {
+  ruleId: string;
+  activations: number;
+  /** Activations whose data.success was true, false, or null/absent. */
+  successes: number;
+  failures: number;
+  unknown: number;
+  /** successes / (successes + failures); null when no activation said. */
+  successRate: number | null;
+}
+
+/** A revision trigger or symbolic upgrade, as a mark on the timeline. */
+export interface Mark {
+  t: number;
+  s: number;
+  i: number;
+  kind: "revision" | "upgrade";
+  /** The revision's reason, or the upgrade's changes as compact JSON (cut at 200 characters). */
+  label: string;
+}
+
+/** What a run's lifecycle records say, and where its records lie. */
+export interface RunRow {
+  run: string;
+  records: number;
+  firstSeq: number;
+  lastSeq: number;
+  firstTime: string;
+  lastTime: string;
+  /** From the last `run_started` record: data.params (and pid, host when given). */
+  started?: { seq: number; timestamp: string; params: Record<string, unknown>; pid?: number; host?: string };
+  /** From the last `run_finished` record: "finished" or "failed", with the error a failed run names. */
+  finished?: { seq: number; timestamp: string; status: string; error?: { type?: string; message?: string } };
+}
+
 /** Everything the text and HTML summaries show, computed in one pass over the records. */
 export interface SummaryData {
   records: number;
@@ -51,6 +114,10 @@ export interface SummaryData {
   lastSeq: number;
   firstTime?: string;
   lastTime?: string;
+  /** The first record's time in milliseconds since the epoch (time since the run's start is measured from it). */
+  firstMs?: number;
+  /** The last record's time in milliseconds since the epoch. */
+  lastMs?: number;
   countsByType: Record<string, number>;
   /** Events per time bucket and type: bucket start times (ms) and a count array per type. */
   timeline: { bucketMs: number; starts: number[]; counts: Record<string, number[]> };
@@ -77,6 +144,35 @@ export interface SummaryData {
   trustStateLoads: number[];
   /** Rules by effectiveness, best first. */
   rules: RuleRow[];
+  /** Rules by activations, most activated first (at most rulesMax). */
+  ruleActivations: RuleActivationRow[];
+  /** Rules with activations in all. */
+  ruleActivationsTotal: number;
+  /** Each drawn rule's success rate so far after each activation that said success or failure. */
+  ruleSeries: Array<{ ruleId: string; points: Point[] }>;
+  /** Regret per arc over time (`symbolic_arc_regret`, data.regret_scores), the most reported arcs. */
+  arcs: Array<{ arc: string; reports: number; last: number; max: number; points: Point[] }>;
+  arcsTotal: number;
+  /** Revision triggers and upgrades (thinned to marksMax), and how many there were. */
+  marks: Mark[];
+  marksTotal: { revision: number; upgrade: number };
+  /** The runs the records name, by first seq (at most runsMax), how many there are, and how many records name none. */
+  runs: RunRow[];
+  runsTotal: number;
+  recordsWithoutRun: number;
+}
+
+/** Every name a summary has seen, with counts: what the comparison of two runs compares. */
+export interface SummaryInventory {
+  eventTypes: ReadonlyMap<string, number>;
+  /** Variables of weight changes and rule activations, with how many records name each. */
+  variables: ReadonlyMap<string, number>;
+  /** Rules of activations and effectiveness records, with how many records name each. */
+  rules: ReadonlyMap<string, number>;
+  /** Activations per rule. */
+  activations: ReadonlyMap<string, RuleActivationRow>;
+  /** Each weight-changed variable's first and last weight and changes. */
+  weights: ReadonlyMap<string, { first: number; last: number; changes: number }>;
 }
 
 /** Where a trust series comes from. */
@@ -99,7 +195,24 @@ class ThinnedSeries<P> {
 }
 
 /** The event types whose data the summary reads. */
-const CHARTED: ReadonlySet<string> = new Set(["variable_weight_update", "bayesian_trust_metrics", "rule_effectiveness", "trust_updated", "trust_decayed", "trust_state_loaded"]);
+const CHARTED: ReadonlySet<string> = new Set([
+  "variable_weight_update",
+  "bayesian_trust_metrics",
+  "rule_effectiveness",
+  "trust_updated",
+  "trust_decayed",
+  "trust_state_loaded",
+  "rule_activation",
+  "symbolic_arc_regret",
+  "symbolic_revision_triggered",
+  "symbolic_upgrade_applied",
+  "run_started",
+  "run_finished",
+]);
+
+const LABEL_MAX = 200;
+const cut = (text: string) => (text.length > LABEL_MAX ? text.slice(0, LABEL_MAX - 1) + "\u2026" : text);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
@@ -129,14 +242,27 @@ export class SummaryBuilder {
   /** Events per seq block and type; blocks double in size (pairs merged) when there are too many. */
   private seqBlocks: Array<Map<string, number>> = [];
   private seqBlockSize = 1;
+  private firstMs?: number;
+  private lastMs?: number;
+  private readonly activations = new Map<string, RuleActivationRow & { series: ThinnedSeries<Point> }>();
+  /** Records naming each variable (weight changes and rule activations). */
+  private readonly variableRecords = new Map<string, number>();
+  /** Records naming each rule (activations and effectiveness). */
+  private readonly ruleRecords = new Map<string, number>();
+  private readonly arcs = new Map<string, { reports: number; last: number; max: number; series: ThinnedSeries<Point> }>();
+  private readonly marks: ThinnedSeries<Mark>;
+  private readonly marksTotal = { revision: 0, upgrade: 0 };
+  private readonly runs = new Map<string, RunRow>();
+  private recordsWithoutRun = 0;
 
   constructor(options: SummaryOptions = {}) {
-    this.o = { timeBuckets: 60, variablesMax: 8, trustKeysMax: 6, rulesMax: 20, pointsMax: 2000, ...options };
+    this.o = { timeBuckets: 60, variablesMax: 8, trustKeysMax: 6, rulesMax: 20, pointsMax: 2000, ruleSeriesMax: 8, arcsMax: 8, marksMax: 500, runsMax: 50, ...options };
+    this.marks = new ThinnedSeries(this.o.marksMax);
   }
 
   /** Adds one record. */
   add(record: Pick<LogRecordView, "seq" | "timestamp" | "eventType" | "json">): void {
-    this.records++;
+    const i = ++this.records;
     if (this.firstSeq === 0) {
       this.firstSeq = record.seq;
       this.firstTime = record.timestamp;
@@ -146,8 +272,11 @@ export class SummaryBuilder {
     const type = record.eventType;
     this.counts.set(type, (this.counts.get(type) ?? 0) + 1);
     this.addToSeqBlock(record.seq, type);
+    const run = this.addToRun(record);
     const ms = Math.floor(parseTimestamp(record.timestamp) / 1000);
     if (!Number.isFinite(ms)) return;
+    this.firstMs ??= ms;
+    this.lastMs = ms;
     const minute = Math.floor(ms / 60_000) * 60_000;
     let m = this.perMinute.get(minute);
     if (m === undefined) this.perMinute.set(minute, (m = new Map()));
@@ -156,11 +285,84 @@ export class SummaryBuilder {
       const parsed = parseRecordText(record.json);
       if (!parsed.ok) return;
       const data = (parsed.value.data ?? {}) as Record<string, unknown>;
-      if (type === "variable_weight_update") this.addWeight(ms, record.seq, data);
-      else if (type === "bayesian_trust_metrics") this.addTrust(ms, record.seq, data);
+      const at = { t: ms, s: record.seq, i };
+      if (type === "variable_weight_update") this.addWeight(at, data);
+      else if (type === "bayesian_trust_metrics") this.addTrust(at, data);
       else if (type === "rule_effectiveness") this.addRule(data);
-      else this.addAudit(ms, parsed.value);
+      else if (type === "rule_activation") this.addActivation(at, data);
+      else if (type === "symbolic_arc_regret") this.addRegret(at, data);
+      else if (type === "symbolic_revision_triggered") this.addMark(at, "revision", typeof data.reason === "string" ? data.reason : JSON.stringify(data.reason ?? null));
+      else if (type === "symbolic_upgrade_applied") this.addMark(at, "upgrade", JSON.stringify(data.changes ?? null));
+      else if (type === "run_started" || type === "run_finished") this.addLifecycle(run, record, data);
+      else this.addAudit(at, parsed.value);
     }
+  }
+
+  /** Counts the record into its run's row; returns the row (undefined for a record of no run). */
+  private addToRun(record: Pick<LogRecordView, "seq" | "timestamp" | "json">): RunRow | undefined {
+    const id = runOfRecordJson(record.json);
+    if (id === undefined) {
+      this.recordsWithoutRun++;
+      return undefined;
+    }
+    let row = this.runs.get(id);
+    if (row === undefined) this.runs.set(id, (row = { run: id, records: 0, firstSeq: record.seq, lastSeq: record.seq, firstTime: record.timestamp, lastTime: record.timestamp }));
+    row.records++;
+    row.lastSeq = record.seq;
+    row.lastTime = record.timestamp;
+    return row;
+  }
+
+  private addLifecycle(row: RunRow | undefined, record: Pick<LogRecordView, "seq" | "timestamp" | "eventType">, data: Record<string, unknown>): void {
+    if (row === undefined) return;
+    if (record.eventType === "run_started") {
+      row.started = { seq: record.seq, timestamp: record.timestamp, params: isObject(data.params) ? data.params : {} };
+      if (num(data.pid) !== undefined) row.started.pid = num(data.pid);
+      if (typeof data.host === "string") row.started.host = data.host;
+    } else {
+      row.finished = { seq: record.seq, timestamp: record.timestamp, status: typeof data.status === "string" ? data.status : "unknown" };
+      if (isObject(data.error)) {
+        const { type, message } = data.error;
+        row.finished.error = { type: typeof type === "string" ? type : undefined, message: typeof message === "string" ? cut(message) : undefined };
+      }
+    }
+  }
+
+  private addActivation(at: { t: number; s: number; i: number }, data: Record<string, unknown>): void {
+    const ruleId = typeof data.rule_id === "string" ? data.rule_id : undefined;
+    if (ruleId === undefined) return;
+    this.ruleRecords.set(ruleId, (this.ruleRecords.get(ruleId) ?? 0) + 1);
+    if (typeof data.variable_id === "string") this.variableRecords.set(data.variable_id, (this.variableRecords.get(data.variable_id) ?? 0) + 1);
+    let r = this.activations.get(ruleId);
+    if (r === undefined) this.activations.set(ruleId, (r = { ruleId, activations: 0, successes: 0, failures: 0, unknown: 0, successRate: null, series: new ThinnedSeries(this.o.pointsMax) }));
+    r.activations++;
+    if (data.success === true) r.successes++;
+    else if (data.success === false) r.failures++;
+    else {
+      r.unknown++;
+      return;
+    }
+    r.successRate = r.successes / (r.successes + r.failures);
+    r.series.add({ ...at, y: r.successRate });
+  }
+
+  private addRegret(at: { t: number; s: number; i: number }, data: Record<string, unknown>): void {
+    if (!isObject(data.regret_scores)) return;
+    for (const [arc, value] of Object.entries(data.regret_scores)) {
+      const y = num(value);
+      if (y === undefined) continue;
+      let a = this.arcs.get(arc);
+      if (a === undefined) this.arcs.set(arc, (a = { reports: 0, last: y, max: y, series: new ThinnedSeries(this.o.pointsMax) }));
+      a.reports++;
+      a.last = y;
+      a.max = Math.max(a.max, y);
+      a.series.add({ ...at, y });
+    }
+  }
+
+  private addMark(at: { t: number; s: number; i: number }, kind: Mark["kind"], label: string): void {
+    this.marksTotal[kind]++;
+    this.marks.add({ ...at, kind, label: cut(label) });
   }
 
   private addToSeqBlock(seq: number, type: string): void {
@@ -184,7 +386,8 @@ export class SummaryBuilder {
   }
 
   /** The tracker's audit records, replayed as the tracker does (without the MAC check: the page has no secret). */
-  private addAudit(fallbackMs: number, line: unknown): void {
+  private addAudit(at: { t: number; s: number; i: number }, line: unknown): void {
+    const fallbackMs = at.t;
     const audit = parseAuditRecord(line);
     if (audit === undefined) return;
     const c = audit.change;
@@ -195,7 +398,7 @@ export class SummaryBuilder {
         if (b === undefined) this.beta.set(o.key, (b = { alpha: 1, beta: 1 }));
         if (o.success) b.alpha += o.weight;
         else b.beta += o.weight;
-        this.addTrackerPoint(o.key, b, t, audit.seq);
+        this.addTrackerPoint(o.key, b, t, audit.seq, at.i);
       }
     } else if (c.type === "trust_decayed") {
       const keys = c.key === null ? [...this.beta.keys()] : this.beta.has(c.key) ? [c.key] : [];
@@ -207,16 +410,16 @@ export class SummaryBuilder {
         if (alpha === b.alpha && beta === b.beta) continue;
         b.alpha = alpha;
         b.beta = beta;
-        this.addTrackerPoint(key, b, fallbackMs, audit.seq);
+        this.addTrackerPoint(key, b, fallbackMs, audit.seq, at.i);
       }
     } else {
       this.trustStateLoads.push(audit.seq);
     }
   }
 
-  private addTrackerPoint(key: string, b: { alpha: number; beta: number }, t: number, s: number): void {
+  private addTrackerPoint(key: string, b: { alpha: number; beta: number }, t: number, s: number, i: number): void {
     const [lo, hi] = confidenceInterval(b.alpha, b.beta);
-    this.trustSeries("trust_updated", key).series.add({ t, s, trust: trustOf(b.alpha, b.beta), lo, hi });
+    this.trustSeries("trust_updated", key).series.add({ t, s, i, trust: trustOf(b.alpha, b.beta), lo, hi });
   }
 
   private trustSeries(source: TrustSource, key: string) {
@@ -227,8 +430,9 @@ export class SummaryBuilder {
     return k;
   }
 
-  private addWeight(t: number, s: number, data: Record<string, unknown>): void {
+  private addWeight(at: { t: number; s: number; i: number }, data: Record<string, unknown>): void {
     const variable = typeof data.variable === "string" ? data.variable : undefined;
+    if (variable !== undefined) this.variableRecords.set(variable, (this.variableRecords.get(variable) ?? 0) + 1);
     const to = num(data.to);
     if (variable === undefined || to === undefined) return;
     const from = num(data.from) ?? to;
@@ -237,27 +441,37 @@ export class SummaryBuilder {
     v.changes++;
     v.totalChange += Math.abs(to - from);
     v.last = to;
-    v.series.add({ t, s, y: to });
+    v.series.add({ ...at, y: to });
   }
 
-  private addTrust(t: number, s: number, data: Record<string, unknown>): void {
+  private addTrust(at: { t: number; s: number; i: number }, data: Record<string, unknown>): void {
     const key = typeof data.key === "string" ? data.key : undefined;
     const trust = num(data.trust);
     if (key === undefined || trust === undefined) return;
     const ci = Array.isArray(data.confidence_interval) ? data.confidence_interval : [];
-    this.trustSeries("bayesian_trust_metrics", key).series.add({ t, s, trust, lo: num(ci[0]) ?? trust, hi: num(ci[1]) ?? trust });
+    this.trustSeries("bayesian_trust_metrics", key).series.add({ ...at, trust, lo: num(ci[0]) ?? trust, hi: num(ci[1]) ?? trust });
   }
 
   private addRule(data: Record<string, unknown>): void {
     const ruleId = typeof data.rule_id === "string" ? data.rule_id : undefined;
     if (ruleId === undefined) return;
+    this.ruleRecords.set(ruleId, (this.ruleRecords.get(ruleId) ?? 0) + 1);
     const successRate = num(data.success_rate) ?? 0;
     const impactScore = num(data.impact_score) ?? 0;
     this.rules.set(ruleId, { ruleId, activationCount: num(data.activation_count) ?? 0, successRate, impactScore, effectiveness: successRate * impactScore });
   }
 
-  /** The summary of everything added. */
-  build(): SummaryData {
+  /** The names seen, with counts, for comparing this summary's records with another's. */
+  inventory(): SummaryInventory {
+    const weights = new Map<string, { first: number; last: number; changes: number }>();
+    for (const [name, v] of this.variables) weights.set(name, { first: v.first, last: v.last, changes: v.changes });
+    const activations = new Map<string, RuleActivationRow>();
+    for (const [name, r] of this.activations) activations.set(name, activationRow(r));
+    return { eventTypes: new Map(this.counts), variables: new Map(this.variableRecords), rules: new Map(this.ruleRecords), activations, weights };
+  }
+
+  /** The summary of everything added; `focus` picks the variables, keys, rules and arcs drawn instead of the top N. */
+  build(focus: SummaryFocus = {}): SummaryData {
     const minutes = [...this.perMinute.keys()].sort((a, b) => a - b);
     const types = [...this.counts.keys()].sort();
     let bucketMs = 60_000;
@@ -276,27 +490,53 @@ export class SummaryBuilder {
       }
     }
     const seqCounts: Record<string, number[]> = Object.fromEntries(types.map((t) => [t, this.seqBlocks.map((m) => m.get(t) ?? 0)]));
+    const trustByKey = (keys: readonly string[]) => [...this.trust.values()].filter((k) => keys.includes(k.key)).sort((a, b) => keys.indexOf(a.key) - keys.indexOf(b.key) || a.source.localeCompare(b.source));
+    const byActivations = [...this.activations.values()].sort((a, b) => b.activations - a.activations || a.ruleId.localeCompare(b.ruleId));
+    const pick = <T>(names: readonly string[] | undefined, all: Map<string, T>, ranked: () => Array<[string, T]>, max: number): Array<[string, T]> =>
+      names === undefined ? ranked().slice(0, max) : names.flatMap((n) => (all.has(n) ? [[n, all.get(n)!] as [string, T]] : []));
     return {
       records: this.records,
       firstSeq: this.firstSeq,
       lastSeq: this.lastSeq,
       firstTime: this.firstTime,
       lastTime: this.lastTime,
+      firstMs: this.firstMs,
+      lastMs: this.lastMs,
       countsByType: Object.fromEntries([...this.counts].sort((a, b) => b[1] - a[1])),
       timeline: { bucketMs, starts, counts },
       seqTimeline: { bucketSize: this.seqBlockSize, starts: this.seqBlocks.map((_, i) => this.firstSeq + i * this.seqBlockSize), counts: seqCounts },
-      variables: [...this.variables]
-        .sort((a, b) => b[1].totalChange - a[1].totalChange || b[1].changes - a[1].changes || a[0].localeCompare(b[0]))
-        .slice(0, this.o.variablesMax)
-        .map(([variable, v]) => ({ variable, changes: v.changes, totalChange: v.totalChange, first: v.first, last: v.last, points: v.series.points })),
+      variables: pick(focus.variables, this.variables, () => [...this.variables].sort((a, b) => b[1].totalChange - a[1].totalChange || b[1].changes - a[1].changes || a[0].localeCompare(b[0])), this.o.variablesMax).map(
+        ([variable, v]) => ({ variable, changes: v.changes, totalChange: v.totalChange, first: v.first, last: v.last, points: v.series.points }),
+      ),
       variablesTotal: this.variables.size,
-      trust: [...this.trust.values()]
-        .sort((a, b) => b.samples - a.samples || a.key.localeCompare(b.key) || a.source.localeCompare(b.source))
-        .slice(0, this.o.trustKeysMax)
-        .map((k) => ({ key: k.key, source: k.source, samples: k.samples, points: k.series.points })),
+      trust: (focus.trustKeys === undefined
+        ? [...this.trust.values()].sort((a, b) => b.samples - a.samples || a.key.localeCompare(b.key) || a.source.localeCompare(b.source)).slice(0, this.o.trustKeysMax)
+        : trustByKey(focus.trustKeys)
+      ).map((k) => ({ key: k.key, source: k.source, samples: k.samples, points: k.series.points })),
       trustTotal: this.trust.size,
       trustStateLoads: [...this.trustStateLoads],
       rules: [...this.rules.values()].sort((a, b) => b.effectiveness - a.effectiveness || a.ruleId.localeCompare(b.ruleId)).slice(0, this.o.rulesMax),
+      ruleActivations: byActivations.slice(0, this.o.rulesMax).map(activationRow),
+      ruleActivationsTotal: this.activations.size,
+      ruleSeries: pick(focus.ruleSeries, this.activations, () => byActivations.filter((r) => r.series.points.length > 0).map((r) => [r.ruleId, r]), this.o.ruleSeriesMax).map(([ruleId, r]) => ({ ruleId, points: r.series.points })),
+      arcs: pick(focus.arcs, this.arcs, () => [...this.arcs].sort((a, b) => b[1].reports - a[1].reports || b[1].max - a[1].max || a[0].localeCompare(b[0])), this.o.arcsMax).map(([arc, a]) => ({
+        arc,
+        reports: a.reports,
+        last: a.last,
+        max: a.max,
+        points: a.series.points,
+      })),
+      arcsTotal: this.arcs.size,
+      marks: [...this.marks.points],
+      marksTotal: { ...this.marksTotal },
+      runs: [...this.runs.values()].slice(0, this.o.runsMax).map((r) => structuredClone(r)),
+      runsTotal: this.runs.size,
+      recordsWithoutRun: this.recordsWithoutRun,
     };
   }
+}
+
+/** A rule's activation counts, without its series. */
+function activationRow(r: RuleActivationRow): RuleActivationRow {
+  return { ruleId: r.ruleId, activations: r.activations, successes: r.successes, failures: r.failures, unknown: r.unknown, successRate: r.successRate };
 }

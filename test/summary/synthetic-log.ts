@@ -68,3 +68,99 @@ export function syntheticSummary(shape: LogShape, options?: SummaryOptions): Sum
   for (const r of syntheticLines(shape)) b.add(r);
   return b.build();
 }
+
+/** The shape of one synthetic run: what it logs, over how long, and how it ends. */
+export interface RunShape {
+  run: string;
+  /** When its run_started record is written (microseconds since the epoch). */
+  startMicros: number;
+  /** Minutes its events are spread over. */
+  minutes: number;
+  weightChanges: number;
+  /** Rule activations, spread over `rules` in turn; each rule succeeds at its given rate (every tenth activation says no success: null). */
+  activations: number;
+  rules: Record<string, number>;
+  /** Variables the weight changes and activations name, in turn. */
+  variables: string[];
+  /** symbolic_arc_regret records, each with a score for every arc. */
+  regrets: number;
+  arcs: string[];
+  revisions: number;
+  upgrades: number;
+  params: Record<string, unknown>;
+  /** The run_finished record's data; absent: the run has none. */
+  finish?: { status: "finished" } | { status: "failed"; error: { type: string; message: string } };
+  seed?: number;
+}
+
+/** One synthetic record before it has a seq. */
+export interface RunRecord {
+  micros: number;
+  type: string;
+  data: unknown;
+  run?: string;
+}
+
+/**
+ * The records of one run, in time order: run_started, the shape's events
+ * in a shuffled order spread evenly over its minutes, run_finished. Rule
+ * activations carry object outcomes as Pulse logs them ({"delta", "applied"}).
+ */
+export function runRecords(shape: RunShape): RunRecord[] {
+  const rand = lcg(shape.seed ?? 7);
+  const kinds: string[] = [
+    ...new Array<string>(shape.weightChanges).fill("variable_weight_update"),
+    ...new Array<string>(shape.activations).fill("rule_activation"),
+    ...new Array<string>(shape.regrets).fill("symbolic_arc_regret"),
+    ...new Array<string>(shape.revisions).fill("symbolic_revision_triggered"),
+    ...new Array<string>(shape.upgrades).fill("symbolic_upgrade_applied"),
+  ];
+  for (let i = kinds.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [kinds[i], kinds[j]] = [kinds[j], kinds[i]];
+  }
+  const span = shape.minutes * 60_000_000;
+  const at = (k: number) => shape.startMicros + 1 + Math.floor(((k + 1) * span) / (kinds.length + 2));
+  const out: RunRecord[] = [{ micros: shape.startMicros, type: "run_started", data: { params: shape.params, pid: 4242, host: "trainer-1" }, run: shape.run }];
+  const weights = new Map<string, number>();
+  const ruleIds = Object.keys(shape.rules);
+  const perRule = new Map<string, number>();
+  let w = 0;
+  let a = 0;
+  let g = 0;
+  for (const [k, type] of kinds.entries()) {
+    let data: unknown;
+    if (type === "variable_weight_update") {
+      const variable = shape.variables[w++ % shape.variables.length];
+      const from = weights.get(variable) ?? 1;
+      const to = from + (rand() - 0.5) * 0.2;
+      weights.set(variable, to);
+      data = { variable, from, to };
+    } else if (type === "rule_activation") {
+      const rule = ruleIds[a % ruleIds.length];
+      const variable = shape.variables[a++ % shape.variables.length];
+      const n = perRule.get(rule) ?? 0;
+      perRule.set(rule, n + 1);
+      // The n-th activation succeeds when the rate's running total crosses a whole number: exactly the rate, spread evenly.
+      const rate = shape.rules[rule];
+      const success = n % 10 === 9 ? null : Math.floor((n + 1) * rate) > Math.floor(n * rate);
+      data = { rule_id: rule, variable_id: variable, outcome: { delta: Number((rand() * 0.2).toFixed(3)), applied: rand() < 0.8 }, forecast_id: `f-${k}`, success };
+    } else if (type === "symbolic_arc_regret") {
+      g++;
+      data = { regret_scores: Object.fromEntries(shape.arcs.map((arc, i) => [arc, Number((0.5 / (g + i) + rand() * 0.05).toFixed(4))])) };
+    } else if (type === "symbolic_revision_triggered") data = { reason: `drift at event ${k}` };
+    else data = { changes: { [shape.variables[k % shape.variables.length]]: { boost: 0.1 } } };
+    out.push({ micros: at(k), type, data, run: shape.run });
+  }
+  if (shape.finish !== undefined) out.push({ micros: shape.startMicros + span, type: "run_finished", data: shape.finish, run: shape.run });
+  return out;
+}
+
+/** A log's lines from records of several runs (or none), merged by time and numbered by seq, in the record contract's shape. */
+export function logOfRecords(...lists: RunRecord[][]): string[] {
+  const all = lists.flat().sort((x, y) => x.micros - y.micros);
+  return all.map((r, i) => {
+    const run = r.run === undefined ? "" : `,"run":${JSON.stringify(r.run)}`;
+    return `{"event_id":"${uuidv4()}","timestamp":"${formatTimestamp(r.micros)}","event_type":"${r.type}","data":${JSON.stringify(r.data)}${run},"seq":${i + 1}}`;
+  });
+}

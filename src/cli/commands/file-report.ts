@@ -4,8 +4,11 @@ import { LogReader } from "../../store/reader.js";
 import type { LogRecordView, ReadQuery } from "../../store/store.js";
 import { listSegments } from "../../store/segments.js";
 import { SummaryBuilder } from "../../summary/aggregate.js";
+import { comparisonHtml } from "../../summary/compare-html.js";
+import { compareRuns } from "../../summary/compare.js";
 import { summaryHtml } from "../../summary/html.js";
-import { summaryText } from "../../summary/text.js";
+import { runIdProblem, runOfRecordJson } from "../../summary/record-run.js";
+import { comparisonText, summaryText } from "../../summary/text.js";
 import { CliError, ExitCode, toCliError } from "../exit-codes.js";
 import { logClient, type ServerConnection } from "../remote.js";
 import type { Output } from "../output.js";
@@ -53,13 +56,14 @@ export interface StatsOptions {
 
 type RecordVisitor = (r: Pick<LogRecordView, "seq" | "timestamp" | "eventType" | "json">) => void;
 
-/** Streams every record of a time range through a server's ReadEvents (no follow). */
-async function forEachRemoteRecord(server: ServerConnection, sinceMicros: number | undefined, untilMicros: number | undefined, visit: RecordVisitor): Promise<void> {
+/** Streams every record of a time range (and of the given runs, when any) through a server's ReadEvents (no follow). */
+async function forEachRemoteRecord(server: ServerConnection, sinceMicros: number | undefined, untilMicros: number | undefined, visit: RecordVisitor, runs: string[] = []): Promise<void> {
   const client = logClient(server);
   try {
     const stream = client.readEvents({
       since: sinceMicros === undefined ? undefined : formatTimestamp(sinceMicros),
       until: untilMicros === undefined ? undefined : formatTimestamp(untilMicros),
+      runs,
     });
     for await (const message of stream) {
       for (const r of message.records) visit({ seq: Number(r.seq), timestamp: r.timestamp, eventType: r.eventType, json: r.json });
@@ -135,28 +139,63 @@ export interface SummaryCommandOptions {
   html?: string;
   /** Read through this server's ReadEvents instead of the files (any store, JetStream included). */
   server?: ServerConnection;
+  /** One run: summarise only its records; two: compare them. */
+  runs?: string[];
 }
 
-/** `pulse-log summary`: the text summary, or with --html the visual one. */
+/**
+ * `pulse-log summary`: the text summary, or with --html the visual one; of
+ * the whole log, of one run, or two runs compared. Records are routed by
+ * their "run" member here too, so the result is right against a server that
+ * does not filter ReadEvents by run.
+ */
 export async function summary(options: SummaryCommandOptions, out: Output): Promise<void> {
-  const builder = new SummaryBuilder();
+  const runs = [...new Set(options.runs ?? [])];
+  for (const run of runs) {
+    const problem = runIdProblem(run);
+    if (problem !== undefined) throw new CliError(ExitCode.usage, `--run ${JSON.stringify(run)} ${problem}`);
+  }
+  if (runs.length > 2) throw new CliError(ExitCode.usage, `--run: give one run to summarise or two to compare, not ${runs.length}`);
+  const builders = runs.length === 0 ? [new SummaryBuilder()] : runs.map(() => new SummaryBuilder());
+  const visit: RecordVisitor =
+    runs.length === 0
+      ? (r) => builders[0].add(r)
+      : (r) => {
+          const run = runOfRecordJson(r.json);
+          const i = run === undefined ? -1 : runs.indexOf(run);
+          if (i >= 0) builders[i].add(r);
+        };
   const query: ReadQuery = {
     sinceMicros: options.since === undefined ? undefined : cliTimeMicros(options.since),
     untilMicros: options.until === undefined ? undefined : cliTimeMicros(options.until),
   };
   if (options.server === undefined) {
     const files = await logFiles(options.logPath);
-    await forEachRecord(options.logPath, query, out, "summary", files.reduce((a, f) => a + f.bytes, 0), (r) => builder.add(r));
+    await forEachRecord(options.logPath, query, out, "summary", files.reduce((a, f) => a + f.bytes, 0), visit);
   } else {
-    await forEachRemoteRecord(options.server, query.sinceMicros, query.untilMicros, (r) => builder.add(r));
+    await forEachRemoteRecord(options.server, query.sinceMicros, query.untilMicros, visit, runs);
   }
-  const data = builder.build();
+  const info = { source: options.server?.address ?? options.logPath, since: options.since, until: options.until, generatedAt: new Date().toISOString() };
+  if (runs.length === 2) {
+    const comparison = compareRuns([runs[0], runs[1]], builders[0], builders[1]);
+    const records = comparison.a.records + comparison.b.records;
+    if (options.html !== undefined) {
+      await writeFile(options.html, comparisonHtml(comparison, info));
+      if (out.options.json) await out.json({ html: options.html, records, runs: { [runs[0]]: comparison.a.records, [runs[1]]: comparison.b.records } });
+      else out.note(`wrote ${options.html} (run ${runs[0]}: ${comparison.a.records} records, run ${runs[1]}: ${comparison.b.records} records)`);
+      return;
+    }
+    if (out.options.json) await out.json(comparison);
+    else await out.write(comparisonText(comparison));
+    return;
+  }
+  const data = builders[0].build();
   if (options.html !== undefined) {
-    await writeFile(options.html, summaryHtml(data, { source: options.server?.address ?? options.logPath, since: options.since, until: options.until, generatedAt: new Date().toISOString() }));
+    await writeFile(options.html, summaryHtml(data, { ...info, run: runs[0] }));
     if (out.options.json) await out.json({ html: options.html, records: data.records });
-    else out.note(`wrote ${options.html} (${data.records} records)`);
+    else out.note(`wrote ${options.html} (${data.records} records${runs.length === 1 ? ` of run ${runs[0]}` : ""})`);
     return;
   }
   if (out.options.json) await out.json(data);
-  else await out.write(summaryText(data));
+  else await out.write(runs.length === 1 && data.records === 0 ? `no records of run ${runs[0]} in range\n` : summaryText(data));
 }

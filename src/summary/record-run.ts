@@ -1,0 +1,33 @@
+/**
+ * The run a record belongs to, as the summary reads it: the record's
+ * top-level "run" member, which the record contract places right before
+ * "seq" (`...,"data":{..}[,"context":{..}],"run":"exp-42","seq":N[,"hash":".."]}`).
+ * A run id holds no `"` and no `\`, so the member is found from the end of
+ * the line without parsing the record: the last `,"seq":` is the top-level
+ * one (everything after it is a number and a hex hash), and the member
+ * before it is the run when it reads `,"run":"<id>"`. A string inside data
+ * that looks like it cannot match, because its quotes are escaped.
+ */
+
+const SEQ_KEY = ',"seq":';
+const RUN_KEY = ',"run":"';
+
+/** The run a record's JSON line names, or undefined when it names none. */
+export function runOfRecordJson(json: string): string | undefined {
+  const seqKey = json.lastIndexOf(SEQ_KEY);
+  if (seqKey < 1 || json.charCodeAt(seqKey - 1) !== 0x22 /* " */) return undefined;
+  const open = json.lastIndexOf('"', seqKey - 2);
+  if (open < RUN_KEY.length - 1 || !json.startsWith(RUN_KEY, open - RUN_KEY.length + 1)) return undefined;
+  return json.slice(open + 1, seqKey - 1);
+}
+
+/** Run ids by the contract: 1 to 128 characters, printable ASCII other than `"` and `\`. */
+const RUN_ID = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+
+/** Why `text` is not a run id, or undefined when it is one. */
+export function runIdProblem(text: string): string | undefined {
+  if (text.length === 0) return "is empty";
+  if (text.length > 128) return `is ${text.length} characters long (at most 128)`;
+  if (!RUN_ID.test(text)) return 'holds a character other than printable ASCII without " and \\';
+  return undefined;
+}
