@@ -23,6 +23,7 @@ import {
 } from "./events.js";
 import type { LearningLogClient } from "./learning-log-client.js";
 import type { BatchAck, Rejection } from "./results.js";
+import { resolveRun } from "./run-id.js";
 import { Signal } from "./signal.js";
 
 /** The server's default limit of events per batch (`--batch-events-max`). */
@@ -44,7 +45,7 @@ export interface WriterLogger {
  * field is optional; times are in milliseconds.
  */
 export interface BatchWriterOptions extends ConnectionOptions {
-  /** A client whose channel and token to share (then address/tls/token must not be given). */
+  /** A client whose channel, token and run to share (then address/tls/token must not be given; `run` may, and wins). */
   client?: LearningLogClient;
   /** Events per batch, at most 10,000 (the server's default limit). Default 1,000. */
   batchEventsMax?: number;
@@ -189,6 +190,7 @@ export class BatchWriter {
   private readonly onBatchAcked: ((a: BatchAck) => void) | undefined;
   private readonly onDropped: ((r: Rejection) => void) | undefined;
   private readonly logger: WriterLogger;
+  private readonly runId: string | undefined;
 
   private pending: Entry[] = [];
   private pendingHead = 0;
@@ -250,10 +252,13 @@ export class BatchWriter {
       this.connection = new Connection(options);
       this.ownsConnection = true;
     }
+    // Each event carries the run itself (LearningEvent.run), so a writer's
+    // events keep their run whatever stream or channel they are sent on.
+    this.runId = options.run !== undefined ? resolveRun(options.run) : this.connection.options.run;
     // Requests are assembled as bytes from the events encoded at log time.
     const client = this.connection.client(LearningLogService, new Set(["ingestEvents"])) as unknown as Record<string, (m: unknown, o: unknown) => unknown>;
     this.ingest = (metadata) => client.ingestEvents.call(client, metadata, {}) as ClientDuplexStream<Buffer, IngestEventsResponse>;
-    this.running = this.run();
+    this.running = this.drive();
   }
 
   // -- logging ----------------------------------------------------------------
@@ -265,7 +270,7 @@ export class BatchWriter {
   private add(event: CatalogEvent, eventId: string): Promise<string> {
     let bytes: Uint8Array;
     try {
-      bytes = toBinary(LearningEventSchema, create(LearningEventSchema, { event }));
+      bytes = toBinary(LearningEventSchema, create(LearningEventSchema, { event, run: this.runId }));
     } catch (err) {
       return Promise.reject(new TypeError(`the ${event.case} event cannot be encoded: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
     }
@@ -497,6 +502,11 @@ export class BatchWriter {
 
   // -- state ------------------------------------------------------------------
 
+  /** The run every event of this writer carries, or undefined for none. */
+  get run(): string | undefined {
+    return this.runId;
+  }
+
   /** Events logged and not yet answered by the server. */
   get buffered(): number {
     return this.bufferedEvents;
@@ -527,7 +537,7 @@ export class BatchWriter {
     return this.pending.length - this.pendingHead;
   }
 
-  private async run(): Promise<void> {
+  private async drive(): Promise<void> {
     try {
       await this.streamLoop();
     } catch (err) {

@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { DeadlineExceeded, errorFromCall, type LearningLogError } from "./errors.js";
 import { serviceDefinition } from "./grpc-definition.js";
+import { checkRunId, resolveRun, RUN_METADATA_KEY } from "./run-id.js";
 
 /** Where the server listens by default (the server's own default). */
 export const DEFAULT_ADDRESS = "127.0.0.1:50051";
@@ -47,6 +48,15 @@ export interface ConnectionOptions {
   backoffMaxMs?: number;
   /** Extra grpc-js channel options (they override this client's). */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * The run (training run, experiment, deployment) every call's events
+   * belong to: 1 to 128 printable ASCII characters other than `"` and `\`
+   * (else {@link InvalidRunId}). Sent as the `pulse-run` metadata of every
+   * call (and as each event's `run` by a BatchWriter). Default: the
+   * `PULSE_LEARNING_LOG_RUN` environment variable, else no run; `null` for
+   * no run whatever the environment says.
+   */
+  run?: string | null;
 }
 
 /** Per-call options. */
@@ -67,6 +77,8 @@ export interface ResolvedConnectionOptions {
   readonly backoffInitialMs: number;
   /** Longest wait between attempts, in ms. */
   readonly backoffMaxMs: number;
+  /** The run every call carries, or undefined for none. */
+  readonly run: string | undefined;
 }
 
 function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
@@ -93,40 +105,50 @@ function channelCredentials(tls: ConnectionOptions["tls"]): grpc.ChannelCredenti
   return grpc.credentials.createSsl(pem(t.ca), pem(t.key), pem(t.cert));
 }
 
+/** The channel and the grpc-js clients on it: shared by a connection and its {@link Connection.withRun} views. */
+interface SharedChannel {
+  readonly credentials: grpc.ChannelCredentials;
+  readonly channelOptions: grpc.ChannelOptions;
+  readonly clients: Map<string, grpc.Client>;
+  channel: ReturnType<grpc.Client["getChannel"]> | undefined;
+  closed: boolean;
+  /** Called on close: long-lived calls (a run's hold) that must end with the channel. */
+  readonly closeHooks: Set<() => void>;
+}
+
 /**
  * One gRPC channel to the service and what every call on it shares: the
- * bearer token, the per-call timeout, the retries of idempotent calls and
- * the mapping of failures to typed errors.
+ * bearer token, the run, the per-call timeout, the retries of idempotent
+ * calls and the mapping of failures to typed errors.
  */
 export class Connection {
   /** The options in force. */
   readonly options: ResolvedConnectionOptions;
-  private readonly credentials: grpc.ChannelCredentials;
-  private readonly channelOptions: grpc.ChannelOptions;
+  private readonly shared: SharedChannel;
   private readonly metadataTemplate: grpc.Metadata;
-  private readonly clients = new Map<string, grpc.Client>();
-  private channel: ReturnType<grpc.Client["getChannel"]> | undefined;
-  private closed = false;
 
   /** Opens nothing yet: the channel connects on the first call. */
   constructor(options: ConnectionOptions = {}) {
     const address = options.address ?? process.env.PULSE_LEARNING_LOG_ADDR ?? DEFAULT_ADDRESS;
     if (typeof address !== "string" || address === "") throw new TypeError("address must be a non-empty 'host:port' string");
     const timeoutMs = options.timeoutMs === null ? null : positive("timeoutMs", options.timeoutMs, 10_000);
+    const run = resolveRun(options.run);
     this.options = Object.freeze({
       address,
       timeoutMs,
       retryAttempts: positive("retryAttempts", options.retryAttempts, 4, true),
       backoffInitialMs: positive("backoffInitialMs", options.backoffInitialMs, 50),
       backoffMaxMs: positive("backoffMaxMs", options.backoffMaxMs, 2_000),
+      run,
     });
-    this.credentials = channelCredentials(options.tls);
+    const credentials = channelCredentials(options.tls);
     this.metadataTemplate = new grpc.Metadata();
     if (options.token !== undefined) {
       checkToken(options.token);
       this.metadataTemplate.set("authorization", `Bearer ${options.token}`);
     }
-    this.channelOptions = {
+    if (run !== undefined) this.metadataTemplate.set(RUN_METADATA_KEY, run);
+    const channelOptions: grpc.ChannelOptions = {
       "grpc.max_send_message_length": MESSAGE_BYTES_MAX,
       "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,
       // Reconnect soon after a server restart (grpc-js waits 1 s, then up to
@@ -135,9 +157,39 @@ export class Connection {
       "grpc.max_reconnect_backoff_ms": 1_000,
       ...options.channelOptions,
     };
+    this.shared = { credentials, channelOptions, clients: new Map(), channel: undefined, closed: false, closeHooks: new Set() };
   }
 
-  /** A fresh copy of the metadata every call carries (the bearer token). */
+  /**
+   * The same channel, token and call options with another run (`null`: no
+   * run): every call made through the view carries it. Closing either closes
+   * the one channel they share.
+   */
+  withRun(run: string | null): Connection {
+    const view: Connection = Object.create(Connection.prototype);
+    const checked = run === null ? undefined : checkRunId(run, "run");
+    const metadata = this.metadataTemplate.clone();
+    if (checked === undefined) metadata.remove(RUN_METADATA_KEY);
+    else metadata.set(RUN_METADATA_KEY, checked);
+    Object.assign(view, { options: Object.freeze({ ...this.options, run: checked }), shared: this.shared, metadataTemplate: metadata });
+    return view;
+  }
+
+  /**
+   * Calls `hook` when the channel is closed (closing does not end calls in
+   * flight: a long-lived call ends itself here). Returns the unregistration.
+   */
+  onClose(hook: () => void): () => void {
+    this.shared.closeHooks.add(hook);
+    return () => this.shared.closeHooks.delete(hook);
+  }
+
+  /** True once {@link close} was called (on this connection or a view of its channel). */
+  get closed(): boolean {
+    return this.shared.closed;
+  }
+
+  /** A fresh copy of the metadata every call carries (the bearer token, the run). */
   metadata(): grpc.Metadata {
     return this.metadataTemplate.clone();
   }
@@ -147,16 +199,17 @@ export class Connection {
    * channel. `rawRequests` as in {@link serviceDefinition}.
    */
   client(service: DescService, rawRequests?: ReadonlySet<string>): grpc.Client {
-    if (this.closed) throw new TypeError("the connection is closed");
+    const shared = this.shared;
+    if (shared.closed) throw new TypeError("the connection is closed");
     const key = `${service.typeName}${rawRequests === undefined ? "" : ` raw:${[...rawRequests].join(",")}`}`;
-    let client = this.clients.get(key);
+    let client = shared.clients.get(key);
     if (client === undefined) {
       const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(service, rawRequests), service.typeName);
-      const options: grpc.ClientOptions = this.channel === undefined ? this.channelOptions : { ...this.channelOptions, channelOverride: this.channel };
+      const options: grpc.ClientOptions = shared.channel === undefined ? shared.channelOptions : { ...shared.channelOptions, channelOverride: shared.channel };
       // ClientOptions (channelOverride shares the channel) typed as the constructor asks.
-      client = new Ctor(this.options.address, this.credentials, options as grpc.ChannelOptions);
-      this.channel ??= client.getChannel();
-      this.clients.set(key, client);
+      client = new Ctor(this.options.address, shared.credentials, options as grpc.ChannelOptions);
+      shared.channel ??= client.getChannel();
+      shared.clients.set(key, client);
     }
     return client;
   }
@@ -243,10 +296,13 @@ export class Connection {
 
   /** Closes the channel; calls in flight fail with CANCELLED or UNAVAILABLE. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const client of this.clients.values()) client.close();
-    this.clients.clear();
+    const shared = this.shared;
+    if (shared.closed) return;
+    shared.closed = true;
+    for (const hook of [...shared.closeHooks]) hook();
+    shared.closeHooks.clear();
+    for (const client of shared.clients.values()) client.close();
+    shared.clients.clear();
   }
 }
 

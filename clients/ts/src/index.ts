@@ -6,7 +6,9 @@ export { TrustClient, type Outcome, type TrustUpdate, type ImportModeName, type 
 export { BatchWriter, SERVER_BATCH_EVENTS_MAX, type BatchWriterOptions, type WriterStats, type WriterLogger } from "./batch-writer.js";
 export { DEFAULT_ADDRESS, MESSAGE_BYTES_MAX, type ConnectionOptions, type CallOptions, type TlsOptions } from "./connection.js";
 export type { EventOptions, RuleActivationFields } from "./events.js";
-export type { Ack, TrustMetricsAck, TrustStats, TrustReport, TrustRecord, Rejection, BatchAck, LogRecord } from "./results.js";
+export type { Ack, TrustMetricsAck, TrustStats, TrustReport, TrustRecord, Rejection, BatchAck, LogRecord, RunInfo, RunState } from "./results.js";
+export { InvalidRunId, RUN_ENV, RUN_METADATA_KEY, RUN_CHARS_MAX } from "./run-id.js";
+export { RunScope, RUN_STARTED, RUN_FINISHED, type RunScopeOptions, type RunOutcome, type RunLogger } from "./run-scope.js";
 export {
   LearningLogError,
   InvalidArgument,

@@ -8,6 +8,7 @@ import {
   type GenerateTrustReportResponse,
   type ExportTrustDataResponse,
   type ImportTrustDataResponse,
+  type ListRunsResponse,
 } from "../gen/pulse/learninglog/v1/learning_log_pb.js";
 import { Connection, type CallOptions, type ConnectionOptions } from "./connection.js";
 import {
@@ -25,7 +26,9 @@ import {
   type EventOptions,
   type RuleActivationFields,
 } from "./events.js";
-import { ackFrom, reportFrom, statsFrom, type Ack, type LogRecord, type TrustMetricsAck, type TrustReport } from "./results.js";
+import { ackFrom, reportFrom, runInfoFrom, statsFrom, type Ack, type LogRecord, type RunInfo, type TrustMetricsAck, type TrustReport } from "./results.js";
+import { checkRunId } from "./run-id.js";
+import { RunScope, runStartedData, RUN_STARTED, type RunScopeOptions } from "./run-scope.js";
 import { TrustClient, type ReportOptions } from "./trust-client.js";
 
 /** Options of one log call: its event_id and its deadline. */
@@ -54,6 +57,8 @@ export interface ReadQuery extends CallOptions {
   until?: string;
   /** Only these event types; empty or absent means all. */
   eventTypes?: readonly string[];
+  /** Only records of these runs (read through the server's run index); empty or absent means all. */
+  runs?: readonly string[];
   /** Most records to return; absent means no limit. */
   limit?: number;
   /** Keep streaming records as they are committed, until the loop is left. */
@@ -80,6 +85,12 @@ const RPC_OF: Record<CatalogEvent["case"], string> = {
  * Every log call carries an event_id (yours or a new UUID) that it keeps
  * across its retries, so a retry never writes the event twice. Failures
  * reject with a {@link LearningLogError} subclass.
+ *
+ * With a run (the `run` option or `PULSE_LEARNING_LOG_RUN`), every call
+ * carries it as the `pulse-run` metadata: each record it writes, the trust
+ * calls' audit records included, gets the run. {@link forRun},
+ * {@link runScope} and {@link withRun} log into another run on the same
+ * channel.
  */
 export class LearningLogClient {
   /** The channel and call options this client (and its {@link trust} and writers built on it) share. */
@@ -87,10 +98,63 @@ export class LearningLogClient {
   /** The server's trust tracker, on this client's channel. */
   readonly trust: TrustClient;
 
-  /** Connects lazily: nothing is dialled before the first call. */
-  constructor(options: ConnectionOptions = {}) {
-    this.connection = new Connection(options);
+  /** Connects lazily: nothing is dialled before the first call. Given a {@link Connection}, the client uses it as it is. */
+  constructor(options: ConnectionOptions | Connection = {}) {
+    this.connection = options instanceof Connection ? options : new Connection(options);
     this.trust = new TrustClient(this.connection);
+  }
+
+  /** The run this client's calls carry, or undefined for none. */
+  get run(): string | undefined {
+    return this.connection.options.run;
+  }
+
+  /**
+   * A client on the same channel (token, options) whose calls carry `run`
+   * instead (`null`: no run). Closing either closes the shared channel.
+   */
+  forRun(run: string | null): LearningLogClient {
+    return new LearningLogClient(this.connection.withRun(run));
+  }
+
+  /**
+   * Opens a run: writes `run_started` (data `{params, pid, host}`) into it,
+   * then holds the run on the server in the background until the scope
+   * ends. Log into the run through the scope's `client`; end it with
+   * `finish()` or `fail(error)`. Throws {@link InvalidRunId} for a bad id.
+   */
+  async runScope(run: string, options: RunScopeOptions = {}): Promise<RunScope> {
+    const client = this.forRun(checkRunId(run, "run"));
+    const started = await client.logEvent(RUN_STARTED, runStartedData(options), undefined, options);
+    return new RunScope(client, started, options);
+  }
+
+  /**
+   * Runs `fn` inside a run: `run_started` before, then `run_finished` with
+   * status "finished" when `fn` resolves, or "failed" with the error's type
+   * and message when it throws (the error is rethrown). The run is held on
+   * the server meanwhile. Resolves with what `fn` resolved with.
+   */
+  async withRun<T>(run: string, fn: (scope: RunScope) => Promise<T> | T): Promise<T>;
+  async withRun<T>(run: string, options: RunScopeOptions, fn: (scope: RunScope) => Promise<T> | T): Promise<T>;
+  async withRun<T>(run: string, a: RunScopeOptions | ((scope: RunScope) => Promise<T> | T), b?: (scope: RunScope) => Promise<T> | T): Promise<T> {
+    const [options, fn] = typeof a === "function" ? [{}, a] : [a, b];
+    if (typeof fn !== "function") throw new TypeError("withRun needs a function to run");
+    const scope = await this.runScope(run, options);
+    let result: T;
+    try {
+      result = await fn(scope);
+    } catch (err) {
+      try {
+        await scope.fail(err, options);
+      } catch (failErr) {
+        // The caller's error matters more; the record's loss is reported.
+        (options.logger ?? console).error(`[pulse-learning-log] run ${run}: run_finished could not be written: ${failErr instanceof Error ? failErr.message : String(failErr)}`);
+      }
+      throw err;
+    }
+    await scope.finish(options);
+    return result;
   }
 
   private async log<R extends { ack?: Parameters<typeof ackFrom>[0] }>(event: CatalogEvent, options?: CallOptions): Promise<R> {
@@ -182,6 +246,7 @@ export class LearningLogClient {
       since: query.since,
       until: query.until,
       eventTypes: [...(query.eventTypes ?? [])],
+      runs: (query.runs ?? []).map((r, i) => checkRunId(r, `runs[${i}]`)),
       limit: BigInt(query.limit ?? 0),
       follow: query.follow ?? false,
     });
@@ -189,6 +254,16 @@ export class LearningLogClient {
     for await (const res of this.connection.serverStreamIter<ReadEventsResponse>(LearningLogService, "readEvents", request, options)) {
       for (const r of res.records) yield { seq: Number(r.seq), eventId: r.eventId, timestamp: r.timestamp, eventType: r.eventType, json: r.json };
     }
+  }
+
+  /**
+   * The runs the log holds (only `runs` when given), by first seq, from the
+   * server's run index: counts, first and last records, event types, status.
+   */
+  async listRuns(runs: readonly string[] = [], options?: CallOptions): Promise<{ runs: RunInfo[]; indexedSeq: number }> {
+    const request = create(LearningLogService.method.listRuns.input, { runs: runs.map((r, i) => checkRunId(r, `runs[${i}]`)) });
+    const res = await this.connection.unary<ListRunsResponse>(LearningLogService, "listRuns", request, true, options);
+    return { runs: res.runs.map(runInfoFrom), indexedSeq: Number(res.indexedSeq) };
   }
 
   /** Closes the channel. */

@@ -1,5 +1,5 @@
 import type { status } from "@grpc/grpc-js";
-import type { EventAck, LearningEvent } from "../gen/pulse/learninglog/v1/learning_log_pb.js";
+import { RunStatus, type EventAck, type LearningEvent, type RunInfo as RunInfoMessage } from "../gen/pulse/learninglog/v1/learning_log_pb.js";
 import type { KeyMetrics, TrustRecord as TrustRecordMessage, TrustReport as TrustReportMessage } from "../gen/pulse/trust/v1/trust_pb.js";
 
 /**
@@ -120,6 +120,58 @@ export interface LogRecord {
   readonly eventType: string;
   /** The whole record as written in the log: one JSON object. */
   readonly json: string;
+}
+
+/**
+ * Where a run stands: `logging` (no `run_finished` yet, and held or recently
+ * logged into), `finished`, `failed`, or `ended_without_finish` (the
+ * process that held it ended without a `run_finished` record).
+ */
+export type RunState = "logging" | "finished" | "failed" | "ended_without_finish" | "unspecified";
+
+/** One run, as `listRuns` describes it from the server's run index. */
+export interface RunInfo {
+  /** The run's id. */
+  readonly run: string;
+  /** The seq of the run's first record. */
+  readonly firstSeq: number;
+  /** The seq of the run's last record. */
+  readonly lastSeq: number;
+  /** The timestamp of the run's first record, as written. */
+  readonly firstTimestamp: string;
+  /** The timestamp of the run's last record, as written. */
+  readonly lastTimestamp: string;
+  /** How many records the run has. */
+  readonly eventCount: number;
+  /** How many records of each event type. */
+  readonly eventTypes: Readonly<Record<string, number>>;
+  /** Where the run stands. */
+  readonly status: RunState;
+  /** For a failed run: the error its `run_finished` record names. */
+  readonly error: string;
+}
+
+const RUN_STATE: Readonly<Record<RunStatus, RunState>> = {
+  [RunStatus.UNSPECIFIED]: "unspecified",
+  [RunStatus.LOGGING]: "logging",
+  [RunStatus.FINISHED]: "finished",
+  [RunStatus.FAILED]: "failed",
+  [RunStatus.ENDED_WITHOUT_FINISH]: "ended_without_finish",
+};
+
+/** A RunInfo message as a {@link RunInfo}. */
+export function runInfoFrom(r: RunInfoMessage): RunInfo {
+  return {
+    run: r.run,
+    firstSeq: Number(r.firstSeq),
+    lastSeq: Number(r.lastSeq),
+    firstTimestamp: r.firstTimestamp,
+    lastTimestamp: r.lastTimestamp,
+    eventCount: Number(r.eventCount),
+    eventTypes: Object.fromEntries(Object.entries(r.eventTypes).map(([type, n]) => [type, Number(n)])),
+    status: RUN_STATE[r.status] ?? "unspecified",
+    error: r.error,
+  };
 }
 
 /** An EventAck message as an {@link Ack}. */
