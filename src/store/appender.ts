@@ -6,11 +6,12 @@ import { ServiceError, storageError } from "../errors.js";
 import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./file-system.js";
 import type { AppendEntry, AppendResult, LogStore, RecordSource, StoreIntegrity, StoreObserver } from "./store.js";
 import { DedupWindow } from "./dedup-window.js";
-import { acquireLogLock, type LogLock } from "./lock.js";
+import { acquireFileIdentityLock, acquireLogLock, type LogLock } from "./lock.js";
 import { ChainSealer } from "./hash-chain.js";
 import { linesForward } from "./lines.js";
 import { LogReader } from "./reader.js";
 import { listSegments, segmentPath } from "./segments.js";
+import { checkLogFile, LogFileChangedError } from "./log-file-check.js";
 import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type TailState } from "./tail.js";
 import { queuedBytesOf, WriteQueue } from "./write-queue.js";
 import { RecordBuffer } from "./record-buffer.js";
@@ -124,6 +125,8 @@ export class Appender implements LogStore {
   private readonly mutex = new Mutex();
   private fh: StoreFileHandle | undefined;
   private lock: LogLock | undefined;
+  /** The lock of the active file by its identity (another name of the file meets it), and that identity. */
+  private fileLock: { lock: LogLock; dev: number; ino: number } | undefined;
   private pending: Pending[] = [];
   private readonly queue: WriteQueue;
   /** A mutex turn is waiting to commit what is pending. */
@@ -140,6 +143,8 @@ export class Appender implements LogStore {
   /** Timestamp of the last record encoded, in µs: timestamps never go back in the file. */
   private lastMicros = 0;
   private needsRecovery = false;
+  /** Set once the active file vanished or changed under the writer: every later append is refused with it (see LogFileChangedError). */
+  private changedUnder: LogFileChangedError | undefined;
   /** Client-chosen ids encoded but not durable yet, so a retry racing its original is answered with it. */
   private readonly inflight = new Map<string, { seq: number; timestamp: string }>();
   /** Seq of the first record in the active file. */
@@ -176,9 +181,28 @@ export class Appender implements LogStore {
       appender.seq = appender.durableSeq;
       return { appender, recovery };
     } catch (err) {
+      await appender.fileLock?.lock.release();
       await appender.lock?.release();
       throw err;
     }
+  }
+
+  /**
+   * Holds the identity lock of the file just opened as the active file
+   * (device and inode), giving up the previous file's: a second server
+   * given another name of this file (a hard link, a bind mount) is refused
+   * before it reads or cuts anything. No-op without locking, or where the
+   * file system reports no identity.
+   */
+  private async holdFileLock(fh: StoreFileHandle): Promise<void> {
+    if (this.lock === undefined) return;
+    const { dev, ino } = await fh.stat();
+    if (dev === undefined || ino === undefined) return;
+    if (this.fileLock?.dev === dev && this.fileLock.ino === ino) return;
+    const lock = await acquireFileIdentityLock(this.options.path, { dev, ino });
+    const previous = this.fileLock;
+    this.fileLock = { lock, dev, ino };
+    await previous?.lock.release();
   }
 
   /** The highest seq written so far (0 for an empty log). */
@@ -224,6 +248,7 @@ export class Appender implements LogStore {
    */
   async append(entries: readonly AppendEntry[], options: { wait?: boolean } = {}): Promise<AppendResult[]> {
     if (this.queue.isClosed) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
+    if (this.changedUnder !== undefined) throw this.changedUnder;
     if (entries.length === 0) return [];
     const queued = queuedBytesOf(entries);
     await this.queue.admit(queued, options.wait);
@@ -298,19 +323,35 @@ export class Appender implements LogStore {
       await this.fh?.close();
       this.fh = undefined;
       await this.sealer.close();
+      await this.fileLock?.lock.release();
+      this.fileLock = undefined;
       await this.lock?.release();
       this.lock = undefined;
     });
   }
 
-  private async recover(): Promise<RecoveryReport> {
+  /**
+   * Opens the active file and reads its tail: at start, and while running
+   * after a failed write or rotation. While running (`running`) it never
+   * makes the folder again: a folder that is gone was removed or moved under
+   * the server, and a log made afresh would restart seqs at 1.
+   */
+  private async recover(running = false): Promise<RecoveryReport> {
     const { path } = this.options;
     const dir = dirname(path);
-    await this.fs.mkdir(dir, 0o700);
+    if (!running) await this.fs.mkdir(dir, 0o700);
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
-    const fh = await this.fs.openReadWrite(path, 0o600);
+    let fh: StoreFileHandle;
     try {
+      fh = await this.fs.openReadWrite(path, 0o600);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (running && (code === "ENOENT" || code === "ENOTDIR")) throw new LogFileChangedError("removed", path, "its folder is gone");
+      throw err;
+    }
+    try {
+      await this.holdFileLock(fh);
       await fh.chmod(0o600);
       const tail = await readTail(fh, this.windowMax, path);
       let quarantinePath: string | undefined;
@@ -395,11 +436,13 @@ export class Appender implements LogStore {
     this.filling.reset();
     this.committing = records;
     try {
+      if (this.changedUnder !== undefined) throw this.changedUnder;
       if (this.needsRecovery || this.fh === undefined) {
-        const believed = { seq: this.durableSeq, tip: this.durableTip };
-        await this.recover();
+        const believed = { seq: this.durableSeq, tip: this.durableTip, size: this.durableSize };
+        await this.recover(true);
         if (this.durableSeq !== believed.seq || this.durableTip !== believed.tip) {
-          throw new Error(`the log's tail changed under the writer (last seq ${this.durableSeq}, expected ${believed.seq})`);
+          // The files now hold another log (fewer records, none: removed or moved and made again): never continue it.
+          throw new LogFileChangedError(this.durableSeq < believed.seq ? "removed" : "replaced", this.options.path, `its last seq is ${this.durableSeq}, ${believed.seq} were written`);
         }
       }
       const last = batch[batch.length - 1];
@@ -407,7 +450,13 @@ export class Appender implements LogStore {
         let lines = records.bytes;
         let tip = this.durableTip;
         if (this.hashChain) ({ lines, tip } = await this.sealer.seal(records, tip));
+        // Before the write: a truncated file would get a hole, a removed one the records (out of the log).
+        const before = await checkLogFile(this.fh!, this.options.path, this.fs, this.durableSize);
+        if (before !== undefined) throw before;
         const durableWriteSeconds = await this.writeDurably(this.fh!, lines);
+        // After it: a removal or a move while the write ran leaves the records in a file that is no longer the log.
+        const after = await checkLogFile(this.fh!, this.options.path, this.fs, this.durableSize);
+        if (after !== undefined) throw after;
         this.options.observer?.commit?.(last.lastSeq - this.durableSeq, lines.length, durableWriteSeconds);
         this.durableSeq = last.lastSeq;
         this.durableTip = tip;
@@ -428,7 +477,10 @@ export class Appender implements LogStore {
       this.filling.reset();
       this.seq = this.durableSeq;
       this.inflight.clear();
-      this.options.observer?.failed?.({ stage: "commit", err, appends: batch.length + voided.length, records });
+      const firstNotice = err instanceof LogFileChangedError && this.changedUnder === undefined;
+      if (err instanceof LogFileChangedError) this.changedUnder = err;
+      // Reported (logged at error) once: later refusals of a log that changed under the writer say nothing new.
+      if (firstNotice || !(err instanceof LogFileChangedError)) this.options.observer?.failed?.({ stage: "commit", err, appends: batch.length + voided.length, records });
       for (const p of batch) p.reject(failure);
       for (const p of voided) {
         p.reject(failure);
@@ -487,6 +539,7 @@ export class Appender implements LogStore {
       await this.fs.syncDir(dirname(path));
       this.options.onSegment?.({ kind: "closed", path: closed });
       this.fh = await this.fs.openReadWrite(path, 0o600);
+      await this.holdFileLock(this.fh);
       await this.fs.syncDir(dirname(path));
       this.durableSize = 0;
       this.activeFirstSeq = this.durableSeq + 1;

@@ -10,9 +10,19 @@ export interface StoreFileHandle {
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   datasync(): Promise<void>;
   truncate(length: number): Promise<void>;
-  stat(): Promise<{ size: number }>;
+  /** Size, and where the file system reports them the link count and identity (device, inode). */
+  stat(): Promise<FileIdentity>;
   chmod(mode: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What the store reads of a file's metadata: its size, and (real files) its link count and identity. */
+export interface FileIdentity {
+  size: number;
+  /** Names the file has; 0 once removed while open. */
+  nlink?: number;
+  dev?: number;
+  ino?: number;
 }
 
 /** The file system operations of the store, injectable for fault tests. */
@@ -29,8 +39,8 @@ export interface StoreFileSystem {
   rename(from: string, to: string): Promise<void>;
   /** Deletes a file (retention). */
   unlink(path: string): Promise<void>;
-  /** A file's size and last modification time (retention). */
-  stat(path: string): Promise<{ size: number; mtimeMs: number }>;
+  /** A file's size and last modification time (retention), and its identity (the writer checks the log is still its file). */
+  stat(path: string): Promise<FileIdentity & { mtimeMs: number }>;
   /** The names in a folder (the log's segments). */
   readdir(path: string): Promise<string[]>;
 }
@@ -44,43 +54,63 @@ export interface StoreFileSystem {
 class DsyncFile implements StoreFileHandle {
   private truncated = false;
 
-  constructor(private readonly fh: fsp.FileHandle) {}
+  constructor(
+    private readonly fh: fsp.FileHandle,
+    private readonly path: string,
+  ) {}
 
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }> {
-    return this.fh.write(buffer, offset, length, position);
+    return this.fh.write(buffer, offset, length, position).catch(this.named);
   }
 
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
-    return this.fh.read(buffer, offset, length, position);
+    return this.fh.read(buffer, offset, length, position).catch(this.named);
   }
 
   async datasync(): Promise<void> {
     if (!this.truncated) return;
-    await this.fh.datasync();
+    await this.fh.datasync().catch(this.named);
     this.truncated = false;
   }
 
   async truncate(length: number): Promise<void> {
     this.truncated = true;
-    await this.fh.truncate(length);
+    await this.fh.truncate(length).catch(this.named);
   }
 
-  stat(): Promise<{ size: number }> {
-    return this.fh.stat();
+  stat(): Promise<FileIdentity> {
+    return this.fh.stat().catch(this.named);
   }
 
   chmod(mode: number): Promise<void> {
-    return this.fh.chmod(mode);
+    return this.fh.chmod(mode).catch(this.named);
   }
 
   close(): Promise<void> {
-    return this.fh.close();
+    return this.fh.close().catch(this.named);
   }
+
+  private readonly named = (err: unknown): never => {
+    throw withPath(err, this.path);
+  };
+}
+
+/**
+ * The error with the file it concerns: Node's errors of calls on an open
+ * file (fsync, write, ftruncate...) name none ("EIO: i/o error, fsync"), and
+ * an operator needs to know which file or folder failed. Keeps code, errno
+ * and syscall; errors that already name a path are returned as they are.
+ */
+export function withPath(err: unknown, path: string): unknown {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (!(e instanceof Error) || typeof e.code !== "string" || e.path !== undefined) return err;
+  const named = Object.assign(new Error(`${e.message} '${path}'`, { cause: err }), { code: e.code, errno: e.errno, syscall: e.syscall, path });
+  return named;
 }
 
 /** The real file system. */
 export const nodeFileSystem: StoreFileSystem = {
-  openReadWrite: async (path, mode) => new DsyncFile(await fsp.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC, mode)),
+  openReadWrite: async (path, mode) => new DsyncFile(await fsp.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC, mode), path),
   async mkdir(path, mode) {
     await fsp.mkdir(path, { recursive: true, mode });
   },
@@ -89,6 +119,8 @@ export const nodeFileSystem: StoreFileSystem = {
     try {
       await fh.write(data);
       await fh.datasync();
+    } catch (err) {
+      throw withPath(err, path);
     } finally {
       await fh.close();
     }
@@ -97,6 +129,8 @@ export const nodeFileSystem: StoreFileSystem = {
     const fh = await fsp.open(path, constants.O_RDONLY);
     try {
       await fh.sync();
+    } catch (err) {
+      throw withPath(err, path);
     } finally {
       await fh.close();
     }

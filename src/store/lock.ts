@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { constants } from "node:fs";
-import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { link, open, readdir, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 
@@ -75,16 +75,35 @@ export interface LogLockOptions {
 // Locks this process holds or is taking: a second writer in the same process is refused too
 // (and a lock naming our own pid that is in neither set is a dead predecessor's, see holderOf).
 const heldHere = new Set<string>();
+// The content of every lock this process holds (each names a fresh id): a lock file reached by
+// another path (a bind mount) holding one of them is ours and alive, not a dead predecessor's.
+const heldContents = new Set<string>();
 const takingHere = new Set<string>();
 // Takeovers of the last acquisitions, by lock path, until the server reads them (lockTakeoverOf).
 const takeovers = new Map<string, LockTakeover>();
 
 /** What the last acquisition of `logPath`'s lock replaced, once (the server logs it); undefined when it replaced nothing. */
 export function lockTakeoverOf(logPath: string): LockTakeover | undefined {
-  const path = `${logPath}.lock`;
-  const t = takeovers.get(path);
-  takeovers.delete(path);
+  const t = takeovers.get(logPath);
+  takeovers.delete(logPath);
   return t;
+}
+
+/**
+ * The log path with symlinks and `..` resolved (the file's when it exists,
+ * else its folder's), so every spelling of one log names one lock file. A
+ * folder that does not exist yet keeps the path as given.
+ */
+async function canonicalPath(logPath: string): Promise<string> {
+  try {
+    return await realpath(logPath);
+  } catch {
+    try {
+      return join(await realpath(dirname(logPath)), basename(logPath));
+    } catch {
+      return logPath;
+    }
+  }
 }
 
 const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
@@ -267,6 +286,7 @@ type Verdict = { state: "alive"; owner: LockOwner } | { state: "wait" } | { stat
 
 async function judge(path: string, bytes: Buffer, host: string, corruptGraceMs: number): Promise<Verdict> {
   const owner = parseOwner(bytes);
+  if (owner !== undefined && heldContents.has(bytes.toString("utf8"))) return { state: "alive", owner };
   if (owner === undefined) {
     // No valid owner. A young one may be an older version's lock being written: look again shortly.
     const { mtimeMs } = await stat(path).catch(() => ({ mtimeMs: 0 }));
@@ -328,8 +348,9 @@ async function removeStaleLock(path: string, judged: Buffer, temp: string, conte
 }
 
 /**
- * Takes the single-writer lock of a log: `<log>.lock`, holding our pid, host,
- * start time and boot. It is created atomically (a hard link of a complete
+ * Takes the single-writer lock of a log: `<log>.lock` beside the log's real
+ * path (symlinks and `..` resolved, so a second server given another spelling
+ * of the path meets the same lock), holding our pid, host, start time and boot. It is created atomically (a hard link of a complete
  * temporary file), so it is never seen empty or cut short by a kill. A lock
  * whose holder is gone is stale and taken over: the holder's pid does not
  * exist, is a zombie (killed, not yet reaped), belongs to a process that
@@ -350,25 +371,49 @@ async function removeStaleLock(path: string, judged: Buffer, temp: string, conte
  * both take over.)
  */
 export async function acquireLogLock(logPath: string, options: LogLockOptions = {}): Promise<LogLock> {
-  const path = `${logPath}.lock`;
+  return acquireLockFile(`${await canonicalPath(logPath)}.lock`, logPath, options);
+}
+
+/** The identity of an open log file: its device and inode (fstat of the open file). */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
+/**
+ * Takes the lock of one log file by its identity (device and inode), beside
+ * it: `.writer-<dev>-<ino>.lock` in its folder (symlinks resolved). The name
+ * lock ({@link acquireLogLock}) covers every spelling of one path; this one
+ * covers another name of the same file in that folder (a hard link) and the
+ * folder seen through a bind mount. Refused with {@link LogLockedError} like
+ * the name lock. The writer holds the lock of the file it writes and moves it
+ * to the new active file at each rotation.
+ */
+export async function acquireFileIdentityLock(filePath: string, identity: FileIdentity, options: LogLockOptions = {}): Promise<LogLock> {
+  const dir = dirname(await canonicalPath(filePath));
+  return acquireLockFile(join(dir, `.writer-${identity.dev}-${identity.ino}.lock`), `${filePath}#${identity.dev}-${identity.ino}`, options);
+}
+
+async function acquireLockFile(path: string, key: string, options: LogLockOptions): Promise<LogLock> {
   if (heldHere.has(path) || takingHere.has(path)) {
     const bytes = await readBytes(path).catch(() => undefined);
     throw new LogLockedError(path, (bytes && parseOwner(bytes)) ?? { pid: process.pid, host: hostname(), since: "unknown" });
   }
   takingHere.add(path);
   try {
-    return await take(path, options);
+    return await take(path, key, options);
   } finally {
     takingHere.delete(path);
   }
 }
 
-async function take(path: string, options: LogLockOptions): Promise<LogLock> {
+async function take(path: string, key: string, options: LogLockOptions): Promise<LogLock> {
   const exitWaitMs = options.exitWaitMs ?? 5_000;
   const corruptGraceMs = options.corruptGraceMs ?? 1_000;
   const self = await procState("self");
   const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), started: self?.started, boot: await currentBoot() };
-  const content = JSON.stringify(me) + "\n";
+  // The id makes each lock's content unique, so this process knows its own locks by content (heldContents).
+  const content = JSON.stringify({ ...me, id: randomUUID() }) + "\n";
   try {
     await removeLeftovers(path);
     const temp = await writeTemp(path, content);
@@ -379,8 +424,8 @@ async function take(path: string, options: LogLockOptions): Promise<LogLock> {
       const waitMs = Math.max(exitWaitMs, corruptGraceMs) + 1_000;
       for (let attempt = 0; attempt < 1_000 && performance.now() - since <= waitMs; attempt++) {
         if (await create(path, temp, content)) {
-          if (takeover) takeovers.set(path, takeover);
-          else takeovers.delete(path);
+          if (takeover) takeovers.set(key, takeover);
+          else takeovers.delete(key);
           return held(path, content);
         }
         const bytes = await readBytes(path);
@@ -412,10 +457,12 @@ async function take(path: string, options: LogLockOptions): Promise<LogLock> {
 
 function held(path: string, content: string): LogLock {
   heldHere.add(path);
+  heldContents.add(content);
   return {
     path,
     async release() {
       heldHere.delete(path);
+      heldContents.delete(content);
       // Only remove the lock if it is still ours.
       const now = await readBytes(path).catch(() => undefined);
       if (now !== undefined && now.toString("utf8") === content) await unlink(path).catch(() => undefined);

@@ -3,6 +3,7 @@ import type { ServerConfig } from "../config.js";
 import { errnoOf } from "../errors.js";
 import { Appender } from "./appender.js";
 import { lockTakeoverOf } from "./lock.js";
+import { LogFileChangedError } from "./log-file-check.js";
 import type { StorageFailure, StoreDeps } from "./store.js";
 
 /**
@@ -73,6 +74,10 @@ function logPathError(logPath: string, err: unknown): unknown {
 function logStorageFailure(logger: Logger, failure: StorageFailure): void {
   const { stage, err, appends, records } = failure;
   const errno = errnoOf(err);
+  if (err instanceof LogFileChangedError) {
+    logger.error({ change: err.change, path: err.path, detail: err.detail, appends, records }, "the log file vanished or changed under the server: every write is refused (UNAVAILABLE) until a restart; restore the log first");
+    return;
+  }
   if (stage === "commit") logger.error({ errno, err, appends, records }, "log write failed: the appends not yet durable were refused (UNAVAILABLE, or RESOURCE_EXHAUSTED for a full disk); the log goes on from the last durable record");
   else logger.error({ errno, err }, "closing the active log file into a segment failed; the next commit recovers and retries");
 }
