@@ -28,7 +28,7 @@ function runsPart(s: SummaryData, info: PageInfo): string {
   const rows = s.runs
     .map((r) => `<tr><td>${escapeHtml(r.run)}</td><td class="n">${r.records}</td><td class="n">${r.firstSeq}</td><td class="n">${r.lastSeq}</td><td>${escapeHtml(r.firstTime)}</td><td>${escapeHtml(runStatus(r))}</td></tr>`)
     .join("");
-  const without = s.recordsWithoutRun > 0 ? `<p class="note">${s.recordsWithoutRun.toLocaleString("en-US")} records name no run.</p>` : "";
+  const without = s.recordsWithoutRun > 0 ? `<p class="note">${s.recordsWithoutRun.toLocaleString("en-US")} ${s.recordsWithoutRun === 1 ? "record names" : "records name"} no run.</p>` : "";
   return section(
     "Runs in the log",
     `<p class="shown" id="runs-shown">${escapeHtml(shownOf(s.runs.length, s.runsTotal, "run", "runs", "the first by seq"))}</p>${without}<table id="runs"><tr><th>run</th><th class="n">records</th><th class="n">first seq</th><th class="n">last seq</th><th>first record (UTC)</th><th>status</th></tr>${rows}</table>`,

@@ -67,7 +67,7 @@ export function summaryText(s: SummaryData): string {
     const r = s.runs[0];
     lines.push(`run ${r.run}: ${runStatus(r)}`, `  params ${runParams(r)}`);
   } else if (s.runsTotal > 0) {
-    lines.push("", `Runs (${s.runs.length < s.runsTotal ? `${s.runs.length} of ${s.runsTotal}, ` : ""}records, seq range, status)${s.recordsWithoutRun > 0 ? `; ${s.recordsWithoutRun} records name no run` : ""}:`);
+    lines.push("", `Runs (${s.runs.length < s.runsTotal ? `${s.runs.length} of ${s.runsTotal}, ` : ""}records, seq range, status)${s.recordsWithoutRun > 0 ? `; ${s.recordsWithoutRun} ${s.recordsWithoutRun === 1 ? "record names" : "records name"} no run` : ""}:`);
     for (const r of s.runs) lines.push(`  ${r.run}  ${r.records}  seq ${r.firstSeq}..${r.lastSeq}  ${runStatus(r)}`);
   }
   typeCounts(s, lines);
