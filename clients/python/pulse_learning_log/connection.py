@@ -169,11 +169,11 @@ class CallOptions:
         already does; the hold ends when the run is no longer in force, the
         connection closes, or the interpreter exits."""
         hold = self._hold
-        if hold is not None and hold.run == run and self._hold_alive(hold):
+        if hold is not None and hold.run == run and hold.alive:
             return
         with self._hold_lock:
             hold = self._hold
-            if hold is not None and hold.run == run and self._hold_alive(hold):
+            if hold is not None and hold.run == run and hold.alive:
                 return
             if self._closed:
                 return
@@ -181,9 +181,6 @@ class CallOptions:
                 hold.end()
             self._hold = hold = self._start_hold(run)
         runs.register_hold(hold)
-
-    def _hold_alive(self, hold: runs.Hold) -> bool:
-        return not getattr(hold, "ended", True)
 
     def _start_hold(self, run: str) -> runs.Hold:  # pragma: no cover - each transport has its own
         raise NotImplementedError
@@ -272,9 +269,6 @@ class Connection(CallOptions):
                 raise error_from_rpc(err) from err
 
         return self.retrying(attempt, self.deadline(timeout), idempotent=idempotent)
-
-    def _hold_alive(self, hold: runs.Hold) -> bool:
-        return isinstance(hold, RunHold) and hold.alive
 
     def _start_hold(self, run: str) -> runs.Hold:
         return RunHold(self.channel, self.metadata, run)

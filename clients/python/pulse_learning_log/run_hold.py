@@ -87,11 +87,6 @@ class RunHold(Hold):
         self._thread = threading.Thread(target=self._hold, name="pulse-learning-log-run-hold", daemon=True)
         self._thread.start()
 
-    @property
-    def alive(self) -> bool:
-        """Not ended, and made in this process (a forked child has no hold thread)."""
-        return not self.ended and self._pid == os.getpid()
-
     def _hold(self) -> None:
         failures = 0
         request = pb.HoldRunRequest(run=self.run)

@@ -109,10 +109,18 @@ class CurrentRun:
 
 
 class Hold:
-    """What the registry needs of a hold: its run, and a way to end it
-    (from any thread, any number of times)."""
+    """What the registry needs of a hold: its run, whether it was ended, and
+    a way to end it (from any thread, any number of times)."""
 
+    #: The run held.
     run: str
+    #: Set by :meth:`end` (and in a forked child, which has no hold of its own).
+    ended: bool = False
+
+    @property
+    def alive(self) -> bool:
+        """The hold still stands for its connection (a new one is made otherwise)."""
+        return not self.ended
 
     def end(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -236,9 +244,13 @@ def _end_holds_at_exit() -> None:
 
 
 def _forget_parent() -> None:
-    # A forked child has none of the parent's hold threads or calls.
+    # A forked child has none of the parent's hold threads or calls: marked
+    # ended (not cancelled: the calls are the parent's) so that a connection
+    # logging in the child holds the run anew.
     global _lock
     _lock = threading.RLock()
+    for hold in list(_holds):
+        hold.ended = True
     _holds.clear()
 
 

@@ -55,9 +55,6 @@ class AsyncConnection(CallOptions):
 
         return await self.retrying(attempt, self.deadline(timeout), idempotent=idempotent)
 
-    def _hold_alive(self, hold: Hold) -> bool:
-        return isinstance(hold, AsyncRunHold) and hold.alive
-
     def _start_hold(self, run: str) -> Hold:
         return AsyncRunHold(self.channel, self.metadata, run)
 
