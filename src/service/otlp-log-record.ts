@@ -1,4 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { KeyValue } from "../../gen/ts/opentelemetry/proto/common/v1/common_pb.js";
 import type { LogRecord } from "../../gen/ts/opentelemetry/proto/logs/v1/logs_pb.js";
 import type { Resource } from "../../gen/ts/opentelemetry/proto/resource/v1/resource_pb.js";
 import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
@@ -7,6 +8,18 @@ import { anyValueToJson, keyValuesToJson } from "./otlp-any-value.js";
 
 /** The attribute older SDKs put the event name in, before LogRecord.event_name existed. */
 export const EVENT_NAME_ATTRIBUTE = "event.name";
+
+/**
+ * The attribute that names a record's run: on the resource (every record of
+ * the resource), or on the record itself, which overrides the resource's.
+ */
+export const RUN_ATTRIBUTE = "pulse.run.id";
+
+/** Most characters of a run id (the run contract). */
+const RUN_CHARS_MAX = 128;
+
+// Printable ASCII (0x20-0x7E) other than '"' and '\': the run contract.
+const RUN_ID = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** Where one record sits in its export, as OTLP field paths. */
 export interface RecordPlace {
@@ -36,6 +49,52 @@ export function eventNameOf(record: LogRecord, place: RecordPlace): { name: stri
   return { name: value.value, field: `attributes.${EVENT_NAME_ATTRIBUTE}` };
 }
 
+/** Index of the last attribute named `key` (the one that wins, as in keyValuesToJson), or -1. */
+function lastIndexOf(attributes: readonly KeyValue[], key: string): number {
+  let i = attributes.length - 1;
+  while (i >= 0 && attributes[i].key !== key) i--;
+  return i;
+}
+
+/** Where a record's run came from, as an OTLP field path below the record or its resource group. */
+export type RunField = `attributes.${typeof RUN_ATTRIBUTE}` | `resource.attributes.${typeof RUN_ATTRIBUTE}`;
+
+/**
+ * The record's run: its own `pulse.run.id` attribute, else its resource's.
+ * Undefined when neither has one; INVALID_ARGUMENT naming the attribute when
+ * the value in force is not a string or not a run id (1 to 128 printable
+ * ASCII characters other than '"' and '\'). The event writer checks the
+ * run again, like every event's.
+ */
+export function runOf(record: LogRecord, resource: Resource | undefined, place: RecordPlace): { run: string; field: RunField; path: string } | undefined {
+  let attribute: KeyValue;
+  let field: RunField;
+  let path: string;
+  const own = lastIndexOf(record.attributes, RUN_ATTRIBUTE);
+  if (own >= 0) {
+    attribute = record.attributes[own];
+    field = `attributes.${RUN_ATTRIBUTE}`;
+    path = `${place.record}.${field}`;
+  } else {
+    const shared = resource === undefined ? -1 : lastIndexOf(resource.attributes, RUN_ATTRIBUTE);
+    if (shared < 0) return undefined;
+    attribute = resource!.attributes[shared];
+    field = `resource.attributes.${RUN_ATTRIBUTE}`;
+    path = `${place.resource}.${field}`;
+  }
+  const value = attribute.value?.value;
+  if (value?.case !== "stringValue") throw ServiceError.invalid(path, `must be a string (the run id), not ${value?.case ?? "an empty value"}`);
+  const run = value.value;
+  if (run.length === 0 || run.length > RUN_CHARS_MAX) throw ServiceError.invalid(path, `a run id has 1 to ${RUN_CHARS_MAX} characters, got ${run.length}`);
+  if (!RUN_ID.test(run)) throw ServiceError.invalid(path, `a run id is printable ASCII (0x20-0x7E) other than '"' and '\\'`);
+  return { run, field, path };
+}
+
+/** The attributes without `pulse.run.id` (the run is the record's "run" member, not context); the same array when there is none. */
+function withoutRun(attributes: readonly KeyValue[]): readonly KeyValue[] {
+  return lastIndexOf(attributes, RUN_ATTRIBUTE) < 0 ? attributes : attributes.filter((kv) => kv.key !== RUN_ATTRIBUTE);
+}
+
 /** Context keys the mapping sets itself; an attribute of the same name would be overwritten. */
 const RESERVED_CONTEXT_KEYS = ["resource", "trace_id", "span_id"] as const;
 
@@ -49,6 +108,8 @@ function idHex(id: Uint8Array, length: number): string | undefined {
 export interface MappedRecord {
   readonly event: LearningEvent;
   readonly nameField: EventNameField;
+  /** The OTLP path of the run's attribute, when the record has a run. */
+  readonly runPath?: string;
   /** True when the body was a key-value map (the record's data is the map itself). */
   readonly bodyIsMap: boolean;
 }
@@ -58,7 +119,9 @@ export interface MappedRecord {
  * event_type = the event name; data = the body when it is a key-value map,
  * else `{"body": <body>}` ({} without a body); context = the record's
  * attributes, with the resource's attributes under `resource` and
- * `trace_id`/`span_id` as hex when set. Undefined for a record without an
+ * `trace_id`/`span_id` as hex when set; run = the `pulse.run.id` attribute
+ * of the record, else of its resource ({@link runOf}), which is left out of
+ * the context. Undefined for a record without an
  * event name (plain logs are not learning events). Throws INVALID_ARGUMENT,
  * naming the OTLP field, for what cannot be mapped; everything else
  * (the name's length, finite numbers, depth, size, the PII guard) is checked
@@ -67,18 +130,19 @@ export interface MappedRecord {
 export function logRecordToEvent(record: LogRecord, resource: Resource | undefined, place: RecordPlace): MappedRecord | undefined {
   const name = eventNameOf(record, place);
   if (name === undefined) return undefined;
+  const run = runOf(record, resource, place);
   const body = record.body?.value;
   const bodyIsMap = body?.case === "kvlistValue";
   let data: JsonObject;
   if (body?.case === "kvlistValue") data = keyValuesToJson(body.value.values);
   else if (record.body === undefined) data = {};
   else data = { body: anyValueToJson(record.body) };
-  const context = keyValuesToJson(record.attributes);
+  const context = keyValuesToJson(withoutRun(record.attributes));
   for (const key of RESERVED_CONTEXT_KEYS) {
     if (key in context) throw ServiceError.invalid(`${place.record}.attributes.${key}`, `the name is taken: context.${key} holds the record's ${key === "resource" ? "resource attributes" : key}; rename the attribute`);
   }
   // Each record gets its own copy: the PII guard redacts in place.
-  const resourceAttributes = resource === undefined ? undefined : keyValuesToJson(resource.attributes);
+  const resourceAttributes = resource === undefined ? undefined : keyValuesToJson(withoutRun(resource.attributes));
   if (resourceAttributes !== undefined && Object.keys(resourceAttributes).length > 0) context.resource = resourceAttributes;
   const traceId = idHex(record.traceId, 16);
   if (traceId !== undefined) context.trace_id = traceId;
@@ -90,7 +154,9 @@ export function logRecordToEvent(record: LogRecord, resource: Resource | undefin
     $typeName: "pulse.learninglog.v1.LearningEvent",
     event: { case: "generic", value: { $typeName: "pulse.learninglog.v1.LogEventRequest", eventType: name.name, data, context } },
   };
-  return { event, nameField: name.field, bodyIsMap };
+  if (run === undefined) return { event, nameField: name.field, bodyIsMap };
+  event.run = run.run;
+  return { event, nameField: name.field, bodyIsMap, runPath: run.path };
 }
 
 /**
@@ -99,10 +165,11 @@ export function logRecordToEvent(record: LogRecord, resource: Resource | undefin
  * field it came from (`resource_logs[0].scope_logs[0].log_records[4].body.score`).
  * Messages about anything else come back unchanged.
  */
-export function otlpMessage(message: string, writerPath: string, place: RecordPlace, mapped: Pick<MappedRecord, "nameField" | "bodyIsMap">): string {
+export function otlpMessage(message: string, writerPath: string, place: RecordPlace, mapped: Pick<MappedRecord, "nameField" | "bodyIsMap" | "runPath">): string {
   // Longest first: the first prefix that matches at a field boundary wins.
   // The writer names validated fields under `.generic` and guarded ones (PII) without it.
   const renames: Array<[string, string]> = [];
+  if (mapped.runPath !== undefined) renames.push([`${writerPath}.run`, mapped.runPath]);
   for (const under of [".generic", ""]) {
     const w = writerPath + under;
     renames.push([`${w}.event_type`, `${place.record}.${mapped.nameField}`]);

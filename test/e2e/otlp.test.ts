@@ -143,6 +143,36 @@ describe("OTLP logs in, from the OpenTelemetry JS SDK and its OTLP/gRPC exporter
     assert.match(partial, /2 of 3 log records rejected; first: resource_logs\[0\]\.scope_logs\[0\]\.log_records\[1\]\.body\.success_rate: NaN is not a finite number/);
   });
 
+  it("writes the run from the resource's pulse.run.id (a record's own overrides it), not into context; refuses an invalid one by name", async () => {
+    const exporter = insecureExporter(t.address);
+    const provider = new LoggerProvider({
+      resource: resourceFromAttributes({ "service.name": "trainer", "pulse.run.id": "exp-42" }),
+      processors: [new BatchLogRecordProcessor({ exporter })],
+    });
+    const logger = provider.getLogger("pulse.trainer");
+    logger.emit({ eventName: "variable_weight_update", body: { variable: "t", from: 0.5, to: 0.75 } });
+    logger.emit({ eventName: "variable_weight_update", body: { variable: "p", from: 1, to: 0.5 }, attributes: { "pulse.run.id": "exp-42-ablation", k: 1 } });
+    logger.emit({ eventName: "rule_activation", attributes: { "pulse.run.id": 'has "quotes"' } });
+    await provider.forceFlush();
+    await provider.shutdown();
+
+    const text = await readFile(t.logPath, "utf8");
+    const lines = (await readLog(t.logPath)) as Array<LogLine & { run?: string }>;
+    assert.deepEqual(
+      lines.map((l) => [l.data.variable, l.run]),
+      [
+        ["t", "exp-42"],
+        ["p", "exp-42-ablation"],
+      ],
+    );
+    assert.deepEqual(lines[1].context, { k: 1, resource: { "service.name": "trainer" } });
+    assert.equal(text.includes("pulse.run.id"), false, "the attribute is not copied into context");
+    assert.match(text.split("\n")[0], /,"context":\{"resource":\{"service\.name":"trainer"\}\},"run":"exp-42","seq":1[,}]/);
+    const partial = diagnostics.warnings.find((w) => w.includes("Partial Success"));
+    assert.ok(partial, diagnostics.warnings.join("\n"));
+    assert.match(partial, /1 of 3 log records rejected; first: resource_logs\[0\]\.scope_logs\[0\]\.log_records\[2\]\.attributes\.pulse\.run\.id: a run id is printable ASCII/);
+  });
+
   it("writes identical events emitted in the same millisecond as separate records", async () => {
     const at = new Date("2026-11-30T10:00:00.000Z");
     const records = await sdkRecords((logger) => {

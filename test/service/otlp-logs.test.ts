@@ -146,6 +146,77 @@ describe("OTLP logs: a log record as a learning event", () => {
   });
 });
 
+describe("OTLP logs: a record's run from the pulse.run.id attribute", () => {
+  const RECORD_RUN = `${PLACE.record}.attributes.pulse.run.id`;
+  const RESOURCE_RUN = "resource_logs[0].resource.attributes.pulse.run.id";
+  const resourceOf = (entries: Record<string, AnyValueInit>) => create(ResourceSchema, { attributes: attrs(entries) });
+  const invalid = (path: string, problem: RegExp) => (err: ServiceError) => err.code === status.INVALID_ARGUMENT && err.message.startsWith(`${path}: `) && problem.test(err.message);
+
+  it("takes the resource's run for its records, as the event's run, and leaves it out of context.resource", () => {
+    const m = generic(record({ eventName: "e", attributes: attrs({ k: str("v") }) }), resourceOf({ "service.name": str("trainer"), "pulse.run.id": str("exp-42") }));
+    assert.equal(m.event.run, "exp-42");
+    assert.equal(m.runPath, RESOURCE_RUN);
+    assert.deepEqual(JSON.parse(JSON.stringify(m.value.context)), { k: "v", resource: { "service.name": "trainer" } });
+    // A resource with nothing but the run leaves no empty context.resource behind.
+    assert.deepEqual({ ...generic(record({ eventName: "e" }), resourceOf({ "pulse.run.id": str("exp-42") })).value.context }, {});
+  });
+
+  it("a record's own pulse.run.id overrides the resource's and is left out of the context", () => {
+    const m = generic(record({ eventName: "e", attributes: attrs({ "pulse.run.id": str("ablation 3/7"), k: int(1n) }) }), resourceOf({ "pulse.run.id": str("exp-42"), zone: str("a") }));
+    assert.equal(m.event.run, "ablation 3/7");
+    assert.equal(m.runPath, RECORD_RUN);
+    assert.deepEqual(JSON.parse(JSON.stringify(m.value.context)), { k: 1, resource: { zone: "a" } });
+  });
+
+  it("has no run without the attribute (the record is written as before)", () => {
+    const m = generic(record({ eventName: "e", attributes: attrs({ run: str("r1") }) }), resourceOf({ "service.name": str("s") }));
+    assert.equal(m.event.run, undefined);
+    assert.equal(m.runPath, undefined);
+    assert.equal(m.value.context?.run, "r1", "an attribute named run is ordinary context");
+  });
+
+  it("takes run ids at the contract's edges: 1 and 128 characters, spaces and every printable character but quote and backslash", () => {
+    const printable = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).filter((c) => c !== '"' && c !== "\\").join("");
+    for (const run of ["r", "x".repeat(128), printable.slice(0, 128), printable.slice(-60)]) {
+      assert.equal(generic(record({ eventName: "e", attributes: attrs({ "pulse.run.id": str(run) }) })).event.run, run);
+    }
+  });
+
+  it("refuses a run that is not a string, naming the attribute (record or resource)", () => {
+    assert.throws(() => logRecordToEvent(record({ eventName: "e", attributes: attrs({ "pulse.run.id": int(42n) }) }), undefined, PLACE), invalid(RECORD_RUN, /must be a string \(the run id\), not intValue$/));
+    assert.throws(() => logRecordToEvent(record({ eventName: "e", attributes: [{ key: "pulse.run.id" }] }), undefined, PLACE), invalid(RECORD_RUN, /not an empty value$/));
+    assert.throws(() => logRecordToEvent(record({ eventName: "e" }), resourceOf({ "pulse.run.id": kv({ id: str("x") }) }), PLACE), invalid(RESOURCE_RUN, /not kvlistValue$/));
+  });
+
+  it("refuses a string that is not a run id, naming the attribute", () => {
+    const bad: Array<[string, RegExp]> = [
+      ["", /1 to 128 characters, got 0/],
+      ["x".repeat(129), /1 to 128 characters, got 129/],
+      ['say "hi"', /printable ASCII/],
+      ["back\\slash", /printable ASCII/],
+      ["line\nbreak", /printable ASCII/],
+      ["tab\there", /printable ASCII/],
+      ["caf\u00e9", /printable ASCII/],
+      ["del\u007f", /printable ASCII/],
+    ];
+    for (const [run, problem] of bad) {
+      assert.throws(() => logRecordToEvent(record({ eventName: "e", attributes: attrs({ "pulse.run.id": str(run) }) }), undefined, PLACE), invalid(RECORD_RUN, problem), JSON.stringify(run));
+      assert.throws(() => logRecordToEvent(record({ eventName: "e" }), resourceOf({ "pulse.run.id": str(run) }), PLACE), invalid(RESOURCE_RUN, problem), JSON.stringify(run));
+    }
+  });
+
+  it("checks only the run in force: a record's valid run stands even when its resource's is invalid", () => {
+    const m = generic(record({ eventName: "e", attributes: attrs({ "pulse.run.id": str("good") }) }), resourceOf({ "pulse.run.id": int(7n) }));
+    assert.equal(m.event.run, "good");
+  });
+
+  it("names the run's attribute in the writer's messages about the run", () => {
+    const w = "log_records[2]";
+    assert.equal(otlpMessage(`${w}.run: bad run`, w, PLACE, { nameField: "event_name", bodyIsMap: true, runPath: RESOURCE_RUN }), `${RESOURCE_RUN}: bad run`);
+    assert.equal(otlpMessage(`${w}.run: bad run`, w, PLACE, { nameField: "event_name", bodyIsMap: true, runPath: RECORD_RUN }), `${RECORD_RUN}: bad run`);
+  });
+});
+
 describe("OTLP logs: the writer's field paths in OTLP terms", () => {
   const w = "log_records[4]";
   const cases: Array<[string, boolean, string, string]> = [
@@ -289,6 +360,33 @@ describe("OTLP logs: Export with partial success", () => {
     assert.equal(refused.partialSuccess?.rejectedLogRecords, 1n);
     assert.match(refused.partialSuccess!.errorMessage, /first: resource_logs\[0\]\.scope_logs\[0\]\.log_records\[0\]\.body: looks like an e-mail address/);
     assert.deepEqual(rejecting.lines.map((l) => l.event_type), ["fine"]);
+  });
+
+  it("refuses the records of a resource whose run is invalid, naming the attribute, and writes the others", async () => {
+    const s = service();
+    const res = await s.exportLogs({
+      resourceLogs: [
+        { resource: { attributes: attrs({ "pulse.run.id": str('bad"run') }) }, scopeLogs: [{ logRecords: [{ eventName: "a" }, { eventName: "b", attributes: attrs({ "pulse.run.id": str("own") }) }] }] },
+        { resource: { attributes: attrs({ "pulse.run.id": str("exp-1") }) }, scopeLogs: [{ logRecords: [{ eventName: "c" }] }] },
+      ],
+    });
+    assert.equal(res.partialSuccess?.rejectedLogRecords, 1n);
+    assert.match(res.partialSuccess!.errorMessage, /^1 of 3 log records rejected; first: resource_logs\[0\]\.resource\.attributes\.pulse\.run\.id: a run id is printable ASCII/);
+    assert.deepEqual(s.lines.map((l) => l.event_type), ["b", "c"]);
+    for (const line of s.lines) assert.equal(JSON.stringify(line.context ?? {}).includes("pulse.run.id"), false, "the run is not copied into context");
+  });
+
+  it("writes the run as the record's run member, after data and context and before seq", async () => {
+    const s = service();
+    await s.exportLogs({
+      resourceLogs: [
+        { resource: { attributes: attrs({ "pulse.run.id": str("exp-42"), "service.name": str("t") }) }, scopeLogs: [{ logRecords: [{ eventName: "a" }, { eventName: "b", attributes: attrs({ "pulse.run.id": str("exp-43") }) }] }] },
+        { scopeLogs: [{ logRecords: [{ eventName: "c" }] }] },
+      ],
+    });
+    assert.deepEqual(s.lines.map((l) => [l.event_type, l.run]), [["a", "exp-42"], ["b", "exp-43"], ["c", undefined]]);
+    assert.deepEqual(Object.keys(s.lines[0]), ["event_id", "event_type", "data", "context", "run", "seq"]); // the memory store leaves the timestamp out
+    assert.deepEqual(Object.keys(s.lines[2]), ["event_id", "event_type", "data", "seq"]);
   });
 
   it("draws a new event_id for every record: identical events (same time, same content) are all written", async () => {
