@@ -51,6 +51,10 @@ export interface ServerConfig {
   readonly insecure: boolean;
   /** TLS certificate, key and optional client CA (mutual TLS); plaintext when absent (flags --tls-cert, --tls-key, --tls-client-ca). */
   readonly tls?: Readonly<TlsFiles>;
+  /** The run index's checkpoint file. Default <log name>.run-index.json beside the log (flag --run-index). */
+  readonly runIndexPath: string;
+  /** A run with no finish record and no holder still counts as logging this long after its last record, in ms. Default 900 s (flag --run-idle-seconds). */
+  readonly runIdleMs: number;
   /** JSON file of bearer tokens with roles; no authentication when absent (flag --tokens-file, env PULSE_LEARNING_LOG_TOKENS_FILE). */
   readonly tokensFile?: string;
   /** host:port of the Prometheus /metrics HTTP endpoint; off when absent. Loopback only unless --insecure (flag --metrics-addr). */
@@ -143,6 +147,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     logPath,
     trustDir,
     trustStateDir,
+    runIndexPath: v.runIndexPath ?? join(dirname(logPath), `${basename(logPath, extname(logPath))}.run-index.json`),
+    runIdleMs: v.runIdleSeconds * 1000,
     trustSnapshotChanges: v.trustSnapshotChanges,
     trustSnapshotIntervalMs: v.trustSnapshotIntervalMs,
     trustTracker: v.trustTracker,

@@ -18,6 +18,8 @@ import { Observability } from "./ops/observability.js";
 import { addReflection } from "./ops/reflection.js";
 import { adaptImplementation, createServiceDefinition } from "./rpc/grpc-adapter.js";
 import { createLearningLogService } from "./service/learning-log-service.js";
+import { RunIndex } from "./runs/run-index.js";
+import { RunIndexFile } from "./runs/run-index-file.js";
 import { createTrustService } from "./service/trust-service.js";
 import { createOtlpLogsService } from "./service/otlp-logs-service.js";
 import type { LogStore } from "./store/store.js";
@@ -98,7 +100,7 @@ export class PulseServer {
     /** The port actually bound (useful with port 0). */
     readonly port: number,
     private readonly stopping: AbortController,
-    private readonly ops: { health: HealthService; metricsServer?: MetricsServer; metrics?: ServerMetrics },
+    private readonly ops: { health: HealthService; metricsServer?: MetricsServer; metrics?: ServerMetrics; runIndexFile: RunIndexFile },
   ) {}
 
   /**
@@ -143,12 +145,23 @@ export class PulseServer {
       await appender.close();
       throw err;
     }
+    // The run index: restored from its checkpoint, then it reads the log after it (in the background; queries wait for it).
+    const runIndex = new RunIndex(appender, logger, { idleMs: config.runIdleMs });
+    const runIndexFile = new RunIndexFile(config.runIndexPath, runIndex, logger);
+    await runIndexFile.load(appender);
+    runIndex.catchUp().catch((err: unknown) => logger.warn({ err }, "run index: reading the log failed; the next query tries again"));
+    runIndexFile.start();
+    const outcomes = observability.eventOutcomes;
     const writer = new EventWriter(
       appender,
       { limits: config.limits, clock, trustMetrics: keyMetricsReader(trust) },
       config.limits,
       createPiiGuard(config.pii),
-      observability.eventOutcomes,
+      {
+        rejected: outcomes?.rejected?.bind(outcomes),
+        redacted: outcomes?.redacted?.bind(outcomes),
+        written: (entries, results) => runIndex.noteWritten(entries, results),
+      },
     );
 
     // Aborted first at shutdown: streams stop taking new batches.
@@ -171,6 +184,8 @@ export class PulseServer {
         trust,
         ingest: { shutdown: stopping.signal },
         log: appender,
+        runIndex,
+        shutdown: stopping.signal,
         read: {
           shutdown: stopping.signal,
           eventTypeCharsMax: config.limits.eventTypeCharsMax,
@@ -191,6 +206,7 @@ export class PulseServer {
       try {
         metricsServer = await MetricsServer.start(config.metricsAddress, metrics);
       } catch (err) {
+        runIndexFile.stop();
         await trust.close();
         await appender.close();
         throw err;
@@ -208,13 +224,14 @@ export class PulseServer {
     } catch (err) {
       // Address in use, for example: release the log (and its lock) before failing.
       await metricsServer?.close();
+      runIndexFile.stop();
       await trust.close();
       await appender.close();
       throw err;
     }
     health.setAll("SERVING");
     logger.info({ address: config.address, port }, "listening");
-    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics });
+    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics, runIndexFile });
   }
 
   /**
@@ -240,6 +257,8 @@ export class PulseServer {
     clearTimeout(timer);
     // The in-process tracker writes its last snapshot here, while the log is still open.
     await this.trust.close();
+    // The run index's last checkpoint, while the log is still open: the next start reads nothing again.
+    await this.ops.runIndexFile.close();
     await this.appender.close();
     await this.ops.metricsServer?.close();
     this.logger.info({ lastSeq: this.appender.lastSeq }, "stopped");

@@ -167,6 +167,7 @@ function readLogEvent(bytes: Buffer, eventStart: number, eventEnd: number, start
   };
 }
 
+const RUN_TAG = (LearningEventSchema.field.run.number << 3) | 2;
 const WEIGHT_TAG = (LearningEventSchema.field.variableWeightChange.number << 3) | 2;
 const W_VARIABLE = (LogVariableWeightChangeRequestSchema.field.variable.number << 3) | 2;
 const W_OLD = (LogVariableWeightChangeRequestSchema.field.oldWeight.number << 3) | 1;
@@ -305,9 +306,27 @@ export function readPlainEvent(bytes: Buffer, start: number, end: number, at: { 
   if (tag !== GENERIC_TAG && tag !== WEIGHT_TAG && tag !== RULE_TAG) return undefined;
   try {
     const length = varint(bytes, start + 1, end, at);
-    if (at.pos + length !== end) return undefined;
-    if (tag === GENERIC_TAG) return readLogEvent(bytes, start, end, at.pos, end, at);
-    return tag === WEIGHT_TAG ? readWeightChange(bytes, at.pos, end, at) : readRuleActivation(bytes, at.pos, end, at);
+    const eventEnd = at.pos + length;
+    // The event, then at most the run (every encoder writes fields in number order).
+    let run: string | undefined;
+    if (eventEnd !== end) {
+      if (eventEnd > end || bytes[eventEnd] !== RUN_TAG) return undefined;
+      const from = at.pos;
+      const runLength = varint(bytes, eventEnd + 1, end, at);
+      if (at.pos + runLength !== end) return undefined;
+      run = ascii(bytes, at.pos, end);
+      if (run === undefined) return undefined;
+      at.pos = from;
+    }
+    const event =
+      tag === GENERIC_TAG
+        ? readLogEvent(bytes, start, end, at.pos, eventEnd, at)
+        : tag === WEIGHT_TAG
+          ? readWeightChange(bytes, at.pos, eventEnd, at)
+          : readRuleActivation(bytes, at.pos, eventEnd, at);
+    // Set only when present, as protobuf-es sets it.
+    if (event !== undefined && run !== undefined) event.run = run;
+    return event;
   } catch (err) {
     if (err === GIVE_UP) return undefined;
     throw err;

@@ -11,6 +11,8 @@ import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
 import { jsonLine } from "./json.js";
+import { runMember } from "../record/layout.js";
+import { checkRun } from "../runs/call-run.js";
 import { EventIds } from "./event-ids.js";
 import { createTypedEncoders, type TypedEncoders } from "./typed-encoders.js";
 
@@ -74,7 +76,24 @@ export interface EventWriterObserver {
   rejected?(code: number, events: number): void;
   /** The PII guard redacted fields of one event of this type. */
   redacted?(eventType: string): void;
+  /** The store answered an append of these entries (in order) with these results: what the run index follows. */
+  written?(entries: readonly AppendEntry[], results: readonly AppendResult[]): void;
 }
+
+/** Options of a batch write. */
+export interface WriteBatchOptions {
+  /** Make a full queue wait instead of failing (streams). */
+  wait?: boolean;
+  /** Offsets indexes and paths (whole-stream numbering). */
+  indexBase?: number;
+  /** The name of the events in error paths. Default "events". */
+  pathPrefix?: string;
+  /** Keep the accepted events' ids for per-event acks. */
+  eventIds?: boolean;
+  /** The call's run: events that name none belong to it (checked by the caller, see {@link checkRun}). */
+  run?: string;
+}
+
 
 /** A batch checked and encoded, ready for the store. */
 interface PreparedBatch extends Omit<BatchOutcome, "results"> {
@@ -286,17 +305,19 @@ export class EventWriter {
     return body;
   }
 
-  /** Writes one event; resolves with its ack once durable. */
-  async writeOne(eventCase: EventCase, message: unknown): Promise<{ ack: EventAckData; draft: EventDraft }> {
+  /** Writes one event (of the call's run, if any: checked by the caller); resolves with its ack once durable. */
+  async writeOne(eventCase: EventCase, message: unknown, run?: string): Promise<{ ack: EventAckData; draft: EventDraft }> {
     const prepared = await this.refusing(() => this.prepare({ case: eventCase, value: message } as LearningEvent["event"], ""));
-    const [result] = await this.store.append([prepared]);
+    const entry = await this.refusing(() => this.entryOf(prepared, run, ""));
+    const result = await this.appendOne(entry);
     return { ack: toAck(prepared.eventId, result, prepared.redactedFields), draft: prepared.draft };
   }
 
-  /** Writes a draft the server built (audit events of trust operations). */
-  async writeDraft(draft: EventDraft): Promise<EventAckData> {
+  /** Writes a draft the server built (events of trust operations), in the call's run, if any. */
+  async writeDraft(draft: EventDraft, run?: string): Promise<EventAckData> {
     const prepared = await this.refusing(() => this.encode(draft));
-    const [result] = await this.store.append([prepared]);
+    const entry = await this.refusing(() => this.entryOf(prepared, run, ""));
+    const result = await this.appendOne(entry);
     return toAck(prepared.eventId, result, prepared.redactedFields);
   }
 
@@ -325,17 +346,14 @@ export class EventWriter {
    * Not an async function on purpose: the request's events are only read
    * here, never held by a frame that waits for the fsync.
    */
-  writeBatch(
-    events: readonly LearningEvent[],
-    options: { wait?: boolean; indexBase?: number; pathPrefix?: string; eventIds?: boolean } = {},
-  ): Promise<BatchOutcome> {
+  writeBatch(events: readonly LearningEvent[], options: WriteBatchOptions = {}): Promise<BatchOutcome> {
     try {
       events = this.settle(events, { indexBase: options.indexBase, pathPrefix: options.pathPrefix });
       if (events.length > this.limits.batchEventsMax) {
         throw ServiceError.invalid(options.pathPrefix ?? "events", `${events.length} events in one batch, over the limit of ${this.limits.batchEventsMax}`);
       }
       const empty: PreparedBatch = { entries: [], eventIds: [], redacted: new Map(), errors: [], keepIds: options.eventIds ?? false };
-      const batch = this.prepareBatch(events, options.indexBase ?? 0, options.pathPrefix ?? "events", 0, empty);
+      const batch = this.prepareBatch(events, options.indexBase ?? 0, options.pathPrefix ?? "events", options.run, 0, empty);
       return batch instanceof Promise ? batch.then((b) => this.appendBatch(b, options.wait), (err: unknown) => this.refused(err, events.length)) : this.appendBatch(batch, options.wait);
     } catch (err) {
       return this.refused(err, events.length);
@@ -343,12 +361,13 @@ export class EventWriter {
   }
 
   /** Prepares every event of a batch; asynchronous only when an event consults the tracker. */
-  private prepareBatch(events: readonly LearningEvent[], base: number, prefix: string, from: number, batch: PreparedBatch): PreparedBatch | Promise<PreparedBatch> {
+  private prepareBatch(events: readonly LearningEvent[], base: number, prefix: string, callRun: string | undefined, from: number, batch: PreparedBatch): PreparedBatch | Promise<PreparedBatch> {
     for (let i = from; i < events.length; i++) {
       try {
+        const run = this.runOf(events[i], callRun, () => `${prefix}[${base + i}].run`);
         const settled = (events[i] as SettledEvent)[SETTLED];
         if (settled?.entry !== undefined) {
-          this.accept(batch, settled.entry);
+          this.accept(batch, settled.entry, run);
           continue;
         }
         const event = settled?.event ?? events[i].event;
@@ -367,17 +386,17 @@ export class EventWriter {
         if (body !== undefined && body.length * 3 <= this.limits.recordBytesMax) {
           const eventId = (event.value as { eventId?: string }).eventId;
           const clientChosenId = eventId !== undefined;
-          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED });
+          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED }, run);
           continue;
         }
         const p = this.build(event, `${prefix}[${base + i}]`);
         if (p instanceof Promise) {
           return p.then(
-            (event) => this.prepareBatch(events, base, prefix, i + 1, this.accept(batch, event)),
-            (err) => this.prepareBatch(events, base, prefix, i + 1, this.reject(batch, err, base + i)),
+            (event) => this.prepareBatch(events, base, prefix, callRun, i + 1, this.accepting(batch, event, run, base + i)),
+            (err) => this.prepareBatch(events, base, prefix, callRun, i + 1, this.reject(batch, err, base + i)),
           );
         }
-        this.accept(batch, p);
+        this.accept(batch, p, run);
       } catch (err) {
         this.reject(batch, err, base + i);
       }
@@ -385,12 +404,43 @@ export class EventWriter {
     return batch;
   }
 
-  private accept(batch: PreparedBatch, event: AcceptedEvent): PreparedBatch {
+  private accept(batch: PreparedBatch, event: AcceptedEvent, run: string | undefined): PreparedBatch {
+    const entry = this.entryOf(event, run, "");
     if (event.redactedFields.length > 0) batch.redacted.set(batch.entries.length, event.redactedFields);
-    batch.entries.push({ eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body });
+    batch.entries.push(entry);
     // Ids are kept only when asked: thousands of them per batch would otherwise wait for the fsync too.
     if (batch.keepIds) batch.eventIds.push(event.eventId);
     return batch;
+  }
+
+  /**
+   * The store's entry of an accepted event: its body closed by the run's
+   * member when it belongs to a run, still within the record size limit.
+   */
+  private entryOf(event: AppendEntry, run: string | undefined, path: string): AppendEntry {
+    if (run === undefined) return { eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body, run };
+    const body = event.body + runMember(run);
+    // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
+    if (body.length * 3 > this.limits.recordBytesMax) {
+      const bytes = Buffer.byteLength(body, "utf8");
+      if (bytes > this.limits.recordBytesMax) throw ServiceError.invalid(path || "event", `record of ${bytes} bytes (with its run) is over the limit of ${this.limits.recordBytesMax} bytes`);
+    }
+    return { eventId: event.eventId, clientChosenId: event.clientChosenId, body, run };
+  }
+
+  /** The run of event `i` of a batch: its own (checked), else the call's. */
+  private runOf(event: LearningEvent, callRun: string | undefined, path: () => string): string | undefined {
+    const own = event.run;
+    return own === undefined ? callRun : checkRun(own, path());
+  }
+
+  /** {@link accept}, or {@link reject} when the event with its run is over the size limit. */
+  private accepting(batch: PreparedBatch, event: AcceptedEvent, run: string | undefined, index: number): PreparedBatch {
+    try {
+      return this.accept(batch, event, run);
+    } catch (err) {
+      return this.reject(batch, err, index);
+    }
   }
 
   /** Records an invalid event of a batch; any other failure fails the whole batch. */
@@ -403,6 +453,16 @@ export class EventWriter {
   }
 
   private appendBatch({ entries, eventIds, redacted, errors }: PreparedBatch, wait: boolean | undefined): Promise<BatchOutcome> {
-    return this.store.append(entries, { wait }).then((results) => ({ eventIds, results, redacted, errors }));
+    return this.store.append(entries, { wait }).then((results) => {
+      this.observer?.written?.(entries, results);
+      return { eventIds, results, redacted, errors };
+    });
+  }
+
+  /** Appends entries the writer made one at a time (unary calls, the server's own drafts). */
+  private async appendOne(entry: AppendEntry): Promise<AppendResult> {
+    const results = await this.store.append([entry]);
+    this.observer?.written?.([entry], results);
+    return results[0];
   }
 }

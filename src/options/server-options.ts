@@ -36,6 +36,8 @@ export const serverOptions = Object.freeze({
   segmentBytesMax: option({ flag: "segment-bytes-max", value: "BYTES", default: 256 * 1024 * 1024, defaultText: "268435456 (256 MiB)", parse: positiveInt, help: "close the active file into a segment named by its seq range at this size" }),
   retentionBytesMax: option({ flag: "retention-bytes-max", value: "BYTES", defaultText: "keep all", parse: positiveInt, help: "delete the oldest closed segments while all of them exceed this size" }),
   retentionDays: option({ flag: "retention-days", value: "DAYS", defaultText: "keep all", parse: positiveInt, help: "delete closed segments older than this" }),
+  runIndexPath: option({ flag: "run-index", value: "FILE", defaultText: "<log name>.run-index.json beside the log", parse: nonEmpty, help: "the run index's checkpoint (0600; rebuilt from the log when missing or stale)" }),
+  runIdleSeconds: option({ flag: "run-idle-seconds", value: "S", default: 900, parse: positiveInt, help: "a run with no finish record and no process holding it is listed as ended this long after its last record" }),
   metricsAddress: option({ flag: "metrics-addr", value: "HOST:PORT", defaultText: "off", parse: hostPort, help: "Prometheus metrics at http://HOST:PORT/metrics (loopback unless --insecure; names in docs/metrics.md)" }),
   logLevel: option({ flag: "log-level", value: "LEVEL", env: "PULSE_LEARNING_LOG_LEVEL", default: "info" as (typeof LOG_LEVELS)[number], parse: oneOf(...LOG_LEVELS), help: `server log level, pino JSON on stdout (${LOG_LEVELS.join(", ")})` }),
   messageBytesMax: option({ flag: "message-bytes-max", value: "BYTES", default: 4 * 1024 * 1024, defaultText: "4194304 (4 MiB)", parse: positiveInt, help: "largest gRPC message accepted" }),

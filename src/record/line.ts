@@ -1,3 +1,4 @@
+import { scanned, scanRecord } from "./layout.js";
 /**
  * How a line of the log is framed and read back, for every reader of the
  * file (start-up recovery, replay, verify, the trust restore, the CLI). A
@@ -7,6 +8,14 @@
  * `NaN`, `Infinity` and `-Infinity` tokens that Python's `json.dumps` writes
  * by default. None of those is ever written by this service.
  */
+
+/** The run a line's record belongs to (its top-level "run" member), or undefined when it names none. */
+export function runOfLine(line: Buffer): string | undefined {
+  const { start, end } = lineText(line, 0, line.length);
+  if (scanRecord(line, start, end)) return scanned.runStart < 0 ? undefined : line.toString("latin1", scanned.runStart, scanned.runEnd);
+  const parsed = parseRecordText(line.toString("utf8", start, end));
+  return parsed.ok && typeof parsed.value.run === "string" ? parsed.value.run : undefined;
+}
 
 /** The UTF-8 byte order mark. */
 const BOM = [0xef, 0xbb, 0xbf] as const;

@@ -15,6 +15,8 @@ import { ServiceError } from "../errors.js";
 import type { BatchOutcome, EventErrorData, EventWriter } from "../events/event-writer.js";
 import { toAck } from "../events/event-writer.js";
 import { shutdownFanout } from "./shutdown-fanout.js";
+import type { CallContext } from "../rpc/grpc-adapter.js";
+import { callRun } from "../runs/call-run.js";
 
 /** Options of the batch and stream handlers. */
 export interface IngestOptions {
@@ -109,10 +111,10 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
   };
 
   // Not async: only the batch id is kept while the batch waits for its fsync, not the request.
-  const answerBatch = (request: IngestEventsRequest): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
+  const answerBatch = (request: IngestEventsRequest, run: string | undefined): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
     const batchId = request.batchId;
     // Settled now: a request that does not decode ends the stream here, before later ones are read.
-    return writer.writeBatch(writer.settle(request.events), { wait: true }).then((outcome) => {
+    return writer.writeBatch(writer.settle(request.events), { wait: true, run }).then((outcome) => {
       const range = seqRange(outcome);
       return {
         batchId,
@@ -133,7 +135,8 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
      * answers strictly in order. A storage failure ends the stream with its
      * status; unanswered batches were not acked and are safe to resend.
      */
-    async *ingestEvents(requests: AsyncIterable<IngestEventsRequest>): AsyncIterable<MessageInitShape<typeof IngestEventsResponseSchema>> {
+    async *ingestEvents(requests: AsyncIterable<IngestEventsRequest>, ctx: CallContext): AsyncIterable<MessageInitShape<typeof IngestEventsResponseSchema>> {
+      const run = callRun(ctx.metadata);
       const iterator = requests[Symbol.asyncIterator]();
       const inFlight: Array<Promise<MessageInitShape<typeof IngestEventsResponseSchema>>> = [];
       // Every read is observed at once: when a failed batch ends this
@@ -162,7 +165,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
               reading = undefined;
               continue;
             }
-            inFlight.push(observedLater(answerBatch(next.value))); // read when its turn comes
+            inFlight.push(observedLater(answerBatch(next.value, run))); // read when its turn comes
             reading = shutdown.aborted ? undefined : observedLater(iterator.next());
             draining ||= shutdown.aborted;
             continue;
@@ -178,7 +181,8 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     },
 
     /** Client stream: one summary answer once everything received is durable. */
-    async streamEvents(requests: AsyncIterable<StreamEventsRequest>): Promise<MessageInitShape<typeof StreamEventsResponseSchema>> {
+    async streamEvents(requests: AsyncIterable<StreamEventsRequest>, ctx: CallContext): Promise<MessageInitShape<typeof StreamEventsResponseSchema>> {
+      const run = callRun(ctx.metadata);
       const writes: Array<Promise<BatchOutcome>> = [];
       let index = 0;
       for await (const request of requests) {
@@ -189,7 +193,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
         }
         // Settled now: a request that does not decode ends the call here, before later ones are read.
         const events = writer.settle(request.events, { indexBase: index });
-        writes.push(observedLater(writer.writeBatch(events, { wait: true, indexBase: index }))); // awaited below
+        writes.push(observedLater(writer.writeBatch(events, { wait: true, indexBase: index, run }))); // awaited below
         index += request.events.length;
         // Keep a bounded number of writes pending.
         if (writes.length >= inFlightMax * 4) await writes[writes.length - inFlightMax * 4];
@@ -211,8 +215,8 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     },
 
     /** Unary batch with partial success (OTLP-style). */
-    async logBatch(request: LogBatchRequest): Promise<MessageInitShape<typeof LogBatchResponseSchema>> {
-      const outcome = await writer.writeBatch(request.events, { eventIds: true });
+    async logBatch(request: LogBatchRequest, ctx: CallContext): Promise<MessageInitShape<typeof LogBatchResponseSchema>> {
+      const outcome = await writer.writeBatch(request.events, { eventIds: true, run: callRun(ctx.metadata) });
       const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.eventIds[i], r, redactedOf(outcome, i))));
       const rejected = outcome.errors.length;
       return {

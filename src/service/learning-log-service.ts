@@ -1,7 +1,10 @@
 import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { eventCaseByTypeName } from "../events/catalog.js";
 import type { EventWriter } from "../events/event-writer.js";
-import type { ServiceImpl } from "../rpc/grpc-adapter.js";
+import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
+import { callRun } from "../runs/call-run.js";
+import type { RunIndex } from "../runs/run-index.js";
+import { createRunHandlers } from "./run-handlers.js";
 import type { TrustTrackerClient } from "../trust/client.js";
 import { metricsToProto } from "../trust/proto-mapping.js";
 import { createIngestHandlers, type IngestOptions } from "./ingest-handlers.js";
@@ -16,6 +19,10 @@ export interface LearningLogServiceDeps {
   /** The store the read side replays and follows. */
   log: ReadableLog;
   read?: ReadHandlerOptions;
+  /** The run index: ListRuns, HoldRun and reads by run. */
+  runIndex: RunIndex;
+  /** Aborted when the server shuts down: held runs are let go. */
+  shutdown?: AbortSignal;
 }
 
 /**
@@ -25,7 +32,7 @@ export interface LearningLogServiceDeps {
  * LogBayesianTrustMetrics). Only the batch, stream and trust RPCs are written out.
  */
 type Impl = ServiceImpl<typeof LearningLogService.method>;
-type WrittenOut = "generateTrustReport" | "exportTrustData" | "importTrustData" | "ingestEvents" | "streamEvents" | "logBatch" | "readEvents";
+type WrittenOut = "generateTrustReport" | "exportTrustData" | "importTrustData" | "ingestEvents" | "streamEvents" | "logBatch" | "readEvents" | "listRuns" | "holdRun";
 
 export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
   const logEvents: Record<string, unknown> = {};
@@ -33,8 +40,8 @@ export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
     const eventCase = eventCaseByTypeName.get(method.input.typeName);
     if (eventCase === undefined || method.methodKind !== "unary") continue;
     const returnsMetrics = method.output.fields.some((f) => f.localName === "metrics");
-    logEvents[method.localName] = async (request: unknown) => {
-      const { ack, draft } = await deps.writer.writeOne(eventCase, request);
+    logEvents[method.localName] = async (request: unknown, ctx: CallContext) => {
+      const { ack, draft } = await deps.writer.writeOne(eventCase, request, callRun(ctx.metadata));
       return returnsMetrics && draft.metrics ? { ack, metrics: metricsToProto(draft.metrics) } : { ack };
     };
   }
@@ -42,6 +49,7 @@ export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
     ...(logEvents as Omit<Impl, WrittenOut>),
     ...createTrustEventHandlers(deps.writer, deps.trust),
     ...createIngestHandlers(deps.writer, deps.ingest),
-    ...createReadHandlers(deps.log, deps.read),
+    ...createReadHandlers(deps.log, { ...deps.read, runIndex: deps.runIndex }),
+    ...createRunHandlers(deps.runIndex, { shutdown: deps.shutdown }),
   };
 }

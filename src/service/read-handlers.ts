@@ -6,6 +6,8 @@ import { EncodedMessage, type CallContext } from "../rpc/grpc-adapter.js";
 import { parseTimeBound } from "../store/time-bound.js";
 import type { LogRecordView, LogStore, ReadQuery, RecordCursor, RecordField } from "../store/store.js";
 import { shutdownFanout } from "./shutdown-fanout.js";
+import { checkRun } from "../runs/call-run.js";
+import type { RunIndex } from "../runs/run-index.js";
 
 /** What the read side needs of the store: its records, how far they are durable, and word of each commit. */
 export type ReadableLog = Pick<LogStore, "lastSeq" | "onCommit" | "records">;
@@ -22,12 +24,16 @@ export interface ReadHandlerOptions {
   shutdown?: AbortSignal;
   /** Told how many records each response message carries, as it is handed to the transport (metrics). */
   onSent?: (records: number) => void;
+  /** Reads by run go through it (only the parts of the log that hold the runs are read); without it they scan. */
+  runIndex?: Pick<RunIndex, "open">;
+  /** Most entries in runs. Default 1,000. */
+  runsMax?: number;
 }
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Checks a ReadEventsRequest and turns it into a reader query; INVALID_ARGUMENT names the field. */
-export function readQueryOf(request: ReadEventsRequest, options: { eventTypeCharsMax: number; eventTypesMax: number }): ReadQuery {
+export function readQueryOf(request: ReadEventsRequest, options: { eventTypeCharsMax: number; eventTypesMax: number; runsMax?: number }): ReadQuery {
   const query: ReadQuery = {};
   if (request.fromSeq !== undefined) {
     if (request.fromSeq > BigInt(Number.MAX_SAFE_INTEGER)) throw ServiceError.invalid("from_seq", `must be at most ${Number.MAX_SAFE_INTEGER}`);
@@ -53,6 +59,10 @@ export function readQueryOf(request: ReadEventsRequest, options: { eventTypeChar
     if (CONTROL.test(t)) throw ServiceError.invalid(`event_types[${i}]`, "must not contain control characters");
   });
   if (request.eventTypes.length > 0) query.eventTypes = new Set(request.eventTypes);
+  const runsMax = options.runsMax ?? 1000;
+  if (request.runs.length > runsMax) throw ServiceError.invalid("runs", `at most ${runsMax} runs`);
+  request.runs.forEach((r, i) => checkRun(r, `runs[${i}]`));
+  if (request.runs.length > 0) query.runs = new Set(request.runs);
   return query;
 }
 
@@ -145,7 +155,7 @@ function responseOf(views: readonly LogRecordView[], onSent: ((records: number) 
 export function createReadHandlers(log: ReadableLog, options: ReadHandlerOptions = {}) {
   const stopping = shutdownFanout(options.shutdown);
   const messageBytesTarget = options.messageBytesTarget ?? 1024 * 1024;
-  const limits = { eventTypeCharsMax: options.eventTypeCharsMax ?? 128, eventTypesMax: options.eventTypesMax ?? 1000 };
+  const limits = { eventTypeCharsMax: options.eventTypeCharsMax ?? 128, eventTypesMax: options.eventTypesMax ?? 1000, runsMax: options.runsMax };
 
   return {
     async *readEvents(request: ReadEventsRequest, ctx: CallContext): AsyncIterable<EncodedMessage<typeof ReadEventsResponseSchema>> {
@@ -177,7 +187,8 @@ export function createReadHandlers(log: ReadableLog, options: ReadHandlerOptions
       // Opened inside the try: a store that cannot open a cursor (JetStream unreachable) must not leave the listeners above behind.
       let cursor: RecordCursor | undefined;
       try {
-        cursor = await log.records.open(query);
+        const { runIndex } = options;
+        cursor = query.runs !== undefined && runIndex !== undefined ? await runIndex.open(log.records, { ...query, runs: query.runs }, ctx.signal) : await log.records.open(query);
         for (;;) {
           for await (const batch of cursor.batches(committed, ctx.signal)) {
             let first = 0;

@@ -10,6 +10,8 @@ import type {
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ServiceError } from "../errors.js";
 import type { EventWriter } from "../events/event-writer.js";
+import type { CallContext } from "../rpc/grpc-adapter.js";
+import { callRun } from "../runs/call-run.js";
 import type { TrustTrackerClient } from "../trust/client.js";
 import { reportToProto, summaryJson } from "../trust/proto-mapping.js";
 import { TrustDirectory } from "../trust/trust-directory.js";
@@ -27,8 +29,9 @@ const REFUSALS = new Set<number>([status.INVALID_ARGUMENT, status.PERMISSION_DEN
  */
 export function createTrustEventHandlers(writer: EventWriter, trust: TrustTrackerClient) {
   return {
-    async generateTrustReport(request: GenerateTrustReportRequest): Promise<MessageInitShape<typeof GenerateTrustReportResponseSchema>> {
+    async generateTrustReport(request: GenerateTrustReportRequest, ctx: CallContext): Promise<MessageInitShape<typeof GenerateTrustReportResponseSchema>> {
       checkThresholds(request.highThreshold, request.lowThreshold, { high: "high_threshold", low: "low_threshold" });
+      const run = callRun(ctx.metadata);
       const report = await trust.report({
         minSamples: request.minSamples,
         highThreshold: request.highThreshold,
@@ -41,26 +44,28 @@ export function createTrustEventHandlers(writer: EventWriter, trust: TrustTracke
           high_trust_count: report.highTrust.length,
           low_trust_count: report.lowTrust.length,
         },
-      });
+      }, run);
       return { report: reportToProto(report), ack };
     },
 
-    async exportTrustData(request: ExportTrustDataRequest): Promise<MessageInitShape<typeof ExportTrustDataResponseSchema>> {
+    async exportTrustData(request: ExportTrustDataRequest, ctx: CallContext): Promise<MessageInitShape<typeof ExportTrustDataResponseSchema>> {
       TrustDirectory.parts(request.filepath, "filepath");
+      const run = callRun(ctx.metadata);
       try {
         await trust.exportToFile(request.filepath);
       } catch (err) {
         const e = ServiceError.from(err).renamedField("path", "filepath");
         if (REFUSALS.has(e.code)) throw e;
-        const ack = await writer.writeDraft({ eventType: "trust_data_export_failed", data: { error: e.message } });
+        const ack = await writer.writeDraft({ eventType: "trust_data_export_failed", data: { error: e.message } }, run);
         return { success: false, error: e.message, ack };
       }
-      const ack = await writer.writeDraft({ eventType: "trust_data_exported", data: { filepath: request.filepath } });
+      const ack = await writer.writeDraft({ eventType: "trust_data_exported", data: { filepath: request.filepath } }, run);
       return { success: true, ack };
     },
 
-    async importTrustData(request: ImportTrustDataRequest): Promise<MessageInitShape<typeof ImportTrustDataResponseSchema>> {
+    async importTrustData(request: ImportTrustDataRequest, ctx: CallContext): Promise<MessageInitShape<typeof ImportTrustDataResponseSchema>> {
       TrustDirectory.parts(request.filepath, "filepath");
+      const run = callRun(ctx.metadata);
       let found = false;
       let error = "";
       try {
@@ -75,7 +80,7 @@ export function createTrustEventHandlers(writer: EventWriter, trust: TrustTracke
       const ack = await writer.writeDraft({
         eventType: found ? "trust_data_imported" : "trust_data_import_failed",
         data: { filepath: request.filepath },
-      });
+      }, run);
       return { success: found, error, ack };
     },
   };

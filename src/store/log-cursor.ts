@@ -10,6 +10,13 @@ import { TimeBound } from "./time-bound.js";
 
 const NEWLINE = 0x0a;
 
+
+/** The run of the line {@link scanRecord} read last, for the filter to ask for (only reads by run do). */
+function runScanned(buf: Buffer): () => string | undefined {
+  const { runStart, runEnd } = scanned;
+  return () => (runStart < 0 ? undefined : buf.toString("latin1", runStart, runEnd));
+}
+
 /**
  * A position in the log files that reads forward. `batches(maxSeq)` returns
  * what is there now; called again later (e.g. after a commit) it continues
@@ -164,7 +171,7 @@ export class LogCursor implements RecordCursor {
           continue;
         }
         const eventType = eventTypeName(buf, scanned.typeStart, scanned.typeEnd);
-        if (!filter.take(eventType)) continue;
+        if (!filter.take(eventType, filter.runs === undefined ? undefined : runScanned(buf))) continue;
         records.push(new LineRecord(seq, eventType, buf, lineStart, nl, scanned.idEnd, scanned.tsStart, scanned.tsEnd, scanned.typeStart, scanned.typeEnd));
         if (filter.done) break;
         continue;

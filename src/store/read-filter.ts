@@ -1,3 +1,4 @@
+import { runOfLine } from "../record/line.js";
 import type { LogRecordView, ReadQuery } from "./store.js";
 import { TimeBound } from "./time-bound.js";
 
@@ -26,7 +27,7 @@ export interface ReadFilterOptions {
  *      again (before fromSeq, a search that landed early, a redelivery);
  *   2. {@link inTimeBytes} or {@link inTime}: since and until (a record
  *      past until ends the read);
- *   3. {@link take}: the event types, then the limit (ends the read).
+ *   3. {@link take}: the event types and runs, then the limit (ends the read).
  *
  * {@link matches} is steps 2 and 3 for a record view. A timestamp that does
  * not parse is outside any time range, and ends nothing.
@@ -39,6 +40,8 @@ export class ReadFilter {
   /** The time from which on a record ends the read: until plus the slack. */
   private readonly stop?: TimeBound;
   private readonly types?: ReadonlySet<string>;
+  /** The runs asked for; absent: any run, or none. */
+  readonly runs?: ReadonlySet<string>;
   private readonly limit: number;
   private kept = 0;
   private finished = false;
@@ -53,6 +56,7 @@ export class ReadFilter {
       this.stop = slack > 0 ? new TimeBound(query.untilMicros + slack) : this.until;
     }
     if (query.eventTypes !== undefined && query.eventTypes.size > 0) this.types = query.eventTypes;
+    if (query.runs !== undefined && query.runs.size > 0) this.runs = query.runs;
   }
 
   /** True once the limit is reached or a record past until was seen: nothing more will match. */
@@ -85,15 +89,24 @@ export class ReadFilter {
     return false;
   }
 
-  /** Step 3: true when the event type is wanted; counts the record against the limit (reaching it ends the read). */
-  take(eventType: string): boolean {
+  /**
+   * Step 3: true when the event type and the run are wanted; counts the
+   * record against the limit (reaching it ends the read). `run` is asked for
+   * only when the read names runs.
+   */
+  take(eventType: string, run?: () => string | undefined): boolean {
     if (this.types !== undefined && !this.types.has(eventType)) return false;
+    if (this.runs !== undefined) {
+      const r = run?.();
+      if (r === undefined || !this.runs.has(r)) return false;
+    }
     if (this.limit > 0 && ++this.kept >= this.limit) this.finished = true;
     return true;
   }
 
   /** Steps 2 and 3 for a record whose seq passed: true when it is returned. */
-  matches(record: Pick<LogRecordView, "timestamp" | "eventType">): boolean {
-    return this.inTime(record.timestamp) && this.take(record.eventType);
+  matches(record: Pick<LogRecordView, "timestamp" | "eventType"> & { readonly bytes?: Buffer }): boolean {
+    const { bytes } = record;
+    return this.inTime(record.timestamp) && this.take(record.eventType, bytes === undefined ? undefined : () => runOfLine(bytes));
   }
 }

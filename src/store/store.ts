@@ -15,8 +15,10 @@ export interface AppendEntry {
    * ids are checked against, and remembered in, the dedup window. Default false.
    */
   readonly clientChosenId?: boolean;
-  /** JSON members between timestamp and seq: `"event_type":..,"data":..` and `,"context":..` when non-empty. */
+  /** JSON members between timestamp and seq: `"event_type":..,"data":..`, `,"context":..` when non-empty, and `,"run":..` when the event belongs to a run. */
   readonly body: string;
+  /** The run the body names, if any: not written by the store (the body holds it), read by what follows commits (the run index). */
+  readonly run?: string;
 }
 
 /** Where one appended entry landed. */
@@ -82,6 +84,13 @@ export interface StorageFailure {
 export interface StoreObserver {
   commit?(events: number, bytes: number, durableWriteSeconds: number): void;
   failed?(failure: StorageFailure): void;
+  /**
+   * A replicated store found its copies disagreeing: "write" when the log no
+   * longer holds what was acked (the store refuses to write), "read" when a
+   * read landed on a copy off the hash chain (`mended`: served from the
+   * authoritative copy instead; else the read failed with UNAVAILABLE).
+   */
+  diverged?(kind: "write" | "read", mended: boolean): void;
 }
 
 /** What every store is opened with beside the server's config. */
@@ -153,6 +162,8 @@ export interface ReadQuery {
   untilMicros?: number;
   /** Only records of these event types; empty or absent means all. */
   eventTypes?: ReadonlySet<string>;
+  /** Only records of these runs (their "run" member); empty or absent means all. */
+  runs?: ReadonlySet<string>;
   /** Most records to return; 0 or absent means no limit. */
   limit?: number;
 }

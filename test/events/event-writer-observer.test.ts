@@ -29,11 +29,13 @@ function memoryStore(refuse?: ServiceError): LogStore {
 
 function recording() {
   const told: string[] = [];
+  const written: number[] = [];
   const observer: Required<EventWriterObserver> = {
     rejected: (code, n) => void told.push(`rejected ${status[code]} ${n}`),
     redacted: (type) => void told.push(`redacted ${type}`),
+    written: (entries, results) => void written.push(...results.map((r, i) => (entries[i].eventId.length > 0 ? r.seq : -1))),
   };
-  return { told, observer };
+  return { told, written, observer };
 }
 
 const writerOver = (store: LogStore, observer?: EventWriterObserver) =>
@@ -42,7 +44,7 @@ const generic = (eventType: string, data: Record<string, string> = {}, eventId?:
 
 describe("event writer: what it refused or redacted, told to its observer", () => {
   it("tells refusals by code and redactions by event type", async () => {
-    const { told, observer } = recording();
+    const { told, written, observer } = recording();
     const writer = writerOver(memoryStore(), observer);
     await writer.writeOne("revisionTrigger", { reason: "r" });
     await writer.writeBatch([generic("a"), generic("a"), generic(""), generic("b", { password: "x" }, CHOSEN)]);
@@ -50,6 +52,8 @@ describe("event writer: what it refused or redacted, told to its observer", () =
     await assert.rejects(writer.writeOne("generic", { eventType: "", data: {} }), /event_type/);
     await writer.writeDraft({ eventType: "trust_data_exported", data: { filepath: "f.json" } });
     assert.deepEqual(told, ["rejected INVALID_ARGUMENT 1", "redacted b", "rejected INVALID_ARGUMENT 1"]);
+    // Every append the store answered is told, in order, duplicates included (the store says which).
+    assert.equal(written.length, 1 + 3 + 2 + 1);
   });
 
   it("tells whole batches refused, and leaves the store's refusals to the store", async () => {

@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
-import { status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import type { IngestEventsRequest } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ServiceError } from "../../src/errors.js";
 import type { BatchOutcome, EventWriter } from "../../src/events/event-writer.js";
+import type { CallContext } from "../../src/rpc/grpc-adapter.js";
 import { createIngestHandlers } from "../../src/service/ingest-handlers.js";
+
+/** A call with no run in its metadata. */
+const call: CallContext = { signal: new AbortController().signal, metadata: new Metadata(), peer: "test", path: "/pulse.learninglog.v1.LearningLogService/IngestEvents" };
 
 /** A promise with its settle functions outside. */
 function deferred<T>() {
@@ -76,7 +80,7 @@ describe("IngestEvents handler", () => {
     const handlers = createIngestHandlers(writer, { streamBatchesInFlightMax: 1 });
     const failure = new ServiceError(status.UNAVAILABLE, "log storage failed (EIO); nothing was written");
     const seen = await unhandledDuring(async () => {
-      const answers = handlers.ingestEvents(requests)[Symbol.asyncIterator]();
+      const answers = handlers.ingestEvents(requests, call)[Symbol.asyncIterator]();
       const first = answers.next();
       first.catch(() => undefined);
       await readStarted(1);
@@ -104,7 +108,7 @@ describe("IngestEvents handler", () => {
     const handlers = createIngestHandlers(writer, { shutdown: signal });
     const streams = Array.from({ length: 20 }, () => {
       const { requests, readStarted } = heldRequests();
-      const answers = handlers.ingestEvents(requests)[Symbol.asyncIterator]();
+      const answers = handlers.ingestEvents(requests, call)[Symbol.asyncIterator]();
       const first = answers.next();
       return { first, readStarted };
     });
