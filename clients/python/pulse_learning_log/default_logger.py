@@ -137,6 +137,11 @@ class DefaultLogger:
             self._mode, self._on_error = mode, on_error
         self._retire(old)
 
+    def client_options(self) -> Dict[str, Any]:
+        """The client keywords of the last :func:`configure` (target, token,
+        credentials, timeout, ...), for a client made to match the default one."""
+        return dict(self._client_options)
+
     @property
     def mode(self) -> str:
         """The mode in force: configured, else from the environment."""

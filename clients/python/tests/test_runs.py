@@ -254,6 +254,19 @@ class RunBlockTest(RunTestCase):
         self.assertTrue(fake.wait_for(lambda: fake.holds_open.get("exp-async", 0) == 0 and fake.holds_open.get("exp-async-2", 0) == 0))
 
 
+    def test_the_asyncio_block_without_a_client_logs_where_the_module_functions_do(self) -> None:
+        fake = self.fake
+        pulse_learning_log.configure(fake.address)
+
+        async def main() -> None:
+            async with aio.run("exp-own", params={"seed": 7}) as block:
+                self.assertEqual(block.run, "exp-own")
+
+        asyncio.run(main())
+        self.assertEqual([m.get("pulse-run") for m in fake.metadata_of("LogEvent")], ["exp-own", "exp-own"])
+        self.assertTrue(fake.wait_for(lambda: fake.holds_open.get("exp-own", 0) == 0))
+
+
 class HoldTest(RunTestCase):
     def test_a_hold_the_server_ended_is_opened_again(self) -> None:
         fake = self.fake

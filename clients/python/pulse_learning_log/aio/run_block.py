@@ -7,7 +7,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Dict, Optional, Type
 
-from .. import runs
+from .. import _default, runs
 from ..diagnostics import logger
 from ..run_block import RUN_FINISHED, RUN_STARTED, check_params, finished_data, started_data
 from .client import LearningLogClient
@@ -28,7 +28,8 @@ class AsyncRunBlock:
 
     async def __aenter__(self) -> "AsyncRunBlock":
         if self._sink is None:
-            self._own = LearningLogClient()
+            # Where the module functions log: configure()'s settings, else the environment's.
+            self._own = LearningLogClient(**_default.client_options())
         runs.enter_block(self, self.run)
         try:
             await self._target().log_event(RUN_STARTED, started_data(self.params))
@@ -75,7 +76,9 @@ def run(run_id: str, params: Optional[Dict[str, Any]] = None, *, client: Any = N
     :param params: the run's parameters (a dict), logged in ``run_started``.
     :param client: an asyncio :class:`LearningLogClient` or
         :class:`BatchWriter` (flushed after ``run_finished``) to log the two
-        records with; default a client of the block's own, with the
-        environment's settings (address, token, TLS), closed at the end.
+        records with; default a client of the block's own, closed at the
+        end, with the settings of the module functions (those of
+        :func:`~pulse_learning_log.configure`, else the environment's:
+        address, token, TLS).
     """
     return AsyncRunBlock(run_id, params, client)
