@@ -9,6 +9,7 @@ test_runs_server.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -17,7 +18,7 @@ import textwrap
 import threading
 import unittest
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, ContextManager, Dict, List, Optional
 
 import grpc
 from fake_server import FakeServer
@@ -64,55 +65,64 @@ class RunTestCase(unittest.TestCase):
             return [e for e in self.fake.ingested_events if e.WhichOneof("event") == "generic" and e.generic.event_type == event_type]
 
 
-class ConfiguredRunTest(RunTestCase):
-    def test_every_surface_carries_the_configured_run(self) -> None:
-        fake = self.fake
-        pulse_learning_log.configure(fake.address, run="exp-42")
+class EverySurfaceTest(RunTestCase):
+    """Each way of naming the run puts it on every surface."""
 
-        # Module functions: the shared durable stream.
-        streamed = [pulse_learning_log.log_variable_weight_change("hope", 0.1, 0.2).event_id, pulse_learning_log.log_event("step", {"n": 1}).event_id]
-        # PulseLogHandler with its default sink (the module functions).
-        handler_logger = logging.getLogger("test_runs.handler")
-        handler = PulseLogHandler()
-        handler_logger.addHandler(handler)
-        try:
-            handled = new_id()
-            handler_logger.warning("from logging", extra={"event_type": "handled", "event_id": handled})
-        finally:
-            handler_logger.removeHandler(handler)
-        streamed.append(handled)
-        # A client of one's own, streaming.
-        with LearningLogClient(fake.address, stream=True) as client:
-            streamed.append(client.log_revision_trigger("drift").event_id)
-        # The sync BatchWriter.
-        with BatchWriter(fake.address) as writer:
-            streamed.append(writer.log_arc_regret({"a": 0.5}))
-        self.assert_runs(streamed, "exp-42")
+    def naming(self, how: str, run: str, **options: Any) -> ContextManager[Any]:
+        """Names ``run`` the ``how`` way (environment, configure, block) with
+        these configure() options; the run is in force inside the returned block."""
+        if how == "environment":
+            os.environ[RUN_ENV] = run
+            pulse_learning_log.configure(self.fake.address, **options)  # re-reads the environment
+            return contextlib.nullcontext()
+        if how == "configure":
+            pulse_learning_log.configure(self.fake.address, run=run, **options)
+            return contextlib.nullcontext()
+        pulse_learning_log.configure(self.fake.address, **options)
+        return pulse_learning_log.run(run)
 
-        # Unary calls: the run is the call's metadata.
-        with LearningLogClient(fake.address) as client:
-            client.log_event("unary", {})
-            client.trust.get_trust("hope")
-        pulse_learning_log.bayesian_trust_tracker.get_trust("faith")
-        self.assertEqual(fake.metadata_of("LogEvent")[-1].get("pulse-run"), "exp-42")
-        self.assertEqual([m.get("pulse-run") for m in fake.metadata_of("GetMetrics")], ["exp-42", "exp-42"])
+    def check_every_surface(self, how: str) -> None:
+        fake, run = self.fake, f"exp-{how}"
+        with self.naming(how, run):
+            # Module functions: the shared durable stream.
+            streamed = [pulse_learning_log.log_variable_weight_change("hope", 0.1, 0.2).event_id, pulse_learning_log.log_event("step", {"n": 1}).event_id]
+            # PulseLogHandler with its default sink (the module functions).
+            handler_logger = logging.getLogger("test_runs.handler")
+            handler = PulseLogHandler()
+            handler_logger.addHandler(handler)
+            try:
+                handled = new_id()
+                handler_logger.warning("from logging", extra={"event_type": "handled", "event_id": handled})
+            finally:
+                handler_logger.removeHandler(handler)
+            streamed.append(handled)
+            # A client of one's own, streaming.
+            with LearningLogClient(fake.address, stream=True) as client:
+                streamed.append(client.log_revision_trigger("drift").event_id)
+            # The sync BatchWriter.
+            with BatchWriter(fake.address) as writer:
+                streamed.append(writer.log_arc_regret({"a": 0.5}))
+            # Unary calls: the run is the call's metadata.
+            with LearningLogClient(fake.address) as client:
+                client.log_event("unary", {})
+                client.trust.get_trust("hope")
+            pulse_learning_log.bayesian_trust_tracker.get_trust("faith")
+            # The run is held open on the server while it is in force.
+            self.assertTrue(fake.wait_for(lambda: fake.holds_open.get(run, 0) > 0), f"no HoldRun call for {run}")
+        self.assert_runs(streamed, run)
+        self.assertEqual([m.get("pulse-run") for m in fake.metadata_of("LogEvent")], [run])
+        self.assertEqual([m.get("pulse-run") for m in fake.metadata_of("GetMetrics")], [run, run])
 
         # Background mode: the writer of the module functions.
-        pulse_learning_log.configure(fake.address, mode="background", run="exp-42")
-        background = [new_id(), new_id()]
-        pulse_learning_log.log_learning_summary({"loss": 0.3}, event_id=background[0])
-        pulse_learning_log.log_event("step", {"n": 2}, event_id=background[1])
-        pulse_learning_log.flush()
-        self.assert_runs(background, "exp-42")
+        with self.naming(how, run, mode="background"):
+            background = [new_id(), new_id()]
+            pulse_learning_log.log_learning_summary({"loss": 0.3}, event_id=background[0])
+            pulse_learning_log.log_event("step", {"n": 2}, event_id=background[1])
+            pulse_learning_log.flush()
+        self.assert_runs(background, run)
+        self.assertEqual(set(fake.holds), {run})
 
-        # And the run is held open on the server.
-        self.assertTrue(fake.wait_for(lambda: fake.holds_open.get("exp-42", 0) > 0), "no HoldRun call for exp-42")
-        self.assertEqual(set(fake.holds), {"exp-42"})
-
-    def test_the_asyncio_client_and_writer_carry_the_run(self) -> None:
-        fake = self.fake
-        pulse_learning_log.configure(fake.address, run="exp-aio")
-
+        # asyncio: the client (unary calls, its tracker) and the writer.
         async def main() -> List[str]:
             async with aio.LearningLogClient(fake.address) as client:
                 await client.log_event("unary", {})
@@ -122,12 +132,23 @@ class ConfiguredRunTest(RunTestCase):
                 await writer.flush()
             return ids
 
-        streamed = asyncio.run(main())
-        self.assert_runs(streamed, "exp-aio")
-        self.assertEqual(fake.metadata_of("LogEvent")[-1].get("pulse-run"), "exp-aio")
-        self.assertEqual(fake.metadata_of("GetMetrics")[-1].get("pulse-run"), "exp-aio")
-        self.assertIn("exp-aio", fake.holds)
+        with self.naming(how, run):
+            streamed = asyncio.run(main())
+        self.assert_runs(streamed, run)
+        self.assertEqual([m.get("pulse-run") for m in fake.metadata_of("LogEvent")], [run, run])
+        self.assertEqual([m.get("pulse-run") for m in fake.metadata_of("GetMetrics")], [run, run, run])
 
+    def test_the_environment(self) -> None:
+        self.check_every_surface("environment")
+
+    def test_configure(self) -> None:
+        self.check_every_surface("configure")
+
+    def test_the_block(self) -> None:
+        self.check_every_surface("block")
+
+
+class ConfiguredRunTest(RunTestCase):
     def test_a_process_that_names_no_run_sends_nothing_new(self) -> None:
         fake = self.fake
         pulse_learning_log.configure(fake.address)
