@@ -2,8 +2,10 @@
 
 Everything goes to the logger ``pulse_learning_log`` (never ``print``):
 failures a quiet client swallowed (ERROR), events given up after a call had
-returned (ERROR), the original's ``[BayesianTrust] ...`` echo (INFO), and a
-WARNING the first time the server redacts each field path. Without any
+returned (ERROR), the original's ``[BayesianTrust] ...`` echo (INFO), a
+WARNING the first time the server redacts each field path, a WARNING once
+saying where the events of ``PULSE_LEARNING_LOG_PATH`` go (see
+:mod:`~pulse_learning_log.runs`), and DEBUG once when the server has no HoldRun. Without any
 logging configuration Python shows WARNING and above on stderr.
 """
 
