@@ -3,6 +3,7 @@ import { commanderOption, OptionValueError, type OptionSpec } from "../options/o
 import { serverOptions } from "../options/server-options.js";
 import { productVersion } from "../version.js";
 import { replay, tail } from "./commands/read.js";
+import { exportRun, runs } from "./commands/runs.js";
 import { serve, serveUsage } from "./commands/serve.js";
 import { stats, summary } from "./commands/file-report.js";
 import { trustExport, trustImport, trustReport } from "./commands/trust.js";
@@ -113,6 +114,8 @@ Examples:
   pulse-log tail -f --type rule_activation
   pulse-log replay --since 2h --type variable_weight_update --json > weights.jsonl
   pulse-log stats
+  pulse-log runs
+  pulse-log export --run exp-42 > exp-42.jsonl
   pulse-log summary --html summary.html --since 7d
   pulse-log trust report --min-samples 10
 ${EXIT_CODES}
@@ -150,6 +153,7 @@ ${logPathSpec.env} (log file, default ${logPathSpec.default}).`,
   const mustServerOf = async (cmd: Command): Promise<ServerConnection> => (await serverOf(cmd))!;
   const logPathOption = () => tableOption(logPathSpec, io.env, "log file (closed segments beside it are read too)");
   const typeOption = () => new Option("-t, --type <event_type>", "only this event type (repeatable)").argParser(collect).default([], "all types");
+  const runOption = () => new Option("-r, --run <id>", "only this run's records (repeatable; read through the server's run index)").argParser(collect).default([], "all runs");
   const withOutput = (cmd: Command) =>
     cmd.option("--json", "machine output: JSON lines on stdout (records exactly as in the log)").option("--no-progress", "no progress bar (bars only ever show when stderr is a terminal)");
   const outputOf = (opts: { json?: boolean; progress?: boolean }) => io.out({ json: opts.json ?? false, progress: opts.progress ?? true });
@@ -170,7 +174,8 @@ ${logPathSpec.env} (log file, default ${logPathSpec.default}).`,
       .option("-f, --follow", "keep printing new records until interrupted (Ctrl-C exits 0)", false)
       .addOption(typeOption())
       .option("--since <time>", `only records since then (${TIME_HELP}); prints all of them unless -n is given`, time("--since"))
-      .option("-n, --lines <n>", "how many of the last records to print first (default 10)", nonNegativeInt("--lines")),
+      .option("-n, --lines <n>", "how many of the last records to print first (default 10)", nonNegativeInt("--lines"))
+      .addOption(runOption()),
   )
     .addHelpText(
       "after",
@@ -179,9 +184,10 @@ Examples:
   pulse-log tail                          the last 10 records
   pulse-log tail -n 50 --type rule_activation
   pulse-log tail -f --json | jq .data     follow, as JSON lines
-  pulse-log tail --since 15m -f           everything of the last 15 minutes, then follow`,
+  pulse-log tail --since 15m -f           everything of the last 15 minutes, then follow
+  pulse-log tail -f --run exp-42          one run's records as they come`,
     )
-    .action(async (o, cmd: Command) => tail({ server: await mustServerOf(cmd), follow: o.follow, types: o.type, since: o.since, lines: o.lines }, outputOf(o)));
+    .action(async (o, cmd: Command) => tail({ server: await mustServerOf(cmd), follow: o.follow, types: o.type, since: o.since, lines: o.lines, runs: o.run }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("replay"), "default")
@@ -190,7 +196,8 @@ Examples:
       .option("--since <time>", `records at or after this time (${TIME_HELP})`, time("--since"))
       .option("--until <time>", "records before this time (same forms)", time("--until"))
       .addOption(typeOption())
-      .option("--limit <n>", "at most this many records", positiveInt("--limit")),
+      .option("--limit <n>", "at most this many records", positiveInt("--limit"))
+      .addOption(runOption()),
   )
     .addHelpText(
       "after",
@@ -198,17 +205,52 @@ Examples:
 Examples:
   pulse-log replay --from-seq 1000 --limit 20
   pulse-log replay --since 2026-11-24 --until 2026-11-25 --type bayesian_trust_metrics
-  pulse-log replay --json > copy.jsonl    the log's lines, byte for byte`,
+  pulse-log replay --json > copy.jsonl    the log's lines, byte for byte
+  pulse-log replay --run exp-42 --type variable_weight_update`,
     )
-    .action(async (o, cmd: Command) => replay({ server: await mustServerOf(cmd), fromSeq: o.fromSeq, since: o.since, until: o.until, types: o.type, limit: o.limit }, outputOf(o)));
+    .action(async (o, cmd: Command) => replay({ server: await mustServerOf(cmd), fromSeq: o.fromSeq, since: o.since, until: o.until, types: o.type, limit: o.limit, runs: o.run }, outputOf(o)));
+
+  withOutput(
+    withServerFlags(program.command("runs"), "default")
+      .description("list the runs the log holds: status, event count, first and last seq and time, event types (from the server's run index)")
+      .addOption(runOption()),
+  )
+    .addHelpText(
+      "after",
+      `
+Status: finished or failed (the run's last run_finished record), still logging
+(a process holds the run, or logged into it within --run-idle-seconds of the
+server), ended without a finish record (the process holding it went away).
+
+Examples:
+  pulse-log runs
+  pulse-log runs --run exp-42 --json`,
+    )
+    .action(async (o, cmd: Command) => runs({ server: await mustServerOf(cmd), runs: o.run }, outputOf(o)));
+
+  withOutput(
+    withServerFlags(program.command("export"), "default")
+      .description("write one run's records as a JSONL file, each line as in the log (what the original module wrote for a run's own log path)")
+      .requiredOption("-r, --run <id>", "the run to export")
+      .option("-o, --output <file>", "write to this new file (0600) instead of stdout"),
+  )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  pulse-log export --run exp-42 > exp-42.jsonl
+  pulse-log export --run exp-42 --output runs/exp-42.jsonl`,
+    )
+    .action(async (o, cmd: Command) => exportRun({ server: await mustServerOf(cmd), run: o.run, output: o.output }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("stats"), "optional")
       .description("counts by type, first/last seq and time, file sizes, events/s over the log's life (reads the log file, or a server with --addr)")
-      .addOption(logPathOption()),
+      .addOption(logPathOption())
+      .addOption(runOption()),
   )
     .addHelpText("after", "\nExamples:\n  pulse-log stats --log-path /var/lib/pulse/pulse_learning_log.jsonl --json\n  pulse-log stats --server 127.0.0.1:50051")
-    .action(async (o, cmd: Command) => stats({ logPath: o.logPath, server: await serverOf(cmd) }, outputOf(o)));
+    .action(async (o, cmd: Command) => stats({ logPath: o.logPath, server: await serverOf(cmd), runs: o.run }, outputOf(o)));
 
   withOutput(
     program

@@ -52,6 +52,8 @@ export interface StatsOptions {
   logPath: string;
   /** Read through this server's ReadEvents instead of the files (any store, JetStream included). */
   server?: ServerConnection;
+  /** Only these runs' records. */
+  runs?: string[];
 }
 
 type RecordVisitor = (r: Pick<LogRecordView, "seq" | "timestamp" | "eventType" | "json">) => void;
@@ -91,8 +93,10 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
   };
   let skipped = 0;
   let nonFinite = 0;
-  if (options.server === undefined) ({ skipped, nonFinite } = await forEachRecord(options.logPath, {}, out, "stats", totalBytes, visit));
-  else await forEachRemoteRecord(options.server, undefined, undefined, visit);
+  const runs = options.runs ?? [];
+  const query: ReadQuery = runs.length > 0 ? { runs: new Set(runs) } : {};
+  if (options.server === undefined) ({ skipped, nonFinite } = await forEachRecord(options.logPath, query, out, "stats", totalBytes, visit));
+  else await forEachRemoteRecord(options.server, undefined, undefined, visit, runs);
   const lifeSeconds = first && last ? (parseTimestamp(last.timestamp) - parseTimestamp(first.timestamp)) / 1e6 : 0;
   const result = {
     records,
@@ -112,7 +116,8 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
     await out.json(result);
     return;
   }
-  const lines = [options.server === undefined ? `${records} records in ${files.length} file(s), ${totalBytes} bytes` : `${records} records read from ${options.server.address}`];
+  const of = runs.length > 0 ? ` of run${runs.length > 1 ? "s" : ""} ${runs.join(", ")}` : "";
+  const lines = [options.server === undefined ? `${records} records${of} in ${files.length} file(s), ${totalBytes} bytes` : `${records} records${of} read from ${options.server.address}`];
   if (first && last) {
     lines.push(`seq   ${first.seq} .. ${last.seq}`);
     lines.push(`time  ${first.timestamp} .. ${last.timestamp} (${lifeSeconds.toFixed(1)} s)`);

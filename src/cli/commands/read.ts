@@ -10,6 +10,8 @@ export interface ReplayOptions {
   until?: string;
   types: string[];
   limit?: number;
+  /** Only these runs' records (read through the server's run index). */
+  runs?: string[];
 }
 
 /** Options of `pulse-log tail`. */
@@ -20,6 +22,8 @@ export interface TailOptions {
   since?: string;
   /** How many of the last records to print first; undefined: 10, or all since --since. */
   lines?: number;
+  /** Only these runs' records. */
+  runs?: string[];
 }
 
 /** `pulse-log replay`: streams the selected records from the server and prints them, with a progress bar on a terminal. */
@@ -35,6 +39,7 @@ export async function replay(options: ReplayOptions, out: Output): Promise<void>
       until: options.until,
       eventTypes: options.types,
       limit: BigInt(options.limit ?? 0),
+      runs: options.runs,
     });
     try {
       for await (const m of stream) {
@@ -52,11 +57,12 @@ export async function replay(options: ReplayOptions, out: Output): Promise<void>
 /** The last `n` records (of the types, since the time) with seq <= lastSeq, reading back in growing windows. */
 async function lastRecords(client: LogClient, lastSeq: number, n: number, options: TailOptions): Promise<LogRecord[]> {
   if (lastSeq === 0 || n === 0) return [];
-  let window = Number.isFinite(n) ? Math.max(256, n * 4) : lastSeq;
+  // By run, the server's index reads only where the runs are: read them whole.
+  let window = Number.isFinite(n) && (options.runs ?? []).length === 0 ? Math.max(256, n * 4) : lastSeq;
   for (;;) {
     const from = Math.max(1, lastSeq - window + 1);
     const kept: LogRecord[] = [];
-    const stream = client.readEvents({ fromSeq: BigInt(from), since: options.since, eventTypes: options.types, limit: BigInt(lastSeq - from + 1) });
+    const stream = client.readEvents({ fromSeq: BigInt(from), since: options.since, eventTypes: options.types, limit: BigInt(lastSeq - from + 1), runs: options.runs });
     let past = false;
     for await (const m of stream) {
       for (const r of m.records) {
@@ -85,7 +91,7 @@ export async function tail(options: TailOptions, out: Output): Promise<void> {
     const n = options.lines ?? (options.since !== undefined ? Number.POSITIVE_INFINITY : 10);
     await out.records(await lastRecords(client, lastSeq, n, options));
     if (!options.follow) return;
-    const stream = client.readEvents({ fromSeq: BigInt(lastSeq + 1), eventTypes: options.types, follow: true });
+    const stream = client.readEvents({ fromSeq: BigInt(lastSeq + 1), eventTypes: options.types, follow: true, runs: options.runs });
     const stop = () => (stream as unknown as { cancel(): void }).cancel();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);

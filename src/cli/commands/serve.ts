@@ -10,7 +10,7 @@ export const serveUsage = usage.replace("Usage: npm start -- [options]", "Usage:
 /**
  * `pulse-log serve [flags]`: runs the same server as `npm start`, configured
  * by the same resolveConfig (flags and environment), until SIGTERM or SIGINT,
- * then shuts down gracefully.
+ * then shuts down gracefully. SIGHUP reloads the tokens file.
  */
 export async function serve(args: readonly string[]): Promise<void> {
   applyServerV8Settings();
@@ -29,7 +29,11 @@ export async function serve(args: readonly string[]): Promise<void> {
     process.stdout.write(`pulse-log ${productVersion()}\n`);
     return;
   }
+  // SIGHUP never stops the server: ignored while it starts, then it reloads the tokens file.
+  let onHangup: () => void = () => undefined;
+  process.on("SIGHUP", () => onHangup());
   const server = await PulseServer.start(config);
+  onHangup = () => void server.reloadTokens();
   await new Promise<void>((resolve, reject) => {
     let stopping = false;
     const stop = (signal: string) => {
