@@ -36,6 +36,7 @@ export class ServerMetrics {
   private readonly durableWriteSeconds: Histogram;
   private readonly recordsSent: Counter;
   private readonly storageFailures: Counter<"stage" | "errno">;
+  private readonly storeDivergences: Counter<"kind" | "outcome">;
   private readonly unhandledRejections: Counter;
 
   constructor(options: ServerMetricsOptions = {}) {
@@ -65,6 +66,12 @@ export class ServerMetrics {
       labelNames: ["stage", "errno"],
       registers,
     });
+    this.storeDivergences = new Counter({
+      name: "pulse_log_store_divergences_total",
+      help: "A replicated store's copies found disagreeing (JetStream): kind write = the stream lost acknowledged records and this server refuses to write (alert on any); kind read = a read landed on a replica off the hash chain (outcome mended: read from the stream leader instead; failed: the read ended with UNAVAILABLE).",
+      labelNames: ["kind", "outcome"],
+      registers,
+    });
     this.recordsSent = new Counter({ name: "pulse_read_records_sent_total", help: "Records handed to ReadEvents streams (each waits for the client's flow control).", registers });
     const lastSeq = options.lastSeq;
     if (lastSeq) {
@@ -89,6 +96,9 @@ export class ServerMetrics {
     },
     failed: (failure: StorageFailure): void => {
       this.storageFailures.inc({ stage: failure.stage, errno: errnoOf(failure.err) ?? "unknown" });
+    },
+    diverged: (kind: "write" | "read", mended: boolean): void => {
+      this.storeDivergences.inc({ kind, outcome: kind === "write" ? "refused" : mended ? "mended" : "failed" });
     },
   } satisfies AppenderObserver;
 

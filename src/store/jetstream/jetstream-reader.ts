@@ -1,9 +1,11 @@
 import { status } from "@grpc/grpc-js";
-import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, StoredMsg } from "@nats-io/jetstream";
+import type { MsgHdrs } from "@nats-io/transport-node";
 import { ServiceError } from "../../errors.js";
 import { ReadFilter } from "../read-filter.js";
 import type { LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store.js";
-import { decodeMessage } from "./record-message.js";
+import { chainOfHeaders, decodeMessage, rangeOfHeaders } from "./record-message.js";
+import type { ChainCursor } from "./stream-writer.js";
 import { hedged, isPassing, retrying } from "./retry.js";
 import { lastRecordAt, messageGetter, streamSeqAtTime, streamSeqOfRecord, type RecentMessages } from "./stream-positions.js";
 
@@ -38,6 +40,13 @@ export interface JetStreamReaderOptions {
   directGets?: boolean;
   /** The latest messages' seq ranges as the front end saw them: a read starting among them needs no search. */
   recent?: RecentMessages;
+  /**
+   * Checked before every read: the stream still holds what was acked (the
+   * front end's witness); rejects with UNAVAILABLE naming what it lost.
+   */
+  checkAcked?: () => Promise<void>;
+  /** Told about every message a read found off the chain it was reading, before it is tried through the stream leader (server log, metrics). */
+  onDivergence?: (streamSeq: number, cause: string, mended: boolean) => void;
 }
 
 /** The reader's settings, defaults applied. */
@@ -48,6 +57,9 @@ interface ReaderSettings {
   readonly hedgeMs: number;
   readonly stallMs: number;
   readonly onRetry?: (what: string, err: unknown, attempt: number) => void;
+  /** Gets a message from the stream's leader (never a direct get: a replica may hold another history). */
+  readonly leaderGet: (streamSeq: number) => Promise<StoredMsg | null>;
+  readonly onDivergence?: (streamSeq: number, cause: string, mended: boolean) => void;
 }
 
 /**
@@ -83,11 +95,14 @@ export class JetStreamRecordSource implements RecordSource {
       hedgeMs: options.hedgeMs ?? 1000,
       stallMs: options.stallMs ?? 10_000,
       onRetry: options.onRetry,
+      leaderGet: messageGetter(jsm, stream, { direct: false, retryMs: options.retryMs ?? 60_000, onRetry: (err, n) => options.onRetry?.("leader message get", err, n) }),
+      onDivergence: options.onDivergence,
     };
   }
 
   async open(query: ReadQuery = {}): Promise<RecordCursor> {
     const { retryMs, onRetry } = this.settings;
+    await this.options.checkAcked?.();
     const { state } = await retrying(() => this.jsm.streams.info(this.stream), { ms: retryMs, onRetry: (err, n) => onRetry?.("stream info", err, n) }).catch((err: unknown) => {
       throw unavailable(err, `JetStream stream ${this.stream} did not answer; nothing was read`);
     });
@@ -107,7 +122,7 @@ export class JetStreamRecordSource implements RecordSource {
       start = known !== undefined ? Math.max(start, Math.min(known, last + 1)) : await streamSeqOfRecord(fromSeq, start, last, get);
     }
     if (query.sinceMicros !== undefined && start <= last) start = await streamSeqAtTime(query.sinceMicros - this.settings.timeSkewMicros, start, last, get);
-    return new JetStreamCursor(this.js, this.stream, query, fromSeq, start, last, this.settings);
+    return new JetStreamCursor(this.js, this.stream, query, fromSeq, start, last, this.settings, undefined);
   }
 
   /**
@@ -115,8 +130,8 @@ export class JetStreamRecordSource implements RecordSource {
    * [fromStreamSeq, toStreamSeq] (no query): the store reads the stream's
    * tail through it (its dedup window, what other front ends wrote).
    */
-  scan(fromStreamSeq: number, toStreamSeq: number): RecordCursor {
-    return new JetStreamCursor(this.js, this.stream, {}, 1, fromStreamSeq, toStreamSeq, this.settings);
+  scan(fromStreamSeq: number, toStreamSeq: number, prevHash?: string): ChainCursor {
+    return new JetStreamCursor(this.js, this.stream, {}, 1, fromStreamSeq, toStreamSeq, this.settings, prevHash);
   }
 }
 
@@ -152,7 +167,7 @@ function unavailable(err: unknown, message: string): unknown {
  * (its server was lost): it is replaced. A follower calls `batches` again
  * after the next commit and goes on with the same consumer.
  */
-class JetStreamCursor implements RecordCursor {
+class JetStreamCursor implements ChainCursor {
   private messages: ConsumerMessages | undefined;
   private iterator: AsyncIterator<JsMsg> | undefined;
   /** Closed: nothing more is read. */
@@ -168,6 +183,12 @@ class JetStreamCursor implements RecordCursor {
   private readonly filter: ReadFilter;
   /** Messages of the stream that were not records (skipped). */
   skippedMessages = 0;
+  /** The hash chain's tip after the last message read (undefined: nothing read yet, and no anchor given). */
+  private chainTip: string | undefined;
+  /** Messages read off the chain and mended through the leader: a cursor that keeps landing on a diverged replica gives up. */
+  private mends = 0;
+  /** The first seq of the last message accepted (0: none yet). */
+  private lastFirstSeq = 0;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -180,7 +201,10 @@ class JetStreamCursor implements RecordCursor {
     /** The stream's last message when the cursor opened: a replay reads at least this far. */
     private readonly horizon: number,
     private readonly settings: ReaderSettings,
+    /** The hash the first message must chain on, when known (a catch-up knows its tail); else the stream leader's copy of the first message anchors the read. */
+    prevHash: string | undefined,
   ) {
+    this.chainTip = prevHash;
     // Records of later front ends may still fall before until: a read stops only past the skew margin.
     this.filter = new ReadFilter(query, { startSeq: fromSeq, untilSlackMicros: settings.timeSkewMicros });
   }
@@ -192,6 +216,11 @@ class JetStreamCursor implements RecordCursor {
   /** The seq after the last record read (matching or not): where a follower continues. */
   get nextSeq(): number {
     return this.filter.nextSeq;
+  }
+
+  /** The hash chain's tip after what was read. */
+  get tip(): string | undefined {
+    return this.chainTip;
   }
 
   /**
@@ -256,7 +285,11 @@ class JetStreamCursor implements RecordCursor {
           this.restarts = 0;
           this.stalled = false;
           this.lastStopError = undefined;
-          this.accept(next.value, records);
+          if (!(await this.onChain(next.value, records))) {
+            // The consumer's server holds another history: a new consumer goes on after the message mended through the leader.
+            this.dropConsumer();
+            break;
+          }
         }
         if (records.length > 0) yield records;
       }
@@ -290,11 +323,75 @@ class JetStreamCursor implements RecordCursor {
     void iterator?.return?.()?.catch(() => undefined);
   }
 
+  /**
+   * Accepts a message when it chains on what the cursor read before (and,
+   * for the first message of a read, on the stream leader's copy of it, and
+   * for the one at the horizon, the leader's copy too: a read whose ends
+   * agree with the leader and whose links all hold read the leader's
+   * history). A message off the chain (the consumer's server holds another
+   * history: a replica that diverged) is read again from the stream leader:
+   * when the leader's copy chains on, it is accepted in its stead and false
+   * is returned (the consumer is replaced); when not, the read ends with
+   * UNAVAILABLE naming the seq and the cause.
+   */
+  private async onChain(m: JsMsg, out: LogRecordView[]): Promise<boolean> {
+    if (m.seq < this.nextStreamSeq) return true; // a redelivery after the consumer was re-created
+    const link = chainOfHeaders(m.headers);
+    const range = rangeOfHeaders(m.headers);
+    if (link === undefined || range === undefined) {
+      // Not a chained group commit (an earlier version's record, another program's message): the chain starts again after it.
+      this.accept(m.seq, m.data, m.headers, out);
+      if (range !== undefined) this.chainTip = "";
+      return true;
+    }
+    const anchor = this.chainTip === undefined || m.seq === this.horizon;
+    let problem: string | undefined;
+    if (this.chainTip !== undefined && link.prev !== this.chainTip) problem = `the message at stream sequence ${m.seq} (seqs ${range.first}-${range.last}) does not chain on the one read before it`;
+    let leaderCopy: StoredMsg | null | undefined;
+    if (problem === undefined && anchor) {
+      leaderCopy = await this.leaderCopy(m.seq);
+      const leaderLink = leaderCopy === null ? undefined : chainOfHeaders(leaderCopy.header);
+      if (leaderLink?.last !== link.last) problem = `the message at stream sequence ${m.seq} (seqs ${range.first}-${range.last}) is not the stream leader's message there`;
+    }
+    if (problem === undefined) {
+      this.lastFirstSeq = range.first;
+      this.accept(m.seq, m.data, m.headers, out);
+      this.chainTip = link.last;
+      return true;
+    }
+    leaderCopy ??= await this.leaderCopy(m.seq);
+    const leaderLink = leaderCopy === null ? undefined : chainOfHeaders(leaderCopy.header);
+    const mended = leaderCopy !== null && leaderLink !== undefined && (this.chainTip === undefined || leaderLink.prev === this.chainTip) && ++this.mends <= RESTARTS_MAX;
+    this.settings.onDivergence?.(m.seq, problem, mended);
+    if (!mended) {
+      // The leader's history does not go on from what this read returned: those records were another history's (the replica's).
+      const returnedOff = leaderCopy !== null && leaderLink !== undefined && this.chainTip !== undefined && leaderLink.prev !== this.chainTip && this.lastFirstSeq > 0;
+      const cause =
+        this.mends > RESTARTS_MAX
+          ? `this read kept landing on a replica that holds another history; nothing past seq ${this.nextSeq - 1} was returned; resume with from_seq ${this.nextSeq}`
+          : leaderCopy === null
+            ? `the stream leader has no message there; nothing past seq ${this.nextSeq - 1} was returned; resume with from_seq ${this.nextSeq}`
+            : returnedOff
+              ? `the stream leader's message there does not chain on it either: records from seq ${this.lastFirstSeq} on that this read read came from a replica whose history diverged from the stream leader's; re-read from_seq ${this.lastFirstSeq}`
+              : `the stream leader's message there does not chain on what this read returned either; resume with from_seq ${this.nextSeq}`;
+      throw new ServiceError(status.UNAVAILABLE, `JetStream stream ${this.stream}: ${problem}, and ${cause}`);
+    }
+    this.lastFirstSeq = rangeOfHeaders(leaderCopy!.header)?.first ?? this.lastFirstSeq;
+    this.accept(m.seq, leaderCopy!.data, leaderCopy!.header, out);
+    this.chainTip = leaderLink!.last;
+    return false;
+  }
+
+  private leaderCopy(streamSeq: number): Promise<StoredMsg | null> {
+    return this.settings.leaderGet(streamSeq).catch((err: unknown) => {
+      throw unavailable(err, `JetStream stream ${this.stream}: the stream leader did not answer for the message at stream sequence ${streamSeq}; resume with from_seq ${this.nextSeq}`);
+    });
+  }
+
   /** Applies the query to one message's records; adds those to hand out to `out`. */
-  private accept(m: JsMsg, out: LogRecordView[]): void {
-    if (m.seq < this.nextStreamSeq) return; // a redelivery after the consumer was re-created
-    this.nextStreamSeq = m.seq + 1;
-    const decoded = decodeMessage(m.seq, m.data, m.headers);
+  private accept(streamSeq: number, data: Uint8Array, headers: MsgHdrs | undefined, out: LogRecordView[]): void {
+    this.nextStreamSeq = streamSeq + 1;
+    const decoded = decodeMessage(streamSeq, data, headers);
     if (decoded.kind === "other") {
       this.skippedMessages++;
       return;

@@ -6,14 +6,16 @@ import { formatTimestamp, systemClock, type Clock } from "../../clock.js";
 import { ServiceError } from "../../errors.js";
 import type { AppendEntry, AppendResult, LogStore, RecordSource, StoreObserver } from "../store.js";
 import { queuedBytesOf, WriteQueue } from "../write-queue.js";
+import { AckWitness, type AckedRecord } from "./ack-witness.js";
+import { DivergedError, type Divergence } from "./divergence.js";
 import { JetStreamRecordSource } from "./jetstream-reader.js";
-import { rangeOfHeaders } from "./record-message.js";
+import { chainOfHeaders, rangeOfHeaders } from "./record-message.js";
 import { hedged, retrying } from "./retry.js";
 import { captures, ensureStream } from "./stream-config.js";
 import { lastRecordAt, messageGetter, RecentMessages, streamSeqOfRecord, type LastRecord } from "./stream-positions.js";
 import { StreamWindow } from "./stream-window.js";
 import { StreamWriter, type StreamWriterStats } from "./stream-writer.js";
-import { TurnSignals, turnSubject } from "./turn-signals.js";
+import { askWitnesses, TurnSignals, turnSubject } from "./turn-signals.js";
 
 /** Messages read back from the stream's end at open, at most, to find its last record past other programs' messages. */
 const TAIL_SEARCH_MESSAGES_MAX = 10_000;
@@ -78,6 +80,21 @@ export interface JetStreamStoreOptions {
   watchPollMs?: number;
   /** Told about every request of a read, or of the commit watcher, that failed and is tried again (server log). */
   onReadRetry?: (what: string, err: unknown, attempt: number) => void;
+  /**
+   * The front end's witness file: the newest record acked on the stream,
+   * fsynced before every ack (see ack-witness.ts). Without it the witness
+   * is kept in memory only, and a restarted front end learns it from the
+   * others alone.
+   */
+  witnessPath?: string;
+  /** How long a starting front end waits for the other front ends' witnesses, in ms. Default 500. */
+  witnessWaitMs?: number;
+  /** Told once when the stream is found to have lost acknowledged records: the store refuses every append from then on (error log, metric). */
+  onDiverged?: (d: Divergence) => void;
+  /** Told about every message a read found off the hash chain (a replica that diverged), and whether the stream leader's copy mended it (server log, metric). */
+  onReadDivergence?: (streamSeq: number, cause: string, mended: boolean) => void;
+  /** Rebuilding the dedup window and the tail at open must end within this long, in ms, or the open fails. Default 120,000. */
+  rebuildTimeoutMs?: number;
 }
 
 /** What opening the stream found. */
@@ -96,6 +113,10 @@ export interface JetStreamOpenReport {
   messageBytesMax: number;
   /** The largest message the servers take (their max_payload), in bytes. */
   maxPayload: number;
+  /** How long rebuilding the dedup window and the tail took, in ms. */
+  rebuildMs: number;
+  /** The newest record acked as the witness file and the other front ends told it at open (undefined: none). */
+  acked: AckedRecord | undefined;
 }
 
 /** Room left in a message for its headers (message id, expectations, seq range). */
@@ -137,8 +158,9 @@ export class JetStreamStore implements LogStore {
   private readonly recent = new RecentMessages();
   /** Where ReadEvents reads records from. */
   readonly records: RecordSource;
-  /** Messages carry no hash chain: JetStream keeps them, verify has nothing to prove. */
-  readonly integrity = "none";
+  /** Every message's records carry the file store's hash chain, and each message names the hash it follows on. */
+  readonly integrity = "hash-chain";
+  private witness!: AckWitness;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -158,6 +180,8 @@ export class JetStreamStore implements LogStore {
       onRetry: options.onReadRetry,
       directGets,
       recent: this.recent,
+      checkAcked: () => this.checkAcked(),
+      onDivergence: options.onReadDivergence,
     });
     this.records = this.source;
   }
@@ -192,10 +216,23 @@ export class JetStreamStore implements LogStore {
       const store = new JetStreamStore(nc, jetstream(nc, { timeout: publishTimeoutMs }), jsm, options, found.info.config.allow_direct === true);
       const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
       const messageBytesMax = Math.min(options.messageBytesMax ?? Number.POSITIVE_INFINITY, maxPayload - HEADER_BYTES_MAX);
-      const windowRecords = await store.start(found.info, messageBytesMax);
+      store.witness = await AckWitness.open(options.witnessPath, options.stream);
+      // A front end without a witness of its own (new, or its file lost) learns the others' before it writes.
+      const told = captures(found.info, turnSubject(options.stream)) ? undefined : await askWitnesses(nc, turnSubject(options.stream), options.witnessWaitMs ?? 500);
+      if (told !== undefined) store.witness.learn(told);
+      const started = performance.now();
+      const rebuildTimeoutMs = options.rebuildTimeoutMs ?? 120_000;
+      let timer: NodeJS.Timeout | undefined;
+      const windowRecords = await Promise.race([
+        store.start(found.info, messageBytesMax),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`rebuilding the dedup window and the tail of JetStream stream ${options.stream} took longer than ${rebuildTimeoutMs} ms`)), rebuildTimeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const rebuildMs = performance.now() - started;
       return {
         store,
-        report: { created: found.created, lastSeq: store.seq, replicas: found.replicas, serverVersion: nc.info?.version, windowRecords, messageBytesMax, maxPayload },
+        report: { created: found.created, lastSeq: store.seq, replicas: found.replicas, serverVersion: nc.info?.version, windowRecords, messageBytesMax, maxPayload, rebuildMs, acked: store.witness.acked },
       };
     } catch (err) {
       await nc.close().catch(() => undefined);
@@ -209,9 +246,11 @@ export class JetStreamStore implements LogStore {
     const first = Math.max(1, info.state.first_seq);
     const last = info.state.last_seq;
     const get = messageGetter(this.jsm, stream, { direct: this.directGets, retryMs: this.readRetryMs, onRetry: (err, n) => onReadRetry?.("message get", err, n) });
+    // The tail from the stream's leader: a replica may hold another history, or lack its end.
+    const leaderGet = messageGetter(this.jsm, stream, { direct: false, retryMs: this.readRetryMs, onRetry: (err, n) => onReadRetry?.("leader message get", err, n) });
     let end: LastRecord | undefined;
     if (last >= first) {
-      end = await lastRecordAt(last, first, get, TAIL_SEARCH_MESSAGES_MAX);
+      end = await lastRecordAt(last, first, leaderGet, TAIL_SEARCH_MESSAGES_MAX);
       if (end === undefined && last - first + 1 > TAIL_SEARCH_MESSAGES_MAX) {
         throw new Error(`the last ${TAIL_SEARCH_MESSAGES_MAX} messages of JetStream stream ${stream} hold no record: is another program publishing on ${this.options.subject}?`);
       }
@@ -221,7 +260,7 @@ export class JetStreamStore implements LogStore {
     let windowRecords = 0;
     if (end !== undefined && capacity > 0) {
       const from = await streamSeqOfRecord(Math.max(1, end.recordSeq - capacity + 1), first, end.streamSeq, get);
-      const cursor = this.source.scan(from, last);
+      const cursor = this.source.scan(from, last, undefined);
       try {
         for await (const batch of cursor.batches()) {
           window.addRecords(batch);
@@ -243,11 +282,15 @@ export class JetStreamStore implements LogStore {
         js: this.js,
         jsm: this.jsm,
         get,
-        scan: (a, b) => this.source.scan(a, b),
+        scan: (a, b, prevHash) => this.source.scan(a, b, prevHash),
         // Turn notices go on a core subject no stream should store: a stream that captures it (a ">" subject, say) would take them for other writers' messages.
-        turns: captures(info, turnSubject(stream)) ? undefined : (writer, onNotice) => new TurnSignals(this.nc, turnSubject(stream), writer, onNotice, this.options.onTurnFailure),
+        turns: captures(info, turnSubject(stream))
+          ? undefined
+          : (writer, onNotice) => new TurnSignals(this.nc, turnSubject(stream), writer, onNotice, this.options.onTurnFailure, () => this.witness.acked),
         window,
-        tail: { streamSeq: last, recordSeq },
+        tail: { streamSeq: last, recordSeq, hash: end?.hash ?? "" },
+        witness: this.witness,
+        onDiverged: this.options.onDiverged,
         onCommitted: (s) => this.advance(s),
         onMessage: (streamSeq, seqs) => this.recent.add(streamSeq, seqs),
         observer: this.options.observer,
@@ -265,7 +308,56 @@ export class JetStreamStore implements LogStore {
         onGap: this.options.onGap,
       },
     );
+    // The stream's end must hold what was acked before this front end writes after it; when it does not, the
+    // front end opens refusing every append (told through onDiverged), and reads say why.
+    await this.checkAcked(end).catch((err: unknown) => {
+      if (!(err instanceof DivergedError)) throw err;
+    });
     return windowRecords;
+  }
+
+  /** Why this front end refuses to write (the stream lost acknowledged records), or undefined while it writes. */
+  get diverged(): Divergence | undefined {
+    return this.writer?.diverged;
+  }
+
+  /**
+   * Checks that the stream's leader holds the newest record acked (the
+   * witness): its end is not before it, and the message at its stream
+   * sequence holds it with the acked hash. Otherwise the store refuses to
+   * write from now on, and this rejects with UNAVAILABLE saying what was
+   * lost. Before every read and at open (`end`: the stream's end just read).
+   */
+  private async checkAcked(end?: LastRecord): Promise<void> {
+    const known = this.writer?.diverged;
+    if (known !== undefined) throw new DivergedError(known);
+    const acked = this.witness?.acked;
+    if (acked === undefined) return;
+    const { stream, onReadRetry } = this.options;
+    let d: Divergence | undefined;
+    if (end !== undefined && end.recordSeq < acked.seq) {
+      d = { stream, kind: "behind", seq: acked.seq, streamSeq: acked.streamSeq, found: `the stream ends with seq ${end.recordSeq} (stream sequence ${end.streamSeq})`, cause: "a replica that lacks acked messages leads the stream" };
+    } else {
+      const leaderGet = messageGetter(this.jsm, stream, { direct: false, retryMs: this.readRetryMs, onRetry: (err, n) => onReadRetry?.("leader message get", err, n) });
+      const m = await leaderGet(acked.streamSeq);
+      const range = m === null ? undefined : rangeOfHeaders(m.header);
+      const link = m === null ? undefined : chainOfHeaders(m.header);
+      if (m === null) {
+        d = { stream, kind: "behind", seq: acked.seq, streamSeq: acked.streamSeq, found: "the stream leader has no message there", cause: "a replica that lacks acked messages leads the stream" };
+      } else if (range?.last !== acked.seq || link?.last !== acked.hash) {
+        d = {
+          stream,
+          kind: "differs",
+          seq: acked.seq,
+          streamSeq: acked.streamSeq,
+          found: `the message there holds ${range === undefined ? "no records of this service" : `seqs ${range.first}-${range.last}`} with another hash`,
+          cause: "the stream holds another history than the one that was acked (a replica whose copy diverged leads the stream)",
+        };
+      }
+    }
+    if (d === undefined) return;
+    this.writer.refuse(d);
+    throw new DivergedError(d);
   }
 
   /** The highest seq this front end knows to be stored (its own acks, what it caught up on, and the stream's end when it last looked). */
@@ -322,6 +414,7 @@ export class JetStreamStore implements LogStore {
     await this.writer.drained();
     this.writer.close();
     this.unwatch();
+    await this.witness.close();
     // drain() flushes what was published and lets subscriptions finish.
     await this.nc.drain().catch(() => this.nc.close());
   }

@@ -1,9 +1,16 @@
 import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { ServerConfig } from "../../config.js";
 import type { StoreDeps } from "../store.js";
+import { divergenceMessage } from "./divergence.js";
 import { JetStreamStore } from "./jetstream-store.js";
 import { versionWarning } from "./server-version.js";
 import type { JetStreamStoreChoice } from "./store-choice.js";
+
+/** The witness file of a front end on `stream`: beside its log path (the folder a front end keeps its own files in). */
+export function witnessPathOf(logPath: string, stream: string): string {
+  return join(dirname(logPath), `jetstream-${stream}.witness`);
+}
 
 /**
  * Opens the server's JetStream store from its config, logging what it
@@ -26,6 +33,17 @@ export async function openJetStreamStore(config: ServerConfig & { store: JetStre
     queueBytesMax: config.queueBytesMax,
     dedupWindowRecords: config.dedupWindowRecords,
     observer: deps.observer,
+    // Beside the front end's own files: the newest record it acked, which the stream must keep holding.
+    witnessPath: witnessPathOf(config.logPath, choice.stream),
+    onDiverged: (d) => {
+      deps.observer?.diverged?.("write", false);
+      logger.error({ stream: choice.stream, kind: d.kind, seq: d.seq, streamSeq: d.streamSeq }, divergenceMessage(d));
+    },
+    onReadDivergence: (streamSeq, cause, mended) => {
+      deps.observer?.diverged?.("read", mended);
+      if (mended) logger.warn({ stream: choice.stream, streamSeq, cause }, "a JetStream read landed on a replica whose copy of the stream diverged from the leader's (off the hash chain): the message was read from the stream leader instead");
+      else logger.error({ stream: choice.stream, streamSeq, cause }, "a JetStream read landed on a replica whose copy of the stream diverged from the leader's, and the leader's copy did not mend it: the read ended with UNAVAILABLE");
+    },
     onRetry: (err, attempt) => logger.warn({ err: (err as Error).message, attempt }, "JetStream publish not acked yet; trying again with the same message id"),
     onReadRetry: (what, err, attempt) => logger.warn({ what, err: (err as Error)?.message ?? String(err), attempt }, "JetStream read not answered yet (a leader change or a lost server); trying again"),
     onTurnFailure: (err) => logger.warn({ err: (err as Error)?.message ?? String(err) }, "cannot publish JetStream turn notices (_PULSE.turns.<stream>): front ends on this stream race for turns instead"),
@@ -56,6 +74,8 @@ export async function openJetStreamStore(config: ServerConfig & { store: JetStre
       created: report.created,
       lastSeq: report.lastSeq,
       windowRecords: report.windowRecords,
+      rebuildMs: Math.round(report.rebuildMs),
+      ackedSeq: report.acked?.seq,
       messageBytesMax: report.messageBytesMax,
     },
     "JetStream log opened",

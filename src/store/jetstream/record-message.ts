@@ -1,17 +1,22 @@
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { parseTimestamp } from "../../clock.js";
-import { ID_OPEN, ID_PREFIX, RECORD_END, scanned, scanRecord, SEQ_OPEN } from "../../record/layout.js";
+import { HASH_OPEN, ID_OPEN, ID_PREFIX, scanned, scanRecord, SEQ_OPEN } from "../../record/layout.js";
+import { chainHash } from "../hash-chain.js";
 import type { LogRecordView, RecordField } from "../store.js";
 import { LineRecord } from "../record-view.js";
 import { StoredRecord } from "./stored-record.js";
 
 /**
  * One JetStream message carries one group commit: its records as JSONL
- * lines, exactly as the file store writes them without the hash chain
- * (`{"event_id":..,"timestamp":..,"event_type":..,"data":..,"seq":N}\n` per
- * record, seqs consecutive), and two headers naming the seq range, so that
- * a reader finds a seq with a binary search over message headers and a
- * headers-only watcher learns the last seq without reading bodies.
+ * lines, exactly as the file store writes them with its hash chain
+ * (`{"event_id":..,"timestamp":..,"event_type":..,"data":..,"seq":N,"hash":"<hex>"}\n`
+ * per record, seqs consecutive, each hash chained on the record before,
+ * across messages), and headers naming the seq range, so that a reader finds
+ * a seq with a binary search over message headers and a headers-only
+ * watcher learns the last seq without reading bodies, and the chain's hash
+ * before and after the message, so that a reader checks that each message
+ * follows on from the one it read before without hashing a record (see
+ * {@link PREV_HASH_HEADER}).
  */
 export const FIRST_SEQ_HEADER = "Pulse-First-Seq";
 /** The seq of the last record a message carries (see {@link FIRST_SEQ_HEADER}). */
@@ -24,6 +29,20 @@ export const LAST_SEQ_HEADER = "Pulse-Last-Seq";
  * written by another program) has every record remembered.
  */
 export const CLIENT_IDS_HEADER = "Pulse-Client-Ids";
+/**
+ * The hash of the record before a message's first one (`none` when the
+ * chain starts with this message: the stream's first record, or records of
+ * an earlier version of this service before it). A message of another
+ * history (a replica that diverged, or a writer that did not follow the
+ * stream's end) names a hash that is not the last hash of the message read
+ * before it: readers and writers compare the two.
+ */
+export const PREV_HASH_HEADER = "Pulse-Prev-Hash";
+/** The hash of a message's last record (see {@link PREV_HASH_HEADER}). */
+export const LAST_HASH_HEADER = "Pulse-Last-Hash";
+/** The {@link PREV_HASH_HEADER} of a message that starts the chain. */
+const CHAIN_START = "none";
+
 /** The message id header JetStream de-duplicates on (set through the client's msgID option). */
 export const MSG_ID_HEADER = "Nats-Msg-Id";
 
@@ -48,13 +67,21 @@ export interface EncodedRecord {
   encodedLength?: number;
 }
 
-/** Room for `<seq>}\n` after a record's encoded bytes: 16 digits, "}" and the newline. */
-const SEQ_TAIL_BYTES_MAX = 18;
+/** Room for `<seq>,"hash":"<64 hex>"}\n` after a record's encoded bytes: 16 digits, the hash member, "}" and the newline. */
+const SEQ_TAIL_BYTES_MAX = 16 + HASH_OPEN.length + 64 + 3;
+
+/** A message's place in the hash chain: the hash before its first record and after its last ("" before the first hashed record). */
+export interface ChainLink {
+  readonly prev: string;
+  readonly last: string;
+}
 
 /**
  * Encodes one message's records, in the contract's key order, as the file
- * store writes them (no hash member: JetStream records carry none), seqs
- * consecutive from `first`, into one buffer of at most `bytesMax` bytes.
+ * store writes them with its hash chain, seqs consecutive from `first` and
+ * hashes chained from `prevHash`, into one buffer of at most `bytesMax`
+ * bytes. Each record's SHA-256 is taken as it is added, over the bytes just
+ * written: the message costs one hash per record and no second pass.
  */
 export class MessageBuilder {
   private buf: Buffer;
@@ -64,15 +91,25 @@ export class MessageBuilder {
   private clientRanges: string[] = [];
   private clientRangeStart = -1;
   private clientRangeEnd = -1;
+  /** The hash of the last record added (the previous message's last one before any). */
+  private tipHash: string;
 
   constructor(
     private readonly bytesMax: number,
     /** The seq of the first record. */
     readonly first: number,
+    /** The hash of the record before the first ("" when the chain starts here). */
+    readonly prevHash = "",
   ) {
     // Small at first (one record of a unary call), doubled as records come, up to bytesMax.
     this.buf = Buffer.allocUnsafe(Math.min(bytesMax, 16 * 1024));
     this.next = first;
+    this.tipHash = prevHash;
+  }
+
+  /** The hash of the last record added: the next message chains on it. */
+  get tip(): string {
+    return this.tipHash;
   }
 
   /** Records added so far. */
@@ -106,18 +143,22 @@ export class MessageBuilder {
       this.reserve(bytes + SEQ_TAIL_BYTES_MAX);
       length = this.buf.write(text, this.used);
     }
+    const start = this.used;
     record.encoded = this.buf;
-    record.encodedStart = this.used;
+    record.encodedStart = start;
     record.encodedLength = length;
     this.used += length;
     if (clientChosen) this.markClientChosen(this.next - this.first);
-    this.used += this.buf.write(`${this.next++}${RECORD_END}`, this.used, "latin1");
+    this.used += this.buf.write(String(this.next++), this.used, "latin1");
+    // The chain's hash over the previous hash and the record up to its seq, as the file store's sealer takes it.
+    this.tipHash = chainHash(this.tipHash, this.buf.subarray(start, this.used));
+    this.used += this.buf.write(`${HASH_OPEN}${this.tipHash}"}\n`, this.used, "latin1");
     return "added";
   }
 
-  /** The message's headers: its seq range, and which of its records carry client-chosen ids. */
+  /** The message's headers: its seq range, its place in the hash chain, and which of its records carry client-chosen ids. */
   headers(): MsgHdrs {
-    const h = rangeHeaders({ first: this.first, last: this.next - 1 });
+    const h = rangeHeaders({ first: this.first, last: this.next - 1 }, { prev: this.prevHash, last: this.tipHash });
     if (this.clientRangeStart >= 0) this.clientRanges.push(`${this.clientRangeStart}-${this.clientRangeEnd}`);
     this.clientRangeStart = -1;
     const ranges = this.clientRanges.length === 0 ? "none" : this.clientRanges.join(",");
@@ -148,12 +189,30 @@ export class MessageBuilder {
   }
 }
 
-/** The headers of a message holding records first..last. */
-export function rangeHeaders(range: SeqRange): MsgHdrs {
+/** The headers of a message holding records first..last, chained as `link` says. */
+export function rangeHeaders(range: SeqRange, link?: ChainLink): MsgHdrs {
   const h = headers();
   h.set(FIRST_SEQ_HEADER, String(range.first));
   h.set(LAST_SEQ_HEADER, String(range.last));
+  if (link !== undefined) {
+    h.set(PREV_HASH_HEADER, link.prev === "" ? CHAIN_START : link.prev);
+    h.set(LAST_HASH_HEADER, link.last);
+  }
   return h;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * A message's place in the hash chain as its headers name it; undefined for
+ * a message without (an earlier version of this service, another program).
+ */
+export function chainOfHeaders(h: MsgHdrs | undefined): ChainLink | undefined {
+  if (h === undefined) return undefined;
+  const prev = h.get(PREV_HASH_HEADER);
+  const last = h.get(LAST_HASH_HEADER);
+  if (!HEX64.test(last) || (prev !== CHAIN_START && !HEX64.test(prev))) return undefined;
+  return { prev: prev === CHAIN_START ? "" : prev, last };
 }
 
 const positiveInt = (text: string | undefined): number | undefined => {

@@ -1,5 +1,5 @@
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import { lastTimestampOf, rangeOfMessage, type SeqRange } from "./record-message.js";
+import { chainOfHeaders, lastTimestampOf, rangeOfMessage, type SeqRange } from "./record-message.js";
 import { retrying } from "./retry.js";
 
 /** Reads the stored message at a stream sequence (null when there is none: deleted, or never stored). */
@@ -90,6 +90,8 @@ export function streamSeqAtTime(micros: number, lo: number, hi: number, get: Mes
 export interface LastRecord {
   readonly recordSeq: number;
   readonly streamSeq: number;
+  /** The hash chain's tip there ("" when the message carries no chain). */
+  readonly hash: string;
 }
 
 /**
@@ -103,7 +105,7 @@ export async function lastRecordAt(last: number, first: number, get: MessageGett
   for (let s = last; s >= Math.max(first, 1) && last - s < stepsMax; s--) {
     const m = await get(s);
     const range = m === null ? undefined : rangeOfMessage(s, m.data, m.header);
-    if (range !== undefined) return { recordSeq: range.last, streamSeq: s };
+    if (range !== undefined) return { recordSeq: range.last, streamSeq: s, hash: chainOfHeaders(m!.header)?.last ?? "" };
   }
   return undefined;
 }

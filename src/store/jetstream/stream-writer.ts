@@ -5,7 +5,9 @@ import type { MsgHdrs } from "@nats-io/transport-node";
 import { ServiceError } from "../../errors.js";
 import type { AppendEntry, AppendResult, RecordCursor, StoreObserver } from "../store.js";
 import { recordHead } from "../../record/layout.js";
-import { clientRecordsOf, MessageBuilder, MSG_ID_HEADER, rangeOfMessage, type EncodedRecord, type RecordIdentity, type SeqRange } from "./record-message.js";
+import { chainOfHeaders, clientRecordsOf, MessageBuilder, MSG_ID_HEADER, rangeOfMessage, type EncodedRecord, type RecordIdentity, type SeqRange } from "./record-message.js";
+import { DivergedError, type Divergence } from "./divergence.js";
+import type { AckWitness } from "./ack-witness.js";
 import { isPassing, retrying } from "./retry.js";
 import type { MessageGetter } from "./stream-positions.js";
 import type { StreamWindow } from "./stream-window.js";
@@ -24,6 +26,14 @@ export interface StreamTail {
   readonly streamSeq: number;
   /** The seq of the last record up to that message (0 when none). */
   readonly recordSeq: number;
+  /** The hash chain's tip at that message: its last record's hash ("" when no record before carries one). */
+  readonly hash: string;
+}
+
+/** A cursor over stretches of the stream that says where the hash chain stands after what it read. */
+export interface ChainCursor extends RecordCursor {
+  /** The last hash read (undefined before the first message with records). */
+  readonly tip: string | undefined;
 }
 
 /** What a {@link StreamWriter} works with. */
@@ -32,8 +42,8 @@ export interface StreamWriterDeps {
   jsm: JetStreamManager;
   /** Gets one message by stream sequence (a catch-up's messages), through an election. */
   get: MessageGetter;
-  /** Reads every record of the messages at stream sequences [from, to] (a long catch-up). */
-  scan: (fromStreamSeq: number, toStreamSeq: number) => RecordCursor;
+  /** Reads every record of the messages at stream sequences [from, to] (a long catch-up), checking that they chain on `prevHash`. */
+  scan: (fromStreamSeq: number, toStreamSeq: number, prevHash: string) => ChainCursor;
   /** The front end's window of recent event_ids, filled from the stream's tail at open. */
   window: StreamWindow;
   /** The stream's end when the window was filled. */
@@ -46,6 +56,10 @@ export interface StreamWriterDeps {
   observer?: StoreObserver;
   /** Opens the turn notices of the stream for this writer (its id), delivering others' notices; none: front ends only race. */
   turns?: (writer: string, onNotice: (notice: TurnNotice) => void) => TurnPort;
+  /** The durable record of the newest record acked (by this front end, or told by others): written before every ack. */
+  witness: AckWitness;
+  /** Told once when the stream is found not to hold what was acked: the writer refuses every append from then on. */
+  onDiverged?: (d: Divergence) => void;
 }
 
 /** Options of a {@link StreamWriter}. */
@@ -122,6 +136,8 @@ interface OutMessage {
   readonly headers: MsgHdrs;
   /** Publishes tried again as they were. */
   tries: number;
+  /** The hash of its last record: the next message chains on it. */
+  readonly tip: string;
 }
 
 /** JetStream's answer to a publish whose expectations failed: another writer's message is there. */
@@ -208,6 +224,8 @@ export class StreamWriter {
    */
   private othersTurnMs = 20;
   private readonly turns: TurnPort | undefined;
+  /** Set when the stream no longer holds what was acked: every append is refused with it. */
+  private divergedError: DivergedError | undefined;
 
   constructor(
     private readonly deps: StreamWriterDeps,
@@ -220,6 +238,7 @@ export class StreamWriter {
   /** Another front end's turn notice: the stream is shared for a while; a store it announces ends a hold. */
   private noticed(notice: TurnNotice): void {
     this.sharedUntil = Date.now() + SHARED_MS;
+    if (notice.kind === "stored" && notice.acked !== undefined) this.deps.witness.learn(notice.acked);
     if (notice.kind === "want") this.othersWant = true;
     if (notice.kind === "stored") this.othersWant = false;
     if (notice.kind === "stored" && notice.streamSeq > this.othersStoredSeq) {
@@ -234,6 +253,23 @@ export class StreamWriter {
     return this.tail;
   }
 
+  /** Why this writer refuses to write (the stream lost acknowledged records), or undefined while it writes. */
+  get diverged(): Divergence | undefined {
+    return this.divergedError?.divergence;
+  }
+
+  /**
+   * Stops writing for good: the stream does not hold the history this
+   * front end (or another, by its witness) acked. Everything waiting fails
+   * with the error, and so does every later append; told once.
+   */
+  refuse(d: Divergence): void {
+    if (this.divergedError !== undefined) return;
+    this.divergedError = new DivergedError(d);
+    this.deps.onDiverged?.(d);
+    this.failWaiting(this.divergedError);
+  }
+
   /**
    * Queues a call's entries (all stamped with `timestamp`) and resolves with
    * where each landed once they are stored, in order of entries. A client
@@ -241,6 +277,7 @@ export class StreamWriter {
    * answered with the original record (duplicate).
    */
   append(entries: readonly AppendEntry[], timestamp: string): Promise<AppendResult[]> {
+    if (this.divergedError !== undefined) return Promise.reject(this.divergedError);
     return new Promise<AppendResult[]>((resolve, reject) => {
       const call: Call = { entries, timestamp, head: recordHead(timestamp), results: new Array(entries.length), open: entries.length, deadline: Date.now() + this.options.publishRetryMs, done: false, resolve, reject };
       for (let i = 0; i < entries.length; i++) {
@@ -313,8 +350,9 @@ export class StreamWriter {
           await this.round();
           if (this.stats.messages > stored && Date.now() < this.sharedUntil) this.turns?.stored(this.tail.streamSeq);
         } catch (err) {
+          if (err instanceof DivergedError) this.refuse(err.divergence);
           // The stream could not be read or written for the whole retry budget: everything waiting fails; later appends start over from the tail.
-          this.failWaiting(err);
+          else this.failWaiting(err);
         }
       }
     } finally {
@@ -353,6 +391,21 @@ export class StreamWriter {
       this.stats.turnsTaken++;
       await this.catchUp(this.othersStoredSeq, "announced");
     }
+    // A record acked past what this front end read (another front end said so): the stream must hold it before anything is written after.
+    const acked = this.deps.witness.acked;
+    if (acked !== undefined && acked.seq > this.tail.recordSeq) {
+      if (acked.streamSeq > this.tail.streamSeq) await this.catchUp(acked.streamSeq, "announced");
+      if (acked.seq > this.tail.recordSeq) {
+        throw new DivergedError({
+          stream: this.options.stream,
+          kind: "behind",
+          seq: acked.seq,
+          streamSeq: acked.streamSeq,
+          found: `the stream leader's copy holds records up to seq ${this.tail.recordSeq} only (stream sequence ${this.tail.streamSeq})`,
+          cause: "a replica that lacks acked messages leads the stream",
+        });
+      }
+    }
   }
 
   /** Builds messages from what is pending, publishes what is outstanding, and deals with the answers. */
@@ -364,10 +417,13 @@ export class StreamWriter {
     const settled = await Promise.allSettled(out.map((m) => this.publish(m)));
     const seconds = (performance.now() - started) / 1000;
     let stored = 0;
-    while (stored < settled.length && settled[stored].status === "fulfilled") {
-      const ack = (settled[stored] as PromiseFulfilledResult<PubAck>).value;
-      this.committed(out[stored], ack.seq, seconds);
-      stored++;
+    while (stored < settled.length && settled[stored].status === "fulfilled") stored++;
+    if (stored > 0) {
+      const ack = (settled[stored - 1] as PromiseFulfilledResult<PubAck>).value;
+      const m = out[stored - 1];
+      // Durable before any of them is acked: the newest record acked, which no later stream may lack.
+      await this.deps.witness.record({ seq: m.range.last, streamSeq: ack.seq, hash: m.tip });
+      for (let i = 0; i < stored; i++) this.committed(out[i], (settled[i] as PromiseFulfilledResult<PubAck>).value.seq, seconds);
     }
     this.outstanding = out.slice(stored);
     if (this.outstanding.length === 0) return;
@@ -404,7 +460,7 @@ export class StreamWriter {
     while (this.outstanding.length < messagesInFlightMax && this.pendingCount > 0) {
       const prev = this.outstanding.at(-1);
       const expectLast = prev === undefined ? this.tail.streamSeq : prev.expectLast + 1;
-      const builder = new MessageBuilder(messageBytesMax, prev === undefined ? this.tail.recordSeq + 1 : prev.range.last + 1);
+      const builder = new MessageBuilder(messageBytesMax, prev === undefined ? this.tail.recordSeq + 1 : prev.range.last + 1, prev === undefined ? this.tail.hash : prev.tip);
       const slots: Slot[] = [];
       while (this.pendingHead < this.pending.length) {
         const slot = this.pending[this.pendingHead];
@@ -427,7 +483,7 @@ export class StreamWriter {
       this.compactPending();
       if (slots.length === 0) break;
       const range = { first: builder.first, last: builder.first + slots.length - 1 };
-      this.outstanding.push({ id: `${this.idPrefix}.${++this.messageNo}`, slots, range, expectLast, prevId: prev?.id, data: builder.bytes, headers: builder.headers(), tries: 0 });
+      this.outstanding.push({ id: `${this.idPrefix}.${++this.messageNo}`, slots, range, expectLast, prevId: prev?.id, data: builder.bytes, headers: builder.headers(), tries: 0, tip: builder.tip });
     }
   }
 
@@ -473,7 +529,7 @@ export class StreamWriter {
     }
     if (ids.length > 0) this.deps.window.addRun(runCall!.timestamp, ids, seqs);
     this.deps.window.advance(m.range.last);
-    this.tail = { streamSeq, recordSeq: m.range.last };
+    this.tail = { streamSeq, recordSeq: m.range.last, hash: m.tip };
     this.ownStoredSeq = streamSeq;
     this.ownStoredAt = performance.now();
     this.deps.onMessage?.(streamSeq, m.range);
@@ -500,7 +556,14 @@ export class StreamWriter {
     // A long announced stretch is read with a consumer, which must not wait for messages that are not there: the stream's end bounds it.
     if (end === "announced" && to - this.tail.streamSeq > CATCH_UP_GETS_MAX) to = Math.min(to, (await info()).state.last_seq);
     if (to < this.tail.streamSeq && end === "stored") {
-      throw new Error(`JetStream stream ${stream} ends at sequence ${to}, before ${this.tail.streamSeq} which this server read there (was it deleted and made again, or purged?)`);
+      throw new DivergedError({
+        stream,
+        kind: "behind",
+        seq: this.tail.recordSeq,
+        streamSeq: this.tail.streamSeq,
+        found: `the stream ends at stream sequence ${to}`,
+        cause: "the stream leader's copy of the stream ends before records this server read or acked there (a stale replica leads it, or it was purged, or deleted and made again)",
+      });
     }
     let s = this.tail.streamSeq + 1;
     let others: StoredMsg | null | undefined;
@@ -510,7 +573,9 @@ export class StreamWriter {
         others = m;
         break;
       }
-      this.committed(this.outstanding.shift()!, s);
+      const mine = this.outstanding.shift()!;
+      await this.deps.witness.record({ seq: mine.range.last, streamSeq: s, hash: mine.tip });
+      this.committed(mine, s);
       s++;
     }
     if (s > to) {
@@ -540,20 +605,62 @@ export class StreamWriter {
         const m = messages[i];
         if (m === null && !through) break;
         const range = m === null ? undefined : rangeOfMessage(seqs[i], m.data, m.header);
-        if (range !== undefined) this.caughtUp(range, clientRecordsOf(seqs[i], m!.data, m!.header));
-        this.tail = { streamSeq: seqs[i], recordSeq: this.tail.recordSeq };
+        let hash = this.tail.hash;
+        if (range !== undefined) {
+          hash = this.chained(seqs[i], range, m!);
+          this.checkWitness(seqs[i], range, hash);
+          this.caughtUp(range, clientRecordsOf(seqs[i], m!.data, m!.header));
+        }
+        this.tail = { streamSeq: seqs[i], recordSeq: this.tail.recordSeq, hash };
         this.deps.onMessage?.(seqs[i], range ?? "none");
       }
     } else {
-      const cursor = this.deps.scan(from, to);
+      const cursor = this.deps.scan(from, to, this.tail.hash);
       try {
         for await (const batch of cursor.batches()) if (batch.length > 0) this.caughtUp({ first: batch[0].seq, last: batch[batch.length - 1].seq }, batch);
       } finally {
         await cursor.close();
       }
-      this.tail = { streamSeq: to, recordSeq: this.tail.recordSeq };
+      this.tail = { streamSeq: to, recordSeq: this.tail.recordSeq, hash: cursor.tip ?? this.tail.hash };
     }
     this.deps.onCommitted(this.tail.recordSeq);
+  }
+
+  /** The message at the witness's stream sequence must be the one acked there. */
+  private checkWitness(streamSeq: number, range: SeqRange, hash: string): void {
+    const acked = this.deps.witness.acked;
+    if (acked === undefined || acked.streamSeq !== streamSeq || (range.last === acked.seq && hash === acked.hash)) return;
+    throw new DivergedError({
+      stream: this.options.stream,
+      kind: "differs",
+      seq: acked.seq,
+      streamSeq,
+      found: `the message there holds seqs ${range.first}-${range.last} ending with hash ${hash.slice(0, 16)}..., not the record acked (hash ${acked.hash.slice(0, 16)}...)`,
+      cause: "the stream holds another history than the one that was acked (a replica whose copy diverged leads the stream)",
+    });
+  }
+
+  /**
+   * The chain's tip after another writer's message: its last hash, when it
+   * chains on this front end's tip. A message that does not is of another
+   * history than the one this front end read and acked (a replica that
+   * diverged leads the stream): the writer stops (DivergedError).
+   */
+  private chained(streamSeq: number, range: SeqRange, m: StoredMsg): string {
+    const link = chainOfHeaders(m.header);
+    // Records of an earlier version carry no chain; a chained message after them starts it again from "".
+    if (link === undefined) return "";
+    if (link.prev !== this.tail.hash && this.tail.hash !== "") {
+      throw new DivergedError({
+        stream: this.options.stream,
+        kind: "differs",
+        seq: range.first,
+        streamSeq,
+        found: `the message at stream sequence ${streamSeq} (seqs ${range.first}-${range.last}) chains on hash ${link.prev.slice(0, 16)}..., not on ${this.tail.hash.slice(0, 16)}... of seq ${this.tail.recordSeq} that this server read or acked`,
+        cause: "the stream holds another history than the one this server acked (a replica whose copy diverged leads the stream)",
+      });
+    }
+    return link.last;
   }
 
   /** Records `range` another writer stored (and those of them the window keeps): the window and the tail's last seq move on (a seq that does not follow on is told). */
@@ -562,7 +669,7 @@ export class StreamWriter {
     this.deps.window.addRecords(remembered);
     this.deps.window.advance(range.last);
     this.stats.recordsCaughtUp += range.last - range.first + 1;
-    this.tail = { streamSeq: this.tail.streamSeq, recordSeq: Math.max(this.tail.recordSeq, range.last) };
+    this.tail = { streamSeq: this.tail.streamSeq, recordSeq: Math.max(this.tail.recordSeq, range.last), hash: this.tail.hash };
   }
 
   private get(seq: number): Promise<StoredMsg | null> {
@@ -616,6 +723,7 @@ export class StreamWriter {
 
   /** Everything pending and outstanding fails with `err` (the stream could not be reached): the tail stays, later appends start over from it. */
   private failWaiting(err: unknown): void {
+    if (this.outstanding.length === 0 && this.pendingCount === 0) return;
     const error = err instanceof ServiceError ? err : new ServiceError(status.UNAVAILABLE, `JetStream did not answer (${(err as Error)?.message ?? String(err)}); nothing of the records was acked`, { cause: err });
     const slots = [...this.outstanding.splice(0).flatMap((m) => m.slots), ...this.pending.slice(this.pendingHead)];
     this.pending = [];

@@ -1,11 +1,12 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { AckedRecord } from "./ack-witness.js";
 
 /** A notice from a front end writing to the same stream. */
 export type TurnNotice =
   /** It lost a race and waits for a turn. */
   | { readonly kind: "want"; readonly writer: string }
-  /** It stored a message at this stream sequence. */
-  | { readonly kind: "stored"; readonly writer: string; readonly streamSeq: number };
+  /** It stored a message at this stream sequence; `acked`: the newest record it knows acked (its witness). */
+  | { readonly kind: "stored"; readonly writer: string; readonly streamSeq: number; readonly acked?: AckedRecord };
 
 /**
  * Small core NATS messages (not stored in the stream) by which the front
@@ -15,9 +16,15 @@ export type TurnNotice =
  * they publish (and wait a little for it after their own). A lost notice
  * costs at most a lost race or a short wait, never a record: the stream's
  * expected last sequence still decides every publish.
+ *
+ * The notices also carry each front end's witness of the newest record
+ * acked (ack-witness.ts), and a front end answers requests for it on
+ * `<subject>.witness`: a front end that starts without a witness of its own
+ * learns the others' before it writes.
  */
 export class TurnSignals {
   private readonly sub: Subscription;
+  private readonly witnessSub: Subscription;
   private failedOnce = false;
 
   constructor(
@@ -29,7 +36,20 @@ export class TurnSignals {
     onNotice: (notice: TurnNotice) => void,
     /** Told once when a notice cannot be sent (no permission on the subject, say): turns then fall back to races. */
     private readonly onFailure?: (err: unknown) => void,
+    /** This front end's witness, to answer other front ends' requests for it. */
+    private readonly acked: () => AckedRecord | undefined = () => undefined,
   ) {
+    this.witnessSub = nc.subscribe(`${subject}.witness`, {
+      callback: (err, msg) => {
+        if (err !== null || msg.reply === undefined) return;
+        const w = this.acked();
+        try {
+          msg.respond(JSON.stringify(w ?? null));
+        } catch {
+          // Connection closing: the asker counts on the stream and the other front ends.
+        }
+      },
+    });
     this.sub = nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err !== null) return;
@@ -46,12 +66,13 @@ export class TurnSignals {
 
   /** Says this front end stored a message at `streamSeq`. */
   stored(streamSeq: number): void {
-    this.send({ kind: "stored", writer: this.writer, streamSeq });
+    this.send({ kind: "stored", writer: this.writer, streamSeq, acked: this.acked() });
   }
 
   /** Stops listening. */
   close(): void {
     this.sub.unsubscribe();
+    this.witnessSub.unsubscribe();
   }
 
   private send(notice: TurnNotice): void {
@@ -62,6 +83,40 @@ export class TurnSignals {
       this.failedOnce = true;
     }
   }
+}
+
+/**
+ * Asks the front ends writing the stream for their witnesses (the newest
+ * record each knows acked) and returns the newest answer, waiting at most
+ * `waitMs` (no front end running: none).
+ */
+export async function askWitnesses(nc: NatsConnection, subject: string, waitMs: number): Promise<AckedRecord | undefined> {
+  let newest: AckedRecord | undefined;
+  try {
+    const answers = await nc.requestMany(`${subject}.witness`, "", { maxWait: waitMs, strategy: "timer" });
+    for await (const m of answers) {
+      const w = parseAcked(safeJson(m.string()));
+      if (w !== undefined && (newest === undefined || w.seq > newest.seq)) newest = w;
+    }
+  } catch {
+    // No responders (no other front end), or no permission: the stream's own end is all there is to go on.
+  }
+  return newest;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseAcked(v: unknown): AckedRecord | undefined {
+  const w = v as Partial<AckedRecord> | null | undefined;
+  if (w === null || typeof w !== "object") return undefined;
+  if (!Number.isSafeInteger(w.seq) || !Number.isSafeInteger(w.streamSeq) || typeof w.hash !== "string" || !/^[0-9a-f]{64}$|^$/.test(w.hash)) return undefined;
+  return { seq: w.seq!, streamSeq: w.streamSeq!, hash: w.hash };
 }
 
 /** The subject of a stream's turn notices. */
@@ -76,9 +131,9 @@ function parseNotice(text: string): TurnNotice | undefined {
   } catch {
     return undefined;
   }
-  const v = value as Partial<{ kind: unknown; writer: unknown; streamSeq: unknown }>;
+  const v = value as Partial<{ kind: unknown; writer: unknown; streamSeq: unknown; acked: unknown }>;
   if (typeof v?.writer !== "string") return undefined;
   if (v.kind === "want") return { kind: "want", writer: v.writer };
-  if (v.kind === "stored" && typeof v.streamSeq === "number" && Number.isSafeInteger(v.streamSeq) && v.streamSeq > 0) return { kind: "stored", writer: v.writer, streamSeq: v.streamSeq };
+  if (v.kind === "stored" && typeof v.streamSeq === "number" && Number.isSafeInteger(v.streamSeq) && v.streamSeq > 0) return { kind: "stored", writer: v.writer, streamSeq: v.streamSeq, acked: parseAcked(v.acked) };
   return undefined;
 }

@@ -3,6 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { connect } from "@nats-io/transport-node";
 import { v4 as uuidv4 } from "uuid";
 import type { LearningEventSchema, LogRecord, ReadEventsRequestSchema } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { chainHash, splitHashedLine } from "../../../src/store/hash-chain.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../../helpers/server.js";
 import { startNats, type NatsCluster } from "./nats-servers.js";
 
@@ -71,11 +72,17 @@ describe("JetStream store behind the server: many front ends", function () {
     assert.equal(replayA.length, 2000);
     assert.deepEqual(replayB.map((r) => [r.seq, r.eventId, r.json]), replayA.map((r) => [r.seq, r.eventId, r.json]));
     const acked = new Map([...fromA, ...fromB].map((ack) => [ack.eventId, Number(ack.seq)]));
+    // One hash chain across both front ends' messages, as the file store writes it.
+    let previous = "";
     for (const r of replayA) {
       assert.equal(acked.get(r.eventId), Number(r.seq));
       const line = JSON.parse(r.json) as Record<string, unknown>;
-      assert.deepEqual(Object.keys(line), ["event_id", "timestamp", "event_type", "data", "seq"]);
+      assert.deepEqual(Object.keys(line), ["event_id", "timestamp", "event_type", "data", "seq", "hash"]);
       assert.equal(line.event_type, "symbolic_revision_triggered");
+      const hashed = splitHashedLine(Buffer.from(r.json));
+      assert.ok(hashed !== undefined);
+      assert.equal(hashed.hash, chainHash(previous, hashed.prefix), `seq ${r.seq} chains on the record before`);
+      previous = hashed.hash;
     }
   });
 

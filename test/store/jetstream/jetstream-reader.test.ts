@@ -16,11 +16,45 @@ function message(seq: number): JsMsg {
 
 /** A group commit of `RECORDS_PER_MESSAGE` records at stream sequence `seq`: records (seq-1)*3+1 .. seq*3, types alternating a, b. */
 const RECORDS_PER_MESSAGE = 3;
+const built = new Map<number, MessageBuilder>();
+/** The message at `seq`, chained on the one before (as a writer builds them). */
 function batchMessage(seq: number): JsMsg {
-  const first = (seq - 1) * RECORDS_PER_MESSAGE + 1;
-  const builder = new MessageBuilder(64 * 1024, first);
-  for (let r = first; r < first + RECORDS_PER_MESSAGE; r++) builder.add({}, `id-${r}`, recordHead("2026-11-25T12:00:00.000000+00:00"), `"event_type":"${r % 2 ? "a" : "b"}","data":{"n":${r}}`, false);
+  const builder = batchBuilder(seq);
   return { seq, data: builder.bytes, headers: builder.headers() } as unknown as JsMsg;
+}
+/**
+ * A message of another history at `seq`: the same seq range, chained on the
+ * leader's message before it, but other records (a replica that kept a
+ * group commit the others never stored, as nats-server 2.9.10 does after a
+ * paused leader).
+ */
+function divergentMessage(seq: number): JsMsg {
+  const first = (seq - 1) * RECORDS_PER_MESSAGE + 1;
+  const builder = new MessageBuilder(64 * 1024, first, seq === 1 ? "" : batchBuilder(seq - 1).tip);
+  for (let r = first; r < first + RECORDS_PER_MESSAGE; r++) builder.add({}, `other-${r}`, recordHead("2026-11-25T12:00:00.000000+00:00"), `"event_type":"a","data":{"n":${r}}`, false);
+  return { seq, data: builder.bytes, headers: builder.headers() } as unknown as JsMsg;
+}
+
+/** Every record of a read with its event_id. */
+async function readIds(source: JetStreamRecordSource, query: ReadQuery = {}): Promise<string[]> {
+  const cursor = await source.open(query);
+  const ids: string[] = [];
+  try {
+    for await (const batch of cursor.batches()) ids.push(...batch.map((r) => `${r.seq}:${r.eventId}`));
+  } finally {
+    await cursor.close();
+  }
+  return ids;
+}
+
+function batchBuilder(seq: number): MessageBuilder {
+  const known = built.get(seq);
+  if (known !== undefined) return known;
+  const first = (seq - 1) * RECORDS_PER_MESSAGE + 1;
+  const builder = new MessageBuilder(64 * 1024, first, seq === 1 ? "" : batchBuilder(seq - 1).tip);
+  for (let r = first; r < first + RECORDS_PER_MESSAGE; r++) builder.add({}, `id-${r}`, recordHead("2026-11-25T12:00:00.000000+00:00"), `"event_type":"${r % 2 ? "a" : "b"}","data":{"n":${r}}`, false);
+  built.set(seq, builder);
+  return builder;
 }
 
 /** The client's error for a request nobody answered. */
@@ -84,7 +118,14 @@ class FakeMessages implements AsyncIterator<JsMsg> {
 }
 
 /** A stream of `last` messages whose consumer creates behave as `creates` says. */
-function fakeJetStream(last: number, creates: Create[], info: () => Promise<unknown> = async () => ({ state: { first_seq: 1, last_seq: last } }), messageAt: (seq: number) => JsMsg = message) {
+function fakeJetStream(
+  last: number,
+  creates: Create[],
+  info: () => Promise<unknown> = async () => ({ state: { first_seq: 1, last_seq: last } }),
+  messageAt: (seq: number) => JsMsg = message,
+  /** What the stream's leader holds (non-direct gets); by default what consumers deliver. */
+  leaderAt: (seq: number) => JsMsg = messageAt,
+) {
   const starts: number[] = [];
   let deleted!: () => void;
   const firstDelete = new Promise<void>((resolve) => (deleted = resolve));
@@ -122,7 +163,7 @@ function fakeJetStream(last: number, creates: Create[], info: () => Promise<unkn
   // Message gets (the searches for a seq): what a consumer would deliver there, as a stored message.
   const getMessage = async (_stream: string, { seq }: { seq: number }) => {
     if (seq < 1 || seq > last) return null;
-    const m = messageAt(seq);
+    const m = leaderAt(seq);
     return { seq, data: m.data, header: m.headers };
   };
   const jsm = { streams: { info, getMessage } } as unknown as JetStreamManager;
@@ -246,6 +287,51 @@ describe("JetStreamRecordSource", () => {
       const { js, jsm, starts } = batches(4, [{ kind: "ok", delivered: 1, after: "throw" }, { kind: "ok", delivered: 2, after: "end" }, { kind: "ok" }]);
       assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast)), Array.from({ length: 12 }, (_, i) => i + 1));
       assert.deepEqual(starts, [1, 2, 4]);
+    });
+
+    describe("a consumer served by a replica that holds another history (checked by the hash chain)", () => {
+      const leaderIds = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${from + i}:id-${from + i}`);
+      const onReplica = (divergentAt: number) => (seq: number) => (seq === divergentAt ? divergentMessage(seq) : batchMessage(seq));
+
+      it("reads the last message known at open from the stream leader when the replica's copy is not the leader's, and tells the divergence", async () => {
+        const { js, jsm } = fakeJetStream(4, [{ kind: "ok" }], undefined, onReplica(4), batchMessage);
+        const told: Array<[number, boolean]> = [];
+        const ids = await readIds(new JetStreamRecordSource(js, jsm, "S", { ...fast, onDivergence: (seq, _cause, mended) => told.push([seq, mended]) }));
+        assert.deepEqual(ids, leaderIds(1, 12), "the leader's records, each once");
+        assert.deepEqual(told, [[4, true]]);
+      });
+
+      it("checks a read's first message against the stream leader's copy", async () => {
+        const { js, jsm } = fakeJetStream(4, [{ kind: "ok" }], undefined, onReplica(2), batchMessage);
+        const told: number[] = [];
+        assert.deepEqual(await readIds(new JetStreamRecordSource(js, jsm, "S", { ...fast, onDivergence: (seq) => told.push(seq) }), { fromSeq: 4 }), leaderIds(4, 12));
+        assert.deepEqual(told, [2]);
+      });
+
+      it("ends with UNAVAILABLE naming the seqs when a message does not chain on records it already returned (they were another history's)", async () => {
+        // Message 2 of the replica chains on message 1 (it passes), but the leader's message 3 chains on the leader's 2, not on it.
+        const { js, jsm } = fakeJetStream(4, [{ kind: "ok" }], undefined, onReplica(2), batchMessage);
+        const told: Array<[number, boolean]> = [];
+        const source = new JetStreamRecordSource(js, jsm, "S", { ...fast, onDivergence: (seq, _cause, mended) => told.push([seq, mended]) });
+        const cursor = await source.open();
+        const got: string[] = [];
+        await assert.rejects(
+          (async () => {
+            for await (const batch of cursor.batches()) got.push(...batch.map((r) => `${r.seq}:${r.eventId}`));
+          })(),
+          (err: unknown) => {
+            assert.ok(err instanceof ServiceError);
+            assert.equal(err.code, status.UNAVAILABLE);
+            assert.match(err.message, /stream sequence 3 \(seqs 7-9\) does not chain on the one read before it/);
+            assert.match(err.message, /records from seq 4 on that this read read came from a replica whose history diverged from the stream leader's; re-read from_seq 4/);
+            return true;
+          },
+        );
+        await cursor.close();
+        // Records are handed out by batch: here the error came before the first batch was out; nothing past seq 6 in any case.
+        assert.ok(got.every((id) => Number(id.split(":")[0]) < 7));
+        assert.deepEqual(told, [[3, false]]);
+      });
     });
 
     it("stops at the limit inside a message, and filters by type record by record", async () => {

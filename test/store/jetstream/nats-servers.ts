@@ -15,6 +15,12 @@ export interface NatsNode {
   readonly address: string;
   /** Kills the process (SIGKILL: a crash, not a clean stop) and waits for it to exit. */
   kill(): Promise<void>;
+  /** Starts the node again after a kill, on its port and store folder (what it kept on disk); resolves once it accepts connections. */
+  restart(): Promise<void>;
+  /** SIGSTOP: the process stops answering (a long GC pause, a stalled disk) without losing a connection. */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
   readonly alive: boolean;
 }
 
@@ -121,23 +127,54 @@ async function startNatsOnce(dir: string, size: 1 | 3, options: { token?: string
         const routes = clusterPorts.filter((_, j) => j !== i).map((p) => `nats://127.0.0.1:${p}`).join(",");
         args.push("--cluster_name", "c", "--cluster", `nats://127.0.0.1:${clusterPorts[i]}`, "--routes", routes);
       }
-      const proc = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+      let proc = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
       let stderr = "";
-      proc.stderr!.on("data", (chunk: Buffer) => {
-        stderr = (stderr + chunk.toString()).slice(-4000);
-      });
-      const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+      const watchOutput = () =>
+        proc.stderr!.on("data", (chunk: Buffer) => {
+          stderr = (stderr + chunk.toString()).slice(-4000);
+        });
+      watchOutput();
+      let exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+      const port = ports[i];
       nodes.push({
         name,
-        pid: proc.pid!,
-        port: ports[i],
-        address: `127.0.0.1:${ports[i]}`,
+        get pid() {
+          return proc.pid!;
+        },
+        port,
+        address: `127.0.0.1:${port}`,
         get alive() {
           return proc.exitCode === null && proc.signalCode === null;
         },
         async kill() {
-          if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+          if (proc.exitCode === null && proc.signalCode === null) {
+            // A paused process takes SIGKILL too; SIGCONT first anyway so nothing waits on it.
+            proc.kill("SIGKILL");
+            proc.kill("SIGCONT");
+          }
           await exited;
+        },
+        async restart() {
+          if (proc.exitCode === null && proc.signalCode === null) throw new Error(`nats-server ${name} is still running`);
+          proc = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+          watchOutput();
+          exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            const up = await connect({ servers: [`127.0.0.1:${port}`], timeout: 500, reconnect: false }).then(
+              (nc) => nc.close().then(() => true),
+              () => false,
+            );
+            if (up) return;
+            if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`nats-server ${name} did not start again: ${stderr}`);
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        },
+        pause() {
+          proc.kill("SIGSTOP");
+        },
+        resume() {
+          proc.kill("SIGCONT");
         },
       });
       // close, not exit: its output has been read to the end by then.

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { headers } from "@nats-io/transport-node";
-import { RECORD_END, recordHead, recordPrefix } from "../../../src/record/layout.js";
+import { recordHead, recordPrefix } from "../../../src/record/layout.js";
+import { chainHash, HASH_MEMBER } from "../../../src/store/hash-chain.js";
 import {
+  chainOfHeaders,
   CLIENT_IDS_HEADER,
   clientRecordsOf,
   decodeMessage,
@@ -9,6 +11,7 @@ import {
   LAST_SEQ_HEADER,
   lastTimestampOf,
   MessageBuilder,
+  PREV_HASH_HEADER,
   rangeOfHeaders,
   rangeOfMessage,
   type EncodedRecord,
@@ -27,11 +30,26 @@ function build(first: number, ids: string[], bytesMax = 64 * 1024, records: Enco
 }
 
 describe("JetStream record messages", () => {
-  it("encodes a group commit as the file store's lines (no hash), seqs consecutive, with headers naming the range and the client-chosen ids", () => {
-    const { data, headers: h, added } = build(41, ["c1", "s2", "c3", "c4"]);
+  it("encodes a group commit as the file store's hash-chained lines, seqs consecutive, with headers naming the range, the chain's hashes before and after, and the client-chosen ids", () => {
+    const { data, headers: h, added, builder } = build(41, ["c1", "s2", "c3", "c4"]);
     assert.deepEqual(added, ["added", "added", "added", "added"]);
-    const expected = ["c1", "s2", "c3", "c4"].map((id, i) => recordPrefix(id, recordHead(i < 2 ? TS : TS2), body(i), 41 + i) + RECORD_END).join("");
+    let tip = "";
+    const expected = ["c1", "s2", "c3", "c4"]
+      .map((id, i) => {
+        const prefix = recordPrefix(id, recordHead(i < 2 ? TS : TS2), body(i), 41 + i);
+        tip = chainHash(tip, Buffer.from(prefix));
+        return `${prefix}${HASH_MEMBER}${tip}"}\n`;
+      })
+      .join("");
     assert.equal(data.toString("utf8"), expected);
+    assert.equal(builder.tip, tip);
+    assert.deepEqual(chainOfHeaders(h), { prev: "", last: tip });
+    assert.equal(h.get(PREV_HASH_HEADER), "none");
+    // The next message chains on this one's last hash.
+    const next = new MessageBuilder(64 * 1024, 45, tip);
+    next.add({}, "c5", recordHead(TS2), body(5), false);
+    assert.deepEqual(chainOfHeaders(next.headers()), { prev: tip, last: next.tip });
+    assert.equal(next.tip, chainHash(tip, Buffer.from(recordPrefix("c5", recordHead(TS2), body(5), 45))));
     assert.deepEqual([h.get(FIRST_SEQ_HEADER), h.get(LAST_SEQ_HEADER), h.get(CLIENT_IDS_HEADER)], ["41", "44", "0-0,2-3"]);
     assert.deepEqual(rangeOfHeaders(h), { first: 41, last: 44 });
   });
@@ -52,7 +70,7 @@ describe("JetStream record messages", () => {
   });
 
   it("stops at the byte bound: a record that does not fit beside others is left for the next message, one that fits in none is refused", () => {
-    // Room for two records (each also keeps room for the longest seq, 18 bytes with "}\n", while it is added).
+    // Room for two records (each also keeps room for the longest seq and its hash, 92 bytes with `"}\n`, while it is added).
     const two = build(1, ["a", "b"]).data.length;
     const { added } = build(1, ["a", "b", "c"], two + 16);
     assert.deepEqual(added, ["added", "added", "full"]);
@@ -74,7 +92,7 @@ describe("JetStream record messages", () => {
       ],
     );
     const line = JSON.parse(decoded.records[2].json) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(line), ["event_id", "timestamp", "event_type", "data", "seq"]);
+    assert.deepEqual(Object.keys(line), ["event_id", "timestamp", "event_type", "data", "seq", "hash"]);
     assert.equal(line.seq, 9);
     assert.equal(decoded.records[1].fieldLength("json"), Buffer.byteLength(decoded.records[1].json));
     const out = Buffer.alloc(64);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { StoredMsg } from "@nats-io/jetstream";
 import { recordHead } from "../../../src/record/layout.js";
 import { formatTimestamp } from "../../../src/clock.js";
-import { MessageBuilder } from "../../../src/store/jetstream/record-message.js";
+import { chainOfHeaders, MessageBuilder } from "../../../src/store/jetstream/record-message.js";
 import { storedMessageOf } from "../../../src/store/jetstream/stored-record.js";
 import { lastRecordAt, RecentMessages, streamSeqAtTime, streamSeqOfRecord, type MessageGetter } from "../../../src/store/jetstream/stream-positions.js";
 
@@ -13,6 +13,7 @@ type Stored = { batch: number; micros: number } | { single: true; micros: number
 function stream(layout: Stored[]) {
   const messages = new Map<number, StoredMsg>();
   let seq = 0;
+  let tip = "";
   layout.forEach((m, i) => {
     const streamSeq = i + 1;
     if (m === "deleted") return;
@@ -25,9 +26,10 @@ function stream(layout: Stored[]) {
       messages.set(streamSeq, { seq: streamSeq, data: Buffer.from(storedMessageOf(`old-${streamSeq}`, formatTimestamp(m.micros), `"event_type":"t","data":{}`)), header: undefined } as unknown as StoredMsg);
       return;
     }
-    const builder = new MessageBuilder(1024 * 1024, seq + 1);
+    const builder = new MessageBuilder(1024 * 1024, seq + 1, tip);
     for (let r = 0; r < m.batch; r++) builder.add({}, `id-${seq + 1 + r}`, recordHead(formatTimestamp(m.micros + r)), `"event_type":"t","data":{}`, false);
     seq += m.batch;
+    tip = builder.tip;
     messages.set(streamSeq, { seq: streamSeq, data: builder.bytes, header: builder.headers() } as unknown as StoredMsg);
   });
   let gets = 0;
@@ -71,8 +73,9 @@ describe("finding records on a stream", () => {
 
   it("finds the stream's last record past other programs' messages, within the steps it is given", async () => {
     const { get } = stream(layout);
-    assert.deepEqual(await lastRecordAt(8, 1, get), { recordSeq: 20, streamSeq: 7 });
-    assert.deepEqual(await lastRecordAt(4, 1, get), { recordSeq: 7, streamSeq: 3 });
+    const hashOf = async (s: number) => chainOfHeaders((await get(s))!.header)!.last;
+    assert.deepEqual(await lastRecordAt(8, 1, get), { recordSeq: 20, streamSeq: 7, hash: await hashOf(7) });
+    assert.deepEqual(await lastRecordAt(4, 1, get), { recordSeq: 7, streamSeq: 3, hash: await hashOf(3) });
     assert.equal(await lastRecordAt(8, 1, get, 1), undefined, "one step sees only the foreign message");
     assert.equal(await lastRecordAt(0, 1, get), undefined, "an empty stream");
   });

@@ -11,6 +11,7 @@ import { JetStreamStore } from "../../../src/store/jetstream/jetstream-store.js"
 import { FIRST_SEQ_HEADER, LAST_SEQ_HEADER } from "../../../src/store/jetstream/record-message.js";
 import { storedMessageOf } from "../../../src/store/jetstream/stored-record.js";
 import { messageGetter } from "../../../src/store/jetstream/stream-positions.js";
+import { AckWitness } from "../../../src/store/jetstream/ack-witness.js";
 import { StreamWindow } from "../../../src/store/jetstream/stream-window.js";
 import { StreamWriter } from "../../../src/store/jetstream/stream-writer.js";
 import { tempDir, type TempDir } from "../../helpers/server.js";
@@ -177,7 +178,7 @@ describe("JetStream stream writer: front ends taking turns on one stream", funct
     await jsm.streams.add({ name: where.stream, subjects: [where.subject], duplicate_window: 120e9 });
     const source = new JetStreamRecordSource(js, jsm, where.stream);
     const writer = new StreamWriter(
-      { js, jsm, get: messageGetter(jsm, where.stream, { direct: false, retryMs: 10_000 }), scan: (a, b) => source.scan(a, b), window: new StreamWindow(1000), tail: { streamSeq: 0, recordSeq: 0 }, onCommitted: () => undefined },
+      { js, jsm, get: messageGetter(jsm, where.stream, { direct: false, retryMs: 10_000 }), scan: (a, b, h) => source.scan(a, b, h), window: new StreamWindow(1000), tail: { streamSeq: 0, recordSeq: 0, hash: "" }, witness: await AckWitness.open(undefined, where.stream), onCommitted: () => undefined },
       { stream: where.stream, subject: where.subject, publishTimeoutMs: 5000, publishRetryMs: 30_000, readRetryMs: 10_000, messageBytesMax: 2000, messagesInFlightMax: 4 },
     );
     const id = uuidv4();
@@ -200,7 +201,7 @@ describe("JetStream stream writer: front ends taking turns on one stream", funct
       const flaky = { publish: (subject: string, data: Uint8Array, options: Partial<JetStreamPublishOptions>) => fail(++attempt, () => js.publish(subject, data, options)) } as unknown as JetStreamClient;
       const source = new JetStreamRecordSource(js, jsm, where.stream);
       const writer = new StreamWriter(
-        { js: flaky, jsm, get: messageGetter(jsm, where.stream, { direct: true, retryMs: 10_000 }), scan: (a, b) => source.scan(a, b), window: new StreamWindow(1000), tail: { streamSeq: 0, recordSeq: 0 }, onCommitted: () => undefined },
+        { js: flaky, jsm, get: messageGetter(jsm, where.stream, { direct: true, retryMs: 10_000 }), scan: (a, b, h) => source.scan(a, b, h), window: new StreamWindow(1000), tail: { streamSeq: 0, recordSeq: 0, hash: "" }, witness: await AckWitness.open(undefined, where.stream), onCommitted: () => undefined },
         { stream: where.stream, subject: where.subject, publishTimeoutMs: 5000, publishRetryMs: 30_000, readRetryMs: 10_000, messageBytesMax: 1024 * 1024, messagesInFlightMax: 4 },
       );
       return { writer, source, where };
@@ -252,7 +253,7 @@ describe("JetStream stream writer: front ends taking turns on one stream", funct
       const never = { publish: async () => Promise.reject(timeout()) } as unknown as JetStreamClient;
       const source = new JetStreamRecordSource(js, jsm, where.stream);
       const writer = new StreamWriter(
-        { js: never, jsm, get: messageGetter(jsm, where.stream, { direct: false, retryMs: 1000 }), scan: (a, b) => source.scan(a, b), window: new StreamWindow(1000), tail: { streamSeq: 0, recordSeq: 0 }, onCommitted: () => undefined },
+        { js: never, jsm, get: messageGetter(jsm, where.stream, { direct: false, retryMs: 1000 }), scan: (a, b, h) => source.scan(a, b, h), window: new StreamWindow(1000), tail: { streamSeq: 0, recordSeq: 0, hash: "" }, witness: await AckWitness.open(undefined, where.stream), onCommitted: () => undefined },
         { stream: where.stream, subject: where.subject, publishTimeoutMs: 100, publishRetryMs: 300, readRetryMs: 1000, messageBytesMax: 1024 * 1024, messagesInFlightMax: 4 },
       );
       await assert.rejects(writer.append([entry(1)], formatTimestamp(Date.now() * 1000)), (err: unknown) => {
