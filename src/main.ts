@@ -6,7 +6,8 @@
  * <reason>`, and exits with a code a supervisor can act on (the stack follows
  * the line at --log-level debug or trace):
  *
- * - 0: stopped by SIGTERM/SIGINT after draining (also `--help`);
+ * - 0: stopped by SIGTERM/SIGINT after draining (also `--help`); SIGHUP
+ *      does not stop it: it reloads the tokens file;
  * - 1: any other failure: the port in use, a lock file that cannot be used,
  *      a damaged trust state, a disk error, the server's own code that could
  *      not be loaded (dist/ rewritten by a build while it started), a bug;
@@ -98,6 +99,11 @@ async function loadModules() {
   }
 }
 
+// SIGHUP (a reload request, or the terminal of a server started by hand closing) never ends the
+// server: before it runs there is nothing to reload; once it runs, it reloads the tokens file.
+let onHangup: () => void = () => undefined;
+process.on("SIGHUP", () => onHangup());
+
 async function main(): Promise<void> {
   const m = await loadModules();
   try {
@@ -124,6 +130,7 @@ async function main(): Promise<void> {
     logLevel = config.logLevel;
     const server = await m.PulseServer.start(config);
     onUnhandledRejection = (err) => server.reportUnhandledRejection(err);
+    onHangup = () => void server.reloadTokens();
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;

@@ -9,7 +9,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { parseAddress, type ServerConfig } from "./config.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { serverCredentials } from "./auth/tls.js";
-import { loadTokensFile } from "./auth/tokens.js";
+import { ReloadingTokens } from "./auth/reloading-tokens.js";
 import { EventWriter } from "./events/event-writer.js";
 import { createPiiGuard } from "./guard/pii.js";
 import { HEALTH_SERVICE_NAME, HealthService, healthDefinition } from "./ops/health.js";
@@ -100,8 +100,22 @@ export class PulseServer {
     /** The port actually bound (useful with port 0). */
     readonly port: number,
     private readonly stopping: AbortController,
-    private readonly ops: { health: HealthService; metricsServer?: MetricsServer; metrics?: ServerMetrics; runIndexFile: RunIndexFile },
+    private readonly ops: { health: HealthService; metricsServer?: MetricsServer; metrics?: ServerMetrics; runIndexFile: RunIndexFile; tokens?: ReloadingTokens },
   ) {}
+
+  /**
+   * Reads the tokens file again (SIGHUP): the new set replaces the old at
+   * once, and open calls whose token it no longer holds end with
+   * UNAUTHENTICATED. A file that cannot be used keeps the old set (logged at
+   * error). Without --tokens-file there is nothing to reload.
+   */
+  async reloadTokens(): Promise<void> {
+    if (this.ops.tokens === undefined) {
+      this.logger.info("SIGHUP: no tokens file to reload (the server runs without --tokens-file)");
+      return;
+    }
+    await this.ops.tokens.reload("SIGHUP");
+  }
 
   /**
    * The last resort for a promise rejection nobody handled (the process's
@@ -126,7 +140,11 @@ export class PulseServer {
     const clock = seams.clock ?? systemClock;
     // Secrets and certificates first: a bad file stops the start before the log is opened.
     const credentials = await serverCredentials(config.tls);
-    const tokens = config.tokensFile === undefined ? undefined : await loadTokensFile(config.tokensFile);
+    // Reloaded on SIGHUP (reloadTokens) and when the file changes; counts only in the log, never tokens or names.
+    const tokens = config.tokensFile === undefined ? undefined : await ReloadingTokens.open(config.tokensFile, {
+      reloaded: (r) => logger.info({ trigger: r.trigger, tokensBefore: r.before, tokens: r.tokens }, "tokens file reloaded"),
+      failed: (trigger, err) => logger.error({ trigger, reason: (err as Error).message }, "tokens file not reloaded: it cannot be used; the previous tokens stay in force"),
+    });
     if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
     // Metrics and per-call log lines cost nothing when off: no observers are installed.
     const observability = new Observability({ logger, metrics: config.metricsAddress === undefined ? undefined : { lastSeq: (): number => appender.lastSeq } });
@@ -231,7 +249,7 @@ export class PulseServer {
     }
     health.setAll("SERVING");
     logger.info({ address: config.address, port }, "listening");
-    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics, runIndexFile });
+    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics, runIndexFile, tokens });
   }
 
   /**
@@ -244,6 +262,7 @@ export class PulseServer {
   async shutdown(): Promise<void> {
     // Health first, so load balancers stop sending before we stop accepting.
     this.ops.health.shutdown();
+    this.ops.tokens?.close();
     this.stopping.abort();
     const graceful = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
     let timer: NodeJS.Timeout | undefined;
