@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import unittest
 from typing import Any, Callable, Dict, List, Optional
 
 import grpc
-from helpers import ServerProcess, TempDir, read_records
+from helpers import REPO_ROOT, ServerProcess, TempDir, read_lines, read_records
 from pulse.learninglog.v1 import learning_log_pb2 as pb
 from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 
@@ -180,6 +181,35 @@ class TrainerProcessesTest(unittest.TestCase):
             info = list_run(run)
             self.assertIsNotNone(info)
             self.assertEqual(info.event_count, 241)
+
+    def test_the_path_warnings_command_gives_the_original_file_back(self) -> None:
+        path = tmp.path / "trainer" / "learning_log.jsonl"
+        script = textwrap.dedent(
+            """
+            import json
+            import pulse_learning_log as log
+            ids = [log.log_variable_weight_change("hope", 0.1, 0.2).event_id, log.log_event("step", {"n": 1}).event_id]
+            print(json.dumps(ids))
+            """
+        )
+        done = subprocess.run([sys.executable, "-c", script], env=trainer_env(PULSE_LEARNING_LOG_PATH=str(path)), capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        ids = json.loads(done.stdout)
+        [warning] = done.stderr.splitlines()
+        command = shlex.split(warning.split("to get them as a file: ", 1)[1])
+        self.assertEqual(command[:3], ["pulse-log", "export", "--run"])
+        self.assertEqual(command[4:], [">", str(path)])
+        run = command[3]
+        self.assertEqual(run, str(path))  # a valid run id: the path as given
+
+        path.parent.mkdir()
+        with open(path, "wb") as out:
+            exported = subprocess.run(["node", str(REPO_ROOT / "bin" / "pulse-log.js"), *command[1:4]], cwd=REPO_ROOT, env=trainer_env(), stdout=out, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(exported.returncode, 0, exported.stderr)
+        lines = path.read_bytes().decode("utf-8").splitlines()
+        self.assertEqual([json.loads(line)["event_id"] for line in lines], ids)
+        in_log = {r["event_id"]: line for r, line in zip(read_records(server.log_path), read_lines(server.log_path))}
+        self.assertEqual(lines, [in_log[i] for i in ids])
 
     def test_a_trainer_killed_mid_run_is_listed_as_ended_without_a_finish_record(self) -> None:
         script = textwrap.dedent(
