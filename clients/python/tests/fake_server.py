@@ -57,6 +57,7 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
         unary_delay_s: float = 0.0,
         unary_hangs: bool = False,
         unary_status: Optional[grpc.StatusCode] = None,
+        port: int = 0,
     ):
         #: (method name, metadata dict) of every call, in arrival order.
         self.calls: List[Tuple[str, Dict[str, str]]] = []
@@ -87,9 +88,9 @@ class FakeServer(pb_grpc.LearningLogServiceServicer, tpb_grpc.TrustServiceServic
         pb_grpc.add_LearningLogServiceServicer_to_server(self, self.server)
         tpb_grpc.add_TrustServiceServicer_to_server(self, self.server)
         if credentials is None:
-            self.port = self.server.add_insecure_port("127.0.0.1:0")
+            self.port = self.server.add_insecure_port(f"127.0.0.1:{port}")
         else:
-            self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
+            self.port = self.server.add_secure_port(f"127.0.0.1:{port}", credentials)
         self.server.start()
 
     @property

@@ -298,6 +298,16 @@ class HoldTest(RunTestCase):
         self.assertTrue(fake.wait_for(lambda: len(fake.holds) == 2 and fake.holds_open.get("exp-hold", 0) == 1), "the hold was not opened again")
         self.assertEqual(fake.holds, ["exp-hold", "exp-hold"])
 
+    def test_a_hold_is_opened_again_on_a_server_back_after_a_stop(self) -> None:
+        first = self.fake
+        pulse_learning_log.configure(first.address, run="exp-back")
+        pulse_learning_log.log_event("step", {})
+        self.assertTrue(first.wait_for(lambda: first.holds_open.get("exp-back", 0) == 1))
+        first.stop()  # the hold fails (UNAVAILABLE) and is retried with backoff
+        self.fake = FakeServer(port=first.port)
+        back = self.fake
+        self.assertTrue(back.wait_for(lambda: back.holds_open.get("exp-back", 0) == 1), "the hold was not opened on the server that came back")
+
     def test_a_server_without_holdrun_means_no_hold_said_once_at_debug(self) -> None:
         fake = self.fake
         fake.hold_status = grpc.StatusCode.UNIMPLEMENTED
