@@ -140,7 +140,7 @@ class CallOptions:
         self.channel_options: List[Tuple[str, Any]] = options
         self._hold: Optional[runs.Hold] = None
         self._hold_lock = threading.Lock()
-        self._closed = False
+        self._holds_ended = False  # closed: no new hold
 
     # -- the run in force (see pulse_learning_log.runs) ------------------------
     # Every call goes through call_metadata() (unary calls, whose run is the
@@ -175,7 +175,7 @@ class CallOptions:
             hold = self._hold
             if hold is not None and hold.run == run and hold.alive:
                 return
-            if self._closed:
+            if self._holds_ended:
                 return
             if hold is not None:
                 hold.end()
@@ -188,7 +188,7 @@ class CallOptions:
     def end_hold(self) -> None:
         """Ends this connection's hold, if any (on close)."""
         with self._hold_lock:
-            self._closed = True
+            self._holds_ended = True
             hold, self._hold = self._hold, None
         if hold is not None:
             hold.end()
