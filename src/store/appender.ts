@@ -550,7 +550,13 @@ export class Appender implements LogStore {
     }
   }
 
-  /** Deletes the oldest closed segments beyond the size or age limits; never the active file. */
+  /**
+   * Deletes the oldest closed segments beyond the size or age limits; never
+   * the active file, and never a segment holding one of the newest
+   * `dedupWindowRecords` records: a restart rebuilds the dedup window from
+   * them, so retention never shortens exactly-once (the log then keeps more
+   * than the retention limits while the window needs it).
+   */
   private async applyRetention(): Promise<void> {
     const { retentionBytesMax, retentionAgeMs, path } = this.options;
     if (retentionBytesMax === undefined && retentionAgeMs === undefined) return;
@@ -558,8 +564,11 @@ export class Appender implements LogStore {
     const sized = await Promise.all(segments.map(async (s) => ({ ...s, ...(await this.fs.stat(s.path)) })));
     let total = sized.reduce((sum, s) => sum + s.size, 0);
     const now = this.clock.nowMicros() / 1000;
+    // The oldest seq the dedup window must be able to rebuild from the files.
+    const windowFirstSeq = this.durableSeq - this.windowMax + 1;
     for (const s of sized) {
       if (s.active) break;
+      if (s.lastSeq !== undefined && s.lastSeq >= windowFirstSeq) break;
       const tooBig = retentionBytesMax !== undefined && total > retentionBytesMax;
       const tooOld = retentionAgeMs !== undefined && now - s.mtimeMs > retentionAgeMs;
       if (!tooBig && !tooOld) break;

@@ -48,7 +48,7 @@ describe("segments, retention and the hash chain", () => {
 
   it("deletes the oldest segments beyond the size limit, and the rest still verifies", async () => {
     const deleted: string[] = [];
-    const { appender } = await Appender.open({ path, segmentBytesMax: 20_000, retentionBytesMax: 50_000, onSegment: (e) => e.kind === "deleted" && deleted.push(e.path) });
+    const { appender } = await Appender.open({ path, segmentBytesMax: 20_000, retentionBytesMax: 50_000, dedupWindowRecords: 30, onSegment: (e) => e.kind === "deleted" && deleted.push(e.path) });
     for (let b = 0; b < 12; b++) await appender.append(entries(30, `c${b}`));
     await appender.close();
     assert.ok(deleted.length > 0);
@@ -127,7 +127,7 @@ describe("segments, retention and the hash chain", () => {
     };
     // Rotation runs after a commit's callers are answered: wait for it.
     const closedCount = (n: number) => new Promise<void>((resolve) => (onClosed = () => closed.length >= n && resolve())).then(() => undefined);
-    const { appender } = await Appender.open({ path, fs, clock, segmentBytesMax: 5_000, retentionAgeMs: 60_000, onSegment });
+    const { appender } = await Appender.open({ path, fs, clock, segmentBytesMax: 5_000, retentionAgeMs: 60_000, dedupWindowRecords: 60, onSegment });
     const firstClosed = closedCount(1);
     await appender.append(entries(60, "old"));
     await firstClosed;
@@ -148,6 +148,28 @@ describe("segments, retention and the hash chain", () => {
     assert.equal(report.ok, true, JSON.stringify(report.broken));
     assert.equal(report.firstSeq, 121);
     assert.equal(report.records, 60);
+  });
+
+  it("retention never shortens exactly-once: the segments holding the newest --dedup-window records stay, so a retry is a duplicate after a restart too", async () => {
+    const deleted: string[] = [];
+    const options = { path, segmentBytesMax: 2_000, retentionBytesMax: 1, dedupWindowRecords: 100, onSegment: (e: { kind: string; path: string }) => e.kind === "deleted" && deleted.push(e.path) };
+    const ids = Array.from({ length: 200 }, () => uuidv4());
+    let { appender } = await Appender.open(options);
+    for (let i = 0; i < ids.length; i += 10) await appender.append(ids.slice(i, i + 10).map((id, j) => ({ eventId: id, clientChosenId: true, body: `"event_type":"t","data":{"n":${i + j}}` })));
+    // Retention ran (the oldest segments went) but kept what the window needs.
+    assert.ok(deleted.length > 0, "retention deleted the segments older than the window");
+    const retry = ids[ids.length - 100]; // the oldest id the window must still know
+    const [before] = await appender.append([{ eventId: retry, clientChosenId: true, body: `"event_type":"t","data":{}` }]);
+    assert.equal(before.duplicate, true);
+    await appender.close();
+    ({ appender } = await Appender.open(options));
+    try {
+      const [after] = await appender.append([{ eventId: retry, clientChosenId: true, body: `"event_type":"t","data":{}` }]);
+      assert.equal(after.duplicate, true, "answered as a duplicate after the restart, not written again");
+      assert.equal(after.seq, before.seq);
+    } finally {
+      await appender.close();
+    }
   });
 
   describe("verify names the first broken line", () => {
