@@ -1,19 +1,15 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { v4 as uuidv4 } from "uuid";
 import { formatTimestamp } from "../../src/clock.js";
 import { LogReader } from "../../src/store/reader.js";
 import { SummaryBuilder, type SummaryData } from "../../src/summary/aggregate.js";
 import { summaryHtml } from "../../src/summary/html.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
+import { assertReadableAxes, launchBrowser, renderPage, type DrawnChart } from "./browser.js";
 import { syntheticSummary, T0 } from "./synthetic-log.js";
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
 
 /** A log of three hours of learning: weight changes, trust metrics, rule effectiveness and other events. */
 function learningLog(): string {
@@ -55,17 +51,6 @@ async function summarize(logPath: string, sinceMicros?: number, untilMicros?: nu
   return builder.build();
 }
 
-interface DrawnChart {
-  id: string;
-  type: string;
-  title: string;
-  series: Array<{ label: string; points: number; color: string }>;
-  /** Axis id -> its title and the tick labels drawn. */
-  axes: Record<string, { title: string; ticks: string[] }>;
-  /** Canvas pixels that are not transparent. */
-  inked: number;
-}
-
 interface Rendered {
   charts: DrawnChart[];
   errors: string[];
@@ -77,18 +62,6 @@ interface Rendered {
   variablesShown: string;
 }
 
-/** Every axis has a title, and no two ticks drawn next to each other on an axis read the same. */
-function assertReadableAxes(charts: DrawnChart[]): void {
-  for (const c of charts) {
-    for (const [id, axis] of Object.entries(c.axes)) {
-      assert.ok(axis.title.length > 0, `${c.id} axis ${id} has a title`);
-      const shown = axis.ticks.filter((t) => t !== "");
-      assert.ok(shown.length >= 2, `${c.id} axis ${id} has tick labels: ${JSON.stringify(axis.ticks)}`);
-      assert.equal(new Set(shown).size, shown.length, `${c.id} axis ${id} repeats a tick label: ${JSON.stringify(axis.ticks)}`);
-    }
-  }
-}
-
 describe("visual summary page (headless Chromium)", function () {
   this.timeout(60_000);
   let dir: TempDir;
@@ -96,12 +69,7 @@ describe("visual summary page (headless Chromium)", function () {
   let logPath: string;
 
   before(async function () {
-    // CI installs Debian's chromium; without it this test must fail, never skip.
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with \`apt-get install -y chromium\` (the visual summary test needs a headless browser)`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchBrowser();
     dir = await tempDir();
     logPath = join(dir.path, "pulse_learning_log.jsonl");
     await writeFile(logPath, learningLog());
@@ -111,43 +79,10 @@ describe("visual summary page (headless Chromium)", function () {
     await dir?.remove();
   });
 
-  /** Opens the page with no network, waits for the charts, optionally switches the x axis, and reports what was drawn and any console error. */
+  /** Opens the page (see renderPage) and reads the coverage list and the "N of M shown" lines. */
   async function render(html: string, name: string, xMode?: "time" | "seq"): Promise<Rendered> {
-    const file = join(dir.path, `${name}.html`);
-    await writeFile(file, html);
-    const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, offline: true });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text());
-    });
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("request", (r) => {
-      if (!r.url().startsWith("file:")) errors.push(`fetched ${r.url()}`);
-    });
-    await page.goto(pathToFileURL(file).href);
-    await page.waitForFunction(() => (window as unknown as { __summary?: { ready: boolean } }).__summary?.ready === true);
-    if (xMode !== undefined) {
-      await page.check(`input[name=xmode][value=${xMode}]`);
-      await page.waitForFunction((m) => (window as unknown as { __summary: { mode: string } }).__summary.mode === m, xMode);
-    }
-    const result = await page.evaluate(() => {
-      const w = window as unknown as { __summary: { mode: string; charts: Array<Omit<DrawnChart, "inked">> }; Chart: { instances: Record<string, unknown> } };
-      const charts = w.__summary.charts.map((c) => {
-        const canvas = document.getElementById(c.id) as HTMLCanvasElement;
-        const pixels = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
-        let inked = 0;
-        for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) inked++;
-        return { ...c, inked };
-      });
-      // (No named helper here: the test runner's transform would wrap it in a function the page lacks.)
-      const [coverage, trustShown, variablesShown] = ["coverage", "trust-shown", "variables-shown"].map((id) => document.getElementById(id)?.textContent ?? "");
-      return { charts, mode: w.__summary.mode, instances: Object.keys(w.Chart.instances).length, coverage, trustShown, variablesShown };
-    });
-    await mkdir(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-    await context.close();
-    return { ...result, errors };
+    const r = await renderPage(browser, dir.path, html, name, { xMode, texts: ["coverage", "trust-shown", "variables-shown"] });
+    return { charts: r.charts, errors: r.errors, instances: r.instances, mode: r.mode, coverage: r.texts.coverage, trustShown: r.texts["trust-shown"], variablesShown: r.texts["variables-shown"] };
   }
 
   it("draws every chart with all its series, offline, without console errors", async () => {
@@ -202,6 +137,8 @@ describe("visual summary page (headless Chromium)", function () {
     );
     assert.equal(byId.get("chart-trust-0")!.title, "key_t0 (180 updates, tracker)");
     assert.equal(byId.get("chart-trust-2")!.title, "rule_a (90 measurements, reported)");
+    // Revision triggers (every 7th minute of 180) are marks on the weights.
+    assert.deepEqual(byId.get("chart-weights")!.marks, { revision: 26, upgrade: 0 });
     assert.deepEqual(data.rules.map((r) => r.ruleId), ["rule_4", "rule_3", "rule_2", "rule_1", "rule_0"]);
     assert.ok(byId.get("chart-rules")!.series.every((s) => s.points === 5));
   });

@@ -164,3 +164,53 @@ export function logOfRecords(...lists: RunRecord[][]): string[] {
     return `{"event_id":"${uuidv4()}","timestamp":"${formatTimestamp(r.micros)}","event_type":"${r.type}","data":${JSON.stringify(r.data)}${run},"seq":${i + 1}}`;
   });
 }
+
+/** A run like the ones Pulse logs: 3,000 weight changes, 300 rule activations with object outcomes, 30 arc regret records, and marks. */
+export const RUN_A: RunShape = {
+  run: "exp-41",
+  startMicros: T0,
+  minutes: 60,
+  weightChanges: 3_000,
+  activations: 300,
+  rules: { rule_x: 0.8, rule_y: 0.5, rule_z: 0.25 },
+  variables: ["v1", "v2", "v3", "v_only_a"],
+  regrets: 30,
+  arcs: ["arc_a", "arc_b", "arc_c"],
+  revisions: 12,
+  upgrades: 4,
+  params: { lr: 0.01, layers: [64, 64] },
+  finish: { status: "finished" },
+};
+
+/** A second run, started half an hour into the first: other rates, one rule and one variable of its own, and a failure. */
+export const RUN_B: RunShape = {
+  ...RUN_A,
+  run: "exp-42",
+  startMicros: T0 + 30 * 60_000_000,
+  minutes: 45,
+  weightChanges: 2_000,
+  activations: 240,
+  rules: { rule_x: 0.6, rule_y: 0.5, rule_w: 0.9 },
+  variables: ["v1", "v2", "v3", "v_only_b"],
+  regrets: 20,
+  arcs: ["arc_a", "arc_d"],
+  revisions: 5,
+  upgrades: 2,
+  params: { lr: 0.02 },
+  finish: { status: "failed", error: { type: "ValueError", message: "loss is NaN" } },
+  seed: 11,
+};
+
+/** What a run's activations say, counted straight from its records: per rule [activations, successes, failures, not said]. */
+export function activationCounts(lines: string[], run: string): Map<string, [number, number, number, number]> {
+  const out = new Map<string, [number, number, number, number]>();
+  for (const line of lines) {
+    const r = JSON.parse(line) as { event_type: string; run?: string; data: { rule_id: string; success: boolean | null } };
+    if (r.run !== run || r.event_type !== "rule_activation") continue;
+    const c = out.get(r.data.rule_id) ?? [0, 0, 0, 0];
+    c[0]++;
+    c[r.data.success === true ? 1 : r.data.success === false ? 2 : 3]++;
+    out.set(r.data.rule_id, c);
+  }
+  return out;
+}
