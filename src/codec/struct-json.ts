@@ -29,7 +29,7 @@ import { status } from "@grpc/grpc-js";
 import { ServiceError } from "../errors.js";
 import { jsonLine } from "../events/json.js";
 import type { EventLimits } from "../guard/limits.js";
-import { createPiiGuard, REDACTED, type PiiGuard, type PiiMode, type PiiOptions } from "../guard/pii.js";
+import { createPiiGuard, KEY_ANY, KEY_PLAIN, KEY_STRINGS, REDACTED, type PiiGuard, type PiiMode, type PiiOptions } from "../guard/pii.js";
 import { checkJson, valueToJson } from "../guard/validator.js";
 import { ByteSink } from "./byte-sink.js";
 
@@ -181,6 +181,11 @@ for (let b = 0x30; b <= 0x39; b++) ASCII_CLASS[b] = DIGIT;
 ASCII_CLASS[0x20] = SEPARATOR;
 ASCII_CLASS[0x2d] = SEPARATOR;
 ASCII_CLASS[0x40] = AT;
+/** Whether the bytes up to `i` end with "bearer", any case: the PII guard looks for a bearer credential after it. */
+function endsBearer(src: Uint8Array, i: number): boolean {
+  return (src[i - 1] | 0x20) === 0x65 && (src[i - 2] | 0x20) === 0x72 && (src[i - 3] | 0x20) === 0x61 && (src[i - 4] | 0x20) === 0x65 && (src[i - 5] | 0x20) === 0x62;
+}
+
 // The PII guard looks for card numbers in strings with 13 digits in a row,
 // each pair at most one space or dash apart; shorter runs need no look.
 const CARD_DIGITS_MIN = 13;
@@ -388,7 +393,11 @@ class Walker {
       this.pathKey[this.pathLen] = true;
       this.pathA[this.pathLen] = keyStart;
       this.pathB[this.pathLen++] = keyEnd;
-      if (this.piiOff === 0 && this.mode !== "off" && this.sensitive(keyStart, keyEnd)) this.sensitiveValue(valueStart, entryEnd, depth + 1, level + 1);
+      // A key ending with a sensitive term hides any value but a boolean (null is
+      // left by sensitiveValue); one with a term inside it hides strings only.
+      const keyClass = this.piiOff === 0 && this.mode !== "off" ? this.keyClass(keyStart, keyEnd) : KEY_PLAIN;
+      const tag = valueStart < entryEnd ? src[valueStart] : -1;
+      if ((keyClass === KEY_ANY && tag !== TAG_BOOL) || (keyClass === KEY_STRINGS && tag === TAG_STRING)) this.sensitiveValue(valueStart, entryEnd, depth + 1, level + 1);
       else this.value(valueStart, entryEnd, depth + 1, level + 1);
       this.pathLen--;
       count++;
@@ -612,8 +621,8 @@ class Walker {
     return set;
   }
 
-  /** Whether the PII guard treats the key as sensitive, cached by its bytes. */
-  private sensitive(start: number, end: number): boolean {
+  /** How the PII guard treats the key's value (a KeyClass), cached by the key's bytes. */
+  private keyClass(start: number, end: number): number {
     const src = this.src;
     const length = end - start;
     // A slot from the length and three bytes: keys are compared in full below anyway.
@@ -627,18 +636,23 @@ class Walker {
           break;
         }
       }
-      if (same) return this.cachedSensitive[slot] === 1;
+      if (same) return this.cachedSensitive[slot];
     }
-    const probe: JsonObject = Object.create(null) as JsonObject;
-    probe[this.decode(start, end)] = 0;
-    const hits: string[] = [];
-    this.probe(probe, "", hits);
-    const sensitive = hits.length > 0;
+    // The guard's verdict on a number under the key, then on a string: any value, strings only, or none.
+    const key = this.decode(start, end);
+    const hides = (value: JsonValue): boolean => {
+      const probe: JsonObject = Object.create(null) as JsonObject;
+      probe[key] = value;
+      const hits: string[] = [];
+      this.probe(probe, "", hits);
+      return hits.length > 0;
+    };
+    const keyClass = hides(0) ? KEY_ANY : hides("") ? KEY_STRINGS : KEY_PLAIN;
     if (length <= KEY_CACHE_BYTES_MAX) {
       this.cachedKeys[slot] = src.slice(start, end);
-      this.cachedSensitive[slot] = sensitive ? 1 : 0;
+      this.cachedSensitive[slot] = keyClass;
     }
-    return sensitive;
+    return keyClass;
   }
 
   /**
@@ -697,6 +711,7 @@ class Walker {
         }
       } else {
         digits = 0;
+        if ((b | 0x20) === 0x72 && i - start >= 5 && endsBearer(src, i)) suspect = true;
       }
     }
     if (suspect && this.piiOff === 0 && this.mode !== "off") return this.stringSlow(start, end);
@@ -753,6 +768,7 @@ class Walker {
         const c = ASCII_CLASS[b];
         if (c === PLAIN) {
           digits = 0;
+          if ((b | 0x20) === 0x72 && i - start >= 5 && endsBearer(src, i)) suspect = true;
         } else if (c === DIGIT) {
           if (++digits >= CARD_DIGITS_MIN) suspect = true;
         } else if (c !== SEPARATOR) {

@@ -80,6 +80,31 @@ function emailSpans(text: string): Array<[number, number]> {
 // 13 to 19 digits, optionally grouped by single spaces or dashes.
 const CARD = /\b\d(?:[ -]?\d){12,18}\b/g;
 const MAYBE_CARD = /\d(?:[ -]?\d){12,18}/;
+const BEARER_HINT = /bearer/i;
+// Payment cards start with 2 to 6 (ISO/IEC 7812's major industry
+// identifier: 3 travel, 4 and 5 banking, 6 merchandising and banking, 2 the
+// newer Mastercard range); numbers starting with 0, 1, 7, 8 or 9 are ids.
+const CARD_FIRST_DIGITS = "23456";
+
+// "Bearer <credential>" (RFC 6750's b64token), case-insensitive as HTTP's
+// scheme names are. The credential is redacted, the word kept.
+const BEARER = /\b(bearer)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)/gi;
+// What a credential looks like, not prose ("bearer instrument"): a digit, or 20 characters.
+const CREDENTIAL = /\d|^.{20}/;
+
+/**
+ * The last words of a value's path name an identifier or a quantity: a bare
+ * run of digits there (`example_id: "4111111111111111"`, a 64-bit id or a
+ * nanosecond time sent as a string) is an id, not a card number.
+ */
+const ID_WORDS = new Set(["id", "ids", "uid", "uuid", "guid", "seq", "step", "steps", "seed", "count", "hash", "checksum", "crc", "nonce", "offset", "index", "ts", "timestamp", "time", "nano", "nanos", "ns", "us", "ms", "epoch", "version"]);
+
+/** Whether the key the value sits under (the path's last key; list indexes skipped) ends with an id or quantity word. */
+function idLikePath(path: string): boolean {
+  const key = path.replace(/(?:\[\d+\])+$/, "");
+  const w = words(key.slice(key.lastIndexOf(".") + 1));
+  return w.length > 0 && ID_WORDS.has(w[w.length - 1]);
+}
 
 /** Splits a key into lower-case words: `userEmail`, `user-email`, `USER_EMAIL` -> ["user", "email"]. */
 function words(key: string): string[] {
@@ -88,6 +113,40 @@ function words(key: string): string[] {
     .toLowerCase()
     .split(/[^a-z0-9]+/)
     .filter((w) => w !== "");
+}
+
+/** How the guard treats the value of a key; see {@link keyClassifier}. */
+export type KeyClass = typeof KEY_PLAIN | typeof KEY_STRINGS | typeof KEY_ANY;
+/** Not a sensitive key: its value is looked at like any other. */
+export const KEY_PLAIN = 0;
+/** A sensitive term inside the key (`token_count`, `secret_sauce_weight`): a string under it is redacted; numbers, booleans and null pass; objects and lists are walked. */
+export const KEY_STRINGS = 1;
+/** The key ends with a sensitive term (`token`, `access_token`, `userEmail`, `X-Api-Key`): any value but null or a boolean is redacted. */
+export const KEY_ANY = 2;
+
+/**
+ * Classifies keys against the sensitive terms, by whole words (camelCase,
+ * snake_case, kebab-case alike). A term that ends the key names what the
+ * value is (`github_token`, `db_password`): {@link KEY_ANY}. A term inside
+ * the key only qualifies it (`token_count`, `email_verified`,
+ * `secret_sauce_weight`): {@link KEY_STRINGS}, because a count, a weight or a
+ * flag is not the secret, while a string under such a key may be. Plurals
+ * are other words (`max_tokens`, `num_tokens`): {@link KEY_PLAIN}.
+ */
+export function keyClassifier(sensitiveKeys: readonly string[]): (key: string) => KeyClass {
+  const terms = sensitiveKeys.map((k) => words(k)).filter((w) => w.length > 0);
+  return (key) => {
+    const w = words(key);
+    let found: KeyClass = KEY_PLAIN;
+    for (const term of terms) {
+      for (let i = 0; i + term.length <= w.length; i++) {
+        if (!term.every((part, j) => w[i + j] === part)) continue;
+        if (i + term.length === w.length) return KEY_ANY;
+        found = KEY_STRINGS;
+      }
+    }
+    return found;
+  };
 }
 
 /** Luhn checksum: true for plausible card numbers. */
@@ -110,12 +169,17 @@ export function luhnValid(digits: string): boolean {
 export type PiiGuard = (value: JsonValue | undefined, path: string, redacted: string[]) => JsonValue | undefined;
 
 /**
- * Builds the PII guard: walks a JSON value at any depth; a value under a
- * sensitive key, a string holding an e-mail address, or a string holding a
- * Luhn-valid card number is personal data. In redact mode the value (or the
- * matched part of a string) becomes "[REDACTED]" and its path is added to
- * `redacted`; in reject mode the event is refused with INVALID_ARGUMENT naming
- * the path. Values are replaced in place (they are the request's own copies).
+ * Builds the PII guard: walks a JSON value at any depth. Personal or secret
+ * data is: a value under a key that ends with a sensitive term, a string
+ * under a key with a sensitive term inside it ({@link keyClassifier}); in
+ * any string, an e-mail address, a bearer credential, or a card number (13
+ * to 19 digits starting with 2 to 6 that pass Luhn, except a string of
+ * bare digits under an id or quantity key). Numbers are never redacted for a
+ * word inside their key: `token_count: 1024` is data. In redact mode the
+ * value (or the matched part of a string) becomes "[REDACTED]" and its path
+ * is added to `redacted`; in reject mode the event is refused with
+ * INVALID_ARGUMENT naming the path and the rule. Values are replaced in
+ * place (they are the request's own copies).
  */
 export function createPiiGuard(options: PiiOptions): PiiGuard {
   const guard = buildPiiGuard(options);
@@ -133,16 +197,12 @@ export function piiOptionsOf(guard: PiiGuard): PiiOptions | undefined {
 
 function buildPiiGuard(options: PiiOptions): PiiGuard {
   if (options.mode === "off") return (value) => value;
-  const sensitive = options.sensitiveKeys.map((k) => words(k)).filter((w) => w.length > 0);
-  const keyCache = new Map<string, boolean>();
-  const isSensitiveKey = (key: string): boolean => {
+  const classify = keyClassifier(options.sensitiveKeys);
+  const keyCache = new Map<string, KeyClass>();
+  const keyClass = (key: string): KeyClass => {
     let hit = keyCache.get(key);
     if (hit !== undefined) return hit;
-    const w = words(key);
-    hit = sensitive.some((s) => {
-      for (let i = 0; i + s.length <= w.length; i++) if (s.every((part, j) => w[i + j] === part)) return true;
-      return false;
-    });
+    hit = classify(key);
     if (keyCache.size < 10_000) keyCache.set(key, hit);
     return hit;
   };
@@ -163,7 +223,7 @@ function buildPiiGuard(options: PiiOptions): PiiGuard {
     let out = text;
     const emails = out.includes("@") ? emailSpans(out) : [];
     if (emails.length > 0) {
-      found("looks like an e-mail address", redacted);
+      found("looks like an e-mail address (a value rule: local@domain.tld)", redacted);
       const pieces: string[] = [];
       let from = 0;
       for (const [start, end] of emails) {
@@ -175,12 +235,26 @@ function buildPiiGuard(options: PiiOptions): PiiGuard {
     }
     if (MAYBE_CARD.test(out)) {
       let cards = false;
-      out = out.replace(CARD, (m) => {
-        if (!luhnValid(m.replace(/[ -]/g, ""))) return m;
+      let idPlace: boolean | undefined;
+      out = out.replace(CARD, (m: string, offset: number, whole: string) => {
+        const digits = m.replace(/[ -]/g, "");
+        if (!CARD_FIRST_DIGITS.includes(digits[0]) || !luhnValid(digits)) return m;
+        // A string that is nothing but digits, under an id key, is the id
+        // (the path is built only here: rare).
+        if (m.length === whole.length && digits.length === m.length && (idPlace ??= idLikePath(pathHere()))) return m;
         cards = true;
         return REDACTED;
       });
-      if (cards) found("looks like a card number", redacted);
+      if (cards) found("looks like a card number (a value rule: 13 to 19 digits from 2 to 6 that pass Luhn)", redacted);
+    }
+    if (BEARER_HINT.test(out)) {
+      let bearer = false;
+      out = out.replace(BEARER, (m, word: string, space: string, credential: string) => {
+        if (!CREDENTIAL.test(credential)) return m;
+        bearer = true;
+        return `${word}${space}${REDACTED}`;
+      });
+      if (bearer) found('looks like a bearer credential (a value rule: "Bearer" and a token)', redacted);
     }
     return out;
   };
@@ -197,8 +271,16 @@ function buildPiiGuard(options: PiiOptions): PiiGuard {
     }
     for (const key of Object.keys(value)) {
       parts.push(key);
-      if (isSensitiveKey(key) && value[key] !== null) {
-        found("sensitive key", redacted);
+      const cls = keyClass(key);
+      const v = value[key];
+      // null and booleans carry no secret; a number does only under a key that names it.
+      if (cls !== KEY_PLAIN && v !== null && typeof v !== "boolean" && (cls === KEY_ANY || typeof v === "string")) {
+        found(
+          cls === KEY_ANY
+            ? `sensitive key "${key}" (the key names secret or personal data: any value under it is hidden)`
+            : `sensitive key "${key}" holding a string (a sensitive word inside the key: strings are hidden, numbers pass)`,
+          redacted,
+        );
         value[key] = REDACTED;
       } else {
         value[key] = walk(value[key], redacted);
