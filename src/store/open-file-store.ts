@@ -4,6 +4,7 @@ import { errnoOf } from "../errors.js";
 import { Appender } from "./appender.js";
 import { lockTakeoverOf } from "./lock.js";
 import { LogFileChangedError } from "./log-file-check.js";
+import { withPath } from "./file-system.js";
 import type { StorageFailure, StoreDeps } from "./store.js";
 
 /**
@@ -67,7 +68,8 @@ const PATH_ERRORS: Record<string, string> = {
 function logPathError(logPath: string, err: unknown): unknown {
   const e = err as NodeJS.ErrnoException;
   const why = typeof e?.code === "string" ? PATH_ERRORS[e.code] : undefined;
-  if (why === undefined || e.syscall === undefined) return err;
+  // Any other storage error names the file or folder it concerns (the log's, when it names none: an fsync at start).
+  if (why === undefined || e.syscall === undefined) return withPath(err, logPath);
   return new LogPathError(`--log-path ${logPath}: ${why} (${e.code} on ${e.syscall} ${e.path ?? ""}); choose a log path the server's user can write`, { cause: err });
 }
 
