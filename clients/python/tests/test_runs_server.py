@@ -114,11 +114,7 @@ class RunRecordsTest(unittest.TestCase):
 
     # The run contract: pulse-run "applies to every event of the call that
     # names no run itself (... and the trust service's calls whose audit
-    # records the server writes)". The client sends it on every TrustService
-    # call (test_runs.py); the server at this commit writes the tracker's
-    # audit records without it. Remove the decorator when it does (an
-    # unexpected success fails the suite).
-    @unittest.expectedFailure
+    # records the server writes)".
     def test_the_trust_trackers_audit_record_carries_the_calls_run(self) -> None:
         pulse_learning_log.configure(server.address, run="exp-audit")
         update = pulse_learning_log.bayesian_trust_tracker.update("hope", True)
