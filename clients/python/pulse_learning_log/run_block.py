@@ -43,8 +43,10 @@ def started_data(params: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def finished_data(error: Optional[BaseException]) -> Dict[str, Any]:
-    """The data of a ``run_finished`` record: finished, or failed with the exception's type and message."""
-    if error is None:
+    """The data of a ``run_finished`` record: finished, or failed with the
+    exception's type and message. ``sys.exit()`` / ``sys.exit(0)`` in the
+    block is a normal end: finished."""
+    if error is None or (isinstance(error, SystemExit) and error.code in (None, 0)):
         return {"status": "finished"}
     return {"status": "failed", "error": {"type": type(error).__name__, "message": str(error)}}
 

@@ -231,6 +231,18 @@ class RunBlockTest(RunTestCase):
         # No run in force after it: nothing new on later events.
         self.assert_runs([pulse_learning_log.log_event("step", {}).event_id], None)
 
+    def test_sys_exit_in_the_block_finishes_the_run_unless_its_status_is_an_error(self) -> None:
+        pulse_learning_log.configure(self.fake.address)
+        for code, status in ((None, "finished"), (0, "finished"), (3, "failed"), ("bad config", "failed")):
+            with self.subTest(code=code), self.assertRaises(SystemExit):
+                with pulse_learning_log.run(f"exp-exit-{code}"):
+                    sys.exit(code)
+        finished = {e.run: e.generic.data for e in self.generic_events("run_finished")}
+        self.assertEqual(dict(finished["exp-exit-None"]), {"status": "finished"})
+        self.assertEqual(dict(finished["exp-exit-0"]), {"status": "finished"})
+        self.assertEqual(dict(finished["exp-exit-3"]["error"]), {"type": "SystemExit", "message": "3"})
+        self.assertEqual(dict(finished["exp-exit-bad config"]["error"]), {"type": "SystemExit", "message": "bad config"})
+
     def test_a_batch_may_mix_runs(self) -> None:
         fake = self.fake
         pulse_learning_log.configure(fake.address)
