@@ -19,6 +19,7 @@ import { addReflection } from "./ops/reflection.js";
 import { adaptImplementation, createServiceDefinition } from "./rpc/grpc-adapter.js";
 import { createLearningLogService } from "./service/learning-log-service.js";
 import { RunIndex } from "./runs/run-index.js";
+import { withCallRuns } from "./runs/call-run.js";
 import { RunIndexFile } from "./runs/run-index-file.js";
 import { createTrustService } from "./service/trust-service.js";
 import { createOtlpLogsService } from "./service/otlp-logs-service.js";
@@ -212,7 +213,7 @@ export class PulseServer {
         },
       }), sink, observability.calls),
     );
-    grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, createTrustService(trust), sink, observability.calls));
+    grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, withCallRuns(TrustService, createTrustService(trust)), sink, observability.calls));
     // OTLP/gRPC logs in, on the same port: any OpenTelemetry SDK or Collector writes events.
     grpcServer.addService(createServiceDefinition(LogsService), adaptImplementation(LogsService, createOtlpLogsService({ writer, logRecordsMax: config.limits.batchEventsMax }), sink, observability.calls));
     // Operations: standard health checking and reflection, for load balancers and generic gRPC tools.

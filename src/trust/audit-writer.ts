@@ -3,6 +3,8 @@ import type { EventDraft } from "../events/catalog.js";
 import { encodeBody } from "../events/event-writer.js";
 import { ServiceError } from "../errors.js";
 import { createPiiGuard, type PiiOptions } from "../guard/pii.js";
+import { runMember } from "../record/layout.js";
+import { currentRun } from "../runs/call-run.js";
 import type { LogStore } from "../store/store.js";
 
 /** Writes one audit record and resolves with its seq once durable. */
@@ -18,10 +20,12 @@ export type AuditWriter = (draft: EventDraft) => Promise<number>;
  */
 export function createAuditWriter(store: LogStore, recordBytesMax: number): AuditWriter {
   return async (draft: EventDraft) => {
-    const body = encodeBody(draft);
+    // The run of the call that changed the state, if it named one.
+    const run = currentRun.getStore();
+    const body = run === undefined ? encodeBody(draft) : encodeBody(draft) + runMember(run);
     const bytes = Buffer.byteLength(body, "utf8");
     if (bytes > recordBytesMax) throw ServiceError.invalid("event", `record of ${bytes} bytes is over the limit of ${recordBytesMax} bytes`);
-    const [result] = await store.append([{ eventId: uuidv4(), clientChosenId: false, body }]);
+    const [result] = await store.append([{ eventId: uuidv4(), clientChosenId: false, body, run }]);
     return result.seq;
   };
 }

@@ -3,6 +3,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Metadata, status, type ClientReadableStream } from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
 import { LearningLogService, RunStatus, type LearningEventSchema, type LogRecord, type ReadEventsRequestSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../../src/rpc/client.js";
 import { spawnServer } from "../helpers/child-server.js";
@@ -70,6 +71,33 @@ describe("runs: every event knows its run", () => {
     // Key order: the contract's keys, then run, then seq (and the chain's hash).
     assert.deepEqual(Object.keys(lines[5]), ["event_id", "timestamp", "event_type", "data", "context", "run", "seq", "hash"]);
     assert.deepEqual(Object.keys(lines[1]), ["event_id", "timestamp", "event_type", "data", "seq", "hash"]);
+  });
+
+  it("puts the call's run on the trust tracker's audit records and on the trust events", async () => {
+    ts = await startServer(dir.path);
+    const trust = createClient(TrustService, ts.address);
+    try {
+      await trust.update({ outcome: { key: "rule-1", success: true } }, withRun("exp-7"));
+      await trust.batchUpdate({ outcomes: [{ key: "rule-1", success: false }] }, withRun("exp-7"));
+      await trust.update({ outcome: { key: "rule-2", success: true } });
+      await ts.client.logBayesianTrustMetrics({ key: "rule-1" }, withRun("exp-7"));
+      await ts.client.generateTrustReport({}, withRun("exp-7"));
+    } finally {
+      trust.close();
+    }
+    const lines = (await readFile(ts.logPath, "utf8")).trimEnd().split("\n").map((l) => JSON.parse(l) as { event_type: string; run?: string });
+    assert.deepEqual(
+      lines.map((l) => [l.event_type, l.run]),
+      [
+        ["trust_updated", "exp-7"],
+        ["trust_updated", "exp-7"],
+        ["trust_updated", undefined],
+        ["bayesian_trust_metrics", "exp-7"],
+        ["trust_report_generated", "exp-7"],
+      ],
+    );
+    const run = (await ts.client.listRuns({ runs: ["exp-7"] })).runs[0];
+    assert.equal(run.eventCount, 4n);
   });
 
   it("refuses a bad run naming the field, and writes nothing for it", async () => {
