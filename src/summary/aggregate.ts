@@ -105,6 +105,13 @@ export interface RunRow {
   started?: { seq: number; timestamp: string; params: Record<string, unknown>; pid?: number; host?: string };
   /** From the last `run_finished` record: "finished" or "failed", with the error a failed run names. */
   finished?: { seq: number; timestamp: string; status: string; error?: { type?: string; message?: string } };
+  /**
+   * Where the server's run index says the run stands, for a run without a
+   * `run_finished` record ("still logging", "ended without a finish
+   * record"): only a server knows whether a process still holds the run.
+   * Set by the caller that read through a server.
+   */
+  serverStatus?: string;
 }
 
 /** Everything the text and HTML summaries show, computed in one pass over the records. */

@@ -6,7 +6,7 @@ const pct = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(1)}
 
 /** A run's status in words, from its lifecycle records. */
 export function runStatus(r: RunRow): string {
-  if (r.finished === undefined) return "no run_finished record (still logging, or ended without one)";
+  if (r.finished === undefined) return r.serverStatus ?? "no run_finished record (still logging, or ended without one)";
   if (r.finished.status !== "failed") return r.finished.status;
   const e = r.finished.error;
   return e === undefined ? "failed" : `failed: ${[e.type, e.message].filter((x) => x !== undefined).join(": ")}`;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Metadata } from "@grpc/grpc-js";
 import { cli } from "../helpers/cli.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 import { logOfRecords, RUN_A, RUN_B, runRecords } from "./synthetic-log.js";
@@ -77,6 +78,19 @@ describe("pulse-log summary --run", function () {
         assert.equal(remote.code, 0, remote.stderr);
         assert.deepEqual(JSON.parse(remote.stdout), JSON.parse(fromFile.stdout));
       }
+    });
+
+    it("says a run without a finish record is still logging, as the server's run index knows", async () => {
+      const metadata = new Metadata();
+      metadata.set("pulse-run", "live-1");
+      await server.client.logEvent({ eventType: "run_started", data: { params: { lr: 0.5 } } }, { metadata });
+      await server.client.logEvent({ eventType: "variable_weight_update", data: { variable: "v1", from: 1, to: 2 } }, { metadata });
+      const remote = await cli(["summary", "--addr", server.address, "--run", "live-1"], dir.path);
+      assert.equal(remote.code, 0, remote.stderr);
+      assert.match(remote.stdout, /^2 records, .*\nrun live-1: still logging\n {2}params \{"lr":0\.5\}\n/);
+      // The file alone cannot tell whether a process still holds the run.
+      const fromFile = await cli(["summary", "--log-path", logPath, "--run", "live-1"], dir.path);
+      assert.match(fromFile.stdout, /^run live-1: no run_finished record \(still logging, or ended without one\)$/m);
     });
   });
 });

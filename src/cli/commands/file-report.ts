@@ -3,7 +3,8 @@ import { formatTimestamp, parseTimestamp } from "../../clock.js";
 import { LogReader } from "../../store/reader.js";
 import type { LogRecordView, ReadQuery } from "../../store/store.js";
 import { listSegments } from "../../store/segments.js";
-import { SummaryBuilder } from "../../summary/aggregate.js";
+import { RunStatus } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { SummaryBuilder, type SummaryData } from "../../summary/aggregate.js";
 import { comparisonHtml } from "../../summary/compare-html.js";
 import { compareRuns } from "../../summary/compare.js";
 import { summaryHtml } from "../../summary/html.js";
@@ -13,6 +14,7 @@ import { CliError, ExitCode, toCliError } from "../exit-codes.js";
 import { logClient, type ServerConnection } from "../remote.js";
 import type { Output } from "../output.js";
 import { cliTimeMicros } from "../time.js";
+import { RUN_STATUS_TEXT } from "./runs.js";
 
 /** The log's files with their sizes; NOT_FOUND exit when there are none. */
 async function logFiles(logPath: string): Promise<Array<{ path: string; bytes: number }>> {
@@ -149,6 +151,29 @@ export interface SummaryCommandOptions {
 }
 
 /**
+ * Asks the server's run index where the runs without a run_finished record
+ * stand (still logging, or ended without one: only the server knows who
+ * holds a run). A server without ListRuns leaves them as the records say.
+ */
+async function addServerStatus(server: ServerConnection, summaries: SummaryData[]): Promise<void> {
+  const open = summaries.flatMap((s) => s.runs.filter((r) => r.finished === undefined));
+  if (open.length === 0) return;
+  const client = logClient(server);
+  try {
+    const answer = await client.listRuns({ runs: [...new Set(open.map((r) => r.run))] });
+    const status = new Map(answer.runs.map((r) => [r.run, r.status]));
+    for (const row of open) {
+      const s = status.get(row.run);
+      if (s === RunStatus.LOGGING || s === RunStatus.ENDED_WITHOUT_FINISH) row.serverStatus = RUN_STATUS_TEXT[s];
+    }
+  } catch {
+    // An older server (UNIMPLEMENTED) or a failed call: the summary stands on the records alone.
+  } finally {
+    client.close();
+  }
+}
+
+/**
  * `pulse-log summary`: the text summary, or with --html the visual one; of
  * the whole log, of one run, or two runs compared. Records are routed by
  * their "run" member here too, so the result is right against a server that
@@ -173,6 +198,7 @@ export async function summary(options: SummaryCommandOptions, out: Output): Prom
   const query: ReadQuery = {
     sinceMicros: options.since === undefined ? undefined : cliTimeMicros(options.since),
     untilMicros: options.until === undefined ? undefined : cliTimeMicros(options.until),
+    runs: runs.length > 0 ? new Set(runs) : undefined,
   };
   if (options.server === undefined) {
     const files = await logFiles(options.logPath);
@@ -183,6 +209,7 @@ export async function summary(options: SummaryCommandOptions, out: Output): Prom
   const info = { source: options.server?.address ?? options.logPath, since: options.since, until: options.until, generatedAt: new Date().toISOString() };
   if (runs.length === 2) {
     const comparison = compareRuns([runs[0], runs[1]], builders[0], builders[1]);
+    if (options.server !== undefined) await addServerStatus(options.server, [comparison.a, comparison.b]);
     const records = comparison.a.records + comparison.b.records;
     if (options.html !== undefined) {
       await writeFile(options.html, comparisonHtml(comparison, info));
@@ -195,6 +222,7 @@ export async function summary(options: SummaryCommandOptions, out: Output): Prom
     return;
   }
   const data = builders[0].build();
+  if (options.server !== undefined) await addServerStatus(options.server, [data]);
   if (options.html !== undefined) {
     await writeFile(options.html, summaryHtml(data, { ...info, run: runs[0] }));
     if (out.options.json) await out.json({ html: options.html, records: data.records });
