@@ -253,9 +253,8 @@ Examples:
     .action(async (o, cmd: Command) => stats({ logPath: o.logPath, server: await serverOf(cmd), runs: o.run }, outputOf(o)));
 
   withOutput(
-    program
-      .command("verify")
-      .description("check that no record was edited, deleted, inserted or reordered: the hash chain and seq order across all segments (reads the log files)")
+    withServerFlags(program.command("verify"), "optional")
+      .description("check that no record was edited, deleted, inserted or reordered: the hash chain and seq order across all segments (reads the log files, or every record a server returns with --addr: JetStream too)")
       .addOption(logPathOption()),
   )
     .addHelpText(
@@ -267,9 +266,10 @@ Anyone who can rewrite the whole file can recompute the chain: keep the printed
 last hash somewhere else and compare it later to anchor the log.
 
 Example:
-  pulse-log verify --log-path /var/lib/pulse/pulse_learning_log.jsonl`,
+  pulse-log verify --log-path /var/lib/pulse/pulse_learning_log.jsonl
+  pulse-log verify --addr 127.0.0.1:50051`,
     )
-    .action(async (o) => verify({ logPath: o.logPath }, outputOf(o)));
+    .action(async (o, cmd: Command) => verify({ logPath: o.logPath, server: await serverOf(cmd) }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("summary"), "optional")

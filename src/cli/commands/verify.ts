@@ -1,10 +1,30 @@
-import { verifyLog } from "../../store/verify.js";
-import { CliError, ExitCode } from "../exit-codes.js";
+import { verifyLog, verifyRecords, type VerifyReport } from "../../store/verify.js";
+import { CliError, ExitCode, toCliError } from "../exit-codes.js";
 import type { Output } from "../output.js";
+import { logClient, type ServerConnection } from "../remote.js";
 
 /** Options of `pulse-log verify`. */
 export interface VerifyOptions {
   logPath: string;
+  /** Check the records this server returns (ReadEvents from the first), not the files. */
+  server?: ServerConnection;
+}
+
+/** Verifies every record a server's ReadEvents returns, in order. */
+async function verifyServer(server: ServerConnection): Promise<VerifyReport> {
+  const client = logClient(server);
+  try {
+    return await verifyRecords(
+      (async function* () {
+        for await (const message of client.readEvents({})) for (const r of message.records) yield r.json;
+      })(),
+      `server ${server.address}`,
+    );
+  } catch (err) {
+    throw toCliError(err, server);
+  } finally {
+    client.close();
+  }
 }
 
 /**
@@ -14,16 +34,19 @@ export interface VerifyOptions {
  */
 export async function verify(options: VerifyOptions, out: Output): Promise<void> {
   let bar: ReturnType<Output["progress"]> | undefined;
-  const report = await verifyLog(options.logPath, (done, total) => {
-    bar ??= out.progress("verify", total, "bytes");
-    bar.update(done);
-  });
+  const report =
+    options.server !== undefined
+      ? await verifyServer(options.server)
+      : await verifyLog(options.logPath, (done, total) => {
+          bar ??= out.progress("verify", total, "bytes");
+          bar.update(done);
+        });
   bar?.stop();
-  if (report.files.length === 0) throw new CliError(ExitCode.notFound, `no log at ${options.logPath} (set --log-path or PULSE_LEARNING_LOG_PATH)`);
+  if (options.server === undefined && report.files.length === 0) throw new CliError(ExitCode.notFound, `no log at ${options.logPath} (set --log-path or PULSE_LEARNING_LOG_PATH)`);
   if (out.options.json) {
     await out.json(report);
   } else if (report.ok) {
-    const range = `seq ${report.firstSeq ?? "-"}..${report.lastSeq ?? "-"} in ${report.files.length} file(s)`;
+    const range = `seq ${report.firstSeq ?? "-"}..${report.lastSeq ?? "-"} ${options.server === undefined ? `in ${report.files.length} file(s)` : `read from ${options.server.address}`}`;
     const unhashed = report.records - report.hashedRecords;
     await out.write(
       (report.hashedRecords === 0
@@ -37,6 +60,7 @@ export async function verify(options: VerifyOptions, out: Output): Promise<void>
   }
   if (!report.ok) {
     const b = report.broken!;
-    throw new CliError(ExitCode.broken, `chain broken at ${b.file} line ${b.line}${b.seq === undefined ? "" : ` (seq ${b.seq})`}: ${b.reason}`);
+    const where = options.server === undefined ? `${b.file} line ${b.line}` : `record ${b.line} from ${b.file}`;
+    throw new CliError(ExitCode.broken, `chain broken at ${where}${b.seq === undefined ? "" : ` (seq ${b.seq})`}: ${b.reason}`);
   }
 }

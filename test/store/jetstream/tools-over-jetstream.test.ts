@@ -44,4 +44,18 @@ describe("the CLI and the visual summary over a JetStream store", function () {
     assert.equal(summary.code, 0, summary.stderr);
     assert.equal(JSON.parse(summary.stdout).records, 13);
   });
+
+  it("verifies the stream's hash chain through the server: intact, with the last hash", async () => {
+    const verify = await cli(["verify", "--json", "--addr", server.address], dir.path);
+    assert.equal(verify.code, 0, verify.stderr);
+    const report = JSON.parse(verify.stdout) as { ok: boolean; records: number; hashedRecords: number; firstSeq: number; lastSeq: number; lastHash: string };
+    assert.equal(report.ok, true);
+    assert.equal(report.hashedRecords, report.records, "every record carries the chain's hash");
+    assert.ok(report.records >= 13);
+    assert.equal(report.firstSeq, 1);
+    assert.match(report.lastHash, /^[0-9a-f]{64}$/);
+    const text = await cli(["verify", "--addr", server.address], dir.path);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`intact: the hash chain holds over ${report.records} records, seq 1\\.\\.${report.lastSeq} read from ${server.address.replace(/\./g, "\\.")}`));
+  });
 });
