@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { open, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { v4 as uuidv4 } from "uuid";
+import { ServiceError } from "../../../src/errors.js";
+import type { AppendEntry } from "../../../src/store/store.js";
+import { AckWitness } from "../../../src/store/jetstream/ack-witness.js";
+import type { Divergence } from "../../../src/store/jetstream/divergence.js";
+import { JetStreamStore } from "../../../src/store/jetstream/jetstream-store.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
+import { startNats, type NatsCluster } from "./nats-servers.js";
+
+const HASH_A = "a".repeat(64);
+const HASH_B = "b".repeat(64);
+const entry = (n: number): AppendEntry => ({ eventId: uuidv4(), clientChosenId: true, body: `"event_type":"t","data":{"n":${n}}` });
+
+describe("the ack witness file", () => {
+  let dir: TempDir;
+  beforeEach(async () => {
+    dir = await tempDir("pulse-witness-");
+  });
+  afterEach(async () => {
+    await dir.remove();
+  });
+
+  it("keeps the newest record acked across a reopen, never going back", async () => {
+    const path = join(dir.path, "w", "jetstream-S.witness");
+    const w = await AckWitness.open(path, "S");
+    assert.equal(w.acked, undefined);
+    await w.record({ seq: 10, streamSeq: 2, hash: HASH_A });
+    await w.record({ seq: 7, streamSeq: 1, hash: HASH_B });
+    await w.record({ seq: 25, streamSeq: 5, hash: HASH_B });
+    await w.close();
+    const again = await AckWitness.open(path, "S");
+    assert.deepEqual(again.acked, { seq: 25, streamSeq: 5, hash: HASH_B });
+    await again.close();
+    // Another stream's front end beside it does not take it for its own.
+    const other = await AckWitness.open(path, "T");
+    assert.equal(other.acked, undefined);
+    await other.close();
+  });
+
+  it("survives a torn write of one slot: the other slot still holds the witness before it", async () => {
+    const path = join(dir.path, "jetstream-S.witness");
+    const w = await AckWitness.open(path, "S");
+    await w.record({ seq: 10, streamSeq: 2, hash: HASH_A });
+    await w.record({ seq: 20, streamSeq: 4, hash: HASH_B });
+    await w.close();
+    // The second write went to slot 1 (bytes 256..511): spoil it as a crash mid-write would.
+    const fh = await open(path, "r+");
+    await fh.write(Buffer.from("{\"w\":\"{\\\"stream\\\":\\\"S\\\",\\\"se"), 0, undefined, 256 + 3);
+    await fh.close();
+    const again = await AckWitness.open(path, "S");
+    assert.deepEqual(again.acked, { seq: 10, streamSeq: 2, hash: HASH_A });
+    await again.close();
+  });
+
+  it("ignores a file that is not a witness (the front end learns from the stream and the others)", async () => {
+    const path = join(dir.path, "jetstream-S.witness");
+    await writeFile(path, "not a witness\n");
+    const w = await AckWitness.open(path, "S");
+    assert.equal(w.acked, undefined);
+    await w.record({ seq: 3, streamSeq: 1, hash: HASH_A });
+    await w.close();
+    assert.ok((await readFile(path)).length >= 256);
+    const again = await AckWitness.open(path, "S");
+    assert.deepEqual(again.acked, { seq: 3, streamSeq: 1, hash: HASH_A });
+    await again.close();
+  });
+});
+
+describe("a front end whose stream lost acknowledged records", function () {
+  this.timeout(60_000);
+  let dir: TempDir;
+  let nats: NatsCluster;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let n = 0;
+  before(async () => {
+    dir = await tempDir("pulse-nats-witness-");
+    nats = await startNats(dir.path, 1);
+    nc = await connect({ servers: nats.servers });
+    jsm = await jetstreamManager(nc);
+  });
+  after(async () => {
+    await nc?.close();
+    await nats?.stop();
+    await dir?.remove();
+  });
+
+  const fresh = () => {
+    n++;
+    return { stream: `W${n}`, subject: `w${n}.events` };
+  };
+  const openStore = (where: { stream: string; subject: string }, witnessPath: string | undefined, told: Divergence[]) =>
+    JetStreamStore.open({ servers: nats.servers, ...where, witnessPath, witnessWaitMs: 300, onDiverged: (d) => told.push(d) }).then((r) => r.store);
+  const refusal = (err: unknown) => {
+    assert.ok(err instanceof ServiceError, String(err));
+    assert.equal(err.code, status.UNAVAILABLE);
+    assert.match(err.message, /JetStream stream W\d+ lost acknowledged records: seq 10 was acked at stream sequence \d+/);
+    assert.match(err.message, /Nothing was written/);
+    assert.match(err.message, /An operator can/);
+    return true;
+  };
+
+  it("refuses to write after a restart when the stream ends before the record its witness file says was acked, and says why on reads too", async () => {
+    const where = fresh();
+    const path = join(dir.path, `fe-${where.stream}`, "jetstream.witness");
+    const told: Divergence[] = [];
+    const a = await openStore(where, path, told);
+    assert.equal(a.integrity, "hash-chain");
+    const acks = await a.append(Array.from({ length: 10 }, (_, i) => entry(i)));
+    assert.equal(acks[9].seq, 10);
+    await a.close();
+    // The stream loses its records (here: made again; on 2.9.10 a stale replica that leads it).
+    await jsm.streams.delete(where.stream);
+    const again = await openStore(where, path, told);
+    try {
+      assert.equal(told.length, 1);
+      assert.deepEqual([told[0].kind, told[0].seq], ["behind", 10]);
+      await assert.rejects(again.append([entry(11)]), refusal);
+      await assert.rejects(again.records.open({}), refusal);
+      assert.equal(told.length, 1, "told once");
+      assert.equal((await jsm.streams.info(where.stream)).state.messages, 0, "nothing was written");
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("refuses when the stream holds another record at the witness's place (same seq, other history)", async () => {
+    const where = fresh();
+    const path = join(dir.path, `fe-${where.stream}`, "jetstream.witness");
+    const told: Divergence[] = [];
+    const a = await openStore(where, path, told);
+    await a.append(Array.from({ length: 10 }, (_, i) => entry(i)));
+    await a.close();
+    await jsm.streams.delete(where.stream);
+    // Another front end without the witness writes another history to seq 12 meanwhile.
+    const b = await openStore(where, undefined, []);
+    await b.append(Array.from({ length: 12 }, (_, i) => entry(100 + i)));
+    await b.close();
+    const again = await openStore(where, path, told);
+    try {
+      assert.deepEqual(told.map((d) => [d.kind, d.seq]), [["differs", 10]]);
+      await assert.rejects(again.append([entry(13)]), refusal);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("a new front end with no witness of its own learns one from a running front end, and refuses too", async () => {
+    const where = fresh();
+    const told: Divergence[] = [];
+    const a = await openStore(where, join(dir.path, `fe-a-${where.stream}`, "jetstream.witness"), told);
+    try {
+      await a.append(Array.from({ length: 10 }, (_, i) => entry(i)));
+      await jsm.streams.delete(where.stream);
+      const toldNew: Divergence[] = [];
+      const c = await openStore(where, join(dir.path, `fe-c-${where.stream}`, "jetstream.witness"), toldNew);
+      try {
+        assert.deepEqual(toldNew.map((d) => [d.kind, d.seq]), [["behind", 10]], "learned seq 10 from the running front end");
+        await assert.rejects(c.append([entry(11)]), refusal);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await a.close();
+    }
+  });
+});
