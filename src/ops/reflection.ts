@@ -2,16 +2,32 @@ import type * as grpc from "@grpc/grpc-js";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { markUndecodable, Undecodable, type InternalErrorSink } from "../rpc/grpc-adapter.js";
 import { create, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import {
+  FieldDescriptorProto_Label as Label,
+  FieldDescriptorProto_Type as Type,
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+  type FileDescriptorProto,
+} from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
+import { file_google_rpc_error_details } from "../../gen/ts/google/rpc/error_details_pb.js";
+import { file_google_rpc_status } from "../../gen/ts/google/rpc/status_pb.js";
 
 type PackageDefinition = ConstructorParameters<typeof ReflectionService>[0];
 
 /**
- * The proto files that define `services`, with everything they import, each
- * once, dependencies first (the order a FileDescriptorSet wants).
+ * The files of the types a status detail can hold: google.rpc.Status (the
+ * grpc-status-details-bin trailer) and the detail messages this server
+ * packs into it (BadRequest, RetryInfo), so a generic tool can decode them.
  */
-export function filesOf(services: readonly DescService[]): DescFile[] {
+export const STATUS_DETAIL_FILES: readonly DescFile[] = [file_google_rpc_status, file_google_rpc_error_details];
+
+/**
+ * The proto files that define `services` (and `files`), with everything
+ * they import, each once, dependencies first (the order a
+ * FileDescriptorSet wants).
+ */
+export function filesOf(services: readonly DescService[], files: readonly DescFile[] = []): DescFile[] {
   const out: DescFile[] = [];
   const seen = new Set<string>();
   const visit = (file: DescFile) => {
@@ -21,8 +37,70 @@ export function filesOf(services: readonly DescService[]): DescFile[] {
     out.push(file);
   };
   for (const s of services) visit(s.file);
+  for (const f of files) visit(f);
   return out;
 }
+
+/**
+ * grpc/health/v1/health.proto as upstream (grpc-proto) defines it and the
+ * grpc-health-check package serves it (Check, Watch, List). Built here
+ * because the descriptor @grpc/proto-loader makes of it is refused by
+ * strict descriptor pools (its map entry); this one is what protoc makes:
+ * the map field `statuses` with its nested `StatusesEntry` (map_entry),
+ * every type name fully qualified.
+ */
+export const HEALTH_FILE: FileDescriptorProto = create(FileDescriptorProtoSchema, {
+  name: "grpc/health/v1/health.proto",
+  package: "grpc.health.v1",
+  syntax: "proto3",
+  messageType: [
+    { name: "HealthListRequest" },
+    {
+      name: "HealthListResponse",
+      field: [{ name: "statuses", jsonName: "statuses", number: 1, label: Label.REPEATED, type: Type.MESSAGE, typeName: ".grpc.health.v1.HealthListResponse.StatusesEntry" }],
+      nestedType: [
+        {
+          name: "StatusesEntry",
+          field: [
+            { name: "key", jsonName: "key", number: 1, label: Label.OPTIONAL, type: Type.STRING },
+            { name: "value", jsonName: "value", number: 2, label: Label.OPTIONAL, type: Type.MESSAGE, typeName: ".grpc.health.v1.HealthCheckResponse" },
+          ],
+          options: { mapEntry: true },
+        },
+      ],
+    },
+    { name: "HealthCheckRequest", field: [{ name: "service", jsonName: "service", number: 1, label: Label.OPTIONAL, type: Type.STRING }] },
+    {
+      name: "HealthCheckResponse",
+      field: [{ name: "status", jsonName: "status", number: 1, label: Label.OPTIONAL, type: Type.ENUM, typeName: ".grpc.health.v1.HealthCheckResponse.ServingStatus" }],
+      enumType: [
+        {
+          name: "ServingStatus",
+          value: [
+            { name: "UNKNOWN", number: 0 },
+            { name: "SERVING", number: 1 },
+            { name: "NOT_SERVING", number: 2 },
+            { name: "SERVICE_UNKNOWN", number: 3 },
+          ],
+        },
+      ],
+    },
+  ],
+  service: [
+    {
+      name: "Health",
+      method: [
+        { name: "Check", inputType: ".grpc.health.v1.HealthCheckRequest", outputType: ".grpc.health.v1.HealthCheckResponse" },
+        { name: "Watch", inputType: ".grpc.health.v1.HealthCheckRequest", outputType: ".grpc.health.v1.HealthCheckResponse", serverStreaming: true },
+        { name: "List", inputType: ".grpc.health.v1.HealthListRequest", outputType: ".grpc.health.v1.HealthListResponse" },
+      ],
+    },
+  ],
+  options: { javaPackage: "io.grpc.health.v1", javaOuterClassname: "HealthProto", javaMultipleFiles: true, goPackage: "google.golang.org/grpc/health/grpc_health_v1", csharpNamespace: "Grpc.Health.V1" },
+});
+
+/** Standard descriptors of services served from other packages, by service name: served instead of the descriptors those packages carry. */
+const STANDARD_FILES: Readonly<Record<string, FileDescriptorProto>> = { "grpc.health.v1.Health": HEALTH_FILE };
 
 /**
  * A serialized google.protobuf.FileDescriptorSet of the services' files,
@@ -48,17 +126,21 @@ function protosOfLoaderDefinition(definition: grpc.ServiceDefinition): Buffer[] 
  * @grpc/reflection) to the server, so generic tools can list and call its
  * services without the .proto files. `services` are our protobuf-es
  * services; `loaderDefinitions` are served services defined through
- * @grpc/proto-loader (the health service), whose descriptors come with them.
+ * @grpc/proto-loader (the health service): their standard descriptor when
+ * there is one ({@link HEALTH_FILE}), else the one that comes with them.
+ * The types of status details ({@link STATUS_DETAIL_FILES}) are served too.
  * `sink` is told the cause of every INTERNAL this module sends (a request
  * that does not decode), as the adapter's sink is for our own services.
  */
 export function addReflection(server: grpc.Server, services: readonly DescService[], loaderDefinitions: Record<string, grpc.ServiceDefinition> = {}, sink?: InternalErrorSink): void {
-  const files = filesOf(services).map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
+  const files = filesOf(services, STATUS_DETAIL_FILES).map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
   const pkg: Record<string, { format: string; type: object; fileDescriptorProtos: Buffer[] }> = {};
   // The reflection service only reads fileDescriptorProtos of each entry.
   pkg["pulse.files"] = { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos: files };
   for (const [name, definition] of Object.entries(loaderDefinitions)) {
-    pkg[name] = { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos: protosOfLoaderDefinition(definition) };
+    const standard = STANDARD_FILES[name];
+    const protos = standard === undefined ? protosOfLoaderDefinition(definition) : [Buffer.from(toBinary(FileDescriptorProtoSchema, standard))];
+    pkg[name] = { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos: protos };
   }
   const served = [...services.map((s) => s.typeName), ...Object.keys(loaderDefinitions)];
   new ReflectionService(pkg as unknown as PackageDefinition, { services: served }).addToServer(guardedServer(server, sink));

@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { create, createFileRegistry, fromBinary, type DescService } from "@bufbuild/protobuf";
+import { create, createFileRegistry, fromBinary, toBinary, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
 import { healthDefinition } from "../../src/ops/health.js";
-import { fileDescriptorSet } from "../../src/ops/reflection.js";
+import { fileDescriptorSet, HEALTH_FILE } from "../../src/ops/reflection.js";
 import { createClient } from "../../src/rpc/client.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 
@@ -53,6 +56,24 @@ async function reflect(address: string, request: object): Promise<ReflectionResp
   } finally {
     client.close();
   }
+}
+
+/** An interpreter with Debian's protobuf (the C++ descriptor pool); PYTHON overrides it. */
+const PYTHON = process.env.PYTHON ?? "/usr/bin/python3";
+const STRICT_POOL = fileURLToPath(new URL("./strict-descriptors.py", import.meta.url));
+
+/** The types a status detail of this server can hold, and google.rpc.Status itself. */
+const STATUS_DETAIL_TYPES = ["google.rpc.Status", "google.rpc.BadRequest", "google.rpc.BadRequest.FieldViolation", "google.rpc.RetryInfo"];
+
+/** The problems Python's descriptor pool finds loading `files` and resolving `symbols` (`service:`/`message:`/`enum:` + full name). */
+function strictPoolProblems(files: Iterable<Uint8Array>, symbols: readonly string[]): string[] {
+  // A FileDescriptorSet is `repeated FileDescriptorProto file = 1`: the files' bytes, each framed.
+  const set = new BinaryWriter();
+  for (const file of files) set.tag(1, WireType.LengthDelimited).bytes(file);
+  const run = spawnSync(PYTHON, [STRICT_POOL, ...symbols], { input: set.finish(), encoding: "utf8" });
+  if (run.error) throw run.error;
+  if (run.status !== 0 && run.stdout.trim() === "") throw new Error(`${PYTHON} ${STRICT_POOL} failed: ${run.stderr}`);
+  return run.stdout.split("\n").filter((l) => l !== "");
 }
 
 describe("operations: health checking and reflection", () => {
@@ -139,6 +160,36 @@ describe("operations: health checking and reflection", () => {
 
     const missing = await reflect(ts!.address, { fileContainingSymbol: "no.such.Symbol" });
     assert.equal(missing.errorResponse!.errorCode, grpc.status.NOT_FOUND);
+  });
+
+  it("serves descriptors a strict descriptor pool accepts: every service, and every type a status detail can hold", function () {
+    const probe = spawnSync(PYTHON, ["-c", "import google.protobuf.descriptor_pool"], { encoding: "utf8" });
+    if (probe.status !== 0) this.skip(); // no protobuf for ${PYTHON}: set PYTHON to one with it (Debian: python3-protobuf)
+    return (async () => {
+      const services = (await reflect(ts!.address, { listServices: "*" })).listServicesResponse!.service.map((s) => s.name);
+      const files = new Map<string, Uint8Array>();
+      for (const symbol of [...services, ...STATUS_DETAIL_TYPES]) {
+        const answer = await reflect(ts!.address, { fileContainingSymbol: symbol });
+        assert.ok(answer.fileDescriptorResponse, `${symbol}: ${JSON.stringify(answer.errorResponse)}`);
+        for (const bytes of answer.fileDescriptorResponse.fileDescriptorProto) files.set(fromBinary(FileDescriptorProtoSchema, bytes).name, bytes);
+      }
+      assert.ok(files.has("grpc/health/v1/health.proto"), [...files.keys()].join(", "));
+      const problems = strictPoolProblems(files.values(), [...services.map((s) => `service:${s}`), ...STATUS_DETAIL_TYPES.map((t) => `message:${t}`), "message:grpc.health.v1.HealthListResponse", "enum:grpc.health.v1.HealthCheckResponse.ServingStatus"]);
+      assert.deepEqual(problems, []);
+    })();
+  });
+
+  it("the strict pool check fails on the map entry @grpc/proto-loader makes of the health service (what it guards against)", function () {
+    const probe = spawnSync(PYTHON, ["-c", "import google.protobuf.descriptor_pool"], { encoding: "utf8" });
+    if (probe.status !== 0) this.skip();
+    const loaderMade = (healthDefinition.Check as unknown as { requestType: { fileDescriptorProtos: Buffer[] } }).requestType.fileDescriptorProtos;
+    const problems = strictPoolProblems(loaderMade, ["service:grpc.health.v1.Health"]);
+    assert.ok(problems.some((p) => /map_entry should not be set explicitly/.test(p)), problems.join("\n"));
+    // The standard one builds, and resolves as a protobuf-es registry too.
+    assert.deepEqual(strictPoolProblems([toBinary(FileDescriptorProtoSchema, HEALTH_FILE)], ["service:grpc.health.v1.Health", "message:grpc.health.v1.HealthListResponse.StatusesEntry"]), []);
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: [HEALTH_FILE] }));
+    assert.equal(registry.getService("grpc.health.v1.Health")?.methods.map((m) => m.name).join(","), "Check,Watch,List");
+    assert.equal(registry.getMessage("grpc.health.v1.HealthListResponse")?.fields[0].fieldKind, "map");
   });
 
   it("builds a FileDescriptorSet (for grpcurl -protoset) with every file the services need, dependencies first", () => {

@@ -2,11 +2,13 @@ import assert from "node:assert/strict";
 import { fromBinary, type JsonObject } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { status, type ServiceError as GrpcError } from "@grpc/grpc-js";
-import { BadRequestSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
+import { BadRequestSchema, RetryInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/ts/google/rpc/status_pb.js";
 import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
 import { createClient } from "../../src/rpc/client.js";
-import { STATUS_DETAILS_KEY } from "../../src/rpc/status-details.js";
+import { ServiceError } from "../../src/errors.js";
+import { toStatus } from "../../src/rpc/grpc-adapter.js";
+import { RETRY_DELAY_MS, STATUS_DETAILS_KEY } from "../../src/rpc/status-details.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 
 /** The google.rpc.BadRequest field violations a failed call carried in its trailers. */
@@ -86,5 +88,36 @@ describe("refused fields as google.rpc.BadRequest status details", () => {
       violationsOf(err).violations.map((v) => v.field),
       ["since"],
     );
+  });
+});
+
+describe("throttling statuses carry google.rpc.RetryInfo", () => {
+  const detailsOf = (err: ServiceError) => {
+    const metadata = toStatus(err, "/test/Method", () => {}).metadata;
+    const [bytes] = (metadata?.get(STATUS_DETAILS_KEY) ?? []) as Buffer[];
+    return bytes === undefined ? undefined : fromBinary(StatusSchema, bytes);
+  };
+
+  it("UNAVAILABLE and RESOURCE_EXHAUSTED: a RetryInfo of RETRY_DELAY_MS, beside the status's own code and message", () => {
+    for (const err of [new ServiceError(status.RESOURCE_EXHAUSTED, "write queue full (16777216 bytes); retry later"), new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written")]) {
+      const st = detailsOf(err);
+      assert.ok(st, status[err.code]);
+      assert.equal(st.code, err.code);
+      assert.equal(st.message, err.message);
+      assert.equal(st.details.length, 1);
+      const retry = anyUnpack(st.details[0], RetryInfoSchema);
+      assert.ok(retry, "a google.rpc.RetryInfo");
+      assert.equal(Number(retry.retryDelay!.seconds) * 1000 + retry.retryDelay!.nanos / 1e6, RETRY_DELAY_MS);
+    }
+  });
+
+  it("other statuses carry none: a refusal only its BadRequest, the rest no details at all", () => {
+    const refused = detailsOf(ServiceError.invalid("old_weight", "NaN is not a finite number"));
+    assert.deepEqual(
+      refused?.details.map((d) => d.typeUrl),
+      ["type.googleapis.com/google.rpc.BadRequest"],
+    );
+    assert.equal(detailsOf(new ServiceError(status.NOT_FOUND, "no such key")), undefined);
+    assert.equal(detailsOf(new ServiceError(status.INTERNAL, "internal error")), undefined);
   });
 });
