@@ -117,9 +117,12 @@ describe("TypeScript client: runs, against the server", function () {
     assert.equal(lines.find((l) => l.event_type === "trust_report_generated")?.run, "exp-42");
     const without = lines.find((l) => l.event_id === plain.eventId)!;
     assert.equal("run" in without, false, "a call without a run writes the record as before");
-    // The run member sits after data/context and before seq.
+    // The run member sits after data/context and before seq (and the chain's hash, when on).
     const custom = lines.find((l) => l.event_id === acks[0].eventId)!;
-    assert.deepEqual(Object.keys(custom), ["event_id", "timestamp", "event_type", "data", "context", "run", "seq"]);
+    assert.deepEqual(
+      Object.keys(custom).filter((k) => k !== "hash"),
+      ["event_id", "timestamp", "event_type", "data", "context", "run", "seq"],
+    );
   });
 
   it("forRun logs into another run on the same channel", async () => {
