@@ -27,7 +27,7 @@ import weakref
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 import grpc
-from pulse.learninglog.v1 import learning_log_pb2 as pb
+from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .connection import MESSAGE_BYTES_MAX, Connection
 from .diagnostics import logger

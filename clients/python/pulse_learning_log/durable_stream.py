@@ -23,7 +23,7 @@ import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import grpc
-from pulse.learninglog.v1 import learning_log_pb2 as pb
+from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .connection import MESSAGE_BYTES_MAX, Connection, Deadline
 from .errors import DeadlineExceeded, FieldViolation, LearningLogError, ResourceExhausted, Unavailable, error_for, error_from_rpc, status_code

@@ -16,14 +16,9 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Type
 
 import grpc
 
-# google.rpc.Status / BadRequest: this repository's gen/python (generated from
-# proto/google/rpc) or googleapis-common-protos, which ships the same modules.
-# The installed package does not bundle them; without them every error's
-# field_violations is ().
-try:
-    from google.rpc import error_details_pb2, status_pb2
-except ImportError:
-    error_details_pb2 = status_pb2 = None  # type: ignore[assignment]
+# google.rpc.Status / BadRequest, shipped with the client (see _gen: those of
+# googleapis-common-protos when it is installed, the same messages).
+from ._gen.google.rpc import error_details_pb2, status_pb2
 
 __all__ = [
     "LearningLogError",
@@ -240,7 +235,7 @@ def field_violations_from_rpc(err: Any) -> Tuple[FieldViolation, ...]:
     ``()`` when there is no such trailer, when it does not decode, or when
     its status code is not the call's. Never raises."""
     try:
-        if status_pb2 is None or error_details_pb2 is None or not hasattr(err, "trailing_metadata"):
+        if not hasattr(err, "trailing_metadata"):
             return ()
         raw = None
         for key, value in err.trailing_metadata() or ():

@@ -21,7 +21,7 @@ import os
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from google.protobuf.message import Message
-from pulse.learninglog.v1 import learning_log_pb2 as pb
+from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .json_values import check_int, check_number, check_str, fill_struct, fill_value, json_key
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, List, Sequence, Tuple
 
-from pulse.learninglog.v1 import learning_log_pb2 as pb
+from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .diagnostics import warn_redacted
 from .events import CATALOG, varint

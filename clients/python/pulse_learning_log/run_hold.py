@@ -19,7 +19,7 @@ import threading
 from typing import Any, Optional, Set, Tuple
 
 import grpc
-from pulse.learninglog.v1 import learning_log_pb2 as pb
+from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .diagnostics import logger
 from .runs import Hold

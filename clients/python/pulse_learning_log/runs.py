@@ -31,7 +31,7 @@ import threading
 import weakref
 from typing import List, Optional, Set, Tuple
 
-from pulse.learninglog.v1 import learning_log_pb2 as pb
+from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .diagnostics import logger
 from .events import varint

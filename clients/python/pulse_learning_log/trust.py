@@ -16,7 +16,7 @@ import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import grpc
-from pulse.trust.v1 import trust_pb2_grpc as tgrpc
+from ._gen.pulse.trust.v1 import trust_pb2_grpc as tgrpc
 
 from . import trust_calls as calls
 from .connection import Connection

@@ -15,7 +15,7 @@ import os
 import time
 from typing import Any, Callable, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from pulse.trust.v1 import trust_pb2 as tpb
+from ._gen.pulse.trust.v1 import trust_pb2 as tpb
 
 from .json_values import check_number, check_str
 from .results import DecayResult, ExportResult, TrustUpdate, record_from_proto, report_from_proto, stats_from_metrics

@@ -247,15 +247,6 @@ class DecodingTest(unittest.TestCase):
                 self.assertEqual(err.details, "m")
         self.assertEqual(field_violations_from_rpc(object()), ())
 
-    def test_without_the_google_rpc_modules_there_are_none(self) -> None:
-        trailer = status_details(grpc.StatusCode.INVALID_ARGUMENT, "f: d", [("f", "d")])
-        rpc_error = FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "f: d", [("grpc-status-details-bin", trailer)])
-        self.assertEqual(error_from_rpc(rpc_error).field_violations, (FieldViolation("f", "d"),))
-        with mock.patch.object(pulse_learning_log.errors, "status_pb2", None):
-            err = error_from_rpc(rpc_error)
-        self.assertIsInstance(err, InvalidArgument)
-        self.assertEqual((err.details, err.field_violations), ("f: d", ()))
-
     def test_errors_made_without_a_status_have_none(self) -> None:
         self.assertEqual(error_for(grpc.StatusCode.NOT_FOUND, "gone").field_violations, ())
         self.assertEqual(LearningLogError("x").field_violations, ())

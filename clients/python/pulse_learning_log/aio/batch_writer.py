@@ -21,7 +21,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import grpc
 import grpc.aio
-from pulse.learninglog.v1 import learning_log_pb2 as pb
+from .._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from ..batch_writer import _MESSAGE_BYTES_MAX, _positive
 from ..diagnostics import logger

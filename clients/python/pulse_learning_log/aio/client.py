@@ -12,8 +12,8 @@ import os
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import grpc
-from pulse.learninglog.v1 import learning_log_pb2 as pb
-from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
+from .._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
+from .._gen.pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 
 from ..client import _filepath
 from ..diagnostics import logger, warn_redacted

@@ -9,7 +9,7 @@ from typing import Any, Optional, Tuple
 
 import grpc
 import grpc.aio
-from pulse.learninglog.v1 import learning_log_pb2 as pb
+from .._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from ..diagnostics import logger
 from ..run_hold import HOLD_PATH, hold_backoff, stops_hold
