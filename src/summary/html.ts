@@ -1,6 +1,6 @@
 import type { SummaryData } from "./aggregate.js";
 import { definitions, escapeHtml, marksKey, page, runRows, section, shownOf, type PageInfo } from "./page-parts.js";
-import { runStatus } from "./text.js";
+import { runParams, runStatus } from "./text.js";
 
 export { shownOf, type PageInfo } from "./page-parts.js";
 
@@ -26,17 +26,18 @@ function runsPart(s: SummaryData, info: PageInfo): string {
   }
   if (s.runsTotal === 0) return "";
   const rows = s.runs
-    .map((r) => `<tr><td>${escapeHtml(r.run)}</td><td class="n">${r.records}</td><td class="n">${r.firstSeq}</td><td class="n">${r.lastSeq}</td><td>${escapeHtml(r.firstTime)}</td><td>${escapeHtml(runStatus(r))}</td></tr>`)
+    .map((r) => `<tr><td>${escapeHtml(r.run)}</td><td class="n">${r.records}</td><td class="n">${r.firstSeq}</td><td class="n">${r.lastSeq}</td><td>${escapeHtml(r.firstTime)}</td><td>${escapeHtml(runStatus(r))}</td><td class="params">${escapeHtml(cutText(runParams(r), 160))}</td></tr>`)
     .join("");
   const without = s.recordsWithoutRun > 0 ? `<p class="note">${s.recordsWithoutRun.toLocaleString("en-US")} ${s.recordsWithoutRun === 1 ? "record names" : "records name"} no run.</p>` : "";
   return section(
     "Runs in the log",
-    `<p class="shown" id="runs-shown">${escapeHtml(shownOf(s.runs.length, s.runsTotal, "run", "runs", "the first by seq"))}</p>${without}<table id="runs"><tr><th>run</th><th class="n">records</th><th class="n">first seq</th><th class="n">last seq</th><th>first record (UTC)</th><th>status</th></tr>${rows}</table>`,
+    `<p class="shown" id="runs-shown">${escapeHtml(shownOf(s.runs.length, s.runsTotal, "run", "runs", "the first by seq"))}</p>${without}<table id="runs"><tr><th>run</th><th class="n">records</th><th class="n">first seq</th><th class="n">last seq</th><th>first record (UTC)</th><th>status</th><th>params</th></tr>${rows}</table>`,
     false,
     "",
   );
 }
 
+const cutText = (text: string, max: number) => (text.length > max ? text.slice(0, max - 1) + "\u2026" : text);
 const rate = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(1)}%`);
 
 /** Each rule's activations and success rate: a bar per rule, the rate so far over the run, and the table. */

@@ -95,10 +95,10 @@ describe("run summary and comparison pages (headless Chromium)", function () {
     const r = await renderPage(browser, dir.path, html, "run-whole-log", { tables: ["runs"], texts: ["runs-shown"] });
     assert.deepEqual(r.errors, []);
     assert.deepEqual(
-      r.tables.runs.slice(1).map((row) => [row[0], row[1], row[5]]),
+      r.tables.runs.slice(1).map((row) => [row[0], row[1], row[5], row[6]]),
       [
-        ["exp-41", "3348", "finished"],
-        ["exp-42", "2269", "failed: ValueError: loss is NaN"],
+        ["exp-41", "3348", "finished", '{"lr":0.01,"layers":[64,64]} pid 4242 host trainer-1'],
+        ["exp-42", "2269", "failed: ValueError: loss is NaN", '{"lr":0.02} pid 4242 host trainer-1'],
       ],
     );
     assert.match(html, /1 record names no run/);
