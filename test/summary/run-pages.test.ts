@@ -184,6 +184,27 @@ describe("run summary and comparison pages (headless Chromium)", function () {
     assertReadableAxes(elapsed.charts);
   });
 
+  it("overlays the trust each run measured, key by key, one line per run", async () => {
+    const metric = (run: string, k: number, key: string) => ({ micros: RUN_A.startMicros + k * 1_000_000, type: "bayesian_trust_metrics", data: { key, kind: "rule", trust: 0.5 + k / 100, confidence_interval: [0.4, 0.9], confidence_strength: 0.5, sample_size: k }, run });
+    const trustLines = logOfRecords(
+      Array.from({ length: 30 }, (_, k) => metric("t-a", k, "rule_x")),
+      Array.from({ length: 20 }, (_, k) => metric("t-b", k, "rule_x")),
+      Array.from({ length: 10 }, (_, k) => metric("t-b", k, "rule_only_b")),
+    );
+    const [a, b] = builders(trustLines, ["t-a", "t-b"]);
+    const r = await renderPage(browser, dir.path, comparisonHtml(compareRuns(["t-a", "t-b"], a, b), info), "run-compare-trust");
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(
+      r.charts.filter((c) => c.id.startsWith("chart-cmp-trust-")).map((c) => [c.title, c.series.map((x) => [x.label, x.points])]),
+      [
+        ["rule_x (reported)", [["trust \u00b7 t-a (30 measurements)", 30], ["trust \u00b7 t-b (20 measurements)", 20]]],
+        ["rule_only_b (reported)", [["trust \u00b7 t-b (10 measurements)", 10]]],
+      ],
+    );
+    assert.deepEqual(r.differences.filter((d) => d.kind === "event-types").map((d) => d.text), ["Event types only in t-a (0): none", "Event types only in t-b (0): none"]);
+    assertReadableAxes(r.charts);
+  });
+
   it("compares a run with one that has no records, saying so", async () => {
     const [a, b] = builders(lines, ["exp-41", "exp-missing"]);
     const c = compareRuns(["exp-41", "exp-missing"], a, b);
