@@ -141,20 +141,25 @@ export class LearningLogClient {
     const [options, fn] = typeof a === "function" ? [{}, a] : [a, b];
     if (typeof fn !== "function") throw new TypeError("withRun needs a function to run");
     const scope = await this.runScope(run, options);
-    let result: T;
     try {
-      result = await fn(scope);
-    } catch (err) {
+      let result: T;
       try {
-        await scope.fail(err, options);
-      } catch (failErr) {
-        // The caller's error matters more; the record's loss is reported.
-        (options.logger ?? console).error(`[pulse-learning-log] run ${run}: run_finished could not be written: ${failErr instanceof Error ? failErr.message : String(failErr)}`);
+        result = await fn(scope);
+      } catch (err) {
+        try {
+          await scope.fail(err, options);
+        } catch (failErr) {
+          // The caller's error matters more; the record's loss is reported.
+          (options.logger ?? console).error(`[pulse-learning-log] run ${run}: run_finished could not be written: ${failErr instanceof Error ? failErr.message : String(failErr)}`);
+        }
+        throw err;
       }
-      throw err;
+      await scope.finish(options);
+      return result;
+    } finally {
+      // The hold ends whatever happened (already ended after run_finished).
+      await scope[Symbol.asyncDispose]();
     }
-    await scope.finish(options);
-    return result;
   }
 
   private async log<R extends { ack?: Parameters<typeof ackFrom>[0] }>(event: CatalogEvent, options?: CallOptions): Promise<R> {

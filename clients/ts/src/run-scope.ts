@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { status, type ClientReadableStream } from "@grpc/grpc-js";
@@ -88,6 +89,7 @@ export class RunScope {
   private heldNow = false;
   private holdFailure: LearningLogError | undefined;
   private outcome: RunOutcome | undefined;
+  private finishEventId: string | undefined;
   private readonly unhookClose: () => void;
 
   /** Use {@link LearningLogClient.runScope}: it writes `run_started` first. */
@@ -137,7 +139,7 @@ export class RunScope {
     }
   }
 
-  /** Writes `run_finished` with status "finished", then ends the hold. */
+  /** Writes `run_finished` with status "finished", then ends the hold (which stays when the write fails: call again, or dispose). */
   async finish(options?: CallOptions): Promise<Ack> {
     return this.end({ status: "finished" }, options);
   }
@@ -149,14 +151,16 @@ export class RunScope {
 
   private async end(outcome: RunOutcome, options?: CallOptions): Promise<Ack> {
     if (this.outcome !== undefined) throw new TypeError(`run ${this.run} already ended (${this.outcome.status})`);
+    // Written while the hold is still open: the run is never seen ended
+    // without its record when the record is on its way. When the write
+    // fails the hold stays (the run is not over): call again, or dispose.
+    // One event_id for every attempt: a write whose answer was lost is
+    // answered as a duplicate when called again, never written twice.
+    this.finishEventId ??= randomUUID();
+    const ack = await this.client.logEvent(RUN_FINISHED, outcome, undefined, { ...options, eventId: this.finishEventId });
     this.outcome = outcome;
-    try {
-      // Written while the hold is still open: the run is never seen ended
-      // without its record when the record is on its way.
-      return await this.client.logEvent(RUN_FINISHED, outcome, undefined, options);
-    } finally {
-      await this.stopHold();
-    }
+    await this.stopHold();
+    return ack;
   }
 
   /** Ends the hold without writing anything (the run is then listed as ended without a finish record unless it has one). */

@@ -265,6 +265,28 @@ describe("TypeScript client: runs, against the server", function () {
     }
   });
 
+  it("a run_finished whose answer was lost keeps the hold; finishing again answers the same record as a duplicate", async () => {
+    const proxy = await TcpProxy.start(t.address);
+    const viaProxy = new LearningLogClient({ address: proxy.address, run: null });
+    try {
+      const scope = await viaProxy.runScope("train-6");
+      await scope.holdTaken(1);
+      proxy.holdAnswers(); // the server writes run_finished; its answer never arrives
+      const first = scope.finish({ timeoutMs: 500 });
+      await assert.rejects(first, /DEADLINE_EXCEEDED/);
+      assert.equal(scope.held, true, "the run is not over for this process: the hold stays");
+      proxy.cut();
+      const ack = await scope.finish();
+      assert.equal(ack.duplicate, true);
+      assert.equal(scope.held, false);
+      const finished = (await linesOf(t.logPath)).filter((l) => l.run === "train-6" && l.event_type === "run_finished");
+      assert.equal(finished.length, 1, "written once");
+    } finally {
+      viaProxy.close();
+      await proxy.close();
+    }
+  });
+
   it("closing the client ends its scopes' holds", async () => {
     const other = new LearningLogClient({ address: t.address });
     const scope = await other.runScope("train-5");
