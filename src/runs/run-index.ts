@@ -45,15 +45,20 @@ export interface RunEntry {
   readonly spans: RunSpans;
 }
 
-/** One run as listed. */
-export interface RunInfo {
+/** What is counted of a run, as listed and as checkpointed. */
+export interface RunCounts {
   run: string;
   firstSeq: number;
   lastSeq: number;
   firstTimestamp: string;
   lastTimestamp: string;
   count: number;
+  /** Records by event type. */
   types: Record<string, number>;
+}
+
+/** One run as listed. */
+export interface RunInfo extends RunCounts {
   state: RunState;
   error: string;
 }
@@ -88,6 +93,11 @@ export function finishOf(recordJson: string): { status: "finished" | "failed"; e
     error = [typeof type === "string" ? type : "", typeof message === "string" ? message : ""].filter((s) => s.length > 0).join(": ");
   }
   return { status, error };
+}
+
+/** The counts of an index entry, as plain data. */
+function countsOf(e: RunEntry): RunCounts {
+  return { run: e.run, firstSeq: e.firstSeq, lastSeq: e.lastSeq, firstTimestamp: e.firstTimestamp, lastTimestamp: e.lastTimestamp, count: e.count, types: Object.fromEntries(e.types) };
 }
 
 export class RunIndex {
@@ -274,17 +284,7 @@ export class RunIndex {
     const entries = runs === undefined || runs.size === 0 ? [...this.runs.values()] : [...runs].flatMap((r) => this.runs.get(r) ?? []);
     return entries
       .sort((a, b) => a.firstSeq - b.firstSeq)
-      .map((e) => ({
-        run: e.run,
-        firstSeq: e.firstSeq,
-        lastSeq: e.lastSeq,
-        firstTimestamp: e.firstTimestamp,
-        lastTimestamp: e.lastTimestamp,
-        count: e.count,
-        types: Object.fromEntries(e.types),
-        state: this.stateOf(e),
-        error: e.finish?.error ?? "",
-      }));
+      .map((e) => ({ ...countsOf(e), state: this.stateOf(e), error: e.finish?.error ?? "" }));
   }
 
   /**
@@ -312,17 +312,7 @@ export class RunIndex {
     return {
       seq: this.covered,
       eventId: this.coveredEventId,
-      runs: [...this.runs.values()].map((e) => ({
-        run: e.run,
-        firstSeq: e.firstSeq,
-        lastSeq: e.lastSeq,
-        firstTimestamp: e.firstTimestamp,
-        lastTimestamp: e.lastTimestamp,
-        count: e.count,
-        types: Object.fromEntries(e.types),
-        finish: e.finish,
-        spans: e.spans.toJSON(),
-      })),
+      runs: [...this.runs.values()].map((e) => ({ ...countsOf(e), finish: e.finish, spans: e.spans.toJSON() })),
     };
   }
 
@@ -330,17 +320,7 @@ export class RunIndex {
   restore(snapshot: IndexSnapshot): void {
     this.runs.clear();
     for (const r of snapshot.runs) {
-      this.runs.set(r.run, {
-        run: r.run,
-        firstSeq: r.firstSeq,
-        lastSeq: r.lastSeq,
-        firstTimestamp: r.firstTimestamp,
-        lastTimestamp: r.lastTimestamp,
-        count: r.count,
-        types: new Map(Object.entries(r.types)),
-        finish: r.finish,
-        spans: RunSpans.fromJSON(r.spans),
-      });
+      this.runs.set(r.run, { ...r, types: new Map(Object.entries(r.types)), spans: RunSpans.fromJSON(r.spans) });
     }
     this.covered = snapshot.seq;
     this.coveredEventId = snapshot.eventId;
@@ -351,15 +331,5 @@ export class RunIndex {
 export interface IndexSnapshot {
   seq: number;
   eventId: string;
-  runs: Array<{
-    run: string;
-    firstSeq: number;
-    lastSeq: number;
-    firstTimestamp: string;
-    lastTimestamp: string;
-    count: number;
-    types: Record<string, number>;
-    finish?: { status: "finished" | "failed"; error: string };
-    spans: { gap: number; spans: number[] };
-  }>;
+  runs: Array<RunCounts & { finish?: { status: "finished" | "failed"; error: string }; spans: { gap: number; spans: number[] } }>;
 }
