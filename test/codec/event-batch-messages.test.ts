@@ -153,11 +153,21 @@ function damaged(bytes: Uint8Array, damage: Damage): Uint8Array {
   return copy;
 }
 
-/** One LearningEvent's bytes: a rule activation or weight change, its message maybe damaged (the request's framing stays whole). */
-const eventBytesArb = fc.oneof(
-  { weight: 3, arbitrary: fc.tuple(ruleArb, damageArb).map(([value, damage]) => delimited(LearningEventSchema.field.ruleActivation.number, damaged(toBinary(LogRuleActivationRequestSchema, create(LogRuleActivationRequestSchema, value)), damage))) },
-  { weight: 1, arbitrary: fc.tuple(weightArb, damageArb).map(([value, damage]) => delimited(LearningEventSchema.field.variableWeightChange.number, damaged(toBinary(LogVariableWeightChangeRequestSchema, create(LogVariableWeightChangeRequestSchema, value)), damage))) },
+/** The event's run after it, as encoders write it, or nothing (most events): any text, so non-ASCII and damaged UTF-8 too. */
+const runArb = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: textArb.map((t) => delimited(LearningEventSchema.field.run.number, new TextEncoder().encode(t))) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 6 }).map((b) => delimited(LearningEventSchema.field.run.number, b)) },
 );
+
+/** One LearningEvent's bytes: a rule activation or weight change, its message maybe damaged (the request's framing stays whole), maybe with its run. */
+const eventBytesArb = fc.tuple(
+  fc.oneof(
+    { weight: 3, arbitrary: fc.tuple(ruleArb, damageArb).map(([value, damage]) => delimited(LearningEventSchema.field.ruleActivation.number, damaged(toBinary(LogRuleActivationRequestSchema, create(LogRuleActivationRequestSchema, value)), damage))) },
+    { weight: 1, arbitrary: fc.tuple(weightArb, damageArb).map(([value, damage]) => delimited(LearningEventSchema.field.variableWeightChange.number, damaged(toBinary(LogVariableWeightChangeRequestSchema, create(LogVariableWeightChangeRequestSchema, value)), damage))) },
+  ),
+  runArb,
+).map(([event, run]) => (run === undefined ? event : [...event, ...run]));
 
 /** An IngestEventsRequest of such events. */
 const requestArb = fc.array(eventBytesArb, { minLength: 1, maxLength: 4 }).map((events) => ({ bytes: new Uint8Array(events.flatMap((e) => delimited(IngestEventsRequestSchema.field.events.number, e))) }));
