@@ -4,6 +4,7 @@ import type { LogRecord } from "../../gen/ts/opentelemetry/proto/logs/v1/logs_pb
 import type { Resource } from "../../gen/ts/opentelemetry/proto/resource/v1/resource_pb.js";
 import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ServiceError } from "../errors.js";
+import { checkRun } from "../runs/call-run.js";
 import { anyValueToJson, keyValuesToJson } from "./otlp-any-value.js";
 
 /** The attribute older SDKs put the event name in, before LogRecord.event_name existed. */
@@ -14,12 +15,6 @@ export const EVENT_NAME_ATTRIBUTE = "event.name";
  * the resource), or on the record itself, which overrides the resource's.
  */
 export const RUN_ATTRIBUTE = "pulse.run.id";
-
-/** Most characters of a run id (the run contract). */
-const RUN_CHARS_MAX = 128;
-
-// Printable ASCII (0x20-0x7E) other than '"' and '\': the run contract.
-const RUN_ID = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** Where one record sits in its export, as OTLP field paths. */
 export interface RecordPlace {
@@ -84,10 +79,8 @@ export function runOf(record: LogRecord, resource: Resource | undefined, place: 
   }
   const value = attribute.value?.value;
   if (value?.case !== "stringValue") throw ServiceError.invalid(path, `must be a string (the run id), not ${value?.case ?? "an empty value"}`);
-  const run = value.value;
-  if (run.length === 0 || run.length > RUN_CHARS_MAX) throw ServiceError.invalid(path, `a run id has 1 to ${RUN_CHARS_MAX} characters, got ${run.length}`);
-  if (!RUN_ID.test(run)) throw ServiceError.invalid(path, `a run id is printable ASCII (0x20-0x7E) other than '"' and '\\'`);
-  return { run, field, path };
+  // The rule every run is held to, in its words.
+  return { run: checkRun(value.value, path), field, path };
 }
 
 /** The attributes without `pulse.run.id` (the run is the record's "run" member, not context); the same array when there is none. */

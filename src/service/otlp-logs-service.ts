@@ -8,7 +8,8 @@ import {
 import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ServiceError } from "../errors.js";
 import type { BatchOutcome, EventWriter } from "../events/event-writer.js";
-import type { ServiceImpl } from "../rpc/grpc-adapter.js";
+import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
+import { callRun } from "../runs/call-run.js";
 import { logRecordToEvent, otlpMessage, type MappedRecord, type RecordPlace } from "./otlp-log-record.js";
 
 /** What the OTLP logs service needs. */
@@ -77,7 +78,9 @@ function otlpStatus(err: unknown): never {
 /**
  * OTLP/gRPC logs in: `opentelemetry.proto.collector.logs.v1.LogsService/Export`.
  * Each record with an event name is one free-form event, written through the
- * same event writer as LogEvent (see logRecordToEvent for the mapping). One
+ * same event writer as LogEvent (see logRecordToEvent for the mapping); a
+ * record that names no run (pulse.run.id) belongs to the call's, from the
+ * pulse-run metadata, like every event. One
  * export is one batch: one durable append, answered once it is on disk.
  * Records without an event name, or that fail validation, are counted in
  * partial_success with a message naming the first one's field; the others
@@ -87,7 +90,9 @@ function otlpStatus(err: unknown): never {
  */
 export function createOtlpLogsService(deps: OtlpLogsServiceDeps): ServiceImpl<typeof LogsService.method> {
   return {
-    async export(request: ExportLogsServiceRequest): Promise<MessageInitShape<typeof ExportLogsServiceResponseSchema>> {
+    async export(request: ExportLogsServiceRequest, ctx: CallContext): Promise<MessageInitShape<typeof ExportLogsServiceResponseSchema>> {
+      // The call's run (pulse-run metadata, e.g. a Collector's headers): for records that name none.
+      const run = callRun(ctx.metadata);
       let total = 0;
       for (const rl of request.resourceLogs) for (const sl of rl.scopeLogs) total += sl.logRecords.length;
       if (total > deps.logRecordsMax) {
@@ -118,7 +123,7 @@ export function createOtlpLogsService(deps: OtlpLogsServiceDeps): ServiceImpl<ty
           });
         });
       });
-      const outcome = events.length === 0 ? undefined : await deps.writer.writeBatch(events, { pathPrefix: WRITER_PREFIX }).catch(otlpStatus);
+      const outcome = events.length === 0 ? undefined : await deps.writer.writeBatch(events, { pathPrefix: WRITER_PREFIX, run }).catch(otlpStatus);
       for (const error of outcome?.errors ?? []) {
         const w = written[error.index];
         rejections.push({ at: w.at, message: otlpMessage(error.message, `${WRITER_PREFIX}[${error.index}]`, w.place, w.mapped) });

@@ -190,14 +190,14 @@ describe("OTLP logs: a record's run from the pulse.run.id attribute", () => {
 
   it("refuses a string that is not a run id, naming the attribute", () => {
     const bad: Array<[string, RegExp]> = [
-      ["", /1 to 128 characters, got 0/],
-      ["x".repeat(129), /1 to 128 characters, got 129/],
-      ['say "hi"', /printable ASCII/],
-      ["back\\slash", /printable ASCII/],
-      ["line\nbreak", /printable ASCII/],
-      ["tab\there", /printable ASCII/],
-      ["caf\u00e9", /printable ASCII/],
-      ["del\u007f", /printable ASCII/],
+      ["", /run must not be empty$/],
+      ["x".repeat(129), /run longer than 128 characters$/],
+      ['say "hi"', /run must not contain '"' or '\\' \(character 5\)$/],
+      ["back\\slash", /run must not contain '"' or '\\' \(character 5\)$/],
+      ["line\nbreak", /run must be printable ASCII \(character 5 is U\+000A\)$/],
+      ["tab\there", /printable ASCII \(character 4 is U\+0009\)$/],
+      ["caf\u00e9", /printable ASCII \(character 4 is U\+00E9\)$/],
+      ["del\u007f", /printable ASCII \(character 4 is U\+007F\)$/],
     ];
     for (const [run, problem] of bad) {
       assert.throws(() => logRecordToEvent(record({ eventName: "e", attributes: attrs({ "pulse.run.id": str(run) }) }), undefined, PLACE), invalid(RECORD_RUN, problem), JSON.stringify(run));
@@ -263,12 +263,12 @@ function memoryStore() {
   return { store: store as unknown as LogStore, lines, appends: () => appends };
 }
 
-function service(options: { limits?: Partial<EventLimits>; pii?: PiiMode } = {}) {
+function service(options: { limits?: Partial<EventLimits>; pii?: PiiMode; metadata?: Metadata } = {}) {
   const limits = { ...defaultEventLimits, ...options.limits };
   const mem = memoryStore();
   const writer = new EventWriter(mem.store, { limits, clock: systemClock, trustMetrics: () => Promise.reject(new Error("not used")) }, limits, createPiiGuard({ mode: options.pii ?? "redact", sensitiveKeys: defaultSensitiveKeys }));
   const impl = createOtlpLogsService({ writer, logRecordsMax: limits.batchEventsMax });
-  const ctx = { signal: new AbortController().signal, metadata: new Metadata(), peer: "test", path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export" };
+  const ctx = { signal: new AbortController().signal, metadata: options.metadata ?? new Metadata(), peer: "test", path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export" };
   const exportLogs = async (init: MessageInitShape<typeof ExportLogsServiceRequestSchema>): Promise<ExportLogsServiceResponse> =>
     // The service answers with a message (EncodedMessage is the read side's).
     create(ExportLogsServiceResponseSchema, (await impl.export(create(ExportLogsServiceRequestSchema, init), ctx)) as MessageInitShape<typeof ExportLogsServiceResponseSchema>);
@@ -371,7 +371,7 @@ describe("OTLP logs: Export with partial success", () => {
       ],
     });
     assert.equal(res.partialSuccess?.rejectedLogRecords, 1n);
-    assert.match(res.partialSuccess!.errorMessage, /^1 of 3 log records rejected; first: resource_logs\[0\]\.resource\.attributes\.pulse\.run\.id: a run id is printable ASCII/);
+    assert.match(res.partialSuccess!.errorMessage, /^1 of 3 log records rejected; first: resource_logs\[0\]\.resource\.attributes\.pulse\.run\.id: run must not contain/);
     assert.deepEqual(s.lines.map((l) => l.event_type), ["b", "c"]);
     for (const line of s.lines) assert.equal(JSON.stringify(line.context ?? {}).includes("pulse.run.id"), false, "the run is not copied into context");
   });
@@ -387,6 +387,22 @@ describe("OTLP logs: Export with partial success", () => {
     assert.deepEqual(s.lines.map((l) => [l.event_type, l.run]), [["a", "exp-42"], ["b", "exp-43"], ["c", undefined]]);
     assert.deepEqual(Object.keys(s.lines[0]), ["event_id", "event_type", "data", "context", "run", "seq"]); // the memory store leaves the timestamp out
     assert.deepEqual(Object.keys(s.lines[2]), ["event_id", "event_type", "data", "seq"]);
+  });
+
+  it("gives records that name no run the call's run (pulse-run metadata); their own or their resource's wins", async () => {
+    const metadata = new Metadata();
+    metadata.set("pulse-run", "from-call");
+    const s = service({ metadata });
+    await s.exportLogs({
+      resourceLogs: [
+        { scopeLogs: [{ logRecords: [{ eventName: "a" }, { eventName: "b", attributes: attrs({ "pulse.run.id": str("own") }) }] }] },
+        { resource: { attributes: attrs({ "pulse.run.id": str("resource") }) }, scopeLogs: [{ logRecords: [{ eventName: "c" }] }] },
+      ],
+    });
+    assert.deepEqual(s.lines.map((l) => [l.event_type, l.run]), [["a", "from-call"], ["b", "own"], ["c", "resource"]]);
+    const bad = new Metadata();
+    bad.set("pulse-run", 'x"y');
+    await assert.rejects(service({ metadata: bad }).exportLogs(oneScope({ eventName: "a" })), (err: ServiceError) => err.code === status.INVALID_ARGUMENT && err.message.startsWith("metadata pulse-run: run must not contain"));
   });
 
   it("draws a new event_id for every record: identical events (same time, same content) are all written", async () => {
