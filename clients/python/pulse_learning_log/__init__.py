@@ -13,7 +13,9 @@ In durable mode (the default) each returns once the record is durable on the
 server and returns its :class:`Ack` (the original returned None). In
 background mode (``PULSE_LEARNING_LOG_MODE=background`` or
 ``configure(mode="background")``) each buffers its event and returns None at
-once; :func:`flush` waits until all are durable. Failures raise
+once; :func:`flush` waits until all are durable, and events it has to
+give up make the interpreter exit non-zero (see
+:mod:`pulse_learning_log.loss`). Failures raise
 :class:`LearningLogError`; ``set_quiet(True)`` (or the environment variable
 ``PULSE_LEARNING_LOG_QUIET=1``) logs them and carries on, as the original
 printed and carried on. Everything the client reports goes to the
@@ -33,7 +35,7 @@ For high volumes from one place use :class:`BatchWriter`; for asyncio,
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from . import fork_support  # noqa: F401 - first: before anything imports grpc
 
@@ -59,6 +61,7 @@ from .errors import (
     Unimplemented,
 )
 from .log_handler import EventSink, PulseLogHandler
+from .loss import exit_status_for, set_exit_on_loss
 from .results import Ack, BatchAck, DecayResult, ExportResult, Rejection, TrustMetricsAck, TrustUpdate
 from .run_block import RunBlock
 from .runs import check_run_id, configure_run, run_from_path
@@ -137,6 +140,7 @@ def configure(
     mode: Optional[str] = None,
     on_error: Optional[Callable[[Rejection], None]] = None,
     run: Optional[str] = None,
+    exit_on_loss: Union[None, bool, int] = None,
     **options: Any,
 ) -> None:
     """Sets how the module-level functions log, replacing earlier settings;
@@ -160,6 +164,12 @@ def configure(
         ``"`` and ``\\`` (else ``ValueError``). Over ``PULSE_LEARNING_LOG_RUN``;
         an open :func:`run` block is over it. Default: the environment's
         (re-read by every ``configure``).
+    :param exit_on_loss: what the interpreter's exit does when events were
+        given up (never sent, or sent without an answer: see
+        :mod:`pulse_learning_log.loss`): ``True`` exits with status 1, an
+        integer 1 to 255 with that status, ``False`` (or 0) keeps the
+        interpreter's status (the loss is still logged). Default: the
+        environment variable ``PULSE_LEARNING_LOG_EXIT_ON_LOSS``, else status 1.
     :param options: any keyword of :class:`LearningLogClient` (``token``,
         ``credentials``, ``timeout``, ``retry_attempts``,
         ``echo_trust_metrics``, ``quiet``) and, for background mode, of
@@ -169,8 +179,11 @@ def configure(
     """
     if run is not None:
         check_run_id(run)
+    if exit_on_loss is not None:
+        exit_status_for(exit_on_loss)  # refuses a bad value before anything changes
     _default.configure(target, mode, on_error, dict(options))
     configure_run(run)
+    set_exit_on_loss(exit_on_loss)
 
 
 def run(run_id: str, params: Optional[Dict[str, Any]] = None, *, client: Optional[EventSink] = None) -> RunBlock:

@@ -24,16 +24,17 @@ import random
 import threading
 import time
 import weakref
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
 import grpc
 from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .connection import MESSAGE_BYTES_MAX, Connection
 from .diagnostics import logger
-from .errors import RETRYABLE_CODES, BufferFull, Internal, LearningLogError, error_for, error_from_rpc, status_code
+from .errors import RETRYABLE_CODES, BufferFull, Internal, LearningLogError, describe_failure, error_for, error_from_rpc, never_connected, status_code
 from .events import CATALOG
 from .ingest_wire import INGEST_PATH, SERVER_BATCH_EVENTS_MAX, batch_redactions, batch_request, frame_event, unframe_event
+from .loss import ledger
 from .results import BatchAck, Rejection, batch_ack
 
 __all__ = ["BatchWriter"]
@@ -80,6 +81,8 @@ def _close_open_writers() -> None:
     # given up and reported (logger, on_dropped).
     for writer in list(_open_writers):
         writer._close_at_exit()
+    # Last: the loss is visible in the exit status (see loss.py).
+    ledger.exit_if_lost()
 
 
 def _positive(name: str, value: Any, integer: bool = False, upper: Optional[float] = None) -> Any:
@@ -146,9 +149,15 @@ class BatchWriter:
     :param on_dropped: called with a :class:`Rejection` for each event given
         up without an answer: when the writer fails (a fatal status, or
         ``retry_timeout`` passed), is aborted, or is still not durable
-        ``exit_timeout`` into the interpreter's exit. Such an event may or may
-        not be in the log. Every drop and every rejection is also logged
-        (logger ``pulse_learning_log``, level ERROR): none goes unreported.
+        ``exit_timeout`` into the interpreter's exit. Its ``message`` says
+        whether it was never sent (the server was never reached: it is not
+        in the log) or sent without an answer (it may or may not be in the
+        log), and the cause (the last failure, e.g. ``UNAVAILABLE:
+        connection refused at 127.0.0.1:50051``). Every drop and every
+        rejection is also logged (logger ``pulse_learning_log``, level
+        ERROR): none goes unreported. Events given up (but not those
+        :meth:`abort` drops on request) make the interpreter exit non-zero,
+        see :mod:`pulse_learning_log.loss`.
     :param exit_timeout: seconds the interpreter's exit waits for a writer
         still open to make its events durable (``close``); then the rest are
         dropped and reported. Default 10.
@@ -241,6 +250,12 @@ class BatchWriter:
         self._call: Any = None
         self._timed_out_generation = -1
         self._abort = threading.Event()
+        #: The stream's last failure while no batch has been answered since
+        #: (the cause to tell when events are given up or a flush times out).
+        self._last_failure: Optional[LearningLogError] = None
+        #: Event_ids back in _pending after a stream that reached the server
+        #: ended without their answer: they may be in the log.
+        self._maybe_sent: Set[str] = set()
         #: Every event the server refused, as :class:`Rejection` tuples.
         self.rejected: List[Rejection] = []
 
@@ -375,7 +390,7 @@ class BatchWriter:
                 while self._done < target and self._error is None:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        raise TimeoutError(f"flush: {target - self._done} events still not durable after {timeout} s")
+                        raise TimeoutError(f"flush: {target - self._done} events still not durable after {timeout} s{self._failing()}") from self._last_failure
                     self._cond.wait(remaining)
             finally:
                 self._flushing -= 1
@@ -392,7 +407,9 @@ class BatchWriter:
             self._cond.notify_all()
         self._thread.join(timeout)
         if self._thread.is_alive():
-            raise TimeoutError(f"close: {self.buffered} events still not durable after {timeout} s")
+            with self._cond:
+                failing = self._failing()
+            raise TimeoutError(f"close: {self.buffered} events still not durable after {timeout} s{failing}") from self._last_failure
         with self._cond:
             already_closed = self._closed
             self._closed = True
@@ -406,7 +423,12 @@ class BatchWriter:
 
     def abort(self) -> None:
         """Stops at once: buffered events that were not answered are dropped
-        (they may or may not be durable). Later calls raise ``Cancelled``."""
+        (they may or may not be durable; logged and passed to ``on_dropped``,
+        not counted as a loss for the exit status: you asked for it). Later
+        calls raise ``Cancelled``."""
+        self._stop(why="on abort()", counted=False)
+
+    def _stop(self, why: str, counted: bool) -> None:
         with self._cond:
             if self._closed:
                 return
@@ -419,7 +441,7 @@ class BatchWriter:
         if call is not None:
             call.cancel()
         self._thread.join()
-        self._drop_unanswered()
+        self._drop_unanswered(why, counted)
         with self._cond:
             self._closed = True
         _open_writers.discard(self)
@@ -435,8 +457,7 @@ class BatchWriter:
         try:
             self.close(timeout=limit)
         except TimeoutError:
-            _log.error("BatchWriter: %d events still not durable %s s %s; giving them up", self.buffered, limit, why)
-            self.abort()
+            self._stop(why=f"still not durable {limit} s {why}", counted=True)
         except LearningLogError:
             pass  # the writer failed: logged and reported (on_dropped) when it did
         except Exception as err:  # noqa: BLE001 - never raises: report
@@ -444,6 +465,11 @@ class BatchWriter:
 
     def _close_at_exit(self) -> None:
         """The interpreter is exiting: close within ``exit_timeout``, then give up."""
+        with self._cond:
+            buffered, failing = self._buffered_events, self._failing()
+        if buffered and failing:
+            # Say now why the exit waits, not only once it gave up.
+            _log.warning("BatchWriter: waiting up to %s s (exit_timeout) at the interpreter's exit for %d events not yet durable%s", self._exit_timeout, buffered, failing)
         self.close_or_abort(why="into the interpreter's exit")
 
     def __enter__(self) -> "BatchWriter":
@@ -526,13 +552,18 @@ class BatchWriter:
                     failing_since = None
                     attempt = 0
                 # Ended after our half-close (idle or closing): answers are complete.
-                self._end_stream(generation)
+                self._end_stream(generation, reached=True)
             except grpc.RpcError as err:
-                self._end_stream(generation)
+                if self._abort.is_set():
+                    # Our own cancel: abort() gives up what is left, for its reason.
+                    self._end_stream(generation, reached=True)
+                    return
                 code = err.code()
                 if code == grpc.StatusCode.CANCELLED and self._timed_out_generation == generation:
                     code = grpc.StatusCode.DEADLINE_EXCEEDED
-                if code in RETRYABLE_CODES and not self._abort.is_set():
+                failure = error_from_rpc(err, code)
+                self._end_stream(generation, reached=not never_connected(failure), failure=failure)
+                if code in RETRYABLE_CODES:
                     now = time.monotonic()
                     failing_since = failing_since if failing_since is not None else now
                     if now - failing_since < self._retry_timeout:
@@ -543,11 +574,11 @@ class BatchWriter:
                         delay = min(self._backoff_max, self._backoff_initial * 2 ** (attempt - 1))
                         self._abort.wait(delay * (0.5 + 0.5 * random.random()))
                         continue
-                self._fail(error_from_rpc(err, code))
+                self._fail(failure)
                 return
             except BaseException:
                 call.cancel()
-                self._end_stream(generation)
+                self._end_stream(generation, reached=True)
                 raise
 
     def _requests(self, generation: int) -> Iterator[bytes]:
@@ -635,6 +666,10 @@ class BatchWriter:
                 rejections.append(Rejection(event_id, status_code(e.code), e.message, unframe_event(framed)))
             self._buffered_events -= n
             self._buffered_bytes -= batch.size
+            self._last_failure = None
+            if self._maybe_sent:
+                for event_id, _ in batch.events:
+                    self._maybe_sent.discard(event_id)
             self._done += n
             self._written += response.count - response.duplicates
             self._duplicates += response.duplicates
@@ -657,14 +692,19 @@ class BatchWriter:
         except Exception:  # noqa: BLE001 - a user callback must not stop the writer
             _log.exception("BatchWriter callback failed")
 
-    def _end_stream(self, generation: int) -> None:
+    def _end_stream(self, generation: int, reached: bool, failure: Optional[LearningLogError] = None) -> None:
         """The call ended: stop its request stream and put unanswered batches
-        back at the front of the buffer, in order, to be resent."""
+        back at the front of the buffer, in order, to be resent. ``reached``:
+        the call may have delivered them (it was not refused a connection)."""
         with self._cond:
             if self._generation == generation:
                 self._generation += 1
             self._call = None
+            if failure is not None:
+                self._last_failure = failure
             if self._inflight:
+                if reached:
+                    self._maybe_sent.update(event_id for batch in self._inflight for event_id, _ in batch.events)
                 events = [event for batch in self._inflight for event in batch.events]
                 self._pending.extendleft(reversed(events))
                 self._pending_bytes += sum(batch.size for batch in self._inflight)
@@ -680,15 +720,32 @@ class BatchWriter:
             self._generation += 1
             self._cond.notify_all()
         _log.error("BatchWriter failed: %s", error)
-        self._drop_unanswered()
+        self._drop_unanswered("after the writer failed", counted=True)
 
-    def _drop_unanswered(self) -> None:
+    def _failing(self) -> str:
+        """``; <cause>`` while the stream is failing (lock held), for messages."""
+        failure = self._last_failure
+        if failure is None:
+            return ""
+        if never_connected(failure):
+            return f"; the server was never reached ({describe_failure(failure)}), retrying"
+        return f"; the stream is failing ({describe_failure(failure)}), retrying"
+
+    def _drop_unanswered(self, why: str, counted: bool) -> None:
         """After a fatal error or an abort: gives up every event not yet
-        answered, logs how many and reports each to ``on_dropped``."""
+        answered, logs how many were never sent and how many were sent
+        without an answer, and why, reports each to ``on_dropped`` and, when
+        ``counted``, to the process's loss ledger (exit status)."""
         with self._cond:
             error = self._error
-            events = [event for batch in self._inflight for event in batch.events]
-            events.extend(self._pending)
+            failure = self._last_failure or error
+            # In flight now: sent on the current stream, unanswered.
+            sent = [event for batch in self._inflight for event in batch.events]
+            never: List[Tuple[str, bytes]] = []
+            for event in self._pending:
+                (sent if event[0] in self._maybe_sent else never).append(event)
+            events = sent + never
+            self._maybe_sent.clear()
             self._inflight.clear()
             self._pending.clear()
             self._pending_bytes = 0
@@ -697,15 +754,23 @@ class BatchWriter:
             self._done += len(events)
             self._dropped += len(events)
             self._cond.notify_all()
-        if not events or error is None:
+        if not events or failure is None:
             return
+        cause = describe_failure(failure)
+        if never and never_connected(failure):
+            cause = f"the server at {self._conn.target} was never reached: {cause}"
         _log.error(
-            "BatchWriter gave up %d events without an answer (%s: %s); they may or may not be in the log. First event_ids: %s",
+            "BatchWriter gave up %d events %s: %d never sent (not in the log), %d sent without an answer (they may or may not be in the log); cause: %s. First event_ids: %s",
             len(events),
-            error.code.name,
-            error.details,
+            why,
+            len(never),
+            len(sent),
+            cause,
             ", ".join(event_id for event_id, _ in events[:5]),
         )
+        if counted:
+            ledger.record(len(never), len(sent), cause)
         if self._on_dropped is not None:
-            for event_id, framed in events:
-                self._callback(self._on_dropped, Rejection(event_id, error.code, error.details, unframe_event(framed)))
+            for kind, group in (("sent without an answer", sent), ("never sent", never)):
+                for event_id, framed in group:
+                    self._callback(self._on_dropped, Rejection(event_id, failure.code, f"{kind}: {cause}", unframe_event(framed)))

@@ -12,6 +12,7 @@ whose details carry a ``google.rpc.BadRequest``. Its field violations become
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Type
 
 import grpc
@@ -40,6 +41,8 @@ __all__ = [
     "status_code",
     "error_from_rpc",
     "field_violations_from_rpc",
+    "never_connected",
+    "describe_failure",
 ]
 
 #: Statuses after which resending the same events with the same event_ids is
@@ -266,3 +269,30 @@ def error_from_rpc(err: grpc.RpcError, code: Optional[grpc.StatusCode] = None) -
         code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
     return error_for(code or grpc.StatusCode.UNKNOWN, details or "", field_violations_from_rpc(err))
+
+
+# What grpc core says when a call found no connection to the server (it was
+# never sent): "failed to connect to all addresses; last error: UNKNOWN:
+# ipv4:127.0.0.1:9: Failed to connect to remote host: Connection refused",
+# or a name that does not resolve.
+_NEVER_CONNECTED = ("failed to connect to all addresses", "DNS resolution failed")
+# The address and the socket's own words at the end of grpc core's "last error".
+_LAST_ERROR = re.compile(r"last error: (?:\w+: )?(?:ipv4:|ipv6:|unix:)?(?P<address>\S+?): (?:.*: )?(?P<what>[^:;]+?)\s*$")
+
+
+def never_connected(error: LearningLogError) -> bool:
+    """True when the failed call never reached a server (UNAVAILABLE with
+    no connection: refused, unreachable, a name that does not resolve), so
+    nothing it carried was received."""
+    return error.code == grpc.StatusCode.UNAVAILABLE and any(mark in error.details for mark in _NEVER_CONNECTED)
+
+
+def describe_failure(error: LearningLogError) -> str:
+    """A short cause for people: ``UNAVAILABLE: connection refused at
+    127.0.0.1:9`` from grpc core's long connection message, else the
+    status and its details as they are."""
+    match = _LAST_ERROR.search(error.details) if error.code == grpc.StatusCode.UNAVAILABLE else None
+    if match is not None:
+        what = match["what"]
+        return f"{error.code.name}: {what[:1].lower()}{what[1:]} at {match['address']}"
+    return f"{error.code.name}: {error.details}"

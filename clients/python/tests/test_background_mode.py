@@ -1,11 +1,15 @@
 """Background mode of the module functions: calls buffer and return at once,
 ``flush()`` waits until everything is durable, the interpreter's exit flushes
 within ``exit_timeout`` and reports what it could not, and every event that
-is not written reaches the ``pulse_learning_log`` logger and ``on_error``."""
+is not written reaches the ``pulse_learning_log`` logger and ``on_error``.
+A loss is never hidden: what was never sent and what was sent without an
+answer are counted apart, the cause is named, and the process exits
+non-zero (unless told not to)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -37,9 +41,24 @@ def tearDownModule() -> None:
 
 
 def run_script(script: str, **env: str) -> "subprocess.CompletedProcess[str]":
-    """Runs a Python script in a fresh interpreter (this one), with the test's module path."""
+    """Runs a Python script in a fresh interpreter (this one), with the test's
+    module path and none of the client's environment variables but ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_LEARNING_LOG_")}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env={**clean, **env}, capture_output=True, text=True, timeout=120)
+
+
+class ClosedPort:
+    """A loopback port bound by nobody else and listened on by nobody: a
+    connection to it is refused (the socket stays bound, unlistened, until closed)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._socket.close()
 
 
 class BackgroundModeTest(unittest.TestCase):
@@ -164,7 +183,7 @@ class ExitTest(unittest.TestCase):
                        ("8a1b7e4c-63a5-4f7e-9d4a-000000000001", "8a1b7e4c-63a5-4f7e-9d4a-000000000002")]
             """
             done = run_script(script)
-            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertEqual(done.returncode, 1, "events given up: the exit status says so\n" + done.stderr)
             self.assertEqual(
                 done.stdout.splitlines(),
                 [
@@ -172,10 +191,81 @@ class ExitTest(unittest.TestCase):
                     "not durable: 8a1b7e4c-63a5-4f7e-9d4a-000000000002 CANCELLED",
                 ],
             )
-            self.assertIn("2 events still not durable 0.5 s into the interpreter's exit", done.stderr)
+            # The server took the batch and never answered: sent, not "never sent".
+            self.assertIn("gave up 2 events still not durable 0.5 s into the interpreter's exit: 0 never sent (not in the log), 2 sent without an answer", done.stderr)
             self.assertIn("8a1b7e4c-63a5-4f7e-9d4a-000000000001", done.stderr)
         finally:
             fake.stop()
+
+    # A trainer in background mode whose server is not there: 222 events.
+    UNREACHED = """
+        import pulse_learning_log
+        def report(rejection):
+            print("on_error:", rejection.code.name, rejection.message, flush=True)
+        pulse_learning_log.configure(exit_timeout=1, on_error=report, **{extra})
+        for i in range(222):
+            pulse_learning_log.log_variable_weight_change("v", 0.0, float(i))
+    """
+
+    def run_unreached(self, extra: str = "", **env: str) -> "subprocess.CompletedProcess[str]":
+        port = ClosedPort()
+        self.addCleanup(port.close)
+        self.address = port.address
+        return run_script(self.UNREACHED.format(extra=extra or "{}"), PULSE_LEARNING_LOG_ADDR=port.address, PULSE_LEARNING_LOG_MODE="background", **env)
+
+    def test_a_server_never_reached_is_named_counted_and_fails_the_exit_status(self) -> None:
+        done = self.run_unreached()
+        self.assertEqual(done.returncode, 1, done.stderr)
+        cause = f"UNAVAILABLE: connection refused at {self.address}"
+        # Said when the exit gives up: the cause and the counts.
+        self.assertIn(f"gave up 222 events still not durable 1 s into the interpreter's exit: 222 never sent (not in the log), 0 sent without an answer", done.stderr)
+        self.assertIn(f"cause: the server at {self.address} was never reached: {cause}", done.stderr)
+        self.assertIn("222 events were given up in this process: 222 never sent (not in the log), 0 sent without an answer", done.stderr)
+        self.assertIn("exiting with status 1", done.stderr)
+        self.assertNotIn("BatchWriter aborted", done.stderr)
+        # on_error hears of each, with the same words.
+        self.assertEqual(done.stdout.splitlines(), [f"on_error: UNAVAILABLE never sent: the server at {self.address} was never reached: {cause}"] * 222)
+
+    def test_the_exit_status_on_loss_can_be_turned_off_or_chosen(self) -> None:
+        off = self.run_unreached(PULSE_LEARNING_LOG_EXIT_ON_LOSS="0")
+        self.assertEqual(off.returncode, 0, off.stderr)
+        self.assertIn("222 never sent", off.stderr, "still reported")
+        self.assertIn("the exit status is the interpreter's", off.stderr)
+        chosen = self.run_unreached(extra="{'exit_on_loss': 75}")
+        self.assertEqual(chosen.returncode, 75, chosen.stderr)
+        configured_off = self.run_unreached(extra="{'exit_on_loss': False}", PULSE_LEARNING_LOG_EXIT_ON_LOSS="1")
+        self.assertEqual(configured_off.returncode, 0, "configure() is over the environment\n" + configured_off.stderr)
+        bad = self.run_unreached(PULSE_LEARNING_LOG_EXIT_ON_LOSS="sometimes")
+        self.assertEqual(bad.returncode, 1, bad.stderr)
+        self.assertIn("PULSE_LEARNING_LOG_EXIT_ON_LOSS must be", bad.stderr)
+
+    def test_nothing_lost_exits_as_the_script_says(self) -> None:
+        done = run_script(
+            "import sys, pulse_learning_log; pulse_learning_log.log_revision_trigger('fine'); sys.exit(3)",
+            PULSE_LEARNING_LOG_ADDR=server.address,
+            PULSE_LEARNING_LOG_MODE="background",
+        )
+        self.assertEqual((done.returncode, done.stderr), (3, ""))
+
+
+class FlushCauseTest(unittest.TestCase):
+    def tearDown(self) -> None:
+        pulse_learning_log.configure()
+
+    def test_a_flush_timeout_names_the_cause(self) -> None:
+        port = ClosedPort()
+        self.addCleanup(port.close)
+        pulse_learning_log.configure(port.address, mode="background", exit_timeout=0.1)
+        pulse_learning_log.log_revision_trigger("not sent")
+        with self.assertRaises(TimeoutError) as caught:
+            pulse_learning_log.flush(timeout=1)
+        self.assertIn(f"1 events still not durable after 1 s; the server was never reached (UNAVAILABLE: connection refused at {port.address}), retrying", str(caught.exception))
+        self.assertIsInstance(caught.exception.__cause__, pulse_learning_log.Unavailable)
+
+    def test_bad_exit_on_loss_settings_are_refused(self) -> None:
+        for value in (-1, 256, "sometimes", 1.5):
+            with self.subTest(value=value), self.assertRaises(ValueError):
+                pulse_learning_log.configure(exit_on_loss=value)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ from .._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from ..batch_writer import _MESSAGE_BYTES_MAX, _positive
 from ..diagnostics import logger
-from ..errors import BufferFull, Internal, LearningLogError, error_for, error_from_rpc, is_retryable, status_code
+from ..errors import BufferFull, Internal, LearningLogError, describe_failure, error_for, error_from_rpc, is_retryable, status_code
 from ..events import CATALOG
 from ..ingest_wire import INGEST_PATH, SERVER_BATCH_EVENTS_MAX, batch_redactions, batch_request, frame_event, unframe_event
+from ..loss import ledger
 from ..results import BatchAck, Rejection, batch_ack
 from .client import LearningLogClient
 from .connection import AsyncConnection
@@ -516,9 +517,14 @@ class BatchWriter:
         if self._error is None:
             self._error = error
         logger.error("BatchWriter failed: %s", error)
-        self._drop_unanswered()
+        self._drop_unanswered(counted=True)
 
-    def _drop_unanswered(self) -> None:
+    def _drop_unanswered(self, counted: bool = False) -> None:
+        """Gives up every event not yet answered: logged, passed to
+        ``on_dropped`` and, after a failure (``counted``), to the process's
+        loss ledger (exit status, see :mod:`pulse_learning_log.loss`); all
+        counted as sent without an answer: this writer does not tell the
+        events a stream never delivered apart."""
         error = self._error
         events = [event for batch in self._inflight for event in batch.events]
         events.extend(self._pending)
@@ -532,12 +538,14 @@ class BatchWriter:
         self._notify()
         if not events or error is None:
             return
+        cause = describe_failure(error)
         logger.error(
-            "BatchWriter gave up %d events without an answer (%s: %s); they may or may not be in the log. First event_ids: %s",
+            "BatchWriter gave up %d events without an answer (%s); they may or may not be in the log. First event_ids: %s",
             len(events),
-            error.code.name,
-            error.details,
+            cause,
             ", ".join(event_id for event_id, _ in events[:5]),
         )
+        if counted:
+            ledger.record(0, len(events), cause)
         for event_id, framed in events:
             self._callback(self._on_dropped, Rejection(event_id, error.code, error.details, unframe_event(framed)))
