@@ -20,14 +20,3 @@ export function runOfRecordJson(json: string): string | undefined {
   if (open < RUN_KEY.length - 1 || !json.startsWith(RUN_KEY, open - RUN_KEY.length + 1)) return undefined;
   return json.slice(open + 1, seqKey - 1);
 }
-
-/** Run ids by the contract: 1 to 128 characters, printable ASCII other than `"` and `\`. */
-const RUN_ID = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
-
-/** Why `text` is not a run id, or undefined when it is one. */
-export function runIdProblem(text: string): string | undefined {
-  if (text.length === 0) return "is empty";
-  if (text.length > 128) return `is ${text.length} characters long (at most 128)`;
-  if (!RUN_ID.test(text)) return 'holds a character other than printable ASCII without " and \\';
-  return undefined;
-}

@@ -4,11 +4,12 @@ import { LogReader } from "../../store/reader.js";
 import type { LogRecordView, ReadQuery } from "../../store/store.js";
 import { listSegments } from "../../store/segments.js";
 import { RunStatus } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { runIdProblem } from "../../record/layout.js";
 import { SummaryBuilder, type SummaryData } from "../../summary/aggregate.js";
 import { comparisonHtml } from "../../summary/compare-html.js";
 import { compareRuns } from "../../summary/compare.js";
 import { summaryHtml } from "../../summary/html.js";
-import { runIdProblem, runOfRecordJson } from "../../summary/record-run.js";
+import { runOfRecordJson } from "../../summary/record-run.js";
 import { comparisonText, summaryText } from "../../summary/text.js";
 import { CliError, ExitCode, toCliError } from "../exit-codes.js";
 import { logClient, type ServerConnection } from "../remote.js";
@@ -183,7 +184,7 @@ export async function summary(options: SummaryCommandOptions, out: Output): Prom
   const runs = [...new Set(options.runs ?? [])];
   for (const run of runs) {
     const problem = runIdProblem(run);
-    if (problem !== undefined) throw new CliError(ExitCode.usage, `--run ${JSON.stringify(run)} ${problem}`);
+    if (problem !== undefined) throw new CliError(ExitCode.usage, `--run ${JSON.stringify(run)}: ${problem}`);
   }
   if (runs.length > 2) throw new CliError(ExitCode.usage, `--run: give one run to summarise or two to compare, not ${runs.length}`);
   const builders = runs.length === 0 ? [new SummaryBuilder()] : runs.map(() => new SummaryBuilder());
