@@ -7,6 +7,8 @@
  * one (everything after it is a number and a hex hash), and the member
  * before it is the run when it reads `,"run":"<id>"`. A string inside data
  * that looks like it cannot match, because its quotes are escaped.
+ * (The store's `runOfLine` reads the same from a line's bytes; the summary
+ * gets records as text, from the Reader or from ReadEvents.)
  */
 
 const SEQ_KEY = ',"seq":';
