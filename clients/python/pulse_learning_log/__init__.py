@@ -62,6 +62,7 @@ from .errors import (
 )
 from .log_handler import EventSink, PulseLogHandler
 from .loss import exit_status_for, set_exit_on_loss
+from .reads import RUN_STATUSES, LogRecord, RunInfo, RunList
 from .results import Ack, BatchAck, DecayResult, ExportResult, Rejection, TrustMetricsAck, TrustUpdate
 from .run_block import RunBlock
 from .runs import check_run_id, configure_run, run_from_path
@@ -79,6 +80,10 @@ __all__ = [
     "TrustUpdate",
     "DecayResult",
     "ExportResult",
+    "LogRecord",
+    "RunInfo",
+    "RunList",
+    "RUN_STATUSES",
     "LearningLogError",
     "FieldViolation",
     "InvalidArgument",

@@ -9,7 +9,7 @@ one long-lived IngestEvents stream that the client's calls share.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import grpc
 from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
@@ -18,9 +18,10 @@ from ._gen.pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 from .connection import Connection
 from .diagnostics import logger, warn_redacted
 from .durable_stream import DurableStream
-from .errors import LearningLogError
+from .errors import LearningLogError, error_from_rpc
 from .events import CATALOG
 from .json_values import check_str
+from .reads import LogRecord, RunList, list_runs_request, log_record, read_request, run_list
 from .results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics, trust_metrics_ack_from_proto
 from .trust import TrustTracker, report_options
 
@@ -282,3 +283,69 @@ class LearningLogClient:
         except LearningLogError as err:
             self._failed(err)
             return False
+
+    # -- reading the log back ---------------------------------------------
+
+    def read_events(
+        self,
+        *,
+        runs: Optional[Sequence[str]] = None,
+        event_types: Optional[Sequence[str]] = None,
+        from_seq: Optional[int] = None,
+        since: Optional[str] = None,
+        until: Optional[str] = None,
+        limit: int = 0,
+        follow: bool = False,
+        timeout: Optional[float] = None,
+    ) -> Iterator[LogRecord]:
+        """Yields the log's records in seq order, as :class:`LogRecord`
+        (seq, event_id, timestamp, event_type, the parsed ``record`` and its
+        ``json`` line as written).
+
+        :param runs: only records of these runs (run ids; the server reads
+            them through its run index, not the whole log). Default: all.
+        :param event_types: only records of these event types. Default: all.
+        :param from_seq: first seq (inclusive). Default: the beginning.
+        :param since: / :param until: only records with ``since <= timestamp
+            < until`` (ISO 8601 with an offset, e.g. the records' own format).
+        :param limit: at most this many records; 0 (default): no limit.
+        :param follow: keep yielding new records as they are written, until
+            the iteration stops (``break``, or closing the iterator) or the
+            call fails.
+        :param timeout: seconds the whole read may take (default None: no limit).
+
+        Bad arguments raise ``ValueError`` naming the argument; a failed read
+        raises :class:`LearningLogError` (also when the client is quiet) and
+        is not retried: resume with ``from_seq`` = the last seq + 1. Stopping
+        early cancels the call.
+        """
+        # Checked now, not at the first record.
+        request = read_request(from_seq, since, until, event_types, limit, follow, runs)
+        return self._read(request, timeout)
+
+    def _read(self, request: Any, timeout: Optional[float]) -> Iterator[LogRecord]:
+        call = self._stub.ReadEvents(request, timeout=timeout, metadata=self.connection.metadata)
+        try:
+            for response in call:
+                for message in response.records:
+                    yield log_record(message)
+        except grpc.RpcError as err:
+            raise error_from_rpc(err) from err
+        finally:
+            call.cancel()  # a no-op once the call has ended
+
+    def list_runs(self, runs: Optional[Sequence[str]] = None, *, timeout: Optional[float] = None) -> RunList:
+        """The runs the log holds, from the server's run index (no scan of the
+        log): a :class:`RunList` of :class:`RunInfo` (first and last seq and
+        timestamp, event count, counts by event type, status, error) by first
+        seq, and the ``indexed_seq`` it describes the log up to.
+
+        :param runs: only these runs (run ids); default every run. A run the
+            log does not hold is left out.
+        :param timeout: seconds, retries included (default the client's).
+
+        Retried like a logging call (it changes nothing); raises
+        :class:`LearningLogError` on failure, also when the client is quiet.
+        """
+        request = list_runs_request(runs)
+        return run_list(self.connection.unary(self._stub.ListRuns, request, idempotent=True, timeout=timeout))

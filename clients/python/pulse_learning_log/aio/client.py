@@ -9,7 +9,7 @@ each call with all its retries.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, Dict, Optional, Sequence, Tuple, Union
 
 import grpc
 from .._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
@@ -17,8 +17,9 @@ from .._gen.pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 
 from ..client import _filepath
 from ..diagnostics import logger, warn_redacted
-from ..errors import LearningLogError
+from ..errors import LearningLogError, error_from_rpc
 from ..events import CATALOG
+from ..reads import LogRecord, RunList, list_runs_request, log_record, read_request, run_list
 from ..results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics, trust_metrics_ack_from_proto
 from ..trust import report_options
 from .connection import AsyncConnection
@@ -224,3 +225,43 @@ class LearningLogClient:
         except LearningLogError as err:
             self._failed(err)
             return False
+
+    # -- reading the log back ---------------------------------------------
+
+    def read_events(
+        self,
+        *,
+        runs: Optional[Sequence[str]] = None,
+        event_types: Optional[Sequence[str]] = None,
+        from_seq: Optional[int] = None,
+        since: Optional[str] = None,
+        until: Optional[str] = None,
+        limit: int = 0,
+        follow: bool = False,
+        timeout: Optional[float] = None,
+    ) -> AsyncIterator[LogRecord]:
+        """``async for record in client.read_events(runs=["exp-42"]):`` the
+        log's records in seq order, as :class:`~pulse_learning_log.LogRecord`;
+        the arguments and errors are the sync client's
+        (:meth:`pulse_learning_log.LearningLogClient.read_events`). Leaving
+        the loop early cancels the call."""
+        # Checked now, not at the first record.
+        request = read_request(from_seq, since, until, event_types, limit, follow, runs)
+        return self._read(request, timeout)
+
+    async def _read(self, request: Any, timeout: Optional[float]) -> AsyncIterator[LogRecord]:
+        call = self._stub.ReadEvents(request, timeout=timeout, metadata=self.connection.metadata)
+        try:
+            async for response in call:
+                for message in response.records:
+                    yield log_record(message)
+        except grpc.RpcError as err:
+            raise error_from_rpc(err) from err
+        finally:
+            call.cancel()  # a no-op once the call has ended
+
+    async def list_runs(self, runs: Optional[Sequence[str]] = None, *, timeout: Optional[float] = None) -> RunList:
+        """The runs the log holds, from the server's run index: see
+        :meth:`pulse_learning_log.LearningLogClient.list_runs`."""
+        request = list_runs_request(runs)
+        return run_list(await self.connection.unary(self._stub.ListRuns, request, idempotent=True, timeout=timeout))
