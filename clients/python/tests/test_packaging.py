@@ -69,7 +69,9 @@ class PackagingTest(unittest.TestCase):
         shutil.copytree(REPO_ROOT / "gen" / "python", cls.tmp.path / "gen" / "python", ignore=ignore)
         venv = cls.tmp.path / "venv"
         env = cls.clean_env()
-        cls.run_checked([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], env)
+        # pip, setuptools, grpcio and protobuf from the system (Debian: python3-pip,
+        # python3-setuptools): no ensurepip (python3-venv) needed, nothing downloaded.
+        cls.run_checked([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], env)
         cls.venv_python = venv / "bin" / "python"
         cls.run_checked(
             [str(cls.venv_python), "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index", str(cls.tmp.path / "clients" / "python")],
