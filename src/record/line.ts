@@ -1,4 +1,4 @@
-import { scanned, scanRecord } from "./layout.js";
+import { ID_OPEN, RUN_OPEN, scanned, scanRecord, SEQ_OPEN } from "./layout.js";
 /**
  * How a line of the log is framed and read back, for every reader of the
  * file (start-up recovery, replay, verify, the trust restore, the CLI). A
@@ -15,6 +15,26 @@ export function runOfLine(line: Buffer): string | undefined {
   if (scanRecord(line, start, end)) return scanned.runStart < 0 ? undefined : line.toString("latin1", scanned.runStart, scanned.runEnd);
   const parsed = parseRecordText(line.toString("utf8", start, end));
   return parsed.ok && typeof parsed.value.run === "string" ? parsed.value.run : undefined;
+}
+
+/**
+ * {@link runOfLine} of a record held as text (the summary's records, from
+ * the Reader or ReadEvents), without making bytes of it: the run member is
+ * the last before the top-level `,"seq":` (after it come only a number and a
+ * hex hash), and its id holds no quote, so it is found from the end. A
+ * string inside data that looks like it cannot match: its quotes are
+ * escaped. Lines of another layout are parsed.
+ */
+export function runOfRecordText(text: string): string | undefined {
+  const seqKey = text.lastIndexOf(SEQ_OPEN);
+  if (seqKey < 0 || !text.startsWith(ID_OPEN)) {
+    const parsed = parseRecordText(text);
+    return parsed.ok && typeof parsed.value.run === "string" ? parsed.value.run : undefined;
+  }
+  if (text.charCodeAt(seqKey - 1) !== 0x22 /* " */) return undefined;
+  const open = text.lastIndexOf('"', seqKey - 2);
+  if (open < RUN_OPEN.length - 1 || !text.startsWith(RUN_OPEN, open - RUN_OPEN.length + 1)) return undefined;
+  return text.slice(open + 1, seqKey - 1);
 }
 
 /** The UTF-8 byte order mark. */

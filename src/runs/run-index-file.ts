@@ -83,7 +83,8 @@ export class RunIndexFile {
   }
 
   private async write(): Promise<void> {
-    await this.index.catchUp();
+    // A catch-up cut short (closing) still leaves a consistent prefix to keep.
+    await this.index.catchUp().catch(() => undefined);
     if (this.index.changes === this.savedChanges) return;
     const snapshot = this.index.snapshot();
     if (snapshot === undefined) return; // records beyond a gap: the next save
@@ -110,9 +111,14 @@ export class RunIndexFile {
     clearInterval(this.timer);
   }
 
-  /** Stops the timer and writes a last checkpoint (the log must still be open). */
+  /**
+   * Stops the timer, stops a catch-up under way (a shutdown does not wait
+   * for a rebuild to end: the next start goes on from where it stopped) and
+   * writes a last checkpoint (the log must still be open).
+   */
   async close(): Promise<void> {
     this.stop();
+    this.index.close();
     await this.save();
   }
 }

@@ -117,6 +117,8 @@ export class RunIndex {
   private readonly now: () => number;
   /** Bumped by every change: a checkpoint is written only when it moved. */
   private version = 0;
+  /** Aborted by {@link close}: a catch-up under way stops where it is (what it read stays counted). */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly log: IndexedLog,
@@ -205,15 +207,18 @@ export class RunIndex {
   catchUp(signal?: AbortSignal): Promise<void> {
     return this.catchingUp.runExclusive(async () => {
       const target = this.log.lastSeq;
-      if (this.covered >= target) return;
+      if (this.covered >= target || this.closing.signal.aborted) return;
       const started = performance.now();
       const from = this.covered + 1;
       const cursor = await this.log.records.open({ fromSeq: from });
+      // The caller's signal, or the index closing (a shutdown does not wait for a long rebuild).
+      const stop = signal === undefined ? this.closing.signal : AbortSignal.any([signal, this.closing.signal]);
       try {
-        for await (const batch of cursor.batches(target, signal)) for (const view of batch) this.catchUpRecord(view);
+        for await (const batch of cursor.batches(target, stop)) for (const view of batch) this.catchUpRecord(view);
       } finally {
         await cursor.close();
       }
+      if (stop.aborted) throw new Error(`run index: reading the log stopped at seq ${this.covered} of ${target}`);
       // Everything up to target was read (a gap in seqs is records retention deleted).
       if (this.covered < target) this.covered = target;
       for (const seq of this.pending.keys()) if (seq <= this.covered) this.pending.delete(seq);
@@ -248,6 +253,11 @@ export class RunIndex {
   private catchUpInBackground(): void {
     if (this.catchingUp.isLocked()) return;
     this.catchUp().catch((err: unknown) => this.logger.warn({ err }, "run index: reading the log behind a gap failed; the next query tries again"));
+  }
+
+  /** Stops any catch-up under way and refuses new ones: the server is stopping. */
+  close(): void {
+    this.closing.abort();
   }
 
   /** Marks a run held open by a HoldRun call; returns the release. */

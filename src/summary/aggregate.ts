@@ -3,7 +3,7 @@ import type { LogRecordView } from "../store/store.js";
 import { parseRecordText } from "../record/line.js";
 import { parseAuditRecord } from "../trust/audit.js";
 import { confidenceInterval, trustOf } from "../trust/tracker.js";
-import { runOfRecordJson } from "./record-run.js";
+import { runOfRecordText } from "../record/line.js";
 
 /** Options of {@link SummaryBuilder}. */
 export interface SummaryOptions {
@@ -307,7 +307,7 @@ export class SummaryBuilder {
 
   /** Counts the record into its run's row; returns the row (undefined for a record of no run). */
   private addToRun(record: Pick<LogRecordView, "seq" | "timestamp" | "json">): RunRow | undefined {
-    const id = runOfRecordJson(record.json);
+    const id = runOfRecordText(record.json);
     if (id === undefined) {
       this.recordsWithoutRun++;
       return undefined;

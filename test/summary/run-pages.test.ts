@@ -4,7 +4,7 @@ import { SummaryBuilder } from "../../src/summary/aggregate.js";
 import { comparisonHtml } from "../../src/summary/compare-html.js";
 import { compareRuns } from "../../src/summary/compare.js";
 import { summaryHtml } from "../../src/summary/html.js";
-import { runOfRecordJson } from "../../src/summary/record-run.js";
+import { runOfRecordText } from "../../src/record/line.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 import { assertReadableAxes, launchBrowser, renderPage, type DrawnChart } from "./browser.js";
 import { activationCounts, logOfRecords, RUN_A, RUN_B, runRecords } from "./synthetic-log.js";
@@ -18,7 +18,7 @@ const view = (line: string) => {
 function builders(lines: string[], runs: string[]): SummaryBuilder[] {
   const out = runs.length === 0 ? [new SummaryBuilder()] : runs.map(() => new SummaryBuilder());
   for (const line of lines) {
-    const i = runs.length === 0 ? 0 : runs.indexOf(runOfRecordJson(line) ?? "");
+    const i = runs.length === 0 ? 0 : runs.indexOf(runOfRecordText(line) ?? "");
     if (i >= 0) out[i].add(view(line));
   }
   return out;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { SummaryBuilder, type SummaryData } from "../../src/summary/aggregate.js";
 import { compareRuns } from "../../src/summary/compare.js";
-import { runOfRecordJson } from "../../src/summary/record-run.js";
+import { runOfRecordText } from "../../src/record/line.js";
 import { comparisonText, summaryText } from "../../src/summary/text.js";
 import { activationCounts, logOfRecords, RUN_A, RUN_B, runRecords, T0 } from "./synthetic-log.js";
 
@@ -13,7 +13,7 @@ const view = (line: string) => {
 /** The summary of one run's records (the CLI routes records to builders by their run the same way). */
 function summaryOf(lines: string[], run?: string): SummaryData {
   const b = new SummaryBuilder();
-  for (const line of lines) if (run === undefined || runOfRecordJson(line) === run) b.add(view(line));
+  for (const line of lines) if (run === undefined || runOfRecordText(line) === run) b.add(view(line));
   return b.build();
 }
 
@@ -21,16 +21,16 @@ describe("runs in the summary", () => {
   const lines = logOfRecords(runRecords(RUN_A), runRecords(RUN_B), [{ micros: T0 + 5, type: "custom_event", data: { run: "exp-41" } }]);
 
   it("reads a record's run from its top-level member, never from data", () => {
-    assert.equal(runOfRecordJson('{"event_id":"e","timestamp":"t","event_type":"x","data":{},"run":"exp-42","seq":7}'), "exp-42");
-    assert.equal(runOfRecordJson('{"event_id":"e","timestamp":"t","event_type":"x","data":{},"context":{"a":1},"run":"a b/c:1","seq":7,"hash":"ab12"}'), "a b/c:1");
-    assert.equal(runOfRecordJson('{"event_id":"e","timestamp":"t","event_type":"x","data":{"run":"no"},"seq":7}'), undefined);
-    assert.equal(runOfRecordJson('{"event_id":"e","timestamp":"t","event_type":"x","data":{"a":",\\"run\\":\\"no"},"seq":7}'), undefined);
-    assert.equal(runOfRecordJson('{"event_id":"e","timestamp":"t","event_type":"x","data":{"k":"x","run":"no"},"seq":7}'), undefined);
-    assert.equal(runOfRecordJson('{"event_id":"e","timestamp":"t","event_type":"x","data":"s","seq":7}'), undefined);
-    assert.equal(runOfRecordJson('{"event_id":"e","timestamp":"t","event_type":"x","data":{"seq":1,"run":"no"}}'), undefined);
+    assert.equal(runOfRecordText('{"event_id":"e","timestamp":"t","event_type":"x","data":{},"run":"exp-42","seq":7}'), "exp-42");
+    assert.equal(runOfRecordText('{"event_id":"e","timestamp":"t","event_type":"x","data":{},"context":{"a":1},"run":"a b/c:1","seq":7,"hash":"ab12"}'), "a b/c:1");
+    assert.equal(runOfRecordText('{"event_id":"e","timestamp":"t","event_type":"x","data":{"run":"no"},"seq":7}'), undefined);
+    assert.equal(runOfRecordText('{"event_id":"e","timestamp":"t","event_type":"x","data":{"a":",\\"run\\":\\"no"},"seq":7}'), undefined);
+    assert.equal(runOfRecordText('{"event_id":"e","timestamp":"t","event_type":"x","data":{"k":"x","run":"no"},"seq":7}'), undefined);
+    assert.equal(runOfRecordText('{"event_id":"e","timestamp":"t","event_type":"x","data":"s","seq":7}'), undefined);
+    assert.equal(runOfRecordText('{"event_id":"e","timestamp":"t","event_type":"x","data":{"seq":1,"run":"no"}}'), undefined);
     // The records the synthetic log writes: every run's record is found, the record of no run is not.
-    assert.equal(lines.filter((l) => runOfRecordJson(l) === "exp-41").length, 1 + 3_000 + 300 + 30 + 12 + 4 + 1);
-    assert.equal(lines.filter((l) => runOfRecordJson(l) === undefined).length, 1);
+    assert.equal(lines.filter((l) => runOfRecordText(l) === "exp-41").length, 1 + 3_000 + 300 + 30 + 12 + 4 + 1);
+    assert.equal(lines.filter((l) => runOfRecordText(l) === undefined).length, 1);
   });
 
   it("counts each rule's activations and success rate, the regret per arc, the marks and the run's lifecycle", () => {
@@ -87,7 +87,7 @@ describe("runs in the summary", () => {
   it("compares two runs: the names only one has, counts and success rates side by side, the same names drawn for both", () => {
     const builders = [new SummaryBuilder(), new SummaryBuilder()];
     for (const line of lines) {
-      const i = ["exp-41", "exp-42"].indexOf(runOfRecordJson(line) ?? "");
+      const i = ["exp-41", "exp-42"].indexOf(runOfRecordText(line) ?? "");
       if (i >= 0) builders[i].add(view(line));
     }
     const c = compareRuns(["exp-41", "exp-42"], builders[0], builders[1]);

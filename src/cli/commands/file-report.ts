@@ -9,7 +9,7 @@ import { SummaryBuilder, type SummaryData } from "../../summary/aggregate.js";
 import { comparisonHtml } from "../../summary/compare-html.js";
 import { compareRuns } from "../../summary/compare.js";
 import { summaryHtml } from "../../summary/html.js";
-import { runOfRecordJson } from "../../summary/record-run.js";
+import { runOfRecordText } from "../../record/line.js";
 import { comparisonText, summaryText } from "../../summary/text.js";
 import { CliError, ExitCode, toCliError } from "../exit-codes.js";
 import { logClient, type ServerConnection } from "../remote.js";
@@ -192,7 +192,7 @@ export async function summary(options: SummaryCommandOptions, out: Output): Prom
     runs.length === 0
       ? (r) => builders[0].add(r)
       : (r) => {
-          const run = runOfRecordJson(r.json);
+          const run = runOfRecordText(r.json);
           const i = run === undefined ? -1 : runs.indexOf(run);
           if (i >= 0) builders[i].add(r);
         };
