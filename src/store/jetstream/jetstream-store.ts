@@ -291,6 +291,8 @@ export class JetStreamStore implements LogStore {
         tail: { streamSeq: last, recordSeq, hash: end?.hash ?? "" },
         witness: this.witness,
         onDiverged: this.options.onDiverged,
+        leaderGet,
+        onReadDivergence: this.options.onReadDivergence,
         onCommitted: (s) => this.advance(s),
         onMessage: (streamSeq, seqs) => this.recent.add(streamSeq, seqs),
         observer: this.options.observer,

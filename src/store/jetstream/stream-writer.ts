@@ -42,6 +42,10 @@ export interface StreamWriterDeps {
   jsm: JetStreamManager;
   /** Gets one message by stream sequence (a catch-up's messages), through an election. */
   get: MessageGetter;
+  /** Gets one message from the stream's leader (non-direct): a copy `get` returned that is off the chain is asked again of it. Default: `get`. */
+  leaderGet?: MessageGetter;
+  /** Told about a message `get` returned off the chain, and whether the leader's copy mended it. */
+  onReadDivergence?: (streamSeq: number, cause: string, mended: boolean) => void;
   /** Reads every record of the messages at stream sequences [from, to] (a long catch-up), checking that they chain on `prevHash`. */
   scan: (fromStreamSeq: number, toStreamSeq: number, prevHash: string) => ChainCursor;
   /** The front end's window of recent event_ids, filled from the stream's tail at open. */
@@ -568,7 +572,8 @@ export class StreamWriter {
     let s = this.tail.streamSeq + 1;
     let others: StoredMsg | null | undefined;
     while (s <= to && this.outstanding.length > 0) {
-      const m = await this.get(s);
+      // Whether a message of ours is stored there is the stream leader's word (a replica's copy may have diverged): it is about to be acked.
+      const m = await (this.deps.leaderGet ?? this.deps.get)(s);
       if (m === null || m.header?.get(MSG_ID_HEADER) !== this.outstanding[0].id) {
         others = m;
         break;
@@ -602,10 +607,20 @@ export class StreamWriter {
       const seqs = Array.from({ length: to - from + 1 }, (_, i) => from + i);
       const messages = await Promise.all(seqs.map((s) => (s === from && first !== undefined ? Promise.resolve(first) : this.get(s))));
       for (let i = 0; i < messages.length; i++) {
-        const m = messages[i];
+        let m = messages[i];
         if (m === null && !through) break;
-        const range = m === null ? undefined : rangeOfMessage(seqs[i], m.data, m.header);
+        let range = m === null ? undefined : rangeOfMessage(seqs[i], m.data, m.header);
         let hash = this.tail.hash;
+        if (range !== undefined && !this.follows(seqs[i], range, m!)) {
+          // A direct get may be answered by a replica whose copy diverged: the stream leader's copy decides.
+          const leaderCopy = await (this.deps.leaderGet ?? this.deps.get)(seqs[i]);
+          const mended = leaderCopy !== null && this.follows(seqs[i], rangeOfMessage(seqs[i], leaderCopy.data, leaderCopy.header), leaderCopy);
+          this.deps.onReadDivergence?.(seqs[i], `the message another front end stored at stream sequence ${seqs[i]}, as a replica answered it, does not chain on this server's tail`, mended);
+          if (leaderCopy !== null) {
+            m = leaderCopy;
+            range = rangeOfMessage(seqs[i], m.data, m.header);
+          }
+        }
         if (range !== undefined) {
           hash = this.chained(seqs[i], range, m!);
           this.checkWitness(seqs[i], range, hash);
@@ -624,6 +639,16 @@ export class StreamWriter {
       this.tail = { streamSeq: to, recordSeq: this.tail.recordSeq, hash: cursor.tip ?? this.tail.hash };
     }
     this.deps.onCommitted(this.tail.recordSeq);
+  }
+
+  /** True when another writer's message chains on this front end's tail and, at the witness's place, is the record acked there. */
+  private follows(streamSeq: number, range: SeqRange | undefined, m: StoredMsg): boolean {
+    if (range === undefined) return false;
+    const link = chainOfHeaders(m.header);
+    if (link === undefined) return true;
+    if (link.prev !== this.tail.hash && this.tail.hash !== "") return false;
+    const acked = this.deps.witness.acked;
+    return acked === undefined || acked.streamSeq !== streamSeq || (range.last === acked.seq && link.last === acked.hash);
   }
 
   /** The message at the witness's stream sequence must be the one acked there. */

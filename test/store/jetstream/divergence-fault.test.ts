@@ -262,7 +262,8 @@ async function oneRun(run: number, dirs: TempDir[]): Promise<RunOutcome> {
     const summary =
       `run ${run + 1}: acked ${acked.size} events (seq 1..${Math.max(0, ...seqOwner.keys())}); victim ${victim.name}${led ? " led again" : " did not lead again"}; ` +
       `replicas compared: ${copies.size}${differing === "" ? ", same content" : `,${differing}`}; front ends refusing: ${refused.size}; ` +
-      `replays ${replays} clean + ${namedReplays} ended naming a divergence; follower named errors: ${followed.map((f) => f.namedErrors.length).join("/")}; divergences logged: ${logs.divergences}`;
+      `replays ${replays} clean + ${namedReplays} ended naming a divergence; follower named errors: ${followed.map((f) => f.namedErrors.length).join("/")}; divergences logged: ${logs.divergences}` +
+      (logs.divergences > 0 ? ` (first: ${logs.lines.find((l) => /lost acknowledged records|diverged from the leader's/.test(l.msg))!.msg.slice(0, 160)})` : "");
     return { reproduced, detected, violations, summary };
   } finally {
     await nc?.close().catch(() => undefined);

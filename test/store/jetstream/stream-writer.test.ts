@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck, type StoredMsg } from "@nats-io/jetstream";
 import { v4 as uuidv4 } from "uuid";
 import { formatTimestamp } from "../../../src/clock.js";
 import { ServiceError } from "../../../src/errors.js";
+import { recordHead } from "../../../src/record/layout.js";
+import { chainHash, splitHashedLine } from "../../../src/store/hash-chain.js";
 import type { AppendEntry, AppendResult, LogRecordView, RecordSource } from "../../../src/store/store.js";
 import { JetStreamRecordSource } from "../../../src/store/jetstream/jetstream-reader.js";
 import { JetStreamStore } from "../../../src/store/jetstream/jetstream-store.js";
-import { FIRST_SEQ_HEADER, LAST_SEQ_HEADER } from "../../../src/store/jetstream/record-message.js";
+import { FIRST_SEQ_HEADER, LAST_SEQ_HEADER, MessageBuilder } from "../../../src/store/jetstream/record-message.js";
 import { storedMessageOf } from "../../../src/store/jetstream/stored-record.js";
 import { messageGetter } from "../../../src/store/jetstream/stream-positions.js";
 import { AckWitness } from "../../../src/store/jetstream/ack-witness.js";
@@ -190,6 +192,57 @@ describe("JetStream stream writer: front ends taking turns on one stream", funct
     await assert.rejects(first, (err: unknown) => err instanceof ServiceError && err.code === status.INVALID_ARGUMENT && /event: is too large for one JetStream message/.test(err.message));
     assert.deepEqual(await retry, [{ seq: 1, timestamp: ts, duplicate: false }], "the repeat is written in its stead");
     assert.deepEqual((await readAll(source)).map((r) => r.eventId), [id]);
+  });
+
+  it("a catch-up whose direct get is answered by a replica holding another history reads the stream leader's copy instead, and goes on writing after it", async () => {
+    const where = fresh();
+    await jsm.streams.add({ name: where.stream, subjects: [where.subject], duplicate_window: 120e9, allow_direct: true });
+    // Another front end stores two messages first (seqs 1-2, 3-4).
+    const other = await frontEnd(where);
+    await other.append([entry(1), entry(2)]);
+    await other.append([entry(3), entry(4)]);
+    const source = new JetStreamRecordSource(js, jsm, where.stream);
+    const leaderGet = messageGetter(jsm, where.stream, { direct: false, retryMs: 10_000 });
+    // The "replica": answers stream sequence 2 with a message of another history (same seqs, other records).
+    const replicaGet = async (seq: number) => {
+      if (seq !== 2) return leaderGet(seq);
+      const builder = new MessageBuilder(64 * 1024, 3, "0".repeat(64));
+      builder.add({}, uuidv4(), recordHead(formatTimestamp(Date.now() * 1000)), `"event_type":"t","data":{"n":99}`, false);
+      builder.add({}, uuidv4(), recordHead(formatTimestamp(Date.now() * 1000)), `"event_type":"t","data":{"n":98}`, false);
+      return { seq, data: builder.bytes, header: builder.headers() } as unknown as StoredMsg;
+    };
+    const told: Array<[number, boolean]> = [];
+    const diverged: unknown[] = [];
+    const writer = new StreamWriter(
+      {
+        js,
+        jsm,
+        get: replicaGet,
+        leaderGet,
+        onReadDivergence: (seq, _cause, mended) => told.push([seq, mended]),
+        onDiverged: (d) => diverged.push(d),
+        scan: (a, b, h) => source.scan(a, b, h),
+        window: new StreamWindow(1000),
+        tail: { streamSeq: 0, recordSeq: 0, hash: "" },
+        witness: await AckWitness.open(undefined, where.stream),
+        onCommitted: () => undefined,
+      },
+      { stream: where.stream, subject: where.subject, publishTimeoutMs: 5000, publishRetryMs: 30_000, readRetryMs: 10_000, messageBytesMax: 64 * 1024, messagesInFlightMax: 4 },
+    );
+    const ts = formatTimestamp(Date.now() * 1000);
+    // It expects an empty stream, loses the race, and catches up through the "replica".
+    assert.deepEqual((await writer.append([entry(5)], ts)).map((r) => r.seq), [5]);
+    assert.deepEqual(told, [[2, true]]);
+    assert.deepEqual(diverged, [], "a replica's copy is no reason to stop writing");
+    const records = await readAll(source);
+    assert.deepEqual(records.map((r) => r.seq), [1, 2, 3, 4, 5]);
+    // One chain across both front ends' messages.
+    let previous = "";
+    for (const r of records) {
+      const hashed = splitHashedLine(Buffer.from(r.json))!;
+      assert.equal(hashed.hash, chainHash(previous, hashed.prefix), `seq ${r.seq}`);
+      previous = hashed.hash;
+    }
   });
 
   describe("a message published again after a passing failure", () => {
