@@ -256,6 +256,8 @@ class BatchWriter:
         #: Event_ids back in _pending after a stream that reached the server
         #: ended without their answer: they may be in the log.
         self._maybe_sent: Set[str] = set()
+        #: A stream of this writer has reached the server (for the words of a cause).
+        self._ever_reached = False
         #: Every event the server refused, as :class:`Rejection` tuples.
         self.rejected: List[Rejection] = []
 
@@ -448,7 +450,7 @@ class BatchWriter:
         if self._owns_connection:
             self._conn.close()
 
-    def close_or_abort(self, timeout: Optional[float] = None, *, why: str = "after close_or_abort's timeout") -> None:
+    def close_or_abort(self, timeout: Optional[float] = None, *, why: str = "into close_or_abort()") -> None:
         """:meth:`close` within ``timeout`` seconds (default ``exit_timeout``),
         then :meth:`abort`: what is still not durable is dropped, logged and
         passed to ``on_dropped``. Never raises (a fatal error was reported
@@ -667,6 +669,7 @@ class BatchWriter:
             self._buffered_events -= n
             self._buffered_bytes -= batch.size
             self._last_failure = None
+            self._ever_reached = True
             if self._maybe_sent:
                 for event_id, _ in batch.events:
                     self._maybe_sent.discard(event_id)
@@ -702,6 +705,8 @@ class BatchWriter:
             self._call = None
             if failure is not None:
                 self._last_failure = failure
+            if reached:
+                self._ever_reached = True
             if self._inflight:
                 if reached:
                     self._maybe_sent.update(event_id for batch in self._inflight for event_id, _ in batch.events)
@@ -728,8 +733,12 @@ class BatchWriter:
         if failure is None:
             return ""
         if never_connected(failure):
-            return f"; the server was never reached ({describe_failure(failure)}), retrying"
+            return f"; the server {self._unreached()} ({describe_failure(failure)}), retrying"
         return f"; the stream is failing ({describe_failure(failure)}), retrying"
+
+    def _unreached(self) -> str:
+        """How the server stands when the last call found no connection (lock held)."""
+        return "cannot be reached now" if self._ever_reached else "was never reached"
 
     def _drop_unanswered(self, why: str, counted: bool) -> None:
         """After a fatal error or an abort: gives up every event not yet
@@ -757,8 +766,10 @@ class BatchWriter:
         if not events or failure is None:
             return
         cause = describe_failure(failure)
-        if never and never_connected(failure):
-            cause = f"the server at {self._conn.target} was never reached: {cause}"
+        if never_connected(failure):
+            with self._cond:
+                unreached = self._unreached()
+            cause = f"the server at {self._conn.target} {unreached}: {cause}"
         _log.error(
             "BatchWriter gave up %d events %s: %d never sent (not in the log), %d sent without an answer (they may or may not be in the log); cause: %s. First event_ids: %s",
             len(events),

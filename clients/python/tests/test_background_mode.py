@@ -13,16 +13,18 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import unittest
 import uuid
-from typing import List
+from typing import Any, List
 
 import grpc
 from fake_server import FakeServer, never_answer
 from helpers import ServerProcess, TempDir, read_records, records_by_id, start_server_in_temp_dir
 
 import pulse_learning_log
-from pulse_learning_log import BufferFull, Rejection
+from pulse_learning_log import BatchWriter, BufferFull, Rejection
 
 server: ServerProcess
 tmp: TempDir
@@ -246,6 +248,45 @@ class ExitTest(unittest.TestCase):
             PULSE_LEARNING_LOG_MODE="background",
         )
         self.assertEqual((done.returncode, done.stderr), (3, ""))
+
+
+class LossAccountingTest(unittest.TestCase):
+    def test_sent_without_an_answer_and_never_sent_are_told_apart(self) -> None:
+        received = threading.Event()
+
+        def read_and_never_answer(requests: Any, context: grpc.ServicerContext, stream: int) -> Any:
+            for _ in requests:
+                received.set()
+            return
+            yield  # a generator that never yields
+
+        fake = FakeServer(ingest=read_and_never_answer)
+        dropped: List[Rejection] = []
+        writer = BatchWriter(fake.address, on_dropped=dropped.append)
+        try:
+            sent = writer.log_revision_trigger("the server took it and never answered")
+            self.assertTrue(received.wait(60), "the server read the batch")
+        finally:
+            fake.stop()  # the port is closed from now on
+        # Until the writer has seen its stream fail and a new one refused, an
+        # event logged now could go out on the old connection (sent, unanswered).
+        deadline = time.monotonic() + 60
+        while True:
+            with self.assertRaises(TimeoutError) as waited:
+                writer.flush(timeout=0.2)
+            if "the server cannot be reached now (UNAVAILABLE: connection refused" in str(waited.exception) or time.monotonic() > deadline:
+                break
+        self.assertIn(f"1 events still not durable after 0.2 s; the server cannot be reached now (UNAVAILABLE: connection refused at {fake.address}), retrying", str(waited.exception))
+        never = writer.log_revision_trigger("logged after the server went away")
+        with self.assertLogs("pulse_learning_log", "ERROR") as logged:
+            writer.close_or_abort(timeout=0.5)
+        self.assertEqual({r.event_id: r.message.split(":")[0] for r in dropped}, {sent: "sent without an answer", never: "never sent"})
+        given_up = [r.getMessage() for r in logged.records if "gave up" in r.getMessage()]
+        self.assertEqual(len(given_up), 1, logged.output)
+        self.assertIn("gave up 2 events still not durable 0.5 s into close_or_abort(): 1 never sent (not in the log), 1 sent without an answer", given_up[0])
+        # Reached once, refused now: not "never reached".
+        self.assertIn(f"cause: the server at {fake.address} cannot be reached now: UNAVAILABLE: connection refused at {fake.address}", given_up[0])
+        self.assertEqual(writer.stats()["dropped"], 2)
 
 
 class FlushCauseTest(unittest.TestCase):
