@@ -46,7 +46,10 @@ GENERATED_ROOTS = ("pulse", "google.rpc")
 
 # protoc and grpc_tools write `from pulse.trust.v1 import trust_pb2 as ...`
 # (and `import pulse.x as y` would be the other absolute form).
-_IMPORT = re.compile(r"^(?P<indent>[ \t]*)(?P<kind>from|import)[ \t]+(?P<root>pulse|google\.rpc)(?P<rest>(\.\w+)*)[ \t]", re.M)
+_IMPORT = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<kind>from|import)[ \t]+(?P<root>" + "|".join(map(re.escape, GENERATED_ROOTS)) + r")(?P<rest>(\.\w+)*)[ \t]",
+    re.M,
+)
 
 
 def _relocate(source: str, original_name: str) -> str:
