@@ -1,4 +1,8 @@
-import { status } from "@grpc/grpc-js";
+// gRPC's status codes (fixed by the protocol), spelled out rather than imported from
+// @grpc/grpc-js: loading grpc-js costs most of a second on a busy machine, and
+// `pulse-log --help` or a usage error must not wait for it.
+const STATUS_NAMES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"] as const;
+const status = Object.fromEntries(STATUS_NAMES.map((name, code) => [name, code])) as Record<(typeof STATUS_NAMES)[number], number>;
 
 /** The exit codes of `pulse-log`, documented in docs/operations.md. */
 export const ExitCode = {
@@ -15,6 +19,21 @@ export const ExitCode = {
   /** `verify` found the log altered: the hash chain or the seq order breaks. */
   broken: 5,
 } as const;
+
+/** What each exit code means, for `pulse-log --help` (docs/operations.md lists the same). */
+const EXIT_CODE_MEANINGS: Record<ExitCodeValue, string> = {
+  0: "ok",
+  1: "failure (the server answered an error, a file could not be read or written)",
+  2: "usage error (bad flag or value, or a request the server rejected as invalid)",
+  3: "server unreachable (not running, wrong --addr, connection lost)",
+  4: "not found (no log file, no trust file)",
+  5: "the log is altered (verify: the hash chain or the seq order breaks)",
+};
+
+/** The "Exit codes:" block of `pulse-log --help`: every code of {@link ExitCode}, one a line. */
+export function exitCodesHelp(): string {
+  return ["Exit codes:", ...Object.values(ExitCode).map((code) => `  ${code}  ${EXIT_CODE_MEANINGS[code]}`)].join("\n");
+}
 
 /** One of {@link ExitCode}'s values. */
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -65,7 +84,7 @@ export function plaintextToTlsError(address: string): CliError {
 export function toCliError(err: unknown, server?: CalledServer): CliError {
   if (err instanceof CliError) return err;
   if (isGrpcError(err)) {
-    const name = status[err.code] ?? String(err.code);
+    const name = STATUS_NAMES[err.code] ?? String(err.code);
     const address = server?.address ?? "";
     if (err.code === status.UNAVAILABLE && server?.tls && TLS_FAILURE.test(err.details)) {
       return new CliError(

@@ -3,8 +3,8 @@ import { Output } from "./output.js";
 import { run } from "./program.js";
 
 /**
- * Entry point of the `pulse-log` command (bin/pulse-log.js loads it through
- * tsx). Exit codes are listed in `pulse-log --help` and docs/operations.md.
+ * Entry point of the `pulse-log` command (bin/pulse-log.js loads its built
+ * JavaScript from dist/). Exit codes are listed in `pulse-log --help` and docs/operations.md.
  */
 // A consumer that closes the pipe (`pulse-log replay | head`) is not an error.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {

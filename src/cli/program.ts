@@ -2,18 +2,29 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { commanderOption, OptionValueError, type OptionSpec } from "../options/option-table.js";
 import { serverOptions } from "../options/server-options.js";
 import { productVersion } from "../version.js";
-import { replay, tail } from "./commands/read.js";
-import { exportRun, runs } from "./commands/runs.js";
-import { serve, serveUsage } from "./commands/serve.js";
-import { stats, summary } from "./commands/file-report.js";
-import { trustExport, trustImport, trustReport } from "./commands/trust.js";
-import { verify } from "./commands/verify.js";
-import { CliError, ExitCode, plaintextToTlsError, toCliError, type CalledServer, type ExitCodeValue } from "./exit-codes.js";
+import { usage as serverUsage } from "../config.js";
+import { CliError, ExitCode, exitCodesHelp, plaintextToTlsError, toCliError, type CalledServer, type ExitCodeValue } from "./exit-codes.js";
 import { clientOptions } from "../options/client-options.js";
-import { connectionOf, probeTls, type ServerConnection } from "./remote.js";
+import type { ServerConnection } from "./remote.js";
 
 import { Output } from "./output.js";
 import { parseCliTime } from "./time.js";
+
+// The commands and the gRPC client are loaded when a command runs, not here: grpc-js,
+// the server and the readers take seconds to load on a busy machine, and `--help`,
+// `--version` or a usage error must answer at once.
+const commands = {
+  read: () => import("./commands/read.js"),
+  runs: () => import("./commands/runs.js"),
+  serve: () => import("./commands/serve.js"),
+  fileReport: () => import("./commands/file-report.js"),
+  trust: () => import("./commands/trust.js"),
+  verify: () => import("./commands/verify.js"),
+  remote: () => import("./remote.js"),
+};
+
+/** `npm start`'s usage as `pulse-log serve` prints it (the same text as serve.ts's serveUsage, without loading the server). */
+const serveUsage = serverUsage.replace("Usage: npm start -- [options]", "Usage: pulse-log serve [options]");
 
 /** Where commands print; tests pass their own streams. */
 export interface ProgramIo {
@@ -79,13 +90,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 const TIME_HELP = "ISO time with offset (2026-11-24T19:05:53Z), a UTC date (2026-11-24) or a duration ago (15m, 2h, 7d)";
 
-const EXIT_CODES = `
-Exit codes:
-  0  ok
-  1  failure (the server answered an error, a file could not be read or written)
-  2  usage error (bad flag or value, or a request the server rejected as invalid)
-  3  server unreachable (not running, wrong --addr, connection lost)
-  4  not found (no log file, no trust file)`;
+const EXIT_CODES = `\n${exitCodesHelp()}`;
 
 /** The flags of a command that calls a server, as commander parsed them. */
 interface ServerFlagValues {
@@ -148,7 +153,7 @@ ${logPathSpec.env} (log file, default ${logPathSpec.default}).`,
     if (address === undefined) return undefined;
     // Kept for error messages: which server, and whether over TLS.
     called.server = { address, tls: o.ca !== undefined };
-    return connectionOf({ address, ca: o.ca, cert: o.cert, key: o.key, tokenFile: o.tokenFile });
+    return (await commands.remote()).connectionOf({ address, ca: o.ca, cert: o.cert, key: o.key, tokenFile: o.tokenFile });
   };
   const mustServerOf = async (cmd: Command): Promise<ServerConnection> => (await serverOf(cmd))!;
   const logPathOption = () => tableOption(logPathSpec, io.env, "log file (closed segments beside it are read too)");
@@ -166,7 +171,7 @@ ${logPathSpec.env} (log file, default ${logPathSpec.default}).`,
     .allowExcessArguments()
     .argument("[flags...]", "server flags; `pulse-log serve --help` lists them")
     .addHelpText("after", `\n${serveUsage}`)
-    .action(async (flags: string[]) => serve(flags));
+    .action(async (flags: string[]) => (await commands.serve()).serve(flags));
 
   withOutput(
     withServerFlags(program.command("tail"), "default")
@@ -187,7 +192,7 @@ Examples:
   pulse-log tail --since 15m -f           everything of the last 15 minutes, then follow
   pulse-log tail -f --run exp-42          one run's records as they come`,
     )
-    .action(async (o, cmd: Command) => tail({ server: await mustServerOf(cmd), follow: o.follow, types: o.type, since: o.since, lines: o.lines, runs: o.run }, outputOf(o)));
+    .action(async (o, cmd: Command) => (await commands.read()).tail({ server: await mustServerOf(cmd), follow: o.follow, types: o.type, since: o.since, lines: o.lines, runs: o.run }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("replay"), "default")
@@ -208,7 +213,7 @@ Examples:
   pulse-log replay --json > copy.jsonl    the log's lines, byte for byte
   pulse-log replay --run exp-42 --type variable_weight_update`,
     )
-    .action(async (o, cmd: Command) => replay({ server: await mustServerOf(cmd), fromSeq: o.fromSeq, since: o.since, until: o.until, types: o.type, limit: o.limit, runs: o.run }, outputOf(o)));
+    .action(async (o, cmd: Command) => (await commands.read()).replay({ server: await mustServerOf(cmd), fromSeq: o.fromSeq, since: o.since, until: o.until, types: o.type, limit: o.limit, runs: o.run }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("runs"), "default")
@@ -226,7 +231,7 @@ Examples:
   pulse-log runs
   pulse-log runs --run exp-42 --json`,
     )
-    .action(async (o, cmd: Command) => runs({ server: await mustServerOf(cmd), runs: o.run }, outputOf(o)));
+    .action(async (o, cmd: Command) => (await commands.runs()).runs({ server: await mustServerOf(cmd), runs: o.run }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("export"), "default")
@@ -241,7 +246,7 @@ Examples:
   pulse-log export --run exp-42 > exp-42.jsonl
   pulse-log export --run exp-42 --output runs/exp-42.jsonl`,
     )
-    .action(async (o, cmd: Command) => exportRun({ server: await mustServerOf(cmd), run: o.run, output: o.output }, outputOf(o)));
+    .action(async (o, cmd: Command) => (await commands.runs()).exportRun({ server: await mustServerOf(cmd), run: o.run, output: o.output }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("stats"), "optional")
@@ -250,7 +255,7 @@ Examples:
       .addOption(runOption()),
   )
     .addHelpText("after", "\nExamples:\n  pulse-log stats --log-path /var/lib/pulse/pulse_learning_log.jsonl --json\n  pulse-log stats --server 127.0.0.1:50051")
-    .action(async (o, cmd: Command) => stats({ logPath: o.logPath, server: await serverOf(cmd), runs: o.run }, outputOf(o)));
+    .action(async (o, cmd: Command) => (await commands.fileReport()).stats({ logPath: o.logPath, server: await serverOf(cmd), runs: o.run }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("verify"), "optional")
@@ -269,7 +274,7 @@ Example:
   pulse-log verify --log-path /var/lib/pulse/pulse_learning_log.jsonl
   pulse-log verify --addr 127.0.0.1:50051`,
     )
-    .action(async (o, cmd: Command) => verify({ logPath: o.logPath, server: await serverOf(cmd) }, outputOf(o)));
+    .action(async (o, cmd: Command) => (await commands.verify()).verify({ logPath: o.logPath, server: await serverOf(cmd) }, outputOf(o)));
 
   withOutput(
     withServerFlags(program.command("summary"), "optional")
@@ -297,7 +302,7 @@ Examples:
   pulse-log summary --run exp-42
   pulse-log summary --run exp-41 --run exp-42 --html compare.html`,
     )
-    .action(async (o, cmd: Command) => summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until, runs: o.run, server: await serverOf(cmd) }, outputOf(o)));
+    .action(async (o, cmd: Command) => (await commands.fileReport()).summary({ logPath: o.logPath, html: o.html, since: o.since, until: o.until, runs: o.run, server: await serverOf(cmd) }, outputOf(o)));
 
   const trust = program.command("trust").description("trust tracker: report, export, import (over gRPC)");
   withOutput(
@@ -306,14 +311,14 @@ Examples:
       .option("--min-samples <n>", "leave out keys with fewer samples (server default 5)", nonNegativeInt("--min-samples"))
       .option("--high <trust>", "high-trust threshold (server default 0.8)", fraction("--high"))
       .option("--low <trust>", "low-trust threshold (server default 0.2)", fraction("--low")),
-  ).action(async (o, cmd: Command) => trustReport({ server: await mustServerOf(cmd), minSamples: o.minSamples, high: o.high, low: o.low }, outputOf(o)));
+  ).action(async (o, cmd: Command) => (await commands.trust()).trustReport({ server: await mustServerOf(cmd), minSamples: o.minSamples, high: o.high, low: o.low }, outputOf(o)));
   withOutput(
     withServerFlags(trust.command("export"), "default")
       .description("write every key's state in the original module's export format")
       .argument("[file]", "file to write (stdout when absent or -)"),
   )
     .addHelpText("after", "\nExample:\n  pulse-log trust export trust-backup.json")
-    .action(async (file: string | undefined, o, cmd: Command) => trustExport({ server: await mustServerOf(cmd), file }, outputOf(o)));
+    .action(async (file: string | undefined, o, cmd: Command) => (await commands.trust()).trustExport({ server: await mustServerOf(cmd), file }, outputOf(o)));
   withOutput(
     withServerFlags(trust.command("import"), "default")
       .description("load a file in the original module's export format (all or nothing)")
@@ -321,7 +326,7 @@ Examples:
       .option("--merge", "keep keys the file does not name (default: replace the whole state, like the original)", false),
   )
     .addHelpText("after", "\nExample:\n  pulse-log trust import trust-backup.json --merge")
-    .action(async (file: string, o, cmd: Command) => trustImport({ server: await mustServerOf(cmd), file, merge: o.merge }, outputOf(o)));
+    .action(async (file: string, o, cmd: Command) => (await commands.trust()).trustImport({ server: await mustServerOf(cmd), file, merge: o.merge }, outputOf(o)));
 
   return program;
 }
@@ -340,7 +345,7 @@ export async function run(argv: readonly string[], io: ProgramIo): Promise<ExitC
     }
     let e = toCliError(err, called.server);
     // A plaintext call that found no gRPC: say so when a TLS server is what answers there.
-    if (e.exitCode === ExitCode.unreachable && called.server?.tls === false && (await probeTls(called.server.address)) === "tls") e = plaintextToTlsError(called.server.address);
+    if (e.exitCode === ExitCode.unreachable && called.server?.tls === false && (await (await commands.remote()).probeTls(called.server.address)) === "tls") e = plaintextToTlsError(called.server.address);
     io.err(`pulse-log: ${e.message}`);
     return e.exitCode;
   }

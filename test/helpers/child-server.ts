@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { builtCodeProblem } from "../../bin/built-code.js";
 
-/** The repository root: `node --import tsx src/main.ts` runs from here. */
+/** The repository root: the server runs from here. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 /** One pino line the server printed on stdout. */
@@ -66,13 +67,16 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /**
- * Starts `node --import tsx src/main.ts --addr 127.0.0.1:PORT --log-path LOG`
+ * Starts `node dist/src/main.js --addr 127.0.0.1:PORT --log-path LOG` (the
+ * built code `npm test` makes; `node --import tsx src/main.ts` when dist/ is
+ * older than the sources)
  * from the repository root as a child process and resolves once its pino
  * "listening" line appears on stdout. Rejects (with the child's output) when
  * the child exits first or does not listen in time.
  */
 export async function spawnServer(options: SpawnServerOptions): Promise<ChildServer> {
-  const args = ["--import", "tsx", "src/main.ts", "--addr", `127.0.0.1:${options.port ?? 0}`, "--log-path", options.logPath, ...(options.flags ?? [])];
+  const server = builtCodeProblem() === undefined ? ["dist/src/main.js"] : ["--import", "tsx", "src/main.ts"];
+  const args = [...server, "--addr", `127.0.0.1:${options.port ?? 0}`, "--log-path", options.logPath, ...(options.flags ?? [])];
   const [command, ...commandArgs] = [...(options.wrapper ?? []), process.execPath, ...args];
   const child = spawn(command, commandArgs, {
     cwd: repoRoot,

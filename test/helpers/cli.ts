@@ -1,8 +1,19 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { builtCodeProblem } from "../../bin/built-code.js";
 
 /** The pulse-log launcher. */
 export const PULSE_LOG_BIN = fileURLToPath(new URL("../../bin/pulse-log.js", import.meta.url));
+
+/**
+ * How a test runs `pulse-log`: the launcher, which runs the built code (`npm test`
+ * builds dist/ first); when dist/ is older than the sources (one test file run by
+ * hand after an edit), the sources through tsx directly, so that the launcher's
+ * "dist/ is stale" notice does not land in the output the tests compare.
+ */
+export function pulseLogCommand(): string[] {
+  return builtCodeProblem() === undefined ? [PULSE_LOG_BIN] : ["--import", "tsx", fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))];
+}
 
 /** What a pulse-log run printed and how it ended. */
 export interface CliResult {
@@ -13,7 +24,7 @@ export interface CliResult {
 
 /** Runs `pulse-log args` from `cwd` (never the repository) with a clean environment. */
 export function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [PULSE_LOG_BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...pulseLogCommand(), ...args], { cwd, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
