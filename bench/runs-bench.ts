@@ -33,7 +33,8 @@
  * Traffic is on 127.0.0.1 only; the temporary folder is removed at the end.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -41,15 +42,25 @@ import { isAbsolute, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { create, fromJson } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { IngestEventsRequestSchema, LearningLogService, type IngestEventsRequest, type LearningEvent } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { systemClock } from "../src/clock.js";
+import { readEventBatch } from "../src/codec/event-batch.js";
+import { EventWriter } from "../src/events/event-writer.js";
+import { defaultEventLimits } from "../src/guard/limits.js";
+import { createPiiGuard, defaultSensitiveKeys } from "../src/guard/pii.js";
+import { RECORD_END, recordHead, recordPrefix, runMember } from "../src/record/layout.js";
 import { createClient } from "../src/rpc/client.js";
+import { RunIndex, type IndexedLog } from "../src/runs/run-index.js";
+import { RecordBuffer } from "../src/store/record-buffer.js";
+import type { AppendEntry, AppendResult, LogStore } from "../src/store/store.js";
 import { cpuSecondsOf, loadAverage1m } from "./cpu.js";
 import { driveBidi } from "./drivers/bidi.js";
 import type { LogClient } from "./drivers/driver.js";
 import { seedMixEvent } from "./drivers/fixtures.js";
 import { minMedianMax, ratioOfMedians, textTable } from "./figures.js";
+import { summarizeProfile } from "./profile-summary.js";
 import { runsLayout, TARGET_DENSE, TARGET_SPREAD, writeRunsLog, type RunsLayout, type WrittenLog } from "./runs-log.js";
 import { STREAM_IN_FLIGHT } from "./scenarios.js";
 import { serverCpuRun, type ServerCpuRun } from "./server-cpu-run.js";
@@ -70,6 +81,7 @@ const { values: args } = parseArgs({
     "baseline-server": { type: "string" },
     "baseline-name": { type: "string", default: "baseline build" },
     "work-dir": { type: "string", default: tmpdir() },
+    "cpu-prof": { type: "string" },
   },
 });
 const num = (name: keyof typeof args): number => {
@@ -96,9 +108,9 @@ class WatchedServer {
     return this.child.pid!;
   }
 
-  static async start(script: string, args: string[], timeoutMs = 120_000): Promise<WatchedServer> {
+  static async start(script: string, args: string[], nodeFlags: string[] = [], timeoutMs = 120_000): Promise<WatchedServer> {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [scriptPath(script), "--addr", "127.0.0.1:0", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...nodeFlags, scriptPath(script), "--addr", "127.0.0.1:0", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
     const server = new WatchedServer(child);
     let stderr = "";
     child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr = (stderr + c).slice(-4000)));
@@ -365,6 +377,129 @@ async function logPart(): Promise<void> {
   }
 }
 
+/** The main thread's self time per measured event, by function, of the profile in `dir` (start-up and warm-up left out). */
+function printProfile(dir: string, skipMs: number, events: number): void {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) {
+    const summary = summarizeProfile(join(dir, file), { skipMs, top: 25 });
+    const per = (ms: number) => ((ms * 1000) / events).toFixed(3);
+    console.log(`  profile ${join(dir, file)}: main thread busy ${per(summary.busyMs)} us/event`);
+    for (const f of summary.functions) console.log(`    ${per(f.selfMs)} us/event  ${f.name}`);
+  }
+}
+
+/**
+ * The run index's own cost on the ingest path, in this process: what
+ * `RunIndex.noteWritten` (the event writer's observer) takes per event for
+ * batches of 1,000 seed-mix-like records with a run, and for the same
+ * records without one. CPU time of this process (one thread), rounds
+ * alternated.
+ */
+function indexPart(): void {
+  const silent = { info: () => undefined, warn: () => undefined } as unknown as ConstructorParameters<typeof RunIndex>[1];
+  const batchEvents = 1000;
+  const batches = 200;
+  const bodyOf = (i: number) => {
+    const e = seedEvent(i, undefined);
+    const type = e.event.case === "generic" ? e.event.value.eventType : e.event.case === "ruleActivation" ? "rule_activation" : "variable_weight_update";
+    return `"event_type":"${type}","data":{"variable":"var_${i % 500}","i":${i}}`;
+  };
+  // Bodies as the event writer hands them over: the event's body and the run member joined per event (a new, unflattened string each time).
+  const plain = Array.from({ length: batchEvents }, (_, i) => bodyOf(i));
+  const make = (run: string | undefined): AppendEntry[][] =>
+    Array.from({ length: batches }, () => plain.map((body) => ({ eventId: randomUUID(), body: run === undefined ? body : body + runMember(run), run })));
+  const variants = [
+    { name: "records with a run (one run)", run: "ingest-run" as string | undefined },
+    { name: "records without a run", run: undefined },
+  ];
+  const rounds = Math.max(REPEATS, 5);
+  const ns = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  console.log(`index: RunIndex.noteWritten alone, in this process, ${batches} batches of ${batchEvents} per round, ${rounds} rounds alternated; load ${loadAverage1m()}`);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[(k + r) % variants.length];
+      const index = new RunIndex({ records: undefined as unknown as IndexedLog["records"], lastSeq: 0 }, silent);
+      const timestamp = new Date().toISOString();
+      const entries = make(v.run);
+      let seq = 0;
+      const all = entries.map((batch) => batch.map(() => ({ seq: ++seq, timestamp, duplicate: false })));
+      const c0 = process.cpuUsage();
+      for (let b = 0; b < batches; b++) index.noteWritten(entries[b], all[b]);
+      const c = process.cpuUsage(c0);
+      if (index.indexedSeq !== seq) throw new Error(`the index covers seq ${index.indexedSeq}, not ${seq}`);
+      ns.get(v.name)!.push(((c.user + c.system) * 1000) / seq);
+    }
+  }
+  console.log(textTable([["variant", "ns per event min / median / max"], ...variants.map((v) => [v.name, minMedianMax(ns.get(v.name)!, 0)])]));
+}
+
+/** The appender's encoding of records into its record buffer (no disk, no hash chain): what the request path ends in. */
+class EncodingStore {
+  readonly records = new RecordBuffer(8 * 1024 * 1024);
+  private seq = 0;
+
+  append(entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    const timestamp = new Date().toISOString().replace("Z", "000Z");
+    const head = recordHead(timestamp);
+    if (this.records.length > 4 * 1024 * 1024) this.records.reset();
+    const results: AppendResult[] = [];
+    for (const e of entries) {
+      this.records.write(`${recordPrefix(e.eventId, head, e.body, ++this.seq)}${RECORD_END}`);
+      results.push({ seq: this.seq, timestamp, duplicate: false });
+    }
+    return Promise.resolve(results);
+  }
+}
+
+/**
+ * The request path in this process, as the server runs it for IngestEvents
+ * minus gRPC, the disk and the hash chain: the batch read by hand, settled
+ * and written by the EventWriter (PII redact, default limits) into the
+ * record encoding, the run index told of every append. Seed-mix batches of
+ * 1,000 with a run and without; also with a run and no index (what the
+ * run costs before the index). CPU time of this process, rounds alternated.
+ */
+async function pathPart(): Promise<void> {
+  const limits = defaultEventLimits;
+  const silent = { info: () => undefined, warn: () => undefined } as unknown as ConstructorParameters<typeof RunIndex>[1];
+  const bytesOf = (run: string | undefined) => seedBatches(run).map((b) => toBinary(IngestEventsRequestSchema, b));
+  const variants = [
+    { name: "with a run, run index told", input: bytesOf("ingest-run"), index: true },
+    { name: "without a run, run index told (the server's setup)", input: bytesOf(undefined), index: true },
+    { name: "with a run, no run index", input: bytesOf("ingest-run"), index: false },
+  ];
+  const rounds = Math.max(REPEATS, 5);
+  const batches = 300;
+  const us = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  console.log(`path: the IngestEvents request path in this process (read by hand, EventWriter, record encoding; no gRPC, disk or hash chain), ${batches} batches of 1,000 per round after 100 unmeasured, ${rounds} rounds alternated; load ${loadAverage1m()}`);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[(k + r) % variants.length];
+      const index = new RunIndex({ records: undefined as unknown as IndexedLog["records"], lastSeq: 0 }, silent);
+      const writer = new EventWriter(
+        new EncodingStore() as unknown as LogStore,
+        { limits, clock: systemClock, trustMetrics: () => Promise.reject(new Error("no event of these payloads reads the tracker")) },
+        limits,
+        createPiiGuard({ mode: "redact", sensitiveKeys: defaultSensitiveKeys }),
+        v.index ? { written: (entries, results) => index.noteWritten(entries, results) } : undefined,
+      );
+      const one = async (bytes: Uint8Array) => {
+        const request = (readEventBatch(IngestEventsRequestSchema, bytes) ?? fromBinary(IngestEventsRequestSchema, bytes)) as IngestEventsRequest;
+        const outcome = await writer.writeBatch(writer.settle(request.events), { wait: true });
+        if (outcome.errors.length > 0) throw new Error(`an event was refused: ${outcome.errors[0].message}`);
+        return outcome.results.length;
+      };
+      for (let n = 0; n < 100; n++) await one(v.input[n % v.input.length]);
+      const c0 = process.cpuUsage();
+      let events = 0;
+      for (let n = 0; n < batches; n++) events += await one(v.input[n % v.input.length]);
+      const c = process.cpuUsage(c0);
+      us.get(v.name)!.push((c.user + c.system) / events);
+    }
+  }
+  const base = us.get(variants[1].name)!;
+  console.log(textTable([["variant", "us per event min / median / max", "ratio"], ...variants.map((v) => [v.name, minMedianMax(us.get(v.name)!, 3), ratioOfMedians(us.get(v.name)!, base)])]));
+}
+
 async function ingestPart(): Promise<void> {
   const timing = { warmupS: Number(args["warmup-s"]), measureS: Number(args["measure-s"]) };
   const variants = [
@@ -380,12 +515,16 @@ async function ingestPart(): Promise<void> {
       const v = variants[(k + r) % variants.length];
       const dir = await mkdtemp(join(args["work-dir"]!, "runs-ingest-"));
       try {
-        const server = await WatchedServer.start(v.script, ["--log-path", join(dir, "pulse_learning_log.jsonl"), "--log-level", "info"]);
+        const profDir = args["cpu-prof"] === undefined ? undefined : join(resolve(args["cpu-prof"]), `${v.run === undefined ? "no-run" : "run"}-${variants.indexOf(v)}-${r + 1}`);
+        const server = await WatchedServer.start(v.script, ["--log-path", join(dir, "pulse_learning_log.jsonl"), "--log-level", "info"], profDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profDir]);
         const client = createClient(LearningLogService, server.address);
         try {
           const run = await serverCpuRun(server.pid, timing, (t) => driveBidi(client, { batches: batches.get(v.name)!, batchEvents: 1000, inFlight: STREAM_IN_FLIGHT, timing: t }));
           results.get(v.name)!.push(run);
           console.log(`repeat ${r + 1}, ${v.name}: ${run.usPerEvent.toFixed(2)} us/event, ${int(run.eventsPerSecond)} events/s, ${run.serverCores.toFixed(2)} cores, load ${run.loadAverage}`);
+          client.close();
+          await server.stop();
+          if (profDir !== undefined) printProfile(profDir, server.listeningMs + timing.warmupS * 1000, run.eventsPerSecond * timing.measureS);
         } finally {
           client.close();
           await server.stop();
@@ -410,8 +549,10 @@ async function ingestPart(): Promise<void> {
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const part = args.part;
-  if (!["all", "log", "ingest"].includes(part!)) throw new Error(`--part must be all, log or ingest, not ${part}`);
+  if (!["all", "log", "ingest", "index", "path"].includes(part!)) throw new Error(`--part must be all, log, ingest, index or path, not ${part}`);
   console.log(`runs benchmark: node ${process.version}, server ${scriptPath(args.server!)}; ${new Date().toISOString()}`);
+  if (part === "all" || part === "index") indexPart();
+  if (part === "all" || part === "path") await pathPart();
   if (part === "all" || part === "ingest") await ingestPart();
   if (part === "all" || part === "log") await logPart();
 }
