@@ -211,7 +211,7 @@ describe("JetStream store", function () {
     await natsDir?.remove();
   });
 
-  storeContract("JetStream, single node (--store nats://)", "none", async ({ dir }) => {
+  storeContract("JetStream, single node (--store nats://)", "hash-chain", async ({ dir }) => {
     // A fresh stream per test: the same server, no state between tests.
     const stream = `CONTRACT_${++streamNo}`;
     const flags = ["--store", `nats://${nats.servers.join(",")}`, "--nats-stream", stream, "--nats-subject", `contract.${streamNo}.events`, "--log-path", join(dir, "unused.jsonl")];

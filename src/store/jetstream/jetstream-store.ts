@@ -333,8 +333,20 @@ export class JetStreamStore implements LogStore {
   private async checkAcked(end?: LastRecord): Promise<void> {
     const known = this.writer?.diverged;
     if (known !== undefined) throw new DivergedError(known);
+    let d = await this.lostAcked(end);
+    if (d === undefined) return;
+    // Once more after a pause, from the leader: one just elected may not answer yet for what it has not applied; a loss is for good.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    d = await this.lostAcked(undefined);
+    if (d === undefined) return;
+    this.writer.refuse(d);
+    throw new DivergedError(d);
+  }
+
+  /** What the stream's leader lacks of the witness, if anything (see {@link checkAcked}). */
+  private async lostAcked(end: LastRecord | undefined): Promise<Divergence | undefined> {
     const acked = this.witness?.acked;
-    if (acked === undefined) return;
+    if (acked === undefined) return undefined;
     const { stream, onReadRetry } = this.options;
     let d: Divergence | undefined;
     if (end !== undefined && end.recordSeq < acked.seq) {
@@ -357,9 +369,7 @@ export class JetStreamStore implements LogStore {
         };
       }
     }
-    if (d === undefined) return;
-    this.writer.refuse(d);
-    throw new DivergedError(d);
+    return d;
   }
 
   /** The highest seq this front end knows to be stored (its own acks, what it caught up on, and the stream's end when it last looked). */

@@ -398,7 +398,11 @@ export class StreamWriter {
     // A record acked past what this front end read (another front end said so): the stream must hold it before anything is written after.
     const acked = this.deps.witness.acked;
     if (acked !== undefined && acked.seq > this.tail.recordSeq) {
-      if (acked.streamSeq > this.tail.streamSeq) await this.catchUp(acked.streamSeq, "announced");
+      // Twice, a pause apart: a leader just elected may not answer for what it has not applied yet; a loss is for good.
+      for (let look = 0; look < 2 && acked.seq > this.tail.recordSeq; look++) {
+        if (look > 0) await pause(1000);
+        if (acked.streamSeq > this.tail.streamSeq) await this.catchUp(acked.streamSeq, "announced");
+      }
       if (acked.seq > this.tail.recordSeq) {
         throw new DivergedError({
           stream: this.options.stream,
@@ -559,6 +563,12 @@ export class StreamWriter {
     let to = last ?? (await info()).state.last_seq;
     // A long announced stretch is read with a consumer, which must not wait for messages that are not there: the stream's end bounds it.
     if (end === "announced" && to - this.tail.streamSeq > CATCH_UP_GETS_MAX) to = Math.min(to, (await info()).state.last_seq);
+    if (to < this.tail.streamSeq && end === "stored") {
+      // Asked again after a pause: a leader just elected may not count yet what it has not applied; a loss is for good.
+      await pause(1000);
+      to = (await info()).state.last_seq;
+      if (to >= this.tail.streamSeq) return this.expire(undefined);
+    }
     if (to < this.tail.streamSeq && end === "stored") {
       throw new DivergedError({
         stream,
