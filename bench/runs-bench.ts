@@ -29,7 +29,8 @@
  * (default 5) are measured, variants in rotating order. `--baseline-server
  * SCRIPT` adds another build (e.g. one from before runs) without a run.
  *
- * `--server SCRIPT` runs another build of the server than dist/src/main.js.
+ * `--server SCRIPT` runs another build of the server than dist/src/main.js,
+ * `--cli LAUNCHER` another `pulse-log` than bin/pulse-log.js.
  * Traffic is on 127.0.0.1 only; the temporary folder is removed at the end.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
@@ -82,6 +83,7 @@ const { values: args } = parseArgs({
     "baseline-name": { type: "string", default: "baseline build" },
     "work-dir": { type: "string", default: tmpdir() },
     "cpu-prof": { type: "string" },
+    cli: { type: "string", default: "bin/pulse-log.js" },
   },
 });
 const num = (name: keyof typeof args): number => {
@@ -207,13 +209,15 @@ interface CliRun {
   seconds: number;
   cpuS: number;
   lines: number;
+  /** True when the launcher ran the sources through tsx (dist/ missing or older than the sources) instead of the build. */
+  throughTsx: boolean;
 }
 
-/** `node bin/pulse-log.js ARGS` (e.g. `runs --addr ADDR`), end to end. */
+/** `node bin/pulse-log.js ARGS` (e.g. `runs --addr ADDR`; `--cli` names another launcher), end to end. */
 async function cli(cliArgs: string[]): Promise<CliRun> {
   const cpu0 = endedChildrenCpuS();
   const t0 = performance.now();
-  const child = spawn(process.execPath, ["bin/pulse-log.js", ...cliArgs], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [scriptPath(args.cli!), ...cliArgs], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
@@ -222,7 +226,7 @@ async function cli(cliArgs: string[]): Promise<CliRun> {
   const [code] = (await once(child, "exit")) as [number | null];
   clearTimeout(timer);
   if (code !== 0) throw new Error(`pulse-log ${cliArgs.join(" ")} exited ${code}: ${err.slice(-2000)}`);
-  return { seconds: (performance.now() - t0) / 1000, cpuS: endedChildrenCpuS() - cpu0, lines: out.split("\n").filter((l) => l.length > 0).length };
+  return { seconds: (performance.now() - t0) / 1000, cpuS: endedChildrenCpuS() - cpu0, lines: out.split("\n").filter((l) => l.length > 0).length, throughTsx: err.includes("through tsx") };
 }
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
@@ -295,7 +299,7 @@ async function startAndMeasure(label: string, checkpoint: string, logPath: strin
       console.log(`  ReadEvents runs: [${run}]: ${ts[0].records} records; wall s ${list(ts.map((t) => t.seconds))}; records/s ${list(ts.map((t) => t.records / t.seconds), int)}; server CPU-s ${list(ts.map((t) => t.serverCpuS), f2)}`);
     }
     console.log(`  ListRuns: wall s ${list(report.lists.map((t) => t.seconds))}; server CPU-s ${list(report.lists.map((t) => t.serverCpuS), f2)}`);
-    console.log(`  pulse-log runs (new process, end to end): wall s ${list(report.cli.map((c) => c.seconds))}; its CPU-s ${list(report.cli.map((c) => c.cpuS), f2)}; ${report.cli[0].lines} lines printed`);
+    console.log(`  pulse-log runs (new process, end to end): wall s ${list(report.cli.map((c) => c.seconds))}; its CPU-s ${list(report.cli.map((c) => c.cpuS), f2)}; ${report.cli[0].lines} lines printed; ${report.cli.some((c) => c.throughTsx) ? "sources through tsx (dist/ older than the sources)" : "from the build (dist/)"}`);
     console.log(`  pulse-log --version (the command's start alone, no call): wall s ${list(report.cliVersion.map((c) => c.seconds))}; its CPU-s ${list(report.cliVersion.map((c) => c.cpuS), f2)}`);
   }
   return { server, client, report };
