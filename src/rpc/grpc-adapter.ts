@@ -227,7 +227,7 @@ type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStrea
 type ResponseStream = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
 
 // One reason for every cancelled call: building an error (with its stack) per call is costly.
-const CALL_CANCELLED = new ServiceError(grpc.status.CANCELLED, "call cancelled");
+const CALL_CANCELLED = new ServiceError(grpc.status.CANCELLED, "cancelled by the client (it cancelled the call or went away)");
 
 /** What answering a call needs besides the call itself: built per call, shared by its answer and its end. */
 interface Answering {
@@ -266,9 +266,17 @@ function answering(call: AnyCall, path: string, sink: InternalErrorSink, start: 
  * side: a bidi call could never answer after the client half-closes.
  */
 async function* requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, probe: CallProbe | undefined): AsyncIterable<unknown> {
-  for await (const request of call.iterator({ destroyOnReturn: false })) {
-    probe?.received(request);
-    yield await decoded(request);
+  try {
+    for await (const request of call.iterator({ destroyOnReturn: false })) {
+      probe?.received(request);
+      yield await decoded(request);
+    }
+  } catch (err) {
+    // grpc-js destroys the request stream when the client cancels or its connection
+    // closes (a process that exits with a stream open): that is the client's cancel,
+    // not a failure of the server.
+    if ((err as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") throw CALL_CANCELLED;
+    throw err;
   }
 }
 
@@ -295,7 +303,8 @@ function failed(a: Answering, err: unknown): Partial<grpc.StatusObject> {
 
 /** Tells the probe of a call that the handler finished: OK, unless the client had gone away first. */
 function succeeded(a: Answering): void {
-  a.probe?.ended(a.ctx.signal.aborted ? grpc.status.CANCELLED : grpc.status.OK);
+  if (a.ctx.signal.aborted) a.probe?.ended(grpc.status.CANCELLED, CALL_CANCELLED);
+  else a.probe?.ended(grpc.status.OK);
 }
 
 /** The fulfilment and rejection handlers that answer a unary-response call, after releasing its context. */

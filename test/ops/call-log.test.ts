@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
@@ -9,6 +11,7 @@ import { createTokenVerifier } from "../../src/auth/tokens.js";
 import { ServiceError } from "../../src/errors.js";
 import { createCallLog, createInternalErrorSink, type CallLine } from "../../src/ops/call-log.js";
 import { createClient, type Client } from "../../src/rpc/client.js";
+import { repoRoot } from "../helpers/child-server.js";
 import { adaptImplementation, combineCallObservers, createServiceDefinition, EncodedMessage, type CallObserver } from "../../src/rpc/grpc-adapter.js";
 
 const TOKEN = "trainer-token-0123456789abcdef";
@@ -62,6 +65,7 @@ describe("operations: per-call log lines", () => {
   let server: grpc.Server;
   let client: Client<typeof LearningLogService.method>;
   let trust: Client<typeof TrustService.method>;
+  let port: number;
   const metadata = () => {
     const md = new grpc.Metadata();
     md.set("authorization", `Bearer ${TOKEN}`);
@@ -84,7 +88,7 @@ describe("operations: per-call log lines", () => {
     assert.ok(observer, "installed at debug level");
     server.addService(createServiceDefinition(LearningLogService), adaptImplementation(LearningLogService, fakeImplementation(cause) as never, sink, observer));
     server.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, fakeImplementation(cause) as never, sink, observer));
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
     client = createClient(LearningLogService, `127.0.0.1:${port}`);
     trust = createClient(TrustService, `127.0.0.1:${port}`);
   });
@@ -151,6 +155,34 @@ describe("operations: per-call log lines", () => {
     const call = found.find((l) => l.msg === "call")!;
     assert.equal(call.outcome, "Internal");
     assert.equal(call.reason, "internal error");
+  });
+
+  it("logs a client that exits with a stream open as the client's cancel, at debug: no internal error", async () => {
+    // A process that opens IngestEvents (as a BatchWriter's shared stream does), gets one answer
+    // and exits normally with the stream still open: its socket closes under the call.
+    const script = `
+      const grpc = require("@grpc/grpc-js");
+      const client = new grpc.Client(process.argv[1], grpc.credentials.createInsecure());
+      const md = new grpc.Metadata();
+      md.set("authorization", "Bearer ${TOKEN}");
+      const call = client.makeBidiStreamRequest("${LEARNING_LOG}/IngestEvents", (b) => b, (b) => b, md);
+      call.once("data", () => process.exit(0));
+      call.write(Buffer.from([8, 1])); // batch_id 1
+    `;
+    const linesBefore = lines.length;
+    const ingestCallsBefore = lines.filter((l) => l.method === `${LEARNING_LOG}/IngestEvents`).length;
+    const child = spawn(process.execPath, ["-e", script, `127.0.0.1:${port}`], { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit"] });
+    const [code] = (await once(child, "exit")) as [number | null];
+    assert.equal(code, 0);
+    const [line] = await linesOf(`${LEARNING_LOG}/IngestEvents`, ingestCallsBefore + 1).then((found) => found.slice(ingestCallsBefore));
+    assert.equal(line.level, 20);
+    assert.equal(line.outcome, "Canceled");
+    assert.equal(line.reason, "cancelled by the client (it cancelled the call or went away)");
+    assert.deepEqual(
+      lines.slice(linesBefore).filter((l) => l.level >= 40),
+      [],
+      "nothing at warn or error level",
+    );
   });
 
   it("costs nothing above debug level: no observer is made", () => {
