@@ -123,7 +123,7 @@ export class LearningLogClient {
    * ends. Log into the run through the scope's `client`; end it with
    * `finish()` or `fail(error)`. Throws {@link InvalidRunId} for a bad id.
    */
-  async runScope(run: string, options: RunScopeOptions = {}): Promise<RunScope> {
+  async runScope(run: string, options: RunScopeOptions = {}): Promise<RunScope<LearningLogClient>> {
     const client = this.forRun(checkRunId(run, "run"));
     const started = await client.logEvent(RUN_STARTED, runStartedData(options), undefined, options);
     return new RunScope(client, started, options);
@@ -135,9 +135,9 @@ export class LearningLogClient {
    * and message when it throws (the error is rethrown). The run is held on
    * the server meanwhile. Resolves with what `fn` resolved with.
    */
-  async withRun<T>(run: string, fn: (scope: RunScope) => Promise<T> | T): Promise<T>;
-  async withRun<T>(run: string, options: RunScopeOptions, fn: (scope: RunScope) => Promise<T> | T): Promise<T>;
-  async withRun<T>(run: string, a: RunScopeOptions | ((scope: RunScope) => Promise<T> | T), b?: (scope: RunScope) => Promise<T> | T): Promise<T> {
+  async withRun<T>(run: string, fn: (scope: RunScope<LearningLogClient>) => Promise<T> | T): Promise<T>;
+  async withRun<T>(run: string, options: RunScopeOptions, fn: (scope: RunScope<LearningLogClient>) => Promise<T> | T): Promise<T>;
+  async withRun<T>(run: string, a: RunScopeOptions | ((scope: RunScope<LearningLogClient>) => Promise<T> | T), b?: (scope: RunScope<LearningLogClient>) => Promise<T> | T): Promise<T> {
     const [options, fn] = typeof a === "function" ? [{}, a] : [a, b];
     if (typeof fn !== "function") throw new TypeError("withRun needs a function to run");
     const scope = await this.runScope(run, options);

@@ -3,9 +3,8 @@ import { hostname } from "node:os";
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { status, type ClientReadableStream } from "@grpc/grpc-js";
 import { LearningLogService, type HoldRunResponse } from "../gen/pulse/learninglog/v1/learning_log_pb.js";
-import type { CallOptions } from "./connection.js";
+import type { CallOptions, Connection } from "./connection.js";
 import { errorFromCall, statusName, type LearningLogError } from "./errors.js";
-import type { LearningLogClient } from "./learning-log-client.js";
 import type { Ack } from "./results.js";
 import { Signal } from "./signal.js";
 
@@ -77,7 +76,19 @@ export function runErrorOf(error: unknown): { type: string; message: string } {
  * without a finish record"; {@link LearningLogClient.withRun} writes the
  * outcome for you.
  */
-export class RunScope {
+/**
+ * What a run scope needs of its client: a LearningLogClient (its type is a
+ * parameter so that this module does not import the client's, which imports
+ * this one).
+ */
+export interface RunScopeClient {
+  /** The run every call of the client carries. */
+  readonly run: string | undefined;
+  readonly connection: Connection;
+  logEvent(eventType: string, data: JsonObject, context?: JsonObject, options?: CallOptions & { eventId?: string }): Promise<Ack>;
+}
+
+export class RunScope<C extends RunScopeClient = RunScopeClient> {
   /** The record the scope began with. */
   readonly started: Ack;
   private readonly logger: RunLogger;
@@ -95,7 +106,7 @@ export class RunScope {
   /** Use {@link LearningLogClient.runScope}: it writes `run_started` first. */
   constructor(
     /** A client whose every call carries the run: log into the run through it. */
-    readonly client: LearningLogClient,
+    readonly client: C,
     started: Ack,
     options: Pick<RunScopeOptions, "logger"> = {},
   ) {
