@@ -4,7 +4,7 @@ import { LearningEventSchema, LogEventRequestSchema, type LearningEvent, type Lo
 import { decodeWhole, LOG_EVENT_STRUCT_DEPTH, WIRE_EVENT, WIRE_REQUEST, type WireEvents, type WireLearningEvent, type WireLogEvent } from "../codec/event-batch.js";
 import { DECODE_LEVELS_MAX, undecodableError } from "../codec/request-decode.js";
 import { createStructTranscoder, type StructTranscoder } from "../codec/struct-json.js";
-import { ServiceError } from "../errors.js";
+import { ServiceError, type FieldViolation } from "../errors.js";
 import type { EventLimits } from "../guard/limits.js";
 import { createPiiGuard, piiOptionsOf, type PiiGuard } from "../guard/pii.js";
 import { createValidatorFactory, type Validator } from "../guard/validator.js";
@@ -37,6 +37,8 @@ export interface EventErrorData {
   index: number;
   code: number;
   message: string;
+  /** The refused fields as data (paths from the batch), as a lone call's BadRequest detail has them. */
+  violations: readonly FieldViolation[];
 }
 
 /**
@@ -448,7 +450,7 @@ export class EventWriter {
     const e = ServiceError.from(err);
     if (e.code !== status.INVALID_ARGUMENT) throw e;
     this.observer?.rejected?.(e.code, 1);
-    batch.errors.push({ index, code: e.code, message: e.message });
+    batch.errors.push({ index, code: e.code, message: e.message, violations: e.violations });
     return batch;
   }
 

@@ -23,6 +23,14 @@ export interface IngestOptions {
   /** Batches of one IngestEvents stream being written at once (read-ahead). Default 8. */
   streamBatchesInFlightMax?: number;
   /**
+   * Batches of all IngestEvents streams together being written at once: the
+   * one budget of read-ahead. A stream reads a batch beyond its first in
+   * flight only while all streams hold fewer than this, so memory grows
+   * with the number of streams by one batch each, not by
+   * streamBatchesInFlightMax each. Default 64.
+   */
+  streamBatchesInFlightTotalMax?: number;
+  /**
    * Aborted when the server shuts down: streams stop reading, answer what
    * they already took, then end with UNAVAILABLE so clients resend the rest
    * elsewhere or later (with the same event_ids, so nothing is duplicated).
@@ -76,7 +84,8 @@ export function redactionsByRequestIndex(outcome: BatchOutcome): Array<{ index: 
   return out;
 }
 
-const errorMessages = (errors: EventErrorData[]) => errors.map((e) => create(EventErrorSchema, e));
+/** The batch's per-event errors as sent: message and field violations, as a lone call's status has them. */
+const errorMessages = (errors: EventErrorData[]) => errors.map((e) => create(EventErrorSchema, { index: e.index, code: e.code, message: e.message, fieldViolations: e.violations.map((v) => ({ field: v.field, description: v.description })) }));
 
 /**
  * Marks a promise as observed (its rejection is read later, or never when
@@ -95,6 +104,9 @@ function observedLater<T>(promise: Promise<T>): Promise<T> {
  */
 export function createIngestHandlers(writer: EventWriter, options: IngestOptions = {}) {
   const inFlightMax = options.streamBatchesInFlightMax ?? 8;
+  const inFlightTotalMax = options.streamBatchesInFlightTotalMax ?? 64;
+  // Batches in flight over all streams (the shared read-ahead budget).
+  let inFlightTotal = 0;
   const shutdown = options.shutdown ?? new AbortController().signal;
   const stopping = shutdownFanout(shutdown);
   /**
@@ -144,8 +156,16 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
       // the very status the call ends with (the stream's 'error').
       let reading: Promise<IteratorResult<IngestEventsRequest>> | undefined = observedLater(iterator.next());
       let draining = false;
+      // A stream's first batch in flight needs no budget (every stream progresses); each further one does.
+      const mayReadAhead = () => inFlight.length === 0 || (inFlight.length < inFlightMax && inFlightTotal < inFlightTotalMax);
+      // A read is due but waits for the budget (a read taken holds a decoded batch).
+      let deferred = false;
       try {
-        while (reading !== undefined || inFlight.length > 0) {
+        while (reading !== undefined || deferred || inFlight.length > 0) {
+          if (deferred && mayReadAhead()) {
+            reading = observedLater(iterator.next());
+            deferred = false;
+          }
           if (reading !== undefined && inFlight.length < inFlightMax) {
             const head = inFlight.length > 0 ? inFlight[0].then(() => "answered" as const) : undefined;
             const stop = stopSignal();
@@ -158,6 +178,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
               continue;
             }
             if (next === "answered") {
+              inFlightTotal--;
               yield await inFlight.shift()!;
               continue;
             }
@@ -166,14 +187,26 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
               continue;
             }
             inFlight.push(observedLater(answerBatch(next.value, run))); // read when its turn comes
-            reading = shutdown.aborted ? undefined : observedLater(iterator.next());
-            draining ||= shutdown.aborted;
+            inFlightTotal++;
+            reading = undefined;
+            if (shutdown.aborted) draining = true;
+            else if (mayReadAhead()) reading = observedLater(iterator.next());
+            else deferred = true;
             continue;
           }
+          // No read to race (none due yet, or this stream's read-ahead is full): answer the oldest batch.
+          if (deferred && shutdown.aborted) {
+            deferred = false;
+            draining = true;
+          }
+          inFlightTotal--;
           yield await inFlight.shift()!;
         }
         if (draining) throw shuttingDown();
       } finally {
+        // Batches a failure left unanswered give their budget back.
+        inFlightTotal -= inFlight.length;
+        inFlight.length = 0;
         // Not awaited: with a read still pending (stopped while waiting for the
         // client), an async generator's return() waits behind that read.
         iterator.return?.()?.catch(() => undefined);

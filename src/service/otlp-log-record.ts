@@ -3,7 +3,7 @@ import type { KeyValue } from "../../gen/ts/opentelemetry/proto/common/v1/common
 import type { LogRecord } from "../../gen/ts/opentelemetry/proto/logs/v1/logs_pb.js";
 import type { Resource } from "../../gen/ts/opentelemetry/proto/resource/v1/resource_pb.js";
 import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
-import { ServiceError } from "../errors.js";
+import { ServiceError, type FieldViolation } from "../errors.js";
 import { checkRun } from "../runs/call-run.js";
 import { anyValueToJson, keyValuesToJson } from "./otlp-any-value.js";
 
@@ -153,12 +153,13 @@ export function logRecordToEvent(record: LogRecord, resource: Resource | undefin
 }
 
 /**
- * Rewrites a message of the event writer about one record (its paths start
- * with `writerPath`, e.g. `log_records[4].generic.data.score`) into the OTLP
- * field it came from (`resource_logs[0].scope_logs[0].log_records[4].body.score`).
- * Messages about anything else come back unchanged.
+ * The OTLP field a field path of the event writer about one record names:
+ * `writerPath` (e.g. `log_records[4]`) and what follows it
+ * (`log_records[4].generic.data.score`) become the field the record's value
+ * came from (`resource_logs[0].scope_logs[0].log_records[4].body.score`).
+ * Paths about anything else come back unchanged.
  */
-export function otlpMessage(message: string, writerPath: string, place: RecordPlace, mapped: Pick<MappedRecord, "nameField" | "bodyIsMap" | "runPath">): string {
+export function otlpField(path: string, writerPath: string, place: RecordPlace, mapped: Pick<MappedRecord, "nameField" | "bodyIsMap" | "runPath">): string {
   // Longest first: the first prefix that matches at a field boundary wins.
   // The writer names validated fields under `.generic` and guarded ones (PII) without it.
   const renames: Array<[string, string]> = [];
@@ -175,10 +176,15 @@ export function otlpMessage(message: string, writerPath: string, place: RecordPl
   }
   renames.push([writerPath, place.record]);
   for (const [from, to] of renames) {
-    if (!message.startsWith(from)) continue;
-    const next = message.charAt(from.length);
-    if (next === "" || next === "." || next === "[" || next === ":") return to + message.slice(from.length);
+    if (!path.startsWith(from)) continue;
+    const next = path.charAt(from.length);
+    if (next === "" || next === "." || next === "[") return to + path.slice(from.length);
   }
-  return message;
+  return path;
 }
 
+/** What the event writer refused of one record, in OTLP's fields: each field violation renamed by {@link otlpField}; the message as it is when it names no field. */
+export function otlpMessage(error: { message: string; violations: readonly FieldViolation[] }, writerPath: string, place: RecordPlace, mapped: Pick<MappedRecord, "nameField" | "bodyIsMap" | "runPath">): string {
+  if (error.violations.length === 0) return error.message;
+  return error.violations.map((v) => `${otlpField(v.field, writerPath, place, mapped)}: ${v.description}`).join("; ");
+}

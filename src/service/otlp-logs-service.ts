@@ -10,7 +10,8 @@ import { ServiceError } from "../errors.js";
 import type { BatchOutcome, EventWriter } from "../events/event-writer.js";
 import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
 import { callRun } from "../runs/call-run.js";
-import { logRecordToEvent, otlpMessage, type MappedRecord, type RecordPlace } from "./otlp-log-record.js";
+import { redactionsByRequestIndex } from "./ingest-handlers.js";
+import { logRecordToEvent, otlpField, otlpMessage, type MappedRecord, type RecordPlace } from "./otlp-log-record.js";
 
 /** What the OTLP logs service needs. */
 export interface OtlpLogsServiceDeps {
@@ -39,14 +40,6 @@ interface Rejection {
 
 const NO_EVENT_NAME = "no event name: only events are learning records (set the record's event_name, or an event.name attribute)";
 
-const WRITER_RECORD = new RegExp(`^${WRITER_PREFIX}\\[(\\d+)\\]`);
-
-/** The OTLP field of a writer path such as `log_records[3].data.email`. */
-function otlpPath(path: string, written: readonly Written[]): string {
-  const m = WRITER_RECORD.exec(path);
-  const w = m === null ? undefined : written[Number(m[1])];
-  return w === undefined ? path : otlpMessage(path, m![0], w.place, w.mapped);
-}
 
 /** The partial_success of an export: rejections first (OTLP's convention), then what the PII guard redacted, as a warning. */
 function partialSuccess(total: number, rejections: Rejection[], outcome: BatchOutcome | undefined, written: readonly Written[]) {
@@ -55,10 +48,11 @@ function partialSuccess(total: number, rejections: Rejection[], outcome: BatchOu
     const first = rejections.reduce((a, b) => (b.at < a.at ? b : a));
     notes.push(`${rejections.length} of ${total} log records rejected; first: ${first.message}`);
   }
-  const redacted = outcome?.redacted;
-  if (redacted !== undefined && redacted.size > 0) {
-    const [firstPaths] = redacted.values();
-    notes.push(`${redacted.size} of ${total} log records written with values redacted by the PII guard; first: ${otlpPath(firstPaths[0], written)}`);
+  const redactions = outcome === undefined ? [] : redactionsByRequestIndex(outcome);
+  if (redactions.length > 0) {
+    const { index, fields } = redactions[0];
+    const w = written[index];
+    notes.push(`${redactions.length} of ${total} log records written with values redacted by the PII guard; first: ${otlpField(fields[0], `${WRITER_PREFIX}[${index}]`, w.place, w.mapped)}`);
   }
   return notes.length === 0 ? undefined : { rejectedLogRecords: BigInt(rejections.length), errorMessage: notes.join("; ") };
 }
@@ -126,7 +120,7 @@ export function createOtlpLogsService(deps: OtlpLogsServiceDeps): ServiceImpl<ty
       const outcome = events.length === 0 ? undefined : await deps.writer.writeBatch(events, { pathPrefix: WRITER_PREFIX, run }).catch(otlpStatus);
       for (const error of outcome?.errors ?? []) {
         const w = written[error.index];
-        rejections.push({ at: w.at, message: otlpMessage(error.message, `${WRITER_PREFIX}[${error.index}]`, w.place, w.mapped) });
+        rejections.push({ at: w.at, message: otlpMessage(error, `${WRITER_PREFIX}[${error.index}]`, w.place, w.mapped) });
       }
       return { partialSuccess: partialSuccess(total, rejections, outcome, written) };
     },

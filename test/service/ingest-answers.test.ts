@@ -32,7 +32,7 @@ describe("IngestEvents answers", () => {
           const expected: Array<{ index: number; fields: string[] }> = [];
           events.forEach((e, index) => {
             if (e.rejected) {
-              outcome.errors.push({ index, code: 3, message: "bad" });
+              outcome.errors.push({ index, code: 3, message: "bad", violations: [] });
               return;
             }
             const position = outcome.results.length;

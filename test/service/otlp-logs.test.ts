@@ -212,10 +212,16 @@ describe("OTLP logs: a record's run from the pulse.run.id attribute", () => {
 
   it("names the run's attribute in the writer's messages about the run", () => {
     const w = "log_records[2]";
-    assert.equal(otlpMessage(`${w}.run: bad run`, w, PLACE, { nameField: "event_name", bodyIsMap: true, runPath: RESOURCE_RUN }), `${RESOURCE_RUN}: bad run`);
-    assert.equal(otlpMessage(`${w}.run: bad run`, w, PLACE, { nameField: "event_name", bodyIsMap: true, runPath: RECORD_RUN }), `${RECORD_RUN}: bad run`);
+    assert.equal(otlpMessage(refusal(`${w}.run: bad run`), w, PLACE, { nameField: "event_name", bodyIsMap: true, runPath: RESOURCE_RUN }), `${RESOURCE_RUN}: bad run`);
+    assert.equal(otlpMessage(refusal(`${w}.run: bad run`), w, PLACE, { nameField: "event_name", bodyIsMap: true, runPath: RECORD_RUN }), `${RECORD_RUN}: bad run`);
   });
 });
+
+/** The event writer's refusal of one field, as it reaches the OTLP service: its message and its violation. */
+function refusal(text: string): { message: string; violations: Array<{ field: string; description: string }> } {
+  const at = text.indexOf(": ");
+  return { message: text, violations: [{ field: text.slice(0, at), description: text.slice(at + 2) }] };
+}
 
 describe("OTLP logs: the writer's field paths in OTLP terms", () => {
   const w = "log_records[4]";
@@ -233,10 +239,15 @@ describe("OTLP logs: the writer's field paths in OTLP terms", () => {
     ["another record", true, "log_records[40].generic.data.x: y", "log_records[40].generic.data.x: y"],
   ];
   for (const [name, bodyIsMap, writer, otlp] of cases) {
-    it(name, () => assert.equal(otlpMessage(writer, w, PLACE, { nameField: "event_name", bodyIsMap }), otlp));
+    it(name, () => assert.equal(otlpMessage(refusal(writer), w, PLACE, { nameField: "event_name", bodyIsMap }), otlp));
   }
+  it("each field violation renamed, and a message about no field as it is", () => {
+    const two = { message: "x", violations: [{ field: `${w}.generic.data.a`, description: "bad" }, { field: `${w}.generic.context.b`, description: "worse" }] };
+    assert.equal(otlpMessage(two, w, PLACE, { nameField: "event_name", bodyIsMap: true }), `${PLACE.record}.body.a: bad; ${PLACE.record}.attributes.b: worse`);
+    assert.equal(otlpMessage({ message: "queue full", violations: [] }, w, PLACE, { nameField: "event_name", bodyIsMap: true }), "queue full");
+  });
   it("the event.name attribute when the name came from it", () => {
-    assert.equal(otlpMessage(`${w}.generic.event_type: must not be empty`, w, PLACE, { nameField: "attributes.event.name", bodyIsMap: true }), `${PLACE.record}.attributes.event.name: must not be empty`);
+    assert.equal(otlpMessage(refusal(`${w}.generic.event_type: must not be empty`), w, PLACE, { nameField: "attributes.event.name", bodyIsMap: true }), `${PLACE.record}.attributes.event.name: must not be empty`);
   });
 });
 

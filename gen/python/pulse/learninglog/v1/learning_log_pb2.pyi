@@ -1,4 +1,5 @@
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.rpc import error_details_pb2 as _error_details_pb2
 from pulse.trust.v1 import trust_pb2 as _trust_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -28,14 +29,16 @@ class EventAck(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., seq: _Optional[int] = ..., timestamp: _Optional[str] = ..., redacted_fields: _Optional[_Iterable[str]] = ..., duplicate: bool = ...) -> None: ...
 
 class EventError(_message.Message):
-    __slots__ = ["code", "index", "message"]
+    __slots__ = ["code", "field_violations", "index", "message"]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     code: int
+    field_violations: _containers.RepeatedCompositeFieldContainer[_error_details_pb2.BadRequest.FieldViolation]
     index: int
     message: str
-    def __init__(self, index: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., field_violations: _Optional[_Iterable[_Union[_error_details_pb2.BadRequest.FieldViolation, _Mapping]]] = ...) -> None: ...
 
 class EventRedaction(_message.Message):
     __slots__ = ["fields", "index"]
