@@ -38,6 +38,9 @@ export async function serverCredentials(tls: TlsFiles | undefined): Promise<grpc
   // grpc-js reads the PEM only when it binds, after the log is open: check it here, so a bad file stops the start first.
   checkPem("tls-cert", tls.certPath, "a PEM certificate", () => new X509Certificate(cert));
   checkPem("tls-key", tls.keyPath, "a PEM private key", () => createPrivateKey(key));
+  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
+    throw new TlsFileError(`--tls-key ${tls.keyPath} does not match the certificate of --tls-cert ${tls.certPath}: give the private key the certificate was made for`);
+  }
   if (ca !== null) checkPem("tls-client-ca", tls.clientCaPath!, "a PEM CA certificate", () => new X509Certificate(ca));
   // Without an explicit client CA grpc-js would trust the public CA bundle for client certs: only verify clients when we have ours.
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
