@@ -10,7 +10,7 @@
 /** Default gap, in seqs: a read by run reads at most this many other records between two of its own without a new search. */
 export const SPAN_GAP = 1024;
 /** Most spans one run keeps before it coarsens. */
-export const SPANS_MAX = 65_536;
+export const SPANS_MAX = 4096;
 
 export class RunSpans {
   private spans: number[] = [];
