@@ -155,7 +155,18 @@ export class PulseServer {
     if (config.metricsAddress !== undefined) await awaitFreeAddress(config.metricsAddress, 0, logger);
     // The store its URL names (the embedded JSONL file by default); nothing above it asks which.
     // Counted (events written and duplicate by type, refusals) when metrics are on.
-    const appender: LogStore = observability.observeStore(await openStore(config, { clock, logger, fs: seams.fs, observer: metrics?.appender }));
+    // A store that refuses to write (a replicated stream lost acknowledged records) makes the server NOT_SERVING, from then on.
+    const refusal: { seen: boolean; health?: HealthService } = { seen: false };
+    const storeObserver = {
+      ...metrics?.appender,
+      diverged: (kind: "write" | "read", mended: boolean) => {
+        metrics?.appender.diverged(kind, mended);
+        if (kind !== "write") return;
+        refusal.seen = true;
+        refusal.health?.setAll("NOT_SERVING");
+      },
+    };
+    const appender: LogStore = observability.observeStore(await openStore(config, { clock, logger, fs: seams.fs, observer: storeObserver }));
 
     let trust: TrustTrackerClient;
     try {
@@ -248,7 +259,8 @@ export class PulseServer {
       await appender.close();
       throw err;
     }
-    health.setAll("SERVING");
+    health.setAll(refusal.seen ? "NOT_SERVING" : "SERVING");
+    refusal.health = health;
     logger.info({ address: config.address, port }, "listening");
     return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics, runIndexFile, tokens });
   }

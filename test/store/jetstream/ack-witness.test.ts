@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { open, readFile, writeFile } from "node:fs/promises";
+import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
@@ -10,7 +11,8 @@ import type { AppendEntry } from "../../../src/store/store.js";
 import { AckWitness } from "../../../src/store/jetstream/ack-witness.js";
 import type { Divergence } from "../../../src/store/jetstream/divergence.js";
 import { JetStreamStore } from "../../../src/store/jetstream/jetstream-store.js";
-import { tempDir, type TempDir } from "../../helpers/server.js";
+import { healthDefinition } from "../../../src/ops/health.js";
+import { startServer, tempDir, type TempDir } from "../../helpers/server.js";
 import { startNats, type NatsCluster } from "./nats-servers.js";
 
 const HASH_A = "a".repeat(64);
@@ -148,6 +150,39 @@ describe("a front end whose stream lost acknowledged records", function () {
       await assert.rejects(again.append([entry(13)]), refusal);
     } finally {
       await again.close();
+    }
+  });
+
+  it("a server whose stream lost acked records starts NOT_SERVING on health, and answers writes with UNAVAILABLE naming the lost seq", async () => {
+    const where = fresh();
+    const feDir = await tempDir("pulse-witness-fe-");
+    const flags = ["--store", nats.storeUrl, "--nats-stream", where.stream, "--nats-subject", where.subject];
+    try {
+      const first = await startServer(feDir.path, flags);
+      const res = await first.client.logBatch({ events: Array.from({ length: 10 }, (_, i) => ({ event: { case: "revisionTrigger" as const, value: { reason: `r${i}` } } })) });
+      assert.equal(res.acks.at(-1)?.seq, 10n);
+      await first.stop();
+      await jsm.streams.delete(where.stream);
+      // The trust tracker's snapshot would refuse the shorter log too (it covers seq 10): this test is about the store.
+      await rm(join(feDir.path, "pulse_learning_log.trust-state"), { recursive: true, force: true });
+      const again = await startServer(feDir.path, flags);
+      try {
+        const Health = grpc.makeGenericClientConstructor(healthDefinition, "Health");
+        const health = new Health(again.address, grpc.credentials.createInsecure()) as unknown as { check(req: { service: string }, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void; close(): void };
+        const statusOf = (service: string) => new Promise<string>((resolve, reject) => health.check({ service }, (err, r) => (err ? reject(err) : resolve(r!.status))));
+        assert.equal(await statusOf(""), "NOT_SERVING");
+        assert.equal(await statusOf("pulse.learninglog.v1.LearningLogService"), "NOT_SERVING");
+        health.close();
+        await assert.rejects(again.client.logBatch({ events: [{ event: { case: "revisionTrigger", value: { reason: "after" } } }] }), (err: grpc.ServiceError) => {
+          assert.equal(err.code, status.UNAVAILABLE);
+          assert.match(err.details, /lost acknowledged records: seq 10 was acked/);
+          return true;
+        });
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await feDir.remove();
     }
   });
 
