@@ -134,6 +134,16 @@ const HEADER_BYTES_MAX = 1024;
  * Retries are answered exactly once from each front end's window of the
  * stream's last event_ids (`dedupWindowRecords`), rebuilt from the stream at
  * open and kept up with every catch-up.
+ *
+ * Records carry the file store's hash chain across messages and front ends,
+ * so that a history other than the acked one shows: reads check every
+ * message against the one before and against the stream leader's copy at
+ * their ends (jetstream-reader.ts), and each front end keeps a durable
+ * witness of the newest record acked (ack-witness.ts), which the stream must
+ * hold at open, before every read and whenever it is read; when it does not
+ * (nats-server 2.9.10 can lose acked records after a paused leader is
+ * killed), the store refuses every append and read with UNAVAILABLE naming
+ * what was lost (divergence.ts) instead of acking a seq twice.
  */
 export class JetStreamStore implements LogStore {
   private readonly clock: Clock;

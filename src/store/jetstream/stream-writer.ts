@@ -195,6 +195,14 @@ const CATCH_UP_GETS_MAX = 64;
  * once (the stream's duplicate window must cover the retry horizon; see
  * stream-config.ts). A try that is stored late is found by its message id in
  * the next catch-up.
+ *
+ * Each message's records are hash-chained on the tail's last hash, and a
+ * message of another writer read in a catch-up must chain on it too (a
+ * direct get off the chain is asked again of the stream leader). An ack goes
+ * out only after the witness of the newest record acked is durable; a
+ * stream that no longer holds what was acked (its end before the witness,
+ * another hash there, or a message off the chain from the leader) makes the
+ * writer refuse every append from then on (DivergedError).
  */
 export class StreamWriter {
   private pending: Slot[] = [];
