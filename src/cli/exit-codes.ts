@@ -86,6 +86,10 @@ export function toCliError(err: unknown, server?: CalledServer): CliError {
   if (isGrpcError(err)) {
     const name = STATUS_NAMES[err.code] ?? String(err.code);
     const address = server?.address ?? "";
+    // TLS 1.3's alert when the server asks for a client certificate and got none.
+    if (err.code === status.UNAVAILABLE && server?.tls && /certificate required/i.test(err.details)) {
+      return new CliError(ExitCode.unreachable, `server ${address} asks for a client certificate (mutual TLS) and this call gave none: add --cert and --key (a certificate signed by the CA the server trusts)`);
+    }
     if (err.code === status.UNAVAILABLE && server?.tls && TLS_FAILURE.test(err.details)) {
       return new CliError(
         ExitCode.unreachable,

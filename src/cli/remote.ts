@@ -82,10 +82,12 @@ export async function connectionOf(flags: ServerFlags): Promise<ServerConnection
   const credentials =
     flags.ca === undefined
       ? grpc.credentials.createInsecure()
-      : grpc.credentials.createSsl(
-          await readFlagFile("ca", flags.ca),
-          flags.key === undefined ? null : await readFlagFile("key", flags.key),
-          flags.cert === undefined ? null : await readFlagFile("cert", flags.cert),
+      : withoutIpServerName(
+          grpc.credentials.createSsl(
+            await readFlagFile("ca", flags.ca),
+            flags.key === undefined ? null : await readFlagFile("key", flags.key),
+            flags.cert === undefined ? null : await readFlagFile("cert", flags.cert),
+          ),
         );
   const interceptors: grpc.Interceptor[] = [];
   if (flags.tokenFile !== undefined) {
@@ -101,6 +103,30 @@ export async function connectionOf(flags: ServerFlags): Promise<ServerConnection
     );
   }
   return { address: flags.address, tls: flags.ca !== undefined, credentials, interceptors };
+}
+
+/** The part of grpc-js's TLS credentials (1.14) that makes the options of each tls.connect. */
+interface SecureConnectorMaker {
+  _createSecureConnector(...args: unknown[]): { connectionOptions?: { servername?: string } };
+}
+
+/**
+ * TLS credentials that name no IP address as the TLS server name (SNI). grpc-js
+ * names the address's host, an IP too, which RFC 6066 forbids and Node warns
+ * about on every call (DEP0123). Without it the certificate is still checked
+ * against the address: tls.connect checks the host it connects to.
+ */
+function withoutIpServerName(credentials: grpc.ChannelCredentials): grpc.ChannelCredentials {
+  const maker = credentials as unknown as SecureConnectorMaker;
+  if (typeof maker._createSecureConnector !== "function") return credentials;
+  const make = maker._createSecureConnector.bind(maker);
+  maker._createSecureConnector = (...args) => {
+    const connector = make(...args);
+    const options = connector.connectionOptions;
+    if (options?.servername !== undefined && isIP(options.servername) !== 0) delete options.servername;
+    return connector;
+  };
+  return credentials;
 }
 
 // Replay messages are up to 1 MiB of records; a record itself may be up to the server's record limit.

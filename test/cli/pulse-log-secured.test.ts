@@ -67,6 +67,19 @@ describe("pulse-log against a server with TLS, mutual TLS and tokens", function 
     assert.match(tlsToPlain.stderr, /^pulse-log: TLS handshake with localhost:\d+ failed \(wrong version number\): is the server serving TLS/);
   });
 
+  it("reaches a server by its IP address with no warning (no IP address as the TLS server name: Node's DEP0123)", async () => {
+    const byIp = await cli(["tail", "-n", "1", "--addr", `127.0.0.1:${secured.server.port}`, ...tlsFlags(), "--token-file", file("reader.token"), "--json"], dir.path);
+    assert.equal(byIp.code, 0, byIp.stderr);
+    assert.equal((JSON.parse(byIp.stdout) as { event_type: string }).event_type, "secured_b");
+    assert.equal(byIp.stderr, "");
+  });
+
+  it("says a client certificate is missing when the server asks for one (mutual TLS)", async () => {
+    const noCert = await cli(["tail", "--addr", address, "--ca", file("ca.pem"), "--token-file", file("reader.token")], dir.path);
+    assert.equal(noCert.code, 3);
+    assert.equal(noCert.stderr, `pulse-log: server ${address} asks for a client certificate (mutual TLS) and this call gave none: add --cert and --key (a certificate signed by the CA the server trusts)\n`);
+  });
+
   it("names a missing or refused token, and missing files", async () => {
     const noToken = await cli(["tail", "--addr", address, ...tlsFlags()], dir.path);
     assert.equal(noToken.code, 1);

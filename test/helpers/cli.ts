@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { builtCodeProblem } from "../../bin/built-code.js";
 
 /** The pulse-log launcher. */
@@ -12,7 +13,7 @@ export const PULSE_LOG_BIN = fileURLToPath(new URL("../../bin/pulse-log.js", imp
  * "dist/ is stale" notice does not land in the output the tests compare.
  */
 export function pulseLogCommand(): string[] {
-  return builtCodeProblem() === undefined ? [PULSE_LOG_BIN] : ["--import", "tsx", fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))];
+  return builtCodeProblem() === undefined ? [PULSE_LOG_BIN] : ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href, fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))];
 }
 
 /** What a pulse-log run printed and how it ended. */
