@@ -156,8 +156,9 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
       // the very status the call ends with (the stream's 'error').
       let reading: Promise<IteratorResult<IngestEventsRequest>> | undefined = observedLater(iterator.next());
       let draining = false;
-      // A stream's first batch in flight needs no budget (every stream progresses); each further one does.
-      const mayReadAhead = () => inFlight.length === 0 || (inFlight.length < inFlightMax && inFlightTotal < inFlightTotalMax);
+      // A stream's first batch in flight needs no budget (every stream progresses); each further read does
+      // (this stream's own limit, inFlightMax, is applied where reads are taken below).
+      const mayReadAhead = () => inFlight.length === 0 || inFlightTotal < inFlightTotalMax;
       // A read is due but waits for the budget (a read taken holds a decoded batch).
       let deferred = false;
       try {
