@@ -30,11 +30,16 @@ export function splitHostPort(address: string): { host: string; port: number } |
   return m && port <= 65535 ? { host: m[1], port } : undefined;
 }
 
-/** HOST:PORT (IPv6 in brackets), kept as text. */
+/** HOST:PORT (IPv6 in brackets), kept as text. A port beyond 65535 is named as such, not as a malformed address. */
 export function hostPort(text: string): string {
-  if (splitHostPort(text) === undefined) throw new OptionValueError("must be HOST:PORT");
-  return text;
+  if (splitHostPort(text) !== undefined) return text;
+  const port = HOST_PORT_ANY_DIGITS.exec(text)?.[1];
+  if (port !== undefined) throw new OptionValueError(`must be HOST:PORT with a port from 0 to 65535; port ${port} is out of range`);
+  throw new OptionValueError("must be HOST:PORT");
 }
+
+// An address whose only fault can be the size of its port.
+const HOST_PORT_ANY_DIGITS = /^(?:\[[^\]]+\]|[^:]+):(\d+)$/;
 
 /** A non-empty text (a path, a name). */
 export function nonEmpty(text: string): string {

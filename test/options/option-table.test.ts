@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { delimiter } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, resolveConfig, usage } from "../../src/config.js";
 import { flagText, markdownTable, parseOptions, OptionError, type OptionSpec } from "../../src/options/option-table.js";
 import { commaList, hostPort, nonEmpty, onOff, positiveInt } from "../../src/options/parsers.js";
 import { serverOptions } from "../../src/options/server-options.js";
+import { cli } from "../helpers/cli.js";
 
 const rows = Object.entries(serverOptions) as Array<[string, OptionSpec]>;
 
@@ -90,6 +92,25 @@ describe("the option table", () => {
     assert.throws(() => resolveConfig(["--adress", "127.0.0.1:1"], {}), /unknown option '--adress'/);
     assert.throws(() => resolveConfig(["--addr"], {}), /'--addr <HOST:PORT>' argument missing/);
     assert.throws(() => resolveConfig(["serve"], {}), /too many arguments/);
+  });
+
+  it("says a port beyond 65535 is out of range, for the server and for pulse-log", async () => {
+    assert.throws(() => resolveConfig(["--addr", "127.0.0.1:99999"], {}), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /^--addr must be HOST:PORT with a port from 0 to 65535; port 99999 is out of range/);
+      return true;
+    });
+    assert.throws(() => resolveConfig([], { PULSE_LEARNING_LOG_ADDR: "[::1]:70000" }), /PULSE_LEARNING_LOG_ADDR \(environment\) must be HOST:PORT with a port from 0 to 65535; port 70000 is out of range/);
+    assert.equal(hostPort("[::1]:65535"), "[::1]:65535");
+    assert.throws(() => hostPort("127.0.0.1"), /^OptionValueError: must be HOST:PORT$|must be HOST:PORT$/);
+    const dir = mkdtempSync(join(tmpdir(), "pulse-port-"));
+    try {
+      const r = await cli(["tail", "--addr", "127.0.0.1:99999"], dir);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /^error: option '--addr <HOST:PORT>' argument '127\.0\.0\.1:99999' is invalid\. --addr must be HOST:PORT with a port from 0 to 65535; port 99999 is out of range\n/);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it("reads switches from flags and from the environment", () => {
