@@ -84,10 +84,11 @@ export class GrpcServerMetrics implements CallObserver {
     const received = this.received.labels(labels);
     const sent = this.sent.labels(labels);
     const handling = this.handling.labels(labels);
-    // One bound child per status code, made when the code first occurs.
+    // One bound child per status code, every code made at once (below): an alert on
+    // Internal or Unavailable reads 0, not "no data", until the first one.
     const handled: Array<{ inc(): void } | undefined> = [];
     const handledWith = (code: number) => (handled[code] ??= this.handled.labels({ ...labels, grpc_code: grpcCodeName(code) }));
-    for (const counter of [started, received, sent, handledWith(0)]) counter.inc(0);
+    for (const counter of [started, received, sent, ...GRPC_CODE_NAMES.map((_, code) => handledWith(code))]) counter.inc(0);
     return () => {
       started.inc();
       const since = performance.now();

@@ -125,6 +125,21 @@ describe("docs/grafana-dashboard.json", function () {
     assert.equal(familyOf("grpc_server_handled_total_bucket", served), undefined);
   });
 
+  it("shows 0, not \"No data\", on a stat whose metric has no series until something happens", async () => {
+    // A labelled counter (by errno, stage) has no series on a server that never failed.
+    const scraped = await scrape(ts.server.metricsPort!);
+    const hasSeries = (family: string) => scraped.split("\n").some((l) => l.startsWith(`${family}{`) || l.startsWith(`${family} `));
+    const blank: string[] = [];
+    for (const p of dashboard.panels.filter((p) => p.type === "stat")) {
+      for (const t of p.targets ?? []) {
+        const absent = metricNames(t.expr).filter((name) => !hasSeries(name));
+        if (absent.length > 0 && !/\bor\s+vector\(0\)\s*$/.test(t.expr)) blank.push(`${p.title}: ${absent.join(", ")}`);
+      }
+    }
+    assert.ok(!hasSeries("pulse_log_storage_failures_total"), "a fresh server has no storage failure series");
+    assert.deepEqual(blank, []);
+  });
+
   it("shows every gRPC and Pulse metric the server serves", async () => {
     const served = families(await scrape(ts.server.metricsPort!));
     const shown = new Set(queries().flatMap(({ expr }) => metricNames(expr).map((n) => familyOf(n, served))));

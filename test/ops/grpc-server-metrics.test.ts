@@ -23,6 +23,19 @@ describe("operations: gRPC server metrics", () => {
     assert.equal(grpcCodeName(99), "99");
   });
 
+  it("start every method's handled series at 0 for every code, as go-grpc-prometheus's InitializeMetrics does", async () => {
+    const metrics = new ServerMetrics();
+    adaptImplementation(LearningLogService, new Proxy({}, { get: () => async () => ({}) }) as never, () => undefined, metrics.calls);
+    const text = await metrics.registry.metrics();
+    for (const method of LearningLogService.methods) {
+      const labels = { grpc_service: "pulse.learninglog.v1.LearningLogService", grpc_method: method.name };
+      for (const code of GRPC_CODE_NAMES) {
+        const line = text.split("\n").find((l) => l.startsWith("grpc_server_handled_total{") && l.includes(`grpc_method="${labels.grpc_method}"`) && l.includes(`grpc_code="${code}"`));
+        assert.equal(line?.split(" ").pop(), "0", `${method.name} ${code}`);
+      }
+    }
+  });
+
   it("count calls the auth interceptor refused, which no handler saw, by their code", async () => {
     const metrics = new ServerMetrics();
     const tokens = createTokenVerifier([{ name: "dashboard", roles: ["reader"], token: READER }]);
