@@ -45,7 +45,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { IngestEventsRequestSchema, LearningLogService, type IngestEventsRequest, type LearningEvent } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import { IngestEventsRequestSchema, LearningLogService, RunStatus, type IngestEventsRequest, type LearningEvent, type RunInfo } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { systemClock } from "../src/clock.js";
 import { readEventBatch } from "../src/codec/event-batch.js";
 import { EventWriter } from "../src/events/event-writer.js";
@@ -265,23 +265,40 @@ interface StartReport {
   cliVersion: CliRun[];
 }
 
-async function startAndMeasure(label: string, checkpoint: string, logPath: string, targets: string[], full: boolean, expect: number): Promise<{ server: WatchedServer; client: LogClient; report: StartReport }> {
+/** Where ListRuns differs from the layout written: each run's record count, and the status of those that end with run_finished. */
+function layoutMismatches(layout: RunsLayout, listed: readonly RunInfo[]): string[] {
+  const byRun = new Map(listed.map((r) => [r.run, r]));
+  const out: string[] = [];
+  for (const plan of layout.runs) {
+    const r = byRun.get(plan.run);
+    if (r === undefined) out.push(`${plan.run} not listed`);
+    else if (Number(r.eventCount) !== plan.size) out.push(`${plan.run}: ${r.eventCount} records, ${plan.size} written`);
+    else if (plan.end !== "none" && r.status !== (plan.end === "finished" ? RunStatus.FINISHED : RunStatus.FAILED)) out.push(`${plan.run}: status ${RunStatus[r.status]}, ${plan.end} written`);
+  }
+  return out;
+}
+
+async function startAndMeasure(label: string, checkpoint: string, logPath: string, targets: string[], full: boolean, expect: number, layout: RunsLayout): Promise<{ server: WatchedServer; client: LogClient; report: StartReport }> {
   const loadAverage = loadAverage1m();
   const server = await WatchedServer.start(args.server!, ["--log-path", logPath, "--log-level", "info"]);
   const client = createClient(LearningLogService, server.address, undefined, { "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   let indexedSeq = 0n;
+  let listed: RunInfo[] = [];
   const firstList = await timed(server.pid, async () => {
     const r = await client.listRuns({});
     indexedSeq = r.indexedSeq;
+    listed = r.runs;
     return r.runs.length;
   });
+  const mismatches = layoutMismatches(layout, listed);
   // The line is written before the catch-up's promise resolves; give the pipe a moment.
   const caughtUp = await server.waitFor((l) => l.msg === "run index caught up with the log", 2000);
   const restored = server.lines.find((l) => l.msg === "run index restored from its checkpoint");
   const report: StartReport = { label, checkpoint, loadAverage, listeningMs: server.listeningMs, firstList, indexedSeq, caughtUp, restored, reads: new Map(), lists: [], cli: [], cliVersion: [] };
   console.log(
     `${label}: listening after ${int(server.listeningMs)} ms, first ListRuns answered ${int(server.listeningMs + firstList.seconds * 1000)} ms after the spawn; first ListRuns ${f3(firstList.seconds)} s (${firstList.records} runs, indexed_seq ${indexedSeq}, server ${f2(firstList.serverCpuS)} CPU-s); ` +
-      `${caughtUp ? `"caught up" ${String(caughtUp.fromSeq)}..${String(caughtUp.toSeq)} in ${String(caughtUp.ms)} ms` : "no catch-up line"}; ${restored ? `restored from checkpoint at seq ${String(restored.seq)}` : "no checkpoint restored"}; load ${loadAverage}`,
+      `${caughtUp ? `"caught up" ${String(caughtUp.fromSeq)}..${String(caughtUp.toSeq)} in ${String(caughtUp.ms)} ms` : "no catch-up line"}; ${restored ? `restored from checkpoint at seq ${String(restored.seq)}` : "no checkpoint restored"}; load ${loadAverage}; ` +
+      (mismatches.length === 0 ? `every run written listed with its count and status` : `ListRuns differs from the log written: ${mismatches.slice(0, 5).join("; ")}`),
   );
   if (full) {
     for (let r = 0; r < REPEATS; r++) {
@@ -341,13 +358,13 @@ async function logPart(): Promise<void> {
     const expect = num("target-records");
 
     // 1. First start: no checkpoint.
-    let { server, client } = await startAndMeasure("1. first start, no checkpoint (index built from the whole log)", "absent", logPath, targets, false, expect);
+    let { server, client } = await startAndMeasure("1. first start, no checkpoint (index built from the whole log)", "absent", logPath, targets, false, expect, layout);
     client.close();
     await server.stop();
     console.log(`  checkpoint after SIGTERM: seq ${String(await checkpointSeq(checkpointPath))}`);
 
     // 2. Clean restart.
-    ({ server, client } = await startAndMeasure("2. clean restart (checkpoint present, current)", "current", logPath, targets, true, expect));
+    ({ server, client } = await startAndMeasure("2. clean restart (checkpoint present, current)", "current", logPath, targets, true, expect, layout));
     const killEvents = num("kill-events");
     if (killEvents > 0) {
       const withRun = seedBatches("late-run");
@@ -364,14 +381,16 @@ async function logPart(): Promise<void> {
         `  ingested ${int(a.events + b.events)} events (${int(a.events)} in run late-run) in ${f2((performance.now() - t0) / 1000)} s, then kill -9: ` +
           `log ends at seq ${logEnd}, checkpoint at seq ${String(before)} (${before === undefined ? "none" : `${(Number(logEnd) - before).toLocaleString("en-US")} records behind`})`,
       );
-      ({ server, client } = await startAndMeasure("3. after kill -9 (checkpoint stale)", "stale", logPath, targets, true, expect));
+      ({ server, client } = await startAndMeasure("3. after kill -9 (checkpoint stale)", "stale", logPath, targets, true, expect, layout));
+      const late = (await client.listRuns({ runs: ["late-run"] })).runs[0];
+      console.log(`  late-run after kill -9: ${String(late?.eventCount)} records listed, ${a.events} acknowledged before the kill${Number(late?.eventCount) === a.events ? "" : ": DIFFERENT"}`);
     } else console.log("  --kill-events 0: no kill -9 start");
     client.close();
     await server.stop();
 
     // 4. Checkpoint deleted: rebuilt from the whole log.
     await unlink(checkpointPath);
-    ({ server, client } = await startAndMeasure("4. checkpoint deleted (index rebuilt from the whole log)", "deleted", logPath, targets, false, expect));
+    ({ server, client } = await startAndMeasure("4. checkpoint deleted (index rebuilt from the whole log)", "deleted", logPath, targets, false, expect, layout));
     const again = await timed(server.pid, readRun(client, TARGET_SPREAD));
     console.log(`  then ReadEvents runs: [${TARGET_SPREAD}]: ${f3(again.seconds)} s, server ${f2(again.serverCpuS)} CPU-s`);
     client.close();
