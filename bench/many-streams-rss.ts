@@ -4,8 +4,9 @@
  * (pwrite64) by `writeDelayMs`; `streams` clients send seed-mix batches as fast
  * as the server takes them for `seconds`; the server's peak RSS (VmHWM) is read
  * at the end. Run: `npx tsx bench/many-streams-rss.ts [streams] [seconds] [batchEvents]`
- * (root, strace installed). test/faults/many-streams-memory.test.ts asserts the
- * bound with it.
+ * (root, strace installed; SERVER_NODE_OPTIONS, e.g. --max-old-space-size=300,
+ * goes to the server's node). test/faults/many-streams-memory.test.ts asserts
+ * the bound with it.
  */
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -30,6 +31,8 @@ export interface ManyStreamsOptions {
   writeDelayMs?: number;
   /** The server's --queue-bytes-max. Default 1,000,000 (as in the issue's measurement). */
   queueBytesMax?: number;
+  /** Extra flags for the server's node (e.g. a heap limit), through NODE_OPTIONS. Default none. */
+  serverNodeOptions?: string;
   /** Streams per client connection. Default 50. */
   streamsPerConnection?: number;
 }
@@ -64,6 +67,7 @@ export async function runManyStreams(options: ManyStreamsOptions = {}): Promise<
   const server = await spawnServer({
     logPath,
     flags: ["--queue-bytes-max", String(options.queueBytesMax ?? 1_000_000)],
+    env: options.serverNodeOptions === undefined ? undefined : { NODE_OPTIONS: options.serverNodeOptions },
     wrapper: ["strace", "-f", "--seccomp-bpf", "-o", "/dev/null", "-P", logPath, "-e", "trace=pwrite64", "-e", `inject=pwrite64:delay_exit=${delayUs}`],
   });
   const clients = Array.from({ length: Math.ceil(streams / perConnection) }, (_, i) => createClient(LearningLogService, server.address, undefined, { "pulse.bench.connection": i }));
@@ -106,6 +110,6 @@ export async function runManyStreams(options: ManyStreamsOptions = {}): Promise<
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const [streams, seconds, batchEvents] = process.argv.slice(2).map(Number);
-  const result = await runManyStreams({ streams: streams || undefined, seconds: seconds || undefined, batchEvents: batchEvents || undefined });
+  const result = await runManyStreams({ streams: streams || undefined, seconds: seconds || undefined, batchEvents: batchEvents || undefined, serverNodeOptions: process.env.SERVER_NODE_OPTIONS });
   process.stdout.write(`${JSON.stringify({ ...result, peakRssMiB: Math.round(result.peakRssBytes / 2 ** 20) })}\n`);
 }
