@@ -8,7 +8,7 @@ import { LogsService } from "../gen/ts/opentelemetry/proto/collector/logs/v1/log
 import { systemClock, type Clock } from "./clock.js";
 import { parseAddress, type ServerConfig } from "./config.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
-import { serverCredentials } from "./auth/tls.js";
+import { logTlsClientErrors, serverCredentials } from "./auth/tls.js";
 import { ReloadingTokens } from "./auth/reloading-tokens.js";
 import { EventWriter } from "./events/event-writer.js";
 import { createPiiGuard } from "./guard/pii.js";
@@ -259,6 +259,7 @@ export class PulseServer {
       await appender.close();
       throw err;
     }
+    if (config.tls) logTlsClientErrors(grpcServer, logger);
     health.setAll(refusal.seen ? "NOT_SERVING" : "SERVING");
     refusal.health = health;
     logger.info({ address: config.address, port }, "listening");

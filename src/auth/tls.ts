@@ -1,5 +1,6 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 
 /** TLS files of the server. */
@@ -51,5 +52,35 @@ function checkPem(flag: string, path: string, what: string, parse: () => unknown
     parse();
   } catch (err) {
     throw new TlsFileError(`--${flag} ${path} is not ${what} (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/** What {@link logTlsClientErrors} writes to: the server's pino logger. */
+interface TlsErrorLog {
+  warn(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
+}
+
+/** The part of grpc-js's Server (1.14) that holds the http2 servers it listens with. */
+interface Http2ServerHolder {
+  http2Servers?: Map<{ on(event: "tlsClientError", listener: (err: Error, socket: TLSSocket) => void): unknown }, unknown>;
+}
+
+/**
+ * Logs the TLS handshakes clients fail, which grpc-js only traces: a client
+ * that gave no certificate to a mutual-TLS server at warn (it says so, naming
+ * the peer), any other failure (plaintext to this TLS port, an untrusted
+ * certificate) at debug. Call after the server is bound.
+ */
+export function logTlsClientErrors(server: grpc.Server, log: TlsErrorLog): void {
+  for (const http2 of (server as unknown as Http2ServerHolder).http2Servers?.keys() ?? []) {
+    http2.on("tlsClientError", (err, socket) => {
+      const peer = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+      if (/peer did not return a certificate|certificate required/i.test(err.message)) {
+        log.warn({ peer }, "a client connected without a client certificate; this server asks for one (mutual TLS, --tls-client-ca): the client must give --cert and --key (or its SDK's equivalent)");
+      } else {
+        log.debug({ peer, reason: err.message }, "TLS handshake with a client failed");
+      }
+    });
   }
 }

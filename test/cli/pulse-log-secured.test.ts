@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { pino } from "pino";
 import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { bearerCredentials, createClient } from "../../src/rpc/client.js";
 import { makeCertificates } from "../helpers/certificates.js";
@@ -18,6 +19,8 @@ describe("pulse-log against a server with TLS, mutual TLS and tokens", function 
   let plain: TestServer;
   /** The secured server by name: its certificate is for localhost. */
   let address: string;
+  /** The secured server's log lines. */
+  const serverLog: Array<{ level: number; msg: string; peer?: string }> = [];
   const file = (name: string) => join(dir.path, name);
   const tlsFlags = () => ["--ca", file("ca.pem"), "--cert", file("client.pem"), "--key", file("client.key")];
 
@@ -28,7 +31,9 @@ describe("pulse-log against a server with TLS, mutual TLS and tokens", function 
     await writeFile(file("reader.token"), `${READER}\n`);
     await writeFile(file("wrong.token"), "not-a-token-of-this-server\n");
     await chmod(file("tokens.json"), 0o600);
-    secured = await startServer(join(dir.path, "secured"), ["--tls-cert", file("server.pem"), "--tls-key", file("server.key"), "--tls-client-ca", file("ca.pem"), "--tokens-file", file("tokens.json")]);
+    secured = await startServer(join(dir.path, "secured"), ["--tls-cert", file("server.pem"), "--tls-key", file("server.key"), "--tls-client-ca", file("ca.pem"), "--tokens-file", file("tokens.json")], {
+      logger: pino({ level: "debug" }, { write: (l: string) => void serverLog.push(JSON.parse(l) as { level: number; msg: string; peer?: string }) }),
+    });
     address = `localhost:${secured.server.port}`;
     plain = await startServer(join(dir.path, "plain"));
     // Two records to read back.
@@ -78,6 +83,12 @@ describe("pulse-log against a server with TLS, mutual TLS and tokens", function 
     const noCert = await cli(["tail", "--addr", address, "--ca", file("ca.pem"), "--token-file", file("reader.token")], dir.path);
     assert.equal(noCert.code, 3);
     assert.equal(noCert.stderr, `pulse-log: server ${address} asks for a client certificate (mutual TLS) and this call gave none: add --cert and --key (a certificate signed by the CA the server trusts)\n`);
+    // The server's log says so too, at warn, naming the client's address.
+    const said = serverLog.filter((l) => l.msg.startsWith("a client connected without a client certificate"));
+    assert.ok(said.length >= 1, JSON.stringify(serverLog.filter((l) => l.level >= 40)));
+    assert.equal(said[0].level, 40);
+    assert.match(said[0].peer!, /^127\.0\.0\.1:\d+$/);
+    assert.equal(said[0].msg, "a client connected without a client certificate; this server asks for one (mutual TLS, --tls-client-ca): the client must give --cert and --key (or its SDK's equivalent)");
   });
 
   it("names a missing or refused token, and missing files", async () => {
