@@ -14,11 +14,12 @@ import { jsonLine } from "./json.js";
 import { runMember } from "../record/layout.js";
 import { checkRun } from "../runs/call-run.js";
 import { EventIds } from "./event-ids.js";
-import { createTypedEncoders, type TypedEncoders } from "./typed-encoders.js";
+import { createTypedEncoders, TYPED_EVENT_TYPES, type TypedEncoders } from "./typed-encoders.js";
 
 /** An event checked, built and encoded: ready for the store. */
 export interface PreparedEvent extends AppendEntry {
   readonly draft: EventDraft;
+  readonly eventType: string;
   /** Paths the PII guard redacted. */
   readonly redactedFields: string[];
 }
@@ -58,7 +59,7 @@ export interface BatchOutcome {
 }
 
 /** An accepted event as the store and the ack need it. */
-type AcceptedEvent = AppendEntry & { readonly redactedFields: string[] };
+type AcceptedEvent = AppendEntry & { readonly redactedFields: string[]; readonly eventType: string };
 
 /** What the first pass over a batch read by hand left for each LogEvent: the encoded record, or the event decoded by protobuf-es for today's path. */
 type Settled = { entry: AcceptedEvent; event?: undefined } | { entry?: undefined; event: LearningEvent["event"] };
@@ -146,6 +147,8 @@ export class EventWriter {
   private readonly typed: TypedEncoders;
   /** Random event ids, drawn in bulk. */
   private readonly ids = new EventIds();
+  /** The run id checked last (a batch's events usually share one). */
+  private lastRunChecked: string | undefined;
 
   constructor(
     private readonly store: LogStore,
@@ -249,7 +252,7 @@ export class EventWriter {
     const clientChosenId = header.eventId !== undefined;
     const redactedFields = found.length > 0 ? found.slice() : NOTHING_REDACTED;
     if (redactedFields.length > 0) this.observer?.redacted?.(header.eventType);
-    return { eventId: clientChosenId ? header.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields };
+    return { eventId: clientChosenId ? header.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields, eventType: header.eventType };
   }
 
   /** Checks and encodes one event; throws INVALID_ARGUMENT naming the field (paths start at `path`). */
@@ -292,7 +295,7 @@ export class EventWriter {
       this.observer?.redacted?.(draft.eventType);
     }
     const clientChosenId = draft.eventId !== undefined;
-    return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, draft, redactedFields };
+    return { eventId: clientChosenId ? draft.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, draft, redactedFields, eventType: draft.eventType };
   }
 
   private checkedBody(draft: EventDraft, path: string): string {
@@ -366,7 +369,7 @@ export class EventWriter {
   private prepareBatch(events: readonly LearningEvent[], base: number, prefix: string, callRun: string | undefined, from: number, batch: PreparedBatch): PreparedBatch | Promise<PreparedBatch> {
     for (let i = from; i < events.length; i++) {
       try {
-        const run = this.runOf(events[i], callRun, () => `${prefix}[${base + i}].run`);
+        const run = this.runOf(events[i], callRun, prefix, base + i);
         const settled = (events[i] as SettledEvent)[SETTLED];
         if (settled?.entry !== undefined) {
           this.accept(batch, settled.entry, run);
@@ -388,7 +391,8 @@ export class EventWriter {
         if (body !== undefined && body.length * 3 <= this.limits.recordBytesMax) {
           const eventId = (event.value as { eventId?: string }).eventId;
           const clientChosenId = eventId !== undefined;
-          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED }, run);
+          const eventType = TYPED_EVENT_TYPES[event.case as keyof typeof TYPED_EVENT_TYPES];
+          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED, eventType }, run);
           continue;
         }
         const p = this.build(event, `${prefix}[${base + i}]`);
@@ -419,21 +423,27 @@ export class EventWriter {
    * The store's entry of an accepted event: its body closed by the run's
    * member when it belongs to a run, still within the record size limit.
    */
-  private entryOf(event: AppendEntry, run: string | undefined, path: string): AppendEntry {
-    if (run === undefined) return { eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body, run };
+  private entryOf(event: AppendEntry & { readonly eventType: string }, run: string | undefined, path: string): AppendEntry {
+    if (run === undefined) return { eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body, run, eventType: undefined };
     const body = event.body + runMember(run);
     // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
     if (body.length * 3 > this.limits.recordBytesMax) {
       const bytes = Buffer.byteLength(body, "utf8");
       if (bytes > this.limits.recordBytesMax) throw ServiceError.invalid(path || "event", `record of ${bytes} bytes (with its run) is over the limit of ${this.limits.recordBytesMax} bytes`);
     }
-    return { eventId: event.eventId, clientChosenId: event.clientChosenId, body, run };
+    // The event type for the run index, from what the writer has at hand (reading it from the joined body would flatten it).
+    return { eventId: event.eventId, clientChosenId: event.clientChosenId, body, run, eventType: event.eventType };
   }
 
   /** The run of event `i` of a batch: its own (checked), else the call's. */
-  private runOf(event: LearningEvent, callRun: string | undefined, path: () => string): string | undefined {
+  private runOf(event: LearningEvent, callRun: string | undefined, prefix: string, index: number): string | undefined {
     const own = event.run;
-    return own === undefined ? callRun : checkRun(own, path());
+    if (own === undefined) return callRun;
+    // Most events of a batch name the same run: checked once.
+    if (own === this.lastRunChecked) return own;
+    checkRun(own, `${prefix}[${index}].run`);
+    this.lastRunChecked = own;
+    return own;
   }
 
   /** {@link accept}, or {@link reject} when the event with its run is over the size limit. */

@@ -19,6 +19,9 @@ export function jsonString(text: string): string {
 const NAMES_MAX = 4096;
 const NAME_CHARS_MAX = 128;
 
+/** The event types of the fixed-shape events the typed encoders write, by case. */
+export const TYPED_EVENT_TYPES = { variableWeightChange: "variable_weight_update", ruleActivation: "rule_activation" } as const;
+
 /** The bodies of the fixed-shape catalog events, written without building their data objects. */
 export interface TypedEncoders {
   /**

@@ -153,7 +153,7 @@ export class RunIndex {
         this.pending.set(r.seq, entry.eventId);
       }
       if (entry.run !== undefined) {
-        const eventType = eventTypeOfBody(entry.body);
+        const eventType = entry.eventType ?? eventTypeOfBody(entry.body);
         this.add(entry.run, r.seq, r.timestamp, eventType, eventType === RUN_FINISHED || eventType === RUN_STARTED ? () => `{${entry.body}}` : undefined);
       }
     }

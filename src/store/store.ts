@@ -19,6 +19,8 @@ export interface AppendEntry {
   readonly body: string;
   /** The run the body names, if any: not written by the store (the body holds it), read by what follows commits (the run index). */
   readonly run?: string;
+  /** The body's event type, when the writer has it at hand (the run index reads it instead of the body). */
+  readonly eventType?: string;
 }
 
 /** Where one appended entry landed. */

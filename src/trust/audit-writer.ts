@@ -25,7 +25,7 @@ export function createAuditWriter(store: LogStore, recordBytesMax: number): Audi
     const body = run === undefined ? encodeBody(draft) : encodeBody(draft) + runMember(run);
     const bytes = Buffer.byteLength(body, "utf8");
     if (bytes > recordBytesMax) throw ServiceError.invalid("event", `record of ${bytes} bytes is over the limit of ${recordBytesMax} bytes`);
-    const [result] = await store.append([{ eventId: uuidv4(), clientChosenId: false, body, run }]);
+    const [result] = await store.append([{ eventId: uuidv4(), clientChosenId: false, body, run, eventType: draft.eventType }]);
     return result.seq;
   };
 }

@@ -87,7 +87,7 @@ async function referencePath(schema: DescMessage, bytes: Uint8Array, setup: Setu
       } catch (err) {
         const e = ServiceError.from(err);
         if (e.code !== status.INVALID_ARGUMENT) throw e;
-        errors.push({ index: indexBase + i, code: e.code, message: e.message });
+        errors.push({ index: indexBase + i, code: e.code, message: e.message, violations: e.violations });
       }
     }
     return { entries, errors, redacted };
