@@ -1,5 +1,5 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { scanned, scanRecord } from "../record/layout.js";
+import { ID_PREFIX, RUN_OPEN, scanned, scanRecord, SEQ_OPEN } from "../record/layout.js";
 import { countLines } from "./lines.js";
 import { locate, readAt, type Position } from "./log-search.js";
 import { ReadFilter } from "./read-filter.js";
@@ -35,6 +35,8 @@ export class LogCursor implements RecordCursor {
   skippedLines = 0;
   /** Records read that hold the original module's NaN/Infinity tokens (returned as written). */
   nonFiniteRecords = 0;
+  /** For a read by run: the bytes every record of each run holds (`,"run":"<id>","seq":`), to pass over the lines of other runs. */
+  private readonly runNeedles: Buffer[] | undefined;
 
   private constructor(
     /** The log path (the active file); closed segments are found beside it. */
@@ -44,6 +46,31 @@ export class LogCursor implements RecordCursor {
     private readonly chunkBytes: number,
   ) {
     this.filter = new ReadFilter(query);
+    if (this.filter.runs !== undefined && this.filter.runs.size <= 8) this.runNeedles = [...this.filter.runs].map((r) => Buffer.from(`${RUN_OPEN}${r}"${SEQ_OPEN}`));
+  }
+
+  /**
+   * For a read by run, the seq of the chunk's last line when the lines before
+   * it may be passed over by a byte search: it is in this service's layout
+   * and durable (at most maxSeq), so every line before it is too (seqs only
+   * grow). Undefined: read every line.
+   */
+  private skippableThrough(buf: Buffer, end: number, maxSeq: number | undefined): number | undefined {
+    if (this.runNeedles === undefined) return undefined;
+    const lastStart = buf.lastIndexOf(NEWLINE, end - 2) + 1;
+    if (!scanRecord(buf, lastStart, end - 1)) return undefined;
+    const seq = scanned.seq;
+    return maxSeq === undefined || seq <= maxSeq ? seq : undefined;
+  }
+
+  /** Where the next line holding one of the runs' members may start (its needle's position), from `from`; Infinity for none. */
+  private nextRunHit(buf: Buffer, from: number): number {
+    let hit = Number.POSITIVE_INFINITY;
+    for (const needle of this.runNeedles!) {
+      const at = buf.indexOf(needle, from);
+      if (at >= 0 && at < hit) hit = at;
+    }
+    return hit;
   }
 
   /**
@@ -156,9 +183,22 @@ export class LogCursor implements RecordCursor {
     let pos = 0;
     const end = last + 1;
     const filter = this.filter;
+    // A read by run passes over, by a byte search, the lines in this service's
+    // layout that hold none of its runs' members: a sparse run's read costs a
+    // search through the bytes, not a scan of every record. A line that holds
+    // a member (even one inside data) or has another layout is read as usual.
+    const skipThrough = this.skippableThrough(buf, end, maxSeq);
+    let hit = skipThrough === undefined ? -1 : this.nextRunHit(buf, 0);
     while (pos < end) {
       const nl = buf.indexOf(NEWLINE, pos);
       const lineStart = pos;
+      if (skipThrough !== undefined) {
+        if (hit < lineStart) hit = this.nextRunHit(buf, lineStart);
+        if (nl < hit && buf.compare(ID_PREFIX, 0, ID_PREFIX.length, lineStart, lineStart + ID_PREFIX.length) === 0) {
+          pos = nl + 1;
+          continue;
+        }
+      }
       if (scanRecord(buf, lineStart, nl)) {
         // The hot path: filter on the scanned byte ranges, make a record only for what is kept.
         const seq = scanned.seq;
@@ -195,6 +235,11 @@ export class LogCursor implements RecordCursor {
       if (!filter.passSeq(view.seq)) continue;
       if (filter.matches(view)) records.push(view);
       if (filter.done) break;
+    }
+    if (skipThrough !== undefined && pos === end) {
+      // The chunk's lines were all read or passed over: position as after reading its last one.
+      this.prevSeq = skipThrough;
+      filter.passSeq(skipThrough);
     }
     this.offset += pos;
     return { records, progressed: pos > 0 || filter.done };
