@@ -40,7 +40,7 @@ describe("reads by run: lines of other runs passed over by a byte search", () =>
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.tuple(fc.constantFrom<Kind>("none", "none", "none", "A", "B", "lookalike", "foreign"), fc.nat(120)), { minLength: 1, maxLength: 80 }),
-        fc.constantFrom(["A"], ["B"], ["A", "B"]),
+        fc.constantFrom<string[]>(["A"], ["B"], ["A", "B"]),
         fc.integer({ min: 200, max: 4000 }),
         fc.nat(100),
         async (kinds, runs, chunkBytes, maxFrom) => {
