@@ -27,7 +27,8 @@
  * against the same events without one; a fresh server on an empty log per
  * variant and repeat, warmed `--warmup-s` (default 4) before `--measure-s`
  * (default 5) are measured, variants in rotating order. `--baseline-server
- * SCRIPT` adds another build (e.g. one from before runs) without a run.
+ * SCRIPT` adds another build (e.g. one from before runs) without a run
+ * (with one: `--baseline-with-run`).
  *
  * `--server SCRIPT` runs another build of the server than dist/src/main.js,
  * `--cli LAUNCHER` another `pulse-log` than bin/pulse-log.js.
@@ -81,6 +82,7 @@ const { values: args } = parseArgs({
     server: { type: "string", default: PULSE_SERVER_SCRIPT },
     "baseline-server": { type: "string" },
     "baseline-name": { type: "string", default: "baseline build" },
+    "baseline-with-run": { type: "boolean", default: false },
     "work-dir": { type: "string", default: tmpdir() },
     "cpu-prof": { type: "string" },
     cli: { type: "string", default: "bin/pulse-log.js" },
@@ -528,7 +530,9 @@ async function ingestPart(): Promise<void> {
   const variants = [
     { name: "events with a run", script: args.server!, run: "ingest-run" as string | undefined },
     { name: "events without a run", script: args.server!, run: undefined },
-    ...(args["baseline-server"] !== undefined ? [{ name: `${args["baseline-name"]}, without a run`, script: args["baseline-server"], run: undefined }] : []),
+    ...(args["baseline-server"] !== undefined
+      ? [{ name: `${args["baseline-name"]}, ${args["baseline-with-run"] ? "with" : "without"} a run`, script: args["baseline-server"], run: args["baseline-with-run"] ? "ingest-run" : undefined }]
+      : []),
   ];
   const batches = new Map(variants.map((v) => [v.name, seedBatches(v.run)]));
   const results = new Map<string, ServerCpuRun[]>(variants.map((v) => [v.name, []]));
