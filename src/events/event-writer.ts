@@ -6,7 +6,7 @@ import { DECODE_LEVELS_MAX, undecodableError } from "../codec/request-decode.js"
 import { createStructTranscoder, type StructTranscoder } from "../codec/struct-json.js";
 import { ServiceError, type FieldViolation } from "../errors.js";
 import type { EventLimits } from "../guard/limits.js";
-import { createPiiGuard, piiOptionsOf, type PiiGuard } from "../guard/pii.js";
+import { createPiiGuard, keyClassifier, piiOptionsOf, redactionReason, type KeyClass, type PiiGuard, type RedactionReason } from "../guard/pii.js";
 import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
@@ -31,6 +31,8 @@ export interface EventAckData {
   timestamp: string;
   duplicate: boolean;
   redactedFields: string[];
+  /** What the PII guard matched in each redacted field (see {@link EventWriter.explainRedactions}). */
+  redactions: RedactionReason[];
 }
 
 /** One rejected event of a batch. */
@@ -128,8 +130,8 @@ function eventTypeJson(eventType: string): string {
 const NOTHING_REDACTED: string[] = [];
 
 /** Builds a store-independent ack from where the store put the event. */
-export function toAck(eventId: string, result: AppendResult, redactedFields: string[] = []): EventAckData {
-  return { eventId, seq: BigInt(result.seq), timestamp: result.timestamp, duplicate: result.duplicate, redactedFields };
+export function toAck(eventId: string, result: AppendResult, redactedFields: string[] = [], redactions: RedactionReason[] = []): EventAckData {
+  return { eventId, seq: BigInt(result.seq), timestamp: result.timestamp, duplicate: result.duplicate, redactedFields, redactions };
 }
 
 /**
@@ -147,6 +149,8 @@ export class EventWriter {
   private readonly typed: TypedEncoders;
   /** Random event ids, drawn in bulk. */
   private readonly ids = new EventIds();
+  /** The guard's key classifier, made on the first redaction explained. */
+  private classifyKey: ((key: string) => KeyClass) | undefined;
   /** The run id checked last (a batch's events usually share one). */
   private lastRunChecked: string | undefined;
 
@@ -315,7 +319,7 @@ export class EventWriter {
     const prepared = await this.refusing(() => this.prepare({ case: eventCase, value: message } as LearningEvent["event"], ""));
     const entry = await this.refusing(() => this.entryOf(prepared, run, ""));
     const result = await this.appendOne(entry);
-    return { ack: toAck(prepared.eventId, result, prepared.redactedFields), draft: prepared.draft };
+    return { ack: toAck(prepared.eventId, result, prepared.redactedFields, this.explainRedactions(prepared.redactedFields)), draft: prepared.draft };
   }
 
   /** Writes a draft the server built (events of trust operations), in the call's run, if any. */
@@ -323,7 +327,14 @@ export class EventWriter {
     const prepared = await this.refusing(() => this.encode(draft));
     const entry = await this.refusing(() => this.entryOf(prepared, run, ""));
     const result = await this.appendOne(entry);
-    return toAck(prepared.eventId, result, prepared.redactedFields);
+    return toAck(prepared.eventId, result, prepared.redactedFields, this.explainRedactions(prepared.redactedFields));
+  }
+
+  /** What the PII guard matched in each of these redacted fields (the key or the value, and the rule), for acks and clients' warnings. */
+  explainRedactions(fields: readonly string[]): RedactionReason[] {
+    if (fields.length === 0) return [];
+    const classify = (this.classifyKey ??= keyClassifier(piiOptionsOf(this.pii)?.sensitiveKeys ?? []));
+    return fields.map((f) => redactionReason(f, classify));
   }
 
   /** Tells the observer that `events` events were refused with `err`'s code, and rejects with it. */

@@ -149,6 +149,32 @@ export function keyClassifier(sensitiveKeys: readonly string[]): (key: string) =
   };
 }
 
+/** Why the guard redacted one field: its key, or its value, and the rule in words. */
+export interface RedactionReason {
+  field: string;
+  matched: "key" | "value";
+  rule: string;
+}
+
+/**
+ * Why a field of this path was redacted, told from the path alone (the value
+ * is gone): its last key, classified as the guard classifies keys, matched
+ * when it is sensitive; otherwise a value rule did (the guard's only other
+ * reason). Built only for redacted fields, for acks and warnings.
+ */
+export function redactionReason(field: string, classify: (key: string) => KeyClass): RedactionReason {
+  const path = field.replace(/(?:\[\d+\])+$/, "");
+  const key = path.slice(path.lastIndexOf(".") + 1);
+  switch (classify(key)) {
+    case KEY_ANY:
+      return { field, matched: "key", rule: `the key "${key}" ends with a sensitive term: any value under it but null or a boolean is hidden` };
+    case KEY_STRINGS:
+      return { field, matched: "key", rule: `a sensitive term inside the key "${key}": a string under it is hidden (numbers pass)` };
+    default:
+      return { field, matched: "value", rule: "the value held an e-mail address, a card number (13 to 19 digits that pass Luhn) or a bearer credential" };
+  }
+}
+
 /** Luhn checksum: true for plausible card numbers. */
 export function luhnValid(digits: string): boolean {
   let sum = 0;

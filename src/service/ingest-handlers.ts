@@ -136,7 +136,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
         duplicates: range.duplicates,
         errors: errorMessages(outcome.errors),
         timestamp: range.timestamp,
-        redactions: redactionsByRequestIndex(outcome),
+        redactions: redactionsByRequestIndex(outcome).map((r) => ({ ...r, details: writer.explainRedactions(r.fields) })),
       };
     });
   };
@@ -251,7 +251,10 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     /** Unary batch with partial success (OTLP-style). */
     async logBatch(request: LogBatchRequest, ctx: CallContext): Promise<MessageInitShape<typeof LogBatchResponseSchema>> {
       const outcome = await writer.writeBatch(request.events, { eventIds: true, run: callRun(ctx.metadata) });
-      const acks = outcome.results.map((r, i) => create(EventAckSchema, toAck(outcome.eventIds[i], r, redactedOf(outcome, i))));
+      const acks = outcome.results.map((r, i) => {
+        const fields = redactedOf(outcome, i);
+        return create(EventAckSchema, toAck(outcome.eventIds[i], r, fields, fields && writer.explainRedactions(fields)));
+      });
       const rejected = outcome.errors.length;
       return {
         acks,

@@ -212,6 +212,16 @@ describe("LearningLogService end to end", () => {
     it("redacts by default and says which fields in the ack", async () => {
       const { ack } = await t.client.logEvent({ eventType: "signup", data: { user: "u1", email: "ada@example.org", note: "card 4111-1111-1111-1111" } });
       assert.deepEqual(ack?.redactedFields, ["data.email", "data.note"]);
+      // What matched, for the clients' warnings: the key "email", and a card number in the note's value.
+      assert.deepEqual(
+        ack?.redactions.map((r) => [r.field, r.matched]),
+        [
+          ["data.email", "key"],
+          ["data.note", "value"],
+        ],
+      );
+      assert.match(ack!.redactions[0].rule, /the key "email" ends with a sensitive term/);
+      assert.match(ack!.redactions[1].rule, /card number/);
       const [record] = await readLog(t.logPath);
       assert.deepEqual(record.data, { user: "u1", email: "[REDACTED]", note: "card [REDACTED]" });
       assert.ok(!(await readFile(t.logPath, "utf8")).includes("ada@example.org"));

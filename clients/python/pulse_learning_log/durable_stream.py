@@ -26,6 +26,7 @@ import grpc
 from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .connection import MESSAGE_BYTES_MAX, Connection, Deadline
+from .diagnostics import note_redaction_reasons
 from .errors import DeadlineExceeded, FieldViolation, LearningLogError, ResourceExhausted, Unavailable, error_for, error_from_rpc, status_code
 from .events import Event
 from .ingest_wire import INGEST_PATH, batch_request, frame_event
@@ -172,6 +173,8 @@ class DurableStream:
         if outcome.errors:
             raise _event_error(outcome.errors[0], prefix)
         redacted: Tuple[str, ...] = tuple(outcome.redactions[0].fields) if outcome.redactions else ()
+        if outcome.redactions:
+            note_redaction_reasons(outcome.redactions[0].details)
         return Ack(event_id, int(outcome.first_seq), outcome.timestamp or None, redacted, outcome.duplicates > 0)
 
     def _wait(self, call: _Call, batch_id: int, waiter: _Waiter, deadline: Deadline) -> _Outcome:

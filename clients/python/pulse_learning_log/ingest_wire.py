@@ -13,7 +13,7 @@ from typing import Any, Iterable, List, Sequence, Tuple
 
 from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
-from .diagnostics import warn_redacted
+from .diagnostics import warn_redacted, note_redaction_reasons
 from .events import CATALOG, varint
 
 __all__ = ["INGEST_PATH", "SERVER_BATCH_EVENTS_MAX", "frame_event", "batch_request", "unframe_event", "event_type_of", "batch_redactions"]
@@ -74,6 +74,7 @@ def batch_redactions(events: Sequence[Tuple[str, bytes]], response: Any) -> Tupl
         if r.index < len(events):
             event_id, framed = events[r.index]
             fields = tuple(r.fields)
+            note_redaction_reasons(r.details)
             warn_redacted(event_type_of(unframe_event(framed)), fields)
             out.append((event_id, fields))
     return tuple(out)

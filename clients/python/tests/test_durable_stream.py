@@ -70,6 +70,20 @@ class SharedStreamTest(unittest.TestCase):
         self.assertIn("contact", warnings[0])
         self.assertNotIn("someone@example.com", warnings[0], "the value is never logged")
 
+    def test_the_warning_names_what_the_guard_matched_and_the_rule(self) -> None:
+        for stream in (True, False):
+            forget_redactions()
+            with LearningLogClient(server.address, stream=stream) as client:
+                with self.assertLogs("pulse_learning_log", "WARNING") as logged:
+                    ack = client.log_event("contact", {"api_key": "k-1", "note": "write to someone@example.com", "token_count": 1024})
+            assert ack is not None
+            self.assertEqual(sorted(ack.redacted_fields), ["data.api_key", "data.note"])
+            warnings = {w.split(" of a ")[0]: w for w in (r.getMessage() for r in logged.records if r.levelname == "WARNING")}
+            self.assertEqual(len(warnings), 2, warnings)
+            self.assertRegex(warnings["the server redacted data.api_key"], r'matched the key: the key "api_key" ends with a sensitive term')
+            self.assertRegex(warnings["the server redacted data.note"], r"matched the value: the value held an e-mail address")
+            self.assertNotIn("someone@example.com", " ".join(warnings.values()))
+
     def test_module_functions_warn_about_redactions_in_the_default_mode(self) -> None:
         forget_redactions()
         pulse_learning_log.configure(server.address)

@@ -16,7 +16,7 @@ from .._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 from .._gen.pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 
 from ..client import _filepath
-from ..diagnostics import logger, warn_redacted
+from ..diagnostics import logger, warn_redacted, note_redaction_reasons
 from ..errors import LearningLogError, error_from_rpc
 from ..events import CATALOG
 from ..reads import LogRecord, RunList, list_runs_request, log_record, read_request, run_list
@@ -118,6 +118,7 @@ class LearningLogClient:
         if response is None:
             return None
         ack = ack_from_proto(response.ack)
+        note_redaction_reasons(response.ack.redactions)
         if ack.redacted_fields:
             warn_redacted(CATALOG[method].event_type or args[0], ack.redacted_fields)
         return ack
@@ -180,6 +181,7 @@ class LearningLogClient:
                 stats["sample_size"],
             )
         result = trust_metrics_ack_from_proto(response.ack, stats)
+        note_redaction_reasons(response.ack.redactions)
         if result.redacted_fields:
             warn_redacted("bayesian_trust_metrics", result.redacted_fields)
         return result

@@ -15,18 +15,20 @@ RUN_STATUS_LOGGING: RunStatus
 RUN_STATUS_UNSPECIFIED: RunStatus
 
 class EventAck(_message.Message):
-    __slots__ = ["duplicate", "event_id", "redacted_fields", "seq", "timestamp"]
+    __slots__ = ["duplicate", "event_id", "redacted_fields", "redactions", "seq", "timestamp"]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REDACTED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    REDACTIONS_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     duplicate: bool
     event_id: str
     redacted_fields: _containers.RepeatedScalarFieldContainer[str]
+    redactions: _containers.RepeatedCompositeFieldContainer[RedactedField]
     seq: int
     timestamp: str
-    def __init__(self, event_id: _Optional[str] = ..., seq: _Optional[int] = ..., timestamp: _Optional[str] = ..., redacted_fields: _Optional[_Iterable[str]] = ..., duplicate: bool = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., seq: _Optional[int] = ..., timestamp: _Optional[str] = ..., redacted_fields: _Optional[_Iterable[str]] = ..., duplicate: bool = ..., redactions: _Optional[_Iterable[_Union[RedactedField, _Mapping]]] = ...) -> None: ...
 
 class EventError(_message.Message):
     __slots__ = ["code", "field_violations", "index", "message"]
@@ -41,12 +43,14 @@ class EventError(_message.Message):
     def __init__(self, index: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., field_violations: _Optional[_Iterable[_Union[_error_details_pb2.BadRequest.FieldViolation, _Mapping]]] = ...) -> None: ...
 
 class EventRedaction(_message.Message):
-    __slots__ = ["fields", "index"]
+    __slots__ = ["details", "fields", "index"]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    details: _containers.RepeatedCompositeFieldContainer[RedactedField]
     fields: _containers.RepeatedScalarFieldContainer[str]
     index: int
-    def __init__(self, index: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ..., details: _Optional[_Iterable[_Union[RedactedField, _Mapping]]] = ...) -> None: ...
 
 class ExportTrustDataRequest(_message.Message):
     __slots__ = ["filepath"]
@@ -396,6 +400,16 @@ class ReadEventsResponse(_message.Message):
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[LogRecord]
     def __init__(self, records: _Optional[_Iterable[_Union[LogRecord, _Mapping]]] = ...) -> None: ...
+
+class RedactedField(_message.Message):
+    __slots__ = ["field", "matched", "rule"]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    matched: str
+    rule: str
+    def __init__(self, field: _Optional[str] = ..., matched: _Optional[str] = ..., rule: _Optional[str] = ...) -> None: ...
 
 class RunInfo(_message.Message):
     __slots__ = ["error", "event_count", "event_types", "first_seq", "first_timestamp", "last_seq", "last_timestamp", "run", "status"]

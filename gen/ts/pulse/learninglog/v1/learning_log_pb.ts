@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file pulse/learninglog/v1/learning_log.proto.
  */
 export const file_pulse_learninglog_v1_learning_log: GenFile = /*@__PURE__*/
-  fileDesc("CidwdWxzZS9sZWFybmluZ2xvZy92MS9sZWFybmluZ19sb2cucHJvdG8SFHB1bHNlLmxlYXJuaW5nbG9nLnYxImgKCEV2ZW50QWNrEhAKCGV2ZW50X2lkGAEgASgJEgsKA3NlcRgCIAEoBBIRCgl0aW1lc3RhbXAYAyABKAkSFwoPcmVkYWN0ZWRfZmllbGRzGAQgAygJEhEKCWR1cGxpY2F0ZRgFIAEoCCKaAQoPTG9nRXZlbnRSZXF1ZXN0EhIKCmV2ZW50X3R5cGUYASABKAkSJQoEZGF0YRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKAoHY29udGV4dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFQoIZXZlbnRfaWQYBCABKAlIAIgBAUILCglfZXZlbnRfaWQiPwoQTG9nRXZlbnRSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJ+Ch5Mb2dWYXJpYWJsZVdlaWdodENoYW5nZVJlcXVlc3QSEAoIdmFyaWFibGUYASABKAkSEgoKb2xkX3dlaWdodBgCIAEoARISCgpuZXdfd2VpZ2h0GAMgASgBEhUKCGV2ZW50X2lkGAQgASgJSACIAQFCCwoJX2V2ZW50X2lkIk4KH0xvZ1ZhcmlhYmxlV2VpZ2h0Q2hhbmdlUmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siZgoZTG9nU3ltYm9saWNVcGdyYWRlUmVxdWVzdBIlCgRwbGFuGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dTeW1ib2xpY1VwZ3JhZGVSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJPChlMb2dSZXZpc2lvblRyaWdnZXJSZXF1ZXN0Eg4KBnJlYXNvbhgBIAEoCRIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dSZXZpc2lvblRyaWdnZXJSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayKvAQoTTG9nQXJjUmVncmV0UmVxdWVzdBJFCgZzY29yZXMYASADKAsyNS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dBcmNSZWdyZXRSZXF1ZXN0LlNjb3Jlc0VudHJ5EhUKCGV2ZW50X2lkGAIgASgJSACIAQEaLQoLU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4AUILCglfZXZlbnRfaWQiQwoUTG9nQXJjUmVncmV0UmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siaQoZTG9nTGVhcm5pbmdTdW1tYXJ5UmVxdWVzdBIoCgdzdW1tYXJ5GAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIVCghldmVudF9pZBgCIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJJChpMb2dMZWFybmluZ1N1bW1hcnlSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayLZAQoYTG9nUnVsZUFjdGl2YXRpb25SZXF1ZXN0Eg8KB3J1bGVfaWQYASABKAkSEwoLdmFyaWFibGVfaWQYAiABKAkSJwoHb3V0Y29tZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIYCgtmb3JlY2FzdF9pZBgEIAEoCUgAiAEBEhQKB3N1Y2Nlc3MYBSABKAhIAYgBARIVCghldmVudF9pZBgGIAEoCUgCiAEBQg4KDF9mb3JlY2FzdF9pZEIKCghfc3VjY2Vzc0ILCglfZXZlbnRfaWQiSAoZTG9nUnVsZUFjdGl2YXRpb25SZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayJtCh5Mb2dCYXllc2lhblRydXN0TWV0cmljc1JlcXVlc3QSCwoDa2V5GAEgASgJEhEKBGtpbmQYAiABKAlIAIgBARIVCghldmVudF9pZBgDIAEoCUgBiAEBQgcKBV9raW5kQgsKCV9ldmVudF9pZCJ7Ch9Mb2dCYXllc2lhblRydXN0TWV0cmljc1Jlc3BvbnNlEisKA2FjaxgBIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrEisKB21ldHJpY3MYAiABKAsyGi5wdWxzZS50cnVzdC52MS5LZXlNZXRyaWNzIpgBChtMb2dSdWxlRWZmZWN0aXZlbmVzc1JlcXVlc3QSDwoHcnVsZV9pZBgBIAEoCRIYChBhY3RpdmF0aW9uX2NvdW50GAIgASgDEhQKDHN1Y2Nlc3NfcmF0ZRgDIAEoARIUCgxpbXBhY3Rfc2NvcmUYBCABKAESFQoIZXZlbnRfaWQYBSABKAlIAIgBAUILCglfZXZlbnRfaWQiSwocTG9nUnVsZUVmZmVjdGl2ZW5lc3NSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayKkAQoaR2VuZXJhdGVUcnVzdFJlcG9ydFJlcXVlc3QSGAoLbWluX3NhbXBsZXMYASABKA1IAIgBARIbCg5oaWdoX3RocmVzaG9sZBgCIAEoAUgBiAEBEhoKDWxvd190aHJlc2hvbGQYAyABKAFIAogBAUIOCgxfbWluX3NhbXBsZXNCEQoPX2hpZ2hfdGhyZXNob2xkQhAKDl9sb3dfdGhyZXNob2xkIncKG0dlbmVyYXRlVHJ1c3RSZXBvcnRSZXNwb25zZRIrCgZyZXBvcnQYASABKAsyGy5wdWxzZS50cnVzdC52MS5UcnVzdFJlcG9ydBIrCgNhY2sYAiABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayIqChZFeHBvcnRUcnVzdERhdGFSZXF1ZXN0EhAKCGZpbGVwYXRoGAEgASgJImYKF0V4cG9ydFRydXN0RGF0YVJlc3BvbnNlEg8KB3N1Y2Nlc3MYASABKAgSDQoFZXJyb3IYAiABKAkSKwoDYWNrGAMgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siKgoWSW1wb3J0VHJ1c3REYXRhUmVxdWVzdBIQCghmaWxlcGF0aBgBIAEoCSJmChdJbXBvcnRUcnVzdERhdGFSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBWVycm9yGAIgASgJEisKA2FjaxgDIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrIuAFCg1MZWFybmluZ0V2ZW50EjgKB2dlbmVyaWMYASABKAsyJS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dFdmVudFJlcXVlc3RIABJWChZ2YXJpYWJsZV93ZWlnaHRfY2hhbmdlGAIgASgLMjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2VSZXF1ZXN0SAASSwoQc3ltYm9saWNfdXBncmFkZRgDIAEoCzIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1N5bWJvbGljVXBncmFkZVJlcXVlc3RIABJLChByZXZpc2lvbl90cmlnZ2VyGAQgASgLMi8ucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUmV2aXNpb25UcmlnZ2VyUmVxdWVzdEgAEj8KCmFyY19yZWdyZXQYBSABKAsyKS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dBcmNSZWdyZXRSZXF1ZXN0SAASSwoQbGVhcm5pbmdfc3VtbWFyeRgGIAEoCzIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0xlYXJuaW5nU3VtbWFyeVJlcXVlc3RIABJJCg9ydWxlX2FjdGl2YXRpb24YByABKAsyLi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlQWN0aXZhdGlvblJlcXVlc3RIABJWChZiYXllc2lhbl90cnVzdF9tZXRyaWNzGAggASgLMjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXF1ZXN0SAASTwoScnVsZV9lZmZlY3RpdmVuZXNzGAkgASgLMjEucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUnVsZUVmZmVjdGl2ZW5lc3NSZXF1ZXN0SAASEAoDcnVuGA8gASgJSAGIAQFCBwoFZXZlbnRCBgoEX3J1biJ7CgpFdmVudEVycm9yEg0KBWluZGV4GAEgASgNEgwKBGNvZGUYAiABKA0SDwoHbWVzc2FnZRgDIAEoCRI/ChBmaWVsZF92aW9sYXRpb25zGAQgAygLMiUuZ29vZ2xlLnJwYy5CYWRSZXF1ZXN0LkZpZWxkVmlvbGF0aW9uIlwKE0luZ2VzdEV2ZW50c1JlcXVlc3QSEAoIYmF0Y2hfaWQYASABKAQSMwoGZXZlbnRzGAIgAygLMiMucHVsc2UubGVhcm5pbmdsb2cudjEuTGVhcm5pbmdFdmVudCLvAQoUSW5nZXN0RXZlbnRzUmVzcG9uc2USEAoIYmF0Y2hfaWQYASABKAQSEQoJZmlyc3Rfc2VxGAIgASgEEhAKCGxhc3Rfc2VxGAMgASgEEg0KBWNvdW50GAQgASgNEjAKBmVycm9ycxgFIAMoCzIgLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50RXJyb3ISEgoKZHVwbGljYXRlcxgGIAEoDRIRCgl0aW1lc3RhbXAYByABKAkSOAoKcmVkYWN0aW9ucxgIIAMoCzIkLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50UmVkYWN0aW9uIi8KDkV2ZW50UmVkYWN0aW9uEg0KBWluZGV4GAEgASgNEg4KBmZpZWxkcxgCIAMoCSJKChNTdHJlYW1FdmVudHNSZXF1ZXN0EjMKBmV2ZW50cxgBIAMoCzIjLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxlYXJuaW5nRXZlbnQikAEKFFN0cmVhbUV2ZW50c1Jlc3BvbnNlEg0KBWNvdW50GAEgASgEEhEKCWZpcnN0X3NlcRgCIAEoBBIQCghsYXN0X3NlcRgDIAEoBBIwCgZlcnJvcnMYBCADKAsyIC5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEVycm9yEhIKCmR1cGxpY2F0ZXMYBSABKAQiRgoPTG9nQmF0Y2hSZXF1ZXN0EjMKBmV2ZW50cxgBIAMoCzIjLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxlYXJuaW5nRXZlbnQiQAoOUGFydGlhbFN1Y2Nlc3MSFwoPcmVqZWN0ZWRfZXZlbnRzGAEgASgNEhUKDWVycm9yX21lc3NhZ2UYAiABKAkisQEKEExvZ0JhdGNoUmVzcG9uc2USLAoEYWNrcxgBIAMoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrEj0KD3BhcnRpYWxfc3VjY2VzcxgCIAEoCzIkLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlBhcnRpYWxTdWNjZXNzEjAKBmVycm9ycxgDIAMoCzIgLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50RXJyb3IitQEKEVJlYWRFdmVudHNSZXF1ZXN0EhUKCGZyb21fc2VxGAEgASgESACIAQESEgoFc2luY2UYAiABKAlIAYgBARISCgV1bnRpbBgDIAEoCUgCiAEBEhMKC2V2ZW50X3R5cGVzGAQgAygJEg0KBWxpbWl0GAUgASgEEg4KBmZvbGxvdxgGIAEoCBIMCgRydW5zGAcgAygJQgsKCV9mcm9tX3NlcUIICgZfc2luY2VCCAoGX3VudGlsIl8KCUxvZ1JlY29yZBILCgNzZXEYASABKAQSEAoIZXZlbnRfaWQYAiABKAkSEQoJdGltZXN0YW1wGAMgASgJEhIKCmV2ZW50X3R5cGUYBCABKAkSDAoEanNvbhgFIAEoCSJGChJSZWFkRXZlbnRzUmVzcG9uc2USMAoHcmVjb3JkcxgBIAMoCzIfLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1JlY29yZCIfCg9MaXN0UnVuc1JlcXVlc3QSDAoEcnVucxgBIAMoCSK4AgoHUnVuSW5mbxILCgNydW4YASABKAkSEQoJZmlyc3Rfc2VxGAIgASgEEhAKCGxhc3Rfc2VxGAMgASgEEhcKD2ZpcnN0X3RpbWVzdGFtcBgEIAEoCRIWCg5sYXN0X3RpbWVzdGFtcBgFIAEoCRITCgtldmVudF9jb3VudBgGIAEoBBJCCgtldmVudF90eXBlcxgHIAMoCzItLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlJ1bkluZm8uRXZlbnRUeXBlc0VudHJ5Ei8KBnN0YXR1cxgIIAEoDjIfLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlJ1blN0YXR1cxINCgVlcnJvchgJIAEoCRoxCg9FdmVudFR5cGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgEOgI4ASJUChBMaXN0UnVuc1Jlc3BvbnNlEisKBHJ1bnMYASADKAsyHS5wdWxzZS5sZWFybmluZ2xvZy52MS5SdW5JbmZvEhMKC2luZGV4ZWRfc2VxGAIgASgEIh0KDkhvbGRSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeCg9Ib2xkUnVuUmVzcG9uc2USCwoDcnVuGAEgASgJKpQBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfTE9HR0lORxABEhcKE1JVTl9TVEFUVVNfRklOSVNIRUQQAhIVChFSVU5fU1RBVFVTX0ZBSUxFRBADEiMKH1JVTl9TVEFUVVNfRU5ERURfV0lUSE9VVF9GSU5JU0gQBDLrDwoSTGVhcm5pbmdMb2dTZXJ2aWNlElkKCExvZ0V2ZW50EiUucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nRXZlbnRSZXF1ZXN0GiYucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nRXZlbnRSZXNwb25zZRKGAQoXTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2USNC5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dWYXJpYWJsZVdlaWdodENoYW5nZVJlcXVlc3QaNS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dWYXJpYWJsZVdlaWdodENoYW5nZVJlc3BvbnNlEncKEkxvZ1N5bWJvbGljVXBncmFkZRIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1N5bWJvbGljVXBncmFkZVJlcXVlc3QaMC5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dTeW1ib2xpY1VwZ3JhZGVSZXNwb25zZRJ3ChJMb2dSZXZpc2lvblRyaWdnZXISLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSZXZpc2lvblRyaWdnZXJSZXF1ZXN0GjAucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUmV2aXNpb25UcmlnZ2VyUmVzcG9uc2USZQoMTG9nQXJjUmVncmV0EikucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQXJjUmVncmV0UmVxdWVzdBoqLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0FyY1JlZ3JldFJlc3BvbnNlEncKEkxvZ0xlYXJuaW5nU3VtbWFyeRIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0xlYXJuaW5nU3VtbWFyeVJlcXVlc3QaMC5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dMZWFybmluZ1N1bW1hcnlSZXNwb25zZRJ0ChFMb2dSdWxlQWN0aXZhdGlvbhIuLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVBY3RpdmF0aW9uUmVxdWVzdBovLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVBY3RpdmF0aW9uUmVzcG9uc2UShgEKF0xvZ0JheWVzaWFuVHJ1c3RNZXRyaWNzEjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXF1ZXN0GjUucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXNwb25zZRJ9ChRMb2dSdWxlRWZmZWN0aXZlbmVzcxIxLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVFZmZlY3RpdmVuZXNzUmVxdWVzdBoyLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVFZmZlY3RpdmVuZXNzUmVzcG9uc2USegoTR2VuZXJhdGVUcnVzdFJlcG9ydBIwLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkdlbmVyYXRlVHJ1c3RSZXBvcnRSZXF1ZXN0GjEucHVsc2UubGVhcm5pbmdsb2cudjEuR2VuZXJhdGVUcnVzdFJlcG9ydFJlc3BvbnNlEm4KD0V4cG9ydFRydXN0RGF0YRIsLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV4cG9ydFRydXN0RGF0YVJlcXVlc3QaLS5wdWxzZS5sZWFybmluZ2xvZy52MS5FeHBvcnRUcnVzdERhdGFSZXNwb25zZRJuCg9JbXBvcnRUcnVzdERhdGESLC5wdWxzZS5sZWFybmluZ2xvZy52MS5JbXBvcnRUcnVzdERhdGFSZXF1ZXN0Gi0ucHVsc2UubGVhcm5pbmdsb2cudjEuSW1wb3J0VHJ1c3REYXRhUmVzcG9uc2USaQoMSW5nZXN0RXZlbnRzEikucHVsc2UubGVhcm5pbmdsb2cudjEuSW5nZXN0RXZlbnRzUmVxdWVzdBoqLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkluZ2VzdEV2ZW50c1Jlc3BvbnNlKAEwARJnCgxTdHJlYW1FdmVudHMSKS5wdWxzZS5sZWFybmluZ2xvZy52MS5TdHJlYW1FdmVudHNSZXF1ZXN0GioucHVsc2UubGVhcm5pbmdsb2cudjEuU3RyZWFtRXZlbnRzUmVzcG9uc2UoARJZCghMb2dCYXRjaBIlLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JhdGNoUmVxdWVzdBomLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JhdGNoUmVzcG9uc2USYQoKUmVhZEV2ZW50cxInLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlJlYWRFdmVudHNSZXF1ZXN0GigucHVsc2UubGVhcm5pbmdsb2cudjEuUmVhZEV2ZW50c1Jlc3BvbnNlMAESWQoITGlzdFJ1bnMSJS5wdWxzZS5sZWFybmluZ2xvZy52MS5MaXN0UnVuc1JlcXVlc3QaJi5wdWxzZS5sZWFybmluZ2xvZy52MS5MaXN0UnVuc1Jlc3BvbnNlElgKB0hvbGRSdW4SJC5wdWxzZS5sZWFybmluZ2xvZy52MS5Ib2xkUnVuUmVxdWVzdBolLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkhvbGRSdW5SZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct, file_google_rpc_error_details, file_pulse_trust_v1_trust]);
+  fileDesc("CidwdWxzZS9sZWFybmluZ2xvZy92MS9sZWFybmluZ19sb2cucHJvdG8SFHB1bHNlLmxlYXJuaW5nbG9nLnYxIqEBCghFdmVudEFjaxIQCghldmVudF9pZBgBIAEoCRILCgNzZXEYAiABKAQSEQoJdGltZXN0YW1wGAMgASgJEhcKD3JlZGFjdGVkX2ZpZWxkcxgEIAMoCRIRCglkdXBsaWNhdGUYBSABKAgSNwoKcmVkYWN0aW9ucxgGIAMoCzIjLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlJlZGFjdGVkRmllbGQiPQoNUmVkYWN0ZWRGaWVsZBINCgVmaWVsZBgBIAEoCRIPCgdtYXRjaGVkGAIgASgJEgwKBHJ1bGUYAyABKAkimgEKD0xvZ0V2ZW50UmVxdWVzdBISCgpldmVudF90eXBlGAEgASgJEiUKBGRhdGEYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EigKB2NvbnRleHQYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhUKCGV2ZW50X2lkGAQgASgJSACIAQFCCwoJX2V2ZW50X2lkIj8KEExvZ0V2ZW50UmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2sifgoeTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2VSZXF1ZXN0EhAKCHZhcmlhYmxlGAEgASgJEhIKCm9sZF93ZWlnaHQYAiABKAESEgoKbmV3X3dlaWdodBgDIAEoARIVCghldmVudF9pZBgEIAEoCUgAiAEBQgsKCV9ldmVudF9pZCJOCh9Mb2dWYXJpYWJsZVdlaWdodENoYW5nZVJlc3BvbnNlEisKA2FjaxgBIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrImYKGUxvZ1N5bWJvbGljVXBncmFkZVJlcXVlc3QSJQoEcGxhbhgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFQoIZXZlbnRfaWQYAiABKAlIAIgBAUILCglfZXZlbnRfaWQiSQoaTG9nU3ltYm9saWNVcGdyYWRlUmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siTwoZTG9nUmV2aXNpb25UcmlnZ2VyUmVxdWVzdBIOCgZyZWFzb24YASABKAkSFQoIZXZlbnRfaWQYAiABKAlIAIgBAUILCglfZXZlbnRfaWQiSQoaTG9nUmV2aXNpb25UcmlnZ2VyUmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2sirwEKE0xvZ0FyY1JlZ3JldFJlcXVlc3QSRQoGc2NvcmVzGAEgAygLMjUucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQXJjUmVncmV0UmVxdWVzdC5TY29yZXNFbnRyeRIVCghldmVudF9pZBgCIAEoCUgAiAEBGi0KC1Njb3Jlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAFCCwoJX2V2ZW50X2lkIkMKFExvZ0FyY1JlZ3JldFJlc3BvbnNlEisKA2FjaxgBIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrImkKGUxvZ0xlYXJuaW5nU3VtbWFyeVJlcXVlc3QSKAoHc3VtbWFyeRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFQoIZXZlbnRfaWQYAiABKAlIAIgBAUILCglfZXZlbnRfaWQiSQoaTG9nTGVhcm5pbmdTdW1tYXJ5UmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2si2QEKGExvZ1J1bGVBY3RpdmF0aW9uUmVxdWVzdBIPCgdydWxlX2lkGAEgASgJEhMKC3ZhcmlhYmxlX2lkGAIgASgJEicKB291dGNvbWUYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSGAoLZm9yZWNhc3RfaWQYBCABKAlIAIgBARIUCgdzdWNjZXNzGAUgASgISAGIAQESFQoIZXZlbnRfaWQYBiABKAlIAogBAUIOCgxfZm9yZWNhc3RfaWRCCgoIX3N1Y2Nlc3NCCwoJX2V2ZW50X2lkIkgKGUxvZ1J1bGVBY3RpdmF0aW9uUmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2sibQoeTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXF1ZXN0EgsKA2tleRgBIAEoCRIRCgRraW5kGAIgASgJSACIAQESFQoIZXZlbnRfaWQYAyABKAlIAYgBAUIHCgVfa2luZEILCglfZXZlbnRfaWQiewofTG9nQmF5ZXNpYW5UcnVzdE1ldHJpY3NSZXNwb25zZRIrCgNhY2sYASABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjaxIrCgdtZXRyaWNzGAIgASgLMhoucHVsc2UudHJ1c3QudjEuS2V5TWV0cmljcyKYAQobTG9nUnVsZUVmZmVjdGl2ZW5lc3NSZXF1ZXN0Eg8KB3J1bGVfaWQYASABKAkSGAoQYWN0aXZhdGlvbl9jb3VudBgCIAEoAxIUCgxzdWNjZXNzX3JhdGUYAyABKAESFAoMaW1wYWN0X3Njb3JlGAQgASgBEhUKCGV2ZW50X2lkGAUgASgJSACIAQFCCwoJX2V2ZW50X2lkIksKHExvZ1J1bGVFZmZlY3RpdmVuZXNzUmVzcG9uc2USKwoDYWNrGAEgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2sipAEKGkdlbmVyYXRlVHJ1c3RSZXBvcnRSZXF1ZXN0EhgKC21pbl9zYW1wbGVzGAEgASgNSACIAQESGwoOaGlnaF90aHJlc2hvbGQYAiABKAFIAYgBARIaCg1sb3dfdGhyZXNob2xkGAMgASgBSAKIAQFCDgoMX21pbl9zYW1wbGVzQhEKD19oaWdoX3RocmVzaG9sZEIQCg5fbG93X3RocmVzaG9sZCJ3ChtHZW5lcmF0ZVRydXN0UmVwb3J0UmVzcG9uc2USKwoGcmVwb3J0GAEgASgLMhsucHVsc2UudHJ1c3QudjEuVHJ1c3RSZXBvcnQSKwoDYWNrGAIgASgLMh4ucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRBY2siKgoWRXhwb3J0VHJ1c3REYXRhUmVxdWVzdBIQCghmaWxlcGF0aBgBIAEoCSJmChdFeHBvcnRUcnVzdERhdGFSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg0KBWVycm9yGAIgASgJEisKA2FjaxgDIAEoCzIeLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkV2ZW50QWNrIioKFkltcG9ydFRydXN0RGF0YVJlcXVlc3QSEAoIZmlsZXBhdGgYASABKAkiZgoXSW1wb3J0VHJ1c3REYXRhUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBINCgVlcnJvchgCIAEoCRIrCgNhY2sYAyABKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjayLgBQoNTGVhcm5pbmdFdmVudBI4CgdnZW5lcmljGAEgASgLMiUucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nRXZlbnRSZXF1ZXN0SAASVgoWdmFyaWFibGVfd2VpZ2h0X2NoYW5nZRgCIAEoCzI0LnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1ZhcmlhYmxlV2VpZ2h0Q2hhbmdlUmVxdWVzdEgAEksKEHN5bWJvbGljX3VwZ3JhZGUYAyABKAsyLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dTeW1ib2xpY1VwZ3JhZGVSZXF1ZXN0SAASSwoQcmV2aXNpb25fdHJpZ2dlchgEIAEoCzIvLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1JldmlzaW9uVHJpZ2dlclJlcXVlc3RIABI/CgphcmNfcmVncmV0GAUgASgLMikucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nQXJjUmVncmV0UmVxdWVzdEgAEksKEGxlYXJuaW5nX3N1bW1hcnkYBiABKAsyLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dMZWFybmluZ1N1bW1hcnlSZXF1ZXN0SAASSQoPcnVsZV9hY3RpdmF0aW9uGAcgASgLMi4ucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUnVsZUFjdGl2YXRpb25SZXF1ZXN0SAASVgoWYmF5ZXNpYW5fdHJ1c3RfbWV0cmljcxgIIAEoCzI0LnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JheWVzaWFuVHJ1c3RNZXRyaWNzUmVxdWVzdEgAEk8KEnJ1bGVfZWZmZWN0aXZlbmVzcxgJIAEoCzIxLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1J1bGVFZmZlY3RpdmVuZXNzUmVxdWVzdEgAEhAKA3J1bhgPIAEoCUgBiAEBQgcKBWV2ZW50QgYKBF9ydW4iewoKRXZlbnRFcnJvchINCgVpbmRleBgBIAEoDRIMCgRjb2RlGAIgASgNEg8KB21lc3NhZ2UYAyABKAkSPwoQZmllbGRfdmlvbGF0aW9ucxgEIAMoCzIlLmdvb2dsZS5ycGMuQmFkUmVxdWVzdC5GaWVsZFZpb2xhdGlvbiJcChNJbmdlc3RFdmVudHNSZXF1ZXN0EhAKCGJhdGNoX2lkGAEgASgEEjMKBmV2ZW50cxgCIAMoCzIjLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxlYXJuaW5nRXZlbnQi7wEKFEluZ2VzdEV2ZW50c1Jlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgEEhEKCWZpcnN0X3NlcRgCIAEoBBIQCghsYXN0X3NlcRgDIAEoBBINCgVjb3VudBgEIAEoDRIwCgZlcnJvcnMYBSADKAsyIC5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEVycm9yEhIKCmR1cGxpY2F0ZXMYBiABKA0SEQoJdGltZXN0YW1wGAcgASgJEjgKCnJlZGFjdGlvbnMYCCADKAsyJC5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudFJlZGFjdGlvbiJlCg5FdmVudFJlZGFjdGlvbhINCgVpbmRleBgBIAEoDRIOCgZmaWVsZHMYAiADKAkSNAoHZGV0YWlscxgDIAMoCzIjLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlJlZGFjdGVkRmllbGQiSgoTU3RyZWFtRXZlbnRzUmVxdWVzdBIzCgZldmVudHMYASADKAsyIy5wdWxzZS5sZWFybmluZ2xvZy52MS5MZWFybmluZ0V2ZW50IpABChRTdHJlYW1FdmVudHNSZXNwb25zZRINCgVjb3VudBgBIAEoBBIRCglmaXJzdF9zZXEYAiABKAQSEAoIbGFzdF9zZXEYAyABKAQSMAoGZXJyb3JzGAQgAygLMiAucHVsc2UubGVhcm5pbmdsb2cudjEuRXZlbnRFcnJvchISCgpkdXBsaWNhdGVzGAUgASgEIkYKD0xvZ0JhdGNoUmVxdWVzdBIzCgZldmVudHMYASADKAsyIy5wdWxzZS5sZWFybmluZ2xvZy52MS5MZWFybmluZ0V2ZW50IkAKDlBhcnRpYWxTdWNjZXNzEhcKD3JlamVjdGVkX2V2ZW50cxgBIAEoDRIVCg1lcnJvcl9tZXNzYWdlGAIgASgJIrEBChBMb2dCYXRjaFJlc3BvbnNlEiwKBGFja3MYASADKAsyHi5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEFjaxI9Cg9wYXJ0aWFsX3N1Y2Nlc3MYAiABKAsyJC5wdWxzZS5sZWFybmluZ2xvZy52MS5QYXJ0aWFsU3VjY2VzcxIwCgZlcnJvcnMYAyADKAsyIC5wdWxzZS5sZWFybmluZ2xvZy52MS5FdmVudEVycm9yIrUBChFSZWFkRXZlbnRzUmVxdWVzdBIVCghmcm9tX3NlcRgBIAEoBEgAiAEBEhIKBXNpbmNlGAIgASgJSAGIAQESEgoFdW50aWwYAyABKAlIAogBARITCgtldmVudF90eXBlcxgEIAMoCRINCgVsaW1pdBgFIAEoBBIOCgZmb2xsb3cYBiABKAgSDAoEcnVucxgHIAMoCUILCglfZnJvbV9zZXFCCAoGX3NpbmNlQggKBl91bnRpbCJfCglMb2dSZWNvcmQSCwoDc2VxGAEgASgEEhAKCGV2ZW50X2lkGAIgASgJEhEKCXRpbWVzdGFtcBgDIAEoCRISCgpldmVudF90eXBlGAQgASgJEgwKBGpzb24YBSABKAkiRgoSUmVhZEV2ZW50c1Jlc3BvbnNlEjAKB3JlY29yZHMYASADKAsyHy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSZWNvcmQiHwoPTGlzdFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkiuAIKB1J1bkluZm8SCwoDcnVuGAEgASgJEhEKCWZpcnN0X3NlcRgCIAEoBBIQCghsYXN0X3NlcRgDIAEoBBIXCg9maXJzdF90aW1lc3RhbXAYBCABKAkSFgoObGFzdF90aW1lc3RhbXAYBSABKAkSEwoLZXZlbnRfY291bnQYBiABKAQSQgoLZXZlbnRfdHlwZXMYByADKAsyLS5wdWxzZS5sZWFybmluZ2xvZy52MS5SdW5JbmZvLkV2ZW50VHlwZXNFbnRyeRIvCgZzdGF0dXMYCCABKA4yHy5wdWxzZS5sZWFybmluZ2xvZy52MS5SdW5TdGF0dXMSDQoFZXJyb3IYCSABKAkaMQoPRXZlbnRUeXBlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEiVAoQTGlzdFJ1bnNSZXNwb25zZRIrCgRydW5zGAEgAygLMh0ucHVsc2UubGVhcm5pbmdsb2cudjEuUnVuSW5mbxITCgtpbmRleGVkX3NlcRgCIAEoBCIdCg5Ib2xkUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPSG9sZFJ1blJlc3BvbnNlEgsKA3J1bhgBIAEoCSqUAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX0xPR0dJTkcQARIXChNSVU5fU1RBVFVTX0ZJTklTSEVEEAISFQoRUlVOX1NUQVRVU19GQUlMRUQQAxIjCh9SVU5fU1RBVFVTX0VOREVEX1dJVEhPVVRfRklOSVNIEAQy6w8KEkxlYXJuaW5nTG9nU2VydmljZRJZCghMb2dFdmVudBIlLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0V2ZW50UmVxdWVzdBomLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0V2ZW50UmVzcG9uc2UShgEKF0xvZ1ZhcmlhYmxlV2VpZ2h0Q2hhbmdlEjQucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2VSZXF1ZXN0GjUucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nVmFyaWFibGVXZWlnaHRDaGFuZ2VSZXNwb25zZRJ3ChJMb2dTeW1ib2xpY1VwZ3JhZGUSLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dTeW1ib2xpY1VwZ3JhZGVSZXF1ZXN0GjAucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nU3ltYm9saWNVcGdyYWRlUmVzcG9uc2USdwoSTG9nUmV2aXNpb25UcmlnZ2VyEi8ucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nUmV2aXNpb25UcmlnZ2VyUmVxdWVzdBowLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ1JldmlzaW9uVHJpZ2dlclJlc3BvbnNlEmUKDExvZ0FyY1JlZ3JldBIpLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0FyY1JlZ3JldFJlcXVlc3QaKi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dBcmNSZWdyZXRSZXNwb25zZRJ3ChJMb2dMZWFybmluZ1N1bW1hcnkSLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dMZWFybmluZ1N1bW1hcnlSZXF1ZXN0GjAucHVsc2UubGVhcm5pbmdsb2cudjEuTG9nTGVhcm5pbmdTdW1tYXJ5UmVzcG9uc2USdAoRTG9nUnVsZUFjdGl2YXRpb24SLi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlQWN0aXZhdGlvblJlcXVlc3QaLy5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlQWN0aXZhdGlvblJlc3BvbnNlEoYBChdMb2dCYXllc2lhblRydXN0TWV0cmljcxI0LnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JheWVzaWFuVHJ1c3RNZXRyaWNzUmVxdWVzdBo1LnB1bHNlLmxlYXJuaW5nbG9nLnYxLkxvZ0JheWVzaWFuVHJ1c3RNZXRyaWNzUmVzcG9uc2USfQoUTG9nUnVsZUVmZmVjdGl2ZW5lc3MSMS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlRWZmZWN0aXZlbmVzc1JlcXVlc3QaMi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dSdWxlRWZmZWN0aXZlbmVzc1Jlc3BvbnNlEnoKE0dlbmVyYXRlVHJ1c3RSZXBvcnQSMC5wdWxzZS5sZWFybmluZ2xvZy52MS5HZW5lcmF0ZVRydXN0UmVwb3J0UmVxdWVzdBoxLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkdlbmVyYXRlVHJ1c3RSZXBvcnRSZXNwb25zZRJuCg9FeHBvcnRUcnVzdERhdGESLC5wdWxzZS5sZWFybmluZ2xvZy52MS5FeHBvcnRUcnVzdERhdGFSZXF1ZXN0Gi0ucHVsc2UubGVhcm5pbmdsb2cudjEuRXhwb3J0VHJ1c3REYXRhUmVzcG9uc2USbgoPSW1wb3J0VHJ1c3REYXRhEiwucHVsc2UubGVhcm5pbmdsb2cudjEuSW1wb3J0VHJ1c3REYXRhUmVxdWVzdBotLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkltcG9ydFRydXN0RGF0YVJlc3BvbnNlEmkKDEluZ2VzdEV2ZW50cxIpLnB1bHNlLmxlYXJuaW5nbG9nLnYxLkluZ2VzdEV2ZW50c1JlcXVlc3QaKi5wdWxzZS5sZWFybmluZ2xvZy52MS5Jbmdlc3RFdmVudHNSZXNwb25zZSgBMAESZwoMU3RyZWFtRXZlbnRzEikucHVsc2UubGVhcm5pbmdsb2cudjEuU3RyZWFtRXZlbnRzUmVxdWVzdBoqLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlN0cmVhbUV2ZW50c1Jlc3BvbnNlKAESWQoITG9nQmF0Y2gSJS5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dCYXRjaFJlcXVlc3QaJi5wdWxzZS5sZWFybmluZ2xvZy52MS5Mb2dCYXRjaFJlc3BvbnNlEmEKClJlYWRFdmVudHMSJy5wdWxzZS5sZWFybmluZ2xvZy52MS5SZWFkRXZlbnRzUmVxdWVzdBooLnB1bHNlLmxlYXJuaW5nbG9nLnYxLlJlYWRFdmVudHNSZXNwb25zZTABElkKCExpc3RSdW5zEiUucHVsc2UubGVhcm5pbmdsb2cudjEuTGlzdFJ1bnNSZXF1ZXN0GiYucHVsc2UubGVhcm5pbmdsb2cudjEuTGlzdFJ1bnNSZXNwb25zZRJYCgdIb2xkUnVuEiQucHVsc2UubGVhcm5pbmdsb2cudjEuSG9sZFJ1blJlcXVlc3QaJS5wdWxzZS5sZWFybmluZ2xvZy52MS5Ib2xkUnVuUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_rpc_error_details, file_pulse_trust_v1_trust]);
 
 /**
  * EventAck confirms that one event is durable in the log.
@@ -59,6 +59,14 @@ export type EventAck = Message<"pulse.learninglog.v1.EventAck"> & {
    * @generated from field: bool duplicate = 5;
    */
   duplicate: boolean;
+
+  /**
+   * What the PII guard matched in each redacted field, in the order of
+   * redacted_fields.
+   *
+   * @generated from field: repeated pulse.learninglog.v1.RedactedField redactions = 6;
+   */
+  redactions: RedactedField[];
 };
 
 /**
@@ -67,6 +75,43 @@ export type EventAck = Message<"pulse.learninglog.v1.EventAck"> & {
  */
 export const EventAckSchema: GenMessage<EventAck> = /*@__PURE__*/
   messageDesc(file_pulse_learninglog_v1_learning_log, 0);
+
+/**
+ * RedactedField says why the PII guard redacted one field.
+ *
+ * @generated from message pulse.learninglog.v1.RedactedField
+ */
+export type RedactedField = Message<"pulse.learninglog.v1.RedactedField"> & {
+  /**
+   * The field's path, e.g. "data.email".
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * "key" when the field's key names secret or personal data, "value" when
+   * the value looked like it (an e-mail address, a card number, a bearer
+   * credential).
+   *
+   * @generated from field: string matched = 2;
+   */
+  matched: string;
+
+  /**
+   * The rule that matched, in words.
+   *
+   * @generated from field: string rule = 3;
+   */
+  rule: string;
+};
+
+/**
+ * Describes the message pulse.learninglog.v1.RedactedField.
+ * Use `create(RedactedFieldSchema)` to create a new message.
+ */
+export const RedactedFieldSchema: GenMessage<RedactedField> = /*@__PURE__*/
+  messageDesc(file_pulse_learninglog_v1_learning_log, 1);
 
 /**
  * LogEventRequest is a free-form event.
@@ -108,7 +153,7 @@ export type LogEventRequest = Message<"pulse.learninglog.v1.LogEventRequest"> & 
  * Use `create(LogEventRequestSchema)` to create a new message.
  */
 export const LogEventRequestSchema: GenMessage<LogEventRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 1);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 2);
 
 /**
  * LogEventResponse acknowledges a LogEvent.
@@ -129,7 +174,7 @@ export type LogEventResponse = Message<"pulse.learninglog.v1.LogEventResponse"> 
  * Use `create(LogEventResponseSchema)` to create a new message.
  */
 export const LogEventResponseSchema: GenMessage<LogEventResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 2);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 3);
 
 /**
  * LogVariableWeightChangeRequest is a variable's weight change.
@@ -171,7 +216,7 @@ export type LogVariableWeightChangeRequest = Message<"pulse.learninglog.v1.LogVa
  * Use `create(LogVariableWeightChangeRequestSchema)` to create a new message.
  */
 export const LogVariableWeightChangeRequestSchema: GenMessage<LogVariableWeightChangeRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 3);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 4);
 
 /**
  * LogVariableWeightChangeResponse acknowledges a LogVariableWeightChange.
@@ -192,7 +237,7 @@ export type LogVariableWeightChangeResponse = Message<"pulse.learninglog.v1.LogV
  * Use `create(LogVariableWeightChangeResponseSchema)` to create a new message.
  */
 export const LogVariableWeightChangeResponseSchema: GenMessage<LogVariableWeightChangeResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 4);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 5);
 
 /**
  * LogSymbolicUpgradeRequest is an applied symbolic upgrade plan.
@@ -220,7 +265,7 @@ export type LogSymbolicUpgradeRequest = Message<"pulse.learninglog.v1.LogSymboli
  * Use `create(LogSymbolicUpgradeRequestSchema)` to create a new message.
  */
 export const LogSymbolicUpgradeRequestSchema: GenMessage<LogSymbolicUpgradeRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 5);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 6);
 
 /**
  * LogSymbolicUpgradeResponse acknowledges a LogSymbolicUpgrade.
@@ -241,7 +286,7 @@ export type LogSymbolicUpgradeResponse = Message<"pulse.learninglog.v1.LogSymbol
  * Use `create(LogSymbolicUpgradeResponseSchema)` to create a new message.
  */
 export const LogSymbolicUpgradeResponseSchema: GenMessage<LogSymbolicUpgradeResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 6);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 7);
 
 /**
  * LogRevisionTriggerRequest is a triggered symbolic revision.
@@ -269,7 +314,7 @@ export type LogRevisionTriggerRequest = Message<"pulse.learninglog.v1.LogRevisio
  * Use `create(LogRevisionTriggerRequestSchema)` to create a new message.
  */
 export const LogRevisionTriggerRequestSchema: GenMessage<LogRevisionTriggerRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 7);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 8);
 
 /**
  * LogRevisionTriggerResponse acknowledges a LogRevisionTrigger.
@@ -290,7 +335,7 @@ export type LogRevisionTriggerResponse = Message<"pulse.learninglog.v1.LogRevisi
  * Use `create(LogRevisionTriggerResponseSchema)` to create a new message.
  */
 export const LogRevisionTriggerResponseSchema: GenMessage<LogRevisionTriggerResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 8);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 9);
 
 /**
  * LogArcRegretRequest is a set of arc regret scores.
@@ -318,7 +363,7 @@ export type LogArcRegretRequest = Message<"pulse.learninglog.v1.LogArcRegretRequ
  * Use `create(LogArcRegretRequestSchema)` to create a new message.
  */
 export const LogArcRegretRequestSchema: GenMessage<LogArcRegretRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 9);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 10);
 
 /**
  * LogArcRegretResponse acknowledges a LogArcRegret.
@@ -339,7 +384,7 @@ export type LogArcRegretResponse = Message<"pulse.learninglog.v1.LogArcRegretRes
  * Use `create(LogArcRegretResponseSchema)` to create a new message.
  */
 export const LogArcRegretResponseSchema: GenMessage<LogArcRegretResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 10);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 11);
 
 /**
  * LogLearningSummaryRequest is a meta-learning summary.
@@ -367,7 +412,7 @@ export type LogLearningSummaryRequest = Message<"pulse.learninglog.v1.LogLearnin
  * Use `create(LogLearningSummaryRequestSchema)` to create a new message.
  */
 export const LogLearningSummaryRequestSchema: GenMessage<LogLearningSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 11);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 12);
 
 /**
  * LogLearningSummaryResponse acknowledges a LogLearningSummary.
@@ -388,7 +433,7 @@ export type LogLearningSummaryResponse = Message<"pulse.learninglog.v1.LogLearni
  * Use `create(LogLearningSummaryResponseSchema)` to create a new message.
  */
 export const LogLearningSummaryResponseSchema: GenMessage<LogLearningSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 12);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 13);
 
 /**
  * LogRuleActivationRequest is one activation of a rule.
@@ -444,7 +489,7 @@ export type LogRuleActivationRequest = Message<"pulse.learninglog.v1.LogRuleActi
  * Use `create(LogRuleActivationRequestSchema)` to create a new message.
  */
 export const LogRuleActivationRequestSchema: GenMessage<LogRuleActivationRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 13);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 14);
 
 /**
  * LogRuleActivationResponse acknowledges a LogRuleActivation.
@@ -465,7 +510,7 @@ export type LogRuleActivationResponse = Message<"pulse.learninglog.v1.LogRuleAct
  * Use `create(LogRuleActivationResponseSchema)` to create a new message.
  */
 export const LogRuleActivationResponseSchema: GenMessage<LogRuleActivationResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 14);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 15);
 
 /**
  * LogBayesianTrustMetricsRequest names the key whose metrics to log.
@@ -500,7 +545,7 @@ export type LogBayesianTrustMetricsRequest = Message<"pulse.learninglog.v1.LogBa
  * Use `create(LogBayesianTrustMetricsRequestSchema)` to create a new message.
  */
 export const LogBayesianTrustMetricsRequestSchema: GenMessage<LogBayesianTrustMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 15);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 16);
 
 /**
  * LogBayesianTrustMetricsResponse acknowledges a LogBayesianTrustMetrics.
@@ -528,7 +573,7 @@ export type LogBayesianTrustMetricsResponse = Message<"pulse.learninglog.v1.LogB
  * Use `create(LogBayesianTrustMetricsResponseSchema)` to create a new message.
  */
 export const LogBayesianTrustMetricsResponseSchema: GenMessage<LogBayesianTrustMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 16);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 17);
 
 /**
  * LogRuleEffectivenessRequest is a rule's measured effectiveness.
@@ -577,7 +622,7 @@ export type LogRuleEffectivenessRequest = Message<"pulse.learninglog.v1.LogRuleE
  * Use `create(LogRuleEffectivenessRequestSchema)` to create a new message.
  */
 export const LogRuleEffectivenessRequestSchema: GenMessage<LogRuleEffectivenessRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 17);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 18);
 
 /**
  * LogRuleEffectivenessResponse acknowledges a LogRuleEffectiveness.
@@ -598,7 +643,7 @@ export type LogRuleEffectivenessResponse = Message<"pulse.learninglog.v1.LogRule
  * Use `create(LogRuleEffectivenessResponseSchema)` to create a new message.
  */
 export const LogRuleEffectivenessResponseSchema: GenMessage<LogRuleEffectivenessResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 18);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 19);
 
 /**
  * GenerateTrustReportRequest sets the report's filters.
@@ -633,7 +678,7 @@ export type GenerateTrustReportRequest = Message<"pulse.learninglog.v1.GenerateT
  * Use `create(GenerateTrustReportRequestSchema)` to create a new message.
  */
 export const GenerateTrustReportRequestSchema: GenMessage<GenerateTrustReportRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 19);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 20);
 
 /**
  * GenerateTrustReportResponse carries the report and the logged event.
@@ -661,7 +706,7 @@ export type GenerateTrustReportResponse = Message<"pulse.learninglog.v1.Generate
  * Use `create(GenerateTrustReportResponseSchema)` to create a new message.
  */
 export const GenerateTrustReportResponseSchema: GenMessage<GenerateTrustReportResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 20);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 21);
 
 /**
  * ExportTrustDataRequest names the export file.
@@ -682,7 +727,7 @@ export type ExportTrustDataRequest = Message<"pulse.learninglog.v1.ExportTrustDa
  * Use `create(ExportTrustDataRequestSchema)` to create a new message.
  */
 export const ExportTrustDataRequestSchema: GenMessage<ExportTrustDataRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 21);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 22);
 
 /**
  * ExportTrustDataResponse tells whether the export worked.
@@ -717,7 +762,7 @@ export type ExportTrustDataResponse = Message<"pulse.learninglog.v1.ExportTrustD
  * Use `create(ExportTrustDataResponseSchema)` to create a new message.
  */
 export const ExportTrustDataResponseSchema: GenMessage<ExportTrustDataResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 22);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 23);
 
 /**
  * ImportTrustDataRequest names the import file.
@@ -738,7 +783,7 @@ export type ImportTrustDataRequest = Message<"pulse.learninglog.v1.ImportTrustDa
  * Use `create(ImportTrustDataRequestSchema)` to create a new message.
  */
 export const ImportTrustDataRequestSchema: GenMessage<ImportTrustDataRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 23);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 24);
 
 /**
  * ImportTrustDataResponse tells whether the import worked.
@@ -773,7 +818,7 @@ export type ImportTrustDataResponse = Message<"pulse.learninglog.v1.ImportTrustD
  * Use `create(ImportTrustDataResponseSchema)` to create a new message.
  */
 export const ImportTrustDataResponseSchema: GenMessage<ImportTrustDataResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 24);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 25);
 
 /**
  * LearningEvent is any one event of the catalog, for batches and streams.
@@ -876,7 +921,7 @@ export type LearningEvent = Message<"pulse.learninglog.v1.LearningEvent"> & {
  * Use `create(LearningEventSchema)` to create a new message.
  */
 export const LearningEventSchema: GenMessage<LearningEvent> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 25);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 26);
 
 /**
  * EventError says why one event of a batch was rejected.
@@ -919,7 +964,7 @@ export type EventError = Message<"pulse.learninglog.v1.EventError"> & {
  * Use `create(EventErrorSchema)` to create a new message.
  */
 export const EventErrorSchema: GenMessage<EventError> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 26);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 27);
 
 /**
  * IngestEventsRequest is one batch on the IngestEvents stream.
@@ -947,7 +992,7 @@ export type IngestEventsRequest = Message<"pulse.learninglog.v1.IngestEventsRequ
  * Use `create(IngestEventsRequestSchema)` to create a new message.
  */
 export const IngestEventsRequestSchema: GenMessage<IngestEventsRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 27);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 28);
 
 /**
  * IngestEventsResponse answers one batch once it is durable.
@@ -1020,7 +1065,7 @@ export type IngestEventsResponse = Message<"pulse.learninglog.v1.IngestEventsRes
  * Use `create(IngestEventsResponseSchema)` to create a new message.
  */
 export const IngestEventsResponseSchema: GenMessage<IngestEventsResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 28);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 29);
 
 /**
  * EventRedaction names the fields of one event of a batch that the PII guard
@@ -1042,6 +1087,13 @@ export type EventRedaction = Message<"pulse.learninglog.v1.EventRedaction"> & {
    * @generated from field: repeated string fields = 2;
    */
   fields: string[];
+
+  /**
+   * What the PII guard matched in each of them, in the same order.
+   *
+   * @generated from field: repeated pulse.learninglog.v1.RedactedField details = 3;
+   */
+  details: RedactedField[];
 };
 
 /**
@@ -1049,7 +1101,7 @@ export type EventRedaction = Message<"pulse.learninglog.v1.EventRedaction"> & {
  * Use `create(EventRedactionSchema)` to create a new message.
  */
 export const EventRedactionSchema: GenMessage<EventRedaction> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 29);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 30);
 
 /**
  * StreamEventsRequest is one message of the StreamEvents client stream.
@@ -1070,7 +1122,7 @@ export type StreamEventsRequest = Message<"pulse.learninglog.v1.StreamEventsRequ
  * Use `create(StreamEventsRequestSchema)` to create a new message.
  */
 export const StreamEventsRequestSchema: GenMessage<StreamEventsRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 30);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 31);
 
 /**
  * StreamEventsResponse summarises a whole StreamEvents call.
@@ -1119,7 +1171,7 @@ export type StreamEventsResponse = Message<"pulse.learninglog.v1.StreamEventsRes
  * Use `create(StreamEventsResponseSchema)` to create a new message.
  */
 export const StreamEventsResponseSchema: GenMessage<StreamEventsResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 31);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 32);
 
 /**
  * LogBatchRequest is a batch of events in one unary call.
@@ -1140,7 +1192,7 @@ export type LogBatchRequest = Message<"pulse.learninglog.v1.LogBatchRequest"> & 
  * Use `create(LogBatchRequestSchema)` to create a new message.
  */
 export const LogBatchRequestSchema: GenMessage<LogBatchRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 32);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 33);
 
 /**
  * PartialSuccess reports rejected events, in the manner of OTLP.
@@ -1168,7 +1220,7 @@ export type PartialSuccess = Message<"pulse.learninglog.v1.PartialSuccess"> & {
  * Use `create(PartialSuccessSchema)` to create a new message.
  */
 export const PartialSuccessSchema: GenMessage<PartialSuccess> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 33);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 34);
 
 /**
  * LogBatchResponse answers a LogBatch once the accepted events are durable.
@@ -1203,7 +1255,7 @@ export type LogBatchResponse = Message<"pulse.learninglog.v1.LogBatchResponse"> 
  * Use `create(LogBatchResponseSchema)` to create a new message.
  */
 export const LogBatchResponseSchema: GenMessage<LogBatchResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 34);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 35);
 
 /**
  * ReadEventsRequest selects the records to replay.
@@ -1268,7 +1320,7 @@ export type ReadEventsRequest = Message<"pulse.learninglog.v1.ReadEventsRequest"
  * Use `create(ReadEventsRequestSchema)` to create a new message.
  */
 export const ReadEventsRequestSchema: GenMessage<ReadEventsRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 35);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 36);
 
 /**
  * LogRecord is one record of the log.
@@ -1317,7 +1369,7 @@ export type LogRecord = Message<"pulse.learninglog.v1.LogRecord"> & {
  * Use `create(LogRecordSchema)` to create a new message.
  */
 export const LogRecordSchema: GenMessage<LogRecord> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 36);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 37);
 
 /**
  * ReadEventsResponse carries records in seq order, several per message.
@@ -1338,7 +1390,7 @@ export type ReadEventsResponse = Message<"pulse.learninglog.v1.ReadEventsRespons
  * Use `create(ReadEventsResponseSchema)` to create a new message.
  */
 export const ReadEventsResponseSchema: GenMessage<ReadEventsResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 37);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 38);
 
 /**
  * ListRunsRequest selects the runs to list.
@@ -1359,7 +1411,7 @@ export type ListRunsRequest = Message<"pulse.learninglog.v1.ListRunsRequest"> & 
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 38);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 39);
 
 /**
  * RunInfo describes one run, from the run index.
@@ -1432,7 +1484,7 @@ export type RunInfo = Message<"pulse.learninglog.v1.RunInfo"> & {
  * Use `create(RunInfoSchema)` to create a new message.
  */
 export const RunInfoSchema: GenMessage<RunInfo> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 39);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 40);
 
 /**
  * ListRunsResponse lists runs by first seq.
@@ -1460,7 +1512,7 @@ export type ListRunsResponse = Message<"pulse.learninglog.v1.ListRunsResponse"> 
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 40);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 41);
 
 /**
  * HoldRunRequest names the run a process is logging into.
@@ -1481,7 +1533,7 @@ export type HoldRunRequest = Message<"pulse.learninglog.v1.HoldRunRequest"> & {
  * Use `create(HoldRunRequestSchema)` to create a new message.
  */
 export const HoldRunRequestSchema: GenMessage<HoldRunRequest> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 41);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 42);
 
 /**
  * HoldRunResponse is sent once, when the server has taken the hold.
@@ -1502,7 +1554,7 @@ export type HoldRunResponse = Message<"pulse.learninglog.v1.HoldRunResponse"> & 
  * Use `create(HoldRunResponseSchema)` to create a new message.
  */
 export const HoldRunResponseSchema: GenMessage<HoldRunResponse> = /*@__PURE__*/
-  messageDesc(file_pulse_learninglog_v1_learning_log, 42);
+  messageDesc(file_pulse_learninglog_v1_learning_log, 43);
 
 /**
  * RunStatus is where a run stands.
