@@ -174,10 +174,38 @@ export function markUndecodable(deserialize: grpc.deserialize<unknown>): grpc.de
   };
 }
 
+/**
+ * A message of a request stream, decoded only when the handler takes it:
+ * grpc-js reads each stream's next messages ahead of the handler, and a
+ * decoded batch of events is many times its wire bytes, so what waits on
+ * hundreds of streams is bytes, and what is decoded is bounded by what the
+ * handlers take (the ingest handlers' shared read-ahead budget).
+ */
+class Deferred {
+  constructor(
+    readonly bytes: Buffer,
+    private readonly deserialize: grpc.deserialize<unknown>,
+  ) {}
+  decode(): unknown {
+    return this.deserialize(this.bytes);
+  }
+}
+
 /** The decoded request, or the status for one that did not decode. */
 function decoded(value: unknown): unknown {
   if (!(value instanceof Undecodable)) return value;
   return Promise.reject(undecodableError(value.error));
+}
+
+/** Whether the client streams the method's requests. */
+function requestStreamed(method: DescMethod): boolean {
+  return method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
+}
+
+/** A request stream's messages as {@link Deferred}: decoded as the handler takes them (see {@link requestsOf}). */
+function deferredDeserializer(schema: DescMessage): grpc.deserialize<unknown> {
+  const deserialize = requestDeserializer(schema);
+  return (bytes: Buffer) => new Deferred(bytes, deserialize);
 }
 
 /** The gRPC path of a method: /<fully qualified service>/<proto method name>. */
@@ -195,10 +223,10 @@ export function createServiceDefinition(service: DescService): grpc.ServiceDefin
     definition[method.localName] = {
       path: methodPath(method),
       originalName: method.name,
-      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      requestStream: requestStreamed(method),
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: serializer(method.input),
-      requestDeserialize: requestDeserializer(method.input),
+      requestDeserialize: requestStreamed(method) ? deferredDeserializer(method.input) : requestDeserializer(method.input),
       responseSerialize: serializer(method.output),
       responseDeserialize: deserializer(method.output),
     };
@@ -267,7 +295,8 @@ function answering(call: AnyCall, path: string, sink: InternalErrorSink, start: 
  */
 async function* requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, probe: CallProbe | undefined): AsyncIterable<unknown> {
   try {
-    for await (const request of call.iterator({ destroyOnReturn: false })) {
+    for await (const message of call.iterator({ destroyOnReturn: false })) {
+      const request = message instanceof Deferred ? message.decode() : message;
       probe?.received(request);
       yield await decoded(request);
     }

@@ -23,7 +23,7 @@ const RUNS = Number(process.env.PULSE_FUZZ_RUNS ?? 60);
 /** Calls of one fast-check run, sent at once. */
 const CALLS_PER_RUN = 10;
 const DEADLINE_MS = 5_000;
-/** Deadline of calls that never end by design (ReadEvents with follow, Health.Watch). */
+/** Deadline of calls that never end by design (ReadEvents with follow, HoldRun, Health.Watch). */
 const ENDLESS_DEADLINE_MS = 400;
 const MESSAGE_BYTES_MAX = 4 * 1024 * 1024;
 
@@ -61,7 +61,8 @@ const decodes = (schema: DescMessage, bytes: Uint8Array): boolean => {
 
 /** True for a call that streams until cancelled by design. */
 function endless(t: Target, payloads: readonly Uint8Array[]): boolean {
-  if (t.path === "/grpc.health.v1.Health/Watch") return true;
+  // Health.Watch, and HoldRun: a held run stays open until the client goes.
+  if (t.path === "/grpc.health.v1.Health/Watch" || t.path === methodPath(LearningLogService.method.holdRun)) return true;
   if (t.input?.typeName === ReadEventsRequestSchema.typeName && payloads.length > 0) {
     try {
       return fromBinary(ReadEventsRequestSchema, payloads[0]).follow;
