@@ -429,9 +429,11 @@ function indexPart(): void {
     return `"event_type":"${type}","data":{"variable":"var_${i % 500}","i":${i}}`;
   };
   // Bodies as the event writer hands them over: the event's body and the run member joined per event (a new, unflattened string each time).
+  // With the event type beside, as the event writer hands it to the index (it does not read the joined body).
   const plain = Array.from({ length: batchEvents }, (_, i) => bodyOf(i));
+  const typeOf = (body: string) => body.slice(14, body.indexOf('"', 14));
   const make = (run: string | undefined): AppendEntry[][] =>
-    Array.from({ length: batches }, () => plain.map((body) => ({ eventId: randomUUID(), body: run === undefined ? body : body + runMember(run), run })));
+    Array.from({ length: batches }, () => plain.map((body) => ({ eventId: randomUUID(), body: run === undefined ? body : body + runMember(run), run, eventType: run === undefined ? undefined : typeOf(body) })));
   const variants = [
     { name: "records with a run (one run)", run: "ingest-run" as string | undefined },
     { name: "records without a run", run: undefined },
