@@ -194,7 +194,11 @@ describe("operations: health checking and reflection", () => {
   it("builds a FileDescriptorSet (for grpcurl -protoset) with every file the services need, dependencies first", () => {
     const set = fromBinary(FileDescriptorSetSchema, fileDescriptorSet([LearningLogService, TrustService]));
     const names = set.file.map((f) => f.name);
-    assert.deepEqual(new Set(names), new Set(["google/protobuf/struct.proto", "pulse/trust/v1/trust.proto", "pulse/learninglog/v1/learning_log.proto"]));
+    // error_details (batch errors' field violations) brings duration (RetryInfo's delay).
+    assert.deepEqual(
+      new Set(names),
+      new Set(["google/protobuf/struct.proto", "google/protobuf/duration.proto", "google/rpc/error_details.proto", "pulse/trust/v1/trust.proto", "pulse/learninglog/v1/learning_log.proto"]),
+    );
     for (const [i, f] of set.file.entries()) for (const dep of f.dependency) assert.ok(names.indexOf(dep) < i, `${dep} before ${f.name}`);
   });
 });
