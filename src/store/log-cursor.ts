@@ -11,6 +11,13 @@ import { TimeBound } from "./time-bound.js";
 const NEWLINE = 0x0a;
 
 
+/** True when the line at `start` begins as this service writes lines (a byte loop: cheaper than a native call per line). */
+function startsWithId(buf: Buffer, start: number): boolean {
+  if (start + ID_PREFIX.length > buf.length) return false;
+  for (let i = 0; i < ID_PREFIX.length; i++) if (buf[start + i] !== ID_PREFIX[i]) return false;
+  return true;
+}
+
 /** The run of the line {@link scanRecord} read last, for the filter to ask for (only reads by run do). */
 function runScanned(buf: Buffer): () => string | undefined {
   const { runStart, runEnd } = scanned;
@@ -194,7 +201,7 @@ export class LogCursor implements RecordCursor {
       const lineStart = pos;
       if (skipThrough !== undefined) {
         if (hit < lineStart) hit = this.nextRunHit(buf, lineStart);
-        if (nl < hit && buf.compare(ID_PREFIX, 0, ID_PREFIX.length, lineStart, lineStart + ID_PREFIX.length) === 0) {
+        if (nl < hit && startsWithId(buf, lineStart)) {
           pos = nl + 1;
           continue;
         }
