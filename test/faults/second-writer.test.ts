@@ -65,7 +65,10 @@ describe("one writer per log file, whatever its name", () => {
   it("the identity lock moves to the new active file at a rotation: a hard link to the new file is refused", async () => {
     const { appender } = await Appender.open({ path: logPath, segmentBytesMax: 200 });
     try {
-      for (let i = 0; i < 4; i++) await appender.append([entry(i)]);
+      // A record is ~190 bytes: every second commit rotates, after its appends are answered. The
+      // fifth commit runs after the fourth's rotation (commits are serial) and rotates nothing, so
+      // once it is answered the active file is the new one, under its lock.
+      for (let i = 0; i < 5; i++) await appender.append([entry(i)]);
       const hard = join(tmp.path, "log", "hard-after-rotation.jsonl");
       await link(logPath, hard);
       await assert.rejects(Appender.open({ path: hard }), LogLockedError);
