@@ -63,9 +63,9 @@ describe("one writer per log file, whatever its name", () => {
   });
 
   it("the identity lock moves to the new active file at a rotation: a hard link to the new file is refused", async () => {
-    const { appender } = await Appender.open({ path: logPath, segmentBytesMax: 200 });
+    const { appender } = await Appender.open({ path: logPath, segmentBytesMax: 300 });
     try {
-      // A record is ~190 bytes: every second commit rotates, after its appends are answered. The
+      // A line is 216 bytes: every second commit rotates, after its appends are answered. The
       // fifth commit runs after the fourth's rotation (commits are serial) and rotates nothing, so
       // once it is answered the active file is the new one, under its lock.
       for (let i = 0; i < 5; i++) await appender.append([entry(i)]);
