@@ -3,21 +3,15 @@ import { constants } from "node:fs";
 import { link, open, readdir, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { currentBoot, livenessOf, ownStartTime, pidExists, type ProcessRef } from "./process-liveness.js";
 
-/** Who holds a log, as written in its lock file. */
-export interface LockOwner {
-  pid: number;
-  host: string;
+/**
+ * Who holds a log, as written in its lock file: the process (pid, host, start
+ * time and boot, so a reused pid or a lock from an earlier boot is seen stale).
+ */
+export interface LockOwner extends ProcessRef {
   /** ISO time the holder took the lock. */
   since: string;
-  /**
-   * The holder's start time, in clock ticks since boot (Linux: field 22 of
-   * /proc/<pid>/stat). A live process with the lock's pid but another start
-   * time is not the holder: the pid was reused.
-   */
-  started?: number;
-  /** The boot the holder ran in (Linux: /proc/sys/kernel/random/boot_id): a lock from an earlier boot is stale. */
-  boot?: string;
 }
 
 /** Thrown when another live process holds the log. */
@@ -73,7 +67,7 @@ export interface LogLockOptions {
 }
 
 // Locks this process holds or is taking: a second writer in the same process is refused too
-// (and a lock naming our own pid that is in neither set is a dead predecessor's, see holderOf).
+// (and a lock naming our own pid that is in neither set is a dead predecessor's, see livenessOf).
 const heldHere = new Set<string>();
 // The content of every lock this process holds (each names a fresh id): a lock file reached by
 // another path (a bind mount) holding one of them is ours and alive, not a dead predecessor's.
@@ -108,86 +102,6 @@ async function canonicalPath(logPath: string): Promise<string> {
 
 const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-// ---------------------------------------------------------------- who is alive
-
-/** A process as /proc shows it (Linux). */
-interface ProcState {
-  /** R, S, D, Z (zombie: exited, not yet reaped), X (dead)... */
-  state: string;
-  /** Clock ticks since boot when it started. */
-  started: number;
-  /** It is exiting: PF_EXITING set, or a SIGKILL pending (killed, not yet torn down). */
-  exiting: boolean;
-}
-
-const PF_EXITING = 0x4;
-const SIGKILL_BIT = 1n << 8n;
-
-/** /proc/<pid>/stat and status, or undefined when they cannot be read (no procfs, hidepid, the process gone meanwhile). */
-async function procState(pid: number | "self"): Promise<ProcState | undefined> {
-  let stat: string;
-  let status: string;
-  try {
-    [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, "latin1"), readFile(`/proc/${pid}/status`, "latin1")]);
-  } catch {
-    return undefined;
-  }
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; the fields follow the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const state = fields[0];
-  const flags = Number(fields[6]);
-  const started = Number(fields[19]);
-  if (state === undefined || !Number.isFinite(flags) || !Number.isSafeInteger(started)) return undefined;
-  const pending = (name: string) => {
-    const m = new RegExp(`^${name}:\\s*([0-9a-f]+)$`, "m").exec(status);
-    return m !== null && (BigInt(`0x${m[1]}`) & SIGKILL_BIT) !== 0n;
-  };
-  return { state, started, exiting: (flags & PF_EXITING) !== 0 || pending("SigPnd") || pending("ShdPnd") };
-}
-
-let bootId: Promise<string | undefined> | undefined;
-function currentBoot(): Promise<string | undefined> {
-  bootId ??= readFile("/proc/sys/kernel/random/boot_id", "latin1").then(
-    (t) => t.trim() || undefined,
-    () => undefined,
-  );
-  return bootId;
-}
-
-type Holder = { state: "alive" } | { state: "exiting" } | { state: "dead"; reason: LockTakeover["reason"] };
-
-/**
- * Whether the process named in a lock still holds it. Checked from here only
- * on the same host; a holder on another host counts as alive.
- */
-async function holderOf(owner: LockOwner, host: string): Promise<Holder> {
-  if (owner.host !== host) return { state: "alive" };
-  // Our own pid in a lock we do not hold is a dead predecessor's (pid reuse, e.g. pid 1 in containers).
-  if (owner.pid === process.pid) return { state: "dead", reason: "reused-pid" };
-  const boot = await currentBoot();
-  if (owner.boot !== undefined && boot !== undefined && owner.boot !== boot) return { state: "dead", reason: "rebooted" };
-  try {
-    process.kill(owner.pid, 0);
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    if (errnoOf(err) !== "EPERM") return { state: "dead", reason: "dead" };
-  }
-  const proc = await procState(owner.pid);
-  if (proc === undefined) {
-    // No /proc to look closer (or it is hidden): it exists, unless it vanished meanwhile.
-    try {
-      process.kill(owner.pid, 0);
-      return { state: "alive" };
-    } catch (err) {
-      return errnoOf(err) === "EPERM" ? { state: "alive" } : { state: "dead", reason: "dead" };
-    }
-  }
-  // A zombie has exited (its files, the log and the port, are closed); only its parent has not reaped it yet.
-  if (proc.state === "Z" || proc.state === "X" || proc.state === "x") return { state: "dead", reason: "dead" };
-  if (owner.started !== undefined && owner.started !== proc.started) return { state: "dead", reason: "reused-pid" };
-  return proc.exiting ? { state: "exiting" } : { state: "alive" };
-}
 
 /** Parses a lock file's bytes; undefined when they hold no valid owner (empty, cut short, not ours). */
 function parseOwner(bytes: Buffer): LockOwner | undefined {
@@ -226,13 +140,8 @@ async function removeLeftovers(path: string): Promise<void> {
     const m = /^(?:takeover\.)?(\d+)\.(?:[0-9a-f-]{36}\.)?(?:tmp|stale)$/.exec(name.slice(prefix.length));
     if (m === null) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-      continue; // its process may still be using it
-    } catch (err) {
-      if (errnoOf(err) === "EPERM") continue;
-    }
+    // Its process may still be using it.
+    if (pid === process.pid || pidExists(pid)) continue;
     await unlink(join(dir, name)).catch(() => undefined);
   }
 }
@@ -294,7 +203,7 @@ async function judge(path: string, bytes: Buffer, host: string, corruptGraceMs: 
     if (age >= 0 && age < corruptGraceMs) return { state: "wait" };
     return { state: "stale", takeover: { lockPath: path, reason: "corrupt", content: JSON.stringify(bytes.subarray(0, 120).toString("utf8")) } };
   }
-  const holder = await holderOf(owner, host);
+  const holder = await livenessOf(owner, host);
   if (holder.state === "alive") return { state: "alive", owner };
   if (holder.state === "exiting") return { state: "wait" };
   return { state: "stale", takeover: { lockPath: path, reason: holder.reason, previous: owner } };
@@ -410,8 +319,7 @@ async function acquireLockFile(path: string, key: string, options: LogLockOption
 async function take(path: string, key: string, options: LogLockOptions): Promise<LogLock> {
   const exitWaitMs = options.exitWaitMs ?? 5_000;
   const corruptGraceMs = options.corruptGraceMs ?? 1_000;
-  const self = await procState("self");
-  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), started: self?.started, boot: await currentBoot() };
+  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), started: await ownStartTime(), boot: await currentBoot() };
   // The id makes each lock's content unique, so this process knows its own locks by content (heldContents).
   const content = JSON.stringify({ ...me, id: randomUUID() }) + "\n";
   try {
