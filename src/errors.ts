@@ -90,6 +90,37 @@ export class ServiceError extends Error {
 }
 
 /**
+ * How the file system failed, by errno: the one table every caller that
+ * turns a file-system error into a status reads.
+ * - "full": no room (ENOSPC, EDQUOT): RESOURCE_EXHAUSTED, retry later or elsewhere;
+ * - "not-permitted": the server may not do that to that path (permissions, a
+ *   read-only file system, a file where a folder was expected or the reverse);
+ * - "failed": any other I/O failure (EIO...): UNAVAILABLE, retryable.
+ */
+export type ErrnoKind = "full" | "not-permitted" | "failed";
+
+const ERRNO_KINDS: ReadonlyMap<string, ErrnoKind> = new Map([
+  ["ENOSPC", "full"],
+  ["EDQUOT", "full"],
+  ["EACCES", "not-permitted"],
+  ["EPERM", "not-permitted"],
+  ["EROFS", "not-permitted"],
+  ["EISDIR", "not-permitted"],
+  ["ENOTDIR", "not-permitted"],
+]);
+
+/** The errno code of a file-system error (EIO, ENOSPC...), when it has one. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Which kind of failure an errno is (see {@link ErrnoKind}); "failed" for an error without one. */
+export function errnoKind(errno: string | undefined): ErrnoKind {
+  return (errno === undefined ? undefined : ERRNO_KINDS.get(errno)) ?? "failed";
+}
+
+/**
  * Maps a storage error (an errno from the file system) to the status a client
  * sees. A full disk is RESOURCE_EXHAUSTED (retry later, maybe elsewhere);
  * every other I/O failure is UNAVAILABLE (retryable). Neither is ever acked.
@@ -97,7 +128,7 @@ export class ServiceError extends Error {
 export function storageError(err: unknown): ServiceError {
   if (err instanceof ServiceError) return err;
   const errno = errnoOf(err);
-  if (errno === "ENOSPC" || errno === "EDQUOT") {
+  if (errnoKind(errno) === "full") {
     return new ServiceError(status.RESOURCE_EXHAUSTED, "log storage is full; nothing was written", { cause: err });
   }
   return new ServiceError(status.UNAVAILABLE, `log storage failed (${errno ?? "unknown error"}); nothing was written`, {
@@ -105,8 +136,19 @@ export function storageError(err: unknown): ServiceError {
   });
 }
 
-/** The errno code of a file-system error (EIO, ENOSPC...), when it has one. */
-export function errnoOf(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === "string" ? code : undefined;
+/**
+ * A file-system failure on a file a call names (a trust file), as the status
+ * a client sees: `what` says what was being done (`path: cannot write "x"`).
+ */
+export function fileError(err: unknown, what: string): ServiceError {
+  if (err instanceof ServiceError) return err;
+  const errno = errnoOf(err);
+  switch (errnoKind(errno)) {
+    case "full":
+      return new ServiceError(status.RESOURCE_EXHAUSTED, `${what}: no space left on the device`, { cause: err });
+    case "not-permitted":
+      return new ServiceError(status.FAILED_PRECONDITION, `${what}: the server may not do that (${errno})`, { cause: err });
+    case "failed":
+      return new ServiceError(status.UNAVAILABLE, `${what}: the file system failed (${errno ?? "unknown error"})`, { cause: err });
+  }
 }

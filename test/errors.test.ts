@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import { ServiceError, storageError } from "../src/errors.js";
+import { errnoKind, fileError, ServiceError, storageError } from "../src/errors.js";
 
 describe("ServiceError field violations", () => {
   it("invalid() names the field as data and in the message", () => {
@@ -28,5 +28,30 @@ describe("ServiceError field violations", () => {
     assert.deepEqual(new ServiceError(status.UNAVAILABLE, "down").violations, []);
     assert.equal(storageError(Object.assign(new Error("x"), { code: "ENOSPC" })).code, status.RESOURCE_EXHAUSTED);
     assert.equal(storageError(Object.assign(new Error("x"), { code: "EIO" })).code, status.UNAVAILABLE);
+  });
+});
+
+describe("the errno table", () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: failed`), { code });
+
+  it("sorts errnos into full, not permitted and failed", () => {
+    assert.equal(errnoKind("ENOSPC"), "full");
+    assert.equal(errnoKind("EDQUOT"), "full");
+    for (const code of ["EACCES", "EPERM", "EROFS", "EISDIR", "ENOTDIR"]) assert.equal(errnoKind(code), "not-permitted");
+    assert.equal(errnoKind("EIO"), "failed");
+    assert.equal(errnoKind(undefined), "failed");
+  });
+
+  it("storage errors and file errors read the same table, each in its own words", () => {
+    assert.equal(storageError(errno("EDQUOT")).code, status.RESOURCE_EXHAUSTED);
+    assert.equal(storageError(errno("EACCES")).message, "log storage failed (EACCES); nothing was written");
+    const full = fileError(errno("ENOSPC"), 'path: cannot write "t.json"');
+    assert.deepEqual([full.code, full.message], [status.RESOURCE_EXHAUSTED, 'path: cannot write "t.json": no space left on the device']);
+    const refused = fileError(errno("EROFS"), 'path: cannot write "t.json"');
+    assert.deepEqual([refused.code, refused.message], [status.FAILED_PRECONDITION, 'path: cannot write "t.json": the server may not do that (EROFS)']);
+    const failed = fileError(new Error("boom"), 'path: cannot read "t.json"');
+    assert.deepEqual([failed.code, failed.message], [status.UNAVAILABLE, 'path: cannot read "t.json": the file system failed (unknown error)']);
+    const own = ServiceError.invalid("path", "bad");
+    assert.equal(fileError(own, "x"), own);
   });
 });

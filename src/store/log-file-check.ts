@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { ServiceError } from "../errors.js";
+import { errnoOf, ServiceError } from "../errors.js";
 import type { StoreFileHandle, StoreFileSystem } from "./file-system.js";
 
 /** What happened to the active log file under the writer. */
@@ -29,7 +29,6 @@ export class LogFileChangedError extends ServiceError {
   }
 }
 
-const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
 /**
  * Checks that the open active file is still the log: still linked (nlink

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
+import { errnoOf } from "../errors.js";
 import type { ImportMode } from "./client.js";
 import { ensurePrivateDir, syncDir, writeFileAtomically } from "./atomic-file.js";
 import type { TrustRecord } from "./tracker.js";
@@ -98,7 +99,6 @@ export function decodeSnapshot(text: string, what: string): Snapshot {
   return { seq: value.seq as number, trustSeq: value.trust_seq as number, records: recordsFromJson(value.records, what) };
 }
 
-const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
 /** The trust state folder. */
 export class TrustStateStore {

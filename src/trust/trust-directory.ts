@@ -2,7 +2,7 @@ import { constants } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { status } from "@grpc/grpc-js";
-import { ServiceError } from "../errors.js";
+import { errnoOf, ServiceError } from "../errors.js";
 import { ensurePrivateDir, writeFileAtomically } from "./atomic-file.js";
 
 /** Options of a {@link TrustDirectory}. */
@@ -30,7 +30,6 @@ export interface ConfinedPath {
 
 const isInside = (root: string, path: string) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 
-const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
 /**
  * The folder that client-named trust files live in. Every path a client names
