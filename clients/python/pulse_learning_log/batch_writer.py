@@ -18,47 +18,31 @@ seq, without writing it again.
 from __future__ import annotations
 
 import atexit
-import collections
 import os
-import random
 import threading
 import time
 import weakref
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import grpc
 from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
-from .connection import MESSAGE_BYTES_MAX, Connection
+from .connection import Connection
 from .diagnostics import logger
-from .errors import RETRYABLE_CODES, BufferFull, Internal, LearningLogError, describe_failure, error_for, error_from_rpc, never_connected, status_code
+from .errors import BufferFull, Internal, LearningLogError, describe_failure, error_for, error_from_rpc, never_connected, status_code
 from .events import CATALOG
-from .ingest_wire import INGEST_PATH, SERVER_BATCH_EVENTS_MAX, batch_redactions, batch_request, frame_event, unframe_event
+from .ingest_wire import INGEST_PATH, batch_redactions, batch_request, frame_event, unframe_event
 from .loss import ledger
 from .results import BatchAck, Rejection, batch_ack
+from .writer_core import BATCH_ID_BYTES_MAX, DEFAULT_LIMITS, FULL, QUEUED, AckTimeout, Batch, Dropped, EndStream, ProtocolError, Retry, Send, WriterCore, positive
 
 __all__ = ["BatchWriter"]
 
 _log = logger
 
-# Largest gRPC message the server accepts by default (--message-bytes-max),
-# less room for the batch_id.
-_MESSAGE_BYTES_MAX = MESSAGE_BYTES_MAX - 16
-
-
-class _Batch:
-    __slots__ = ("batch_id", "events", "size", "sent_at")
-
-    def __init__(self, batch_id: int, events: List[Tuple[str, bytes]], size: int, sent_at: float):
-        self.batch_id = batch_id
-        #: (event_id, framed event bytes), in log order.
-        self.events = events
-        self.size = size
-        self.sent_at = sent_at
-
-
-class _ProtocolError(Exception):
-    pass
+# Largest batch the server accepts by default (--message-bytes-max, less
+# room for the batch_id); the server's own limits, once it told them, may be lower.
+_MESSAGE_BYTES_MAX = DEFAULT_LIMITS.message_bytes_max - BATCH_ID_BYTES_MAX
 
 
 _open_writers: "weakref.WeakSet[BatchWriter]" = weakref.WeakSet()
@@ -85,12 +69,108 @@ def _close_open_writers() -> None:
     ledger.exit_if_lost()
 
 
-def _positive(name: str, value: Any, integer: bool = False, upper: Optional[float] = None) -> Any:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0 or (upper is not None and value > upper):
-        bound = f" and at most {upper}" if upper is not None else ""
-        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}{bound}, got {value!r}")
-    return value
+_positive = positive
+
+
+def writer_core(
+    batch_events_max: int,
+    batch_bytes_max: int,
+    flush_interval: float,
+    batches_in_flight_max: int,
+    buffer_events_max: int,
+    buffer_bytes_max: int,
+    backoff_initial: float,
+    backoff_max: float,
+    retry_timeout: float,
+    ack_timeout: float,
+    stream_idle_timeout: float,
+) -> "WriterCore[LearningLogError]":
+    """The core of a writer (sync or asyncio) from its parameters, each
+    checked (``ValueError`` naming the parameter)."""
+    return WriterCore(
+        batch_events_max=positive("batch_events_max", batch_events_max, True, DEFAULT_LIMITS.batch_events_max),
+        batch_bytes_max=positive("batch_bytes_max", batch_bytes_max, True, _MESSAGE_BYTES_MAX),
+        flush_interval=positive("flush_interval", flush_interval),
+        batches_in_flight_max=positive("batches_in_flight_max", batches_in_flight_max, True),
+        buffer_events_max=positive("buffer_events_max", buffer_events_max, True),
+        buffer_bytes_max=positive("buffer_bytes_max", buffer_bytes_max, True),
+        backoff_initial=positive("backoff_initial", backoff_initial),
+        backoff_max=positive("backoff_max", backoff_max),
+        retry_timeout=positive("retry_timeout", retry_timeout),
+        ack_timeout=positive("ack_timeout", ack_timeout),
+        stream_idle_timeout=positive("stream_idle_timeout", stream_idle_timeout),
+    )
+
+
+def rejections_of(batch: Batch, response: Any) -> List[Rejection]:
+    """The events of ``batch`` that the server's answer says it refused."""
+    return [Rejection(batch.events[e.index][0], status_code(e.code), e.message, unframe_event(batch.events[e.index][1])) for e in response.errors]
+
+
+def report_answer(
+    batch: Batch,
+    response: Any,
+    rejections: Sequence[Rejection],
+    on_rejected: Optional[Callable[[Rejection], None]],
+    on_batch_acked: Optional[Callable[[BatchAck], None]],
+) -> None:
+    """Logs and reports (callbacks) one answered batch: its refused events, its redactions."""
+    for rejection in rejections:
+        _log.error("the server refused event %s (%s: %s); it was not written", rejection.event_id, rejection.code.name, rejection.message)
+        _callback(on_rejected, rejection)
+    redactions = batch_redactions(batch.events, response)  # warns
+    if on_batch_acked is not None:
+        _callback(on_batch_acked, batch_ack(batch.batch_id, len(batch.events), response, tuple(rejections), redactions))
+
+
+def report_dropped(
+    dropped: Dropped,
+    failure: Optional[LearningLogError],
+    why: str,
+    counted: bool,
+    ever_reached: bool,
+    target: str,
+    on_dropped: Optional[Callable[[Rejection], None]],
+) -> None:
+    """Logs the events a writer gave up (how many were never sent, how many
+    sent without an answer, and why), reports each to ``on_dropped`` and,
+    when ``counted``, to the process's loss ledger (exit status).
+    ``ever_reached``: a stream of the writer has reached the server."""
+    events, sent, never = dropped.events, dropped.sent, dropped.never_sent
+    if not events or failure is None:
+        return
+    cause = describe_failure(failure)
+    if never_connected(failure):
+        cause = f"the server at {target} {unreached_words(ever_reached)}: {cause}"
+    _log.error(
+        "BatchWriter gave up %d events %s: %d never sent (not in the log), %d sent without an answer (they may or may not be in the log); cause: %s. First event_ids: %s",
+        len(events),
+        why,
+        len(never),
+        len(sent),
+        cause,
+        ", ".join(event_id for event_id, _ in events[:5]),
+    )
+    if counted:
+        ledger.record(len(never), len(sent), cause)
+    if on_dropped is not None:
+        for kind, group in (("sent without an answer", sent), ("never sent", never)):
+            for event_id, framed in group:
+                _callback(on_dropped, Rejection(event_id, failure.code, f"{kind}: {cause}", unframe_event(framed)))
+
+
+def unreached_words(ever_reached: bool) -> str:
+    """How the server stands when the last call found no connection."""
+    return "cannot be reached now" if ever_reached else "was never reached"
+
+
+def _callback(callback: Optional[Callable[[Any], None]], value: Any) -> None:
+    if callback is None:
+        return
+    try:
+        callback(value)
+    except Exception:  # noqa: BLE001 - a user callback must not stop the writer
+        _log.exception("BatchWriter callback failed")
 
 
 class BatchWriter:
@@ -192,21 +272,15 @@ class BatchWriter:
         on_dropped: Optional[Callable[[Rejection], None]] = None,
         exit_timeout: float = 10.0,
     ):
-        self._batch_events_max = _positive("batch_events_max", batch_events_max, True, SERVER_BATCH_EVENTS_MAX)
-        self._batch_bytes_max = _positive("batch_bytes_max", batch_bytes_max, True, _MESSAGE_BYTES_MAX)
-        self._flush_interval = _positive("flush_interval", flush_interval)
-        self._inflight_max = _positive("batches_in_flight_max", batches_in_flight_max, True)
-        self._buffer_events_max = _positive("buffer_events_max", buffer_events_max, True)
-        self._buffer_bytes_max = _positive("buffer_bytes_max", buffer_bytes_max, True)
+        #: Batching, retries and loss accounting; guarded by _cond.
+        self._core = writer_core(
+            batch_events_max, batch_bytes_max, flush_interval, batches_in_flight_max, buffer_events_max, buffer_bytes_max,
+            backoff_initial, backoff_max, retry_timeout, ack_timeout, stream_idle_timeout,
+        )  # fmt: skip
         if on_full not in ("block", "raise"):
             raise ValueError(f'on_full must be "block" or "raise", got {on_full!r}')
         self._raise_when_full = on_full == "raise"
         self._block_timeout = None if block_timeout is None else _positive("block_timeout", block_timeout)
-        self._backoff_initial = _positive("backoff_initial", backoff_initial)
-        self._backoff_max = _positive("backoff_max", backoff_max)
-        self._retry_timeout = _positive("retry_timeout", retry_timeout)
-        self._ack_timeout = _positive("ack_timeout", ack_timeout)
-        self._idle_timeout = _positive("stream_idle_timeout", stream_idle_timeout)
         self._on_rejected = on_rejected
         self._on_batch_acked = on_batch_acked
         self._on_dropped = on_dropped
@@ -227,37 +301,13 @@ class BatchWriter:
         )
 
         self._cond = threading.Condition(threading.Lock())
-        # Everything below is guarded by _cond.
-        self._pending: Deque[Tuple[str, bytes]] = collections.deque()
-        self._pending_bytes = 0
-        self._pending_since: Optional[float] = None
-        self._inflight: Deque[_Batch] = collections.deque()
-        self._buffered_events = 0
-        self._buffered_bytes = 0
-        self._logged = 0
-        self._done = 0
-        self._written = 0
-        self._duplicates = 0
-        self._batches = 0
-        self._retries = 0
-        self._dropped = 0
-        self._batch_id = 0
-        self._flushing = 0
-        self._closing = False
+        # Everything below is guarded by _cond (the core too).
         self._closed = False
-        self._error: Optional[LearningLogError] = None
+        #: Each stream's number: its request iterator ends once it is not the current one.
         self._generation = 0
         self._call: Any = None
         self._timed_out_generation = -1
         self._abort = threading.Event()
-        #: The stream's last failure while no batch has been answered since
-        #: (the cause to tell when events are given up or a flush times out).
-        self._last_failure: Optional[LearningLogError] = None
-        #: Event_ids back in _pending after a stream that reached the server
-        #: ended without their answer: they may be in the log.
-        self._maybe_sent: Set[str] = set()
-        #: A stream of this writer has reached the server (for the words of a cause).
-        self._ever_reached = False
         #: Every event the server refused, as :class:`Rejection` tuples.
         self.rejected: List[Rejection] = []
 
@@ -277,27 +327,18 @@ class BatchWriter:
         event = entry.encode(message)  # a LearningEvent
         framed = frame_event(event, self._conn.event_run())  # one IngestEventsRequest.events field, with the run in force
         size = len(framed)
-        if size > self._batch_bytes_max:
-            raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({self._batch_bytes_max})")
+        core = self._core
+        if size > core.batch_bytes_max:
+            raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({core.batch_bytes_max})")
         with self._cond:
-            if self._error is not None or self._closing:
+            if core.error is not None or core.closing:
                 self._raise_state()
-            if self._buffered_events >= self._buffer_events_max or self._buffered_bytes + size > self._buffer_bytes_max:
+            if core.full(size):
                 self._wait_for_room(size)
-            batch_full = False
-            was_empty = not self._pending
-            self._pending.append((given_id, framed))
-            self._pending_bytes += size
-            self._buffered_events += 1
-            self._buffered_bytes += size
-            self._logged += 1
-            if was_empty:
-                self._pending_since = time.monotonic()
+            added = core.add(given_id, framed)
+            if added is not QUEUED:
                 self._cond.notify_all()
-            elif len(self._pending) == self._batch_events_max or self._pending_bytes >= self._batch_bytes_max:
-                self._cond.notify_all()
-                batch_full = True
-        if batch_full:
+        if added is FULL:
             # Let the sending threads run now: a thread logging in a tight loop
             # holds the GIL, and they would otherwise wait for Python's switch
             # interval (5 ms) at each of their steps of every batch. Measured
@@ -308,23 +349,23 @@ class BatchWriter:
 
     def _wait_for_room(self, size: int) -> None:
         """Called holding the lock with the buffer full: waits (or raises BufferFull)."""
+        core = self._core
         if self._raise_when_full:
-            raise BufferFull(f"buffer full ({self._buffered_events} events, {self._buffered_bytes} bytes)")
+            raise BufferFull(f"buffer full ({core.buffered_events} events, {core.buffered_bytes} bytes)")
         deadline = None if self._block_timeout is None else time.monotonic() + self._block_timeout
-        while self._buffered_events >= self._buffer_events_max or (
-            self._buffered_events > 0 and self._buffered_bytes + size > self._buffer_bytes_max
-        ):
-            if self._error is not None or self._closing:
+        while core.full(size):
+            if core.error is not None or core.closing:
                 self._raise_state()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise BufferFull(f"buffer still full after {self._block_timeout} s ({self._buffered_events} events)")
+                raise BufferFull(f"buffer still full after {self._block_timeout} s ({core.buffered_events} events)")
             self._cond.wait(remaining)
 
     def _raise_state(self) -> None:
-        if self._error is not None:
+        error = self._core.error
+        if error is not None:
             # A fresh exception per raise: the stored one may be raised in many threads.
-            raise error_for(self._error.code, self._error.details, self._error.field_violations) from self._error
+            raise error_for(error.code, error.details, error.field_violations) from error
         raise RuntimeError("BatchWriter is closed")
 
     # One thin wrapper per row of events.CATALOG, with the original signature
@@ -384,19 +425,20 @@ class BatchWriter:
         :attr:`rejected`). Raises the fatal error if the writer failed, and
         ``TimeoutError`` if ``timeout`` seconds pass first."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        core = self._core
         with self._cond:
-            target = self._logged
-            self._flushing += 1
+            target = core.logged
+            core.flushing += 1
             self._cond.notify_all()
             try:
-                while self._done < target and self._error is None:
+                while not core.flushed(target) and core.error is None:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        raise TimeoutError(f"flush: {target - self._done} events still not durable after {timeout} s{self._failing()}") from self._last_failure
+                        raise TimeoutError(f"flush: {target - core.done} events still not durable after {timeout} s{self._failing()}") from core.last_failure
                     self._cond.wait(remaining)
             finally:
-                self._flushing -= 1
-            if self._error is not None:
+                core.flushing -= 1
+            if core.error is not None:
                 self._raise_state()
 
     def close(self, timeout: Optional[float] = None) -> None:
@@ -405,13 +447,13 @@ class BatchWriter:
         durable then are lost), ``TimeoutError`` if ``timeout`` passes first
         (the writer keeps closing in the background)."""
         with self._cond:
-            self._closing = True
+            self._core.closing = True
             self._cond.notify_all()
         self._thread.join(timeout)
         if self._thread.is_alive():
             with self._cond:
                 failing = self._failing()
-            raise TimeoutError(f"close: {self.buffered} events still not durable after {timeout} s{failing}") from self._last_failure
+            raise TimeoutError(f"close: {self.buffered} events still not durable after {timeout} s{failing}") from self._core.last_failure
         with self._cond:
             already_closed = self._closed
             self._closed = True
@@ -420,7 +462,7 @@ class BatchWriter:
             if self._owns_connection:
                 self._conn.close()
         with self._cond:
-            if self._error is not None:
+            if self._core.error is not None:
                 self._raise_state()
 
     def abort(self) -> None:
@@ -434,9 +476,8 @@ class BatchWriter:
         with self._cond:
             if self._closed:
                 return
-            if self._error is None:
-                self._error = error_for(grpc.StatusCode.CANCELLED, "BatchWriter aborted")
-            self._closing = True
+            self._core.fail(error_for(grpc.StatusCode.CANCELLED, "BatchWriter aborted"))
+            self._core.closing = True
             call = self._call
             self._cond.notify_all()
         self._abort.set()
@@ -468,7 +509,7 @@ class BatchWriter:
     def _close_at_exit(self) -> None:
         """The interpreter is exiting: close within ``exit_timeout``, then give up."""
         with self._cond:
-            buffered, failing = self._buffered_events, self._failing()
+            buffered, failing = self._core.buffered_events, self._failing()
         if buffered and failing:
             # Say now why the exit waits, not only once it gave up.
             _log.warning("BatchWriter: waiting up to %s s (exit_timeout) at the interpreter's exit for %d events not yet durable%s", self._exit_timeout, buffered, failing)
@@ -494,7 +535,7 @@ class BatchWriter:
     def buffered(self) -> int:
         """Events logged and not yet answered by the server."""
         with self._cond:
-            return self._buffered_events
+            return self._core.buffered_events
 
     @property
     def exit_timeout(self) -> float:
@@ -504,7 +545,7 @@ class BatchWriter:
     @property
     def error(self) -> Optional[LearningLogError]:
         """The fatal error, once the writer has failed."""
-        return self._error
+        return self._core.error
 
     def stats(self) -> Dict[str, int]:
         """Counters: ``logged``, ``written`` (new records), ``duplicates``
@@ -512,23 +553,14 @@ class BatchWriter:
         (given up unanswered, see ``on_dropped``), ``buffered``, ``batches``
         (answered), ``retries`` (streams re-opened after a failure)."""
         with self._cond:
-            return {
-                "logged": self._logged,
-                "written": self._written,
-                "duplicates": self._duplicates,
-                "rejected": len(self.rejected),
-                "dropped": self._dropped,
-                "buffered": self._buffered_events,
-                "batches": self._batches,
-                "retries": self._retries,
-            }
+            return self._core.stats(len(self.rejected))
 
-    # -- the writer thread ----------------------------------------------------
+    # -- the writer thread: the I/O the core asks for --------------------------
 
     def _run(self) -> None:
         try:
             self._stream_loop()
-        except _ProtocolError as err:
+        except ProtocolError as err:
             self._fail(Internal(f"IngestEvents: {err}"))
         except BaseException as err:  # noqa: BLE001 - the thread must report, not die silently
             self._fail(Internal(f"BatchWriter thread failed: {err!r}"))
@@ -536,23 +568,21 @@ class BatchWriter:
     def _stream_loop(self) -> None:
         """Opens a stream whenever there is something to send, reads its
         answers, and re-opens it after a retryable failure."""
-        failing_since: Optional[float] = None
-        attempt = 0
+        core = self._core
         while True:
             with self._cond:
-                while not self._pending and not self._closing and self._error is None:
+                while not core.wants_stream() and not core.finished():
                     self._cond.wait()
-                if self._error is not None or (self._closing and not self._pending and not self._inflight):
+                if core.finished():
                     return
                 generation = self._generation
+                core.stream_opened()
             call = self._ingest(self._requests(generation), metadata=self._conn.metadata)
             with self._cond:
                 self._call = call
             try:
                 for response in call:
                     self._on_response(response)
-                    failing_since = None
-                    attempt = 0
                 # Ended after our half-close (idle or closing): answers are complete.
                 self._end_stream(generation, reached=True)
             except grpc.RpcError as err:
@@ -564,18 +594,11 @@ class BatchWriter:
                 if code == grpc.StatusCode.CANCELLED and self._timed_out_generation == generation:
                     code = grpc.StatusCode.DEADLINE_EXCEEDED
                 failure = error_from_rpc(err, code)
-                self._end_stream(generation, reached=not never_connected(failure), failure=failure)
-                if code in RETRYABLE_CODES:
-                    now = time.monotonic()
-                    failing_since = failing_since if failing_since is not None else now
-                    if now - failing_since < self._retry_timeout:
-                        attempt += 1
-                        with self._cond:
-                            self._retries += 1
-                        _log.info("IngestEvents stream failed (%s: %s); retrying", code.name, err.details())
-                        delay = min(self._backoff_max, self._backoff_initial * 2 ** (attempt - 1))
-                        self._abort.wait(delay * (0.5 + 0.5 * random.random()))
-                        continue
+                step = self._end_stream(generation, reached=not never_connected(failure), failure=failure)
+                if isinstance(step, Retry):
+                    _log.info("IngestEvents stream failed (%s: %s); retrying", code.name, err.details())
+                    self._abort.wait(step.delay)
+                    continue
                 self._fail(failure)
                 return
             except BaseException:
@@ -585,143 +608,52 @@ class BatchWriter:
 
     def _requests(self, generation: int) -> Iterator[bytes]:
         """The request stream of one IngestEvents call (runs on grpc's thread)."""
-        idle_since = time.monotonic()
+        core = self._core
+        call: Any = None
         while True:
-            cancel = False
             with self._cond:
                 while True:
-                    if self._generation != generation or self._error is not None:
+                    if self._generation != generation or core.error is not None:
                         return
-                    now = time.monotonic()
-                    timeout: Optional[float] = None
-                    if self._inflight:
-                        idle_since = now
-                        age = now - self._inflight[0].sent_at
-                        if age >= self._ack_timeout:
-                            self._timed_out_generation = generation
-                            cancel = True
-                            break
-                        timeout = self._ack_timeout - age
-                    if self._pending:
-                        idle_since = now
-                        if len(self._inflight) < self._inflight_max:
-                            pending_since = self._pending_since
-                            assert pending_since is not None  # set while anything is pending
-                            due = (
-                                self._closing
-                                or self._flushing > 0
-                                or len(self._pending) >= self._batch_events_max
-                                or self._pending_bytes >= self._batch_bytes_max
-                                or now - pending_since >= self._flush_interval
-                            )
-                            if due:
-                                batch = self._take_batch(now)
-                                break
-                            wait_left = pending_since + self._flush_interval - now
-                            timeout = wait_left if timeout is None else min(timeout, wait_left)
-                    elif self._closing:
-                        return  # half-close: the server answers what it has, then ends the call
-                    elif not self._inflight:
-                        idle_left = idle_since + self._idle_timeout - now
-                        if idle_left <= 0:
-                            return
-                        timeout = idle_left if timeout is None else min(timeout, idle_left)
-                    self._cond.wait(timeout)
-            if cancel:
-                call = self._call
+                    step = core.next_send()
+                    if isinstance(step, (Send, AckTimeout, EndStream)):
+                        break
+                    self._cond.wait(None if step.until is None else max(0.0, step.until - core.clock()))
+                if isinstance(step, AckTimeout):
+                    self._timed_out_generation = generation
+                    call = self._call
+            if isinstance(step, EndStream):
+                return  # half-close: the server answers what it has, then ends the call
+            if isinstance(step, AckTimeout):
                 if call is not None:
                     call.cancel()
                 return
-            yield batch_request(batch.batch_id, [framed for _, framed in batch.events])
-
-    def _take_batch(self, now: float) -> _Batch:
-        """Moves the oldest pending events into a new in-flight batch (lock held)."""
-        events: List[Tuple[str, bytes]] = []
-        size = 0
-        pending = self._pending
-        while pending and len(events) < self._batch_events_max:
-            event_size = len(pending[0][1])
-            if events and size + event_size > self._batch_bytes_max:
-                break
-            events.append(pending.popleft())
-            size += event_size
-        self._pending_bytes -= size
-        if not pending:
-            self._pending_since = None
-        self._batch_id += 1
-        batch = _Batch(self._batch_id, events, size, now)
-        self._inflight.append(batch)
-        return batch
+            yield batch_request(step.batch.batch_id, [framed for _, framed in step.batch.events])
 
     def _on_response(self, response: Any) -> None:
         with self._cond:
-            if not self._inflight or self._inflight[0].batch_id != response.batch_id:
-                expected = self._inflight[0].batch_id if self._inflight else None
-                raise _ProtocolError(f"answer for batch {response.batch_id}, expected {expected}")
-            batch = self._inflight.popleft()
-            n = len(batch.events)
-            rejections = []
-            for e in response.errors:
-                if e.index >= n:
-                    raise _ProtocolError(f"error index {e.index} outside batch {batch.batch_id} of {n} events")
-                event_id, framed = batch.events[e.index]
-                rejections.append(Rejection(event_id, status_code(e.code), e.message, unframe_event(framed)))
-            self._buffered_events -= n
-            self._buffered_bytes -= batch.size
-            self._last_failure = None
-            self._ever_reached = True
-            if self._maybe_sent:
-                for event_id, _ in batch.events:
-                    self._maybe_sent.discard(event_id)
-            self._done += n
-            self._written += response.count - response.duplicates
-            self._duplicates += response.duplicates
-            self._batches += 1
+            batch = self._core.on_answer(response.batch_id, response.count, response.duplicates, [e.index for e in response.errors])
+            rejections = rejections_of(batch, response)
             self.rejected.extend(rejections)
             self._cond.notify_all()
-        for rejection in rejections:
-            _log.error("the server refused event %s (%s: %s); it was not written", rejection.event_id, rejection.code.name, rejection.message)
-            self._callback(self._on_rejected, rejection)
-        redactions = batch_redactions(batch.events, response)  # warns
-        if self._on_batch_acked is not None:
-            self._callback(self._on_batch_acked, batch_ack(batch.batch_id, n, response, tuple(rejections), redactions))
+        report_answer(batch, response, rejections, self._on_rejected, self._on_batch_acked)
 
-    @staticmethod
-    def _callback(callback: Optional[Callable[[Any], None]], value: Any) -> None:
-        if callback is None:
-            return
-        try:
-            callback(value)
-        except Exception:  # noqa: BLE001 - a user callback must not stop the writer
-            _log.exception("BatchWriter callback failed")
-
-    def _end_stream(self, generation: int, reached: bool, failure: Optional[LearningLogError] = None) -> None:
-        """The call ended: stop its request stream and put unanswered batches
-        back at the front of the buffer, in order, to be resent. ``reached``:
-        the call may have delivered them (it was not refused a connection)."""
+    def _end_stream(self, generation: int, reached: bool, failure: Optional[LearningLogError] = None) -> Any:
+        """The call ended: stop its request stream and hand its unanswered
+        batches back to the core (resent on the next stream). ``reached``:
+        the call may have delivered them (it was not refused a connection).
+        Returns the core's next step after ``failure`` (Retry or GiveUp)."""
         with self._cond:
             if self._generation == generation:
                 self._generation += 1
             self._call = None
-            if failure is not None:
-                self._last_failure = failure
-            if reached:
-                self._ever_reached = True
-            if self._inflight:
-                if reached:
-                    self._maybe_sent.update(event_id for batch in self._inflight for event_id, _ in batch.events)
-                events = [event for batch in self._inflight for event in batch.events]
-                self._pending.extendleft(reversed(events))
-                self._pending_bytes += sum(batch.size for batch in self._inflight)
-                self._inflight.clear()
-                # They have waited already: send them as soon as a stream is up.
-                self._pending_since = time.monotonic() - self._flush_interval
+            step = self._core.stream_ended(reached=reached, failure=failure)
             self._cond.notify_all()
+        return step
 
     def _fail(self, error: LearningLogError) -> None:
         with self._cond:
-            if self._error is None:
-                self._error = error
+            self._core.fail(error)
             self._generation += 1
             self._cond.notify_all()
         _log.error("BatchWriter failed: %s", error)
@@ -729,7 +661,7 @@ class BatchWriter:
 
     def _failing(self) -> str:
         """``; <cause>`` while the stream is failing (lock held), for messages."""
-        failure = self._last_failure
+        failure = self._core.last_failure
         if failure is None:
             return ""
         if never_connected(failure):
@@ -738,50 +670,15 @@ class BatchWriter:
 
     def _unreached(self) -> str:
         """How the server stands when the last call found no connection (lock held)."""
-        return "cannot be reached now" if self._ever_reached else "was never reached"
+        return unreached_words(self._core.ever_reached)
 
     def _drop_unanswered(self, why: str, counted: bool) -> None:
         """After a fatal error or an abort: gives up every event not yet
-        answered, logs how many were never sent and how many were sent
-        without an answer, and why, reports each to ``on_dropped`` and, when
-        ``counted``, to the process's loss ledger (exit status)."""
+        answered and reports them (see :func:`report_dropped`)."""
         with self._cond:
-            error = self._error
-            failure = self._last_failure or error
-            # In flight now: sent on the current stream, unanswered.
-            sent = [event for batch in self._inflight for event in batch.events]
-            never: List[Tuple[str, bytes]] = []
-            for event in self._pending:
-                (sent if event[0] in self._maybe_sent else never).append(event)
-            events = sent + never
-            self._maybe_sent.clear()
-            self._inflight.clear()
-            self._pending.clear()
-            self._pending_bytes = 0
-            self._buffered_events = 0
-            self._buffered_bytes = 0
-            self._done += len(events)
-            self._dropped += len(events)
+            core = self._core
+            failure = core.last_failure or core.error
+            dropped = core.give_up()
+            ever_reached = core.ever_reached
             self._cond.notify_all()
-        if not events or failure is None:
-            return
-        cause = describe_failure(failure)
-        if never_connected(failure):
-            with self._cond:
-                unreached = self._unreached()
-            cause = f"the server at {self._conn.target} {unreached}: {cause}"
-        _log.error(
-            "BatchWriter gave up %d events %s: %d never sent (not in the log), %d sent without an answer (they may or may not be in the log); cause: %s. First event_ids: %s",
-            len(events),
-            why,
-            len(never),
-            len(sent),
-            cause,
-            ", ".join(event_id for event_id, _ in events[:5]),
-        )
-        if counted:
-            ledger.record(len(never), len(sent), cause)
-        if self._on_dropped is not None:
-            for kind, group in (("sent without an answer", sent), ("never sent", never)):
-                for event_id, framed in group:
-                    self._callback(self._on_dropped, Rejection(event_id, failure.code, f"{kind}: {cause}", unframe_event(framed)))
+        report_dropped(dropped, failure, why, counted, ever_reached, self._conn.target, self._on_dropped)

@@ -14,39 +14,23 @@ is reopened and the unanswered batches resent with the same event_ids
 from __future__ import annotations
 
 import asyncio
-import collections
-import random
-import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import grpc
 import grpc.aio
 from .._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
-from ..batch_writer import _MESSAGE_BYTES_MAX, _positive
+from ..batch_writer import _positive, rejections_of, report_answer, report_dropped, writer_core
 from ..diagnostics import logger
-from ..errors import BufferFull, Internal, LearningLogError, describe_failure, error_for, error_from_rpc, is_retryable, status_code
+from ..errors import BufferFull, Internal, LearningLogError, error_for, error_from_rpc, never_connected
 from ..events import CATALOG
-from ..ingest_wire import INGEST_PATH, SERVER_BATCH_EVENTS_MAX, batch_redactions, batch_request, frame_event, unframe_event
-from ..loss import ledger
-from ..results import BatchAck, Rejection, batch_ack
+from ..ingest_wire import INGEST_PATH, batch_request, frame_event
+from ..results import BatchAck, Rejection
+from ..writer_core import QUEUED, AckTimeout, EndStream, ProtocolError, Retry, Send
 from .client import LearningLogClient
 from .connection import AsyncConnection
 
 __all__ = ["BatchWriter"]
-
-# (event_id, framed event bytes)
-_Event = Tuple[str, bytes]
-
-
-class _Batch:
-    __slots__ = ("batch_id", "events", "size", "sent_at")
-
-    def __init__(self, batch_id: int, events: List[_Event], size: int, sent_at: float):
-        self.batch_id = batch_id
-        self.events = events
-        self.size = size
-        self.sent_at = sent_at
 
 
 class _StreamFailed(Exception):
@@ -92,21 +76,15 @@ class BatchWriter:
         on_batch_acked: Optional[Callable[[BatchAck], None]] = None,
         on_dropped: Optional[Callable[[Rejection], None]] = None,
     ):
-        self._batch_events_max: int = _positive("batch_events_max", batch_events_max, True, SERVER_BATCH_EVENTS_MAX)
-        self._batch_bytes_max: int = _positive("batch_bytes_max", batch_bytes_max, True, _MESSAGE_BYTES_MAX)
-        self._flush_interval: float = _positive("flush_interval", flush_interval)
-        self._inflight_max: int = _positive("batches_in_flight_max", batches_in_flight_max, True)
-        self._buffer_events_max: int = _positive("buffer_events_max", buffer_events_max, True)
-        self._buffer_bytes_max: int = _positive("buffer_bytes_max", buffer_bytes_max, True)
+        #: Batching, retries and loss accounting (used from the event loop only).
+        self._core = writer_core(
+            batch_events_max, batch_bytes_max, flush_interval, batches_in_flight_max, buffer_events_max, buffer_bytes_max,
+            backoff_initial, backoff_max, retry_timeout, ack_timeout, stream_idle_timeout,
+        )  # fmt: skip
         if on_full not in ("block", "raise"):
             raise ValueError(f'on_full must be "block" or "raise", got {on_full!r}')
         self._raise_when_full = on_full == "raise"
         self._block_timeout: Optional[float] = None if block_timeout is None else _positive("block_timeout", block_timeout)
-        self._backoff_initial: float = _positive("backoff_initial", backoff_initial)
-        self._backoff_max: float = _positive("backoff_max", backoff_max)
-        self._retry_timeout: float = _positive("retry_timeout", retry_timeout)
-        self._ack_timeout: float = _positive("ack_timeout", ack_timeout)
-        self._idle_timeout: float = _positive("stream_idle_timeout", stream_idle_timeout)
         self._on_rejected = on_rejected
         self._on_batch_acked = on_batch_acked
         self._on_dropped = on_dropped
@@ -121,18 +99,7 @@ class BatchWriter:
         self._ingest = self._conn.channel.stream_stream(INGEST_PATH, request_serializer=None, response_deserializer=pb.IngestEventsResponse.FromString)
 
         self._cond = asyncio.Condition()
-        self._pending: Deque[_Event] = collections.deque()
-        self._pending_bytes = 0
-        self._pending_since: Optional[float] = None
-        self._inflight: Deque[_Batch] = collections.deque()
-        self._buffered_events = 0
-        self._buffered_bytes = 0
-        self._counts: Dict[str, int] = dict.fromkeys(("logged", "done", "written", "duplicates", "batches", "retries", "dropped"), 0)
-        self._batch_id = 0
-        self._flushing = 0
-        self._closing = False
         self._closed = False
-        self._error: Optional[LearningLogError] = None
         self._task: Optional["asyncio.Task[None]"] = None
         #: Every event the server refused, as :class:`Rejection` tuples.
         self.rejected: List[Rejection] = []
@@ -162,29 +129,30 @@ class BatchWriter:
         (durable, or rejected); the fatal error if the writer failed;
         ``TimeoutError`` after ``timeout`` seconds."""
         self.start()
+        core = self._core
         async with self._cond:
-            target = self._counts["logged"]
-            self._flushing += 1
+            target = core.logged
+            core.flushing += 1
             self._cond.notify_all()
             try:
-                await asyncio.wait_for(self._cond.wait_for(lambda: self._counts["done"] >= target or self._error is not None), timeout)
+                await asyncio.wait_for(self._cond.wait_for(lambda: core.flushed(target) or core.error is not None), timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"flush: {target - self._counts['done']} events still not durable after {timeout} s") from None
+                raise TimeoutError(f"flush: {target - core.done} events still not durable after {timeout} s") from None
             finally:
-                self._flushing -= 1
+                core.flushing -= 1
             self._raise_if_failed()
 
     async def close(self, timeout: Optional[float] = None) -> None:
         """Flushes, ends the stream and stops the task; later log calls raise.
         The fatal error if the writer failed; ``TimeoutError`` after ``timeout``."""
         async with self._cond:
-            self._closing = True
+            self._core.closing = True
             self._cond.notify_all()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"close: {self._buffered_events} events still not durable after {timeout} s") from None
+                raise TimeoutError(f"close: {self._core.buffered_events} events still not durable after {timeout} s") from None
         if not self._closed:
             self._closed = True
             if self._owns_connection:
@@ -193,16 +161,15 @@ class BatchWriter:
 
     async def abort(self) -> None:
         """Stops at once; events not answered are dropped (logged, ``on_dropped``). Later calls raise CANCELLED."""
-        if self._error is None:
-            self._error = error_for(grpc.StatusCode.CANCELLED, "BatchWriter aborted")
-        self._closing = True
+        self._core.fail(error_for(grpc.StatusCode.CANCELLED, "BatchWriter aborted"))
+        self._core.closing = True
         if self._task is not None:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        self._drop_unanswered()
+        self._drop_unanswered("on abort()", counted=False)
         if not self._closed:
             self._closed = True
             if self._owns_connection:
@@ -211,30 +178,21 @@ class BatchWriter:
     @property
     def buffered(self) -> int:
         """Events logged and not yet answered."""
-        return self._buffered_events
+        return self._core.buffered_events
 
     @property
     def error(self) -> Optional[LearningLogError]:
         """The fatal error, once the writer has failed."""
-        return self._error
+        return self._core.error
 
     def stats(self) -> Dict[str, int]:
         """Counters, as the sync writer's ``stats()``."""
-        c = self._counts
-        return {
-            "logged": c["logged"],
-            "written": c["written"],
-            "duplicates": c["duplicates"],
-            "rejected": len(self.rejected),
-            "dropped": c["dropped"],
-            "buffered": self._buffered_events,
-            "batches": c["batches"],
-            "retries": c["retries"],
-        }
+        return self._core.stats(len(self.rejected))
 
     def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise error_for(self._error.code, self._error.details, self._error.field_violations) from self._error
+        error = self._core.error
+        if error is not None:
+            raise error_for(error.code, error.details, error.field_violations) from error
 
     # -- logging ------------------------------------------------------------
 
@@ -244,36 +202,28 @@ class BatchWriter:
         message = entry.request(args, event_id)
         framed = frame_event(entry.encode(message), self._conn.event_run())
         size = len(framed)
-        if size > self._batch_bytes_max:
-            raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({self._batch_bytes_max})")
+        core = self._core
+        if size > core.batch_bytes_max:
+            raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({core.batch_bytes_max})")
         self.start()
+        event_id_out: str = message.event_id
         async with self._cond:
             self._raise_if_failed()
-            if self._closing:
+            if core.closing:
                 raise RuntimeError("BatchWriter is closed")
-            if self._full(size):
+            if core.full(size):
                 if self._raise_when_full:
-                    raise BufferFull(f"buffer full ({self._buffered_events} events, {self._buffered_bytes} bytes)")
+                    raise BufferFull(f"buffer full ({core.buffered_events} events, {core.buffered_bytes} bytes)")
                 try:
-                    await asyncio.wait_for(self._cond.wait_for(lambda: not self._full(size) or self._error is not None or self._closing), self._block_timeout)
+                    await asyncio.wait_for(self._cond.wait_for(lambda: not core.full(size) or core.error is not None or core.closing), self._block_timeout)
                 except asyncio.TimeoutError:
-                    raise BufferFull(f"buffer still full after {self._block_timeout} s ({self._buffered_events} events)") from None
+                    raise BufferFull(f"buffer still full after {self._block_timeout} s ({core.buffered_events} events)") from None
                 self._raise_if_failed()
-                if self._closing:
+                if core.closing:
                     raise RuntimeError("BatchWriter is closed")
-            if not self._pending:
-                self._pending_since = time.monotonic()
-            self._pending.append((message.event_id, framed))
-            self._pending_bytes += size
-            self._buffered_events += 1
-            self._buffered_bytes += size
-            self._counts["logged"] += 1
-            self._cond.notify_all()
-        event_id_out: str = message.event_id
+            if core.add(event_id_out, framed) is not QUEUED:
+                self._cond.notify_all()
         return event_id_out
-
-    def _full(self, size: int) -> bool:
-        return self._buffered_events >= self._buffer_events_max or (self._buffered_events > 0 and self._buffered_bytes + size > self._buffer_bytes_max)
 
     # One thin wrapper per row of events.CATALOG, as in the sync writer.
 
@@ -323,39 +273,35 @@ class BatchWriter:
         """Buffers a ``rule_effectiveness``; returns its event_id."""
         return await self._add("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
 
-    # -- the sending task ---------------------------------------------------
+    # -- the sending task: the I/O the core asks for ---------------------------
 
     async def _run(self) -> None:
         """Opens a stream whenever there is something to send, and reopens it
         after a retryable failure (resending what was not answered)."""
-        failing_since: Optional[float] = None
-        attempt = 0
+        core = self._core
         try:
             while True:
                 async with self._cond:
-                    await self._cond.wait_for(lambda: bool(self._pending) or self._closing or self._error is not None)
-                    if self._error is not None or (self._closing and not self._pending and not self._inflight):
+                    await self._cond.wait_for(lambda: core.wants_stream() or core.finished())
+                    if core.finished():
                         return
-                answered = self._counts["batches"]
+                    core.stream_opened()
+                failure: Optional[LearningLogError] = None
                 try:
-                    await self._stream()
-                    continue  # ended after our half-close (idle or closing)
+                    await self._stream()  # ends after our half-close (idle or closing)
                 except _StreamFailed as failed:
-                    error = failed.error
-                finally:
-                    self._requeue_unanswered()
-                if self._counts["batches"] > answered:
-                    failing_since, attempt = None, 0
-                now = time.monotonic()
-                failing_since = now if failing_since is None else failing_since
-                if not is_retryable(error.code, error.details) or now - failing_since >= self._retry_timeout:
-                    self._fail(error)
-                    return
-                attempt += 1
-                self._counts["retries"] += 1
-                logger.info("IngestEvents stream failed (%s: %s); retrying", error.code.name, error.details)
-                delay = min(self._backoff_max, self._backoff_initial * 2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + 0.5 * random.random()))
+                    failure = failed.error
+                step = core.stream_ended(reached=failure is None or not never_connected(failure), failure=failure)
+                self._notify()
+                if step is None:
+                    continue
+                if isinstance(step, Retry):
+                    assert failure is not None
+                    logger.info("IngestEvents stream failed (%s: %s); retrying", failure.code.name, failure.details)
+                    await asyncio.sleep(step.delay)
+                    continue
+                self._fail(step.failure)
+                return
         except asyncio.CancelledError:
             raise
         except BaseException as err:  # noqa: BLE001 - the task must report, not die silently
@@ -385,105 +331,44 @@ class BatchWriter:
             call.cancel()
 
     async def _send(self, call: Any) -> None:
-        """Writes batches as they become due; half-closes when idle or closing."""
-        idle_since = time.monotonic()
+        """Writes batches as the core makes them due; half-closes when it says so."""
+        core = self._core
         while True:
             async with self._cond:
                 while True:
-                    if self._error is not None:
+                    if core.error is not None:
                         return
-                    now = time.monotonic()
-                    timeout: Optional[float] = None
-                    if self._inflight:
-                        idle_since = now
-                        age = now - self._inflight[0].sent_at
-                        if age >= self._ack_timeout:
-                            raise _StreamFailed(error_for(grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer to batch {self._inflight[0].batch_id} within {self._ack_timeout} s"))
-                        timeout = self._ack_timeout - age
-                    if self._pending:
-                        idle_since = now
-                        if len(self._inflight) < self._inflight_max:
-                            assert self._pending_since is not None
-                            due = (
-                                self._closing
-                                or self._flushing > 0
-                                or len(self._pending) >= self._batch_events_max
-                                or self._pending_bytes >= self._batch_bytes_max
-                                or now - self._pending_since >= self._flush_interval
-                            )
-                            if due:
-                                batch = self._take_batch(now)
-                                break
-                            left = self._pending_since + self._flush_interval - now
-                            timeout = left if timeout is None else min(timeout, left)
-                    elif self._closing and not self._inflight:
-                        await call.done_writing()
-                        return
-                    elif not self._inflight:
-                        left = idle_since + self._idle_timeout - now
-                        if left <= 0:
-                            await call.done_writing()
-                            return
-                        timeout = left if timeout is None else min(timeout, left)
+                    step = core.next_send()
+                    if isinstance(step, (Send, EndStream)):
+                        break
+                    if isinstance(step, AckTimeout):
+                        raise _StreamFailed(error_for(grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer to batch {step.batch_id} within {step.seconds} s"))
+                    timeout = None if step.until is None else max(0.0, step.until - core.clock())
                     try:
                         await asyncio.wait_for(self._cond.wait(), timeout)
                     except asyncio.TimeoutError:
                         pass
-            await call.write(batch_request(batch.batch_id, [framed for _, framed in batch.events]))
+            if isinstance(step, EndStream):
+                await call.done_writing()
+                return
+            await call.write(batch_request(step.batch.batch_id, [framed for _, framed in step.batch.events]))
 
     async def _read(self, call: Any) -> None:
         """Reads the answers, in order, until the call ends."""
+        core = self._core
         while True:
             response = await call.read()
             if response is grpc.aio.EOF:
                 return
             async with self._cond:
-                self._on_response(response)
+                try:
+                    batch = core.on_answer(response.batch_id, response.count, response.duplicates, [e.index for e in response.errors])
+                except ProtocolError as err:
+                    raise _StreamFailed(Internal(f"IngestEvents: {err}")) from err
+                rejections = rejections_of(batch, response)
+                self.rejected.extend(rejections)
                 self._cond.notify_all()
-
-    def _take_batch(self, now: float) -> _Batch:
-        events: List[_Event] = []
-        size = 0
-        while self._pending and len(events) < self._batch_events_max:
-            event_size = len(self._pending[0][1])
-            if events and size + event_size > self._batch_bytes_max:
-                break
-            events.append(self._pending.popleft())
-            size += event_size
-        self._pending_bytes -= size
-        if not self._pending:
-            self._pending_since = None
-        self._batch_id += 1
-        batch = _Batch(self._batch_id, events, size, now)
-        self._inflight.append(batch)
-        return batch
-
-    def _on_response(self, response: Any) -> None:
-        if not self._inflight or self._inflight[0].batch_id != response.batch_id:
-            expected = self._inflight[0].batch_id if self._inflight else None
-            raise _StreamFailed(Internal(f"IngestEvents: answer for batch {response.batch_id}, expected {expected}"))
-        batch = self._inflight.popleft()
-        n = len(batch.events)
-        rejections = []
-        for e in response.errors:
-            if e.index >= n:
-                raise _StreamFailed(Internal(f"IngestEvents: error index {e.index} outside batch {batch.batch_id} of {n} events"))
-            event_id, framed = batch.events[e.index]
-            rejections.append(Rejection(event_id, status_code(e.code), e.message, unframe_event(framed)))
-        self._buffered_events -= n
-        self._buffered_bytes -= batch.size
-        c = self._counts
-        c["done"] += n
-        c["written"] += response.count - response.duplicates
-        c["duplicates"] += response.duplicates
-        c["batches"] += 1
-        self.rejected.extend(rejections)
-        for rejection in rejections:
-            logger.error("the server refused event %s (%s: %s); it was not written", rejection.event_id, rejection.code.name, rejection.message)
-            self._callback(self._on_rejected, rejection)
-        redactions = batch_redactions(batch.events, response)  # warns
-        if self._on_batch_acked is not None:
-            self._callback(self._on_batch_acked, batch_ack(batch.batch_id, n, response, tuple(rejections), redactions))
+            report_answer(batch, response, rejections, self._on_rejected, self._on_batch_acked)
 
     def _notify(self) -> None:
         # Wakes waiters without awaiting the condition's lock: the loop is one
@@ -494,58 +379,17 @@ class BatchWriter:
 
         asyncio.ensure_future(wake())
 
-    @staticmethod
-    def _callback(callback: Optional[Callable[[Any], None]], value: Any) -> None:
-        if callback is None:
-            return
-        try:
-            callback(value)
-        except Exception:  # noqa: BLE001 - a user callback must not stop the writer
-            logger.exception("BatchWriter callback failed")
-
-    def _requeue_unanswered(self) -> None:
-        """The call ended: unanswered batches go back to the front of the buffer, in order, to be resent."""
-        if self._inflight:
-            events = [event for batch in self._inflight for event in batch.events]
-            self._pending.extendleft(reversed(events))
-            self._pending_bytes += sum(batch.size for batch in self._inflight)
-            self._inflight.clear()
-            self._pending_since = time.monotonic() - self._flush_interval
-        self._notify()
-
     def _fail(self, error: LearningLogError) -> None:
-        if self._error is None:
-            self._error = error
+        self._core.fail(error)
         logger.error("BatchWriter failed: %s", error)
-        self._drop_unanswered(counted=True)
+        self._drop_unanswered("after the writer failed", counted=True)
 
-    def _drop_unanswered(self, counted: bool = False) -> None:
-        """Gives up every event not yet answered: logged, passed to
-        ``on_dropped`` and, after a failure (``counted``), to the process's
-        loss ledger (exit status, see :mod:`pulse_learning_log.loss`); all
-        counted as sent without an answer: this writer does not tell the
-        events a stream never delivered apart."""
-        error = self._error
-        events = [event for batch in self._inflight for event in batch.events]
-        events.extend(self._pending)
-        self._inflight.clear()
-        self._pending.clear()
-        self._pending_bytes = 0
-        self._buffered_events = 0
-        self._buffered_bytes = 0
-        self._counts["done"] += len(events)
-        self._counts["dropped"] += len(events)
+    def _drop_unanswered(self, why: str, counted: bool) -> None:
+        """Gives up every event not yet answered and reports them (see
+        :func:`~pulse_learning_log.batch_writer.report_dropped`); ``counted``
+        (after a failure): in the process's loss ledger too."""
+        core = self._core
+        failure = core.last_failure or core.error
+        dropped = core.give_up()
         self._notify()
-        if not events or error is None:
-            return
-        cause = describe_failure(error)
-        logger.error(
-            "BatchWriter gave up %d events without an answer (%s); they may or may not be in the log. First event_ids: %s",
-            len(events),
-            cause,
-            ", ".join(event_id for event_id, _ in events[:5]),
-        )
-        if counted:
-            ledger.record(0, len(events), cause)
-        for event_id, framed in events:
-            self._callback(self._on_dropped, Rejection(event_id, error.code, error.details, unframe_event(framed)))
+        report_dropped(dropped, failure, why, counted, core.ever_reached, self._conn.target, self._on_dropped)
