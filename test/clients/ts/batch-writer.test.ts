@@ -9,6 +9,7 @@ import { BatchWriter, BufferFull, DeadlineExceeded, FailedPrecondition, Unauthen
 import { spawnServer, type ChildServer } from "../../helpers/child-server.js";
 import { startServer, tempDir, type TempDir, type TestServer } from "../../helpers/server.js";
 import { committed, recordsOf } from "./log-records.js";
+import { SilentIngestRelay } from "./silent-ingest-relay.js";
 import { TcpProxy } from "./tcp-proxy.js";
 
 /** Tracks whether a promise has settled, without awaiting it. */
@@ -194,23 +195,28 @@ describe("TypeScript client: BatchWriter", function () {
   });
 
   it("resends a batch unanswered after ackTimeoutMs, and gives up after retryTimeoutMs with DeadlineExceeded", async () => {
-    const dropped: Rejection[] = [];
-    const writer = new BatchWriter({ address: proxy.address, flushIntervalMs: 1, ackTimeoutMs: 200, retryTimeoutMs: 1_000, onDropped: (r) => dropped.push(r), logger: quietLogger });
-    await writer.logRevisionTrigger("warm-up");
-    await writer.flush();
-    proxy.holdAnswers(); // the server keeps writing; no answer ever arrives
-    const id = await writer.logRevisionTrigger("never answered");
-    await assert.rejects(writer.flush(), (err) => err instanceof DeadlineExceeded);
-    assert.ok(writer.stats().retries >= 1, "the batch was resent after each ack timeout");
-    assert.deepEqual(
-      dropped.map((d) => d.eventId),
-      [id],
-    );
-    assert.equal(dropped[0].code, status.DEADLINE_EXCEEDED);
-    await committed(t, 2);
-    const records = await recordsOf(t.logPath); // fails if any resend was written twice
-    assert.ok(records.has(id), "the server wrote it once");
-    await assert.rejects(writer.close(), DeadlineExceeded);
+    // The server writes every batch; no answer ever comes back, so only the ack timeout ends a call.
+    const relay = await SilentIngestRelay.start(t.address);
+    try {
+      const dropped: Rejection[] = [];
+      const writer = new BatchWriter({ address: relay.address, flushIntervalMs: 1, ackTimeoutMs: 1_000, retryTimeoutMs: 2_000, onDropped: (r) => dropped.push(r), logger: quietLogger });
+      const id = await writer.logRevisionTrigger("never answered");
+      await assert.rejects(writer.flush(), (err) => err instanceof DeadlineExceeded);
+      assert.ok(writer.stats().retries >= 1, "the batch was resent after each ack timeout");
+      assert.ok(relay.calls >= 2 && relay.relayed >= 2, `the batch was sent on a new call after the ack timeout (calls ${relay.calls}, batches ${relay.relayed})`);
+      assert.deepEqual(
+        dropped.map((d) => d.eventId),
+        [id],
+      );
+      assert.equal(dropped[0].code, status.DEADLINE_EXCEEDED);
+      await relay.settled(); // the server has handled every copy it was sent
+      const records = await recordsOf(t.logPath); // fails if any resend was written twice
+      assert.ok(records.has(id), "the server wrote it once");
+      assert.equal(records.size, 1);
+      await assert.rejects(writer.close(), DeadlineExceeded);
+    } finally {
+      relay.close();
+    }
   });
 
   it("closeOrAbort gives up what is still unanswered after its timeout, and resolves", async () => {
