@@ -5,14 +5,14 @@ import { join } from "node:path";
 import { v4 as uuidv4 } from "uuid";
 import { Appender } from "../../src/store/appender.js";
 import { LogLockedError } from "../../src/store/lock.js";
-import { repoRoot, spawnServer } from "../helpers/child-server.js";
+import { repoRoot, serverEntry, spawnServer } from "../helpers/child-server.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
 const entry = (n: number) => ({ eventId: uuidv4(), clientChosenId: false, body: `"event_type":"test","data":{"n":${n}}` });
 
 /** Runs the server on `logPath` until it exits (a refused start exits at once); its exit code and stderr. */
 function startRefused(logPath: string): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--addr", "127.0.0.1:0", "--log-path", logPath], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...serverEntry(), "--addr", "127.0.0.1:0", "--log-path", logPath], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   let stdout = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));

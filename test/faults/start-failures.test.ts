@@ -7,11 +7,11 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { productVersion } from "../../src/version.js";
-import { repoRoot } from "../helpers/child-server.js";
+import { repoRoot, serverEntry } from "../helpers/child-server.js";
 import { zombie } from "../helpers/zombie.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
-/** What a start of the real server process (`node --import tsx src/main.ts`) did: listened, or exited with what on stderr. */
+/** What a start of the real server process (`node dist/src/main.js`, or its sources through tsx) did: listened, or exited with what on stderr. */
 interface StartOutcome {
   listened: boolean;
   code: number | null;
@@ -22,7 +22,9 @@ interface StartOutcome {
 
 /** Starts the server and waits until it listens or exits (or `timeoutMs`). A server that listens is left running: stop it. */
 async function start(args: string[], timeoutMs = 30_000, onLine?: (line: string) => void, root = repoRoot, env: NodeJS.ProcessEnv = {}): Promise<StartOutcome> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  // A copy of the sources with an edit (root is not the repository's) runs through tsx.
+  const entry = root === repoRoot ? serverEntry() : ["--import", "tsx", "src/main.ts"];
+  const child = spawn(process.execPath, [...entry, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let stdout = "";
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));

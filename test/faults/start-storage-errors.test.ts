@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { repoRoot } from "../helpers/child-server.js";
+import { repoRoot, serverEntry } from "../helpers/child-server.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 
 /** Runs the server (under `wrapper`) until it exits; a start that listens is stopped and fails the test on its code. */
 function runToExit(logPath: string, wrapper: readonly string[]): Promise<{ code: number | null; stderr: string }> {
-  const [command, ...args] = [...wrapper, process.execPath, "--import", "tsx", "src/main.ts", "--addr", "127.0.0.1:0", "--log-path", logPath];
+  const [command, ...args] = [...wrapper, process.execPath, ...serverEntry(), "--addr", "127.0.0.1:0", "--log-path", logPath];
   const child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let stderr = "";
   let stdout = "";

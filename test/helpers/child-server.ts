@@ -6,6 +6,17 @@ import { builtCodeProblem } from "../../bin/built-code.js";
 /** The repository root: the server runs from here. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
+/**
+ * The node arguments that run the server from {@link repoRoot}: the built
+ * `dist/src/main.js` (`npm test` builds it; it starts in a fraction of the
+ * time tsx takes to compile the sources), or `--import tsx src/main.ts` when
+ * dist/ is missing or older than the sources (one test file run by hand
+ * after an edit).
+ */
+export function serverEntry(): string[] {
+  return builtCodeProblem() === undefined ? ["dist/src/main.js"] : ["--import", "tsx", "src/main.ts"];
+}
+
 /** One pino line the server printed on stdout. */
 export type ServerLogLine = { level: number; msg: string } & Record<string, unknown>;
 
@@ -75,8 +86,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * the child exits first or does not listen in time.
  */
 export async function spawnServer(options: SpawnServerOptions): Promise<ChildServer> {
-  const server = builtCodeProblem() === undefined ? ["dist/src/main.js"] : ["--import", "tsx", "src/main.ts"];
-  const args = [...server, "--addr", `127.0.0.1:${options.port ?? 0}`, "--log-path", options.logPath, ...(options.flags ?? [])];
+  const args = [...serverEntry(), "--addr", `127.0.0.1:${options.port ?? 0}`, "--log-path", options.logPath, ...(options.flags ?? [])];
   const [command, ...commandArgs] = [...(options.wrapper ?? []), process.execPath, ...args];
   const child = spawn(command, commandArgs, {
     cwd: repoRoot,

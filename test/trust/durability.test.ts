@@ -10,7 +10,7 @@ import { tempDir, type TempDir } from "../helpers/server.js";
 import { recordsOfType, stateFromAuditTrail } from "./helpers/log.js";
 import { exportAll } from "./helpers/rpc.js";
 
-/** A real server process (`node --import tsx src/main.ts ...`) with clients of both services. */
+/** A real server process (`node dist/src/main.js ...`) with clients of both services. */
 interface Running {
   child: ChildServer;
   trust: Client<typeof TrustService.method>;
@@ -60,7 +60,7 @@ async function workload(r: Running): Promise<void> {
 }
 
 describe("trust durability across restarts of a real server process", function () {
-  // Each start of `node --import tsx` takes a second or two.
+  // Each start of a server process takes a second or more on a loaded machine.
   this.timeout(60_000);
   let dir: TempDir;
   let logPath: string;
