@@ -6,14 +6,16 @@ import { fileError, ServiceError } from "../errors.js";
 import { AuditSigner, type TrustChange } from "./audit.js";
 import type { AuditScreen, AuditWriter } from "./audit-writer.js";
 import type { RecordSource } from "../store/store.js";
-import { readAuditRecordsAfter } from "./audit-log-reader.js";
 import type { ImportMode, TrustOutcome, TrustTrackerClient } from "./client.js";
+import { restoreTrustState, type RestoreReport } from "./restore.js";
+import { SnapshotSchedule } from "./snapshot-schedule.js";
 import { TrustStateStore } from "./state-store.js";
 import { BayesianTrustTracker, DEFAULT_Z, type KeyMetrics, type ReportOptions, type TrustRecord, type TrustReport } from "./tracker.js";
 import { TrustDirectory } from "./trust-directory.js";
 import { decodeTrustFile, encodeTrustFile } from "./trust-file.js";
 import { checkRecords, COUNT_MAX } from "./validation.js";
 
+export type { RestoreReport } from "./restore.js";
 
 /** Where and how often the tracker makes its state durable. */
 export interface TrustDurability {
@@ -58,33 +60,6 @@ export interface LocalTrustTrackerOptions {
   onBackgroundError?: (err: unknown, what: string) => void;
 }
 
-/** What a start found and replayed. */
-export interface RestoreReport {
-  /** The log seq the snapshot covered (0: no snapshot). */
-  snapshotSeq: number;
-  /** Keys in the snapshot. */
-  snapshotKeys: number;
-  /** True when there was no trust state yet (a new audit key was made). */
-  fresh: boolean;
-  /** Log records after the snapshot, read past to find the audit records among them. */
-  recordsScanned: number;
-  /** Audit records applied after the snapshot. */
-  replayed: number;
-  /** Audit-shaped records not applied: not signed by this tracker, or not in its chain (a client's look-alike). */
-  ignored: number;
-  /** Keys after the restore. */
-  keys: number;
-  /** Time the restore took, in ms. */
-  elapsedMs: number;
-}
-
-interface CapturedSnapshot {
-  seq: number;
-  trustSeq: number;
-  records: ReadonlyArray<Readonly<TrustRecord>>;
-  importIds: string[];
-}
-
 /**
  * The in-process trust tracker behind the TrustTrackerClient interface. Every
  * change is first written to the learning log (the audit trail, signed and
@@ -97,19 +72,13 @@ export class LocalTrustTracker implements TrustTrackerClient {
   readonly tracker: BayesianTrustTracker;
   readonly files: TrustDirectory;
   private readonly mutex = new Mutex();
-  private readonly snapshotMutex = new Mutex();
   private readonly clock: Clock;
   private readonly signer: AuditSigner;
   /** Seq of the last audit record applied: the next record's prev_seq. */
   private trustSeq = 0;
-  /** Log seq the last durable snapshot covers. */
-  private snapshotSeq = 0;
-  private changesSinceSnapshot = 0;
-  private snapshotQueued = false;
-  private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Staged imports not yet covered by a durable snapshot. */
-  private stagedImports: Array<{ seq: number; id: string }> = [];
+  /** When and how the state is snapshotted; absent without durability. */
+  private readonly snapshots: SnapshotSchedule | undefined;
 
   /** An in-memory tracker (no restore); {@link LocalTrustTracker.open} makes a durable one. */
   constructor(
@@ -120,6 +89,19 @@ export class LocalTrustTracker implements TrustTrackerClient {
     this.tracker = new BayesianTrustTracker({ historyPointsMax: options.historyPointsMax });
     this.files = new TrustDirectory({ root: options.trustDir, fileBytesMax: options.fileBytesMax });
     this.signer = new AuditSigner(store?.auditKey ?? randomBytes(32));
+    const d = options.durability;
+    if (store !== undefined && d !== undefined) {
+      this.snapshots = new SnapshotSchedule({
+        store,
+        clock: this.clock,
+        logSeq: d.logSeq,
+        snapshotChanges: d.snapshotChanges,
+        snapshotIntervalMs: d.snapshotIntervalMs,
+        take: () => this.snapshot(),
+        onSnapshot: options.onSnapshot,
+        onBackgroundError: options.onBackgroundError,
+      });
+    }
   }
 
   /**
@@ -134,47 +116,19 @@ export class LocalTrustTracker implements TrustTrackerClient {
     const store = await TrustStateStore.open(d.stateDir);
     const self = new LocalTrustTracker(options, store);
     await self.files.ensure();
-    const snapshot = await store.readSnapshot();
-    const logSeq = d.logSeq();
-    if (snapshot !== undefined) {
-      if (snapshot.seq > logSeq) {
-        throw new Error(
-          `trust snapshot ${store.snapshotPath} covers log seq ${snapshot.seq} but the log ends at seq ${logSeq}: the log was replaced or cut. ` +
-            `Restore the log, or move the trust state folder ${store.dir} away to start the tracker empty.`,
-        );
-      }
-      self.tracker.load(snapshot.records, "replace");
-      self.snapshotSeq = snapshot.seq;
-      self.trustSeq = snapshot.trustSeq;
-    }
-    let recordsScanned = 0;
-    let replayed = 0;
-    let ignored = 0;
-    // A new audit key cannot verify anything older: there is nothing to replay.
-    if (!(snapshot === undefined && store.fresh)) {
-      const scan = await readAuditRecordsAfter(d.records, snapshot?.seq ?? 0, logSeq);
-      recordsScanned = scan.recordsScanned;
-      for (const record of scan.records) {
-        // Only the tracker's own records, in its chain: a client's look-alike (LogEvent
-        // with the same event_type) or a re-logged copy of an old record is ignored.
-        if (!self.signer.verify(record) || record.prevSeq !== self.trustSeq) {
-          ignored++;
-          continue;
-        }
-        const loaded = record.change.type === "trust_state_loaded" ? await store.readImport(record.change.importId, record.change.sha256) : undefined;
-        self.apply(record.change, loaded);
-        self.trustSeq = record.seq;
-        replayed++;
-      }
-    }
+    const restored = await restoreTrustState(store, d, { tracker: self.tracker, signer: self.signer, apply: (change, loaded) => self.apply(change, loaded) });
+    self.trustSeq = restored.trustSeq;
+    const snapshots = self.snapshots!;
+    snapshots.restoredFrom(restored.snapshotSeq);
     // Nothing else runs yet (no RPC, no timer), so this snapshot may cover the whole log.
-    if (snapshot === undefined || replayed > 0 || recordsScanned > (d.snapshotAfterScanRecords ?? 10_000)) await self.persist(self.capture(), true);
+    if (!restored.hadSnapshot || restored.replayed > 0 || restored.recordsScanned > (d.snapshotAfterScanRecords ?? 10_000)) await snapshots.persist(self.capture(snapshots), true);
     // Everything is in the snapshot now: staged imports are no longer needed.
     await store.removeImports();
-    self.startTimer();
+    snapshots.start();
+    const { snapshotSeq, snapshotKeys, recordsScanned, replayed, ignored } = restored;
     const restore: RestoreReport = {
-      snapshotSeq: snapshot?.seq ?? 0,
-      snapshotKeys: snapshot?.records.length ?? 0,
+      snapshotSeq,
+      snapshotKeys,
       fresh: store.fresh,
       recordsScanned,
       replayed,
@@ -261,20 +215,21 @@ export class LocalTrustTracker implements TrustTrackerClient {
 
   /** Takes a snapshot now (no-op without durability). */
   async snapshot(): Promise<void> {
-    if (this.store === undefined) return;
-    const captured = await this.mutex.runExclusive(() => this.capture());
-    await this.persist(captured, false);
+    const snapshots = this.snapshots;
+    if (snapshots === undefined) return;
+    const captured = await this.mutex.runExclusive(() => this.capture(snapshots));
+    await snapshots.persist(captured, false);
   }
 
   /** Waits for changes in progress, writes a last snapshot and stops the timer. Later changes get UNAVAILABLE. */
   async close(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    const snapshots = this.snapshots;
+    snapshots?.stop();
     const captured = await this.mutex.runExclusive(() => {
       this.closed = true;
-      return this.store === undefined ? undefined : this.capture();
+      return snapshots === undefined ? undefined : this.capture(snapshots);
     });
-    if (captured !== undefined) await this.persist(captured, false);
+    if (captured !== undefined) await snapshots!.persist(captured, false);
   }
 
   private checkOpen(): void {
@@ -299,7 +254,7 @@ export class LocalTrustTracker implements TrustTrackerClient {
     }
     const changed = this.apply(change, loaded);
     this.trustSeq = seq;
-    this.noteChange();
+    this.snapshots?.noteChange();
     return { seq, changed };
   }
 
@@ -338,65 +293,19 @@ export class LocalTrustTracker implements TrustTrackerClient {
         await this.store?.removeImports([id]).catch(() => undefined);
         throw err;
       }
-      this.stagedImports.push({ seq, id });
-      if (this.store !== undefined) {
+      const snapshots = this.snapshots;
+      if (snapshots !== undefined) {
+        snapshots.staged(seq, id);
         // Snapshot right away so the staged copy can go; if this fails, the copy stays and replay uses it.
-        await this.persist(this.capture(), false).catch((err) => this.options.onBackgroundError?.(err, "trust snapshot after import"));
+        await snapshots.persist(this.capture(snapshots), false).catch((err) => this.options.onBackgroundError?.(err, "trust snapshot after import"));
       }
       return { keyCount: records.length, seq };
     });
   }
 
-  private noteChange(): void {
-    this.changesSinceSnapshot++;
-    const every = this.options.durability?.snapshotChanges ?? 1000;
-    if (this.store === undefined || this.changesSinceSnapshot < every || this.snapshotQueued) return;
-    this.snapshotQueued = true;
-    // Not awaited: the change that crossed the threshold does not wait for the snapshot.
-    this.snapshot()
-      .catch((err) => this.options.onBackgroundError?.(err, "trust snapshot"))
-      .finally(() => {
-        this.snapshotQueued = false;
-      });
+  /** Captures the state for a snapshot; call with the mutex held (see {@link SnapshotSchedule.capture}). */
+  private capture(snapshots: SnapshotSchedule): ReturnType<SnapshotSchedule["capture"]> {
+    return snapshots.capture(this.trustSeq, this.tracker.view());
   }
 
-  private startTimer(): void {
-    const interval = this.options.durability?.snapshotIntervalMs ?? 60_000;
-    this.timer = setInterval(() => {
-      const logSeq = this.options.durability?.logSeq() ?? 0;
-      if (this.changesSinceSnapshot === 0 && logSeq <= this.snapshotSeq) return;
-      this.snapshot().catch((err) => this.options.onBackgroundError?.(err, "periodic trust snapshot"));
-    }, interval);
-    this.timer.unref();
-  }
-
-  /**
-   * Captures the state for a snapshot (cheap: shallow copies). Call with the
-   * mutex held: no audit record is in flight, so every trust record up to
-   * the log's last seq is applied, and the snapshot may cover that seq.
-   */
-  private capture(): CapturedSnapshot {
-    const seq = Math.max(this.options.durability?.logSeq() ?? 0, this.trustSeq);
-    this.changesSinceSnapshot = 0;
-    return { seq, trustSeq: this.trustSeq, records: this.tracker.view(), importIds: this.stagedImports.filter((s) => s.seq <= this.trustSeq).map((s) => s.id) };
-  }
-
-  /** Writes a captured snapshot unless a newer one is already durable; then drops the staged imports it covers. */
-  private async persist(captured: CapturedSnapshot, force: boolean): Promise<void> {
-    const store = this.store;
-    if (store === undefined) return;
-    await this.snapshotMutex.runExclusive(async () => {
-      if (!force && captured.seq <= this.snapshotSeq && captured.importIds.length === 0) return;
-      if (captured.seq < this.snapshotSeq) return;
-      // Encoded outside the tracker's mutex: changes go on meanwhile.
-      const text = await TrustStateStore.encodeSnapshot(captured, nowSeconds(this.clock));
-      await store.writeSnapshot(text);
-      this.snapshotSeq = captured.seq;
-      if (captured.importIds.length > 0) {
-        await store.removeImports(captured.importIds);
-        this.stagedImports = this.stagedImports.filter((s) => !captured.importIds.includes(s.id));
-      }
-      this.options.onSnapshot?.(captured.seq);
-    });
-  }
 }
