@@ -7,16 +7,15 @@ import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./fi
 import type { AppendEntry, AppendResult, LogStore, RecordSource, StoreIntegrity, StoreObserver } from "./store.js";
 import { DedupWindow } from "./dedup-window.js";
 import { acquireFileIdentityLock, acquireLogLock, type LogLock } from "./lock.js";
-import { ChainSealer } from "./hash-chain.js";
-import { linesForward } from "./lines.js";
+import { ChainSealer, splitHashedLine } from "./hash-chain.js";
+import { invariant, InvariantError } from "./invariants.js";
 import { LogReader } from "./reader.js";
+import { recoverLog, type RecoveryReport } from "./recovery.js";
 import { listSegments, segmentPath } from "./segments.js";
 import { checkLogFile, LogFileChangedError } from "./log-file-check.js";
-import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type TailState } from "./tail.js";
 import { queuedBytesOf, WriteQueue } from "./write-queue.js";
 import { RecordBuffer } from "./record-buffer.js";
 import { recordHead, recordPrefix, RECORD_END } from "../record/layout.js";
-import { parseRecordLine } from "../record/line.js";
 
 /** Options of the {@link Appender}. Every limit has a default. */
 export interface AppenderOptions {
@@ -53,25 +52,7 @@ export interface AppenderOptions {
 /** The appender reports through the store contract's observer. */
 export type { StorageFailure, StoreObserver as AppenderObserver } from "./store.js";
 
-/** What opening the log found and repaired. */
-export interface RecoveryReport {
-  /** Bytes of torn tail cut off the end of the log (0 when the log was clean). */
-  tornBytes: number;
-  /** Where the torn bytes were kept, when there were any. */
-  quarantinePath?: string;
-  /** The last seq found. */
-  lastSeq: number;
-  /** True when the log was written by the original module (no seq). */
-  legacy: boolean;
-  /** Records loaded into the dedup window (from the active file and as many closed segments as it needed). */
-  windowRecords: number;
-  /** Complete lines met by the start-up scan that are not records: kept in place, counted. */
-  damagedLines: number;
-  /** The first few of them, newest first, with file, line number and reason. */
-  damaged: Array<DamagedLine & { line: number }>;
-  /** Records met by the start-up scan that hold the original module's NaN/Infinity tokens. */
-  nonFiniteRecords: number;
-}
+export type { RecoveryReport } from "./recovery.js";
 
 /** An append encoded (its records are in the filling RecordBuffer), waiting for the commit that makes it durable. */
 interface Pending {
@@ -145,6 +126,8 @@ export class Appender implements LogStore {
   private needsRecovery = false;
   /** Set once the active file vanished or changed under the writer: every later append is refused with it (see LogFileChangedError). */
   private changedUnder: LogFileChangedError | undefined;
+  /** Set once an invariant broke (see invariants.ts): every later append is refused with it (INTERNAL) until a restart. */
+  private broken: ServiceError | undefined;
   /** Client-chosen ids encoded but not durable yet, so a retry racing its original is answered with it. */
   private readonly inflight = new Map<string, { seq: number; timestamp: string }>();
   /** Seq of the first record in the active file. */
@@ -249,6 +232,7 @@ export class Appender implements LogStore {
   async append(entries: readonly AppendEntry[], options: { wait?: boolean } = {}): Promise<AppendResult[]> {
     if (this.queue.isClosed) throw new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");
     if (this.changedUnder !== undefined) throw this.changedUnder;
+    if (this.broken !== undefined) throw this.broken;
     if (entries.length === 0) return [];
     const queued = queuedBytesOf(entries);
     await this.queue.admit(queued, options.wait);
@@ -331,99 +315,32 @@ export class Appender implements LogStore {
   }
 
   /**
-   * Opens the active file and reads its tail: at start, and while running
-   * after a failed write or rotation. While running (`running`) it never
-   * makes the folder again: a folder that is gone was removed or moved under
-   * the server, and a log made afresh would restart seqs at 1.
+   * Opens the active file and reads its tail (see recovery.ts): at start, and
+   * while running after a failed write or rotation. While running (`running`)
+   * it never makes the folder again: a folder that is gone was removed or
+   * moved under the server, and a log made afresh would restart seqs at 1.
    */
   private async recover(running = false): Promise<RecoveryReport> {
-    const { path } = this.options;
-    const dir = dirname(path);
-    if (!running) await this.fs.mkdir(dir, 0o700);
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
-    let fh: StoreFileHandle;
-    try {
-      fh = await this.fs.openReadWrite(path, 0o600);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (running && (code === "ENOENT" || code === "ENOTDIR")) throw new LogFileChangedError("removed", path, "its folder is gone");
-      throw err;
-    }
-    try {
-      await this.holdFileLock(fh);
-      await fh.chmod(0o600);
-      const tail = await readTail(fh, this.windowMax, path);
-      let quarantinePath: string | undefined;
-      // After a failed write we only trust bytes we know were fsynced.
-      const keep = this.needsRecovery ? Math.min(tail.validSize, this.durableSize) : tail.validSize;
-      const { size } = await fh.stat();
-      if (size > keep) {
-        if (tail.torn.length > 0 && !this.needsRecovery) {
-          quarantinePath = `${path}.quarantine`;
-          const header = Buffer.from(`# torn tail cut at byte ${tail.validSize} on ${formatTimestamp(this.clock.nowMicros())}\n`);
-          await this.fs.appendDurably(quarantinePath, Buffer.concat([header, tail.torn, Buffer.from("\n")]), 0o600);
-        }
-        await fh.truncate(keep);
-        await fh.datasync();
-      }
-      await this.fs.syncDir(dir);
-      const found = keep === tail.validSize ? tail : await readTail(fh, this.windowMax, path);
-      this.fh = fh;
-      this.durableSize = found.validSize;
-      const activeHasRecords = found.found;
-      // The window (and, for a fresh active file after a rotation, the last
-      // record) goes on into the closed segments, newest first.
-      await this.readOlderSegments(found);
-      this.durableSeq = found.lastSeq;
-      this.durableTip = found.lastHash ?? "";
-      this.lastMicros = Math.max(this.lastMicros, found.lastTimestampMicros);
-      this.activeFirstSeq = activeHasRecords ? await firstSeqOf(fh, found.legacy, this.durableSeq) : this.durableSeq + 1;
-      this.window.load(found.recent);
-      this.needsRecovery = false;
-      return {
-        tornBytes: size - keep,
-        quarantinePath,
-        lastSeq: this.durableSeq,
-        legacy: found.legacy,
-        windowRecords: found.recent.length,
-        damagedLines: found.damagedCount,
-        damaged: await this.numbered(found.damaged),
-        nonFiniteRecords: found.nonFiniteRecords,
-      };
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  /** Continues the start-up scan into closed segments, newest first, while it needs them. */
-  private async readOlderSegments(state: TailState): Promise<void> {
-    if (!needsOlderFile(state, this.windowMax)) return;
-    const closed = (await listSegments(this.options.path, this.fs)).filter((s) => !s.active).reverse();
-    for (const segment of closed) {
-      const fh = await this.fs.openReadWrite(segment.path, 0o600);
-      try {
-        await readOlderFile(fh, state, this.windowMax, segment.path);
-      } finally {
-        await fh.close();
-      }
-      if (!needsOlderFile(state, this.windowMax)) return;
-    }
-  }
-
-  /** Damaged lines with their line numbers (one counting pass per file, only when there are any). */
-  private async numbered(damaged: readonly DamagedLine[]): Promise<Array<DamagedLine & { line: number }>> {
-    const out: Array<DamagedLine & { line: number }> = [];
-    for (const d of damaged) {
-      const fh = await this.fs.openReadWrite(d.path ?? this.options.path, 0o600);
-      try {
-        out.push({ ...d, line: await lineNumberAt(fh, d.offset) });
-      } finally {
-        await fh.close();
-      }
-    }
-    return out;
+    const found = await recoverLog({
+      path: this.options.path,
+      fs: this.fs,
+      clock: this.clock,
+      windowRecords: this.windowMax,
+      running,
+      trustedSize: this.needsRecovery ? this.durableSize : undefined,
+      holdFile: (fh) => this.holdFileLock(fh),
+    });
+    this.fh = found.fh;
+    this.durableSize = found.durableSize;
+    this.durableSeq = found.lastSeq;
+    this.durableTip = found.tip;
+    this.lastMicros = Math.max(this.lastMicros, found.lastTimestampMicros);
+    this.activeFirstSeq = found.activeFirstSeq;
+    this.window.load(found.recent);
+    this.needsRecovery = false;
+    return found.report;
   }
 
   /** One group commit: the records of everything pending, sealed by the hash chain, in one durable write. */
@@ -437,6 +354,7 @@ export class Appender implements LogStore {
     this.committing = records;
     try {
       if (this.changedUnder !== undefined) throw this.changedUnder;
+      if (this.broken !== undefined) throw this.broken;
       if (this.needsRecovery || this.fh === undefined) {
         const believed = { seq: this.durableSeq, tip: this.durableTip, size: this.durableSize };
         await this.recover(true);
@@ -447,16 +365,26 @@ export class Appender implements LogStore {
       }
       const last = batch[batch.length - 1];
       if (records.length > 0) {
+        this.checkSeqs(batch[0].firstSeq, last.lastSeq);
         let lines = records.bytes;
         let tip = this.durableTip;
-        if (this.hashChain) ({ lines, tip } = await this.sealer.seal(records, tip));
+        if (this.hashChain) {
+          ({ lines, tip } = await this.sealer.seal(records, tip));
+          checkTip(lines, tip);
+        }
         // Before the write: a truncated file would get a hole, a removed one the records (out of the log).
         const before = await checkLogFile(this.fh!, this.options.path, this.fs, this.durableSize);
         if (before !== undefined) throw before;
         const durableWriteSeconds = await this.writeDurably(this.fh!, lines);
         // After it: a removal or a move while the write ran leaves the records in a file that is no longer the log.
+        // The same file at another size than the bytes written breaks the writer's invariant (a write that lied, or a
+        // change racing it): refused as such, since nothing can tell which bytes of the file are the log's.
         const after = await checkLogFile(this.fh!, this.options.path, this.fs, this.durableSize);
+        if (after !== undefined && (after.change === "truncated" || after.change === "written")) {
+          invariant(false, "file size equals durable size", () => ({ at: "commit", durableSize: this.durableSize, file: after.detail }));
+        }
         if (after !== undefined) throw after;
+        invariant(last.lastSeq <= this.seq, "durable seq never ahead of written", () => ({ durableSeq: last.lastSeq, writtenSeq: this.seq }));
         this.options.observer?.commit?.(last.lastSeq - this.durableSeq, lines.length, durableWriteSeconds);
         this.durableSeq = last.lastSeq;
         this.durableTip = tip;
@@ -471,16 +399,19 @@ export class Appender implements LogStore {
     } catch (err) {
       // Every append encoded after these was chained onto them (seqs, hashes):
       // none of it can be written now. All fail; the log goes on from the last durable record.
-      const failure = storageError(err);
+      // A broken invariant leaves as INTERNAL (its cause, naming the invariant, in the server log), never as a storage error.
+      const failure = err instanceof InvariantError ? ServiceError.from(err) : storageError(err);
       const voided = this.pending.splice(0);
       const records = this.seq - this.durableSeq;
       this.filling.reset();
       this.seq = this.durableSeq;
       this.inflight.clear();
-      const firstNotice = err instanceof LogFileChangedError && this.changedUnder === undefined;
+      const firstNotice = (err instanceof LogFileChangedError && this.changedUnder === undefined) || (err instanceof InvariantError && this.broken === undefined);
       if (err instanceof LogFileChangedError) this.changedUnder = err;
-      // Reported (logged at error) once: later refusals of a log that changed under the writer say nothing new.
-      if (firstNotice || !(err instanceof LogFileChangedError)) this.options.observer?.failed?.({ stage: "commit", err, appends: batch.length + voided.length, records });
+      if (err instanceof InvariantError) this.broken = failure;
+      // Reported (logged at error) once: later refusals of a log that changed under the writer, or of a broken writer, say nothing new.
+      const sticky = err instanceof LogFileChangedError || err === this.broken;
+      if (firstNotice || !sticky) this.options.observer?.failed?.({ stage: "commit", err, appends: batch.length + voided.length, records });
       for (const p of batch) p.reject(failure);
       for (const p of voided) {
         p.reject(failure);
@@ -489,6 +420,15 @@ export class Appender implements LogStore {
     } finally {
       for (const p of batch) this.queue.release(p.queued);
     }
+  }
+
+  /**
+   * The commit's records continue the log: the first right after the last
+   * durable seq (none skipped, none reused), the last past it. O(1): the
+   * appends between were numbered consecutively by encode().
+   */
+  private checkSeqs(firstSeq: number, lastSeq: number): void {
+    invariant(firstSeq === this.durableSeq + 1 && lastSeq > this.durableSeq, "seq strictly increasing", () => ({ durableSeq: this.durableSeq, firstSeq, lastSeq }));
   }
 
   /**
@@ -579,17 +519,10 @@ export class Appender implements LogStore {
   }
 }
 
-/**
- * Seq of the first record of a file that holds records (1 for a log of the
- * original module, which has none): the first line that is a record;
- * `fallback` when no line is.
- */
-async function firstSeqOf(fh: StoreFileHandle, legacy: boolean, fallback: number): Promise<number> {
-  if (legacy) return 1;
-  // Small reads: usually only the first line is needed.
-  for await (const line of linesForward(fh, 0, undefined, 16 * 1024)) {
-    const parsed = parseRecordLine(line);
-    if (parsed.ok) return typeof parsed.value.seq === "number" ? parsed.value.seq : 1;
-  }
-  return fallback;
+/** The sealer's tip is the hash in the last sealed line's trailer (the chain the next commit continues is the one written). */
+function checkTip(lines: Buffer, tip: string): void {
+  // The trailer is fixed-size and ends the line: look at the line's end only.
+  const end = lines.length - 1;
+  const last = splitHashedLine(lines.subarray(Math.max(0, end - 128), end));
+  invariant(last !== undefined && last.hash === tip, "sealer tip equals last hash", () => ({ tip, lastLineHash: last?.hash ?? "none" }));
 }

@@ -4,6 +4,7 @@ import { errnoOf } from "../errors.js";
 import { Appender } from "./appender.js";
 import { lockTakeoverOf } from "./lock.js";
 import { LogFileChangedError } from "./log-file-check.js";
+import { InvariantError } from "./invariants.js";
 import { withPath } from "./file-system.js";
 import type { StorageFailure, StoreDeps } from "./store.js";
 
@@ -76,6 +77,10 @@ function logPathError(logPath: string, err: unknown): unknown {
 function logStorageFailure(logger: Logger, failure: StorageFailure): void {
   const { stage, err, appends, records } = failure;
   const errno = errnoOf(err);
+  if (err instanceof InvariantError) {
+    logger.error({ invariant: err.invariant, details: err.details, err, appends, records }, `store invariant broken (${err.invariant}): the appends not yet durable were refused (INTERNAL), and every write is refused until a restart`);
+    return;
+  }
   if (err instanceof LogFileChangedError) {
     logger.error({ change: err.change, path: err.path, detail: err.detail, appends, records }, "the log file vanished or changed under the server: every write is refused (UNAVAILABLE) until a restart; restore the log first");
     return;
