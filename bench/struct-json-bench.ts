@@ -28,7 +28,7 @@ import { create, fromBinary, toBinary, type JsonValue } from "@bufbuild/protobuf
 import { LogEventRequestSchema } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { ByteSink } from "../src/codec/byte-sink.js";
 import { createStructTranscoder } from "../src/codec/struct-json.js";
-import { jsonLine } from "../src/events/json.js";
+import { jsonLine } from "../src/record/json-text.js";
 import { defaultEventLimits } from "../src/guard/limits.js";
 import { createPiiGuard, defaultSensitiveKeys } from "../src/guard/pii.js";
 import { checkJson } from "../src/guard/validator.js";

@@ -6,7 +6,8 @@
  *
  * The output is byte for byte what today's path writes: protobuf-es's decode
  * (src/rpc/grpc-adapter.ts), the validator (src/guard/validator.ts), the PII
- * guard (src/guard/pii.ts) and jsonLine (src/events/json.ts). Only the
+ * guard (src/guard/pii.ts) and jsonLine (src/record/json-text.ts: the one
+ * JSON text writer, whose escapes and numbers this writes as bytes). Only the
  * shapes every encoder writes take the one-pass walk: each map entry a key
  * then a value, each Value one field, no unknown fields, no duplicate keys,
  * no array-index keys (a JS object lists those first, so the text would not
@@ -27,10 +28,10 @@ import { fromBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf"
 import { StructSchema, ValueSchema, type Struct, type Value } from "@bufbuild/protobuf/wkt";
 import { status } from "@grpc/grpc-js";
 import { ServiceError } from "../errors.js";
-import { jsonLine } from "../events/json.js";
 import type { EventLimits } from "../guard/limits.js";
 import { createPiiGuard, KEY_ANY, KEY_PLAIN, KEY_STRINGS, REDACTED, type PiiGuard, type PiiMode, type PiiOptions } from "../guard/pii.js";
 import { checkJson, valueToJson } from "../guard/validator.js";
+import { escapeExtraBytes, jsonLine, NUMBER_BYTES_MAX, writeEscapedUtf8, writeFiniteNumber } from "../record/json-text.js";
 import { ByteSink } from "./byte-sink.js";
 
 /** What the transcoder checks: the event limits it shares with the validator, and the PII guard's options. */
@@ -175,8 +176,10 @@ const AT = 3;
 const ESCAPE_1 = 4;
 const ESCAPE_5 = 5;
 const ASCII_CLASS = new Uint8Array(128);
-for (let b = 0; b < 0x20; b++) ASCII_CLASS[b] = ESCAPE_5;
-for (const b of [0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c]) ASCII_CLASS[b] = ESCAPE_1;
+for (let b = 0; b < 0x80; b++) {
+  const extra = escapeExtraBytes(b);
+  if (extra !== 0) ASCII_CLASS[b] = extra === 1 ? ESCAPE_1 : ESCAPE_5;
+}
 for (let b = 0x30; b <= 0x39; b++) ASCII_CLASS[b] = DIGIT;
 ASCII_CLASS[0x20] = SEPARATOR;
 ASCII_CLASS[0x2d] = SEPARATOR;
@@ -190,17 +193,6 @@ function endsBearer(src: Uint8Array, i: number): boolean {
 // each pair at most one space or dash apart; shorter runs need no look.
 const CARD_DIGITS_MIN = 13;
 
-// JSON.stringify's short escapes; every other control character is \u00XX.
-const SHORT_ESCAPE = new Uint8Array(0x60);
-SHORT_ESCAPE[0x08] = 0x62; // \b
-SHORT_ESCAPE[0x09] = 0x74; // \t
-SHORT_ESCAPE[0x0a] = 0x6e; // \n
-SHORT_ESCAPE[0x0c] = 0x66; // \f
-SHORT_ESCAPE[0x0d] = 0x72; // \r
-SHORT_ESCAPE[0x22] = 0x22; // \"
-SHORT_ESCAPE[0x5c] = 0x5c; // \\
-const HEX = Buffer.from("0123456789abcdef");
-
 const NULL_BYTES = Buffer.from("null");
 const TRUE_BYTES = Buffer.from("true");
 const FALSE_BYTES = Buffer.from("false");
@@ -210,7 +202,6 @@ const REDACTED_BYTES = Buffer.from(JSON.stringify(REDACTED));
 const doubleBytes = new Uint8Array(8);
 const doubleView = new Float64Array(doubleBytes.buffer);
 const littleEndian = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
-const POWERS_OF_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6];
 
 // The largest array index: keys "0" to "4294967294" are listed first, in numeric order, by a JS object.
 const ARRAY_INDEX_MAX = 4294967294;
@@ -505,70 +496,8 @@ class Walker {
     const v = doubleView[0];
     // NaN and the infinities are refused: the reference path words the error.
     if (v - v !== 0) this.handOver();
-    if (this.op + 32 > this.room) this.grow(32);
-    const out = this.out;
-    if ((v | 0) === v) {
-      // Integers of int32 range (-0 included, written "0" as JSON.stringify does) without a string.
-      let n = v | 0;
-      if (n < 0) {
-        out[this.op++] = 0x2d;
-        n = -n;
-      }
-      let digits = 1;
-      for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
-      let op = this.op + digits;
-      this.op = op;
-      do {
-        out[--op] = 0x30 + (n % 10);
-        n = (n / 10) | 0;
-      } while (n !== 0);
-      return;
-    }
-    if (this.shortDecimal(v)) return;
-    // JSON.stringify writes a finite number as String(n) does.
-    const text = String(v);
-    for (let i = 0; i < text.length; i++) out[this.op++] = text.charCodeAt(i);
-  }
-
-  /**
-   * Writes a non-integer with at most 6 decimals (such as 0.1234) without
-   * String(v). If the decimal m / 10^k (k <= 6, m < 10^15) rounds back to
-   * v, it is the text String(v) writes: a decimal of at most 15 significant
-   * digits is the only one of that length that rounds to its double, so it
-   * is the shortest, and for 1e-6 <= |v| < 1e21 String writes decimals in
-   * plain notation; the smallest such k leaves no trailing zero.
-   */
-  private shortDecimal(v: number): boolean {
-    const a = v < 0 ? -v : v;
-    if (!(a >= 1e-6 && a < 1e9)) return false;
-    for (let k = 1; k <= 6; k++) {
-      const scale = POWERS_OF_TEN[k];
-      const m = Math.round(a * scale);
-      if (m / scale !== a) continue;
-      const out = this.out;
-      let op = this.op;
-      if (v < 0) out[op++] = 0x2d;
-      let whole = Math.floor(m / scale);
-      let fraction = m - whole * scale;
-      let digits = 1;
-      for (let rest = whole; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-      op += digits;
-      let at = op;
-      do {
-        out[--at] = 0x30 + (whole % 10);
-        whole = Math.floor(whole / 10);
-      } while (whole !== 0);
-      out[op++] = 0x2e; // .
-      op += k;
-      at = op;
-      for (let i = 0; i < k; i++) {
-        out[--at] = 0x30 + (fraction % 10);
-        fraction = Math.floor(fraction / 10);
-      }
-      this.op = op;
-      return true;
-    }
-    return false;
+    if (this.op + NUMBER_BYTES_MAX > this.room) this.grow(NUMBER_BYTES_MAX);
+    this.op = writeFiniteNumber(this.out, this.op, v);
   }
 
   /** Hands over on a key that is an array index ("0" to "4294967294", no leading zero): a JS object lists those first. */
@@ -821,29 +750,7 @@ class Walker {
         for (let i = start; i < end; i++) out[op++] = src[i];
       }
     } else {
-      for (let i = start; i < end; i++) {
-        const b = src[i];
-        if (b >= 0x20 && b !== 0x22 && b !== 0x5c) {
-          if (b === 0xc2 && src[i + 1] === 0x85) {
-            op = unicodeEscape(out, op, 0x0085);
-            i += 1;
-          } else if (b === 0xe2 && src[i + 1] === 0x80 && (src[i + 2] === 0xa8 || src[i + 2] === 0xa9)) {
-            op = unicodeEscape(out, op, src[i + 2] === 0xa8 ? 0x2028 : 0x2029);
-            i += 2;
-          } else {
-            out[op++] = b;
-          }
-          continue;
-        }
-        out[op++] = 0x5c;
-        const short = b < 0x60 ? SHORT_ESCAPE[b] : 0;
-        if (short !== 0) {
-          out[op++] = short;
-        } else {
-          out[op++] = 0x75; // u
-          op = hex4(out, op, b);
-        }
-      }
+      op = writeEscapedUtf8(src, start, end, out, op);
     }
     out[op++] = 0x22;
     this.op = op;
@@ -851,21 +758,6 @@ class Walker {
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** Writes \uXXXX (lower-case hex, as JSON.stringify and jsonLine do). */
-function unicodeEscape(out: Buffer, op: number, code: number): number {
-  out[op++] = 0x5c;
-  out[op++] = 0x75;
-  return hex4(out, op, code);
-}
-
-function hex4(out: Buffer, op: number, code: number): number {
-  out[op++] = HEX[(code >> 12) & 15];
-  out[op++] = HEX[(code >> 8) & 15];
-  out[op++] = HEX[(code >> 4) & 15];
-  out[op++] = HEX[code & 15];
-  return op;
-}
 
 /**
  * Decodes as the request's decode would: a Struct as the JSON object

@@ -10,8 +10,7 @@ import { createPiiGuard, keyClassifier, piiOptionsOf, redactionReason, type KeyC
 import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
-import { jsonLine } from "./json.js";
-import { runMember } from "../record/layout.js";
+import { bodyInRun, bodyOf, eventTypeJson, recordBody } from "../record/body.js";
 import { checkRun } from "../runs/call-run.js";
 import { EventIds } from "./event-ids.js";
 import { createTypedEncoders, TYPED_EVENT_TYPES, type TypedEncoders } from "./typed-encoders.js";
@@ -107,23 +106,9 @@ interface PreparedBatch extends Omit<BatchOutcome, "results"> {
   keepIds: boolean;
 }
 
-/** Encodes the record members between timestamp and seq, in the contract's key order. */
+/** Encodes the record members between timestamp and seq, in the contract's key order (src/record/body.ts writes them). */
 export function encodeBody(draft: EventDraft): string {
-  let body = `"event_type":${eventTypeJson(draft.eventType)},"data":${jsonLine(draft.data)}`;
-  if (draft.context !== undefined && Object.keys(draft.context).length > 0) body += `,"context":${jsonLine(draft.context)}`;
-  return body;
-}
-
-// The JSON of event types seen recently: most events are of a few types.
-const eventTypeJsonCache = new Map<string, string>();
-function eventTypeJson(eventType: string): string {
-  let json = eventTypeJsonCache.get(eventType);
-  if (json === undefined) {
-    json = JSON.stringify(eventType);
-    if (eventTypeJsonCache.size >= 1024) eventTypeJsonCache.clear();
-    eventTypeJsonCache.set(eventType, json);
-  }
-  return json;
+  return bodyOf(draft.eventType, draft.data, draft.context);
 }
 
 // Shared by every event nothing was redacted in (nearly all): no array per event.
@@ -238,15 +223,14 @@ export class EventWriter {
       data = r.text;
       unredactedExtra += r.unredactedBytes - r.bytes;
     }
-    let context = "";
+    let context: string | undefined;
     if (wire.contextStart >= 0) {
       const r = tx.structText(wire.bytes, wire.contextStart, wire.contextEnd, { path: `${path}.generic.context`, recordPath: `${path}.context`, messageDepth: LOG_EVENT_STRUCT_DEPTH }, found);
       if (!r.complete || r.piiError !== undefined) return undefined;
-      // An empty context is left out, as encodeBody does.
-      if (r.text !== "{}") context = `,"context":${r.text}`;
+      context = r.text;
       unredactedExtra += r.unredactedBytes - r.bytes;
     }
-    const body = `"event_type":${eventTypeJson(header.eventType)},"data":${data}${context}`;
+    const body = recordBody(eventTypeJson(header.eventType), data, context);
     const max = this.limits.recordBytesMax;
     // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
     if (body.length * 3 + Math.max(unredactedExtra, 0) > max) {
@@ -436,7 +420,7 @@ export class EventWriter {
    */
   private entryOf(event: AppendEntry & { readonly eventType: string }, run: string | undefined, path: string): AppendEntry {
     if (run === undefined) return { eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body, run, eventType: undefined };
-    const body = event.body + runMember(run);
+    const body = bodyInRun(event.body, run);
     // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
     if (body.length * 3 > this.limits.recordBytesMax) {
       const bytes = Buffer.byteLength(body, "utf8");

@@ -1,19 +1,7 @@
 import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import type { PiiGuard } from "../guard/pii.js";
-import { jsonLine } from "./json.js";
-
-/**
- * The JSON of a string exactly as jsonLine writes it: printable ASCII
- * without quote or backslash as it is, anything else through jsonLine (its
- * escapes, U+2028, U+2029 and U+0085 included).
- */
-export function jsonString(text: string): string {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return jsonLine(text);
-  }
-  return `"${text}"`;
-}
+import { recordBody } from "../record/body.js";
+import { jsonNumber, jsonString } from "../record/json-text.js";
 
 /** Names whose JSON the encoders of one guard remember, and the longest remembered: about 5 MB at most (a 128-character name of escaped characters has 770 characters of JSON). */
 const NAMES_MAX = 4096;
@@ -21,6 +9,8 @@ const NAME_CHARS_MAX = 128;
 
 /** The event types of the fixed-shape events the typed encoders write, by case. */
 export const TYPED_EVENT_TYPES = { variableWeightChange: "variable_weight_update", ruleActivation: "rule_activation" } as const;
+const WEIGHT_TYPE_JSON = jsonString(TYPED_EVENT_TYPES.variableWeightChange);
+const RULE_TYPE_JSON = jsonString(TYPED_EVENT_TYPES.ruleActivation);
 
 /** The bodies of the fixed-shape catalog events, written without building their data objects. */
 export interface TypedEncoders {
@@ -85,8 +75,8 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
           const m = event.value;
           const variable = nameText(m.variable);
           if (variable === undefined) return undefined;
-          // Validated: finite numbers, whose text is the same for String() as for JSON.stringify.
-          return `"event_type":"variable_weight_update","data":{"variable":${variable},"from":${m.oldWeight},"to":${m.newWeight}}`;
+          // Validated: finite numbers.
+          return recordBody(WEIGHT_TYPE_JSON, `{"variable":${variable},"from":${jsonNumber(m.oldWeight)},"to":${jsonNumber(m.newWeight)}}`);
         }
         case "ruleActivation": {
           if (!rulePlain) return undefined;
@@ -99,7 +89,7 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
               outcome = "null";
               break;
             case "numberValue":
-              outcome = `${kind.value}`;
+              outcome = jsonNumber(kind.value);
               break;
             case "boolValue":
               outcome = kind.value ? "true" : "false";
@@ -116,7 +106,7 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
           const forecastId = m.forecastId === undefined ? "null" : text(m.forecastId);
           if (outcome === undefined || ruleId === undefined || variableId === undefined || forecastId === undefined) return undefined;
           const success = m.success === undefined ? "null" : m.success ? "true" : "false";
-          return `"event_type":"rule_activation","data":{"rule_id":${ruleId},"variable_id":${variableId},"outcome":${outcome},"forecast_id":${forecastId},"success":${success}}`;
+          return recordBody(RULE_TYPE_JSON, `{"rule_id":${ruleId},"variable_id":${variableId},"outcome":${outcome},"forecast_id":${forecastId},"success":${success}}`);
         }
         default:
           return undefined;

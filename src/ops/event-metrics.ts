@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { Counter, type Registry } from "prom-client";
 import { ServiceError } from "../errors.js";
+import { eventTypeOfBody as eventTypeOfRecordBody } from "../record/body.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 
 /** The event_type value that types past the label limit are counted under. */
@@ -50,26 +51,9 @@ export interface EventMetricsOptions {
   eventTypesMax?: number;
 }
 
-// How an append entry's body starts (AppendEntry.body opens with `"event_type":<JSON string>`).
-const TYPE_OPEN = '"event_type":"';
-
-/** The event_type of an append entry, read from the start of its body. */
+/** The event_type label of an append entry, read from the start of its body (src/record/body.ts); `_other` when it names none. */
 export function eventTypeOfBody(body: string): string {
-  if (!body.startsWith(TYPE_OPEN)) return OTHER_EVENT_TYPES;
-  const end = body.indexOf('"', TYPE_OPEN.length);
-  if (end < 0) return OTHER_EVENT_TYPES;
-  const raw = body.slice(TYPE_OPEN.length, end);
-  // A backslash: that quote may be escaped, so JSON reads the whole string (rare: types are names).
-  return raw.includes("\\") ? readJsonString(body, TYPE_OPEN.length - 1) : raw;
-}
-
-function readJsonString(text: string, open: number): string {
-  for (let i = open + 1; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x5c /* \ */) i++;
-    else if (c === 0x22 /* " */) return JSON.parse(text.slice(open, i + 1)) as string;
-  }
-  return OTHER_EVENT_TYPES;
+  return eventTypeOfRecordBody(body) ?? OTHER_EVENT_TYPES;
 }
 
 /** What one append carried, counted as it is handed to the store: nothing of the entries is held while it waits. */

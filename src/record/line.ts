@@ -1,4 +1,5 @@
-import { ID_OPEN, RUN_OPEN, scanned, scanRecord, SEQ_OPEN } from "./layout.js";
+import { ID_OPEN, RUN_OPEN, SEQ_OPEN } from "./layout.js";
+import { ScannedRecord, scanRecord } from "./scan.js";
 /**
  * How a line of the log is framed and read back, for every reader of the
  * file (start-up recovery, replay, verify, the trust restore, the CLI). A
@@ -9,10 +10,12 @@ import { ID_OPEN, RUN_OPEN, scanned, scanRecord, SEQ_OPEN } from "./layout.js";
  * by default. None of those is ever written by this service.
  */
 
+const runScan = new ScannedRecord();
+
 /** The run a line's record belongs to (its top-level "run" member), or undefined when it names none. */
 export function runOfLine(line: Buffer): string | undefined {
   const { start, end } = lineText(line, 0, line.length);
-  if (scanRecord(line, start, end)) return scanned.runStart < 0 ? undefined : line.toString("latin1", scanned.runStart, scanned.runEnd);
+  if (scanRecord(line, start, end, runScan)) return runScan.run(line);
   const parsed = parseRecordText(line.toString("utf8", start, end));
   return parsed.ok && typeof parsed.value.run === "string" ? parsed.value.run : undefined;
 }

@@ -1,7 +1,7 @@
 import { Mutex } from "async-mutex";
 import type { Logger } from "pino";
 import { parseRecordText, runOfLine } from "../record/line.js";
-import { eventTypeOfBody } from "../record/layout.js";
+import { eventTypeOfBody } from "../record/body.js";
 import { parseTimeBound } from "../store/time-bound.js";
 import type { AppendEntry, AppendResult, LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store/store.js";
 import { RunCursor } from "./run-cursor.js";
@@ -153,7 +153,7 @@ export class RunIndex {
         this.pending.set(r.seq, entry.eventId);
       }
       if (entry.run !== undefined) {
-        const eventType = entry.eventType ?? eventTypeOfBody(entry.body);
+        const eventType = entry.eventType ?? eventTypeOfBody(entry.body) ?? "";
         this.add(entry.run, r.seq, r.timestamp, eventType, eventType === RUN_FINISHED || eventType === RUN_STARTED ? () => `{${entry.body}}` : undefined);
       }
     }

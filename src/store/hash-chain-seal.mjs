@@ -5,17 +5,9 @@
  * Plain JavaScript so that the worker starts without the TypeScript loader.
  */
 import { hash } from "node:crypto";
+import { HASH_OPEN_BYTES, HASH_TRAILER_BYTES, writeHashClose } from "../record/hash-trailer.mjs";
 
-// HASH_OPEN of src/record/layout.ts (this file runs on a worker thread, in plain JavaScript,
-// so it cannot import the TypeScript; test/store/hash-chain.test.ts checks they agree).
-const HASH_MEMBER = ',"hash":"';
-const HASH_MEMBER_BYTES = Buffer.from(HASH_MEMBER, "latin1");
 const NEWLINE = 0x0a;
-const QUOTE = 0x22;
-const CLOSE_BRACE = 0x7d;
-const HEX_BYTES = 64;
-// Per record the trailer adds `,"hash":"` + 64 hex digits + `"}` (its newline replaces the prefix's).
-const TRAILER_BYTES = HASH_MEMBER.length + HEX_BYTES + 2;
 
 /**
  * Seals prefixes into lines: each record's hash is SHA-256 over the previous
@@ -47,7 +39,7 @@ export function seal(input, outputMemory, tip) {
     const end = input.indexOf(NEWLINE, start);
     const prefixLength = end - start;
     const prefixAt = hexAt + hexLength;
-    if (output.length < prefixAt + 3 + prefixLength + TRAILER_BYTES) output = grow(output, prefixAt, prefixAt + 3 + prefixLength + TRAILER_BYTES);
+    if (output.length < prefixAt + 3 + prefixLength + HASH_TRAILER_BYTES) output = grow(output, prefixAt, prefixAt + 3 + prefixLength + HASH_TRAILER_BYTES);
     input.copy(output, prefixAt, start, end);
     tip = hash("sha256", output.subarray(hexAt, prefixAt + prefixLength), "hex");
     let lineAt;
@@ -59,21 +51,15 @@ export function seal(input, outputMemory, tip) {
     } else {
       // End the previous line: move this prefix on by 3 bytes for its `"}\n`.
       output.copyWithin(prefixAt + 3, prefixAt, prefixAt + prefixLength);
-      output[prefixAt] = QUOTE;
-      output[prefixAt + 1] = CLOSE_BRACE;
-      output[prefixAt + 2] = NEWLINE;
-      lineAt = prefixAt + 3;
+      lineAt = writeHashClose(output, prefixAt);
     }
-    output.set(HASH_MEMBER_BYTES, lineAt + prefixLength);
-    hexAt = lineAt + prefixLength + HASH_MEMBER_BYTES.length;
+    output.set(HASH_OPEN_BYTES, lineAt + prefixLength);
+    hexAt = lineAt + prefixLength + HASH_OPEN_BYTES.length;
     hexLength = latin1Write(output, tip, hexAt);
     start = end + 1;
   }
   if (first) return { output: /** @type {ArrayBuffer} */ (output.buffer), length: 0, tip };
-  let length = hexAt + hexLength;
-  output[length++] = QUOTE;
-  output[length++] = CLOSE_BRACE;
-  output[length++] = NEWLINE;
+  const length = writeHashClose(output, hexAt + hexLength);
   return { output: /** @type {ArrayBuffer} */ (output.buffer), length, tip };
 }
 

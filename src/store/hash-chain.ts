@@ -1,8 +1,10 @@
 import { hash } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import { HASH_OPEN } from "../record/layout.js";
 import { seal } from "./hash-chain-seal.mjs";
 import type { RecordBuffer } from "./record-buffer.js";
+
+/** Splits a hashed line into its prefix and hash (src/record/hash-trailer.mjs, the trailer's one definition). */
+export { splitHashedLine } from "../record/hash-trailer.mjs";
 
 /**
  * The tamper-evidence chain. Each record ends with `"hash":"<hex>"`, the
@@ -14,8 +16,9 @@ import type { RecordBuffer } from "./record-buffer.js";
  * Editing, deleting, inserting or reordering a line breaks the chain at that
  * line. (Anyone able to rewrite the whole file can recompute it: keep the
  * last hash elsewhere, e.g. from `pulse-log verify --json`, to anchor it.)
+ * The trailer's text is src/record/hash-trailer.mjs's, which writes and
+ * parses it; this module hashes and seals.
  */
-export const HASH_MEMBER = HASH_OPEN;
 
 // Reused input buffer: previous hash then prefix, hashed in one call. The
 // one-shot crypto.hash costs about two thirds of createHash().update().digest()
@@ -29,19 +32,6 @@ export function chainHash(previous: string, prefix: Uint8Array): string {
   input.write(previous, 0, "latin1");
   input.set(prefix, previous.length);
   return hash("sha256", input.subarray(0, length), "hex");
-}
-
-const TRAILER = /,"hash":"([0-9a-f]{64})"\}$/;
-
-/** Splits a line (without its newline) into the hashed prefix and the hash; undefined when it has none. */
-export function splitHashedLine(line: Buffer): { prefix: Buffer; hash: string } | undefined {
-  // The trailer is fixed-size: ,"hash":"<64 hex>"}  = 9 + 64 + 2 bytes.
-  const trailerBytes = HASH_MEMBER.length + 64 + 2;
-  if (line.length < trailerBytes) return undefined;
-  const tail = line.subarray(line.length - trailerBytes).toString("latin1");
-  const m = TRAILER.exec(tail);
-  if (!m) return undefined;
-  return { prefix: line.subarray(0, line.length - trailerBytes), hash: m[1] };
 }
 
 /** A commit's lines sealed by the chain: complete records and the last one's hash. */

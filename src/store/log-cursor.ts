@@ -1,9 +1,10 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { ID_PREFIX, RUN_OPEN, scanned, scanRecord, SEQ_OPEN } from "../record/layout.js";
+import { runSeqMarker } from "../record/layout.js";
+import { eventTypeName, LineRecord, ParsedRecord, parseLine } from "../record/record-view.js";
+import { opensAsRecord, ScannedRecord, scanRecord } from "../record/scan.js";
 import { countLines } from "./lines.js";
 import { locate, readAt, type Position } from "./log-search.js";
 import { ReadFilter } from "./read-filter.js";
-import { eventTypeName, LineRecord, ParsedRecord, parseLine } from "./record-view.js";
 import { listSegments, type LogSegment } from "./segments.js";
 import type { LogRecordView, ReadQuery, RecordCursor } from "./store.js";
 import { TimeBound } from "./time-bound.js";
@@ -11,16 +12,9 @@ import { TimeBound } from "./time-bound.js";
 const NEWLINE = 0x0a;
 
 
-/** True when the line at `start` begins as this service writes lines (a byte loop: cheaper than a native call per line). */
-function startsWithId(buf: Buffer, start: number): boolean {
-  if (start + ID_PREFIX.length > buf.length) return false;
-  for (let i = 0; i < ID_PREFIX.length; i++) if (buf[start + i] !== ID_PREFIX[i]) return false;
-  return true;
-}
-
-/** The run of the line {@link scanRecord} read last, for the filter to ask for (only reads by run do). */
-function runScanned(buf: Buffer): () => string | undefined {
-  const { runStart, runEnd } = scanned;
+/** The run of the line `scan` holds, for the filter to ask for (only reads by run do). */
+function runScanned(buf: Buffer, scan: ScannedRecord): () => string | undefined {
+  const { runStart, runEnd } = scan;
   return () => (runStart < 0 ? undefined : buf.toString("latin1", runStart, runEnd));
 }
 
@@ -44,6 +38,8 @@ export class LogCursor implements RecordCursor {
   nonFiniteRecords = 0;
   /** For a read by run: the bytes every record of each run holds (`,"run":"<id>","seq":`), to pass over the lines of other runs. */
   private readonly runNeedles: Buffer[] | undefined;
+  /** Where the line being read was found (one per cursor: no allocation per line). */
+  private readonly scan = new ScannedRecord();
 
   private constructor(
     /** The log path (the active file); closed segments are found beside it. */
@@ -53,7 +49,7 @@ export class LogCursor implements RecordCursor {
     private readonly chunkBytes: number,
   ) {
     this.filter = new ReadFilter(query);
-    if (this.filter.runs !== undefined && this.filter.runs.size <= 8) this.runNeedles = [...this.filter.runs].map((r) => Buffer.from(`${RUN_OPEN}${r}"${SEQ_OPEN}`));
+    if (this.filter.runs !== undefined && this.filter.runs.size <= 8) this.runNeedles = [...this.filter.runs].map(runSeqMarker);
   }
 
   /**
@@ -65,8 +61,8 @@ export class LogCursor implements RecordCursor {
   private skippableThrough(buf: Buffer, end: number, maxSeq: number | undefined): number | undefined {
     if (this.runNeedles === undefined) return undefined;
     const lastStart = buf.lastIndexOf(NEWLINE, end - 2) + 1;
-    if (!scanRecord(buf, lastStart, end - 1)) return undefined;
-    const seq = scanned.seq;
+    if (!scanRecord(buf, lastStart, end - 1, this.scan)) return undefined;
+    const seq = this.scan.seq;
     return maxSeq === undefined || seq <= maxSeq ? seq : undefined;
   }
 
@@ -190,6 +186,7 @@ export class LogCursor implements RecordCursor {
     let pos = 0;
     const end = last + 1;
     const filter = this.filter;
+    const scan = this.scan;
     // A read by run passes over, by a byte search, the lines in this service's
     // layout that hold none of its runs' members: a sparse run's read costs a
     // search through the bytes, not a scan of every record. A line that holds
@@ -201,25 +198,25 @@ export class LogCursor implements RecordCursor {
       const lineStart = pos;
       if (skipThrough !== undefined) {
         if (hit < lineStart) hit = this.nextRunHit(buf, lineStart);
-        if (nl < hit && startsWithId(buf, lineStart)) {
+        if (nl < hit && opensAsRecord(buf, lineStart)) {
           pos = nl + 1;
           continue;
         }
       }
-      if (scanRecord(buf, lineStart, nl)) {
+      if (scanRecord(buf, lineStart, nl, scan)) {
         // The hot path: filter on the scanned byte ranges, make a record only for what is kept.
-        const seq = scanned.seq;
+        const seq = scan.seq;
         if (maxSeq !== undefined && seq > maxSeq) break; // not durable yet: leave it for the next call
         pos = nl + 1;
         this.prevSeq = seq;
         if (!filter.passSeq(seq)) continue; // before fromSeq (the search lands a little early)
-        if (!filter.inTimeBytes(buf, scanned.tsStart, scanned.tsEnd)) {
+        if (!filter.inTimeBytes(buf, scan.tsStart, scan.tsEnd)) {
           if (filter.done) break;
           continue;
         }
-        const eventType = eventTypeName(buf, scanned.typeStart, scanned.typeEnd);
-        if (!filter.take(eventType, filter.runs === undefined ? undefined : runScanned(buf))) continue;
-        records.push(new LineRecord(seq, eventType, buf, lineStart, nl, scanned.idEnd, scanned.tsStart, scanned.tsEnd, scanned.typeStart, scanned.typeEnd));
+        const eventType = eventTypeName(buf, scan.typeStart, scan.typeEnd);
+        if (!filter.take(eventType, filter.runs === undefined ? undefined : runScanned(buf, scan))) continue;
+        records.push(new LineRecord(eventType, buf, lineStart, nl, scan));
         if (filter.done) break;
         continue;
       }

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from "node:fs/promises";
-import { parseLine } from "./record-view.js";
+import { parseLine } from "../record/record-view.js";
 import type { LogSegment } from "./segments.js";
 import type { TimeBound } from "./time-bound.js";
 

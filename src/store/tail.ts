@@ -1,6 +1,6 @@
 import { parseTimestamp } from "../clock.js";
-import { ID_PREFIX, scanned, scanRecord } from "../record/layout.js";
 import { hasNul, lineText, parseRecordLine } from "../record/line.js";
+import { ScannedRecord, scanRecord } from "../record/scan.js";
 import type { StoreFileHandle } from "./file-system.js";
 import { countLines, lineBatchesBackward, linesBackward, readFully } from "./lines.js";
 
@@ -96,16 +96,16 @@ function emptyTail(): TailState {
  */
 async function scanBackward(fh: StoreFileHandle, end: number, windowRecords: number, state: TailState, path?: string): Promise<void> {
   const older: RecentRecord[] = [];
+  const found = new ScannedRecord();
   scan: for await (const lines of lineBatchesBackward(fh, end)) {
     for (const line of lines) {
       // Window records in this service's layout are read by position (no
       // JSON.parse); the newest record is parsed whole for its hash.
       if (state.found && !state.reachedLegacy) {
         const text = lineText(line.bytes, 0, line.bytes.length);
-        if (scanRecord(line.bytes, text.start, text.end)) {
+        if (scanRecord(line.bytes, text.start, text.end, found)) {
           if (state.recent.length + older.length >= windowRecords) break scan;
-          const b = line.bytes;
-          older.push({ eventId: b.toString("latin1", text.start + ID_PREFIX.length, scanned.idEnd), seq: scanned.seq, timestamp: b.toString("latin1", scanned.tsStart, scanned.tsEnd) });
+          older.push({ eventId: found.eventId(line.bytes), seq: found.seq, timestamp: found.timestamp(line.bytes) });
           continue;
         }
       }

@@ -1,9 +1,8 @@
 import { v4 as uuidv4 } from "uuid";
 import type { EventDraft } from "../events/catalog.js";
-import { encodeBody } from "../events/event-writer.js";
 import { ServiceError } from "../errors.js";
 import { createPiiGuard, type PiiOptions } from "../guard/pii.js";
-import { runMember } from "../record/layout.js";
+import { bodyInRun, bodyOf } from "../record/body.js";
 import { currentRun } from "../runs/call-run.js";
 import type { LogStore } from "../store/store.js";
 
@@ -22,7 +21,7 @@ export function createAuditWriter(store: LogStore, recordBytesMax: number): Audi
   return async (draft: EventDraft) => {
     // The run of the call that changed the state, if it named one.
     const run = currentRun.getStore();
-    const body = run === undefined ? encodeBody(draft) : encodeBody(draft) + runMember(run);
+    const body = bodyInRun(bodyOf(draft.eventType, draft.data, draft.context), run);
     const bytes = Buffer.byteLength(body, "utf8");
     if (bytes > recordBytesMax) throw ServiceError.invalid("event", `record of ${bytes} bytes is over the limit of ${recordBytesMax} bytes`);
     const [result] = await store.append([{ eventId: uuidv4(), clientChosenId: false, body, run, eventType: draft.eventType }]);

@@ -5,10 +5,10 @@ import { LearningEventSchema, type LearningEvent } from "../../gen/ts/pulse/lear
 import { systemClock } from "../../src/clock.js";
 import { buildEvent } from "../../src/events/catalog.js";
 import { encodeBody } from "../../src/events/event-writer.js";
-import { jsonLine } from "../../src/events/json.js";
-import { createTypedEncoders, jsonString } from "../../src/events/typed-encoders.js";
+import { createTypedEncoders } from "../../src/events/typed-encoders.js";
 import { defaultEventLimits } from "../../src/guard/limits.js";
 import { createPiiGuard, defaultSensitiveKeys } from "../../src/guard/pii.js";
+import { jsonLine, jsonString } from "../../src/record/json-text.js";
 
 const property = { seed: Number(process.env.PULSE_TYPED_SEED ?? 20261130), numRuns: Number(process.env.PULSE_TYPED_RUNS ?? 500) };
 const deps = { limits: defaultEventLimits, clock: systemClock, trustMetrics: () => Promise.reject(new Error("not used")) };

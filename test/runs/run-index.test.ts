@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { pino } from "pino";
 import { RunIndex, type IndexedLog } from "../../src/runs/run-index.js";
-import { parseLine } from "../../src/store/record-view.js";
+import { parseLine } from "../../src/record/record-view.js";
 import type { AppendEntry, AppendResult, LogRecordView, ReadQuery, RecordCursor } from "../../src/store/store.js";
 import { ReadFilter } from "../../src/store/read-filter.js";
 

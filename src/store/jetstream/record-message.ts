@@ -1,10 +1,12 @@
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { parseTimestamp } from "../../clock.js";
-import { HASH_OPEN, ID_OPEN, ID_PREFIX, scanned, scanRecord, SEQ_OPEN } from "../../record/layout.js";
+import { HASH_TRAILER_BYTES, hashTrailerLine } from "../../record/hash-trailer.mjs";
+import { recordUpToSeq } from "../../record/layout.js";
+import { eventTypeName, LineRecord, ParsedRecord, parseRecordObject } from "../../record/record-view.js";
+import { ScannedRecord, scanRecord } from "../../record/scan.js";
 import { chainHash } from "../hash-chain.js";
-import type { LogRecordView, RecordField } from "../store.js";
-import { LineRecord } from "../record-view.js";
-import { StoredRecord } from "./stored-record.js";
+import type { LogRecordView } from "../store.js";
+import { storedRecordOf } from "./stored-record.js";
 
 /**
  * One JetStream message carries one group commit: its records as JSONL
@@ -67,8 +69,8 @@ export interface EncodedRecord {
   encodedLength?: number;
 }
 
-/** Room for `<seq>,"hash":"<64 hex>"}\n` after a record's encoded bytes: 16 digits, the hash member, "}" and the newline. */
-const SEQ_TAIL_BYTES_MAX = 16 + HASH_OPEN.length + 64 + 3;
+/** Room for `<seq>,"hash":"<64 hex>"}\n` after a record's encoded bytes: 16 digits, the hash trailer and the newline. */
+const SEQ_TAIL_BYTES_MAX = 16 + HASH_TRAILER_BYTES + 1;
 
 /** A message's place in the hash chain: the hash before its first record and after its last ("" before the first hashed record). */
 export interface ChainLink {
@@ -132,7 +134,7 @@ export class MessageBuilder {
       this.reserve(length + SEQ_TAIL_BYTES_MAX);
       record.encoded.copy(this.buf, this.used, record.encodedStart!, record.encodedStart! + length);
     } else {
-      const text = `${ID_OPEN}${eventId}${head}${body}${SEQ_OPEN}`;
+      const text = recordUpToSeq(eventId, head, body);
       // A UTF-16 unit is at most 3 UTF-8 bytes: only a record near the limit is measured first.
       let bytes = text.length * 3;
       if (bytes > room) {
@@ -152,7 +154,7 @@ export class MessageBuilder {
     this.used += this.buf.write(String(this.next++), this.used, "latin1");
     // The chain's hash over the previous hash and the record up to its seq, as the file store's sealer takes it.
     this.tipHash = chainHash(this.tipHash, this.buf.subarray(start, this.used));
-    this.used += this.buf.write(`${HASH_OPEN}${this.tipHash}"}\n`, this.used, "latin1");
+    this.used += this.buf.write(hashTrailerLine(this.tipHash), this.used, "latin1");
     return "added";
   }
 
@@ -252,7 +254,7 @@ export function decodeMessage(streamSeq: number, data: Uint8Array, h: MsgHdrs | 
     const records = batchRecords(buf, range);
     return records === undefined ? OTHER : { kind: "batch", range, records };
   }
-  const single = StoredRecord.of(streamSeq, data);
+  const single = storedRecordOf(streamSeq, data);
   return single === undefined ? OTHER : { kind: "single", range: { first: streamSeq, last: streamSeq }, records: [single] };
 }
 
@@ -264,7 +266,7 @@ export function decodeMessage(streamSeq: number, data: Uint8Array, h: MsgHdrs | 
 export function rangeOfMessage(streamSeq: number, data: Uint8Array, h: MsgHdrs | undefined): SeqRange | undefined {
   const range = rangeOfHeaders(h);
   if (range !== undefined) return range;
-  return StoredRecord.of(streamSeq, data) === undefined ? undefined : { first: streamSeq, last: streamSeq };
+  return storedRecordOf(streamSeq, data) === undefined ? undefined : { first: streamSeq, last: streamSeq };
 }
 
 /** A record's identity, for a dedup window. */
@@ -294,7 +296,7 @@ export function clientRecordsOf(streamSeq: number, data: Uint8Array, h: MsgHdrs 
       let end = buf.indexOf(NEWLINE, start);
       if (end < 0) end = buf.length;
       const seq = range.first + line;
-      if (scanRecord(buf, start, end)) out.push({ seq, eventId: buf.toString("latin1", start + ID_PREFIX.length, scanned.idEnd), timestamp: buf.toString("latin1", scanned.tsStart, scanned.tsEnd) });
+      if (scanRecord(buf, start, end, scan)) out.push({ seq, eventId: scan.eventId(buf), timestamp: scan.timestamp(buf) });
       else {
         const parsed = parsedRecord(buf, start, end, seq);
         if (parsed !== undefined) out.push(parsed);
@@ -340,7 +342,7 @@ function batchRecords(buf: Buffer, range: SeqRange): LogRecordView[] | undefined
     if (end < 0) end = buf.length;
     if (end <= start) return undefined;
     const seq = range.first + i;
-    const view = scanRecord(buf, start, end) && scanned.seq === seq ? lineRecord(buf, start, end) : parsedRecord(buf, start, end, seq);
+    const view = scanRecord(buf, start, end, scan) && scan.seq === seq ? new LineRecord(eventTypeName(buf, scan.typeStart, scan.typeEnd), buf, start, end, scan) : parsedRecord(buf, start, end, seq);
     if (view === undefined) return undefined;
     records[i] = view;
     start = end + 1;
@@ -348,52 +350,13 @@ function batchRecords(buf: Buffer, range: SeqRange): LogRecordView[] | undefined
   return records;
 }
 
-function lineRecord(buf: Buffer, start: number, end: number): LogRecordView {
-  return new LineRecord(scanned.seq, buf.toString("utf8", scanned.typeStart, scanned.typeEnd), buf, start, end, scanned.idEnd, scanned.tsStart, scanned.tsEnd, scanned.typeStart, scanned.typeEnd);
-}
+/** Where the records of a message are scanned (one message at a time). */
+const scan = new ScannedRecord();
 
 /** A line this service did not lay out itself (escapes in event_type, say): read with JSON.parse; its seq must be the one the range gives it. */
 function parsedRecord(buf: Buffer, start: number, end: number, seq: number): LogRecordView | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(buf.toString("utf8", start, end));
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
-  const r = value as Record<string, unknown>;
-  if (typeof r.event_id !== "string" || typeof r.timestamp !== "string" || typeof r.event_type !== "string" || r.seq !== seq) return undefined;
-  return new TextRecord(seq, r.event_id, r.timestamp, r.event_type, buf.subarray(start, end));
-}
-
-/** A record read with JSON.parse: identity fields as strings, the line as bytes. */
-class TextRecord implements LogRecordView {
-  constructor(
-    readonly seq: number,
-    readonly eventId: string,
-    readonly timestamp: string,
-    readonly eventType: string,
-    readonly bytes: Buffer,
-  ) {}
-  get json(): string {
-    return this.bytes.toString("utf8");
-  }
-  get eventIdBytes(): Buffer {
-    return Buffer.from(this.eventId);
-  }
-  get timestampBytes(): Buffer {
-    return Buffer.from(this.timestamp);
-  }
-  get eventTypeBytes(): Buffer {
-    return Buffer.from(this.eventType);
-  }
-  private field(field: RecordField): Buffer {
-    return field === "json" ? this.bytes : field === "eventId" ? this.eventIdBytes : field === "timestamp" ? this.timestampBytes : this.eventTypeBytes;
-  }
-  fieldLength(field: RecordField): number {
-    return this.field(field).length;
-  }
-  copyField(field: RecordField, out: Buffer, pos: number): number {
-    return this.field(field).copy(out, pos);
-  }
+  const json = buf.toString("utf8", start, end);
+  const parsed = parseRecordObject(json, false);
+  if (parsed === undefined || parsed.members.seq !== seq) return undefined;
+  return new ParsedRecord(seq, parsed.eventId, parsed.timestamp, parsed.eventType, buf.subarray(start, end), json);
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { headers } from "@nats-io/transport-node";
-import { recordHead, recordPrefix } from "../../../src/record/layout.js";
-import { chainHash, HASH_MEMBER } from "../../../src/store/hash-chain.js";
+import { HASH_OPEN, recordHead, recordPrefix } from "../../../src/record/layout.js";
+import { chainHash } from "../../../src/store/hash-chain.js";
 import {
   chainOfHeaders,
   CLIENT_IDS_HEADER,
@@ -38,7 +38,7 @@ describe("JetStream record messages", () => {
       .map((id, i) => {
         const prefix = recordPrefix(id, recordHead(i < 2 ? TS : TS2), body(i), 41 + i);
         tip = chainHash(tip, Buffer.from(prefix));
-        return `${prefix}${HASH_MEMBER}${tip}"}\n`;
+        return `${prefix}${HASH_OPEN}${tip}"}\n`;
       })
       .join("");
     assert.equal(data.toString("utf8"), expected);

@@ -1,12 +1,13 @@
-import { ID_PREFIX, scanned, scanRecord } from "../record/layout.js";
-import { lineText, parseRecordText } from "../record/line.js";
-import type { LogRecordView, RecordField } from "./store.js";
+import type { LogRecordView, RecordField } from "../store/store.js";
+import { lineText, parseRecordText } from "./line.js";
+import { ScannedRecord, scanRecord } from "./scan.js";
 
 /**
- * The record views of a log file's lines: what a reader hands out for each
- * line that is a record. A line this service wrote is read by position
- * ({@link LineRecord}, no JSON.parse, no copy); any other line is parsed
- * ({@link ParsedRecord}).
+ * The record views of lines, for both stores: what a reader hands out for
+ * each line that is a record. A line this service wrote is read by position
+ * ({@link LineRecord}, no JSON.parse, no copy); any other record is parsed
+ * ({@link ParsedRecord}: the original module's lines, escapes, a JetStream
+ * message stored without seq).
  */
 
 /**
@@ -16,20 +17,32 @@ import type { LogRecordView, RecordField } from "./store.js";
  * bytes without decoding them.
  */
 export class LineRecord implements LogRecordView {
+  readonly seq: number;
+  private readonly idStart: number;
+  private readonly idEnd: number;
+  private readonly tsStart: number;
+  private readonly tsEnd: number;
+  private readonly typeStart: number;
+  private readonly typeEnd: number;
+
+  /** The line chunk[start..end) as `scan` found it ({@link scanRecord} of these bytes), of type `eventType` (see {@link eventTypeName}). */
   constructor(
-    readonly seq: number,
     readonly eventType: string,
     private readonly chunk: Buffer,
     private readonly start: number,
     private readonly end: number,
-    private readonly idEnd: number,
-    private readonly tsStart: number,
-    private readonly tsEnd: number,
-    private readonly typeStart: number,
-    private readonly typeEnd: number,
-  ) {}
+    scan: ScannedRecord,
+  ) {
+    this.seq = scan.seq;
+    this.idStart = scan.idStart;
+    this.idEnd = scan.idEnd;
+    this.tsStart = scan.tsStart;
+    this.tsEnd = scan.tsEnd;
+    this.typeStart = scan.typeStart;
+    this.typeEnd = scan.typeEnd;
+  }
   get eventId(): string {
-    return this.chunk.toString("latin1", this.start + ID_PREFIX.length, this.idEnd);
+    return this.chunk.toString("latin1", this.idStart, this.idEnd);
   }
   get timestamp(): string {
     return this.chunk.toString("latin1", this.tsStart, this.tsEnd);
@@ -41,7 +54,7 @@ export class LineRecord implements LogRecordView {
     return this.chunk.subarray(this.start, this.end);
   }
   get eventIdBytes(): Buffer {
-    return this.chunk.subarray(this.start + ID_PREFIX.length, this.idEnd);
+    return this.chunk.subarray(this.idStart, this.idEnd);
   }
   get timestampBytes(): Buffer {
     return this.chunk.subarray(this.tsStart, this.tsEnd);
@@ -50,12 +63,12 @@ export class LineRecord implements LogRecordView {
     return this.chunk.subarray(this.typeStart, this.typeEnd);
   }
   private rangeStart(field: RecordField): number {
-    return field === "json" ? this.start : field === "eventId" ? this.start + ID_PREFIX.length : field === "timestamp" ? this.tsStart : this.typeStart;
+    return field === "json" ? this.start : field === "eventId" ? this.idStart : field === "timestamp" ? this.tsStart : this.typeStart;
   }
   fieldLength(field: RecordField): number {
     switch (field) {
       case "eventId":
-        return this.idEnd - this.start - ID_PREFIX.length;
+        return this.idEnd - this.idStart;
       case "timestamp":
         return this.tsEnd - this.tsStart;
       case "eventType":
@@ -75,7 +88,7 @@ export class LineRecord implements LogRecordView {
   }
 }
 
-/** A record of any other layout (the original module's, escapes, unknown keys), read with JSON.parse. */
+/** A record of any other layout (the original module's, escapes, unknown keys, a message stored without seq), read with JSON.parse. */
 export class ParsedRecord implements LogRecordView {
   constructor(
     readonly seq: number,
@@ -120,18 +133,39 @@ export class ParsedRecord implements LogRecordView {
  */
 export function parseLine(chunk: Buffer, start = 0, end = chunk.length): LineRecord | ParsedRecord | undefined {
   ({ start, end } = lineText(chunk, start, end));
-  if (scanRecord(chunk, start, end)) {
-    const { seq, idEnd, tsStart, tsEnd, typeStart, typeEnd } = scanned;
-    return new LineRecord(seq, eventTypeName(chunk, typeStart, typeEnd), chunk, start, end, idEnd, tsStart, tsEnd, typeStart, typeEnd);
-  }
+  const scan = parseLineScan;
+  if (scanRecord(chunk, start, end, scan)) return new LineRecord(eventTypeName(chunk, scan.typeStart, scan.typeEnd), chunk, start, end, scan);
   const line = chunk.subarray(start, end);
   const json = line.toString("utf8");
-  const parsed = parseRecordText(json);
-  if (!parsed.ok) return undefined;
+  const parsed = parseRecordObject(json, true);
+  if (parsed === undefined) return undefined;
+  const seq = typeof parsed.members.seq === "number" && Number.isSafeInteger(parsed.members.seq) ? parsed.members.seq : Number.NaN;
+  return new ParsedRecord(seq, parsed.eventId, parsed.timestamp, parsed.eventType, line, json, parsed.nonFinite);
+}
+const parseLineScan = new ScannedRecord();
+
+/** A record object read with the parser: its identity fields and all its members. */
+export interface ParsedRecordObject {
+  readonly eventId: string;
+  readonly timestamp: string;
+  readonly eventType: string;
+  readonly members: Readonly<Record<string, unknown>>;
+  /** True when the text held the original module's NaN/Infinity tokens. */
+  readonly nonFinite: boolean;
+}
+
+/**
+ * Reads a record object's JSON text with the parser; undefined when it is
+ * not a JSON object with string event_id, timestamp and event_type. The
+ * original module's bare NaN/Infinity tokens are read only when
+ * `nonFiniteTokens` (lines of a log file; never in a JetStream message).
+ */
+export function parseRecordObject(text: string, nonFiniteTokens: boolean): ParsedRecordObject | undefined {
+  const parsed = parseRecordText(text);
+  if (!parsed.ok || (parsed.nonFinite && !nonFiniteTokens)) return undefined;
   const r = parsed.value;
   if (typeof r.event_id !== "string" || typeof r.timestamp !== "string" || typeof r.event_type !== "string") return undefined;
-  const seq = typeof r.seq === "number" && Number.isSafeInteger(r.seq) ? r.seq : Number.NaN;
-  return new ParsedRecord(seq, r.event_id, r.timestamp, r.event_type, line, json, parsed.nonFinite);
+  return { eventId: r.event_id, timestamp: r.timestamp, eventType: r.event_type, members: r, nonFinite: parsed.nonFinite };
 }
 
 /** A few distinct event types recur millions of times: reuse their strings. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { eventTypeName, LineRecord, ParsedRecord, parseLine } from "../../src/store/record-view.js";
+import { eventTypeName, LineRecord, ParsedRecord, parseLine } from "../../src/record/record-view.js";
 import type { LogRecordView, RecordField } from "../../src/store/store.js";
 
 const ID = "3f1c2a4e-8b7d-4c1e-9f00-0123456789ab";
