@@ -16,6 +16,7 @@ import { HEALTH_SERVICE_NAME, HealthService, healthDefinition } from "./ops/heal
 import { MetricsServer, ServerMetrics } from "./ops/metrics.js";
 import { Observability } from "./ops/observability.js";
 import { addReflection } from "./ops/reflection.js";
+import { StartGate } from "./ops/start-gate.js";
 import { adaptImplementation, createServiceDefinition } from "./rpc/grpc-adapter.js";
 import { createLearningLogService } from "./service/learning-log-service.js";
 import { RunIndex } from "./runs/run-index.js";
@@ -23,7 +24,7 @@ import { withCallRuns } from "./runs/call-run.js";
 import { RunIndexFile } from "./runs/run-index-file.js";
 import { createTrustService } from "./service/trust-service.js";
 import { createOtlpLogsService } from "./service/otlp-logs-service.js";
-import type { LogStore } from "./store/store.js";
+import type { LogStore, StoreDeps } from "./store/store.js";
 import { openStore } from "./store/stores.js";
 import type { StoreFileSystem } from "./store/file-system.js";
 import type { TrustTrackerClient } from "./trust/client.js";
@@ -39,6 +40,8 @@ export interface ServerSeams {
   clock?: Clock;
   /** How long a start waits for its gRPC port to be free, in ms. Default 3,000. */
   addressWaitMs?: number;
+  /** Opens the store. Default: the one the config's URL names (stores.ts); tests hold it to see the server while it starts. */
+  openStore?: (config: ServerConfig, deps: StoreDeps) => Promise<LogStore>;
 }
 
 /** The gRPC address could not be bound; the message says why in one line. */
@@ -135,8 +138,16 @@ export class PulseServer {
     return this.ops.metricsServer?.port;
   }
 
-  /** Opens the log (repairing a torn tail), builds the services and binds. */
+  /**
+   * Binds first, then opens the log (repairing a torn tail; a JetStream front
+   * end rebuilds its dedup window and tail) and builds the services. While it
+   * opens, the health service says NOT_SERVING and every call ends
+   * UNAVAILABLE saying what the start is doing (see start-gate.ts); once the
+   * services are built it says SERVING and logs "listening". A start that
+   * fails after the bind stops listening and releases what it opened.
+   */
   static async start(config: ServerConfig, seams: ServerSeams = {}): Promise<PulseServer> {
+    const startedAt = performance.now();
     const logger = seams.logger ?? pino({ level: config.logLevel, base: { service: "pulse-learning-log" } });
     const clock = seams.clock ?? systemClock;
     // Secrets and certificates first: a bad file stops the start before the log is opened.
@@ -148,51 +159,12 @@ export class PulseServer {
     });
     if (tokens) logger.info({ tokens: tokens.size }, "bearer tokens required");
     // Metrics and per-call log lines cost nothing when off: no observers are installed.
+    // lastSeq is read only by the metrics endpoint, which starts once the store is open.
     const observability = new Observability({ logger, metrics: config.metricsAddress === undefined ? undefined : { lastSeq: (): number => appender.lastSeq } });
     const { metrics } = observability;
     // The ports before anything on disk: a start that cannot listen creates no log folder, file or lock.
     await awaitFreeAddress(config.address, seams.addressWaitMs ?? 3_000, logger);
     if (config.metricsAddress !== undefined) await awaitFreeAddress(config.metricsAddress, 0, logger);
-    // The store its URL names (the embedded JSONL file by default); nothing above it asks which.
-    // Counted (events written and duplicate by type, refusals) when metrics are on.
-    // A store that refuses to write (a replicated stream lost acknowledged records) makes the server NOT_SERVING, from then on.
-    const refusal: { seen: boolean; health?: HealthService } = { seen: false };
-    const storeObserver = {
-      ...metrics?.appender,
-      diverged: (kind: "write" | "read", mended: boolean) => {
-        metrics?.appender.diverged(kind, mended);
-        if (kind !== "write") return;
-        refusal.seen = true;
-        refusal.health?.setAll("NOT_SERVING");
-      },
-    };
-    const appender: LogStore = observability.observeStore(await openStore(config, { clock, logger, fs: seams.fs, observer: storeObserver }));
-
-    let trust: TrustTrackerClient;
-    try {
-      trust = await openTrustTracker(config, appender, clock, logger);
-    } catch (err) {
-      await appender.close();
-      throw err;
-    }
-    // The run index: restored from its checkpoint, then it reads the log after it (in the background; queries wait for it).
-    const runIndex = new RunIndex(appender, logger, { idleMs: config.runIdleMs });
-    const runIndexFile = new RunIndexFile(config.runIndexPath, runIndex, logger);
-    await runIndexFile.load(appender);
-    runIndex.catchUp().catch((err: unknown) => logger.warn({ err }, "run index: reading the log failed; the next query tries again"));
-    runIndexFile.start();
-    const outcomes = observability.eventOutcomes;
-    const writer = new EventWriter(
-      appender,
-      { limits: config.limits, clock, trustMetrics: keyMetricsReader(trust) },
-      config.limits,
-      createPiiGuard(config.pii),
-      {
-        rejected: outcomes?.rejected?.bind(outcomes),
-        redacted: outcomes?.redacted?.bind(outcomes),
-        written: (entries, results) => runIndex.noteWritten(entries, results),
-      },
-    );
 
     // Aborted first at shutdown: streams stop taking new batches.
     const stopping = new AbortController();
@@ -207,62 +179,115 @@ export class PulseServer {
       "grpc.max_send_message_length": config.messageBytesMax,
     });
     const sink = observability.internalErrors;
-    grpcServer.addService(
-      createServiceDefinition(LearningLogService),
-      adaptImplementation(LearningLogService, createLearningLogService({
-        writer,
-        trust,
-        ingest: { shutdown: stopping.signal },
-        log: appender,
-        runIndex,
-        shutdown: stopping.signal,
-        read: {
-          shutdown: stopping.signal,
-          eventTypeCharsMax: config.limits.eventTypeCharsMax,
-          messageBytesTarget: Math.min(1024 * 1024, Math.floor(config.messageBytesMax / 4)),
-          onSent: metrics?.readRecordsSent,
-        },
-      }), sink, observability.calls),
-    );
-    grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, withCallRuns(TrustService, createTrustService(trust)), sink, observability.calls));
+    // The services go behind the start gate: they refuse (UNAVAILABLE, saying what the start does) until they are built.
+    const gate = new StartGate("opening the log");
+    const learningLog = gate.service(LearningLogService);
+    const trustCalls = gate.service(TrustService);
+    const otlpLogs = gate.service(LogsService);
+    grpcServer.addService(createServiceDefinition(LearningLogService), adaptImplementation(LearningLogService, learningLog.impl, sink, observability.calls));
+    grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, trustCalls.impl, sink, observability.calls));
     // OTLP/gRPC logs in, on the same port: any OpenTelemetry SDK or Collector writes events.
-    grpcServer.addService(createServiceDefinition(LogsService), adaptImplementation(LogsService, createOtlpLogsService({ writer, logRecordsMax: config.limits.batchEventsMax }), sink, observability.calls));
+    grpcServer.addService(createServiceDefinition(LogsService), adaptImplementation(LogsService, otlpLogs.impl, sink, observability.calls));
     // Operations: standard health checking and reflection, for load balancers and generic gRPC tools.
+    // Health says NOT_SERVING ("" and every service) until the services are built.
     const health = new HealthService([LearningLogService.typeName, TrustService.typeName, LogsService.typeName]);
     health.addToServer(grpcServer);
     addReflection(grpcServer, [LearningLogService, TrustService, LogsService], { [HEALTH_SERVICE_NAME]: healthDefinition }, sink);
-    let metricsServer: MetricsServer | undefined;
-    if (metrics !== undefined && config.metricsAddress !== undefined) {
-      try {
-        metricsServer = await MetricsServer.start(config.metricsAddress, metrics);
-      } catch (err) {
-        runIndexFile.stop();
-        await trust.close();
-        await appender.close();
-        throw err;
-      }
-      logger.info({ address: config.metricsAddress, port: metricsServer.port }, "metrics at /metrics");
-    }
-    let port: number;
+    // Bound before the log is opened: a load balancer sees NOT_SERVING during a long open, not a refused connection.
+    // Checked at the start; a process that took the port since then fails the bind, before anything is opened.
+    const port = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(config.address, credentials, (err, p) =>
+        err ? reject(/EADDRINUSE/.test(err.message) ? new ListenError(config.address, "EADDRINUSE", `port ${config.address} is in use (another process is listening on it)`, { cause: err }) : new ListenError(config.address, undefined, `cannot listen on ${config.address}: ${err.message}`, { cause: err })) : resolve(p),
+      ),
+    );
+    if (config.tls) logTlsClientErrors(grpcServer, logger);
+    logger.info({ address: config.address, port }, "bound; not serving until the log is open (health NOT_SERVING, calls UNAVAILABLE)");
+
+    // The store its URL names (the embedded JSONL file by default); nothing above it asks which.
+    // Counted (events written and duplicate by type, refusals) when metrics are on.
+    // A store that refuses to write (a replicated stream lost acknowledged records) makes the server NOT_SERVING, from then on.
+    const refusal: { seen: boolean; health?: HealthService } = { seen: false };
+    const storeObserver = {
+      ...metrics?.appender,
+      diverged: (kind: "write" | "read", mended: boolean) => {
+        metrics?.appender.diverged(kind, mended);
+        if (kind !== "write") return;
+        refusal.seen = true;
+        refusal.health?.setAll("NOT_SERVING");
+      },
+    };
+    let appender: LogStore;
     try {
-      // Checked at the start; a process that took the port since then fails the bind, and the store is released.
-      port = await new Promise<number>((resolve, reject) =>
-        grpcServer.bindAsync(config.address, credentials, (err, p) =>
-          err ? reject(/EADDRINUSE/.test(err.message) ? new ListenError(config.address, "EADDRINUSE", `port ${config.address} is in use (another process is listening on it)`, { cause: err }) : new ListenError(config.address, undefined, `cannot listen on ${config.address}: ${err.message}`, { cause: err })) : resolve(p),
-        ),
-      );
+      const open = seams.openStore ?? openStore;
+      appender = observability.observeStore(await open(config, { clock, logger, fs: seams.fs, observer: storeObserver, onOpening: (doing) => gate.starting(doing) }));
     } catch (err) {
-      // Address in use, for example: release the log (and its lock) before failing.
-      await metricsServer?.close();
-      runIndexFile.stop();
-      await trust.close();
-      await appender.close();
+      // Nothing else is open yet: stop listening (the port is free again) and fail as the open did.
+      grpcServer.forceShutdown();
       throw err;
     }
-    if (config.tls) logTlsClientErrors(grpcServer, logger);
+    // What the start opens from here, released in reverse order (the log last) when a later step fails.
+    const opened: Array<() => unknown> = [() => appender.close()];
+    let trust: TrustTrackerClient;
+    let runIndexFile: RunIndexFile;
+    let metricsServer: MetricsServer | undefined;
+    try {
+      gate.starting("restoring the trust tracker");
+      trust = await openTrustTracker(config, appender, clock, logger);
+      const openedTrust = trust;
+      opened.push(() => openedTrust.close());
+      // The run index: restored from its checkpoint, then it reads the log after it (in the background; queries wait for it).
+      gate.starting("loading the run index");
+      const runIndex = new RunIndex(appender, logger, { idleMs: config.runIdleMs });
+      runIndexFile = new RunIndexFile(config.runIndexPath, runIndex, logger);
+      await runIndexFile.load(appender);
+      runIndex.catchUp().catch((err: unknown) => logger.warn({ err }, "run index: reading the log failed; the next query tries again"));
+      runIndexFile.start();
+      const startedIndexFile = runIndexFile;
+      opened.push(() => startedIndexFile.stop());
+      const outcomes = observability.eventOutcomes;
+      const writer = new EventWriter(
+        appender,
+        { limits: config.limits, clock, trustMetrics: keyMetricsReader(trust) },
+        config.limits,
+        createPiiGuard(config.pii),
+        {
+          rejected: outcomes?.rejected?.bind(outcomes),
+          redacted: outcomes?.redacted?.bind(outcomes),
+          written: (entries, results) => runIndex.noteWritten(entries, results),
+        },
+      );
+      if (metrics !== undefined && config.metricsAddress !== undefined) {
+        metricsServer = await MetricsServer.start(config.metricsAddress, metrics);
+        logger.info({ address: config.metricsAddress, port: metricsServer.port }, "metrics at /metrics");
+      }
+      // The services are built: calls go to them from now on.
+      learningLog.serve(
+        createLearningLogService({
+          writer,
+          trust,
+          ingest: { shutdown: stopping.signal },
+          log: appender,
+          runIndex,
+          shutdown: stopping.signal,
+          read: {
+            shutdown: stopping.signal,
+            eventTypeCharsMax: config.limits.eventTypeCharsMax,
+            messageBytesTarget: Math.min(1024 * 1024, Math.floor(config.messageBytesMax / 4)),
+            onSent: metrics?.readRecordsSent,
+          },
+        }),
+      );
+      trustCalls.serve(withCallRuns(TrustService, createTrustService(trust)));
+      otlpLogs.serve(createOtlpLogsService({ writer, logRecordsMax: config.limits.batchEventsMax }));
+    } catch (err) {
+      // Stop listening first (the port is free again), then release what was opened, the log last.
+      grpcServer.forceShutdown();
+      for (const release of opened.reverse()) await release();
+      throw err;
+    }
     health.setAll(refusal.seen ? "NOT_SERVING" : "SERVING");
     refusal.health = health;
-    logger.info({ address: config.address, port }, "listening");
+    logger.info({ address: config.address, port, startMs: Math.round(performance.now() - startedAt) }, "listening");
     return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics, runIndexFile, tokens });
   }
 

@@ -10,10 +10,13 @@ type WatchCall = grpc.ServerWritableStream<unknown, unknown>;
 /**
  * The standard gRPC health service (grpc.health.v1.Health, from the
  * grpc-health-check package) for the whole server ("") and each served
- * service. Statuses start NOT_SERVING; the server marks them SERVING once it
- * listens and NOT_SERVING again when shutdown starts, so load balancers
- * drain it first. Watch streams never end by themselves, which would hold a
- * graceful shutdown until its deadline: this wrapper ends them on shutdown.
+ * service. Statuses start NOT_SERVING: the server listens before its log is
+ * open (a JetStream front end's rebuild can take many seconds) and marks them
+ * SERVING once the log is open and the services are built, NOT_SERVING again
+ * when shutdown starts (or its store refuses to write), so load balancers
+ * send nothing before it is ready and drain it first. Watch streams never
+ * end by themselves, which would hold a graceful shutdown until its
+ * deadline: this wrapper ends them on shutdown.
  */
 export class HealthService {
   private readonly impl: HealthImplementation;

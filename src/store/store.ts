@@ -105,6 +105,8 @@ export interface StoreDeps {
   fs?: StoreFileSystem;
   /** Told about commits and storage failures (metrics). */
   observer?: StoreObserver;
+  /** Told, in words, what a long open is doing ("rebuilding the dedup window of ..."): a starting server says it to the calls it refuses. */
+  onOpening?: (doing: string) => void;
 }
 
 /**

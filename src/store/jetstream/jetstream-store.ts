@@ -95,6 +95,8 @@ export interface JetStreamStoreOptions {
   onReadDivergence?: (streamSeq: number, cause: string, mended: boolean) => void;
   /** Rebuilding the dedup window and the tail at open must end within this long, in ms, or the open fails. Default 120,000. */
   rebuildTimeoutMs?: number;
+  /** Told, in words, what the open is doing at each of its steps (a starting server says it to the calls it refuses meanwhile). */
+  onOpening?: (doing: string) => void;
 }
 
 /** What opening the stream found. */
@@ -202,6 +204,8 @@ export class JetStreamStore implements LogStore {
    * and returns the store.
    */
   static async open(options: JetStreamStoreOptions): Promise<{ store: JetStreamStore; report: JetStreamOpenReport }> {
+    const stream = `JetStream stream ${options.stream}`;
+    options.onOpening?.(`connecting to the NATS servers of ${stream}`);
     const nc = await connect({
       servers: [...options.servers],
       timeout: options.connectTimeoutMs ?? 10_000,
@@ -217,6 +221,7 @@ export class JetStreamStore implements LogStore {
       const publishRetryMs = options.publishRetryMs ?? 30_000;
       // A server that starts during an election (or with a JetStream server just lost) waits for it, as a publish would.
       const retry = { ms: publishRetryMs, onRetry: (err: unknown, n: number) => options.onReadRetry?.("stream at open", err, n) };
+      options.onOpening?.(`checking ${stream}`);
       const jsm = await retrying(() => jetstreamManager(nc, { timeout: publishTimeoutMs }), retry);
       const found = await ensureStream(
         jsm,
@@ -228,10 +233,12 @@ export class JetStreamStore implements LogStore {
       const messageBytesMax = Math.min(options.messageBytesMax ?? Number.POSITIVE_INFINITY, maxPayload - HEADER_BYTES_MAX);
       store.witness = await AckWitness.open(options.witnessPath, options.stream);
       // A front end without a witness of its own (new, or its file lost) learns the others' before it writes.
+      options.onOpening?.(`asking the other front ends of ${stream} for the newest records they acked`);
       const told = captures(found.info, turnSubject(options.stream)) ? undefined : await askWitnesses(nc, turnSubject(options.stream), options.witnessWaitMs ?? 500);
       if (told !== undefined) store.witness.learn(told);
       const started = performance.now();
       const rebuildTimeoutMs = options.rebuildTimeoutMs ?? 120_000;
+      options.onOpening?.(`rebuilding the dedup window of ${stream} from its last ${(options.dedupWindowRecords ?? 100_000).toLocaleString("en-US")} records, and its tail`);
       let timer: NodeJS.Timeout | undefined;
       const windowRecords = await Promise.race([
         store.start(found.info, messageBytesMax),

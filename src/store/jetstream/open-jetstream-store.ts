@@ -35,6 +35,7 @@ export async function openJetStreamStore(config: ServerConfig & { store: JetStre
     observer: deps.observer,
     // Beside the front end's own files: the newest record it acked, which the stream must keep holding.
     witnessPath: witnessPathOf(config.logPath, choice.stream),
+    onOpening: deps.onOpening,
     onDiverged: (d) => {
       deps.observer?.diverged?.("write", false);
       logger.error({ stream: choice.stream, kind: d.kind, seq: d.seq, streamSeq: d.streamSeq }, divergenceMessage(d));
