@@ -68,6 +68,10 @@ from .run_block import RunBlock
 from .runs import check_run_id, configure_run, run_from_path
 from .trust import TrustTracker
 
+# The log_* functions, one per event (generated from the proto: see events.py).
+from . import _surfaces
+from ._surfaces import *  # noqa: F401,F403
+
 __all__ = [
     "LearningLogClient",
     "BatchWriter",
@@ -111,20 +115,12 @@ __all__ = [
     "close",
     "PulseLearningLogger",
     "bayesian_trust_tracker",
-    "log_event",
     "log_learning_event",
-    "log_variable_weight_change",
-    "log_symbolic_upgrade",
-    "log_revision_trigger",
-    "log_arc_regret",
-    "log_learning_summary",
-    "log_rule_activation",
-    "log_bayesian_trust_metrics",
-    "log_rule_effectiveness",
     "generate_trust_report",
     "export_trust_data",
     "import_trust_data",
 ]
+__all__ += _surfaces.__all__
 
 __version__ = "0.1.0"
 
@@ -270,67 +266,15 @@ class _DefaultTrustTracker(TrustTracker):
 bayesian_trust_tracker: TrustTracker = _DefaultTrustTracker()
 
 
-# One thin wrapper per row of events.CATALOG (plus the original alias
-# log_learning_event), with the original signature: each forwards its event
-# and arguments to the default logger (durable: the Ack; background: None).
-
-
-def log_event(event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
-    """Logs an event of any type (see :meth:`LearningLogClient.log_event`)."""
-    return _default.send("log_event", (event_type, data, context), event_id)
+# The log_* functions (one per row of events.CATALOG, each forwarding its
+# event and arguments to the default logger: durable, the Ack; background,
+# None) are generated into _surfaces and imported above; here the original
+# module-level alias of log_event.
 
 
 def log_learning_event(event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
     """The original module-level name of :func:`log_event`."""
-    return _default.send("log_event", (event_type, data, context), event_id)
-
-
-def log_variable_weight_change(var: str, old_weight: float, new_weight: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
-    """Logs ``variable_weight_update``."""
-    return _default.send("log_variable_weight_change", (var, old_weight, new_weight), event_id)
-
-
-def log_symbolic_upgrade(plan: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
-    """Logs ``symbolic_upgrade_applied``."""
-    return _default.send("log_symbolic_upgrade", (plan,), event_id)
-
-
-def log_revision_trigger(reason: str, *, event_id: Optional[str] = None) -> Optional[Ack]:
-    """Logs ``symbolic_revision_triggered``."""
-    return _default.send("log_revision_trigger", (reason,), event_id)
-
-
-def log_arc_regret(scores: Dict[str, float], *, event_id: Optional[str] = None) -> Optional[Ack]:
-    """Logs ``symbolic_arc_regret``."""
-    return _default.send("log_arc_regret", (scores,), event_id)
-
-
-def log_learning_summary(summary: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
-    """Logs ``meta_learning_summary``."""
-    return _default.send("log_learning_summary", (summary,), event_id)
-
-
-def log_rule_activation(
-    rule_id: str,
-    variable_id: str,
-    outcome: Any,
-    forecast_id: Optional[str] = None,
-    success: Optional[bool] = None,
-    *,
-    event_id: Optional[str] = None,
-) -> Optional[Ack]:
-    """Logs ``rule_activation``."""
-    return _default.send("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id)
-
-
-def log_bayesian_trust_metrics(key: str, kind: str = "variable", *, event_id: Optional[str] = None) -> Optional[TrustMetricsAck]:
-    """Logs ``bayesian_trust_metrics`` of a key, read from the server's tracker."""
-    return _default.trust_metrics(key, kind, event_id)
-
-
-def log_rule_effectiveness(rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
-    """Logs ``rule_effectiveness``."""
-    return _default.send("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
+    return log_event(event_type, data, context, event_id=event_id)
 
 
 def generate_trust_report(min_samples: int = 5, **thresholds: Any) -> Optional[Dict[str, Any]]:

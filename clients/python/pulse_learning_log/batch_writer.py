@@ -30,6 +30,7 @@ from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 from .connection import Connection
 from .diagnostics import logger
 from .errors import BufferFull, Internal, LearningLogError, describe_failure, error_for, error_from_rpc, never_connected, status_code
+from ._surfaces import WriterEvents
 from .events import CATALOG
 from .ingest_wire import INGEST_PATH, batch_redactions, batch_request, frame_event, unframe_event
 from .loss import ledger
@@ -173,7 +174,7 @@ def _callback(callback: Optional[Callable[[Any], None]], value: Any) -> None:
         _log.exception("BatchWriter callback failed")
 
 
-class BatchWriter:
+class BatchWriter(WriterEvents):
     """Buffers events and streams them to the server in durable batches.
 
     Use it as a context manager (``with BatchWriter() as w: w.log_event(...)``)
@@ -368,54 +369,9 @@ class BatchWriter:
             raise error_for(error.code, error.details, error.field_violations) from error
         raise RuntimeError("BatchWriter is closed")
 
-    # One thin wrapper per row of events.CATALOG, with the original signature
-    # (the row's fill parameters) and the keyword-only event_id.
-
-    def log_event(self, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> str:
-        """Buffers a free-form event; returns its event_id."""
-        return self._add("log_event", (event_type, data, context), event_id)
-
-    def log_variable_weight_change(self, var: str, old_weight: float, new_weight: float, *, event_id: Optional[str] = None) -> str:
-        """Buffers a ``variable_weight_update``; returns its event_id."""
-        return self._add("log_variable_weight_change", (var, old_weight, new_weight), event_id)
-
-    def log_symbolic_upgrade(self, plan: Dict[str, Any], *, event_id: Optional[str] = None) -> str:
-        """Buffers a ``symbolic_upgrade_applied``; returns its event_id."""
-        return self._add("log_symbolic_upgrade", (plan,), event_id)
-
-    def log_revision_trigger(self, reason: str, *, event_id: Optional[str] = None) -> str:
-        """Buffers a ``symbolic_revision_triggered``; returns its event_id."""
-        return self._add("log_revision_trigger", (reason,), event_id)
-
-    def log_arc_regret(self, scores: Dict[str, float], *, event_id: Optional[str] = None) -> str:
-        """Buffers a ``symbolic_arc_regret``; returns its event_id."""
-        return self._add("log_arc_regret", (scores,), event_id)
-
-    def log_learning_summary(self, summary: Dict[str, Any], *, event_id: Optional[str] = None) -> str:
-        """Buffers a ``meta_learning_summary``; returns its event_id."""
-        return self._add("log_learning_summary", (summary,), event_id)
-
-    def log_rule_activation(
-        self,
-        rule_id: str,
-        variable_id: str,
-        outcome: Any,
-        forecast_id: Optional[str] = None,
-        success: Optional[bool] = None,
-        *,
-        event_id: Optional[str] = None,
-    ) -> str:
-        """Buffers a ``rule_activation``; returns its event_id."""
-        return self._add("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id)
-
-    def log_bayesian_trust_metrics(self, key: str, kind: str = "variable", *, event_id: Optional[str] = None) -> str:
-        """Buffers a ``bayesian_trust_metrics`` (the server reads the metrics
-        when it writes the batch); returns its event_id."""
-        return self._add("log_bayesian_trust_metrics", (key, kind), event_id)
-
-    def log_rule_effectiveness(self, rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> str:
-        """Buffers a ``rule_effectiveness``; returns its event_id."""
-        return self._add("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
+    # The log_* methods (one per row of events.CATALOG, with the original
+    # signature and the keyword-only event_id, each calling _add) are
+    # generated into WriterEvents.
 
     # -- flush and close ----------------------------------------------------
 

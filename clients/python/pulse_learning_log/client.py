@@ -19,7 +19,8 @@ from .connection import Connection
 from .diagnostics import logger, warn_redacted, note_redaction_reasons
 from .durable_stream import DurableStream
 from .errors import LearningLogError, error_from_rpc
-from .events import CATALOG
+from ._surfaces import ClientEvents
+from .events import CATALOG, Event
 from .json_values import check_str
 from .reads import LogRecord, RunList, list_runs_request, log_record, read_request, run_list
 from .results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics, trust_metrics_ack_from_proto
@@ -33,7 +34,7 @@ def _filepath(filepath: Any) -> str:
     return check_str(filepath, "filepath")
 
 
-class LearningLogClient:
+class LearningLogClient(ClientEvents):
     """A client of the Pulse learning log service.
 
     :param target: ``host:port``; default the ``PULSE_LEARNING_LOG_ADDR``
@@ -148,10 +149,20 @@ class LearningLogClient:
             self._failed(err)
             return None
 
-    def _ack(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[Ack]:
+    def _ack(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Union[Ack, TrustMetricsAck, None]:
+        """The generic method of the ``log_*`` methods (generated in
+        :class:`~pulse_learning_log._surfaces.ClientEvents`): logs the event
+        ``method`` with its arguments and returns its :class:`Ack` once
+        durable (a :class:`TrustMetricsAck` for an event whose answer carries
+        metrics), or None when quiet and failed. Events go over the shared
+        stream when the client has one, except those whose answer carries
+        metrics (only the unary answer has them)."""
+        entry = CATALOG[method]
+        if entry.with_metrics:
+            return self._trust_metrics_ack(entry, args, event_id)
         if self._stream is not None:
             try:
-                ack = self._stream.log(CATALOG[method], args, event_id)
+                ack = self._stream.log(entry, args, event_id)
             except LearningLogError as err:
                 self._failed(err)
                 return None
@@ -162,63 +173,19 @@ class LearningLogClient:
             ack = ack_from_proto(response.ack)
             note_redaction_reasons(response.ack.redactions)
         if ack.redacted_fields:
-            warn_redacted(CATALOG[method].event_type or args[0], ack.redacted_fields)
+            warn_redacted(entry.event_type or args[0], ack.redacted_fields)
         return ack
 
-    # -- the original module's methods ------------------------------------
-    # One thin wrapper per row of events.CATALOG, with the original signature
-    # (the row's fill parameters) and docstring. Every log_* method accepts a
-    # keyword-only event_id (a UUID string) for idempotent retries across
-    # processes; by default a new one is made.
-
-    def log_event(self, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs an event of any type. ``event_type``: non-empty str; ``data``:
-        dict; ``context``: dict written only when non-empty."""
-        return self._ack("log_event", (event_type, data, context), event_id)
-
-    def log_variable_weight_change(self, var: str, old_weight: float, new_weight: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``variable_weight_update`` {variable, from, to}."""
-        return self._ack("log_variable_weight_change", (var, old_weight, new_weight), event_id)
-
-    def log_symbolic_upgrade(self, plan: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``symbolic_upgrade_applied`` {changes: plan}."""
-        return self._ack("log_symbolic_upgrade", (plan,), event_id)
-
-    def log_revision_trigger(self, reason: str, *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``symbolic_revision_triggered`` {reason}."""
-        return self._ack("log_revision_trigger", (reason,), event_id)
-
-    def log_arc_regret(self, scores: Dict[str, float], *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``symbolic_arc_regret`` {regret_scores: scores}."""
-        return self._ack("log_arc_regret", (scores,), event_id)
-
-    def log_learning_summary(self, summary: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``meta_learning_summary`` with the summary itself as data."""
-        return self._ack("log_learning_summary", (summary,), event_id)
-
-    def log_rule_activation(
-        self,
-        rule_id: str,
-        variable_id: str,
-        outcome: Any,
-        forecast_id: Optional[str] = None,
-        success: Optional[bool] = None,
-        *,
-        event_id: Optional[str] = None,
-    ) -> Optional[Ack]:
-        """Logs ``rule_activation`` {rule_id, variable_id, outcome, forecast_id, success}
-        (null when absent); ``outcome`` is any JSON value."""
-        return self._ack("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id)
-
-    def log_bayesian_trust_metrics(self, key: str, kind: str = "variable", *, event_id: Optional[str] = None) -> Optional[TrustMetricsAck]:
-        """Reads a key's metrics from the server's tracker and logs
-        ``bayesian_trust_metrics``; prints the original's ``[BayesianTrust]``
-        line. Returns the ack with the metrics logged."""
-        response = self._log("log_bayesian_trust_metrics", (key, kind), event_id)
+    def _trust_metrics_ack(self, entry: Event, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[TrustMetricsAck]:
+        """``log_bayesian_trust_metrics``: the metrics the server read from its
+        tracker and logged, with the original's ``[BayesianTrust]`` line
+        (level INFO) unless ``echo_trust_metrics`` is False."""
+        response = self._log(entry.name, args, event_id)
         if response is None:
             return None
         stats = stats_from_metrics(response.metrics)
         if self.echo_trust_metrics:
+            key, kind = args
             logger.info(
                 "[BayesianTrust] %s=%s trust=%.3f CI=%s confidence=%.3f samples=%s",
                 kind,
@@ -231,13 +198,13 @@ class LearningLogClient:
         result = trust_metrics_ack_from_proto(response.ack, stats)
         note_redaction_reasons(response.ack.redactions)
         if result.redacted_fields:
-            warn_redacted("bayesian_trust_metrics", result.redacted_fields)
+            warn_redacted(entry.event_type or entry.name, result.redacted_fields)
         return result
 
-    def log_rule_effectiveness(self, rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``rule_effectiveness`` {rule_id, activation_count, success_rate,
-        impact_score, timestamp}."""
-        return self._ack("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
+    # -- the original module's other methods --------------------------------
+    # The log_* methods (one per row of events.CATALOG, with the original
+    # signature and a keyword-only event_id for idempotent retries) are
+    # generated into ClientEvents.
 
     def generate_trust_report(
         self,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from .batch_writer import BatchWriter
 from .client import LearningLogClient
@@ -182,9 +182,10 @@ class DefaultLogger:
 
     # -- the module functions ---------------------------------------------------
 
-    def send(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[Ack]:
+    def send(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Union[Ack, TrustMetricsAck, None]:
         """One module-level ``log_*`` call of the event row ``method``:
-        durable (returns the Ack) or buffered (returns None)."""
+        durable (returns the Ack, a TrustMetricsAck for an event whose answer
+        carries metrics) or buffered (returns None)."""
         process = self._process()
         writer = process.writer
         if writer is not None:

@@ -1,17 +1,22 @@
 """The event table of the client: the one owner of each ``log_*`` event.
 
 :data:`CATALOG` has a row per event: the method name, the ``LearningEvent``
-oneof case carrying it, the event_type the server writes, and its ``fill``
-function, whose parameters after the message *are* the method's (names,
-order, defaults, type hints) and which checks and converts the arguments into
-the request message. The request message class, the unary RPC (the one whose
-input is that message) and the case's key in an encoded ``LearningEvent`` are
-derived from the generated descriptors.
+oneof case carrying it and the event_type the server writes (generated from
+the proto into :data:`pulse_learning_log._surfaces.EVENTS`), and its ``fill``
+function (:data:`FILLS`), whose parameters after the message *are* the
+method's (names, order, defaults, type hints) and which checks and converts
+the arguments into the request message. The request message class, the unary
+RPC (the one whose input is that message), whether its answer carries
+metrics, and the case's key in an encoded ``LearningEvent`` are derived from
+the generated descriptors.
 
-The client (``_log``: a unary RPC) and the BatchWriter (``_add``: a buffered
-``LearningEvent``) each send any row through one generic method; they and the
-module functions have a thin named wrapper per row that keeps the original
-signature and docstring for IDEs, ``help()`` and type checkers.
+The clients (``_ack``: a unary RPC) and the BatchWriters (``_add``: a buffered
+``LearningEvent``) each send any row through one generic method. Their named
+``log_*`` methods and the module functions, with the original signatures and
+docstrings for IDEs, ``help()`` and type checkers, are generated from the
+proto and ``clients/event-surfaces.json`` by ``npm run generate`` into
+:mod:`pulse_learning_log._surfaces`; tests/test_event_table.py holds them to
+the fill functions' signatures.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 from google.protobuf.message import Message
 from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
+from ._surfaces import EVENTS
 from .json_values import check_int, check_number, check_str, fill_struct, fill_value, json_key
 
-__all__ = ["CATALOG", "Event", "new_event_id", "check_event_id", "varint"]
+__all__ = ["CATALOG", "FILLS", "Event", "new_event_id", "check_event_id", "varint"]
 
 _INT64_MAX = 2**63 - 1
 
@@ -86,8 +92,8 @@ def _check_dict(value: Any, what: str) -> Any:
 
 
 # -- fill functions: the arguments of each event, checked and converted ------
-# The parameters after ``m`` are the public method's, exactly: the wrappers of
-# every surface repeat them (tests/test_event_table.py holds them to it).
+# The parameters after ``m`` are the public method's, exactly: the generated
+# methods of every surface repeat them (tests/test_event_table.py holds them to it).
 
 
 def fill_generic(m: pb.LogEventRequest, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None) -> None:
@@ -190,6 +196,9 @@ class Event(NamedTuple):
     #: The key (field number and wire type) of the case inside an encoded
     #: ``LearningEvent``.
     event_key: bytes
+    #: True when the RPC's answer carries the metrics it logged (the clients
+    #: return a ``TrustMetricsAck``).
+    with_metrics: bool
 
     def request(self, args: Tuple[Any, ...], event_id: Optional[str]) -> Any:
         """The request message of a call: the arguments checked and filled
@@ -211,36 +220,46 @@ class Event(NamedTuple):
         return list(inspect.signature(self.fill).parameters.values())[1:]
 
 
-def _rpc_by_input() -> Dict[str, str]:
+def _unary_rpcs() -> Dict[str, Any]:
+    """The service's unary methods by their input message's full name."""
     service = pb.DESCRIPTOR.services_by_name["LearningLogService"]
-    return {m.input_type.full_name: m.name for m in service.methods if not m.client_streaming and not m.server_streaming}
+    return {m.input_type.full_name: m for m in service.methods if not m.client_streaming and not m.server_streaming}
 
 
-_RPC_BY_INPUT = _rpc_by_input()
+_UNARY_BY_INPUT = _unary_rpcs()
 
 
 def _event(name: str, case: str, event_type: Optional[str], fill: Callable[..., None]) -> Event:
     field = pb.LearningEvent.DESCRIPTOR.fields_by_name[case]
     message = field.message_type
     key = varint((field.number << 3) | 2)
-    return Event(name, case, event_type, fill, getattr(pb, message.name), _RPC_BY_INPUT[message.full_name], key)
+    rpc = _UNARY_BY_INPUT[message.full_name]
+    with_metrics = "metrics" in rpc.output_type.fields_by_name
+    return Event(name, case, event_type, fill, getattr(pb, message.name), rpc.name, key, with_metrics)
 
 
-#: Method name -> its row. Adding an event: its row here (and fill function
-#: above), then one thin wrapper in each of LearningLogClient (client.py),
-#: BatchWriter (batch_writer.py) and the module functions (__init__.py, also
-#: named in its __all__); tests/test_event_table.py fails until all are there.
-CATALOG: Dict[str, Event] = {
-    e.name: e
-    for e in (
-        _event("log_event", "generic", None, fill_generic),
-        _event("log_variable_weight_change", "variable_weight_change", "variable_weight_update", fill_variable_weight_change),
-        _event("log_symbolic_upgrade", "symbolic_upgrade", "symbolic_upgrade_applied", fill_symbolic_upgrade),
-        _event("log_revision_trigger", "revision_trigger", "symbolic_revision_triggered", fill_revision_trigger),
-        _event("log_arc_regret", "arc_regret", "symbolic_arc_regret", fill_arc_regret),
-        _event("log_learning_summary", "learning_summary", "meta_learning_summary", fill_learning_summary),
-        _event("log_rule_activation", "rule_activation", "rule_activation", fill_rule_activation),
-        _event("log_bayesian_trust_metrics", "bayesian_trust_metrics", "bayesian_trust_metrics", fill_bayesian_trust_metrics),
-        _event("log_rule_effectiveness", "rule_effectiveness", "rule_effectiveness", fill_rule_effectiveness),
-    )
+#: Each event's fill function, by its ``LearningEvent`` oneof case. Adding an
+#: event: the proto, its row in clients/event-surfaces.json, ``npm run
+#: generate`` (which writes every surface's method), and its fill function here.
+FILLS: Dict[str, Callable[..., None]] = {
+    "generic": fill_generic,
+    "variable_weight_change": fill_variable_weight_change,
+    "symbolic_upgrade": fill_symbolic_upgrade,
+    "revision_trigger": fill_revision_trigger,
+    "arc_regret": fill_arc_regret,
+    "learning_summary": fill_learning_summary,
+    "rule_activation": fill_rule_activation,
+    "bayesian_trust_metrics": fill_bayesian_trust_metrics,
+    "rule_effectiveness": fill_rule_effectiveness,
 }
+
+
+def _catalog() -> Dict[str, Event]:
+    missing = [case for _, case, _ in EVENTS if case not in FILLS]
+    if missing:
+        raise ImportError(f"no fill function for the event case(s) {', '.join(missing)} in pulse_learning_log.events.FILLS")
+    return {name: _event(name, case, event_type, FILLS[case]) for name, case, event_type in EVENTS}
+
+
+#: Method name -> its row, in the proto's order.
+CATALOG: Dict[str, Event] = _catalog()

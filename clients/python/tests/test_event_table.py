@@ -94,7 +94,7 @@ class EventTableTest(unittest.TestCase):
         names = set(CATALOG)
         for surface, owner in (("LearningLogClient", LearningLogClient), ("BatchWriter", BatchWriter), ("aio.LearningLogClient", aio.LearningLogClient), ("aio.BatchWriter", aio.BatchWriter)):
             with self.subTest(surface=surface):
-                self.assertEqual({n for n in vars(owner) if n.startswith("log_")}, names)
+                self.assertEqual({n for n in dir(owner) if n.startswith("log_")}, names)
                 for n in names:
                     self.assertEqual(inspect.iscoroutinefunction(getattr(owner, n)), surface.startswith("aio."), n)
         module_functions = {n for n in pulse_learning_log.__all__ if n.startswith("log_")}

@@ -1,26 +1,13 @@
 import { once } from "node:events";
 import { performance } from "node:perf_hooks";
-import { create, fromBinary, toBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { status, type ClientDuplexStream, type Metadata, type ServiceError } from "@grpc/grpc-js";
 import { LearningEventSchema, LearningLogService, type IngestEventsResponse } from "../gen/pulse/learninglog/v1/learning_log_pb.js";
 import { Connection, MESSAGE_BYTES_MAX, type ConnectionOptions } from "./connection.js";
 import { BufferFull, Cancelled, DeadlineExceeded, errorFor, errorFromCall, Internal, isRetryable, LearningLogError, statusName } from "./errors.js";
-import {
-  arcRegretEvent,
-  bayesianTrustMetricsEvent,
-  eventIdOf,
-  genericEvent,
-  learningSummaryEvent,
-  revisionTriggerEvent,
-  ruleActivationEvent,
-  ruleEffectivenessEvent,
-  symbolicUpgradeEvent,
-  variableWeightChangeEvent,
-  type CatalogEvent,
-  type EventOptions,
-  type RuleActivationFields,
-} from "./events.js";
+import type { CatalogEvent } from "./events.js";
+import { WriterEventMethods } from "./generated/event-methods.js";
 import type { LearningLogClient } from "./learning-log-client.js";
 import type { BatchAck, Rejection } from "./results.js";
 import { resolveRun } from "./run-id.js";
@@ -168,7 +155,7 @@ const consoleLogger: WriterLogger = { error: (message) => console.error(`[pulse-
  * jitter, for at most `retryTimeoutMs` without progress). Any other status
  * is fatal: {@link flush}, {@link close} and later log calls reject with it.
  */
-export class BatchWriter {
+export class BatchWriter extends WriterEventMethods {
   /** Every event the server refused. */
   readonly rejected: Rejection[] = [];
 
@@ -223,6 +210,7 @@ export class BatchWriter {
 
   /** Starts the writer; it opens a stream when there is something to send. */
   constructor(options: BatchWriterOptions = {}) {
+    super();
     this.batchEventsMax = positive("batchEventsMax", options.batchEventsMax, 1_000, true, SERVER_BATCH_EVENTS_MAX);
     this.batchBytesMax = positive("batchBytesMax", options.batchBytesMax, 2 * 1024 * 1024, true, BATCH_BYTES_LIMIT);
     this.flushIntervalMs = positive("flushIntervalMs", options.flushIntervalMs, 50, false);
@@ -338,61 +326,10 @@ export class BatchWriter {
     return undefined;
   }
 
-  /** Buffers a free-form event; resolves with its event_id. */
-  logEvent(eventType: string, data: JsonObject, context?: JsonObject, options?: EventOptions): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => genericEvent(eventType, data, context, id), id);
-  }
+  // The log* methods (one per event of the proto, each calling tryAdd with
+  // its event's builder) are generated into WriterEventMethods.
 
-  /** Buffers a `variable_weight_update`; resolves with its event_id. */
-  logVariableWeightChange(variable: string, oldWeight: number, newWeight: number, options?: EventOptions): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => variableWeightChangeEvent(variable, oldWeight, newWeight, id), id);
-  }
-
-  /** Buffers a `symbolic_upgrade_applied`; resolves with its event_id. */
-  logSymbolicUpgrade(plan: JsonObject, options?: EventOptions): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => symbolicUpgradeEvent(plan, id), id);
-  }
-
-  /** Buffers a `symbolic_revision_triggered`; resolves with its event_id. */
-  logRevisionTrigger(reason: string, options?: EventOptions): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => revisionTriggerEvent(reason, id), id);
-  }
-
-  /** Buffers a `symbolic_arc_regret`; resolves with its event_id. */
-  logArcRegret(scores: Readonly<Record<string, number>>, options?: EventOptions): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => arcRegretEvent(scores, id), id);
-  }
-
-  /** Buffers a `meta_learning_summary`; resolves with its event_id. */
-  logLearningSummary(summary: JsonObject, options?: EventOptions): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => learningSummaryEvent(summary, id), id);
-  }
-
-  /** Buffers a `rule_activation`; resolves with its event_id. */
-  logRuleActivation(ruleId: string, variableId: string, outcome: JsonValue, options: RuleActivationFields & EventOptions = {}): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => ruleActivationEvent(ruleId, variableId, outcome, options, id), id);
-  }
-
-  /** Buffers a `bayesian_trust_metrics` (the server reads the metrics when it writes the batch); resolves with its event_id. */
-  logBayesianTrustMetrics(key: string, options: EventOptions & { kind?: string } = {}): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => bayesianTrustMetricsEvent(key, options.kind, id), id);
-  }
-
-  /** Buffers a `rule_effectiveness`; resolves with its event_id. */
-  logRuleEffectiveness(ruleId: string, activationCount: number, successRate: number, impactScore: number, options?: EventOptions): Promise<string> {
-    const id = eventIdOf(options);
-    return this.tryAdd(() => ruleEffectivenessEvent(ruleId, activationCount, successRate, impactScore, id), id);
-  }
-
-  private tryAdd(build: () => CatalogEvent, eventId: string): Promise<string> {
+  protected override tryAdd(build: () => CatalogEvent, eventId: string): Promise<string> {
     let event: CatalogEvent;
     try {
       event = build();

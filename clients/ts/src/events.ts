@@ -19,12 +19,22 @@ export interface EventOptions {
   eventId?: string;
 }
 
+// Each event's builder is `<case>Event(...arguments, [fields,] eventId)`: the
+// generated log methods (./generated/event-methods.ts) call it by that name,
+// with the request's proto3 `optional` fields in a `<Case>Fields` object.
+
 /** Options of a rule activation: the optional fields of the record. */
 export interface RuleActivationFields {
   /** The forecast involved; written as null when absent. */
   forecastId?: string;
   /** Whether the activation succeeded; written as null when absent. */
   success?: boolean;
+}
+
+/** Options of a trust metrics event: the optional fields of the record. */
+export interface BayesianTrustMetricsFields {
+  /** What the key is, e.g. "rule"; the server writes "variable" when absent. */
+  kind?: string;
 }
 
 function str(value: unknown, name: string): string {
@@ -107,8 +117,8 @@ export function ruleActivationEvent(ruleId: string, variableId: string, outcome:
 }
 
 /** A `bayesian_trust_metrics`: the server reads the key's metrics from its tracker when it writes the event. */
-export function bayesianTrustMetricsEvent(key: string, kind: string | undefined, eventId: string): CatalogEvent {
-  return { case: "bayesianTrustMetrics", value: { key: str(key, "key"), ...(kind === undefined ? {} : { kind: str(kind, "kind") }), eventId } };
+export function bayesianTrustMetricsEvent(key: string, fields: BayesianTrustMetricsFields, eventId: string): CatalogEvent {
+  return { case: "bayesianTrustMetrics", value: { key: str(key, "key"), ...(fields.kind === undefined ? {} : { kind: str(fields.kind, "kind") }), eventId } };
 }
 
 /** A `rule_effectiveness`: data `{rule_id, activation_count, success_rate, impact_score, timestamp}`. */

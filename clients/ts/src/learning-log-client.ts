@@ -1,4 +1,4 @@
-import { create, toBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import {
   LearningEventSchema,
   LearningLogService,
@@ -11,31 +11,15 @@ import {
   type ListRunsResponse,
 } from "../gen/pulse/learninglog/v1/learning_log_pb.js";
 import { Connection, type CallOptions, type ConnectionOptions } from "./connection.js";
-import {
-  arcRegretEvent,
-  bayesianTrustMetricsEvent,
-  eventIdOf,
-  genericEvent,
-  learningSummaryEvent,
-  revisionTriggerEvent,
-  ruleActivationEvent,
-  ruleEffectivenessEvent,
-  symbolicUpgradeEvent,
-  variableWeightChangeEvent,
-  type CatalogEvent,
-  type EventOptions,
-  type RuleActivationFields,
-} from "./events.js";
+import type { CatalogEvent } from "./events.js";
+import { ClientEventMethods } from "./generated/event-methods.js";
 import { ackFrom, reportFrom, runInfoFrom, statsFrom, type Ack, type LogRecord, type RunInfo, type TrustMetricsAck, type TrustReport } from "./results.js";
 import { checkRunId } from "./run-id.js";
 import { RunScope, runStartedData, RUN_STARTED, type RunScopeOptions } from "./run-scope.js";
 import { TrustClient, type ReportOptions } from "./trust-client.js";
 
-/** Options of one log call: its event_id and its deadline. */
-export type LogOptions = EventOptions & CallOptions;
-
-/** Options of {@link LearningLogClient.logRuleActivation}. */
-export type RuleActivationOptions = RuleActivationFields & LogOptions;
+// The options of the log methods, generated with them from the proto.
+export type { LogOptions, RuleActivationOptions, BayesianTrustMetricsOptions } from "./generated/event-methods.js";
 
 /** What {@link LearningLogClient.exportTrustData} and `importTrustData` answer. */
 export interface TrustFileResult {
@@ -65,18 +49,12 @@ export interface ReadQuery extends CallOptions {
   follow?: boolean;
 }
 
-// The unary RPC of each catalog event.
-const RPC_OF: Record<CatalogEvent["case"], string> = {
-  generic: "logEvent",
-  variableWeightChange: "logVariableWeightChange",
-  symbolicUpgrade: "logSymbolicUpgrade",
-  revisionTrigger: "logRevisionTrigger",
-  arcRegret: "logArcRegret",
-  learningSummary: "logLearningSummary",
-  ruleActivation: "logRuleActivation",
-  bayesianTrustMetrics: "logBayesianTrustMetrics",
-  ruleEffectiveness: "logRuleEffectiveness",
-};
+// The unary RPC of each catalog event: the service's method whose input is the case's message.
+const RPC_OF: ReadonlyMap<string, string> = new Map(
+  LearningEventSchema.oneofs
+    .find((o) => o.name === "event")!
+    .fields.map((f) => [f.localName, LearningLogService.methods.find((m) => m.methodKind === "unary" && m.input.typeName === f.message?.typeName)!.localName]),
+);
 
 /**
  * A client of the Pulse learning log service. Each `log*` method writes
@@ -92,7 +70,7 @@ const RPC_OF: Record<CatalogEvent["case"], string> = {
  * {@link runScope} and {@link withRun} log into another run on the same
  * channel.
  */
-export class LearningLogClient {
+export class LearningLogClient extends ClientEventMethods {
   /** The channel and call options this client (and its {@link trust} and writers built on it) share. */
   readonly connection: Connection;
   /** The server's trust tracker, on this client's channel. */
@@ -100,6 +78,7 @@ export class LearningLogClient {
 
   /** Connects lazily: nothing is dialled before the first call. Given a {@link Connection}, the client uses it as it is. */
   constructor(options: ConnectionOptions | Connection = {}) {
+    super();
     this.connection = options instanceof Connection ? options : new Connection(options);
     this.trust = new TrustClient(this.connection);
   }
@@ -172,53 +151,19 @@ export class LearningLogClient {
       throw new TypeError(`the ${event.case} event cannot be encoded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     const request = message.event.value!;
-    return this.connection.unary<R>(LearningLogService, RPC_OF[event.case], request, true, options);
+    return this.connection.unary<R>(LearningLogService, RPC_OF.get(event.case)!, request, true, options);
   }
 
-  /** Writes a free-form event; `context` is written only when non-empty. */
-  async logEvent(eventType: string, data: JsonObject, context?: JsonObject, options?: LogOptions): Promise<Ack> {
-    return ackFrom((await this.log<LogEventResponse>(genericEvent(eventType, data, context, eventIdOf(options)), options)).ack);
+  // The log* methods (one per event of the proto, each building its event
+  // and calling logAck or logTrustMetrics) are generated into ClientEventMethods.
+
+  protected override async logAck(event: CatalogEvent, options: CallOptions | undefined): Promise<Ack> {
+    return ackFrom((await this.log<LogEventResponse>(event, options)).ack);
   }
 
-  /** Writes a `variable_weight_update` with data `{variable, from, to}`. */
-  async logVariableWeightChange(variable: string, oldWeight: number, newWeight: number, options?: LogOptions): Promise<Ack> {
-    return ackFrom((await this.log<LogEventResponse>(variableWeightChangeEvent(variable, oldWeight, newWeight, eventIdOf(options)), options)).ack);
-  }
-
-  /** Writes a `symbolic_upgrade_applied` with data `{changes: plan}`. */
-  async logSymbolicUpgrade(plan: JsonObject, options?: LogOptions): Promise<Ack> {
-    return ackFrom((await this.log<LogEventResponse>(symbolicUpgradeEvent(plan, eventIdOf(options)), options)).ack);
-  }
-
-  /** Writes a `symbolic_revision_triggered` with data `{reason}`. */
-  async logRevisionTrigger(reason: string, options?: LogOptions): Promise<Ack> {
-    return ackFrom((await this.log<LogEventResponse>(revisionTriggerEvent(reason, eventIdOf(options)), options)).ack);
-  }
-
-  /** Writes a `symbolic_arc_regret` with data `{regret_scores: scores}`. */
-  async logArcRegret(scores: Readonly<Record<string, number>>, options?: LogOptions): Promise<Ack> {
-    return ackFrom((await this.log<LogEventResponse>(arcRegretEvent(scores, eventIdOf(options)), options)).ack);
-  }
-
-  /** Writes a `meta_learning_summary` whose data is the summary itself. */
-  async logLearningSummary(summary: JsonObject, options?: LogOptions): Promise<Ack> {
-    return ackFrom((await this.log<LogEventResponse>(learningSummaryEvent(summary, eventIdOf(options)), options)).ack);
-  }
-
-  /** Writes a `rule_activation`; `forecastId` and `success` are written as null when absent. */
-  async logRuleActivation(ruleId: string, variableId: string, outcome: JsonValue, options: RuleActivationOptions = {}): Promise<Ack> {
-    return ackFrom((await this.log<LogEventResponse>(ruleActivationEvent(ruleId, variableId, outcome, options, eventIdOf(options)), options)).ack);
-  }
-
-  /** Reads a key's metrics from the server's tracker and writes them as a `bayesian_trust_metrics` event (`kind` default "variable"). */
-  async logBayesianTrustMetrics(key: string, options: LogOptions & { kind?: string } = {}): Promise<TrustMetricsAck> {
-    const res = await this.log<LogBayesianTrustMetricsResponse>(bayesianTrustMetricsEvent(key, options.kind, eventIdOf(options)), options);
+  protected override async logTrustMetrics(event: CatalogEvent, options: CallOptions | undefined): Promise<TrustMetricsAck> {
+    const res = await this.log<LogBayesianTrustMetricsResponse>(event, options);
     return { ...ackFrom(res.ack), metrics: statsFrom(res.metrics) };
-  }
-
-  /** Writes a `rule_effectiveness` (the server adds the data's timestamp). */
-  async logRuleEffectiveness(ruleId: string, activationCount: number, successRate: number, impactScore: number, options?: LogOptions): Promise<Ack> {
-    return ackFrom((await this.log<LogEventResponse>(ruleEffectivenessEvent(ruleId, activationCount, successRate, impactScore, eventIdOf(options)), options)).ack);
   }
 
   /** Builds the trust report and writes a `trust_report_generated` event. Not retried (it carries no event_id). */

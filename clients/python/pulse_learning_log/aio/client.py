@@ -18,7 +18,8 @@ from .._gen.pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 from ..client import _filepath
 from ..diagnostics import logger, warn_redacted, note_redaction_reasons
 from ..errors import LearningLogError, error_from_rpc
-from ..events import CATALOG
+from .._surfaces import AsyncClientEvents
+from ..events import CATALOG, Event
 from ..reads import LogRecord, RunList, list_runs_request, log_record, read_request, run_list
 from ..results import Ack, TrustMetricsAck, ack_from_proto, report_from_proto, stats_from_metrics, trust_metrics_ack_from_proto
 from ..trust import report_options
@@ -28,7 +29,7 @@ from .trust import TrustTracker
 __all__ = ["LearningLogClient"]
 
 
-class LearningLogClient:
+class LearningLogClient(AsyncClientEvents):
     """A client of the Pulse learning log service for asyncio code.
 
     Same parameters as :class:`pulse_learning_log.LearningLogClient` (there
@@ -113,64 +114,31 @@ class LearningLogClient:
             self._failed(err)
             return None
 
-    async def _ack(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[Ack]:
+    async def _ack(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> Union[Ack, TrustMetricsAck, None]:
+        """The generic method of the ``log_*`` coroutines (generated in
+        :class:`~pulse_learning_log._surfaces.AsyncClientEvents`; see the
+        sync client's ``_ack``)."""
+        entry = CATALOG[method]
+        if entry.with_metrics:
+            return await self._trust_metrics_ack(entry, args, event_id)
         response = await self._log(method, args, event_id)
         if response is None:
             return None
         ack = ack_from_proto(response.ack)
         note_redaction_reasons(response.ack.redactions)
         if ack.redacted_fields:
-            warn_redacted(CATALOG[method].event_type or args[0], ack.redacted_fields)
+            warn_redacted(entry.event_type or args[0], ack.redacted_fields)
         return ack
 
-    # -- the original module's methods, as coroutines ---------------------
-    # One thin wrapper per row of events.CATALOG, as in the sync client.
-
-    async def log_event(self, event_type: str, data: Dict[str, Any], context: Optional[Dict[str, Any]] = None, *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs an event of any type (see the sync client's ``log_event``)."""
-        return await self._ack("log_event", (event_type, data, context), event_id)
-
-    async def log_variable_weight_change(self, var: str, old_weight: float, new_weight: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``variable_weight_update`` {variable, from, to}."""
-        return await self._ack("log_variable_weight_change", (var, old_weight, new_weight), event_id)
-
-    async def log_symbolic_upgrade(self, plan: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``symbolic_upgrade_applied`` {changes: plan}."""
-        return await self._ack("log_symbolic_upgrade", (plan,), event_id)
-
-    async def log_revision_trigger(self, reason: str, *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``symbolic_revision_triggered`` {reason}."""
-        return await self._ack("log_revision_trigger", (reason,), event_id)
-
-    async def log_arc_regret(self, scores: Dict[str, float], *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``symbolic_arc_regret`` {regret_scores: scores}."""
-        return await self._ack("log_arc_regret", (scores,), event_id)
-
-    async def log_learning_summary(self, summary: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``meta_learning_summary`` with the summary itself as data."""
-        return await self._ack("log_learning_summary", (summary,), event_id)
-
-    async def log_rule_activation(
-        self,
-        rule_id: str,
-        variable_id: str,
-        outcome: Any,
-        forecast_id: Optional[str] = None,
-        success: Optional[bool] = None,
-        *,
-        event_id: Optional[str] = None,
-    ) -> Optional[Ack]:
-        """Logs ``rule_activation`` {rule_id, variable_id, outcome, forecast_id, success}."""
-        return await self._ack("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id)
-
-    async def log_bayesian_trust_metrics(self, key: str, kind: str = "variable", *, event_id: Optional[str] = None) -> Optional[TrustMetricsAck]:
-        """Reads a key's metrics from the server's tracker and logs
-        ``bayesian_trust_metrics``; logs the original's ``[BayesianTrust]`` line (INFO)."""
-        response = await self._log("log_bayesian_trust_metrics", (key, kind), event_id)
+    async def _trust_metrics_ack(self, entry: Event, args: Tuple[Any, ...], event_id: Optional[str]) -> Optional[TrustMetricsAck]:
+        """``log_bayesian_trust_metrics``: the metrics logged, and the
+        original's ``[BayesianTrust]`` line (INFO) unless ``echo_trust_metrics`` is False."""
+        response = await self._log(entry.name, args, event_id)
         if response is None:
             return None
         stats = stats_from_metrics(response.metrics)
         if self.echo_trust_metrics:
+            key, kind = args
             logger.info(
                 "[BayesianTrust] %s=%s trust=%.3f CI=%s confidence=%.3f samples=%s",
                 kind,
@@ -183,13 +151,12 @@ class LearningLogClient:
         result = trust_metrics_ack_from_proto(response.ack, stats)
         note_redaction_reasons(response.ack.redactions)
         if result.redacted_fields:
-            warn_redacted("bayesian_trust_metrics", result.redacted_fields)
+            warn_redacted(entry.event_type or entry.name, result.redacted_fields)
         return result
 
-    async def log_rule_effectiveness(self, rule_id: str, activation_count: int, success_rate: float, impact_score: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
-        """Logs ``rule_effectiveness`` {rule_id, activation_count, success_rate,
-        impact_score, timestamp}."""
-        return await self._ack("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
+    # -- the original module's other methods, as coroutines -----------------
+    # The log_* coroutines (one per row of events.CATALOG) are generated into
+    # AsyncClientEvents.
 
     async def generate_trust_report(
         self,

@@ -513,7 +513,7 @@ export const LogRuleActivationResponseSchema: GenMessage<LogRuleActivationRespon
   messageDesc(file_pulse_learninglog_v1_learning_log, 15);
 
 /**
- * LogBayesianTrustMetricsRequest names the key whose metrics to log.
+ * LogBayesianTrustMetricsRequest is the key whose trust metrics are logged.
  *
  * @generated from message pulse.learninglog.v1.LogBayesianTrustMetricsRequest
  */
