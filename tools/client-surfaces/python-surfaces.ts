@@ -101,7 +101,7 @@ function moduleFunction(e: EventSurface): string[] {
   const ack = e.withMetrics ? "TrustMetricsAck (the ack and the metrics logged)" : "Ack";
   const lead = `Logs ${what(e)}, on the default client. Durable mode returns its ${ack} once the record is durable; background mode buffers it and returns None.`;
   const head = def("", e.pyMethod, e.parameters.map(parameter), clientReturn(e)).map((l) => l.replace(/^ {4}/, ""));
-  return [...head, ...docstring(e, lead, "    "), `    return cast("${clientReturn(e)}", _default().send("${e.pyMethod}", ${argsTuple(e)}, event_id))`];
+  return [...head, ...docstring(e, lead, "    "), `    return cast("${clientReturn(e)}", sys.modules[_PACKAGE]._default.send("${e.pyMethod}", ${argsTuple(e)}, event_id))`];
 }
 
 function mixin(name: string, doc: string, events: readonly EventSurface[], surface: Surface, asynchronous: boolean): string[] {
@@ -141,9 +141,6 @@ export function pythonSurfaces(events: readonly EventSurface[], source: string):
     "",
     "from .results import Ack, TrustMetricsAck",
     "",
-    "if TYPE_CHECKING:",
-    "    from .default_logger import DefaultLogger",
-    "",
     `__all__ = [${names.map((n) => `"${n}"`).join(", ")}]`,
     "",
     "#: Each event: its method name, its ``LearningEvent`` oneof case and the event_type",
@@ -165,10 +162,11 @@ export function pythonSurfaces(events: readonly EventSurface[], source: string):
     ...mixin("AsyncWriterEvents", "The ``log_*`` coroutines of :class:`pulse_learning_log.aio.BatchWriter`.", events, "writer", true),
     "",
     "",
-    "def _default() -> DefaultLogger:",
-    '    """The package\'s default logger, looked up at each call (the package owns it)."""',
-    '    default: DefaultLogger = sys.modules[__name__.rpartition(".")[0]]._default',
-    "    return default",
+    "# The module functions send through the package's default logger (a",
+    "# DefaultLogger), looked up at each call: the package owns it, and a replaced",
+    "# one is used at once. Inline rather than through a helper: one function call",
+    "# less per event.",
+    '_PACKAGE = __name__.rpartition(".")[0]',
   ];
   for (const e of events) lines.push("", "", ...moduleFunction(e));
   return lines.join("\n") + "\n";

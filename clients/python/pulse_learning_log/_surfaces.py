@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union, cast
 
 from .results import Ack, TrustMetricsAck
 
-if TYPE_CHECKING:
-    from .default_logger import DefaultLogger
-
 __all__ = ["log_event", "log_variable_weight_change", "log_symbolic_upgrade", "log_revision_trigger", "log_arc_regret", "log_learning_summary", "log_rule_activation", "log_bayesian_trust_metrics", "log_rule_effectiveness"]
 
 #: Each event: its method name, its ``LearningEvent`` oneof case and the event_type
@@ -599,10 +596,11 @@ class AsyncWriterEvents:
         return await self._add("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id)
 
 
-def _default() -> DefaultLogger:
-    """The package's default logger, looked up at each call (the package owns it)."""
-    default: DefaultLogger = sys.modules[__name__.rpartition(".")[0]]._default
-    return default
+# The module functions send through the package's default logger (a
+# DefaultLogger), looked up at each call: the package owns it, and a replaced
+# one is used at once. Inline rather than through a helper: one function call
+# less per event.
+_PACKAGE = __name__.rpartition(".")[0]
 
 
 def log_event(
@@ -622,7 +620,7 @@ def log_event(
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[Ack]", _default().send("log_event", (event_type, data, context), event_id))
+    return cast("Optional[Ack]", sys.modules[_PACKAGE]._default.send("log_event", (event_type, data, context), event_id))
 
 
 def log_variable_weight_change(var: str, old_weight: float, new_weight: float, *, event_id: Optional[str] = None) -> Optional[Ack]:
@@ -636,7 +634,7 @@ def log_variable_weight_change(var: str, old_weight: float, new_weight: float, *
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[Ack]", _default().send("log_variable_weight_change", (var, old_weight, new_weight), event_id))
+    return cast("Optional[Ack]", sys.modules[_PACKAGE]._default.send("log_variable_weight_change", (var, old_weight, new_weight), event_id))
 
 
 def log_symbolic_upgrade(plan: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
@@ -648,7 +646,7 @@ def log_symbolic_upgrade(plan: Dict[str, Any], *, event_id: Optional[str] = None
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[Ack]", _default().send("log_symbolic_upgrade", (plan,), event_id))
+    return cast("Optional[Ack]", sys.modules[_PACKAGE]._default.send("log_symbolic_upgrade", (plan,), event_id))
 
 
 def log_revision_trigger(reason: str, *, event_id: Optional[str] = None) -> Optional[Ack]:
@@ -660,7 +658,7 @@ def log_revision_trigger(reason: str, *, event_id: Optional[str] = None) -> Opti
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[Ack]", _default().send("log_revision_trigger", (reason,), event_id))
+    return cast("Optional[Ack]", sys.modules[_PACKAGE]._default.send("log_revision_trigger", (reason,), event_id))
 
 
 def log_arc_regret(scores: Dict[str, float], *, event_id: Optional[str] = None) -> Optional[Ack]:
@@ -672,7 +670,7 @@ def log_arc_regret(scores: Dict[str, float], *, event_id: Optional[str] = None) 
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[Ack]", _default().send("log_arc_regret", (scores,), event_id))
+    return cast("Optional[Ack]", sys.modules[_PACKAGE]._default.send("log_arc_regret", (scores,), event_id))
 
 
 def log_learning_summary(summary: Dict[str, Any], *, event_id: Optional[str] = None) -> Optional[Ack]:
@@ -684,7 +682,7 @@ def log_learning_summary(summary: Dict[str, Any], *, event_id: Optional[str] = N
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[Ack]", _default().send("log_learning_summary", (summary,), event_id))
+    return cast("Optional[Ack]", sys.modules[_PACKAGE]._default.send("log_learning_summary", (summary,), event_id))
 
 
 def log_rule_activation(
@@ -708,7 +706,7 @@ def log_rule_activation(
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[Ack]", _default().send("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id))
+    return cast("Optional[Ack]", sys.modules[_PACKAGE]._default.send("log_rule_activation", (rule_id, variable_id, outcome, forecast_id, success), event_id))
 
 
 def log_bayesian_trust_metrics(key: str, kind: str = "variable", *, event_id: Optional[str] = None) -> Optional[TrustMetricsAck]:
@@ -724,7 +722,7 @@ def log_bayesian_trust_metrics(key: str, kind: str = "variable", *, event_id: Op
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[TrustMetricsAck]", _default().send("log_bayesian_trust_metrics", (key, kind), event_id))
+    return cast("Optional[TrustMetricsAck]", sys.modules[_PACKAGE]._default.send("log_bayesian_trust_metrics", (key, kind), event_id))
 
 
 def log_rule_effectiveness(
@@ -746,4 +744,4 @@ def log_rule_effectiveness(
     :param event_id: the event's UUID, the same across retries (default: a new one); the server writes
         an event_id once.
     """
-    return cast("Optional[Ack]", _default().send("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id))
+    return cast("Optional[Ack]", sys.modules[_PACKAGE]._default.send("log_rule_effectiveness", (rule_id, activation_count, success_rate, impact_score), event_id))
