@@ -1,9 +1,10 @@
 """The event table, ``pulse_learning_log.events.CATALOG``, owns every ``log_*``
 event: each surface (LearningLogClient, BatchWriter, the module functions, and
-the asyncio client and writer of ``pulse_learning_log.aio``) has
-one thin wrapper per row, with the row's signature, that forwards its own
-event and arguments; the table matches the proto; and the public signatures
-are still the original module's. No server needed."""
+the asyncio client and writer of ``pulse_learning_log.aio``) has one method
+per row (generated into ``pulse_learning_log._surfaces``), with the row's
+signature, that forwards its own event and arguments; the table matches the
+proto; and the public signatures are still the original module's. No server
+needed."""
 
 from __future__ import annotations
 
