@@ -23,6 +23,14 @@ function settled(p: Promise<unknown>): { readonly done: boolean } {
 }
 
 const quietLogger = { error: () => {} };
+/**
+ * For writers whose answers a test holds back after a warm-up: a stream left
+ * idle is half-closed after 1 s, and on a loaded machine a warm-up's answer can
+ * take longer, so the stream would be ending as the answers are held; its end
+ * would never arrive and nothing more would be sent on it. Kept open, the held
+ * batches go out on it.
+ */
+const keepStreamOpen = { streamIdleTimeoutMs: 600_000 };
 const run = promisify(execFile);
 
 describe("TypeScript client: BatchWriter", function () {
@@ -98,7 +106,7 @@ describe("TypeScript client: BatchWriter", function () {
 
   it("resends the batches of a stream broken mid-flight; every event is in the log exactly once", async () => {
     const acked: BatchAck[] = [];
-    const writer = new BatchWriter({ address: proxy.address, batchEventsMax: 50, flushIntervalMs: 5, onBatchAcked: (a) => acked.push(a), logger: quietLogger });
+    const writer = new BatchWriter({ ...keepStreamOpen, address: proxy.address, batchEventsMax: 50, flushIntervalMs: 5, onBatchAcked: (a) => acked.push(a), logger: quietLogger });
     const ids = [await writer.logRevisionTrigger("warm-up")];
     await writer.flush();
 
@@ -147,7 +155,7 @@ describe("TypeScript client: BatchWriter", function () {
   });
 
   it('rejects a log call with BufferFull at once when the buffer is full and onFull is "raise"', async () => {
-    const writer = new BatchWriter({ address: proxy.address, onFull: "raise", bufferEventsMax: 3, flushIntervalMs: 1, logger: quietLogger });
+    const writer = new BatchWriter({ ...keepStreamOpen, address: proxy.address, onFull: "raise", bufferEventsMax: 3, flushIntervalMs: 1, logger: quietLogger });
     await writer.logRevisionTrigger("warm-up");
     await writer.flush();
     proxy.holdAnswers();
@@ -165,7 +173,7 @@ describe("TypeScript client: BatchWriter", function () {
   });
 
   it('makes a log call wait for room with onFull "block", up to blockTimeoutMs', async () => {
-    const writer = new BatchWriter({ address: proxy.address, bufferEventsMax: 2, flushIntervalMs: 1, logger: quietLogger });
+    const writer = new BatchWriter({ ...keepStreamOpen, address: proxy.address, bufferEventsMax: 2, flushIntervalMs: 1, logger: quietLogger });
     await writer.logRevisionTrigger("warm-up");
     await writer.flush();
     proxy.holdAnswers();
@@ -221,7 +229,7 @@ describe("TypeScript client: BatchWriter", function () {
 
   it("closeOrAbort gives up what is still unanswered after its timeout, and resolves", async () => {
     const dropped: Rejection[] = [];
-    const writer = new BatchWriter({ address: proxy.address, flushIntervalMs: 1, onDropped: (r) => dropped.push(r), logger: quietLogger });
+    const writer = new BatchWriter({ ...keepStreamOpen, address: proxy.address, flushIntervalMs: 1, onDropped: (r) => dropped.push(r), logger: quietLogger });
     await writer.logRevisionTrigger("warm-up");
     await writer.flush();
     proxy.holdAnswers();
