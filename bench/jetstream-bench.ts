@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/jetstream-bench.ts [--measure-s N] [--warmup-s N] [--repeats N] [--kind seed|typed|generic] [--streams N] [--in-flight N] [--batch N] [--results FILE]`:
+ * `node --import tsx bench/jetstream-bench.ts [--measure-s N] [--warmup-s N] [--repeats N] [--kind seed|typed|generic] [--streams N] [--in-flight N] [--batch N] [--rows file,r1,r1x2,r3,r3x2] [--rate N] [--server SCRIPT] [--baseline-server SCRIPT --baseline-name NAME] [--results FILE]`:
  * batched ingest (IngestEvents from the TypeScript client) into the real
  * server over the file store and JetStream, side by side in one run:
  *
@@ -19,6 +19,17 @@
  * part, divided by the events acknowledged in it; then the ratio to the file
  * store of the same round, and the events/s. Prints a Markdown section (and
  * writes it into RESULTS.md with --results).
+ *
+ * `--rows` picks rows (default all five). `--server SCRIPT` runs another
+ * build of the front end than dist/src/main.js (e.g. another checkout's
+ * dist/src/main.js); `--baseline-server SCRIPT` adds, for each JetStream row,
+ * a twin row whose front ends run that build, measured in the same rounds
+ * (the order rotates, so the two alternate), and a column with the ratio of
+ * front-end CPU per event to the twin's, round by round. `--rate N` paces
+ * each stream at N events/s (open loop) instead of sending as fast as acks
+ * come back: builds that differ in throughput are then compared at the same
+ * rate, so what a front end spends per second whatever it does (timers,
+ * polls) weighs the same in both.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -44,9 +55,17 @@ const { values } = parseArgs({
     batch: { type: "string", default: "1000" },
     streams: { type: "string", default: "2" },
     "in-flight": { type: "string", default: "8" },
+    rows: { type: "string", default: "file,r1,r1x2,r3,r3x2" },
+    rate: { type: "string" },
+    server: { type: "string", default: PULSE_SERVER_SCRIPT },
+    "baseline-server": { type: "string" },
+    "baseline-name": { type: "string", default: "baseline build" },
     results: { type: "string" },
   },
 });
+const ratePerStream = values.rate === undefined ? undefined : Number(values.rate);
+const rowKeys = values.rows.split(",").map((r) => r.trim());
+const baselineScript = values["baseline-server"];
 const timing = { warmupS: Number(values["warmup-s"]), measureS: Number(values["measure-s"]) };
 const repeats = Number(values.repeats);
 const kind = values.kind as PayloadKind;
@@ -67,6 +86,10 @@ interface Setup {
   /** The nats-servers it writes to (none for the file). */
   nats?: () => NatsCluster;
   replicas?: number;
+  /** The front end's script. Default: --server. */
+  script?: string;
+  /** For a baseline twin: the index of the row it is the twin of. */
+  twinOf?: number;
 }
 
 /** What one measurement of one setup found. */
@@ -120,7 +143,7 @@ async function measure(setup: Setup, root: string): Promise<Measured> {
       servers.push(
         await ServerProcess.start({
           name: `${setup.label} #${f + 1}`,
-          script: PULSE_SERVER_SCRIPT,
+          script: setup.script ?? values.server,
           args: ["--addr", "127.0.0.1:0", "--log-path", join(dir, `front-${f + 1}`, "pulse_learning_log.jsonl"), "--log-level", "info", ...flags],
         }),
       );
@@ -131,7 +154,7 @@ async function measure(setup: Setup, root: string): Promise<Measured> {
     // The same load for every row: the streams are dealt to the front ends in turn.
     const clients = Array.from({ length: streams }, (_, i) => createClient(LearningLogService, servers[i % servers.length].address));
     try {
-      const results = await Promise.all(clients.map((c, i) => driveBidi(c, { batchEvents, kind, inFlight, timing: i === 0 ? { ...timing, marks } : timing })));
+      const results = await Promise.all(clients.map((c, i) => driveBidi(c, { batchEvents, kind, inFlight, rateEventsPerS: ratePerStream, timing: i === 0 ? { ...timing, marks } : timing })));
       const events = results.reduce((s, r) => s + r.events, 0);
       const seconds = Math.max(...results.map((r) => r.seconds));
       const result: DriverResult = { events, seconds, eventsPerSecond: events / seconds, latency: results[0].latency };
@@ -187,13 +210,23 @@ try {
   clusters.push(single);
   const cluster = await startNats(await mkdtemp(join(root, "nats3-")), 3);
   clusters.push(cluster);
-  const setups: Setup[] = [
-    { label: "file (O_DSYNC writes, 1 disk)", flags: () => ["--store", "file"], frontEnds: 1 },
-    { label: "JetStream, 1 node (R1), 1 front end", flags: () => ["--store", single.storeUrl], frontEnds: 1, nats: () => single },
-    { label: "JetStream, 1 node (R1), 2 front ends", flags: () => ["--store", single.storeUrl], frontEnds: 2, nats: () => single },
-    { label: "JetStream, 3 nodes, replicas 3 (R3), 1 front end", flags: () => ["--store", cluster.storeUrl, "--nats-replicas", "3"], frontEnds: 1, nats: () => cluster, replicas: 3 },
-    { label: "JetStream, 3 nodes, replicas 3 (R3), 2 front ends", flags: () => ["--store", cluster.storeUrl, "--nats-replicas", "3"], frontEnds: 2, nats: () => cluster, replicas: 3 },
-  ];
+  const allRows: Record<string, Setup> = {
+    file: { label: "file (O_DSYNC writes, 1 disk)", flags: () => ["--store", "file"], frontEnds: 1 },
+    r1: { label: "JetStream, 1 node (R1), 1 front end", flags: () => ["--store", single.storeUrl], frontEnds: 1, nats: () => single },
+    r1x2: { label: "JetStream, 1 node (R1), 2 front ends", flags: () => ["--store", single.storeUrl], frontEnds: 2, nats: () => single },
+    r3: { label: "JetStream, 3 nodes, replicas 3 (R3), 1 front end", flags: () => ["--store", cluster.storeUrl, "--nats-replicas", "3"], frontEnds: 1, nats: () => cluster, replicas: 3 },
+    r3x2: { label: "JetStream, 3 nodes, replicas 3 (R3), 2 front ends", flags: () => ["--store", cluster.storeUrl, "--nats-replicas", "3"], frontEnds: 2, nats: () => cluster, replicas: 3 },
+  };
+  const unknownRow = rowKeys.find((k) => !(k in allRows));
+  if (unknownRow !== undefined) throw new Error(`--rows: unknown row ${unknownRow} (rows: ${Object.keys(allRows).join(", ")})`);
+  const setups: Setup[] = rowKeys.map((k) => allRows[k]);
+  if (baselineScript !== undefined) {
+    const measuredRows = setups.length;
+    for (let i = 0; i < measuredRows; i++) {
+      if (setups[i].nats !== undefined) setups.push({ ...setups[i], label: `${setups[i].label}, ${values["baseline-name"]}`, script: baselineScript, twinOf: i });
+    }
+  }
+  const fileRow = setups.findIndex((s) => s.nats === undefined && s.twinOf === undefined);
   const loadAtStart = loadAverage1m();
   const runs: Measured[][] = setups.map(() => []);
   for (let round = 0; round < repeats; round++) {
@@ -205,25 +238,33 @@ try {
     }
   }
   // Ratios within a round: each row against the file store measured in the same round.
-  const ratio = (i: number) => runs[i].map((m, round) => m.result.eventsPerSecond / runs[0][round].result.eventsPerSecond);
+  const ratio = (i: number) => runs[i].map((m, round) => m.result.eventsPerSecond / runs[fileRow][round].result.eventsPerSecond);
   const gain = (two: number, one: number) => runs[two].map((m, round) => m.result.eventsPerSecond / runs[one][round].result.eventsPerSecond);
+  // Front-end CPU per event of a row against its baseline twin's, round by round.
+  const cpuVsTwin = (i: number) => {
+    const twin = setups.findIndex((s) => s.twinOf === i);
+    return twin < 0 ? "-" : triple(runs[i].map((m, round) => m.frontEndUs / runs[twin][round].frontEndUs), (x) => `${x.toFixed(2)}x`);
+  };
+  const row = (key: string) => setups.findIndex((s) => s === allRows[key]);
   const lines = [
-    `IngestEvents from the TypeScript client, ${kind === "seed" ? "the seed mix" : `${kind} events`}: ${streams} streams x ${batchEvents}-event batches, ${inFlight} in flight each, dealt evenly to the front ends; ` +
+    `IngestEvents from the TypeScript client, ${kind === "seed" ? "the seed mix" : `${kind} events`}: ${streams} streams x ${batchEvents}-event batches, ${ratePerStream === undefined ? `${inFlight} in flight each` : `paced at ${ratePerStream} events/s each`}, dealt evenly to the front ends; ` +
       `${timing.measureS} s measured after ${timing.warmupS} s warm-up; ${repeats} rounds, each row once per round on a fresh stream (min / **median** / max). ` +
-      `Client, front ends and nats-server processes on one machine (nats-server ${single.version ?? "?"}, the Debian package; JetStream's default fsync, not sync_interval: always, which this version lacks). 1-minute load average at the start: ${loadAtStart}.`,
+      `Client, front ends and nats-server processes on one machine (nats-server ${single.version ?? "?"}, the Debian package; JetStream's default fsync, not sync_interval: always, which this version lacks). 1-minute load average at the start: ${loadAtStart}.` +
+      (baselineScript === undefined ? "" : ` Front ends: \`${values.server}\`; the rows marked "${values["baseline-name"]}" run \`${baselineScript}\`.`),
     "",
-    "| store | front-end CPU us/event | nats-server CPU us/event | cores used (front ends + nats) | events/s | vs file, same round | batch ack p50 / p99 ms (median) | load avg per round |",
-    "|---|---:|---:|---:|---:|---:|---:|---|",
+    `| store | front-end CPU us/event | nats-server CPU us/event | cores used (front ends + nats) | events/s | vs file, same round |${baselineScript === undefined ? "" : " front-end CPU vs baseline, same round |"} batch ack p50 / p99 ms (median) | load avg per round |`,
+    `|---|---:|---:|---:|---:|---:|${baselineScript === undefined ? "" : "---:|"}---:|---|`,
     ...setups.map((setup, i) => {
       const r = runs[i];
       return (
         `| ${setup.label} | ${triple(r.map((m) => m.frontEndUs), fix)} | ${setup.nats === undefined ? "-" : triple(r.map((m) => m.natsUs), fix)} | ` +
         `${fix(median(r.map((m) => m.frontEndCores)))} + ${fix(median(r.map((m) => m.natsCores)))} | ${triple(r.map((m) => m.result.eventsPerSecond), fmt)} | ` +
-        `${i === 0 ? "1.00x" : triple(ratio(i), (x) => `${x.toFixed(2)}x`)} | ${fix(median(r.map((m) => m.result.latency.p50Ms)), 1)} / ${fix(median(r.map((m) => m.result.latency.p99Ms)), 1)} | ${r.map((m) => m.loadAverage).join(", ")} |`
+        `${i === fileRow ? "1.00x" : fileRow < 0 ? "-" : triple(ratio(i), (x) => `${x.toFixed(2)}x`)} | ${baselineScript === undefined ? "" : `${cpuVsTwin(i)} | `}${fix(median(r.map((m) => m.result.latency.p50Ms)), 1)} / ${fix(median(r.map((m) => m.result.latency.p99Ms)), 1)} | ${r.map((m) => m.loadAverage).join(", ")} |`
       );
     }),
-    "",
-    `A second front end, same round: R1 ${triple(gain(2, 1), (x) => `${x.toFixed(2)}x`)}, R3 ${triple(gain(4, 3), (x) => `${x.toFixed(2)}x`)} the events/s of one.`,
+    ...(row("r1") >= 0 && row("r1x2") >= 0 && row("r3") >= 0 && row("r3x2") >= 0
+      ? ["", `A second front end, same round: R1 ${triple(gain(row("r1x2"), row("r1")), (x) => `${x.toFixed(2)}x`)}, R3 ${triple(gain(row("r3x2"), row("r3")), (x) => `${x.toFixed(2)}x`)} the events/s of one.`]
+      : []),
   ];
   process.stdout.write(lines.join("\n") + "\n");
   if (values.results !== undefined) await writeSection(values.results, ["## JetStream store beside the file store", "", "Command: `npm run bench:jetstream` (also the last step of `npm run bench`).", "", ...lines]);
