@@ -179,7 +179,8 @@ function tornTail(kind: number, lastSeq: number): string {
 }
 
 describe("crash recovery: SIGKILL during concurrent unary and streaming ingest", function () {
-  this.timeout(120_000 + CYCLES * 5_000);
+  // A hang guard, not a time limit: a cycle is a server start (seconds on a loaded machine) and some traffic.
+  this.timeout(120_000 + CYCLES * 20_000);
   let dir: TempDir;
   let server: ChildServer | undefined;
   beforeEach(async () => {
@@ -245,8 +246,9 @@ describe("crash recovery: SIGKILL during concurrent unary and streaming ingest",
         streamWorker(client, ledger, retries, cycle, stop, rand),
       ];
       // The kill delay counts from the first ack, so every kill lands in flowing traffic
-      // rather than in the client's connection set-up.
-      await ledger.firstAck(5_000);
+      // rather than in the client's connection set-up. A fresh server on a loaded
+      // machine can take seconds to answer its first calls.
+      await ledger.firstAck(30_000);
       const killAfter = KILL_AFTER_MS.min + Math.floor(rand() * (KILL_AFTER_MS.max - KILL_AFTER_MS.min));
       await new Promise((resolve) => setTimeout(resolve, killAfter));
       stop.now = true;
