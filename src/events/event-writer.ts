@@ -10,7 +10,7 @@ import { createPiiGuard, keyClassifier, piiOptionsOf, redactionReason, type KeyC
 import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
-import { bodyInRun, bodyOf, eventTypeJson, recordBody } from "../record/body.js";
+import { bodyInRun, bodyOf, bodyOpenOf, recordBody } from "../record/body.js";
 import { checkRun } from "../runs/call-run.js";
 import { EventIds } from "./event-ids.js";
 import { createTypedEncoders, TYPED_EVENT_TYPES, type TypedEncoders } from "./typed-encoders.js";
@@ -230,7 +230,7 @@ export class EventWriter {
       context = r.text;
       unredactedExtra += r.unredactedBytes - r.bytes;
     }
-    const body = recordBody(eventTypeJson(header.eventType), data, context);
+    const body = recordBody(bodyOpenOf(header.eventType), data, context);
     const max = this.limits.recordBytesMax;
     // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
     if (body.length * 3 + Math.max(unredactedExtra, 0) > max) {

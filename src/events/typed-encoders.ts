@@ -1,6 +1,6 @@
 import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import type { PiiGuard } from "../guard/pii.js";
-import { recordBody } from "../record/body.js";
+import { bodyOpen } from "../record/body.js";
 import { jsonNumber, jsonString } from "../record/json-text.js";
 
 /** Names whose JSON the encoders of one guard remember, and the longest remembered: about 5 MB at most (a 128-character name of escaped characters has 770 characters of JSON). */
@@ -9,8 +9,9 @@ const NAME_CHARS_MAX = 128;
 
 /** The event types of the fixed-shape events the typed encoders write, by case. */
 export const TYPED_EVENT_TYPES = { variableWeightChange: "variable_weight_update", ruleActivation: "rule_activation" } as const;
-const WEIGHT_TYPE_JSON = jsonString(TYPED_EVENT_TYPES.variableWeightChange);
-const RULE_TYPE_JSON = jsonString(TYPED_EVENT_TYPES.ruleActivation);
+// Each body's opening and its data's first key, made once: a body is then one string built per event.
+const WEIGHT_OPEN = `${bodyOpen(jsonString(TYPED_EVENT_TYPES.variableWeightChange))}{"variable":`;
+const RULE_OPEN = `${bodyOpen(jsonString(TYPED_EVENT_TYPES.ruleActivation))}{"rule_id":`;
 
 /** The bodies of the fixed-shape catalog events, written without building their data objects. */
 export interface TypedEncoders {
@@ -76,7 +77,7 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
           const variable = nameText(m.variable);
           if (variable === undefined) return undefined;
           // Validated: finite numbers.
-          return recordBody(WEIGHT_TYPE_JSON, `{"variable":${variable},"from":${jsonNumber(m.oldWeight)},"to":${jsonNumber(m.newWeight)}}`);
+          return `${WEIGHT_OPEN}${variable},"from":${jsonNumber(m.oldWeight)},"to":${jsonNumber(m.newWeight)}}`;
         }
         case "ruleActivation": {
           if (!rulePlain) return undefined;
@@ -106,7 +107,7 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
           const forecastId = m.forecastId === undefined ? "null" : text(m.forecastId);
           if (outcome === undefined || ruleId === undefined || variableId === undefined || forecastId === undefined) return undefined;
           const success = m.success === undefined ? "null" : m.success ? "true" : "false";
-          return recordBody(RULE_TYPE_JSON, `{"rule_id":${ruleId},"variable_id":${variableId},"outcome":${outcome},"forecast_id":${forecastId},"success":${success}}`);
+          return `${RULE_OPEN}${ruleId},"variable_id":${variableId},"outcome":${outcome},"forecast_id":${forecastId},"success":${success}}`;
         }
         default:
           return undefined;

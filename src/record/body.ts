@@ -19,33 +19,41 @@ const CONTEXT_MEMBER = ',"context":';
 const EMPTY_OBJECT = "{}";
 
 /**
- * A body from the JSON texts of its members: the event type's (see
- * {@link eventTypeJson}), the data's and the context's. A context that is
- * absent or empty (`{}`) is left out, as the original module leaves it out.
+ * How a body opens, up to its data (`"event_type":<type>,"data":`), from the
+ * event type's JSON: made once per event type ({@link bodyOpenOf}), or once
+ * for good by an encoder of one fixed type.
  */
-export function recordBody(typeJson: string, dataJson: string, contextJson?: string): string {
-  const body = `${TYPE_MEMBER}${typeJson}${DATA_MEMBER}${dataJson}`;
-  return contextJson === undefined || contextJson === EMPTY_OBJECT ? body : `${body}${CONTEXT_MEMBER}${contextJson}`;
+export function bodyOpen(typeJson: string): string {
+  return `${TYPE_MEMBER}${typeJson}${DATA_MEMBER}`;
+}
+
+/**
+ * A body from its opening ({@link bodyOpen}) and the JSON texts of its data
+ * and context. A context that is absent or empty (`{}`) is left out, as the
+ * original module leaves it out.
+ */
+export function recordBody(open: string, dataJson: string, contextJson?: string): string {
+  return contextJson === undefined || contextJson === EMPTY_OBJECT ? open + dataJson : `${open}${dataJson}${CONTEXT_MEMBER}${contextJson}`;
 }
 
 /** The body of an event from its values (validated before: finite numbers, bounded depth). */
 export function bodyOf(eventType: string, data: JsonValue, context: JsonObject | undefined): string {
-  return recordBody(eventTypeJson(eventType), jsonLine(data), context === undefined || Object.keys(context).length === 0 ? undefined : jsonLine(context));
+  return recordBody(bodyOpenOf(eventType), jsonLine(data), context === undefined || Object.keys(context).length === 0 ? undefined : jsonLine(context));
 }
 
-// The JSON of event types seen recently: most events are of a few types.
+// The openings of event types seen recently: most events are of a few types.
 const EVENT_TYPES_KEPT = 1024;
-const eventTypeJsonCache = new Map<string, string>();
+const bodyOpenCache = new Map<string, string>();
 
-/** The JSON of an event type, remembered for the types that recur. */
-export function eventTypeJson(eventType: string): string {
-  let json = eventTypeJsonCache.get(eventType);
-  if (json === undefined) {
-    json = jsonString(eventType);
-    if (eventTypeJsonCache.size >= EVENT_TYPES_KEPT) eventTypeJsonCache.clear();
-    eventTypeJsonCache.set(eventType, json);
+/** {@link bodyOpen} of an event type, remembered for the types that recur. */
+export function bodyOpenOf(eventType: string): string {
+  let open = bodyOpenCache.get(eventType);
+  if (open === undefined) {
+    open = bodyOpen(jsonString(eventType));
+    if (bodyOpenCache.size >= EVENT_TYPES_KEPT) bodyOpenCache.clear();
+    bodyOpenCache.set(eventType, open);
   }
-  return json;
+  return open;
 }
 
 /** The body's closing member naming the event's run (`,"run":"exp-42"`); the id is checked to need no escaping (see runIdProblem in layout.ts). */
