@@ -183,12 +183,36 @@ export function markUndecodable(deserialize: grpc.deserialize<unknown>): grpc.de
  */
 class Deferred {
   constructor(
-    readonly bytes: Buffer,
+    private bytes: Buffer | undefined,
     private readonly deserialize: grpc.deserialize<unknown>,
   ) {}
-  decode(): unknown {
-    return this.deserialize(this.bytes);
+  /** Size on the wire. */
+  get byteLength(): number {
+    return this.bytes?.length ?? 0;
   }
+  /**
+   * Decodes, once. The bytes are let go here: Node's stream iterator keeps
+   * the message it last handed out until the next read, which a stream
+   * waiting for the read budget may not ask for soon.
+   */
+  decode(): unknown {
+    const bytes = this.bytes;
+    this.bytes = undefined;
+    if (bytes === undefined) throw new Error("a streamed request was decoded twice");
+    return this.deserialize(bytes);
+  }
+}
+
+/** Wire bytes of the streamed requests handlers hold, by decoded message (see {@link requestWireBytes}). */
+const wireBytes = new WeakMap<object, number>();
+
+/**
+ * The size on the wire of a streamed request the handler took, for budgets
+ * of bytes read (src/rpc/read-budget.ts); undefined for a message that did
+ * not come off a request stream.
+ */
+export function requestWireBytes(request: object): number | undefined {
+  return wireBytes.get(request);
 }
 
 /** The decoded request, or the status for one that did not decode. */
@@ -289,24 +313,56 @@ function answering(call: AnyCall, path: string, sink: InternalErrorSink, start: 
 }
 
 /**
+ * Makes a request stream read a message off the network only when the
+ * handler asks for one: grpc-js reads ahead up to the stream's high-water
+ * mark, one buffer per stream that no shared budget would see, while the
+ * handlers pace their reads by one (src/rpc/read-budget.ts). Unread bytes
+ * then wait in the stream's HTTP/2 window, and flow control stops the client.
+ */
+function readOnDemand(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): void {
+  // grpc-js gives no option for it; Node reads the field on every read.
+  const state = (call as unknown as { _readableState?: { highWaterMark?: number } })._readableState;
+  if (state !== undefined && typeof state.highWaterMark === "number") state.highWaterMark = 0;
+}
+
+/**
  * The requests of a streaming call. Node's default async iterator destroys
  * the stream when reading ends, which for a duplex also kills the response
  * side: a bidi call could never answer after the client half-closes.
  */
-async function* requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, probe: CallProbe | undefined): AsyncIterable<unknown> {
-  try {
-    for await (const message of call.iterator({ destroyOnReturn: false })) {
-      const request = message instanceof Deferred ? message.decode() : message;
-      probe?.received(request);
-      yield await decoded(request);
-    }
-  } catch (err) {
-    // grpc-js destroys the request stream when the client cancels or its connection
-    // closes (a process that exits with a stream open): that is the client's cancel,
-    // not a failure of the server.
-    if ((err as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") throw CALL_CANCELLED;
-    throw err;
-  }
+function requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, probe: CallProbe | undefined): AsyncIterable<unknown> {
+  readOnDemand(call);
+  // An iterator object rather than an async generator: a generator's frame keeps the
+  // request it last yielded (and the wire bytes its events alias) until asked for the
+  // next one, a message per stream beyond what the handlers hold and count.
+  const messages = call.iterator({ destroyOnReturn: false });
+  const take = (message: unknown): unknown => {
+    if (!(message instanceof Deferred)) return message;
+    const bytes = message.byteLength;
+    const request = message.decode();
+    if (typeof request === "object" && request !== null) wireBytes.set(request, bytes);
+    return request;
+  };
+  const iterator: AsyncIterator<unknown> = {
+    next: () =>
+      messages.next().then(
+        (r): Promise<IteratorResult<unknown>> | IteratorResult<unknown> => {
+          if (r.done) return r;
+          const request = take(r.value);
+          probe?.received(request);
+          return Promise.resolve(decoded(request)).then((value) => ({ done: false, value }));
+        },
+        (err: unknown) => {
+          // grpc-js destroys the request stream when the client cancels or its connection
+          // closes (a process that exits with a stream open): that is the client's cancel,
+          // not a failure of the server.
+          if ((err as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") throw CALL_CANCELLED;
+          throw err;
+        },
+      ),
+    return: () => (messages.return ? messages.return() : Promise.resolve({ done: true as const, value: undefined })),
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 async function writeAll(call: ResponseStream, a: Answering, source: AsyncIterable<unknown>, schema: DescMessage): Promise<void> {

@@ -15,7 +15,8 @@ import { ServiceError } from "../errors.js";
 import type { BatchOutcome, EventErrorData, EventWriter } from "../events/event-writer.js";
 import { toAck } from "../events/event-writer.js";
 import { shutdownFanout } from "./shutdown-fanout.js";
-import type { CallContext } from "../rpc/grpc-adapter.js";
+import { requestWireBytes, type CallContext } from "../rpc/grpc-adapter.js";
+import { ReadBudget } from "../rpc/read-budget.js";
 import { callRun } from "../runs/call-run.js";
 
 /** Options of the batch and stream handlers. */
@@ -23,13 +24,23 @@ export interface IngestOptions {
   /** Batches of one IngestEvents stream being written at once (read-ahead). Default 8. */
   streamBatchesInFlightMax?: number;
   /**
-   * Batches of all IngestEvents streams together being written at once: the
-   * one budget of read-ahead. A stream reads a batch beyond its first in
-   * flight only while all streams hold fewer than this, so memory grows
-   * with the number of streams by one batch each, not by
-   * streamBatchesInFlightMax each. Default 64.
+   * Request bytes, as they came on the wire, that all IngestEvents and
+   * StreamEvents streams together hold: read and not yet written (waiting
+   * for room in the write queue, or being written). Every read takes from
+   * it, a stream's first batch too, so memory does not grow with the number
+   * of streams: past it, streams stop reading and HTTP/2 flow control stops
+   * their clients, each stream getting its turn in order. A decoded batch is
+   * about ten times its wire bytes on the heap. Default 4 MiB, or the
+   * write queue's bound when smaller (`streamReadBudget` wins).
    */
-  streamBatchesInFlightTotalMax?: number;
+  streamReadBytesMax?: number;
+  /**
+   * The write queue's bound (--queue-bytes-max): the default read budget is
+   * no larger, since batches read beyond what the queue admits only wait.
+   */
+  queueBytesMax?: number;
+  /** The budget itself, e.g. shared with other handlers or watched by a test. Default: one of streamReadBytesMax. */
+  streamReadBudget?: ReadBudget;
   /**
    * Aborted when the server shuts down: streams stop reading, answer what
    * they already took, then end with UNAVAILABLE so clients resend the rest
@@ -37,6 +48,16 @@ export interface IngestOptions {
    */
   shutdown?: AbortSignal;
 }
+
+/** Default of {@link IngestOptions.streamReadBytesMax}. */
+export const STREAM_READ_BYTES_MAX_DEFAULT = 4 * 2 ** 20;
+
+/**
+ * What a stream reserves for its first read, before it knows its clients'
+ * message size (later reads reserve the size of the last one): the HTTP/2
+ * window a stream may have in flight anyway.
+ */
+const FIRST_READ_RESERVE_BYTES = 65_535;
 
 const shuttingDown = () => new ServiceError(status.UNAVAILABLE, "server is shutting down; resend unanswered batches");
 
@@ -97,6 +118,19 @@ function observedLater<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/** A promise rejected with the call's cancellation once `signal` aborts, for one race; `release` removes its listener. */
+function cancelled(signal: AbortSignal): { promise: Promise<never>; release: () => void } {
+  let release = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    release = () => signal.removeEventListener("abort", abort);
+  });
+  promise.catch(() => undefined);
+  return { promise, release };
+}
+
 /**
  * The batch and streaming RPCs of the learning log service. They share the
  * event writer with the unary RPCs; streams wait for room in the write queue
@@ -104,9 +138,8 @@ function observedLater<T>(promise: Promise<T>): Promise<T> {
  */
 export function createIngestHandlers(writer: EventWriter, options: IngestOptions = {}) {
   const inFlightMax = options.streamBatchesInFlightMax ?? 8;
-  const inFlightTotalMax = options.streamBatchesInFlightTotalMax ?? 64;
-  // Batches in flight over all streams (the shared read-ahead budget).
-  let inFlightTotal = 0;
+  // Request bytes all streams hold (the one bound of read-ahead, see streamReadBytesMax).
+  const budget = options.streamReadBudget ?? new ReadBudget(options.streamReadBytesMax ?? Math.min(STREAM_READ_BYTES_MAX_DEFAULT, options.queueBytesMax ?? Infinity));
   const shutdown = options.shutdown ?? new AbortController().signal;
   const stopping = shutdownFanout(shutdown);
   /**
@@ -120,6 +153,52 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
       release = stopping.onShutdown(() => resolve("stopped"));
     });
     return { stopped, release };
+  };
+
+  /**
+   * One stream's reads under the budget: `reserve` before each read, `took`
+   * once its message came (the reservation becomes the message's bytes,
+   * given back by `done` when it is written), `close` when the stream ends.
+   */
+  const streamReads = () => {
+    let estimate = FIRST_READ_RESERVE_BYTES;
+    let reserved = 0;
+    let pending: { cancel: () => boolean } | undefined;
+    let closed = false;
+    return {
+      /** Reserves room to read one message of about the last one's size: undefined when reserved at once, else settles when reserved. */
+      reserve: (): Promise<void> | undefined => {
+        const r = budget.reserve(estimate);
+        if (r.granted === undefined) {
+          reserved = estimate;
+          return undefined;
+        }
+        pending = r;
+        return r.granted.then(() => {
+          // Closed meanwhile: close() gave the room back already.
+          if (closed) return;
+          pending = undefined;
+          reserved = estimate;
+        });
+      },
+      /** The message read: its bytes replace the reservation; returns them, for `done`. */
+      took: (request: object): number => {
+        const bytes = requestWireBytes(request) ?? reserved;
+        budget.adjust(bytes - reserved);
+        reserved = 0;
+        estimate = Math.max(1, bytes);
+        return bytes;
+      },
+      done: (bytes: number) => budget.release(bytes),
+      /** Gives back a reservation not used (the stream ended, or stops reading). */
+      close: () => {
+        closed = true;
+        if (pending?.cancel()) budget.release(estimate);
+        pending = undefined;
+        budget.release(reserved);
+        reserved = 0;
+      },
+    };
   };
 
   // Not async: only the batch id is kept while the batch waits for its fsync, not the request.
@@ -141,72 +220,102 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     });
   };
 
+  /** Writes a batch taken from a stream, giving its bytes back to the budget once written (or failed). */
+  const written = <T>(bytes: number, reads: ReturnType<typeof streamReads>, write: () => Promise<T>): Promise<T> => {
+    let p: Promise<T>;
+    try {
+      p = write();
+    } catch (err) {
+      reads.done(bytes);
+      throw err;
+    }
+    void p.then(
+      () => reads.done(bytes),
+      () => reads.done(bytes),
+    );
+    return p;
+  };
+
   return {
     /**
-     * Reads ahead up to inFlightMax batches while earlier ones commit, and
-     * answers strictly in order. A storage failure ends the stream with its
-     * status; unanswered batches were not acked and are safe to resend.
+     * Reads ahead up to inFlightMax batches while earlier ones commit, each
+     * read within the shared byte budget, and answers strictly in order. A
+     * storage failure ends the stream with its status; unanswered batches
+     * were not acked and are safe to resend.
      */
     async *ingestEvents(requests: AsyncIterable<IngestEventsRequest>, ctx: CallContext): AsyncIterable<MessageInitShape<typeof IngestEventsResponseSchema>> {
       const run = callRun(ctx.metadata);
       const iterator = requests[Symbol.asyncIterator]();
       const inFlight: Array<Promise<MessageInitShape<typeof IngestEventsResponseSchema>>> = [];
-      // Every read is observed at once: when a failed batch ends this
-      // generator, a read still pending is left behind, and it rejects with
-      // the very status the call ends with (the stream's 'error').
-      let reading: Promise<IteratorResult<IngestEventsRequest>> | undefined = observedLater(iterator.next());
+      const reads = streamReads();
+      // Waiting for room in the budget to read (nothing is read meanwhile).
+      let reserving: Promise<"reserved"> | undefined;
+      // A read under way, its room reserved. Every read is observed at once:
+      // when a failed batch ends this generator, a read still pending is left
+      // behind, and it rejects with the very status the call ends with.
+      let reading: Promise<IteratorResult<IngestEventsRequest>> | undefined;
+      let ended = false;
       let draining = false;
-      // A stream's first batch in flight needs no budget (every stream progresses); each further read does
-      // (this stream's own limit, inFlightMax, is applied where reads are taken below).
-      const mayReadAhead = () => inFlight.length === 0 || inFlightTotal < inFlightTotalMax;
-      // A read is due but waits for the budget (a read taken holds a decoded batch).
-      let deferred = false;
+      let next: "reserved" | "answered" | "stopped" | IteratorResult<IngestEventsRequest> | undefined;
       try {
-        while (reading !== undefined || deferred || inFlight.length > 0) {
-          if (deferred && mayReadAhead()) {
-            reading = observedLater(iterator.next());
-            deferred = false;
+        for (;;) {
+          // One read may be under way while this stream's read-ahead is full; its batch is taken once one is answered.
+          if (!ended && !draining && reserving === undefined && reading === undefined) {
+            const waiting = reads.reserve();
+            if (waiting === undefined) reading = observedLater(iterator.next());
+            else reserving = observedLater(waiting.then(() => "reserved" as const));
           }
-          if (reading !== undefined && inFlight.length < inFlightMax) {
-            const head = inFlight.length > 0 ? inFlight[0].then(() => "answered" as const) : undefined;
-            const stop = stopSignal();
-            const next = await Promise.race(head ? [reading, head, stop.stopped] : [reading, stop.stopped]);
-            stop.release();
-            if (next === "stopped") {
-              // Take nothing more; answer what was taken, then say why we stop.
-              reading = undefined;
-              draining = true;
-              continue;
-            }
-            if (next === "answered") {
-              inFlightTotal--;
-              yield await inFlight.shift()!;
-              continue;
-            }
-            if (next.done) {
-              reading = undefined;
-              continue;
-            }
-            inFlight.push(observedLater(answerBatch(next.value, run))); // read when its turn comes
-            inFlightTotal++;
+          if (reserving === undefined && reading === undefined && inFlight.length === 0) break;
+          const head = inFlight.length > 0 ? inFlight[0].then(() => "answered" as const) : undefined;
+          const waits: Array<Promise<"reserved" | "answered" | "stopped" | IteratorResult<IngestEventsRequest>>> = [];
+          if (reserving) waits.push(reserving);
+          if (reading && inFlight.length < inFlightMax) waits.push(reading);
+          if (head) waits.push(head);
+          const stop = draining ? undefined : stopSignal();
+          if (stop) waits.push(stop.stopped);
+          // A client gone while its stream waits for room ends it now, not at its turn.
+          const gone = reserving ? cancelled(ctx.signal) : undefined;
+          if (gone) waits.push(gone.promise);
+          next = await Promise.race(waits);
+          stop?.release();
+          gone?.release();
+          if (next === "stopped") {
+            // Take nothing more; answer what was taken, then say why we stop.
+            draining = true;
+            reserving = undefined;
             reading = undefined;
-            if (shutdown.aborted) draining = true;
-            else if (mayReadAhead()) reading = observedLater(iterator.next());
-            else deferred = true;
+            reads.close();
             continue;
           }
-          // No read to race (none due yet, or this stream's read-ahead is full): answer the oldest batch.
-          if (deferred && shutdown.aborted) {
-            deferred = false;
-            draining = true;
+          if (next === "answered") {
+            yield await inFlight.shift()!;
+            continue;
           }
-          inFlightTotal--;
-          yield await inFlight.shift()!;
+          if (next === "reserved") {
+            reserving = undefined;
+            reading = observedLater(iterator.next());
+            continue;
+          }
+          reading = undefined;
+          if (next.done) {
+            ended = true;
+            reads.close();
+            continue;
+          }
+          const request = next.value;
+          // Not kept in this frame while it waits for its next read: the batch is held (and counted) by its write only.
+          next = undefined;
+          const bytes = reads.took(request);
+          inFlight.push(observedLater(written(bytes, reads, () => answerBatch(request, run)))); // read when its turn comes
+          if (shutdown.aborted) {
+            draining = true;
+            reads.close();
+          }
         }
         if (draining) throw shuttingDown();
       } finally {
-        // Batches a failure left unanswered give their budget back.
-        inFlightTotal -= inFlight.length;
+        // A reservation or a read left pending gives its room back; batches in flight give theirs once written.
+        reads.close();
         inFlight.length = 0;
         // Not awaited: with a read still pending (stopped while waiting for the
         // client), an async generator's return() waits behind that read.
@@ -214,23 +323,49 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
       }
     },
 
-    /** Client stream: one summary answer once everything received is durable. */
+    /** Client stream: one summary answer once everything received is durable; reads within the shared byte budget. */
     async streamEvents(requests: AsyncIterable<StreamEventsRequest>, ctx: CallContext): Promise<MessageInitShape<typeof StreamEventsResponseSchema>> {
       const run = callRun(ctx.metadata);
       const writes: Array<Promise<BatchOutcome>> = [];
+      const reads = streamReads();
+      const iterator = requests[Symbol.asyncIterator]();
       let index = 0;
-      for await (const request of requests) {
-        if (shutdown.aborted) {
-          // Nothing of this call is acked: the client resends it all; event_ids make that safe.
-          await Promise.allSettled(writes);
-          throw shuttingDown();
+      try {
+        for (;;) {
+          // Keep a bounded number of writes pending.
+          if (writes.length >= inFlightMax * 4) await writes[writes.length - inFlightMax * 4];
+          const waiting = reads.reserve();
+          if (waiting !== undefined) {
+            const gone = cancelled(ctx.signal);
+            await Promise.race([waiting, gone.promise]).finally(gone.release);
+          }
+          const next = await iterator.next();
+          if (next.done) break;
+          const request = next.value;
+          // Leaves the request to its write (see ingestEvents): the result object is not held across the next read.
+          (next as { value?: unknown }).value = undefined;
+          const bytes = reads.took(request);
+          if (shutdown.aborted) {
+            reads.done(bytes);
+            // Nothing of this call is acked: the client resends it all; event_ids make that safe.
+            await Promise.allSettled(writes);
+            throw shuttingDown();
+          }
+          const base = index;
+          writes.push(
+            observedLater(
+              written(bytes, reads, () => {
+                // Settled now: a request that does not decode ends the call here, before later ones are read.
+                const events = writer.settle(request.events, { indexBase: base });
+                return writer.writeBatch(events, { wait: true, indexBase: base, run });
+              }),
+            ),
+          ); // awaited below
+          index += request.events.length;
         }
-        // Settled now: a request that does not decode ends the call here, before later ones are read.
-        const events = writer.settle(request.events, { indexBase: index });
-        writes.push(observedLater(writer.writeBatch(events, { wait: true, indexBase: index, run }))); // awaited below
-        index += request.events.length;
-        // Keep a bounded number of writes pending.
-        if (writes.length >= inFlightMax * 4) await writes[writes.length - inFlightMax * 4];
+      } finally {
+        reads.close();
+        iterator.return?.()?.catch(() => undefined);
       }
       let count = 0;
       let duplicates = 0;
