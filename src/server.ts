@@ -265,7 +265,7 @@ export class PulseServer {
         createLearningLogService({
           writer,
           trust,
-          ingest: { shutdown: stopping.signal },
+          ingest: { shutdown: stopping.signal, queueBytesMax: config.queueBytesMax },
           log: appender,
           runIndex,
           shutdown: stopping.signal,
