@@ -1,6 +1,7 @@
 import { hash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { seal } from "./hash-chain-seal.mjs";
+import { HASH_HEX_CHARS, HASH_OPEN_BYTES, writeHashClose } from "../record/hash-trailer.mjs";
 import type { RecordBuffer } from "./record-buffer.js";
 
 /** Splits a hashed line into its prefix and hash (src/record/hash-trailer.mjs, the trailer's one definition). */
@@ -32,6 +33,39 @@ export function chainHash(previous: string, prefix: Uint8Array): string {
   input.write(previous, 0, "latin1");
   input.set(prefix, previous.length);
   return hash("sha256", input.subarray(0, length), "hex");
+}
+
+/**
+ * {@link chainHash} of the record at `bytes[start..end)` whose previous hash's
+ * hex digits are at `bytes[previousAt..previousAt + 64)` (the trailer of the
+ * record before it in the same buffer): the digits are copied as bytes, so
+ * no string is decoded per record.
+ */
+export function chainHashAfter(bytes: Uint8Array, previousAt: number, start: number, end: number): string {
+  const length = HASH_HEX_CHARS + end - start;
+  if (length > input.length) input = Buffer.allocUnsafe(Math.max(length, input.length * 2));
+  // 64 bytes: a loop costs less than a call into the runtime for a copy.
+  for (let i = 0; i < HASH_HEX_CHARS; i++) input[i] = bytes[previousAt + i];
+  input.set(bytes.subarray(start, end), HASH_HEX_CHARS);
+  return hash("sha256", input.subarray(0, length), "hex");
+}
+
+/**
+ * Seals one record in place: `out[start..end)` holds its prefix (up to and
+ * including its seq); its hash, chained on the previous one (`previous`, or
+ * its hex digits in `out` at `previousAt` when that is not negative), is
+ * taken and its trailer and newline written at `end` (the caller made room
+ * for {@link HASH_TRAILER_BYTES} + 1 bytes). Returns the hash; its hex
+ * digits are at `end + HASH_OPEN_BYTES.length`. No string is made for the
+ * bytes written.
+ */
+export function sealRecordAt(out: Buffer, start: number, end: number, previous: string, previousAt: number): string {
+  const tip = previousAt < 0 ? chainHash(previous, out.subarray(start, end)) : chainHashAfter(out, previousAt, start, end);
+  let at = end;
+  for (let i = 0; i < HASH_OPEN_BYTES.length; i++) out[at++] = HASH_OPEN_BYTES[i];
+  for (let i = 0; i < HASH_HEX_CHARS; i++) out[at++] = tip.charCodeAt(i);
+  writeHashClose(out, at);
+  return tip;
 }
 
 /** A commit's lines sealed by the chain: complete records and the last one's hash. */

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { ChainSealer, chainHash, splitHashedLine } from "../../src/store/hash-chain.js";
+import { ChainSealer, chainHash, sealRecordAt, splitHashedLine } from "../../src/store/hash-chain.js";
+import { HASH_OPEN_BYTES, HASH_TRAILER_BYTES } from "../../src/record/hash-trailer.mjs";
 import { RecordBuffer } from "../../src/store/record-buffer.js";
 
 /** Prefixes of `n` records (with some non-ASCII text), each followed by "\n". */
@@ -65,5 +66,24 @@ describe("ChainSealer", () => {
     const again = await sealer.seal(prefixes(3), "");
     assert.equal(again.tip, first.tip);
     await sealer.close();
+  });
+});
+
+describe("sealRecordAt", () => {
+  it("writes each record's trailer in place, chained on a given hash first and then on the digits it wrote before", () => {
+    const out = Buffer.alloc(4096, 0xff);
+    let used = 0;
+    let tip = "";
+    let tipAt = -1;
+    const given = chainHash("", Buffer.from("before"));
+    for (let seq = 8; seq <= 12; seq++) {
+      const start = used;
+      used += out.write(`{"event_id":"e${seq}","event_type":"t","data":{"note":"é"},"seq":${seq}`, used);
+      tip = sealRecordAt(out, start, used, seq === 8 ? given : tip, tipAt);
+      tipAt = used + HASH_OPEN_BYTES.length;
+      used += HASH_TRAILER_BYTES + 1;
+    }
+    assert.equal(checkChain(out.subarray(0, used), given, 5), tip);
+    assert.equal(out[used], 0xff, "nothing written past the newline");
   });
 });

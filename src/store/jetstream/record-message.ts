@@ -1,10 +1,10 @@
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { parseTimestamp } from "../../clock.js";
-import { HASH_TRAILER_BYTES, hashTrailerLine } from "../../record/hash-trailer.mjs";
+import { HASH_OPEN_BYTES, HASH_TRAILER_BYTES } from "../../record/hash-trailer.mjs";
 import { recordUpToSeq } from "../../record/layout.js";
 import { eventTypeName, LineRecord, ParsedRecord, parseRecordObject } from "../../record/record-view.js";
 import { ScannedRecord, scanRecord } from "../../record/scan.js";
-import { chainHash } from "../hash-chain.js";
+import { sealRecordAt } from "../hash-chain.js";
 import type { LogRecordView } from "../store.js";
 import { storedRecordOf } from "./stored-record.js";
 
@@ -95,6 +95,8 @@ export class MessageBuilder {
   private clientRangeEnd = -1;
   /** The hash of the last record added (the previous message's last one before any). */
   private tipHash: string;
+  /** Where the hex digits of the last record's hash are in `buf` (-1 before the first record: `prevHash` is not in it). */
+  private tipAt = -1;
 
   constructor(
     private readonly bytesMax: number,
@@ -102,9 +104,11 @@ export class MessageBuilder {
     readonly first: number,
     /** The hash of the record before the first ("" when the chain starts here). */
     readonly prevHash = "",
+    /** Bytes the records are expected to take (the buffer's first size): a good guess spares copies as it grows. */
+    bytesHint = 16 * 1024,
   ) {
     // Small at first (one record of a unary call), doubled as records come, up to bytesMax.
-    this.buf = Buffer.allocUnsafe(Math.min(bytesMax, 16 * 1024));
+    this.buf = Buffer.allocUnsafe(Math.min(bytesMax, Math.max(bytesHint, 1024)));
     this.next = first;
     this.tipHash = prevHash;
   }
@@ -151,10 +155,11 @@ export class MessageBuilder {
     record.encodedLength = length;
     this.used += length;
     if (clientChosen) this.markClientChosen(this.next - this.first);
-    this.used += this.buf.write(String(this.next++), this.used, "latin1");
+    this.used = writeSeq(this.buf, this.used, this.next++);
     // The chain's hash over the previous hash and the record up to its seq, as the file store's sealer takes it.
-    this.tipHash = chainHash(this.tipHash, this.buf.subarray(start, this.used));
-    this.used += this.buf.write(hashTrailerLine(this.tipHash), this.used, "latin1");
+    this.tipHash = sealRecordAt(this.buf, start, this.used, this.tipHash, this.tipAt);
+    this.tipAt = this.used + HASH_OPEN_BYTES.length;
+    this.used += HASH_TRAILER_BYTES + 1;
     return "added";
   }
 
@@ -189,6 +194,14 @@ export class MessageBuilder {
     this.buf.copy(bigger, 0, 0, this.used);
     this.buf = bigger;
   }
+}
+
+/** Writes a seq's decimal digits at `at` (no string made per record); returns the position after them. */
+function writeSeq(out: Buffer, at: number, seq: number): number {
+  let digits = 1;
+  for (let n = seq; n >= 10; n = Math.floor(n / 10)) digits++;
+  for (let i = at + digits - 1, n = seq; i >= at; i--, n = Math.floor(n / 10)) out[i] = 0x30 + (n % 10);
+  return at + digits;
 }
 
 /** The headers of a message holding records first..last, chained as `link` says. */

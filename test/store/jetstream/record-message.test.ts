@@ -54,6 +54,22 @@ describe("JetStream record messages", () => {
     assert.deepEqual(rangeOfHeaders(h), { first: 41, last: 44 });
   });
 
+  it("chains records across seqs of more digits and across its buffer growing from a small first size", () => {
+    const ids = Array.from({ length: 120 }, (_, i) => `c${i}`);
+    const builder = new MessageBuilder(1024 * 1024, 9_999_990, "", 1);
+    for (const [i, id] of ids.entries()) assert.equal(builder.add({}, id, recordHead(TS), body(i), true), "added");
+    let tip = "";
+    const expected = ids
+      .map((id, i) => {
+        const prefix = recordPrefix(id, recordHead(TS), body(i), 9_999_990 + i);
+        tip = chainHash(tip, Buffer.from(prefix));
+        return `${prefix}${HASH_OPEN}${tip}"}\n`;
+      })
+      .join("");
+    assert.equal(builder.bytes.toString("utf8"), expected);
+    assert.equal(builder.tip, tip);
+  });
+
   it("says none when no id was chosen by a client, and leaves the header out when the ranges would not fit", () => {
     assert.equal(build(1, ["s1", "s2"]).headers.get(CLIENT_IDS_HEADER), "none");
     const alternating = Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? `c${i}` : `s${i}`));
