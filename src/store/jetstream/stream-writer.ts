@@ -168,6 +168,9 @@ const SHARED_MS = 1000;
 const HOLD_MS_MIN = 5;
 const HOLD_MS_MAX = 1000;
 
+/** Bytes of a record's line besides its event_id, head and body: its keys, seq digits, hash trailer and newline (about). */
+const RECORD_FRAME_BYTES = 112;
+
 /** Messages of a catch-up read with single gets (more go through a consumer). */
 const CATCH_UP_GETS_MAX = 64;
 
@@ -476,7 +479,7 @@ export class StreamWriter {
     while (this.outstanding.length < messagesInFlightMax && this.pendingCount > 0) {
       const prev = this.outstanding.at(-1);
       const expectLast = prev === undefined ? this.tail.streamSeq : prev.expectLast + 1;
-      const builder = new MessageBuilder(messageBytesMax, prev === undefined ? this.tail.recordSeq + 1 : prev.range.last + 1, prev === undefined ? this.tail.hash : prev.tip);
+      const builder = new MessageBuilder(messageBytesMax, prev === undefined ? this.tail.recordSeq + 1 : prev.range.last + 1, prev === undefined ? this.tail.hash : prev.tip, this.pendingBytes(messageBytesMax));
       const slots: Slot[] = [];
       while (this.pendingHead < this.pending.length) {
         const slot = this.pending[this.pendingHead];
@@ -501,6 +504,21 @@ export class StreamWriter {
       const range = { first: builder.first, last: builder.first + slots.length - 1 };
       this.outstanding.push({ id: `${this.idPrefix}.${++this.messageNo}`, slots, range, expectLast, prevId: prev?.id, data: builder.bytes, headers: builder.headers(), tries: 0, tip: builder.tip });
     }
+  }
+
+  /**
+   * About how many bytes the pending records take in a message, up to `max`:
+   * the next message's buffer is made that large at once, not doubled (and
+   * copied) as the records are added.
+   */
+  private pendingBytes(max: number): number {
+    let bytes = 0;
+    for (let i = this.pendingHead; i < this.pending.length && bytes < max; i++) {
+      const slot = this.pending[i];
+      const e = slot.call.entries[slot.index];
+      bytes += (slot.encodedLength ?? e.eventId.length + slot.call.head.length + e.body.length) + RECORD_FRAME_BYTES;
+    }
+    return bytes;
   }
 
   private publish(m: OutMessage): Promise<PubAck> {
