@@ -269,6 +269,7 @@ export class PulseServer {
           log: appender,
           runIndex,
           shutdown: stopping.signal,
+          limits: { messageBytesMax: config.messageBytesMax, batchEventsMax: config.limits.batchEventsMax, recordBytesMax: config.limits.recordBytesMax },
           read: {
             shutdown: stopping.signal,
             eventTypeCharsMax: config.limits.eventTypeCharsMax,

@@ -9,6 +9,7 @@ import type { TrustTrackerClient } from "../trust/client.js";
 import { metricsToProto } from "../trust/proto-mapping.js";
 import { createIngestHandlers, type IngestOptions } from "./ingest-handlers.js";
 import { createReadHandlers, type ReadableLog, type ReadHandlerOptions } from "./read-handlers.js";
+import { createServerInfoHandlers, type ServerLimits } from "./server-info-handlers.js";
 import { createTrustEventHandlers } from "./trust-event-handlers.js";
 
 /** What the learning log service needs. */
@@ -23,6 +24,8 @@ export interface LearningLogServiceDeps {
   runIndex: RunIndex;
   /** Aborted when the server shuts down: held runs are let go. */
   shutdown?: AbortSignal;
+  /** What GetServerInfo tells clients. */
+  limits: ServerLimits;
 }
 
 /**
@@ -32,7 +35,7 @@ export interface LearningLogServiceDeps {
  * LogBayesianTrustMetrics). Only the batch, stream and trust RPCs are written out.
  */
 type Impl = ServiceImpl<typeof LearningLogService.method>;
-type WrittenOut = "generateTrustReport" | "exportTrustData" | "importTrustData" | "ingestEvents" | "streamEvents" | "logBatch" | "readEvents" | "listRuns" | "holdRun";
+type WrittenOut = "generateTrustReport" | "exportTrustData" | "importTrustData" | "ingestEvents" | "streamEvents" | "logBatch" | "readEvents" | "listRuns" | "holdRun" | "getServerInfo";
 
 export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
   const logEvents: Record<string, unknown> = {};
@@ -51,5 +54,6 @@ export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
     ...createIngestHandlers(deps.writer, deps.ingest),
     ...createReadHandlers(deps.log, { ...deps.read, runIndex: deps.runIndex }),
     ...createRunHandlers(deps.runIndex, { shutdown: deps.shutdown }),
+    ...createServerInfoHandlers(deps.limits),
   };
 }

@@ -309,6 +309,8 @@ class BatchWriter(WriterEvents):
         self._call: Any = None
         self._timed_out_generation = -1
         self._abort = threading.Event()
+        #: The batch caps follow the server's limits (see _learn_limits).
+        self._limits_learnt = False
         #: Every event the server refused, as :class:`Rejection` tuples.
         self.rejected: List[Rejection] = []
 
@@ -526,6 +528,8 @@ class BatchWriter(WriterEvents):
         answers, and re-opens it after a retryable failure."""
         core = self._core
         while True:
+            if not self._limits_learnt:
+                self._learn_limits()
             with self._cond:
                 while not core.wants_stream() and not core.finished():
                     self._cond.wait()
@@ -561,6 +565,16 @@ class BatchWriter(WriterEvents):
                 call.cancel()
                 self._end_stream(generation, reached=True)
                 raise
+
+    def _learn_limits(self) -> None:
+        """Sizes batches to the server's limits (asked once per connection;
+        first when the writer starts, so usually before any event, then
+        before each stream until the server answers)."""
+        limits = self._conn.server_limits()
+        if limits is not None:
+            with self._cond:
+                self._core.apply_server_limits(limits)
+            self._limits_learnt = True
 
     def _requests(self, generation: int) -> Iterator[bytes]:
         """The request stream of one IngestEvents call (runs on grpc's thread)."""

@@ -13,13 +13,16 @@ import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 import grpc
+from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from . import runs
+from .diagnostics import logger
 from .errors import DeadlineExceeded, LearningLogError, error_from_rpc
 from .run_hold import RunHold
 from .transport_security import credentials_from_environment, token_from_environment
+from .writer_core import DEFAULT_LIMITS, ServerLimits
 
-__all__ = ["CallOptions", "Connection", "Deadline", "DEFAULT_TARGET", "MESSAGE_BYTES_MAX", "default_target"]
+__all__ = ["CallOptions", "Connection", "Deadline", "DEFAULT_TARGET", "MESSAGE_BYTES_MAX", "SERVER_INFO_PATH", "ServerLimits", "default_target"]
 
 T = TypeVar("T")
 
@@ -28,7 +31,12 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 
 #: The server's default largest message (--message-bytes-max); larger
 #: requests are refused by the server anyway (RESOURCE_EXHAUSTED, not retried).
-MESSAGE_BYTES_MAX = 4 * 1024 * 1024
+MESSAGE_BYTES_MAX = DEFAULT_LIMITS.message_bytes_max
+
+_SERVICE = pb.DESCRIPTOR.services_by_name["LearningLogService"]
+
+#: Method path of GetServerInfo (the server's limits).
+SERVER_INFO_PATH = f"/{_SERVICE.full_name}/{_SERVICE.methods_by_name['GetServerInfo'].name}"
 
 
 class Deadline:
@@ -141,6 +149,33 @@ class CallOptions:
         self._hold: Optional[runs.Hold] = None
         self._hold_lock = threading.Lock()
         self._holds_ended = False  # closed: no new hold
+        #: The server's limits once it told them (or said it cannot: the defaults).
+        self._limits: Optional[ServerLimits] = None
+
+    # -- the server's limits (GetServerInfo) -----------------------------------
+
+    @property
+    def known_limits(self) -> ServerLimits:
+        """The server's limits if this connection has asked already, else the defaults."""
+        return self._limits or DEFAULT_LIMITS
+
+    def _limits_answer(self, response: Any, failure: Optional[LearningLogError]) -> Optional[ServerLimits]:
+        """Keeps the answer to GetServerInfo (or the defaults, from a server
+        without it: UNIMPLEMENTED); None when the server could not be asked
+        now (it is asked again next time)."""
+        if failure is not None:
+            if failure.code != grpc.StatusCode.UNIMPLEMENTED:
+                logger.debug("GetServerInfo failed (%s); asking again before the next stream", failure)
+                return None
+            limits = DEFAULT_LIMITS
+        else:
+            limits = ServerLimits(
+                int(response.message_bytes_max) or DEFAULT_LIMITS.message_bytes_max,
+                int(response.batch_events_max) or DEFAULT_LIMITS.batch_events_max,
+                int(response.record_bytes_max) or DEFAULT_LIMITS.record_bytes_max,
+            )
+        self._limits = limits
+        return limits
 
     # -- the run in force (see pulse_learning_log.runs) ------------------------
     # Every call goes through call_metadata() (unary calls, whose run is the
@@ -254,6 +289,19 @@ class Connection(CallOptions):
             except LearningLogError as err:
                 time.sleep(self.pause_before_retry(err, deadline, number, idempotent))
                 number += 1
+
+    def server_limits(self) -> Optional[ServerLimits]:
+        """The server's limits, asked once per connection (GetServerInfo, one
+        attempt, the first time they are needed): the defaults from a server
+        without the method; None while the server cannot be asked."""
+        if self._limits is not None:
+            return self._limits
+        call = self.channel.unary_unary(SERVER_INFO_PATH, request_serializer=pb.GetServerInfoRequest.SerializeToString, response_deserializer=pb.GetServerInfoResponse.FromString)
+        try:
+            response = call(pb.GetServerInfoRequest(), timeout=self.timeout, metadata=self.metadata)
+        except grpc.RpcError as err:
+            return self._limits_answer(None, error_from_rpc(err))
+        return self._limits_answer(response, None)
 
     def unary(self, method: Callable[..., Any], request: Any, *, idempotent: bool, timeout: Optional[float] = None) -> Any:
         """Calls a unary ``method`` of a stub within one deadline (``timeout``,

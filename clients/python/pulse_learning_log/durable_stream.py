@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import grpc
 from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
-from .connection import MESSAGE_BYTES_MAX, Connection, Deadline
+from .connection import Connection, Deadline
 from .diagnostics import note_redaction_reasons
 from .errors import DeadlineExceeded, FieldViolation, LearningLogError, ResourceExhausted, Unavailable, error_for, error_from_rpc, status_code
 from .events import Event
@@ -37,8 +37,8 @@ __all__ = ["DurableStream"]
 # What a waiting call gets: the answer to its batch, or why there is none.
 _Outcome = Union[pb.IngestEventsResponse, LearningLogError]
 
-# Largest framed event a batch of one can carry (room for the batch_id).
-_EVENT_BYTES_MAX = MESSAGE_BYTES_MAX - 16
+# Room a batch of one keeps for its batch_id beside the event.
+_BATCH_ID_BYTES_MAX = 16
 
 # The longest a waiting call sleeps before checking that someone reads the stream.
 _FOLLOWER_WAIT_S = 1.0
@@ -146,9 +146,12 @@ class DurableStream:
         deadline of ``timeout`` seconds (default the connection's)."""
         message = entry.request(args, event_id)
         framed = frame_event(entry.encode(message), self._conn.event_run())
-        if len(framed) > _EVENT_BYTES_MAX:
+        # The server's limit when this connection knows it already (a
+        # BatchWriter on it asked), else its default: not worth a call here.
+        message_bytes_max = self._conn.known_limits.message_bytes_max
+        if len(framed) > message_bytes_max - _BATCH_ID_BYTES_MAX:
             # Refused here: sent, it would end the stream for every call on it.
-            raise ResourceExhausted(f"event of {len(framed)} bytes is larger than max message size ({MESSAGE_BYTES_MAX} bytes); not sent")
+            raise ResourceExhausted(f"event of {len(framed)} bytes is larger than max message size ({message_bytes_max} bytes); not sent")
         prefix = f"events[0].{entry.case}."
         deadline = self._conn.deadline(timeout)
         return self._conn.retrying(lambda left: self._attempt(message.event_id, framed, prefix, deadline), deadline, idempotent=True)

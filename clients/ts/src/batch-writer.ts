@@ -16,8 +16,12 @@ import { Signal } from "./signal.js";
 /** The server's default limit of events per batch (`--batch-events-max`). */
 export const SERVER_BATCH_EVENTS_MAX = 10_000;
 
-// Largest batch: the server's message limit less room for the batch_id.
-const BATCH_BYTES_LIMIT = MESSAGE_BYTES_MAX - 16;
+// Room a request keeps for its batch_id beside the events.
+const BATCH_ID_BYTES_MAX = 16;
+
+// Largest batch: the server's default message limit less room for the batch_id
+// (the server's own limit, once it told it, may lower it).
+const BATCH_BYTES_LIMIT = MESSAGE_BYTES_MAX - BATCH_ID_BYTES_MAX;
 
 /** Where a writer reports what it gives up or what fails in a callback. Default: `console.error`. */
 export interface WriterLogger {
@@ -162,8 +166,10 @@ export class BatchWriter extends WriterEventMethods {
   private readonly connection: Connection;
   private readonly ownsConnection: boolean;
   private readonly ingest: (metadata: Metadata) => ClientDuplexStream<Buffer, IngestEventsResponse>;
-  private readonly batchEventsMax: number;
-  private readonly batchBytesMax: number;
+  // The options' caps, lowered to the server's limits once it told them (learnServerLimits).
+  private batchEventsMax: number;
+  private batchBytesMax: number;
+  private limitsLearnt = false;
   private readonly flushIntervalMs: number;
   private readonly inflightMax: number;
   private readonly bufferEventsMax: number;
@@ -487,6 +493,7 @@ export class BatchWriter extends WriterEventMethods {
     let failingSince: number | undefined;
     let attempt = 0;
     for (;;) {
+      if (!this.limitsLearnt) await this.learnServerLimits();
       while (this.pendingCount() === 0 && !this.closing && this.fatal === undefined) await this.changed.wait();
       if (this.fatal !== undefined || (this.closing && this.pendingCount() === 0 && this.inflight.length === 0)) return;
       this.progressSinceFailure = false;
@@ -512,6 +519,20 @@ export class BatchWriter extends WriterEventMethods {
       this.fail(errorFromCall(failure, code));
       return;
     }
+  }
+
+  /**
+   * Sizes batches to the server's limits (GetServerInfo, asked once per
+   * connection: first when the writer starts, so usually before any event,
+   * then before each stream until the server answers). The caps become the
+   * smaller of the options and the server's limits.
+   */
+  private async learnServerLimits(): Promise<void> {
+    const limits = await this.connection.serverLimits();
+    if (limits === undefined) return;
+    this.limitsLearnt = true;
+    this.batchEventsMax = Math.min(this.batchEventsMax, limits.batchEventsMax);
+    this.batchBytesMax = Math.max(1, Math.min(this.batchBytesMax, limits.messageBytesMax - BATCH_ID_BYTES_MAX));
   }
 
   /**

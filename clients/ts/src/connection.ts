@@ -2,7 +2,8 @@ import { once } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import { DeadlineExceeded, errorFromCall, type LearningLogError } from "./errors.js";
+import { LearningLogService, type GetServerInfoResponse } from "../gen/pulse/learninglog/v1/learning_log_pb.js";
+import { DeadlineExceeded, errorFromCall, LearningLogError } from "./errors.js";
 import { serviceDefinition } from "./grpc-definition.js";
 import { checkRunId, resolveRun, RUN_METADATA_KEY } from "./run-id.js";
 
@@ -11,6 +12,19 @@ export const DEFAULT_ADDRESS = "127.0.0.1:50051";
 
 /** The server's default largest message (`--message-bytes-max`), in bytes. */
 export const MESSAGE_BYTES_MAX = 4 * 1024 * 1024;
+
+/** What the server accepts: its GetServerInfo answer, or the defaults. */
+export interface ServerLimits {
+  /** Largest gRPC message, in bytes (`--message-bytes-max`). */
+  readonly messageBytesMax: number;
+  /** Most events in one batch (`--batch-events-max`). */
+  readonly batchEventsMax: number;
+  /** Largest record (one JSON line), in bytes (`--record-bytes-max`). */
+  readonly recordBytesMax: number;
+}
+
+/** The server's defaults: what a server without GetServerInfo enforces unless started with other values. */
+export const DEFAULT_SERVER_LIMITS: ServerLimits = Object.freeze({ messageBytesMax: MESSAGE_BYTES_MAX, batchEventsMax: 10_000, recordBytesMax: 1024 * 1024 });
 
 /** TLS settings: PEM contents (not file names), e.g. `readFileSync("ca.pem")`. */
 export interface TlsOptions {
@@ -114,6 +128,8 @@ interface SharedChannel {
   closed: boolean;
   /** Called on close: long-lived calls (a run's hold) that must end with the channel. */
   readonly closeHooks: Set<() => void>;
+  /** The server's limits, asked once per channel (undefined until asked, or after a failed ask). */
+  limits: Promise<ServerLimits | undefined> | undefined;
 }
 
 /**
@@ -157,7 +173,7 @@ export class Connection {
       "grpc.max_reconnect_backoff_ms": 1_000,
       ...options.channelOptions,
     };
-    this.shared = { credentials, channelOptions, clients: new Map(), channel: undefined, closed: false, closeHooks: new Set() };
+    this.shared = { credentials, channelOptions, clients: new Map(), channel: undefined, closed: false, closeHooks: new Set(), limits: undefined };
   }
 
   /**
@@ -212,6 +228,39 @@ export class Connection {
       shared.clients.set(key, client);
     }
     return client;
+  }
+
+  /**
+   * The server's limits, asked once per connection (GetServerInfo, one
+   * attempt) the first time they are needed: {@link DEFAULT_SERVER_LIMITS}
+   * from a server without the method (UNIMPLEMENTED); undefined while the
+   * server cannot be asked (it is asked again next time).
+   */
+  serverLimits(): Promise<ServerLimits | undefined> {
+    const shared = this.shared;
+    if (shared.limits === undefined) {
+      const asking = this.askServerLimits();
+      shared.limits = asking;
+      void asking.then((limits) => {
+        if (limits === undefined && shared.limits === asking) shared.limits = undefined;
+      });
+    }
+    return shared.limits;
+  }
+
+  private async askServerLimits(): Promise<ServerLimits | undefined> {
+    let answer: GetServerInfoResponse;
+    try {
+      answer = await this.unary<GetServerInfoResponse>(LearningLogService, "getServerInfo", {}, false);
+    } catch (err) {
+      return err instanceof LearningLogError && err.code === grpc.status.UNIMPLEMENTED ? DEFAULT_SERVER_LIMITS : undefined;
+    }
+    // 0: not told; the default then.
+    return Object.freeze({
+      messageBytesMax: Number(answer.messageBytesMax) || DEFAULT_SERVER_LIMITS.messageBytesMax,
+      batchEventsMax: answer.batchEventsMax || DEFAULT_SERVER_LIMITS.batchEventsMax,
+      recordBytesMax: Number(answer.recordBytesMax) || DEFAULT_SERVER_LIMITS.recordBytesMax,
+    });
   }
 
   /** The absolute end of a call started now, or undefined without a limit. */

@@ -102,6 +102,8 @@ class BatchWriter(AsyncWriterEvents):
         self._cond = asyncio.Condition()
         self._closed = False
         self._task: Optional["asyncio.Task[None]"] = None
+        #: The batch caps follow the server's limits (asked when the task starts).
+        self._limits_learnt = False
         #: Every event the server refused, as :class:`Rejection` tuples.
         self.rejected: List[Rejection] = []
 
@@ -237,6 +239,12 @@ class BatchWriter(AsyncWriterEvents):
         core = self._core
         try:
             while True:
+                if not self._limits_learnt:
+                    # The server's limits, asked once per connection: the batch caps follow them.
+                    limits = await self._conn.server_limits()
+                    if limits is not None:
+                        core.apply_server_limits(limits)
+                        self._limits_learnt = True
                 async with self._cond:
                     await self._cond.wait_for(lambda: core.wants_stream() or core.finished())
                     if core.finished():

@@ -10,9 +10,11 @@ from typing import Any, Awaitable, Callable, Optional, TypeVar
 import grpc
 import grpc.aio
 
-from ..connection import CallOptions, Deadline
+from .._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
+from ..connection import SERVER_INFO_PATH, CallOptions, Deadline
 from ..errors import LearningLogError, error_from_rpc
 from ..runs import Hold
+from ..writer_core import ServerLimits
 from .run_hold import AsyncRunHold
 
 __all__ = ["AsyncConnection"]
@@ -40,6 +42,17 @@ class AsyncConnection(CallOptions):
             except LearningLogError as err:
                 await asyncio.sleep(self.pause_before_retry(err, deadline, number, idempotent))
                 number += 1
+
+    async def server_limits(self) -> Optional[ServerLimits]:
+        """:meth:`Connection.server_limits` for coroutines: asked once per connection."""
+        if self._limits is not None:
+            return self._limits
+        call = self.channel.unary_unary(SERVER_INFO_PATH, request_serializer=pb.GetServerInfoRequest.SerializeToString, response_deserializer=pb.GetServerInfoResponse.FromString)
+        try:
+            response = await call(pb.GetServerInfoRequest(), timeout=self.timeout, metadata=self.metadata)
+        except grpc.RpcError as err:
+            return self._limits_answer(None, error_from_rpc(err))
+        return self._limits_answer(response, None)
 
     async def unary(self, method: Callable[..., Any], request: Any, *, idempotent: bool, timeout: Optional[float] = None) -> Any:
         """Calls a unary ``method`` of a ``grpc.aio`` stub within one deadline

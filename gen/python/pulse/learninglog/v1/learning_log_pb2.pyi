@@ -86,6 +86,20 @@ class GenerateTrustReportResponse(_message.Message):
     report: _trust_pb2.TrustReport
     def __init__(self, report: _Optional[_Union[_trust_pb2.TrustReport, _Mapping]] = ..., ack: _Optional[_Union[EventAck, _Mapping]] = ...) -> None: ...
 
+class GetServerInfoRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class GetServerInfoResponse(_message.Message):
+    __slots__ = ["batch_events_max", "message_bytes_max", "record_bytes_max"]
+    BATCH_EVENTS_MAX_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    RECORD_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    batch_events_max: int
+    message_bytes_max: int
+    record_bytes_max: int
+    def __init__(self, message_bytes_max: _Optional[int] = ..., batch_events_max: _Optional[int] = ..., record_bytes_max: _Optional[int] = ...) -> None: ...
+
 class HoldRunRequest(_message.Message):
     __slots__ = ["run"]
     RUN_FIELD_NUMBER: _ClassVar[int]

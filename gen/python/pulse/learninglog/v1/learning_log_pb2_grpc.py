@@ -108,6 +108,11 @@ class LearningLogServiceStub(object):
                 request_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunRequest.SerializeToString,
                 response_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunResponse.FromString,
                 )
+        self.GetServerInfo = channel.unary_unary(
+                '/pulse.learninglog.v1.LearningLogService/GetServerInfo',
+                request_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.GetServerInfoResponse.FromString,
+                )
 
 
 class LearningLogServiceServicer(object):
@@ -259,6 +264,17 @@ class LearningLogServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetServerInfo(self, request, context):
+        """GetServerInfo tells a client the limits this server enforces (largest
+        message, most events per batch, largest record), so that it sizes its
+        batches to them instead of assuming the defaults. A client asks once per
+        connection; a server older than this method answers UNIMPLEMENTED, and the
+        client then keeps the defaults.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LearningLogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -351,6 +367,11 @@ def add_LearningLogServiceServicer_to_server(servicer, server):
                     servicer.HoldRun,
                     request_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunRequest.FromString,
                     response_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunResponse.SerializeToString,
+            ),
+            'GetServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerInfo,
+                    request_deserializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.GetServerInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -669,5 +690,22 @@ class LearningLogService(object):
         return grpc.experimental.unary_stream(request, target, '/pulse.learninglog.v1.LearningLogService/HoldRun',
             pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunRequest.SerializeToString,
             pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.HoldRunResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/pulse.learninglog.v1.LearningLogService/GetServerInfo',
+            pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.GetServerInfoRequest.SerializeToString,
+            pulse_dot_learninglog_dot_v1_dot_learning__log__pb2.GetServerInfoResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
