@@ -128,6 +128,13 @@ async function main(): Promise<void> {
       return;
     }
     logLevel = config.logLevel;
+    // Handled from before the start: a signal sent on seeing the "listening" line can
+    // arrive before start() has returned, and must drain the server, not kill it
+    // outright. One sent during the start stops the server once it runs.
+    let requested: string | undefined;
+    let onStop: (signal: string) => void = (signal) => void (requested ??= signal);
+    process.on("SIGTERM", () => onStop("SIGTERM"));
+    process.on("SIGINT", () => onStop("SIGINT"));
     const server = await m.PulseServer.start(config);
     onUnhandledRejection = (err) => server.reportUnhandledRejection(err);
     onHangup = () => void server.reloadTokens();
@@ -144,8 +151,8 @@ async function main(): Promise<void> {
         },
       );
     };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
+    onStop = stop;
+    if (requested !== undefined) stop(requested);
   } catch (err) {
     // Configuration that will not fix itself by a restart.
     if (err instanceof m.TokensFileError || err instanceof m.TlsFileError || err instanceof m.LogPathError) fail(EXIT.config, err);

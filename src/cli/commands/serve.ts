@@ -32,6 +32,13 @@ export async function serve(args: readonly string[]): Promise<void> {
   // SIGHUP never stops the server: ignored while it starts, then it reloads the tokens file.
   let onHangup: () => void = () => undefined;
   process.on("SIGHUP", () => onHangup());
+  // Handled from before the start: a signal sent on seeing the "listening" line can
+  // arrive before start() has returned, and must drain the server, not kill it
+  // outright. One sent during the start stops the server once it runs.
+  let requested: string | undefined;
+  let onStop: (signal: string) => void = (signal) => void (requested ??= signal);
+  process.on("SIGTERM", () => onStop("SIGTERM"));
+  process.on("SIGINT", () => onStop("SIGINT"));
   const server = await PulseServer.start(config);
   onHangup = () => void server.reloadTokens();
   await new Promise<void>((resolve, reject) => {
@@ -45,7 +52,7 @@ export async function serve(args: readonly string[]): Promise<void> {
         reject(new CliError(ExitCode.failure, `shutdown failed: ${(err as Error).message}`));
       });
     };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
+    onStop = stop;
+    if (requested !== undefined) stop(requested);
   });
 }
