@@ -198,15 +198,6 @@ class DefaultLogger:
             return None
         return process.client._ack(method, args, event_id)
 
-    def trust_metrics(self, key: str, kind: str, event_id: Optional[str]) -> Optional[TrustMetricsAck]:
-        """``log_bayesian_trust_metrics``: durable, with the metrics and the
-        echo; in background mode buffered (no metrics to return or echo)."""
-        process = self._process()
-        if process.writer is not None:
-            self.send("log_bayesian_trust_metrics", (key, kind), event_id)
-            return None
-        return process.client.log_bayesian_trust_metrics(key, kind, event_id=event_id)
-
     def synchronous(self) -> LearningLogClient:
         """The client, for calls that return what the server computed (trust
         report, export, import). In background mode the buffer is flushed
