@@ -9,9 +9,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Appender } from "../src/store/appender.js";
-import { nodeFileSystem } from "../src/store/file-system.js";
-import { checkLogFile } from "../src/store/log-file-check.js";
+import { Appender } from "../src/store/file/appender.js";
+import { nodeFileSystem } from "../src/store/file/file-system.js";
+import { checkLogFile } from "../src/store/file/log-file-check.js";
 
 const commits = Number(process.argv[2] ?? 2_000);
 const dir = await mkdtemp(join(tmpdir(), "pulse-check-cost-"));

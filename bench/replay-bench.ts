@@ -17,8 +17,8 @@ import { parseArgs } from "node:util";
 import { v4 as uuidv4 } from "uuid";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../src/rpc/client.js";
-import { Appender } from "../src/store/appender.js";
-import { listSegments } from "../src/store/segments.js";
+import { Appender } from "../src/store/file/appender.js";
+import { listSegments } from "../src/store/file/segments.js";
 import { cpuSecondsOf, loadAverage1m } from "./cpu.js";
 import { PULSE_SERVER_SCRIPT, ServerProcess } from "./servers/spawn.js";
 

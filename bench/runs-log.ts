@@ -18,11 +18,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
-import { Appender } from "../src/store/appender.js";
+import { Appender } from "../src/store/file/appender.js";
 import type { AppendEntry } from "../src/store/store.js";
 import { runMember } from "../src/record/body.js";
 import { RunSpans } from "../src/runs/run-spans.js";
-import { listSegments } from "../src/store/segments.js";
+import { listSegments } from "../src/store/file/segments.js";
 
 /** One run of the layout. */
 export interface RunPlan {

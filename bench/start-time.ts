@@ -15,8 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { v4 as uuidv4 } from "uuid";
-import { Appender } from "../src/store/appender.js";
-import { listSegments } from "../src/store/segments.js";
+import { Appender } from "../src/store/file/appender.js";
+import { listSegments } from "../src/store/file/segments.js";
 
 const { values } = parseArgs({
   options: {

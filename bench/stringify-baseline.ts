@@ -7,7 +7,7 @@
  * the ratio says how far above it the server is.
  */
 import { open, stat } from "node:fs/promises";
-import { listSegments } from "../src/store/segments.js";
+import { listSegments } from "../src/store/file/segments.js";
 
 /** Log lines read back from a run, and the log's average line size. */
 export interface LogSample {

@@ -66,11 +66,11 @@ async function loadModules() {
       import("./v8-tuning.js"),
       import("./config.js"),
       import("./server.js"),
-      import("./store/lock.js"),
+      import("./store/file/lock.js"),
       import("./auth/tokens.js"),
       import("./version.js"),
       import("./auth/tls.js"),
-      import("./store/open-file-store.js"),
+      import("./store/file/open-file-store.js"),
     ]);
     // A file caught empty by the load is a module without exports: its import does not fail, so check.
     const expected: Array<[string, unknown]> = [
@@ -78,11 +78,11 @@ async function loadModules() {
       ["config.js: resolveConfig", config.resolveConfig],
       ["config.js: ConfigError", config.ConfigError],
       ["server.js: PulseServer", server.PulseServer],
-      ["store/lock.js: LogLockedError", lock.LogLockedError],
+      ["store/file/lock.js: LogLockedError", lock.LogLockedError],
       ["auth/tokens.js: TokensFileError", tokens.TokensFileError],
       ["version.js: productVersion", version.productVersion],
       ["auth/tls.js: TlsFileError", tls.TlsFileError],
-      ["store/open-file-store.js: LogPathError", fileStore.LogPathError],
+      ["store/file/open-file-store.js: LogPathError", fileStore.LogPathError],
     ];
     const missing = expected.filter(([, value]) => value === undefined).map(([name]) => name);
     if (missing.length > 0) throw new Error(`missing ${missing.join(", ")}`);

@@ -26,7 +26,7 @@ import { createTrustService } from "./service/trust-service.js";
 import { createOtlpLogsService } from "./service/otlp-logs-service.js";
 import type { LogStore, StoreDeps } from "./store/store.js";
 import { openStore } from "./store/stores.js";
-import type { StoreFileSystem } from "./store/file-system.js";
+import type { StoreFileSystem } from "./store/file/file-system.js";
 import type { TrustTrackerClient } from "./trust/client.js";
 import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 
 /** The real server as `npm start` runs it: the build of src/main.ts (`npm run build`; `npm run bench` builds first). */
 export const PULSE_SERVER_SCRIPT = "dist/src/main.js";
-export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
 /** How to start one server process. */
 export interface ServerSpec {

@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { RefusedCall } from "../auth/interceptor.js";
 import { parseAddress } from "../config.js";
 import { errnoOf } from "../errors.js";
-import type { AppenderObserver, StorageFailure } from "../store/appender.js";
+import type { AppenderObserver, StorageFailure } from "../store/file/appender.js";
 import { EventMetrics, type EventMetricsOptions } from "./event-metrics.js";
 import { GrpcServerMetrics } from "./grpc-server-metrics.js";
 

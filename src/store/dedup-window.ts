@@ -1,4 +1,9 @@
-import type { RecentRecord } from "./tail.js";
+/** A recently written record, as the dedup window keeps it (a store's start-up scan hands these in). */
+export interface RecentRecord {
+  eventId: string;
+  seq: number;
+  timestamp: string;
+}
 
 interface Generation {
   ids: Map<string, number>;

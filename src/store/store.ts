@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
-import type { StoreFileSystem } from "./file-system.js";
+import type { StoreFileSystem } from "./file/file-system.js";
 
 /**
  * One record to append. The store adds `event_id`, `timestamp` and `seq`
@@ -53,7 +53,10 @@ export interface LogStore {
   /**
    * Appends entries; resolves once they are durable, in order. A
    * client-chosen event_id the store already holds is answered with its
-   * original record (`duplicate: true`) and not written again. When the
+   * original record (`duplicate: true`) and not written again; so is one
+   * still being written (by this call: the same id twice in one call is
+   * written once, the second answered as a duplicate of the first; or by
+   * another call in flight). The contract suite checks both. When the
    * store's queue is full, rejects with RESOURCE_EXHAUSTED, or waits for
    * room when `wait` is set (streams push back on their clients this way).
    * After close: UNAVAILABLE.

@@ -48,7 +48,7 @@ import { v4 as uuidv4 } from "uuid";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { LearningLogService, type LearningEventSchema } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient, type Client } from "../../src/rpc/client.js";
-import { listSegments } from "../../src/store/segments.js";
+import { listSegments } from "../../src/store/file/segments.js";
 import { repoRoot } from "../helpers/child-server.js";
 import { checkLogBytes, tornTailBytes, type LoggedRecord } from "./log-file.js";
 // Replayable choices: a failing run is repeated with its seed.

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { v4 as uuidv4 } from "uuid";
 import { ServiceError } from "../../src/errors.js";
-import { Appender } from "../../src/store/appender.js";
-import { LogFileChangedError } from "../../src/store/log-file-check.js";
+import { Appender } from "../../src/store/file/appender.js";
+import { LogFileChangedError } from "../../src/store/file/log-file-check.js";
 import type { AppendEntry, StorageFailure } from "../../src/store/store.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { v4 as uuidv4 } from "uuid";
 import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../../src/rpc/client.js";
-import { listSegments } from "../../src/store/segments.js";
-import { verifyLog } from "../../src/store/verify.js";
+import { listSegments } from "../../src/store/file/segments.js";
+import { verifyLog } from "../../src/store/file/verify.js";
 import { spawnServer, type ChildServer } from "../helpers/child-server.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 

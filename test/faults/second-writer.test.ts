@@ -3,8 +3,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { link, mkdir, readdir, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { v4 as uuidv4 } from "uuid";
-import { Appender } from "../../src/store/appender.js";
-import { LogLockedError } from "../../src/store/lock.js";
+import { Appender } from "../../src/store/file/appender.js";
+import { LogLockedError } from "../../src/store/file/lock.js";
 import { repoRoot, serverEntry, spawnServer } from "../helpers/child-server.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { builtCodeProblem } from "../../bin/built-code.js";
 
 /** The repository root: the server runs from here. */
-export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
 /**
  * The node arguments that run the server from {@link repoRoot}: the built

@@ -1,4 +1,4 @@
-import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "../../src/store/file-system.js";
+import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "../../src/store/file/file-system.js";
 
 /** Hooks run before the real operation; a hook may throw to inject a fault or await to hold the call. */
 export interface FaultHooks {

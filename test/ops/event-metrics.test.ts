@@ -9,7 +9,7 @@ import { ServiceError } from "../../src/errors.js";
 import { EventWriter } from "../../src/events/event-writer.js";
 import { defaultEventLimits } from "../../src/guard/limits.js";
 import { EventMetrics, eventTypeOfBody, rejectReason } from "../../src/ops/event-metrics.js";
-import { Appender } from "../../src/store/appender.js";
+import { Appender } from "../../src/store/file/appender.js";
 import type { LogStore } from "../../src/store/store.js";
 import { sample } from "../helpers/metrics.js";
 import { tempDir, type TempDir } from "../helpers/server.js";

@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { runOfLine } from "../../src/record/line.js";
-import { LogReader } from "../../src/store/reader.js";
+import { LogReader } from "../../src/store/file/reader.js";
 import type { LogRecordView } from "../../src/store/store.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 

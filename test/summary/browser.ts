@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium, type Browser } from "playwright-core";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts", import.meta.url));
 
 /** Headless Debian chromium. CI installs it; without it the page tests must fail, never skip. */
 export async function launchBrowser(): Promise<Browser> {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { v4 as uuidv4 } from "uuid";
 import { formatTimestamp } from "../../src/clock.js";
-import { LogReader } from "../../src/store/reader.js";
+import { LogReader } from "../../src/store/file/reader.js";
 import { SummaryBuilder, type SummaryData } from "../../src/summary/aggregate.js";
 import { summaryHtml } from "../../src/summary/html.js";
 import { tempDir, type TempDir } from "../helpers/server.js";

@@ -3,7 +3,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 
 import { join } from "node:path";
 import fc from "fast-check";
 import { v4 as uuidv4 } from "uuid";
-import { Appender } from "../../src/store/appender.js";
+import { Appender } from "../../src/store/file/appender.js";
 import { createAuditWriter } from "../../src/trust/audit-writer.js";
 import { LocalTrustTracker, type RestoreReport } from "../../src/trust/local-tracker.js";
 import { tempDir, type TempDir } from "../helpers/server.js";

@@ -1,8 +1,8 @@
 import { stat, writeFile } from "node:fs/promises";
 import { formatTimestamp, parseTimestamp } from "../../clock.js";
-import { LogReader } from "../../store/reader.js";
+import { LogReader } from "../../store/file/reader.js";
 import type { LogRecordView, ReadQuery } from "../../store/store.js";
-import { listSegments } from "../../store/segments.js";
+import { listSegments } from "../../store/file/segments.js";
 import { RunStatus } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { runIdProblem } from "../../record/layout.js";
 import { SummaryBuilder, type SummaryData } from "../../summary/aggregate.js";

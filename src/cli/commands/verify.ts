@@ -1,4 +1,4 @@
-import { verifyLog, verifyRecords, type VerifyReport } from "../../store/verify.js";
+import { verifyLog, verifyRecords, type VerifyReport } from "../../store/file/verify.js";
 import { CliError, ExitCode, toCliError } from "../exit-codes.js";
 import type { Output } from "../output.js";
 import { logClient, type ServerConnection } from "../remote.js";

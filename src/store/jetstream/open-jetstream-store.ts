@@ -1,6 +1,5 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { ServerConfig } from "../../config.js";
 import type { StoreDeps } from "../store.js";
 import { divergenceMessage } from "./divergence.js";
 import { JetStreamStore } from "./jetstream-store.js";
@@ -12,13 +11,31 @@ export function witnessPathOf(logPath: string, stream: string): string {
   return join(dirname(logPath), `jetstream-${stream}.witness`);
 }
 
+/** What a JetStream front end is opened with (the server's config has these members: its option table rows). */
+export interface JetStreamStoreConfig {
+  /** The stream and the NATS servers (--store nats://..., --nats-stream, --nats-subject, --nats-replicas). */
+  readonly store: JetStreamStoreChoice;
+  /** File holding the token the NATS servers require (--nats-token-file). */
+  readonly natsTokenFile?: string;
+  /** CA (PEM) to reach the NATS servers over TLS (--nats-ca). */
+  readonly natsCaFile?: string;
+  /** Bytes waiting to be published before appends are refused (--queue-bytes-max). */
+  readonly queueBytesMax: number;
+  /** Recent records whose event_ids answer retries exactly once (--dedup-window). */
+  readonly dedupWindowRecords: number;
+  /** The front end's own files (its ack witness) sit in this path's folder (--log-path). */
+  readonly logPath: string;
+  /** The largest record the server writes, checked against the NATS servers' max payload. */
+  readonly limits: { readonly recordBytesMax: number };
+}
+
 /**
- * Opens the server's JetStream store from its config, logging what it
+ * Opens a JetStream front end's store from its config, logging what it
  * found: the nats-server version (with a warning when it is older than the
  * docs recommend), a stream whose replicas differ from --nats-replicas, and
  * records larger than one message may hold.
  */
-export async function openJetStreamStore(config: ServerConfig & { store: JetStreamStoreChoice }, deps: StoreDeps): Promise<JetStreamStore> {
+export async function openJetStreamStore(config: JetStreamStoreConfig, deps: StoreDeps): Promise<JetStreamStore> {
   const { logger } = deps;
   const choice = config.store;
   const token = config.natsTokenFile === undefined ? undefined : (await readFile(config.natsTokenFile, "utf8")).trim();

@@ -1,19 +1,36 @@
 import type { Logger } from "pino";
-import type { ServerConfig } from "../config.js";
-import { errnoOf } from "../errors.js";
+import { errnoOf } from "../../errors.js";
 import { Appender } from "./appender.js";
 import { lockTakeoverOf } from "./lock.js";
 import { LogFileChangedError } from "./log-file-check.js";
 import { InvariantError } from "./invariants.js";
 import { withPath } from "./file-system.js";
-import type { StorageFailure, StoreDeps } from "./store.js";
+import type { StorageFailure, StoreDeps } from "../store.js";
+
+/** What the file store is opened with (the server's config has these members: the option table's rows for the log). */
+export interface FileStoreConfig {
+  /** The active log file (--log-path); segments and the lock sit beside it. */
+  readonly logPath: string;
+  /** Bytes waiting to be written before appends are refused (--queue-bytes-max). */
+  readonly queueBytesMax: number;
+  /** Recent records whose event_ids answer retries exactly once (--dedup-window). */
+  readonly dedupWindowRecords: number;
+  /** SHA-256 chain over the records (--hash-chain). */
+  readonly hashChain: boolean;
+  /** Active file size at which it is closed into a segment (--segment-bytes-max). */
+  readonly segmentBytesMax: number;
+  /** Closed segments are deleted, oldest first, while all exceed this (--retention-bytes-max); undefined keeps all. */
+  readonly retentionBytesMax?: number;
+  /** Closed segments older than this are deleted (--retention-days); undefined keeps all. */
+  readonly retentionAgeMs?: number;
+}
 
 /**
- * Opens the embedded JSONL store from the server's config: repairs a torn
+ * Opens the embedded JSONL store from its config: repairs a torn
  * tail, rebuilds the dedup window, and logs what opening found (a lock taken
  * over, a torn tail cut, damaged lines, a log of the original module).
  */
-export async function openFileStore(config: ServerConfig, deps: StoreDeps): Promise<Appender> {
+export async function openFileStore(config: FileStoreConfig, deps: StoreDeps): Promise<Appender> {
   const { logger, observer } = deps;
   const { appender, recovery } = await Appender.open({
     observer: {

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
-import { formatTimestamp } from "../../src/clock.js";
-import { locate } from "../../src/store/log-search.js";
-import { listSegments, segmentPath } from "../../src/store/segments.js";
-import { TimeBound } from "../../src/store/time-bound.js";
-import { tempDir, type TempDir } from "../helpers/server.js";
+import { formatTimestamp } from "../../../src/clock.js";
+import { locate } from "../../../src/store/file/log-search.js";
+import { listSegments, segmentPath } from "../../../src/store/file/segments.js";
+import { TimeBound } from "../../../src/store/time-bound.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
 
 const T0 = Date.UTC(2026, 10, 24, 19, 0, 0) * 1000; // microseconds
 /** The search's window: it narrows a file to this many bytes, then the reader reads forward. */

@@ -1,5 +1,5 @@
 import { LogCursor } from "./log-cursor.js";
-import type { LogRecordView, ReadQuery, RecordSource } from "./store.js";
+import type { LogRecordView, ReadQuery, RecordSource } from "../store.js";
 
 /** Options of a {@link LogReader}. */
 export interface ReaderOptions {

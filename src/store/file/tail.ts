@@ -1,18 +1,12 @@
-import { parseTimestamp } from "../clock.js";
-import { hasNul, lineText, parseRecordLine } from "../record/line.js";
-import { ScannedRecord, scanRecord } from "../record/scan.js";
+import { parseTimestamp } from "../../clock.js";
+import { hasNul, lineText, parseRecordLine } from "../../record/line.js";
+import { ScannedRecord, scanRecord } from "../../record/scan.js";
 import type { StoreFileHandle } from "./file-system.js";
 import { countLines, lineBatchesBackward, linesBackward, readFully } from "./lines.js";
+import type { RecentRecord } from "../dedup-window.js";
 
 const NEWLINE = 0x0a;
 const CHUNK_BYTES = 256 * 1024;
-
-/** A recently written record, as the dedup window keeps it. */
-export interface RecentRecord {
-  eventId: string;
-  seq: number;
-  timestamp: string;
-}
 
 /** A complete line that is not a record (damage, or a hand edit): kept where it is, and reported. */
 export interface DamagedLine {

@@ -5,10 +5,10 @@ import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { acquireLogLock, lockTakeoverOf, LockFileError, LogLockedError, type LockOwner } from "../../src/store/lock.js";
-import { repoRoot } from "../helpers/child-server.js";
-import { zombie } from "../helpers/zombie.js";
-import { tempDir, type TempDir } from "../helpers/server.js";
+import { acquireLogLock, lockTakeoverOf, LockFileError, LogLockedError, type LockOwner } from "../../../src/store/file/lock.js";
+import { repoRoot } from "../../helpers/child-server.js";
+import { zombie } from "../../helpers/zombie.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
 
 const hasProc = existsSync("/proc/self/stat");
 
@@ -215,7 +215,7 @@ describe("log lock: taking over what a kill -9 leaves behind", () => {
     const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
     // Each process waits for the same moment, tries, prints the outcome and stays alive (holding, if it got the lock).
     const script = `
-      const { acquireLogLock } = await import(${JSON.stringify(join(repoRoot, "src/store/lock.ts"))});
+      const { acquireLogLock } = await import(${JSON.stringify(join(repoRoot, "src/store/file/lock.ts"))});
       await new Promise((r) => setTimeout(r, Number(process.argv[1]) - Date.now()));
       try {
         await acquireLogLock(process.argv[2], { corruptGraceMs: 0 });

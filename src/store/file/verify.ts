@@ -1,6 +1,6 @@
 import { open, stat } from "node:fs/promises";
-import { lineTextOf, parseRecordText } from "../record/line.js";
-import { chainHash, splitHashedLine } from "./hash-chain.js";
+import { lineTextOf, parseRecordText } from "../../record/line.js";
+import { chainHash, splitHashedLine } from "../hash-chain.js";
 import { linesForward } from "./lines.js";
 import { listSegments } from "./segments.js";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { hostname } from "node:os";
-import { currentBoot, livenessOf, ownStartTime, pidExists } from "../../src/store/process-liveness.js";
+import { currentBoot, livenessOf, ownStartTime, pidExists } from "../../../src/store/file/process-liveness.js";
 
 /** The pid of a process that ran and was reaped. */
 async function deadPid(): Promise<number> {

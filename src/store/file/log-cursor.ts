@@ -1,13 +1,13 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { runSeqMarker } from "../record/layout.js";
-import { eventTypeName, LineRecord, ParsedRecord, parseLine } from "../record/record-view.js";
-import { opensAsRecord, ScannedRecord, scanRecord } from "../record/scan.js";
+import { runSeqMarker } from "../../record/layout.js";
+import { eventTypeName, LineRecord, ParsedRecord, parseLine } from "../../record/record-view.js";
+import { opensAsRecord, ScannedRecord, scanRecord } from "../../record/scan.js";
 import { countLines } from "./lines.js";
 import { locate, readAt, type Position } from "./log-search.js";
-import { ReadFilter } from "./read-filter.js";
+import { ReadFilter } from "../read-filter.js";
 import { listSegments, type LogSegment } from "./segments.js";
-import type { LogRecordView, ReadQuery, RecordCursor } from "./store.js";
-import { TimeBound } from "./time-bound.js";
+import type { LogRecordView, ReadQuery, RecordCursor } from "../store.js";
+import { TimeBound } from "../time-bound.js";
 
 const NEWLINE = 0x0a;
 

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { access, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { v4 as uuidv4 } from "uuid";
-import { Appender } from "../../src/store/appender.js";
-import { LogReader } from "../../src/store/reader.js";
-import { listSegments } from "../../src/store/segments.js";
-import { verifyLog } from "../../src/store/verify.js";
-import type { AppendEntry } from "../../src/store/store.js";
-import { tempDir, type TempDir } from "../helpers/server.js";
+import { Appender } from "../../../src/store/file/appender.js";
+import { LogReader } from "../../../src/store/file/reader.js";
+import { listSegments } from "../../../src/store/file/segments.js";
+import { verifyLog } from "../../../src/store/file/verify.js";
+import type { AppendEntry } from "../../../src/store/store.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
 
 const entry = (n: number, id?: string): AppendEntry => ({ eventId: id ?? uuidv4(), clientChosenId: id !== undefined, body: `"event_type":"test","data":{"n":${n},"pad":"${"p".repeat(60)}"}` });
 

@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { errnoOf, ServiceError } from "../errors.js";
+import { errnoOf, ServiceError } from "../../errors.js";
 import type { StoreFileHandle, StoreFileSystem } from "./file-system.js";
 
 /** What happened to the active log file under the writer. */

@@ -3,11 +3,11 @@ import { appendFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { v4 as uuidv4 } from "uuid";
-import { formatTimestamp } from "../../src/clock.js";
-import { LogReader } from "../../src/store/reader.js";
-import { listSegments, segmentPath } from "../../src/store/segments.js";
-import type { LogRecordView, ReadQuery } from "../../src/store/store.js";
-import { tempDir, type TempDir } from "../helpers/server.js";
+import { formatTimestamp } from "../../../src/clock.js";
+import { LogReader } from "../../../src/store/file/reader.js";
+import { listSegments, segmentPath } from "../../../src/store/file/segments.js";
+import type { LogRecordView, ReadQuery } from "../../../src/store/store.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
 
 const T0 = Date.UTC(2026, 10, 24, 19, 0, 0) * 1000; // microseconds
 const TYPES = ["variable_weight_update", "rule_activation", "symbolic_revision_triggered"];

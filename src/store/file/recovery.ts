@@ -1,13 +1,14 @@
 import { dirname } from "node:path";
-import { formatTimestamp, type Clock } from "../clock.js";
-import { parseRecordLine } from "../record/line.js";
+import { formatTimestamp, type Clock } from "../../clock.js";
+import { parseRecordLine } from "../../record/line.js";
 import type { StoreFileHandle, StoreFileSystem } from "./file-system.js";
-import { splitHashedLine } from "./hash-chain.js";
+import { splitHashedLine } from "../hash-chain.js";
 import { invariant } from "./invariants.js";
 import { linesForward, readFully } from "./lines.js";
 import { LogFileChangedError } from "./log-file-check.js";
 import { listSegments } from "./segments.js";
-import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type RecentRecord, type TailState } from "./tail.js";
+import type { RecentRecord } from "../dedup-window.js";
+import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type TailState } from "./tail.js";
 
 /** What opening the log found and repaired. */
 export interface RecoveryReport {

@@ -1,21 +1,21 @@
 import { dirname } from "node:path";
 import { Mutex } from "async-mutex";
 import { status } from "@grpc/grpc-js";
-import { formatTimestamp, systemClock, type Clock } from "../clock.js";
-import { ServiceError, storageError } from "../errors.js";
+import { formatTimestamp, systemClock, type Clock } from "../../clock.js";
+import { ServiceError, storageError } from "../../errors.js";
 import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./file-system.js";
-import type { AppendEntry, AppendResult, LogStore, RecordSource, StoreIntegrity, StoreObserver } from "./store.js";
-import { DedupWindow } from "./dedup-window.js";
+import type { AppendEntry, AppendResult, LogStore, RecordSource, StoreIntegrity, StoreObserver } from "../store.js";
+import { DedupWindow } from "../dedup-window.js";
 import { acquireFileIdentityLock, acquireLogLock, type LogLock } from "./lock.js";
-import { ChainSealer, splitHashedLine } from "./hash-chain.js";
+import { ChainSealer, splitHashedLine } from "../hash-chain.js";
 import { invariant, InvariantError } from "./invariants.js";
 import { LogReader } from "./reader.js";
 import { recoverLog, type RecoveryReport } from "./recovery.js";
 import { listSegments, segmentPath } from "./segments.js";
 import { checkLogFile, LogFileChangedError } from "./log-file-check.js";
-import { queuedBytesOf, WriteQueue } from "./write-queue.js";
-import { RecordBuffer } from "./record-buffer.js";
-import { recordHead, recordPrefix, RECORD_END } from "../record/layout.js";
+import { queuedBytesOf, WriteQueue } from "../write-queue.js";
+import { RecordBuffer } from "../record-buffer.js";
+import { recordHead, recordPrefix, RECORD_END } from "../../record/layout.js";
 
 /** Options of the {@link Appender}. Every limit has a default. */
 export interface AppenderOptions {
@@ -50,7 +50,7 @@ export interface AppenderOptions {
 }
 
 /** The appender reports through the store contract's observer. */
-export type { StorageFailure, StoreObserver as AppenderObserver } from "./store.js";
+export type { StorageFailure, StoreObserver as AppenderObserver } from "../store.js";
 
 export type { RecoveryReport } from "./recovery.js";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { chainHash } from "../../src/store/hash-chain.js";
-import { verifyRecords } from "../../src/store/verify.js";
+import { chainHash } from "../../../src/store/hash-chain.js";
+import { verifyRecords } from "../../../src/store/file/verify.js";
 
 /** Hash-chained lines for seqs first..first+count-1, chained from `previous`. */
 function chained(first: number, count: number, previous = "", tag = "e"): string[] {

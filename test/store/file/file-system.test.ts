@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { constants } from "node:fs";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { nodeFileSystem } from "../../src/store/file-system.js";
-import { tempDir, type TempDir } from "../helpers/server.js";
+import { nodeFileSystem } from "../../../src/store/file/file-system.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
 
 /** The open flags of this process's descriptor on `path` (Linux /proc). */
 async function openFlags(path: string): Promise<number> {

@@ -5,11 +5,11 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { v4 as uuidv4 } from "uuid";
-import { Appender } from "../../src/store/appender.js";
-import { verifyLog } from "../../src/store/verify.js";
-import type { AppendEntry } from "../../src/store/store.js";
-import { errnoError, faultyFs, gate, holdFirstCall } from "../helpers/faulty-fs.js";
-import { tempDir, type TempDir } from "../helpers/server.js";
+import { Appender } from "../../../src/store/file/appender.js";
+import { verifyLog } from "../../../src/store/file/verify.js";
+import type { AppendEntry } from "../../../src/store/store.js";
+import { errnoError, faultyFs, gate, holdFirstCall } from "../../helpers/faulty-fs.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
 
 const entry = (n: number, id?: string): AppendEntry => ({ eventId: id ?? uuidv4(), clientChosenId: id !== undefined, body: `"event_type":"test","data":{"n":${n}}` });
 

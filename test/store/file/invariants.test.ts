@@ -5,15 +5,15 @@ import { Writable } from "node:stream";
 import { status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { v4 as uuidv4 } from "uuid";
-import { systemClock } from "../../src/clock.js";
-import { resolveConfig } from "../../src/config.js";
-import { ServiceError } from "../../src/errors.js";
-import { Appender } from "../../src/store/appender.js";
-import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "../../src/store/file-system.js";
-import { InvariantError, type InvariantName } from "../../src/store/invariants.js";
-import { openFileStore } from "../../src/store/open-file-store.js";
-import type { AppendEntry, StorageFailure } from "../../src/store/store.js";
-import { tempDir, type TempDir } from "../helpers/server.js";
+import { systemClock } from "../../../src/clock.js";
+import { resolveConfig } from "../../../src/config.js";
+import { ServiceError } from "../../../src/errors.js";
+import { Appender } from "../../../src/store/file/appender.js";
+import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "../../../src/store/file/file-system.js";
+import { InvariantError, type InvariantName } from "../../../src/store/file/invariants.js";
+import { openFileStore } from "../../../src/store/file/open-file-store.js";
+import type { AppendEntry, StorageFailure } from "../../../src/store/store.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
 
 const entry = (n: number): AppendEntry => ({ eventId: uuidv4(), clientChosenId: false, body: `"event_type":"test","data":{"n":${n}}` });
 

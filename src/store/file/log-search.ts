@@ -1,7 +1,7 @@
 import { open, type FileHandle } from "node:fs/promises";
-import { parseLine } from "../record/record-view.js";
+import { parseLine } from "../../record/record-view.js";
 import type { LogSegment } from "./segments.js";
-import type { TimeBound } from "./time-bound.js";
+import type { TimeBound } from "../time-bound.js";
 
 /**
  * Where a read of the log files starts: found by binary search, over the

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { v4 as uuidv4 } from "uuid";
-import { Appender, type StorageFailure } from "../../src/store/appender.js";
-import { listSegments } from "../../src/store/segments.js";
-import { verifyLog } from "../../src/store/verify.js";
-import { errnoError, faultyFs } from "../helpers/faulty-fs.js";
-import { tempDir, type TempDir } from "../helpers/server.js";
+import { Appender, type StorageFailure } from "../../../src/store/file/appender.js";
+import { listSegments } from "../../../src/store/file/segments.js";
+import { verifyLog } from "../../../src/store/file/verify.js";
+import { errnoError, faultyFs } from "../../helpers/faulty-fs.js";
+import { tempDir, type TempDir } from "../../helpers/server.js";
 
 const entries = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ eventId: uuidv4(), body: `"event_type":"t","data":{"tag":"${tag}","i":${i},"pad":"${"p".repeat(100)}"}` }));
 
