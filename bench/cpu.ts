@@ -80,14 +80,15 @@ export class CpuWindow {
   start(clientPid?: number): void {
     this.serverStart = read(this.serverPid);
     if (clientPid !== undefined) this.clientPid = clientPid;
-    this.clientStart = read(this.clientPid);
+    // One process as both: the same reading, not a second one a clock tick later.
+    this.clientStart = this.clientPid === this.serverPid ? this.serverStart : read(this.clientPid);
   }
 
   /** The measured part ends. */
   end(): void {
     if (this.serverStart === undefined || this.serverEnd !== undefined) return;
     this.serverEnd = read(this.serverPid);
-    this.clientEnd = read(this.clientPid);
+    this.clientEnd = this.clientPid === this.serverPid ? this.serverEnd : read(this.clientPid);
   }
 
   /** The server's use over the part; undefined when a mark is missing or the process was gone. */
