@@ -44,8 +44,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { IngestEventsRequestSchema, LearningLogService, RunStatus, type IngestEventsRequest, type LearningEvent, type RunInfo } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { systemClock } from "../src/clock.js";
 import { readEventBatch } from "../src/codec/event-batch.js";
@@ -237,15 +236,9 @@ const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "n/a");
 const int = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "n/a");
 const list = (xs: number[], fmt = f3) => xs.map(fmt).join(", ");
 
-/** The seed mix's event `i` with its rule outcome an object {"delta", "applied"}, and the run if given. */
+/** The seed mix's event `i` (rule outcomes as objects {"delta", "applied"}), in `run` if given. */
 function seedEvent(i: number, run: string | undefined): LearningEvent {
-  const e = seedMixEvent(i);
-  if (e.event.case === "ruleActivation") {
-    const k = Math.floor(i / 3);
-    e.event.value.outcome = fromJson(ValueSchema, { delta: (((i * 7919) % 2001) - 1000) / 10_000, applied: k % 3 === 0 });
-  }
-  if (run !== undefined) e.run = run;
-  return e;
+  return seedMixEvent(i, { run });
 }
 
 /** 8 distinct IngestEvents batches of 1,000 seed-mix events, every event in `run` if given. */

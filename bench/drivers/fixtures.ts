@@ -1,4 +1,5 @@
-import { create } from "@bufbuild/protobuf";
+import { create, fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import {
   IngestEventsRequestSchema,
   LearningEventSchema,
@@ -9,11 +10,28 @@ import {
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 
 /**
- * The kinds of event payload the drivers send: "typed" variable weight
- * changes, "generic" LogEvents with a flat Struct, or the "seed" mix (see
- * {@link seedMixEvent}).
+ * The kinds of event payload the drivers send, one per shape Pulse logs:
+ * "seed", the seed mix as Pulse sends it (rule outcomes as objects, see
+ * {@link seedMixEvent}); "seed-string", the same mix with string rule
+ * outcomes (the friendlier shape the benchmark used to send); "seed-run",
+ * the seed mix with every event in a run; "typed", variable weight changes;
+ * "generic", LogEvents with a flat Struct.
  */
-export type PayloadKind = "typed" | "generic" | "seed";
+export type PayloadKind = "seed" | "seed-string" | "seed-run" | "typed" | "generic";
+
+/** Every payload kind, in the order the benchmark's tables give them. */
+export const PAYLOAD_KINDS: readonly PayloadKind[] = ["seed", "seed-string", "seed-run", "typed", "generic"];
+
+/** How a seed-mix event is shaped: its rule outcome an object or a string, and the run every event names (if any). */
+export interface SeedShape {
+  /** "object" (default): {"delta": number, "applied": bool}, as Pulse logs rule outcomes; "string": "applied", "skipped" or "deferred". */
+  outcome?: "object" | "string";
+  /** The run of every event (the LearningEvent's run field). Default none. */
+  run?: string;
+}
+
+/** The run of the "seed-run" payload's events. */
+export const SEED_RUN = "backtest-2026-12-07";
 
 /**
  * A small, deterministic pseudo-random sequence (mulberry32), so every run
@@ -47,13 +65,26 @@ const OUTCOMES = ["applied", "skipped", "deferred"];
 
 /**
  * Event `i` of the seed mix, the event mix Pulse logs: a third variable
- * weight changes, a third rule activations, a third free-form LogEvents whose
- * Struct data nests objects and a list (about 355 bytes per log line on
- * average, hash chain included). Every value comes from `i` alone, by integer
+ * weight changes, a third rule activations whose outcome is an object
+ * `{"delta": number, "applied": bool}` (as Pulse logs them; `shape.outcome`
+ * "string" sends a string instead), a third free-form LogEvents whose Struct
+ * data nests objects and a list, with a run in their context. `shape.run`
+ * puts every event in a run. Every value comes from `i` alone, by integer
  * arithmetic and one division, so bench/drivers/python_driver.py builds the
  * very same events.
  */
-export function seedMixEvent(i: number): LearningEvent {
+export function seedMixEvent(i: number, shape: SeedShape = {}): LearningEvent {
+  const event = seedMixBody(i, shape.outcome ?? "object");
+  if (shape.run !== undefined) event.run = shape.run;
+  return event;
+}
+
+/** The rule outcome of seed-mix event `i` (a rule activation) as Pulse logs it: how far the rule moved its variable, and whether it was applied. */
+export function ruleOutcome(i: number): { delta: number; applied: boolean } {
+  return { delta: (((i * 7919) % 2001) - 1000) / 10_000, applied: Math.floor(i / 3) % 3 === 0 };
+}
+
+function seedMixBody(i: number, outcomeShape: "object" | "string"): LearningEvent {
   const variable = `var_${pad3(i % 500)}`;
   const k = Math.floor(i / 3);
   const weight = (i * 7919) % 10_000;
@@ -72,7 +103,10 @@ export function seedMixEvent(i: number): LearningEvent {
           value: {
             ruleId: `rule_${pad3(k % 250)}`,
             variableId: variable,
-            outcome: { kind: { case: "stringValue", value: OUTCOMES[k % 3] } },
+            outcome:
+              outcomeShape === "object"
+                ? fromJson(ValueSchema, ruleOutcome(i))
+                : { kind: { case: "stringValue", value: OUTCOMES[k % 3] } },
             forecastId: `fc-${100_000 + i}`,
             success: k % 4 !== 0,
           },
@@ -102,9 +136,11 @@ export function seedMixEvent(i: number): LearningEvent {
   }
 }
 
-/** One event of a batch: a typed weight change, a free-form LogEvent with a small Struct, or event `i` of the seed mix. */
+/** One event of a batch: a typed weight change, a free-form LogEvent with a small Struct, or event `i` of the seed mix in one of its shapes. */
 export function learningEvent(kind: PayloadKind, i: number, random: () => number): LearningEvent {
   if (kind === "seed") return seedMixEvent(i);
+  if (kind === "seed-string") return seedMixEvent(i, { outcome: "string" });
+  if (kind === "seed-run") return seedMixEvent(i, { run: SEED_RUN });
   if (kind === "typed") {
     return create(LearningEventSchema, { event: { case: "variableWeightChange", value: weightChange(i, random) } });
   }

@@ -28,15 +28,32 @@ from pulse.learninglog.v1 import learning_log_pb2_grpc as pb_grpc
 
 
 OUTCOMES = ("applied", "skipped", "deferred")
+# The run of the "seed-run" payload's events (SEED_RUN in fixtures.ts).
+SEED_RUN = "backtest-2026-12-07"
+KINDS = ("seed", "seed-string", "seed-run", "typed", "generic")
 
 
-def seed_mix_event(i):
+def rule_outcome(i):
+    """The rule outcome of seed-mix event i as Pulse logs it (ruleOutcome in fixtures.ts)."""
+    return {"delta": ((i * 7919) % 2001 - 1000) / 10000, "applied": (i // 3) % 3 == 0}
+
+
+def seed_mix_event(i, outcome="object", run=None):
     """Event i of the seed mix, the same as seedMixEvent in bench/drivers/fixtures.ts.
 
-    A third variable weight changes, a third rule activations, a third
-    LogEvents with nested Struct data; every value from i alone (integer
-    arithmetic and one division, which both languages round alike).
+    A third variable weight changes, a third rule activations (outcome an
+    object {"delta", "applied"}, or with outcome="string" a string), a third
+    LogEvents with nested Struct data and a run in their context; run puts
+    every event in that run. Every value from i alone (integer arithmetic and
+    one division, which both languages round alike).
     """
+    event = _seed_mix_body(i, outcome)
+    if run is not None:
+        event.run = run
+    return event
+
+
+def _seed_mix_body(i, outcome):
     variable = "var_%03d" % (i % 500)
     k = i // 3
     weight = (i * 7919) % 10000
@@ -53,7 +70,10 @@ def seed_mix_event(i):
             forecast_id="fc-%d" % (100000 + i),
             success=k % 4 != 0,
         )
-        activation.outcome.string_value = OUTCOMES[k % 3]
+        if outcome == "object":
+            activation.outcome.struct_value.update(rule_outcome(i))
+        else:
+            activation.outcome.string_value = OUTCOMES[k % 3]
         return pb.LearningEvent(rule_activation=activation)
     lo = (i * 13) % 5000
     event = pb.LogEventRequest(event_type="forecast_evaluated")
@@ -73,9 +93,13 @@ def seed_mix_event(i):
 
 
 def learning_event(kind, i, rng):
-    """One event: a typed variable weight change, a free-form LogEvent, or event i of the seed mix."""
+    """One event: a typed variable weight change, a free-form LogEvent, or event i of the seed mix in one of its shapes."""
     if kind == "seed":
         return seed_mix_event(i)
+    if kind == "seed-string":
+        return seed_mix_event(i, outcome="string")
+    if kind == "seed-run":
+        return seed_mix_event(i, run=SEED_RUN)
     variable = "var_%03d" % (i % 500)
     if kind == "typed":
         old = round(rng.random(), 4)
@@ -201,7 +225,7 @@ def main():
     parser.add_argument("--in-flight", type=int, default=8, help="batches sent and not yet answered, at most (default 8)")
     parser.add_argument("--warmup-s", type=float, default=1.0, help="seconds of warm-up, not counted (default 1)")
     parser.add_argument("--measure-s", type=float, default=5.0, help="seconds measured (default 5)")
-    parser.add_argument("--kind", choices=["typed", "generic", "seed"], default="typed", help="event payload (default typed)")
+    parser.add_argument("--kind", choices=KINDS, default="typed", help="event payload (default typed)")
     result = run(parser.parse_args())
     with _stdout_lock:
         json.dump(result, sys.stdout)

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { create, equals, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { IngestEventsRequestSchema, LearningEventSchema, type LearningEvent } from "../../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
-import { prebuiltBatches, seedMixEvent, type PayloadKind } from "../../../bench/drivers/fixtures.js";
+import { PAYLOAD_KINDS, prebuiltBatches, SEED_RUN, seedMixEvent, type PayloadKind } from "../../../bench/drivers/fixtures.js";
 import { pythonInterpreter, pythonProblem } from "../../../bench/drivers/python.js";
 import { repoRoot } from "../../../bench/servers/spawn.js";
 
@@ -62,18 +62,48 @@ describe("bench/drivers/fixtures: the payloads of the TypeScript and Python driv
       console.warn(`    skipped: ${problem}`);
       this.skip();
     }
-    python = await pythonBatches(["seed", "typed", "generic"]);
+    python = await pythonBatches(PAYLOAD_KINDS);
   });
 
-  it("the seed mix is the very same events, in the same order, from both drivers", () => {
-    const ts = tsEvents("seed");
-    const py = eventsOf(python.seed);
-    assert.equal(py.length, ts.length);
-    assert.equal(ts.length, 8 * BATCH_EVENTS);
-    for (let i = 0; i < ts.length; i++) {
-      if (!equals(LearningEventSchema, ts[i], py[i])) {
-        assert.fail(`seed-mix event ${i} differs:\nTypeScript ${JSON.stringify(toBinaryHex(ts[i]))}\nPython     ${JSON.stringify(toBinaryHex(py[i]))}`);
+  for (const kind of ["seed", "seed-string", "seed-run"] as const) {
+    it(`the ${kind} payload is the very same events, in the same order, from both drivers`, () => {
+      const ts = tsEvents(kind);
+      const py = eventsOf(python[kind]);
+      assert.equal(py.length, ts.length);
+      assert.equal(ts.length, 8 * BATCH_EVENTS);
+      for (let i = 0; i < ts.length; i++) {
+        if (!equals(LearningEventSchema, ts[i], py[i])) {
+          assert.fail(`${kind} event ${i} differs:\nTypeScript ${JSON.stringify(toBinaryHex(ts[i]))}\nPython     ${JSON.stringify(toBinaryHex(py[i]))}`);
+        }
       }
+    });
+  }
+
+  it("the seed mix's rule outcomes are objects {delta: number, applied: bool} as Pulse sends them; seed-string's are strings", () => {
+    const outcomes = (kind: PayloadKind) =>
+      tsEvents(kind).flatMap((e) => (e.event.case === "ruleActivation" ? [e.event.value.outcome?.kind] : []));
+    const objects = outcomes("seed");
+    assert.equal(objects.length, Math.ceil((8 * BATCH_EVENTS - 1) / 3));
+    const applied = new Set<boolean>();
+    for (const kind of objects) {
+      assert.equal(kind?.case, "structValue");
+      const fields = kind.value.fields;
+      assert.deepEqual(Object.keys(fields).sort(), ["applied", "delta"]);
+      assert.equal(fields.delta.kind.case, "numberValue");
+      assert.equal(fields.applied.kind.case, "boolValue");
+      applied.add(fields.applied.kind.value as boolean);
+    }
+    assert.deepEqual([...applied].sort(), [false, true], "both outcomes occur");
+    assert.ok(outcomes("seed-string").every((k) => k?.case === "stringValue"));
+  });
+
+  it("the seed-run payload names its run in every event; the other shapes in none, and their LogEvents carry a run in context", () => {
+    assert.ok(tsEvents("seed-run").every((e) => e.run === SEED_RUN));
+    for (const kind of ["seed", "seed-string"] as const) {
+      const events = tsEvents(kind);
+      assert.ok(events.every((e) => e.run === undefined));
+      const generic = events.flatMap((e) => (e.event.case === "generic" ? [e.event.value] : []));
+      assert.ok(generic.every((g) => typeof g.context?.run_id === "string" && typeof (g.data as JsonObject).metrics === "object"));
     }
   });
 
@@ -127,6 +157,17 @@ describe("bench/drivers/fixtures: the payloads of the TypeScript and Python driv
       assert.ok(Math.abs(bytesPy - bytesTs) <= bytesTs / 1000, `${kind}: ${bytesPy} bytes from Python, ${bytesTs} from TypeScript`);
     });
   }
+
+  it("the seed-mix shapes differ only where they say: seed-string in rule outcomes, seed-run in the run", () => {
+    for (let i = 0; i < 300; i++) {
+      const object = seedMixEvent(i);
+      const string = seedMixEvent(i, { outcome: "string" });
+      const run = seedMixEvent(i, { run: SEED_RUN });
+      assert.equal(equals(LearningEventSchema, object, string), i % 3 !== 1, `event ${i}: object and string outcomes`);
+      run.run = undefined;
+      assert.ok(equals(LearningEventSchema, object, run), `event ${i}: with and without a run`);
+    }
+  });
 
   it("seedMixEvent(i) depends on i alone", () => {
     for (const i of [0, 1, 2, 3, 4, 5, 999, 1000, 7999, 123_456]) {
