@@ -33,6 +33,8 @@ export interface ServerConfig {
   readonly messageBytesMax: number;
   /** Bytes waiting for a write before unary calls get RESOURCE_EXHAUSTED and streams wait. Default 16 MiB (flag --queue-bytes-max). */
   readonly queueBytesMax: number;
+  /** Worker threads that decode, check, guard and encode batch requests; 0: all on the main thread. Default 0 (flag --ingest-workers, env PULSE_LEARNING_LOG_INGEST_WORKERS). */
+  readonly ingestWorkers: number;
   /** Records whose event_id is remembered to answer retries exactly once. Default 100,000 (flag --dedup-window). */
   readonly dedupWindowRecords: number;
   /** Time a shutdown may take before open calls are cancelled, in ms. Default 10,000 (flag --shutdown-timeout-ms). */
@@ -154,6 +156,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     trustTracker: v.trustTracker,
     trustTrackerCa: v.trustTrackerCa,
     trustTrackerTokenFile: v.trustTrackerTokenFile,
+    ingestWorkers: v.ingestWorkers,
     limits,
     messageBytesMax: v.messageBytesMax,
     queueBytesMax: v.queueBytesMax,

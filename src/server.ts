@@ -11,6 +11,8 @@ import { createAuthInterceptor } from "./auth/interceptor.js";
 import { logTlsClientErrors, serverCredentials } from "./auth/tls.js";
 import { ReloadingTokens } from "./auth/reloading-tokens.js";
 import { EventWriter } from "./events/event-writer.js";
+import { withBatchRequestBytes } from "./ingest/batch-request-bytes.js";
+import { IngestPool } from "./ingest/ingest-pool.js";
 import { createPiiGuard } from "./guard/pii.js";
 import { HEALTH_SERVICE_NAME, HealthService, healthDefinition } from "./ops/health.js";
 import { MetricsServer, ServerMetrics } from "./ops/metrics.js";
@@ -26,7 +28,6 @@ import { createTrustService } from "./service/trust-service.js";
 import { createOtlpLogsService } from "./service/otlp-logs-service.js";
 import type { LogStore, StoreDeps } from "./store/store.js";
 import { openStore } from "./store/stores.js";
-import type { StoreFileSystem } from "./store/file/file-system.js";
 import type { TrustTrackerClient } from "./trust/client.js";
 import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
 
@@ -104,7 +105,7 @@ export class PulseServer {
     /** The port actually bound (useful with port 0). */
     readonly port: number,
     private readonly stopping: AbortController,
-    private readonly ops: { health: HealthService; metricsServer?: MetricsServer; metrics?: ServerMetrics; runIndexFile: RunIndexFile; tokens?: ReloadingTokens },
+    private readonly ops: { health: HealthService; metricsServer?: MetricsServer; metrics?: ServerMetrics; runIndexFile: RunIndexFile; tokens?: ReloadingTokens; ingestPool?: IngestPool },
   ) {}
 
   /**
@@ -184,7 +185,9 @@ export class PulseServer {
     const learningLog = gate.service(LearningLogService);
     const trustCalls = gate.service(TrustService);
     const otlpLogs = gate.service(LogsService);
-    grpcServer.addService(createServiceDefinition(LearningLogService), adaptImplementation(LearningLogService, learningLog.impl, sink, observability.calls));
+    // With ingest workers, batch requests reach the handlers as their wire bytes: the workers decode them.
+    const learningLogDefinition = createServiceDefinition(LearningLogService);
+    grpcServer.addService(config.ingestWorkers > 0 ? withBatchRequestBytes(LearningLogService, learningLogDefinition) : learningLogDefinition, adaptImplementation(LearningLogService, learningLog.impl, sink, observability.calls));
     grpcServer.addService(createServiceDefinition(TrustService), adaptImplementation(TrustService, trustCalls.impl, sink, observability.calls));
     // OTLP/gRPC logs in, on the same port: any OpenTelemetry SDK or Collector writes events.
     grpcServer.addService(createServiceDefinition(LogsService), adaptImplementation(LogsService, otlpLogs.impl, sink, observability.calls));
@@ -228,6 +231,7 @@ export class PulseServer {
     // What the start opens from here, released in reverse order (the log last) when a later step fails.
     const opened: Array<() => unknown> = [() => appender.close()];
     let trust: TrustTrackerClient;
+    let ingestPool: IngestPool | undefined;
     let runIndexFile: RunIndexFile;
     let metricsServer: MetricsServer | undefined;
     try {
@@ -254,6 +258,11 @@ export class PulseServer {
           rejected: outcomes?.rejected?.bind(outcomes),
           redacted: outcomes?.redacted?.bind(outcomes),
           written: (entries, results) => runIndex.noteWritten(entries, results),
+      if (config.ingestWorkers > 0) {
+        const pool = new IngestPool({ workers: config.ingestWorkers, config: { limits: config.limits, pii: config.pii }, logger });
+        ingestPool = pool;
+        opened.push(() => pool.close());
+      }
         },
       );
       if (metrics !== undefined && config.metricsAddress !== undefined) {
@@ -265,7 +274,7 @@ export class PulseServer {
         createLearningLogService({
           writer,
           trust,
-          ingest: { shutdown: stopping.signal, queueBytesMax: config.queueBytesMax },
+          ingest: { shutdown: stopping.signal, queueBytesMax: config.queueBytesMax, pool: ingestPool },
           log: appender,
           runIndex,
           shutdown: stopping.signal,
@@ -289,7 +298,7 @@ export class PulseServer {
     health.setAll(refusal.seen ? "NOT_SERVING" : "SERVING");
     refusal.health = health;
     logger.info({ address: config.address, port, startMs: Math.round(performance.now() - startedAt) }, "listening");
-    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics, runIndexFile, tokens });
+    return new PulseServer(grpcServer, appender, trust, config, logger, port, stopping, { health, metricsServer, metrics, runIndexFile, tokens, ingestPool });
   }
 
   /**
@@ -312,6 +321,8 @@ export class PulseServer {
     if ((await Promise.race([graceful, deadline])) === "timeout") {
       this.logger.warn("shutdown deadline passed; cancelling open calls");
       this.grpcServer.forceShutdown();
+    // No call is left to send batches: the ingest workers answer what they hold, then stop.
+    await this.ops.ingestPool?.close();
     }
     clearTimeout(timer);
     // The in-process tracker writes its last snapshot here, while the log is still open.

@@ -84,6 +84,16 @@ export interface EventWriterObserver {
   written?(entries: readonly AppendEntry[], results: readonly AppendResult[]): void;
 }
 
+/**
+ * What the observer was told while a batch was prepared elsewhere (an
+ * ingest worker): refusals as (code, events) pairs one after the other, and
+ * the event type of each event redacted.
+ */
+export interface PreparedElsewhereNotes {
+  readonly rejected: readonly number[];
+  readonly redacted: readonly string[];
+}
+
 /** Options of a batch write. */
 export interface WriteBatchOptions {
   /** Make a full queue wait instead of failing (streams). */
@@ -388,6 +398,22 @@ export class EventWriter {
           const clientChosenId = eventId !== undefined;
           const eventType = TYPED_EVENT_TYPES[event.case as keyof typeof TYPED_EVENT_TYPES];
           this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED, eventType }, run);
+  /**
+   * Writes a batch an ingest worker prepared: {@link writeBatch} ran there on
+   * the request's bytes, its store only catching `entries`. Tells the
+   * observer what was refused and redacted there, then appends as writeBatch does.
+   */
+  appendPrepared(batch: Omit<BatchOutcome, "results"> & { entries: AppendEntry[] }, notes: PreparedElsewhereNotes, wait?: boolean): Promise<BatchOutcome> {
+    this.tellPrepared(notes);
+    return this.appendBatch({ ...batch, keepIds: false }, wait);
+  }
+
+  /** Tells the observer what preparing a batch elsewhere refused and redacted. */
+  tellPrepared(notes: PreparedElsewhereNotes): void {
+    for (let i = 0; i < notes.rejected.length; i += 2) this.observer?.rejected?.(notes.rejected[i], notes.rejected[i + 1]);
+    for (const eventType of notes.redacted) this.observer?.redacted?.(eventType);
+  }
+
           continue;
         }
         const p = this.build(event, `${prefix}[${base + i}]`);

@@ -18,6 +18,9 @@ import { shutdownFanout } from "./shutdown-fanout.js";
 import { requestWireBytes, type CallContext } from "../rpc/grpc-adapter.js";
 import { ReadBudget } from "../rpc/read-budget.js";
 import { callRun } from "../runs/call-run.js";
+import { batchRequestBytes } from "../ingest/batch-request-bytes.js";
+import type { IngestPool } from "../ingest/ingest-pool.js";
+import { PooledWrites } from "../ingest/pooled-writes.js";
 
 /** Options of the batch and stream handlers. */
 export interface IngestOptions {
@@ -47,6 +50,12 @@ export interface IngestOptions {
    * elsewhere or later (with the same event_ids, so nothing is duplicated).
    */
   shutdown?: AbortSignal;
+  /**
+   * Ingest workers that decode, check and encode batch requests: the
+   * server then hands the handlers batch requests as their wire bytes
+   * (src/ingest/batch-request-bytes.ts). Absent: all in this thread.
+   */
+  pool?: IngestPool;
 }
 
 /** Default of {@link IngestOptions.streamReadBytesMax}. */
@@ -183,7 +192,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
       },
       /** The message read: its bytes replace the reservation; returns them, for `done`. */
       took: (request: object): number => {
-        const bytes = requestWireBytes(request) ?? reserved;
+        const bytes = requestWireBytes(request) ?? batchRequestBytes(request)?.byteLength ?? reserved;
         budget.adjust(bytes - reserved);
         reserved = 0;
         estimate = Math.max(1, bytes);
@@ -202,10 +211,17 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
   };
 
   // Not async: only the batch id is kept while the batch waits for its fsync, not the request.
-  const answerBatch = (request: IngestEventsRequest, run: string | undefined): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
+  const answerBatch = (request: IngestEventsRequest, run: string | undefined, pooled: PooledWrites | undefined): Promise<MessageInitShape<typeof IngestEventsResponseSchema>> => {
+    const bytes = batchRequestBytes(request);
+    if (bytes !== undefined && pooled !== undefined) return pooled.write(bytes, { run }).then(({ outcome, batchId }) => answerOf(outcome, batchId));
     const batchId = request.batchId;
     // Settled now: a request that does not decode ends the stream here, before later ones are read.
-    return writer.writeBatch(writer.settle(request.events), { wait: true, run }).then((outcome) => {
+    return writer.writeBatch(writer.settle(request.events), { wait: true, run }).then((outcome) => answerOf(outcome, batchId));
+  };
+
+  /** The answer to one IngestEvents batch. */
+  const answerOf = (outcome: BatchOutcome, batchId: bigint): MessageInitShape<typeof IngestEventsResponseSchema> => {
+    {
       const range = seqRange(outcome);
       return {
         batchId,
@@ -217,7 +233,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
         timestamp: range.timestamp,
         redactions: redactionsByRequestIndex(outcome).map((r) => ({ ...r, details: writer.explainRedactions(r.fields) })),
       };
-    });
+    }
   };
 
   /** Writes a batch taken from a stream, giving its bytes back to the budget once written (or failed). */
@@ -245,6 +261,8 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
      */
     async *ingestEvents(requests: AsyncIterable<IngestEventsRequest>, ctx: CallContext): AsyncIterable<MessageInitShape<typeof IngestEventsResponseSchema>> {
       const run = callRun(ctx.metadata);
+      // Batches prepared on the ingest workers are appended in the order they came.
+      const pooled = options.pool === undefined ? undefined : new PooledWrites(writer, options.pool);
       const iterator = requests[Symbol.asyncIterator]();
       const inFlight: Array<Promise<MessageInitShape<typeof IngestEventsResponseSchema>>> = [];
       const reads = streamReads();
@@ -306,7 +324,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
           // Not kept in this frame while it waits for its next read: the batch is held (and counted) by its write only.
           next = undefined;
           const bytes = reads.took(request);
-          inFlight.push(observedLater(written(bytes, reads, () => answerBatch(request, run)))); // read when its turn comes
+          inFlight.push(observedLater(written(bytes, reads, () => answerBatch(request, run, pooled)))); // read when its turn comes
           if (shutdown.aborted) {
             draining = true;
             reads.close();
@@ -326,6 +344,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
     /** Client stream: one summary answer once everything received is durable; reads within the shared byte budget. */
     async streamEvents(requests: AsyncIterable<StreamEventsRequest>, ctx: CallContext): Promise<MessageInitShape<typeof StreamEventsResponseSchema>> {
       const run = callRun(ctx.metadata);
+      const pooled = options.pool === undefined ? undefined : new PooledWrites(writer, options.pool);
       const writes: Array<Promise<BatchOutcome>> = [];
       const reads = streamReads();
       const iterator = requests[Symbol.asyncIterator]();
@@ -352,6 +371,13 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
             throw shuttingDown();
           }
           const base = index;
+          const raw = batchRequestBytes(request);
+          if (raw !== undefined && pooled !== undefined) {
+            // Counted before the bytes go to a worker: the next batch's numbering starts after these.
+            index += raw.eventCount;
+            writes.push(observedLater(written(bytes, reads, () => pooled.write(raw, { run, indexBase: base }).then((w) => w.outcome))));
+            continue;
+          }
           writes.push(
             observedLater(
               written(bytes, reads, () => {
@@ -385,7 +411,11 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
 
     /** Unary batch with partial success (OTLP-style). */
     async logBatch(request: LogBatchRequest, ctx: CallContext): Promise<MessageInitShape<typeof LogBatchResponseSchema>> {
-      const outcome = await writer.writeBatch(request.events, { eventIds: true, run: callRun(ctx.metadata) });
+      const run = callRun(ctx.metadata);
+      const raw = batchRequestBytes(request);
+      const outcome = raw !== undefined && options.pool !== undefined ? (await new PooledWrites(writer, options.pool).write(raw, { run })).outcome : await writer.writeBatch(request.events, { eventIds: true, run });
+      // Every event is either written or rejected (a batch refused whole threw above).
+      const events = raw !== undefined ? outcome.results.length + outcome.errors.length : request.events.length;
       const acks = outcome.results.map((r, i) => {
         const fields = redactedOf(outcome, i);
         return create(EventAckSchema, toAck(outcome.eventIds[i], r, fields, fields && writer.explainRedactions(fields)));
@@ -394,7 +424,7 @@ export function createIngestHandlers(writer: EventWriter, options: IngestOptions
       return {
         acks,
         errors: errorMessages(outcome.errors),
-        partialSuccess: rejected > 0 ? { rejectedEvents: rejected, errorMessage: `${rejected} of ${request.events.length} events rejected; first: ${outcome.errors[0].message}` } : undefined,
+        partialSuccess: rejected > 0 ? { rejectedEvents: rejected, errorMessage: `${rejected} of ${events} events rejected; first: ${outcome.errors[0].message}` } : undefined,
       };
     },
   };
