@@ -28,6 +28,7 @@ import { createTrustService } from "./service/trust-service.js";
 import { createOtlpLogsService } from "./service/otlp-logs-service.js";
 import type { LogStore, StoreDeps } from "./store/store.js";
 import { openStore } from "./store/stores.js";
+import type { StoreFileSystem } from "./store/file/file-system.js";
 import type { TrustTrackerClient } from "./trust/client.js";
 import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
 
@@ -321,10 +322,10 @@ export class PulseServer {
     if ((await Promise.race([graceful, deadline])) === "timeout") {
       this.logger.warn("shutdown deadline passed; cancelling open calls");
       this.grpcServer.forceShutdown();
-    // No call is left to send batches: the ingest workers answer what they hold, then stop.
-    await this.ops.ingestPool?.close();
     }
     clearTimeout(timer);
+    // No call is left to send batches: the ingest workers answer what they hold, then stop.
+    await this.ops.ingestPool?.close();
     // The in-process tracker writes its last snapshot here, while the log is still open.
     await this.trust.close();
     // The run index's last checkpoint, while the log is still open: the next start reads nothing again.
