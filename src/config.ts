@@ -5,7 +5,7 @@ import { defaultSensitiveKeys, type PiiOptions } from "./guard/pii.js";
 import { helpLines, OptionError, parseOptions } from "./options/option-table.js";
 import { splitHostPort } from "./options/parsers.js";
 import { serverOptions } from "./options/server-options.js";
-import { parseStoreChoice, type StoreChoice } from "./store/store-choice.js";
+import { parseStoreChoice, type StoreChoice } from "./store/stores.js";
 
 /** Everything the server is configured with; built only by {@link resolveConfig}. */
 export interface ServerConfig {
@@ -67,7 +67,7 @@ export interface ServerConfig {
   readonly natsTokenFile?: string;
   /** CA to reach the NATS servers over TLS (flag --nats-ca). */
   readonly natsCaFile?: string;
-  /** The log store: the JSONL file (default) or a JetStream stream (flags --store, --nats-stream, --nats-subject, --nats-replicas; env PULSE_LEARNING_LOG_STORE). */
+  /** The log store: the JSONL file (default) or a JetStream stream (flag --store, env PULSE_LEARNING_LOG_STORE, and the store's own options: src/store/stores.ts). */
   readonly store: StoreChoice;
 }
 
@@ -105,9 +105,9 @@ export function isLoopback(host: string): boolean {
  * and returns a frozen config with every default filled, or throws ConfigError.
  */
 export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig & { help: boolean; version: boolean } {
-  let v;
+  let v, sources;
   try {
-    ({ values: v } = parseOptions(serverOptions, argv, env));
+    ({ values: v, sources } = parseOptions(serverOptions, argv, env));
   } catch (err) {
     if (err instanceof OptionError) throw new ConfigError(err.message);
     throw err;
@@ -133,10 +133,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     const rel = relative(resolve(trustDir), resolve(path));
     if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) throw new ConfigError(`--trust-dir ${trustDir} must not contain ${what} (${path})`);
   }
-  if ((v.natsTokenFile !== undefined || v.natsCaFile !== undefined) && !v.store.startsWith("nats://")) {
-    throw new ConfigError("--nats-token-file and --nats-ca need --store nats://HOST:PORT");
-  }
-  const store = parseStoreChoice(v.store, { stream: v.natsStream, subject: v.natsSubject, replicas: v.natsReplicas });
+  const store = parseStoreChoice(v.store, v, sources);
   if ("problem" in store) throw new ConfigError(store.problem);
   const limits: EventLimits = Object.freeze({
     eventTypeCharsMax: v.eventTypeCharsMax,

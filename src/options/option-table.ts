@@ -25,6 +25,17 @@ export interface OptionSpec<T = unknown> {
   readonly help: string;
 }
 
+/**
+ * A frozen option row, typed so its default and parser agree on the value's
+ * type (a row with a default is never unset). Every table's rows are made
+ * with it: the server's, and each store's own (its folder's store-kind.ts).
+ */
+export function option<T>(spec: OptionSpec<T> & { default: T }): OptionSpec<T> & { default: T };
+export function option<T>(spec: OptionSpec<T>): OptionSpec<T>;
+export function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
+  return Object.freeze(spec);
+}
+
 /** A parser's complaint about a value: "must be a positive integer". The table adds the flag and the value. */
 export class OptionValueError extends Error {
   override readonly name = "OptionValueError";

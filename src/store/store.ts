@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
-import type { StoreFileSystem } from "./file/file-system.js";
 
 /**
  * One record to append. The store adds `event_id`, `timestamp` and `seq`
@@ -104,8 +103,6 @@ export interface StoreDeps {
   clock: Clock;
   /** The server log: stores say what opening found and what fails later. */
   logger: Logger;
-  /** File system of a store kept in files (fault tests inject through it). Default: the real one. */
-  fs?: StoreFileSystem;
   /** Told about commits and storage failures (metrics). */
   observer?: StoreObserver;
   /** Told, in words, what a long open is doing ("rebuilding the dedup window of ..."): a starting server says it to the calls it refuses. */

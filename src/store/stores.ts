@@ -1,26 +1,61 @@
-import { openFileStore, type FileStoreConfig } from "./file/open-file-store.js";
-import { openJetStreamStore, type JetStreamStoreConfig } from "./jetstream/open-jetstream-store.js";
-import type { StoreChoice } from "./store-choice.js";
+import type { OptionSources, OptionValues } from "../options/option-table.js";
+import { fileStoreKind } from "./file/store-kind.js";
+import { jetStreamStoreKind } from "./jetstream/store-kind.js";
+import type { StoreKind } from "./store-kind.js";
 import type { LogStore, StoreDeps } from "./store.js";
+
+/**
+ * The log stores, each declared in its own folder: adding a store is its
+ * folder (with a store-kind.ts) and one line here. The option table, `--help`,
+ * the URL errors and {@link openStore} all read this list.
+ */
+export const storeKinds = [fileStoreKind, jetStreamStoreKind] as const;
+
+type AnyKind = (typeof storeKinds)[number];
+type ChoiceOf<K> = K extends StoreKind<infer C, infer _O, infer _Cfg> ? C : never;
+type OptionsOf<K> = K extends StoreKind<infer _C, infer O, infer _Cfg> ? O : never;
+type ConfigOf<K> = K extends StoreKind<infer _C, infer _O, infer Cfg> ? Omit<Cfg, "store"> : never;
+type Intersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/** Which log store the server writes to, read from its URL (`--store`): one member per store kind. */
+export type StoreChoice = ChoiceOf<AnyKind>;
 
 /**
  * What any store may be opened with: the choice its URL names and every
  * store's own config (each store declares the members it reads; the
  * server's config has them all, so no store imports the server's config).
  */
-export type StoreConfig = FileStoreConfig & Omit<JetStreamStoreConfig, "store"> & { readonly store: StoreChoice };
+export type StoreConfig = Intersection<ConfigOf<AnyKind>> & { readonly store: StoreChoice };
 
-/** Opens one kind of store from its config (its `store` choice and the options it reads). */
-type StoreOpener<K extends StoreChoice["kind"]> = (config: StoreConfig & { store: Extract<StoreChoice, { kind: K }> }, deps: StoreDeps) => Promise<LogStore>;
+/** Every store's own option rows, in the list's order: the server's option table takes them after `--store`. */
+export type StoreOptions = Intersection<OptionsOf<AnyKind>>;
+export const storeOptions = Object.freeze(Object.assign({}, ...storeKinds.map((k) => k.options))) as StoreOptions;
 
-/** The stores, by the kind their URL names: adding a store is one line here (and its URL in store-choice.ts). */
-const openers: { [K in StoreChoice["kind"]]: StoreOpener<K> } = {
-  file: openFileStore,
-  nats: openJetStreamStore,
-};
+/** The store URL forms, one per store: the usage text and the errors name them. */
+export const STORE_URL_FORMS = storeKinds.map((k) => k.urlForm).join(" or ");
+
+/**
+ * Reads `--store` and the stores' options into the choice of the store the
+ * URL names, or a message naming what is wrong (config turns it into a
+ * ConfigError): an unknown URL, or an option of another store given (from
+ * its flag or environment) — an operator who gives one expects it to act.
+ */
+export function parseStoreChoice(url: string, values: OptionValues<StoreOptions>, sources: OptionSources<StoreOptions>): StoreChoice | { problem: string } {
+  const kind = storeKinds.find((k) => k.names(url));
+  if (kind === undefined) return { problem: `--store must be ${STORE_URL_FORMS}; got "${url}"` };
+  const foreign = storeKinds
+    .filter((k) => k !== kind)
+    .flatMap((k) => Object.entries(k.options).filter(([key]) => sources[key as keyof StoreOptions] !== "default").map(([, spec]) => ({ flag: `--${spec.flag}`, urlForm: k.urlForm })));
+  if (foreign.length > 0) {
+    const flags = foreign.map((f) => f.flag);
+    const list = flags.length === 1 ? flags[0] : `${flags.slice(0, -1).join(", ")} and ${flags[flags.length - 1]}`;
+    return { problem: `${list} ${flags.length === 1 ? "needs" : "need"} --store ${foreign[0].urlForm}` };
+  }
+  return (kind as StoreKind<StoreChoice, never, unknown>).choose(url, values as never);
+}
 
 /** Opens the store the config's URL names, ready to append (see {@link LogStore}). */
 export function openStore(config: StoreConfig, deps: StoreDeps): Promise<LogStore> {
-  const open = openers[config.store.kind] as StoreOpener<StoreChoice["kind"]>;
-  return open(config, deps);
+  const kind = storeKinds.find((k) => k.kind === config.store.kind)!;
+  return (kind as StoreKind<StoreChoice, never, StoreConfig>).open(config, deps);
 }

@@ -6,6 +6,8 @@ import { LearningLogService } from "../../gen/ts/pulse/learninglog/v1/learning_l
 import { resolveConfig, type ServerConfig } from "../../src/config.js";
 import { createClient, type Client } from "../../src/rpc/client.js";
 import { PulseServer, type ServerSeams } from "../../src/server.js";
+import type { StoreFileSystem } from "../../src/store/file/file-system.js";
+import { openFileStore } from "../../src/store/file/open-file-store.js";
 
 /** A temporary folder removed by {@link TempDir.remove}. */
 export interface TempDir {
@@ -51,4 +53,9 @@ export async function startServer(dir: string, flags: string[] = [], seams: Serv
       await server.shutdown();
     },
   };
+}
+
+/** Server seams that open the file store on `fs` (a faulty file system of test/helpers/faulty-fs.ts). */
+export function onFileSystem(fs: StoreFileSystem): ServerSeams {
+  return { openStore: (config, deps) => openFileStore(config, { ...deps, fs }) };
 }

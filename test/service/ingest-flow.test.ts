@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { status } from "@grpc/grpc-js";
 import { v4 as uuidv4 } from "uuid";
 import { faultyFs, gate } from "../helpers/faulty-fs.js";
-import { startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
+import { onFileSystem, startServer, tempDir, type TempDir, type TestServer } from "../helpers/server.js";
 
 const batch = (batchId: number, size: number, pad = "") => ({
   batchId: BigInt(batchId),
@@ -39,7 +39,7 @@ describe("IngestEvents flow control and shutdown", () => {
     const held = gate();
     let holding = true;
     const { fs, counters } = faultyFs({ beforeDatasync: () => (holding ? held.wait() : undefined) });
-    t = await startServer(dir.path, ["--queue-bytes-max", String(256 * 1024)], { fs });
+    t = await startServer(dir.path, ["--queue-bytes-max", String(256 * 1024)], onFileSystem(fs));
     const call = t.client.ingestEvents();
     const total = 400; // ~400 x 100 x 110 bytes = 4.4 MB, far over the 256 KiB queue
     let sent = 0;

@@ -4,7 +4,7 @@ import { Appender } from "./appender.js";
 import { lockTakeoverOf } from "./lock.js";
 import { LogFileChangedError } from "./log-file-check.js";
 import { InvariantError } from "./invariants.js";
-import { withPath } from "./file-system.js";
+import { withPath, type StoreFileSystem } from "./file-system.js";
 import type { StorageFailure, StoreDeps } from "../store.js";
 
 /** What the file store is opened with (the server's config has these members: the option table's rows for the log). */
@@ -25,12 +25,18 @@ export interface FileStoreConfig {
   readonly retentionAgeMs?: number;
 }
 
+/** The file store's own seam beside the deps every store takes. */
+export interface FileStoreSeams {
+  /** File system the store's files are written through (fault tests inject through it). Default: the real one. */
+  readonly fs?: StoreFileSystem;
+}
+
 /**
  * Opens the embedded JSONL store from its config: repairs a torn
  * tail, rebuilds the dedup window, and logs what opening found (a lock taken
  * over, a torn tail cut, damaged lines, a log of the original module).
  */
-export async function openFileStore(config: FileStoreConfig, deps: StoreDeps): Promise<Appender> {
+export async function openFileStore(config: FileStoreConfig, deps: StoreDeps & FileStoreSeams): Promise<Appender> {
   const { logger, observer } = deps;
   const { appender, recovery } = await Appender.open({
     observer: {

@@ -27,7 +27,7 @@ describe("--store and the nats options", () => {
       [["--store", "nats://h:1", "--nats-stream", "a.b"], /--nats-stream/],
       [["--store", "nats://h:1", "--nats-subject", "a.*"], /--nats-subject/],
       [["--store", "nats://h:1", "--nats-replicas", "7"], /--nats-replicas must be 1 to 5/],
-      [["--nats-replicas", "3"], /need --store nats/],
+      [["--nats-replicas", "3"], /^--nats-replicas needs --store nats:\/\/HOST:PORT/],
     ];
     for (const [flags, message] of cases) assert.throws(() => resolve(flags), (err: unknown) => err instanceof ConfigError && message.test(err.message), flags.join(" "));
   });
