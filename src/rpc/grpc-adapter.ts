@@ -283,7 +283,7 @@ const CALL_CANCELLED = new ServiceError(grpc.status.CANCELLED, "cancelled by the
 
 /** What answering a call needs besides the call itself: built per call, shared by its answer and its end. */
 interface Answering {
-  readonly ctx: CallContext;
+  readonly ctx: LazyCallContext;
   /** Removes the cancellation listener: call before answering (see {@link contextOf}). */
   readonly release: () => void;
   readonly path: string;
@@ -293,17 +293,59 @@ interface Answering {
 }
 
 /**
- * The handler's view of a call, and `release` to call once the handler has
- * answered: grpc-js emits "cancelled" after every call ends, even a
- * successful one, so the listener must go before the answer is sent.
+ * The handler's view of a call. Its signal and peer are made when first
+ * asked for: most unary handlers ask for neither, and an AbortController with
+ * its listener, or the peer's string, per call is a visible share of a lone
+ * event's cost. `release` is called once the handler has answered: grpc-js
+ * emits "cancelled" after every call ends, even a successful one, so the
+ * listener (if any) must go before the answer is sent.
  */
-function contextOf(call: AnyCall, path: string): { ctx: CallContext; release: () => void } {
-  const abort = new AbortController();
-  const cancel = () => abort.abort(CALL_CANCELLED);
-  const emitter = call as grpc.ServerUnaryCall<unknown, unknown>;
-  if (call.cancelled) cancel();
-  else emitter.once("cancelled", cancel);
-  return { ctx: { signal: abort.signal, metadata: call.metadata, peer: call.getPeer(), path }, release: () => emitter.removeListener("cancelled", cancel) };
+class LazyCallContext implements CallContext {
+  private abort: AbortController | undefined;
+  private cancel: (() => void) | undefined;
+  private released = false;
+  private peerName: string | undefined;
+  readonly metadata: grpc.Metadata;
+
+  constructor(
+    private readonly call: AnyCall,
+    readonly path: string,
+  ) {
+    this.metadata = call.metadata;
+  }
+
+  get signal(): AbortSignal {
+    if (this.abort === undefined) {
+      const abort = (this.abort = new AbortController());
+      if (this.call.cancelled) abort.abort(CALL_CANCELLED);
+      else if (!this.released) {
+        this.cancel = () => abort.abort(CALL_CANCELLED);
+        (this.call as grpc.ServerUnaryCall<unknown, unknown>).once("cancelled", this.cancel);
+      }
+    }
+    return this.abort.signal;
+  }
+
+  get peer(): string {
+    return (this.peerName ??= this.call.getPeer());
+  }
+
+  /** Whether the client went away (cancelled, or its deadline passed), whether or not the signal was asked for. */
+  get cancelled(): boolean {
+    return this.abort?.signal.aborted ?? this.call.cancelled;
+  }
+
+  /** The call is answered: "cancelled" from now on is grpc-js's end of every call, not the client's. */
+  release(): void {
+    this.released = true;
+    if (this.cancel !== undefined) (this.call as grpc.ServerUnaryCall<unknown, unknown>).removeListener("cancelled", this.cancel);
+    this.cancel = undefined;
+  }
+}
+
+function contextOf(call: AnyCall, path: string): { ctx: LazyCallContext; release: () => void } {
+  const ctx = new LazyCallContext(call, path);
+  return { ctx, release: () => ctx.release() };
 }
 
 /** Starts answering a call: its context, and its probe when `start` observes the method. */
@@ -350,7 +392,7 @@ function requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.Ser
           if (r.done) return r;
           const request = take(r.value);
           probe?.received(request);
-          return Promise.resolve(decoded(request)).then((value) => ({ done: false, value }));
+          return request instanceof Undecodable ? (decoded(request) as Promise<never>) : { done: false, value: request };
         },
         (err: unknown) => {
           // grpc-js destroys the request stream when the client cancels or its connection
@@ -368,7 +410,7 @@ function requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.Ser
 async function writeAll(call: ResponseStream, a: Answering, source: AsyncIterable<unknown>, schema: DescMessage): Promise<void> {
   const { ctx, probe } = a;
   for await (const message of source) {
-    if (ctx.signal.aborted) return;
+    if (ctx.cancelled) return;
     // Respect the client's flow control: wait for 'drain' instead of buffering.
     const flowing = call.write(encodeResponse(schema, message));
     probe?.sent(message);
@@ -388,8 +430,9 @@ function failed(a: Answering, err: unknown): Partial<grpc.StatusObject> {
 
 /** Tells the probe of a call that the handler finished: OK, unless the client had gone away first. */
 function succeeded(a: Answering): void {
-  if (a.ctx.signal.aborted) a.probe?.ended(grpc.status.CANCELLED, CALL_CANCELLED);
-  else a.probe?.ended(grpc.status.OK);
+  if (a.probe === undefined) return;
+  if (a.ctx.cancelled) a.probe.ended(grpc.status.CANCELLED, CALL_CANCELLED);
+  else a.probe.ended(grpc.status.OK);
 }
 
 /** The fulfilment and rejection handlers that answer a unary-response call, after releasing its context. */
@@ -471,11 +514,15 @@ export function adaptImplementation<S extends GenServiceMethods>(
         handlers[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
           const a = answering(call, path, sink, start);
           a.probe?.received(call.request);
-          Promise.resolve()
-            .then(() => decoded(call.request))
-            .then((request) => fn(request, a.ctx))
-            .then(...answerOnce(a, callback, output))
-            .catch(lastResort(a));
+          // The handler is called at once (no promise turn before it); a synchronous throw answers as a rejection would.
+          let answer: Promise<unknown>;
+          try {
+            const request = call.request;
+            answer = request instanceof Undecodable ? (decoded(request) as Promise<never>) : fn(request, a.ctx);
+          } catch (err) {
+            answer = Promise.reject(err);
+          }
+          answer.then(...answerOnce(a, callback, output)).catch(lastResort(a));
         }) as grpc.handleUnaryCall<unknown, unknown>;
         break;
       }
