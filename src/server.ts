@@ -28,7 +28,6 @@ import { createTrustService } from "./service/trust-service.js";
 import { createOtlpLogsService } from "./service/otlp-logs-service.js";
 import type { LogStore, StoreDeps } from "./store/store.js";
 import { openStore } from "./store/stores.js";
-import type { StoreFileSystem } from "./store/file/file-system.js";
 import type { TrustTrackerClient } from "./trust/client.js";
 import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
 
@@ -36,13 +35,11 @@ import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
 export interface ServerSeams {
   /** Server log. Default: pino at the config's level. */
   logger?: Logger;
-  /** File system of the store. Default: the real one. */
-  fs?: StoreFileSystem;
   /** Clock for timestamps. Default: the system clock. */
   clock?: Clock;
   /** How long a start waits for its gRPC port to be free, in ms. Default 3,000. */
   addressWaitMs?: number;
-  /** Opens the store. Default: the one the config's URL names (stores.ts); tests hold it to see the server while it starts. */
+  /** Opens the store. Default: the one the config's URL names (stores.ts); tests hold it to see the server while it starts, or open the file store on a faulty file system. */
   openStore?: (config: ServerConfig, deps: StoreDeps) => Promise<LogStore>;
 }
 
@@ -223,7 +220,7 @@ export class PulseServer {
     let appender: LogStore;
     try {
       const open = seams.openStore ?? openStore;
-      appender = observability.observeStore(await open(config, { clock, logger, fs: seams.fs, observer: storeObserver, onOpening: (doing) => gate.starting(doing) }));
+      appender = observability.observeStore(await open(config, { clock, logger, observer: storeObserver, onOpening: (doing) => gate.starting(doing) }));
     } catch (err) {
       // Nothing else is open yet: stop listening (the port is free again) and fail as the open did.
       grpcServer.forceShutdown();
