@@ -14,8 +14,10 @@ export interface BenchOptions {
   durationS: number;
   /** Seconds of warm-up before each measurement, not counted. Default 1. */
   warmupS: number;
-  /** Runs of each key scenario (seed mix and weight changes from TypeScript, Redis) for min / median / max. Default 3 (flag --repeats). */
+  /** Runs of each key scenario (one per payload shape, from TypeScript; Redis) for min / median / max. Default 3 (flag --repeats). */
   repeats: number;
+  /** Seconds each key scenario's server is driven, unmeasured, before its first run (JIT, heap growth). Default 4, or 2 with --quick (flag --key-warmup-s). */
+  keyWarmupS: number;
   /** Events of the long run (seed mix). Default 10,000,000, or 1,000,000 with --quick (flag --long-events). */
   longEvents: number;
   /** Time limit of the long run, in seconds. Default 360, or 30 with --quick (flag --long-max-s). */
@@ -64,9 +66,12 @@ Markdown report and (full runs) writes it to bench/RESULTS.md.
                       on a quiet machine; writes no RESULTS.md
   --scenario NAME     run only this part (repeatable, or NAME,NAME); writes no RESULTS.md.
                       Names: ${[...scenarioIds, ...EXTRA_PARTS].join(", ")}
-  --repeats N         runs of each key scenario (min / median / max) [default 3]
+  --repeats N         runs of each key scenario (one per payload shape, on a warmed
+                      server of its own) and of Redis (min / median / max) [default 3]
   --duration-s N      seconds measured per scenario and server [default 5]
   --warmup-s N        seconds of warm-up before each measurement [default 1]
+  --key-warmup-s N    seconds each key scenario's server is warmed, unmeasured,
+                      before its first run (it is kept for all its runs) [default 4]
   --long-events N     seed-mix events of the long run         [default 10000000]
   --long-max-s N      time limit of the long run, in seconds  [default 360]
   --replay-records N  records written and replayed            [default 1000000]
@@ -106,6 +111,7 @@ export function parseBenchOptions(argv: readonly string[], scenarioIds: readonly
       repeats: { type: "string" },
       "duration-s": { type: "string" },
       "warmup-s": { type: "string" },
+      "key-warmup-s": { type: "string" },
       "long-events": { type: "string" },
       "long-max-s": { type: "string" },
       "replay-records": { type: "string" },
@@ -139,6 +145,7 @@ export function parseBenchOptions(argv: readonly string[], scenarioIds: readonly
     durationS: positive("duration-s", v["duration-s"], quick ? 2 : 5),
     warmupS: positive("warmup-s", v["warmup-s"], 1),
     repeats: Math.round(positive("repeats", v.repeats, 3)),
+    keyWarmupS: positive("key-warmup-s", v["key-warmup-s"], quick ? 2 : 4),
     longEvents: Math.round(positive("long-events", v["long-events"], quick ? 1_000_000 : 10_000_000)),
     longMaxS: positive("long-max-s", v["long-max-s"], quick ? 30 : 360),
     replayRecords: Math.round(positive("replay-records", v["replay-records"], quick ? 200_000 : 1_000_000)),

@@ -4,12 +4,15 @@ import type { MachineDescription } from "./machine.js";
 import { profileMarkdown, type ProfileSummary } from "./profile-summary.js";
 import type { RedisRun } from "./redis-peer.js";
 import type { ReplayResult } from "./replay-bench.js";
+import { THREAD_GROUP_LABEL, THREAD_GROUPS, type ThreadGroup } from "./threads.js";
 import {
+  GC_SHARE_MAX,
+  MAIN_US_PER_EVENT_MAX,
   PAYLOAD_LABEL,
   rateOf,
+  REDIS_RATIO_MAX,
   spread,
   STREAM_IN_FLIGHT,
-  US_PER_EVENT_MAX,
   usOf,
   median,
   type Measured,
@@ -81,6 +84,8 @@ export interface BenchReport {
   warmupS: number;
   durationS: number;
   repeats: number;
+  /** Seconds each key scenario's server was warmed before its first run. */
+  keyWarmupS?: number;
   scenarios: ScenarioOutcome[];
   redis?: RedisOutcome;
   stringify: StringifyOutcome[];
@@ -126,9 +131,11 @@ function cpuTable(report: BenchReport): string[] {
   for (const o of report.scenarios.filter((x) => x.scenario.payload !== undefined)) {
     const p = o.byServer.pulse ?? [];
     const payload = o.scenario.payload!;
-    const cpuVerdict = usOf(p) <= US_PER_EVENT_MAX[payload];
+    const max = REDIS_RATIO_MAX[payload];
+    const x = usOf(p) / redisUs;
+    const met = max === undefined || !Number.isFinite(x) ? "" : x <= max ? "yes" : "**no**";
     lines.push(
-      `| ${PAYLOAD_LABEL[payload]} | ${o.scenario.client} (${o.scenario.id}) | ${triple(serverUs(p), us)} | ${cores(median(p.map((m) => m.serverCpu?.cores ?? Number.NaN)))} | ${ratio(usOf(p), redisUs, "x")} | ${ratio(usOf(p), stringifyUs(payload), "x")} | ${us(usOf(o.byServer.noop))} | ${triple(serverRates(p), n0)} | ${n0(o.avgLineBytes)} | ${loads(p.map((m) => m.loadAverage))} | <= ${US_PER_EVENT_MAX[payload]} us | ${Number.isFinite(usOf(p)) ? (cpuVerdict ? "yes" : "**no**") : ""} |`,
+      `| ${PAYLOAD_LABEL[payload]} | ${o.scenario.client} (${o.scenario.id}) | ${triple(serverUs(p), us)} | ${cores(median(p.map((m) => m.serverCpu?.cores ?? Number.NaN)))} | ${ratio(usOf(p), redisUs, "x")} | ${ratio(usOf(p), stringifyUs(payload), "x")} | ${us(usOf(o.byServer.noop))} | ${triple(serverRates(p), n0)} | ${n0(o.avgLineBytes)} | ${loads(p.map((m) => m.loadAverage))} | ${max === undefined ? "-" : `<= ${max.toFixed(1)}x Redis`} | ${met} |`,
     );
   }
   const r = report.redis;
@@ -145,6 +152,83 @@ function cpuTable(report: BenchReport): string[] {
   return lines;
 }
 
+/** Microseconds per event one thread group took in run `m` (its cores / events per second). */
+const groupUs = (m: Measured, group: ThreadGroup) => {
+  const c = m.threadCores?.[group];
+  const eps = m.result?.eventsPerSecond;
+  return c === undefined || eps === undefined || !(eps > 0) ? Number.NaN : (c / eps) * 1e6;
+};
+/** GC's share of the server's CPU in run `m`: the main thread's GC pauses plus the V8 platform threads (GC helpers), over the process's CPU. */
+const gcShare = (m: Measured) => {
+  const all = m.serverCpu?.cores;
+  if (all === undefined || !(all > 0) || m.gcPauseCores === undefined) return Number.NaN;
+  return (m.gcPauseCores + (m.threadCores?.v8 ?? 0)) / all;
+};
+const pauseShare = (m: Measured) => (m.gcPauseCores === undefined || !(m.serverCpu?.cores ?? 0) ? Number.NaN : m.gcPauseCores / m.serverCpu!.cores);
+const pct = (n: number) => (Number.isFinite(n) ? `${(100 * n).toFixed(0)} %` : "n/a");
+
+/**
+ * The lead table: each payload shape of the key scenarios on its warmed
+ * server, whole-process and main-thread CPU per event, each thread group's,
+ * the GC share and the same-run ratio to Redis (medians of the repeats).
+ */
+export function payloadsAndThreads(report: BenchReport): string[] {
+  const keyRows = report.scenarios.filter((o) => o.scenario.key && o.scenario.payload !== undefined && (o.byServer.pulse ?? []).some((m) => m.result));
+  if (keyRows.length === 0) return [];
+  const redisUs = median(report.redis?.runs.map((r) => r.usPerEvent) ?? []);
+  const seedUs = usOf(keyRows.find((o) => o.scenario.payload === "seed")?.byServer.pulse);
+  const lines = [
+    "## Payloads and threads",
+    "",
+    `Each payload shape on a real server of its own (bench/server-probe.mjs preloaded: it names the threads and sums the main thread's GC pauses), warmed ${report.keyWarmupS ?? "?"} s unmeasured, then ${report.repeats} runs of ${report.warmupS} s + ${report.durationS} s measured in rotated rounds with Redis, IngestEvents batches of 1,000 from TypeScript, ${STREAM_IN_FLIGHT} in flight. CPU per event from /proc: the process (utime + stime, all threads), and each thread from /proc/<pid>/task/<tid>/stat grouped by name: ${THREAD_GROUPS.map((g) => THREAD_GROUP_LABEL[g]).join(", ")}. GC share = (main-thread GC pauses + V8 platform threads' CPU) / process CPU: the pauses are the probe's "gc" performance entries (wall time) times the share of its runnable time the main thread had a CPU (/proc/<pid>/task/<pid>/schedstat), since on a loaded machine a pause also waits for one; the platform threads also compile, little on a warm server. The main thread caps one process on any number of cores at 1 / (its CPU per event). Targets (DESIGN.md): seed mix <= ${REDIS_RATIO_MAX.seed}x Redis, weight changes <= ${REDIS_RATIO_MAX.weight}x Redis, main thread <= ${MAIN_US_PER_EVENT_MAX} us per seed-mix event, GC < ${100 * GC_SHARE_MAX} % of the CPU.`,
+    "",
+    `| payload | server CPU us/event (min / **median** / max) | vs Redis XADD | vs seed mix | main thread us/event (min / **median** / max) | ${THREAD_GROUPS.filter((g) => g !== "main").map((g) => `${THREAD_GROUP_LABEL[g]} us/event`).join(" | ")} | GC share of CPU (min / **median** / max) | of it main-thread pauses | one-process ceiling from the main thread, events/s | events/s (median) | avg line bytes | load avg at each run | targets met? |`,
+    `|---|---:|---:|---:|---:|${THREAD_GROUPS.filter((g) => g !== "main").map(() => "---:").join("|")}|---:|---:|---:|---:|---:|---|---|`,
+  ];
+  for (const o of keyRows) {
+    const p = (o.byServer.pulse ?? []).filter((m) => m.result);
+    const payload = o.scenario.payload!;
+    const mainUs = median(p.map((m) => groupUs(m, "main")));
+    const gc = median(p.map(gcShare));
+    const verdicts: string[] = [];
+    const max = REDIS_RATIO_MAX[payload];
+    if (max !== undefined && Number.isFinite(usOf(p) / redisUs)) verdicts.push(usOf(p) / redisUs <= max ? `<= ${max}x Redis: yes` : `<= ${max}x Redis: **no**`);
+    if (payload === "seed") {
+      if (Number.isFinite(mainUs)) verdicts.push(mainUs <= MAIN_US_PER_EVENT_MAX ? "main thread: yes" : "main thread: **no**");
+      if (Number.isFinite(gc)) verdicts.push(gc < GC_SHARE_MAX ? "GC: yes" : "GC: **no**");
+    }
+    lines.push(
+      `| ${PAYLOAD_LABEL[payload]} | ${triple(serverUs(p), us)} | ${ratio(usOf(p), redisUs, "x")} | ${ratio(usOf(p), seedUs, "x")} | ${triple(p.map((m) => groupUs(m, "main")), us)} | ${THREAD_GROUPS.filter((g) => g !== "main").map((g) => us(median(p.map((m) => groupUs(m, g))))).join(" | ")} | ${triple(p.map(gcShare), pct)} | ${pct(median(p.map(pauseShare)))} | ${n0(1e6 / mainUs)} | ${n0(rateOf(p))} | ${n0(o.avgLineBytes)} | ${loads(p.map((m) => m.loadAverage))} | ${verdicts.join("; ") || "-"} |`,
+    );
+  }
+  const r = report.redis;
+  if (r !== undefined && r.runs.length > 0) {
+    lines.push(
+      `| Redis ${r.version ?? ""} XADD of one ${r.fieldBytes}-byte field, \`appendfsync always\` (redis-benchmark -c 16 -P 1000) | ${triple(r.runs.map((x) => x.usPerEvent), us)} | 1.0x | ${ratio(redisUs, seedUs, "x")} | | ${THREAD_GROUPS.filter((g) => g !== "main").map(() => "").join(" | ")} | | | | ${n0(median(r.runs.map((x) => x.eventsPerSecond)))} | ${r.fieldBytes} (field) | ${loads(r.runs.map((x) => x.loadAverage))} | peer |`,
+    );
+  }
+  return [...lines, ""];
+}
+
+/** DESIGN.md's CPU targets the key scenarios missed: CPU per event against Redis's, main-thread CPU and GC share on the seed mix. */
+function cpuTargetsMissed(report: BenchReport): string[] {
+  const redisUs = median(report.redis?.runs.map((r) => r.usPerEvent) ?? []);
+  const out: string[] = [];
+  for (const o of report.scenarios.filter((x) => x.scenario.key && x.scenario.payload !== undefined)) {
+    const p = (o.byServer.pulse ?? []).filter((m) => m.result);
+    const payload = o.scenario.payload!;
+    const max = REDIS_RATIO_MAX[payload];
+    const x = usOf(p) / redisUs;
+    if (max !== undefined && Number.isFinite(x) && x > max) out.push(`${PAYLOAD_LABEL[payload]}: server CPU per event <= ${max}x Redis's; measured ${us(usOf(p))} us, ${x.toFixed(2)}x`);
+    if (payload !== "seed") continue;
+    const mainUs = median(p.map((m) => groupUs(m, "main")));
+    if (mainUs > MAIN_US_PER_EVENT_MAX) out.push(`seed mix: main-thread CPU per event <= ${MAIN_US_PER_EVENT_MAX} us; measured ${us(mainUs)} us`);
+    const gc = median(p.map(gcShare));
+    if (gc >= GC_SHARE_MAX) out.push(`seed mix: GC < ${100 * GC_SHARE_MAX} % of the server's CPU; measured ${pct(gc)}`);
+  }
+  return out;
+}
+
 /** The report as Markdown (the generated part of RESULTS.md). */
 export function reportMarkdown(report: BenchReport): string {
   const m = report.machine;
@@ -156,9 +240,10 @@ export function reportMarkdown(report: BenchReport): string {
     `- Command: \`${report.command}\``,
     `- Date: ${report.date}`,
     `- Machine: ${m.cores} cores (\`nproc\`), ${m.cpuModel}, ${m.memoryGb} GiB RAM, ${m.kernel}, Node ${m.node}${m.python ? `; ${m.python}` : ""}; 1-minute load average at the start: ${m.loadAverage} (and at the start of each run, in the tables: other work shares this machine)`,
-    `- Client and servers on the same machine, each server in its own process: **pulse** (the real server as \`npm start\` runs it: dist/src/main.js), **naive** (bench/servers/naive-server.ts: open, append, fsync, close per event, like the original module), **no-op** (bench/servers/noop-server.ts: answers at once, writes nothing: the grpc-js ceiling) and **Redis** (Debian's redis-server with every write fsynced, fed by redis-benchmark). Per scenario and server: ${report.warmupS} s warm-up, then ${report.durationS} s measured; the key scenarios (seed mix and weight changes from TypeScript, Redis) ran ${report.repeats} times on a fresh server each, the baselines once. Events/s count durable acknowledgements.`,
+    `- Client and servers on the same machine, each server in its own process: **pulse** (the real server as \`npm start\` runs it: dist/src/main.js), **naive** (bench/servers/naive-server.ts: open, append, fsync, close per event, like the original module), **no-op** (bench/servers/noop-server.ts: answers at once, writes nothing: the grpc-js ceiling) and **Redis** (Debian's redis-server with every write fsynced, fed by redis-benchmark). Per scenario and server: ${report.warmupS} s warm-up, then ${report.durationS} s measured; the key scenarios (one per payload shape, from TypeScript) ran ${report.repeats} times each on a server of their own, warmed ${report.keyWarmupS ?? "?"} s first and kept through the rounds, Redis ${report.repeats} times, the baselines once on a fresh server each. Events/s count durable acknowledgements.`,
     "- **Server CPU per durable event** = (utime + stime of the server process, all threads, from /proc/<pid>/stat, over the measured part) / (events acknowledged in it); read as server cores used / events per second. It moves much less than events/s with the machine's load (not nothing: caches and cores are shared), so it leads; compare figures of the same run, and mind the load averages. The no-op server's figure is the floor of grpc-js and protobuf-es on the same batches (it decodes every request whole and writes nothing).",
     "",
+    ...payloadsAndThreads(report),
     "## Server CPU per durable event",
     "",
     ...cpuTable(report),
@@ -262,6 +347,7 @@ export function reportMarkdown(report: BenchReport): string {
     lines.push("", `## CPU profile of the real server: ${p.label}`, "", profileMarkdown(p.summary));
   }
   const missed = [
+    ...cpuTargetsMissed(report),
     ...report.scenarios.filter((o) => o.verdict && !o.verdict.met).map((o) => `${o.scenario.label} (${o.scenario.client}): ${o.scenario.target!.text}; measured ${o.verdict!.detail}`),
     ...(long?.verdict && !long.verdict.met ? [`long run: ${long.target}; measured ${long.verdict.detail}`] : []),
     ...(replay?.result?.passes.filter((p) => p.deliveredPerS < REPLAY_TARGET_PER_S).map((p) => `replay (${p.label}): >= ${n0(REPLAY_TARGET_PER_S)} records/s; measured ${n0(p.deliveredPerS)}/s`) ?? []),

@@ -39,6 +39,7 @@ import {
 } from "./report.js";
 import { RssSampler } from "./rss.js";
 import { mainScenarios, PACED_FROM, pacedScenario, rateOf, type Measured, type Payload, type Scenario, type ServerName } from "./scenarios.js";
+import { SERVER_PROBE_FLAGS, ServerWindow } from "./server-window.js";
 import { PULSE_SERVER_SCRIPT, repoRoot, ServerProcess } from "./servers/spawn.js";
 import { sampleLog, stringifyMicros, type LogSample } from "./stringify-baseline.js";
 
@@ -102,7 +103,8 @@ async function main(): Promise<void> {
   const scenarios = mainScenarios({ python }).filter((s) => wants(s.id) || implied.has(s.id));
 
   const work = await mkdtemp(join(tmpdir(), "pulse-bench-"));
-  const servers = new Map<ServerName, ServerProcess>();
+  // Baselines by name; the key scenarios' warmed real servers as "pulse-<scenario id>".
+  const servers = new Map<string, ServerProcess>();
   const redisChildren = new Set<ChildProcess>();
   const cleanup = async () => {
     await Promise.all([...servers.values()].map((s) => s.stop().catch(() => undefined)));
@@ -194,37 +196,85 @@ async function main(): Promise<void> {
         }
       }
     };
-    for (const scenario of scenarios) await runOn(scenario, scenario.servers);
+    // The key scenarios' real-server runs come in the rounds below, on warmed servers; here only their baselines.
+    for (const scenario of scenarios) await runOn(scenario, scenario.key ? scenario.servers.filter((n) => n !== "pulse") : scenario.servers);
 
-    // --- Latency at half load: paced at half of the real server's median maximum just measured. ---
-    for (const id of pacedIds) {
-      const max = rateOf(outcomes.get(PACED_FROM[id])?.byServer.pulse);
-      const batchEvents = Number(id.split("-")[1]);
-      if (max > 0) await runOn(pacedScenario(batchEvents, max / 2), ["pulse"]);
-      else notes.push(`${id} left out: no maximum rate from ${PACED_FROM[id]}.`);
-    }
-
-    // --- Repeats of the key scenarios, with the Redis peer, in rounds (so slow drifts of the machine's load touch all alike). ---
+    // --- The key scenarios, with the Redis peer, in rounds (so slow drifts of the machine's load touch all alike). ---
+    // Each key scenario has a real server of its own, started with the probe
+    // (thread names, GC pauses), warmed with its payload unmeasured, and kept
+    // through the rounds: JIT and heap growth are behind every measured run.
     const keys = scenarios.filter((s) => s.key);
     let redis: RedisOutcome | undefined;
     if (wants("redis") && !options.skipRedis) {
       const tools = await findRedis();
-      const seed = samples.get("seed");
-      redis = {
-        fieldBytes: Math.round(seed?.avgLineBytes ?? SEED_LINE_BYTES_DEFAULT),
-        fieldFrom: seed ? "the seed mix's average log line in this run" : "the seed mix's average log line measured before; no seed-mix run in this one",
-        runs: [],
-        errors: [],
-      };
+      redis = { fieldBytes: SEED_LINE_BYTES_DEFAULT, fieldFrom: "", runs: [], errors: [] };
       if ("missing" in tools) {
         redis.skipped = tools.missing;
         notes.push(`Redis row left out: ${tools.missing}.`);
         progress(notes.at(-1)!);
       } else redis.version = tools.version;
     }
+    const warmed = new Map<string, { server: ServerProcess | string; logPath: string }>();
+    const warm = async (scenario: Scenario) => {
+      const logPath = join(work, `key-${scenario.id}`, "pulse_learning_log.jsonl");
+      try {
+        const server = await startPulse(logPath, [...SERVER_PROBE_FLAGS]);
+        servers.set(`pulse-${scenario.id}`, server);
+        progress(`${scenario.id}: warming a server for ${options.keyWarmupS} s`);
+        await scenario.run(server.address, { warmupS: 0, measureS: options.keyWarmupS });
+        warmed.set(scenario.id, { server, logPath });
+      } catch (err) {
+        warmed.set(scenario.id, { server: `server did not start or warm up: ${firstLine(err)}`, logPath });
+        progress(`${scenario.id}: ${firstLine(err)}`);
+      }
+    };
+    const measureKey = async (scenario: Scenario) => {
+      let outcome = outcomes.get(scenario.id);
+      if (outcome === undefined) outcomes.set(scenario.id, (outcome = { scenario, byServer: {} }));
+      const loadAverage = loadAverage1m();
+      const entry = warmed.get(scenario.id)!;
+      let m: Measured;
+      if (typeof entry.server === "string" || !entry.server.running) {
+        m = { error: typeof entry.server === "string" ? entry.server : "server exited", peakRssBytes: Number.NaN, usPerEvent: Number.NaN, loadAverage };
+      } else {
+        const server = entry.server;
+        const sampler = new RssSampler(server.pid, 200);
+        const window = new ServerWindow(server, { probe: true });
+        try {
+          const result = await scenario.run(server.address, { ...timing, marks: window });
+          const w = await window.result();
+          const usPerEvent = microsPerEvent(w.server, result.eventsPerSecond);
+          m = { result, peakRssBytes: sampler.stop().peakBytes, serverCpu: w.server, clientCpu: w.client, usPerEvent, loadAverage, threadCores: w.threadCores, gcPauseCores: w.gcPauseCores };
+          const mainUs = microsPerEvent(w.threadCores && { cpuS: 0, wallS: 1, cores: w.threadCores.main }, result.eventsPerSecond);
+          progress(
+            `${scenario.id} (${scenario.client}) on a warm pulse: ${fmt(result.eventsPerSecond)} events/s, ${usPerEvent.toFixed(2)} us CPU/event, main thread ${mainUs.toFixed(2)} us, ` +
+              `GC pauses ${w.gcPauseCores !== undefined && w.server ? ((100 * w.gcPauseCores) / w.server.cores).toFixed(0) : "?"} % of CPU, load ${loadAverage}`,
+          );
+        } catch (err) {
+          m = { error: firstLine(err), peakRssBytes: sampler.stop().peakBytes, usPerEvent: Number.NaN, loadAverage };
+          progress(`${scenario.id} (${scenario.client}) on a warm pulse: FAILED: ${m.error}`);
+        }
+        if (m.result && scenario.payload !== undefined && outcome.avgLineBytes === undefined) {
+          const sample = await sampleLog(entry.logPath).catch(() => undefined);
+          if (sample !== undefined) {
+            outcome.avgLineBytes = sample.avgLineBytes;
+            if (!samples.has(scenario.payload)) samples.set(scenario.payload, sample);
+          }
+        }
+      }
+      (outcome.byServer.pulse ??= []).push(m);
+    };
+    for (const s of keys) await warm(s);
     for (let round = 1; round <= options.repeats; round++) {
-      if (round > 1) for (const s of keys) await runOn(s, ["pulse"]);
+      // Rotated, so that no scenario always runs first.
+      for (let k = 0; k < keys.length; k++) await measureKey(keys[(k + round - 1) % keys.length]);
       if (redis?.version !== undefined) {
+        // The field: the seed mix's average log line, once a seed-mix run measured it.
+        const seed = samples.get("seed");
+        if (redis.runs.length === 0) {
+          redis.fieldBytes = Math.round(seed?.avgLineBytes ?? SEED_LINE_BYTES_DEFAULT);
+          redis.fieldFrom = seed ? "the seed mix's average log line in this run" : "the seed mix's average log line measured before; no seed-mix run in this one";
+        }
         try {
           const tools = await findRedis();
           if ("missing" in tools) throw new Error(tools.missing);
@@ -238,6 +288,20 @@ async function main(): Promise<void> {
           redisChildren.clear();
         }
       }
+    }
+    for (const s of keys) {
+      const entry = warmed.get(s.id);
+      if (entry !== undefined && typeof entry.server !== "string") await entry.server.stop();
+      servers.delete(`pulse-${s.id}`);
+      await rm(join(work, `key-${s.id}`), { recursive: true, force: true });
+    }
+
+    // --- Latency at half load: paced at half of the real server's median maximum just measured. ---
+    for (const id of pacedIds) {
+      const max = rateOf(outcomes.get(PACED_FROM[id])?.byServer.pulse);
+      const batchEvents = Number(id.split("-")[1]);
+      if (max > 0) await runOn(pacedScenario(batchEvents, max / 2), ["pulse"]);
+      else notes.push(`${id} left out: no maximum rate from ${PACED_FROM[id]}.`);
     }
     for (const o of outcomes.values()) if (o.scenario.target && o.byServer.pulse?.some((m) => m.result)) o.verdict = o.scenario.target.judge(o.byServer);
 
@@ -353,6 +417,7 @@ async function main(): Promise<void> {
       warmupS: timing.warmupS,
       durationS: timing.measureS,
       repeats: options.repeats,
+      keyWarmupS: options.keyWarmupS,
       scenarios: [...outcomes.values()],
       redis,
       stringify,

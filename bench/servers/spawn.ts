@@ -31,6 +31,7 @@ export interface ServerSpec {
 export class ServerProcess {
   private stderrTail = "";
   private exited: Promise<void>;
+  private readonly stderrListeners = new Set<(line: string) => void>();
 
   private constructor(
     readonly name: string,
@@ -41,6 +42,20 @@ export class ServerProcess {
     readonly startupMs: number,
   ) {
     this.exited = once(child, "exit").then(() => undefined);
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      for (const listener of this.stderrListeners) listener(line);
+    });
+  }
+
+  /** Calls `listener` with every line the server writes on stderr from now on; returns what stops it. */
+  onStderrLine(listener: (line: string) => void): () => void {
+    this.stderrListeners.add(listener);
+    return () => this.stderrListeners.delete(listener);
+  }
+
+  /** Sends the server a signal (e.g. SIGUSR2 to a server running bench/server-probe.mjs). */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
   }
 
   /** The server's process id. */
@@ -51,7 +66,7 @@ export class ServerProcess {
   /** Starts the process and resolves once it listens. */
   static async start(spec: ServerSpec): Promise<ServerProcess> {
     const spawnedAt = performance.now();
-        const loader = spec.script.endsWith(".ts") ? ["--import", "tsx"] : [];
+    const loader = spec.script.endsWith(".ts") ? ["--import", "tsx"] : [];
     const child = spawn(process.execPath, [...(spec.nodeFlags ?? []), ...loader, spec.script, ...spec.args], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"],
