@@ -256,13 +256,13 @@ export class PulseServer {
           rejected: outcomes?.rejected?.bind(outcomes),
           redacted: outcomes?.redacted?.bind(outcomes),
           written: (entries, results) => runIndex.noteWritten(entries, results),
+        },
+      );
       if (config.ingestWorkers > 0) {
         const pool = new IngestPool({ workers: config.ingestWorkers, config: { limits: config.limits, pii: config.pii }, logger });
         ingestPool = pool;
         opened.push(() => pool.close());
       }
-        },
-      );
       if (metrics !== undefined && config.metricsAddress !== undefined) {
         metricsServer = await MetricsServer.start(config.metricsAddress, metrics);
         logger.info({ address: config.metricsAddress, port: metricsServer.port }, "metrics at /metrics");

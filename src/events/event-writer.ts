@@ -370,6 +370,22 @@ export class EventWriter {
     }
   }
 
+  /**
+   * Writes a batch an ingest worker prepared: {@link writeBatch} ran there on
+   * the request's bytes, its store only catching `entries`. Tells the
+   * observer what was refused and redacted there, then appends as writeBatch does.
+   */
+  appendPrepared(batch: Omit<BatchOutcome, "results"> & { entries: AppendEntry[] }, notes: PreparedElsewhereNotes, wait?: boolean): Promise<BatchOutcome> {
+    this.tellPrepared(notes);
+    return this.appendBatch({ ...batch, keepIds: false }, wait);
+  }
+
+  /** Tells the observer what preparing a batch elsewhere refused and redacted. */
+  tellPrepared(notes: PreparedElsewhereNotes): void {
+    for (let i = 0; i < notes.rejected.length; i += 2) this.observer?.rejected?.(notes.rejected[i], notes.rejected[i + 1]);
+    for (const eventType of notes.redacted) this.observer?.redacted?.(eventType);
+  }
+
   /** Prepares every event of a batch; asynchronous only when an event consults the tracker. */
   private prepareBatch(events: readonly LearningEvent[], base: number, prefix: string, callRun: string | undefined, from: number, batch: PreparedBatch): PreparedBatch | Promise<PreparedBatch> {
     for (let i = from; i < events.length; i++) {
@@ -398,22 +414,6 @@ export class EventWriter {
           const clientChosenId = eventId !== undefined;
           const eventType = TYPED_EVENT_TYPES[event.case as keyof typeof TYPED_EVENT_TYPES];
           this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED, eventType }, run);
-  /**
-   * Writes a batch an ingest worker prepared: {@link writeBatch} ran there on
-   * the request's bytes, its store only catching `entries`. Tells the
-   * observer what was refused and redacted there, then appends as writeBatch does.
-   */
-  appendPrepared(batch: Omit<BatchOutcome, "results"> & { entries: AppendEntry[] }, notes: PreparedElsewhereNotes, wait?: boolean): Promise<BatchOutcome> {
-    this.tellPrepared(notes);
-    return this.appendBatch({ ...batch, keepIds: false }, wait);
-  }
-
-  /** Tells the observer what preparing a batch elsewhere refused and redacted. */
-  tellPrepared(notes: PreparedElsewhereNotes): void {
-    for (let i = 0; i < notes.rejected.length; i += 2) this.observer?.rejected?.(notes.rejected[i], notes.rejected[i + 1]);
-    for (const eventType of notes.redacted) this.observer?.redacted?.(eventType);
-  }
-
           continue;
         }
         const p = this.build(event, `${prefix}[${base + i}]`);
