@@ -301,7 +301,8 @@ class BatchWriter(WriterEvents):
             response_deserializer=pb.IngestEventsResponse.FromString,
         )
 
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         # Everything below is guarded by _cond (the core too).
         self._closed = False
         #: Each stream's number: its request iterator ends once it is not the current one.
@@ -324,16 +325,14 @@ class BatchWriter(WriterEvents):
         """The generic log method: checks and encodes the event named
         ``method`` (a row of :data:`~pulse_learning_log.events.CATALOG`) and
         buffers it; returns its event_id."""
-        entry = CATALOG[method]
-        message = entry.request(args, event_id)
-        given_id: str = message.event_id
-        event = entry.encode(message)  # a LearningEvent
+        given_id, event = CATALOG[method].event_bytes(args, event_id)  # a LearningEvent
         framed = frame_event(event, self._conn.event_run())  # one IngestEventsRequest.events field, with the run in force
         size = len(framed)
         core = self._core
         if size > core.batch_bytes_max:
             raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({core.batch_bytes_max})")
-        with self._cond:
+        # The condition's own lock: holding it is what notify needs, without Condition.__enter__'s Python frame per call.
+        with self._lock:
             if core.error is not None or core.closing:
                 self._raise_state()
             if core.full(size):

@@ -144,8 +144,8 @@ class DurableStream:
         """Checks and sends one event of row ``entry`` and returns its
         :class:`Ack` once it is durable; retries (same event_id) within one
         deadline of ``timeout`` seconds (default the connection's)."""
-        message = entry.request(args, event_id)
-        framed = frame_event(entry.encode(message), self._conn.event_run())
+        given_id, event = entry.event_bytes(args, event_id)
+        framed = frame_event(event, self._conn.event_run())
         # The server's limit when this connection knows it already (a
         # BatchWriter on it asked), else its default: not worth a call here.
         message_bytes_max = self._conn.known_limits.message_bytes_max
@@ -154,7 +154,7 @@ class DurableStream:
             raise ResourceExhausted(f"event of {len(framed)} bytes is larger than max message size ({message_bytes_max} bytes); not sent")
         prefix = f"events[0].{entry.case}."
         deadline = self._conn.deadline(timeout)
-        return self._conn.retrying(lambda left: self._attempt(message.event_id, framed, prefix, deadline), deadline, idempotent=True)
+        return self._conn.retrying(lambda left: self._attempt(given_id, framed, prefix, deadline), deadline, idempotent=True)
 
     def _attempt(self, event_id: str, framed: bytes, prefix: str, deadline: Deadline) -> Ack:
         waiter = _Waiter()

@@ -14,7 +14,7 @@ from typing import Any, Iterable, List, Sequence, Tuple
 from ._gen.pulse.learninglog.v1 import learning_log_pb2 as pb
 
 from .diagnostics import warn_redacted, note_redaction_reasons
-from .events import CATALOG, varint
+from .events import _SMALL_VARINTS, CATALOG, varint
 
 __all__ = ["INGEST_PATH", "SERVER_BATCH_EVENTS_MAX", "frame_event", "batch_request", "unframe_event", "event_type_of", "batch_redactions"]
 
@@ -36,7 +36,8 @@ def frame_event(event: bytes, run_field: bytes = b"") -> bytes:
     with ``run_field`` (the encoded ``LearningEvent.run`` of the run in
     force, see :meth:`CallOptions.event_run`) appended inside it: each
     event names its own run, so one batch may carry events of several."""
-    return _EVENTS_TAG + varint(len(event) + len(run_field)) + event + run_field
+    n = len(event) + len(run_field)
+    return _EVENTS_TAG + (_SMALL_VARINTS[n] if n < 0x80 else varint(n)) + event + run_field
 
 
 def batch_request(batch_id: int, framed_events: Iterable[bytes]) -> bytes:

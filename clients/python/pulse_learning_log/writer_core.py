@@ -334,16 +334,23 @@ class WriterCore(Generic[F]):
     def _take_batch(self, now: float) -> Batch:
         """Moves the oldest pending events into a new in-flight batch: at most
         ``batch_events_max`` events and ``batch_bytes_max`` bytes, at least one."""
-        events: List[Event] = []
-        size = 0
         pending = self._pending
         events_max, bytes_max = self.batch_events_max, self.batch_bytes_max
-        while pending and len(events) < events_max:
-            event_size = len(pending[0][1])
-            if events and size + event_size > bytes_max:
-                break
-            events.append(pending.popleft())
-            size += event_size
+        events: List[Event]
+        if len(pending) <= events_max and self._pending_bytes <= bytes_max:
+            # Everything pending fits (the usual case: a batch goes as soon as it is full): moved at once.
+            events = list(pending)
+            pending.clear()
+            size = self._pending_bytes
+        else:
+            events = []
+            size = 0
+            while pending and len(events) < events_max:
+                event_size = len(pending[0][1])
+                if events and size + event_size > bytes_max:
+                    break
+                events.append(pending.popleft())
+                size += event_size
         self._pending_bytes -= size
         if not pending:
             self._pending_since = None

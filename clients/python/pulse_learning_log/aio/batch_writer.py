@@ -201,15 +201,13 @@ class BatchWriter(AsyncWriterEvents):
 
     async def _add(self, method: str, args: Tuple[Any, ...], event_id: Optional[str]) -> str:
         """The generic log method: checks, encodes and buffers one event of the row ``method``."""
-        entry = CATALOG[method]
-        message = entry.request(args, event_id)
-        framed = frame_event(entry.encode(message), self._conn.event_run())
+        event_id_out, event = CATALOG[method].event_bytes(args, event_id)
+        framed = frame_event(event, self._conn.event_run())
         size = len(framed)
         core = self._core
         if size > core.batch_bytes_max:
             raise ValueError(f"event of {size} bytes is larger than batch_bytes_max ({core.batch_bytes_max})")
         self.start()
-        event_id_out: str = message.event_id
         async with self._cond:
             self._raise_if_failed()
             if core.closing:
