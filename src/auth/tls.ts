@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { TLSSocket } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
+import { errnoOf } from "../errors.js";
 
 /** TLS files of the server. */
 export interface TlsFiles {
@@ -22,7 +23,7 @@ async function readTlsFile(flag: string, what: string, path: string): Promise<Bu
   try {
     return await readFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied (the server's user must be able to read it)" : (err as Error).message;
     throw new TlsFileError(`--${flag} ${path}: ${why}; give the ${what} (PEM)`, { cause: err });
   }

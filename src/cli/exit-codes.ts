@@ -1,3 +1,4 @@
+import { errnoOf } from "../errors.js";
 // gRPC's status codes (fixed by the protocol), spelled out rather than imported from
 // @grpc/grpc-js: loading grpc-js costs most of a second on a busy machine, and
 // `pulse-log --help` or a usage error must not wait for it.
@@ -104,7 +105,7 @@ export function toCliError(err: unknown, server?: CalledServer): CliError {
     if (err.code === status.NOT_FOUND) return new CliError(ExitCode.notFound, `${err.details} (${name})`);
     return new CliError(ExitCode.failure, `server error ${name}: ${err.details}`);
   }
-  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  const errno = errnoOf(err);
   if (errno === "ENOENT") return new CliError(ExitCode.notFound, (err as Error).message);
   return new CliError(ExitCode.failure, err instanceof Error ? err.message : String(err));
 }

@@ -7,6 +7,7 @@ import { TrustService } from "../../gen/ts/pulse/trust/v1/trust_pb.js";
 import { isLoopback, parseAddress } from "../config.js";
 import { createClient, type Client } from "../rpc/client.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { errnoOf } from "../errors.js";
 
 /** The learning log client the commands use. */
 export type LogClient = Client<typeof LearningLogService.method>;
@@ -57,7 +58,7 @@ async function readFlagFile(flag: string, path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     throw new CliError(code === "ENOENT" ? ExitCode.notFound : ExitCode.failure, `--${flag} ${path}: ${code === "ENOENT" ? "no such file" : (err as Error).message}`);
   }
 }

@@ -1,6 +1,7 @@
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { IndexedLog, IndexSnapshot, RunIndex } from "./run-index.js";
+import { errnoOf } from "../errors.js";
 
 /** The checkpoint file's format: a newer one is not read (the index is rebuilt from the log). */
 const FORMAT = 1;
@@ -40,7 +41,7 @@ export class RunIndexFile {
       if (json.format !== FORMAT || !Number.isSafeInteger(json.seq) || !Array.isArray(json.runs)) throw new Error(`not a run index checkpoint of format ${FORMAT}`);
       snapshot = json;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.logger.warn({ err, path: this.path }, "run index checkpoint unreadable: rebuilding the index from the log");
+      if (errnoOf(err) !== "ENOENT") this.logger.warn({ err, path: this.path }, "run index checkpoint unreadable: rebuilding the index from the log");
       return;
     }
     const why = await this.mismatch(snapshot, log);

@@ -7,6 +7,7 @@ import { CliError, ExitCode } from "../exit-codes.js";
 import type { Output } from "../output.js";
 import { reportFromProto, summaryJson } from "../../trust/proto-mapping.js";
 import { trustClient, type ServerConnection } from "../remote.js";
+import { errnoOf } from "../../errors.js";
 
 /** Options of `pulse-log trust report`. */
 export interface TrustReportOptions {
@@ -104,7 +105,7 @@ export async function trustImport(options: TrustImportOptions, out: Output): Pro
   try {
     text = await readFile(options.file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new CliError(ExitCode.notFound, `no file ${options.file}`);
+    if (errnoOf(err) === "ENOENT") throw new CliError(ExitCode.notFound, `no file ${options.file}`);
     throw err;
   }
   let records;

@@ -4,6 +4,7 @@ import { link, open, readdir, readFile, realpath, rename, stat, unlink } from "n
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { currentBoot, livenessOf, ownStartTime, pidExists, type ProcessRef } from "./process-liveness.js";
+import { errnoOf } from "../../errors.js";
 
 /**
  * Who holds a log, as written in its lock file: the process (pid, host, start
@@ -100,7 +101,6 @@ async function canonicalPath(logPath: string): Promise<string> {
   }
 }
 
-const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Parses a lock file's bytes; undefined when they hold no valid owner (empty, cut short, not ours). */

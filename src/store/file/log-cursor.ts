@@ -8,6 +8,7 @@ import { ReadFilter } from "../read-filter.js";
 import { listSegments, type LogSegment } from "./segments.js";
 import type { LogRecordView, ReadQuery, RecordCursor } from "../store.js";
 import { TimeBound } from "../time-bound.js";
+import { errnoOf } from "../../errors.js";
 
 const NEWLINE = 0x0a;
 
@@ -135,7 +136,7 @@ export class LogCursor implements RecordCursor {
     try {
       this.fh = await open(seg.path, "r");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      if (errnoOf(err) !== "ENOENT") throw err;
       return undefined;
     }
     return this.fh;

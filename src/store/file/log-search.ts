@@ -2,6 +2,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { parseLine } from "../../record/record-view.js";
 import type { LogSegment } from "./segments.js";
 import type { TimeBound } from "../time-bound.js";
+import { errnoOf } from "../../errors.js";
 
 /**
  * Where a read of the log files starts: found by binary search, over the
@@ -62,7 +63,7 @@ async function searchIn(path: string, before: (line: Buffer) => boolean | undefi
   try {
     fh = await open(path, "r");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    if (errnoOf(err) === "ENOENT") return 0;
     throw err;
   }
   try {

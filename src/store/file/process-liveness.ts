@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { errnoOf } from "../../errors.js";
 
 /** A process as a lock file names it: enough to tell whether it still runs. */
 export interface ProcessRef {
@@ -26,7 +27,6 @@ interface ProcState {
 const PF_EXITING = 0x4;
 const SIGKILL_BIT = 1n << 8n;
 
-const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
 /** /proc/<pid>/stat and status, or undefined when they cannot be read (no procfs, hidepid, the process gone meanwhile). */
 async function procState(pid: number | "self"): Promise<ProcState | undefined> {

@@ -9,6 +9,7 @@ import { LogFileChangedError } from "./log-file-check.js";
 import { listSegments } from "./segments.js";
 import type { RecentRecord } from "../dedup-window.js";
 import { lineNumberAt, needsOlderFile, readOlderFile, readTail, type DamagedLine, type TailState } from "./tail.js";
+import { errnoOf } from "../../errors.js";
 
 /** What opening the log found and repaired. */
 export interface RecoveryReport {
@@ -79,7 +80,7 @@ export async function recoverLog(o: RecoverOptions): Promise<RecoveredLog> {
   try {
     fh = await fs.openReadWrite(path, 0o600);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     if (o.running && (code === "ENOENT" || code === "ENOTDIR")) throw new LogFileChangedError("removed", path, "its folder is gone");
     throw err;
   }

@@ -1,5 +1,6 @@
 import { basename, dirname, extname, join } from "node:path";
 import { nodeFileSystem, type StoreFileSystem } from "./file-system.js";
+import { errnoOf } from "../../errors.js";
 
 /** One file of the log: a closed segment or the active file. */
 export interface LogSegment {
@@ -44,7 +45,7 @@ export async function listSegments(logPath: string, fs: Pick<StoreFileSystem, "r
   try {
     names = await fs.readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if (errnoOf(err) === "ENOENT") return [];
     throw err;
   }
   const closed: LogSegment[] = [];
