@@ -43,10 +43,9 @@ export function createLearningLogService(deps: LearningLogServiceDeps): Impl {
     const eventCase = eventCaseByTypeName.get(method.input.typeName);
     if (eventCase === undefined || method.methodKind !== "unary") continue;
     const returnsMetrics = method.output.fields.some((f) => f.localName === "metrics");
-    logEvents[method.localName] = async (request: unknown, ctx: CallContext) => {
-      const { ack, draft } = await deps.writer.writeOne(eventCase, request, callRun(ctx.metadata));
-      return returnsMetrics && draft.metrics ? { ack, metrics: metricsToProto(draft.metrics) } : { ack };
-    };
+    // Not an async function: one promise per call fewer on the path of a lone event.
+    logEvents[method.localName] = (request: unknown, ctx: CallContext) =>
+      deps.writer.writeOne(eventCase, request, callRun(ctx.metadata)).then(({ ack, draft }) => (returnsMetrics && draft.metrics ? { ack, metrics: metricsToProto(draft.metrics) } : { ack }));
   }
   return {
     ...(logEvents as Omit<Impl, WrittenOut>),

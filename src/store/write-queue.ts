@@ -32,11 +32,23 @@ export class WriteQueue {
     return this.queued;
   }
 
-  /** Admits `bytes`, waiting for room when `wait` is set; throws UNAVAILABLE once closed. */
-  async admit(bytes: number, wait: boolean | undefined): Promise<void> {
+  /**
+   * Admits `bytes`, waiting for room when `wait` is set; throws UNAVAILABLE
+   * once closed. Returns undefined when admitted at once (the usual case: no
+   * promise per append), else a promise that settles when admitted.
+   */
+  admit(bytes: number, wait: boolean | undefined): Promise<void> | undefined {
     if (this.closed) throw shuttingDown();
+    if (this.queued === 0 || this.queued + bytes <= this.bytesMax) {
+      this.queued += bytes;
+      return undefined;
+    }
+    if (!wait) throw full(this.bytesMax);
+    return this.waitFor(bytes);
+  }
+
+  private async waitFor(bytes: number): Promise<void> {
     while (this.queued > 0 && this.queued + bytes > this.bytesMax) {
-      if (!wait) throw new ServiceError(status.RESOURCE_EXHAUSTED, `write queue full (${this.bytesMax} bytes); retry later`);
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       if (this.closed) throw shuttingDown();
     }
@@ -61,4 +73,5 @@ export class WriteQueue {
   }
 }
 
+const full = (bytesMax: number) => new ServiceError(status.RESOURCE_EXHAUSTED, `write queue full (${bytesMax} bytes); retry later`);
 const shuttingDown = () => new ServiceError(status.UNAVAILABLE, "server is shutting down; nothing was written");

@@ -235,7 +235,9 @@ export class Appender implements LogStore {
     if (this.broken !== undefined) throw this.broken;
     if (entries.length === 0) return [];
     const queued = queuedBytesOf(entries);
-    await this.queue.admit(queued, options.wait);
+    // Admitted at once in the usual case: no promise turn before the append is encoded.
+    const admitting = this.queue.admit(queued, options.wait);
+    if (admitting !== undefined) await admitting;
     const pending = this.encode(entries, queued);
     const result = new Promise<AppendResult[]>((resolve, reject) => {
       pending.resolve = resolve;
