@@ -14,8 +14,10 @@ pattern of Pulse code, in one of these ways (--scenario):
               count from the first call until flush() returned
 
 Every call's own time is measured (perf_counter). Prints one JSON object:
-calls, seconds, calls_per_s, p50_ms, p99_ms, mean_ms (and for background
-enqueue_s, the time until the last call returned, and flush_s).
+calls, seconds, calls_per_s, p50_ms, p99_ms, mean_ms, client_cpu_us (this
+process's CPU per call, all threads, over the calls; for background the calls
+and the flush) (and for background enqueue_s, the time until the last call
+returned, and flush_s).
 
 Run with the interpreter that has grpcio, PYTHONPATH=gen/python:clients/python.
 """
@@ -37,15 +39,23 @@ def percentile(sorted_values, p):
     return sorted_values[int(rank) - 1]
 
 
+# CPU of this process (all its threads: grpc's included) over the last timed() loop, in seconds.
+_cpu = [0.0]
+
+
 def timed(n, call):
-    """Calls call(i) n times; returns (seconds, per-call seconds)."""
+    """Calls call(i) n times; returns (seconds, per-call seconds). The
+    process's CPU over the loop is kept for the report (client CPU per call)."""
     latencies = []
+    cpu = time.process_time()
     start = time.perf_counter()
     for i in range(n):
         t = time.perf_counter()
         call(i)
         latencies.append(time.perf_counter() - t)
-    return time.perf_counter() - start, latencies
+    seconds = time.perf_counter() - start
+    _cpu[0] = time.process_time() - cpu
+    return seconds, latencies
 
 
 def original_loop(args):
@@ -112,9 +122,11 @@ def background(args):
     pulse_learning_log.log_variable_weight_change(args.tag, 0.0, 0.0)
     pulse_learning_log.flush()  # connected, stream open
     start = time.perf_counter()
+    cpu = time.process_time()
     seconds, latencies = timed(args.events, lambda i: pulse_learning_log.log_variable_weight_change(args.tag, 1.0, 1.0 + i))
     pulse_learning_log.flush()
     total = time.perf_counter() - start
+    _cpu[0] = time.process_time() - cpu  # the calls and the flush
     pulse_learning_log.close()
     return total, latencies, {"enqueue_s": seconds, "flush_s": total - seconds}
 
@@ -141,6 +153,7 @@ def main():
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
         "mean_ms": sum(latencies) / len(latencies) * 1000,
+        "client_cpu_us": _cpu[0] / args.events * 1e6,
         **extra,
     }
     json.dump(report, sys.stdout)
