@@ -1,38 +1,35 @@
 /**
  * Reads the requests that carry batches of events (IngestEventsRequest,
  * StreamEventsRequest, LogBatchRequest) from their wire bytes, leaving the
- * Struct fields of LogEvents as bytes for the Struct transcoder
- * (struct-json.ts) instead of decoding them to JS objects.
+ * Struct fields (and the Value fields that hold more than one scalar) as
+ * bytes for the Struct transcoder (struct-json.ts) instead of decoding them
+ * to JS objects.
  *
- * Every other event is decoded by protobuf-es as today, one event at a
- * time, with the nesting budget it has inside the request. LogEvents,
- * variable weight changes and rule activations (whose outcome is null, a
- * number, a string or a bool) are read by hand, only in the plain shape
- * every encoder writes (each field at most once, ASCII strings, no unknown
- * fields); any other is decoded by protobuf-es too. Anything unusual in the request itself
- * (unknown fields, a bad tag or length) makes the reader give up, and the
- * caller decodes the whole request with protobuf-es: the same message, or
- * the same error, as before.
+ * Events are read by hand only in the plain shape every encoder writes
+ * (each field at most once, ASCII strings, no unknown fields): LogEvents by
+ * their own reader, every other event case by one reader made from its
+ * message's descriptor (strings, doubles, bools, int64s, map<string,
+ * double>, Structs and Values); any other event is decoded by protobuf-es,
+ * one event at a time, with the nesting budget it has inside the request.
+ * Anything unusual in the request itself (unknown fields, a bad tag or
+ * length) makes the reader give up, and the caller decodes the whole
+ * request with protobuf-es: the same message, or the same error, as before.
  *
- * The Struct bytes of a LogEvent read by hand are not checked to decode
- * here: the event writer transcodes them before it writes any event of the
- * request, and falls back to {@link decodeWhole} when they do not decode,
- * so that a request that does not decode is still refused whole.
+ * The Struct and Value bytes of an event read by hand are not checked to
+ * decode here: the event writer transcodes them before it writes any event
+ * of the request, and falls back to {@link decodeWhole} when they do not
+ * decode, so that a request that does not decode is still refused whole.
  */
-import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
-import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import { fromBinary, ScalarType, type DescMessage } from "@bufbuild/protobuf";
+import { FeatureSet_FieldPresence, StructSchema, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import {
   IngestEventsRequestSchema,
   LearningEventSchema,
   LogBatchRequestSchema,
   LogEventRequestSchema,
-  LogRuleActivationRequestSchema,
-  LogVariableWeightChangeRequestSchema,
   StreamEventsRequestSchema,
   type LearningEvent,
   type LogEventRequest,
-  type LogRuleActivationRequest,
-  type LogVariableWeightChangeRequest,
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { DECODE_LEVELS_MAX } from "./request-decode.js";
 
@@ -61,6 +58,27 @@ export interface WireRequest {
 export const WIRE_EVENT: unique symbol = Symbol("wire LogEvent");
 /** Marks an events array read by this module: the request it came from. */
 export const WIRE_REQUEST: unique symbol = Symbol("wire request");
+
+/**
+ * Where a fixed-shape event read by hand keeps the bytes of its Struct
+ * fields, and of its Value fields that are not one scalar: the message
+ * leaves those fields unset.
+ */
+export interface WireFields {
+  /** The request's bytes. */
+  readonly bytes: Buffer;
+  /** The LearningEvent's bytes within them, for decoding the event by protobuf-es when it is not written by the fast path. */
+  readonly start: number;
+  readonly end: number;
+  /** `[start, end)` of each Struct and Value field, in field order (two numbers per field; -1 when the field is absent or set on the message). */
+  readonly ranges: readonly number[];
+}
+
+/** Marks a fixed-shape LearningEvent read by hand whose message lacks some Struct or Value fields: their bytes (see {@link WireFields}). */
+export const WIRE_FIELDS: unique symbol = Symbol("wire fields");
+/** A fixed-shape LearningEvent read by hand with fields left as bytes. */
+export type WireFixedEvent = LearningEvent & { [WIRE_FIELDS]: WireFields };
+const NO_RANGES: number[] = [];
 
 /** A LearningEvent read by hand (generic case, Structs left as bytes). */
 export type WireLearningEvent = LearningEvent & { [WIRE_EVENT]: WireLogEvent };
@@ -168,55 +186,6 @@ function readLogEvent(bytes: Buffer, eventStart: number, eventEnd: number, start
 }
 
 const RUN_TAG = (LearningEventSchema.field.run.number << 3) | 2;
-const WEIGHT_TAG = (LearningEventSchema.field.variableWeightChange.number << 3) | 2;
-const W_VARIABLE = (LogVariableWeightChangeRequestSchema.field.variable.number << 3) | 2;
-const W_OLD = (LogVariableWeightChangeRequestSchema.field.oldWeight.number << 3) | 1;
-const W_NEW = (LogVariableWeightChangeRequestSchema.field.newWeight.number << 3) | 1;
-const W_EVENT_ID = (LogVariableWeightChangeRequestSchema.field.eventId.number << 3) | 2;
-
-/** A weight change in `[start, end)` read by hand (the message protobuf-es would give), or undefined when its shape is not the plain one. */
-function readWeightChange(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent | undefined {
-  let variable = "";
-  let oldWeight = 0;
-  let newWeight = 0;
-  let eventId: string | undefined;
-  let seen = 0;
-  let p = start;
-  while (p < end) {
-    const tag = bytes[p++];
-    if (seen & (1 << (tag & 31)) || tag >= 0x80) return undefined;
-    seen |= 1 << (tag & 31);
-    if (tag === W_OLD || tag === W_NEW) {
-      if (p + 8 > end) return undefined;
-      const value = bytes.readDoubleLE(p);
-      if (tag === W_OLD) oldWeight = value;
-      else newWeight = value;
-      p += 8;
-      continue;
-    }
-    if (tag !== W_VARIABLE && tag !== W_EVENT_ID) return undefined;
-    const length = varint(bytes, p, end, at);
-    p = at.pos;
-    if (p + length > end) return undefined;
-    const text = ascii(bytes, p, p + length);
-    if (text === undefined) return undefined;
-    if (tag === W_VARIABLE) variable = text;
-    else eventId = text;
-    p += length;
-  }
-  const value = { $typeName: LogVariableWeightChangeRequestSchema.typeName, variable, oldWeight, newWeight } as LogVariableWeightChangeRequest;
-  // Set only when present, as protobuf-es sets it.
-  if (eventId !== undefined) value.eventId = eventId;
-  return { $typeName: LearningEventSchema.typeName, event: { case: "variableWeightChange", value } };
-}
-
-const RULE_TAG = (LearningEventSchema.field.ruleActivation.number << 3) | 2;
-const R_RULE_ID = (LogRuleActivationRequestSchema.field.ruleId.number << 3) | 2;
-const R_VARIABLE_ID = (LogRuleActivationRequestSchema.field.variableId.number << 3) | 2;
-const R_OUTCOME = (LogRuleActivationRequestSchema.field.outcome.number << 3) | 2;
-const R_FORECAST_ID = (LogRuleActivationRequestSchema.field.forecastId.number << 3) | 2;
-const R_SUCCESS = LogRuleActivationRequestSchema.field.success.number << 3;
-const R_EVENT_ID = (LogRuleActivationRequestSchema.field.eventId.number << 3) | 2;
 const V_NULL = ValueSchema.field.nullValue.number << 3;
 const V_NUMBER = (ValueSchema.field.numberValue.number << 3) | 1;
 const V_STRING = (ValueSchema.field.stringValue.number << 3) | 2;
@@ -256,54 +225,190 @@ function readScalarValue(bytes: Buffer, start: number, end: number, at: { pos: n
   return { $typeName: ValueSchema.typeName, kind } as Value;
 }
 
-/** A rule activation in `[start, end)` read by hand (the message protobuf-es would give), or undefined when its shape is not the plain one. */
-function readRuleActivation(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent | undefined {
-  // Only the fields present are set, as protobuf-es sets them.
-  const value = { $typeName: LogRuleActivationRequestSchema.typeName, ruleId: "", variableId: "" } as LogRuleActivationRequest;
+/**
+ * How the reader reads one field of a fixed-shape event, made from the
+ * event message's descriptor: its tag byte, the property protobuf-es sets,
+ * and the value it reads.
+ */
+interface FieldReader {
+  readonly local: string;
+  readonly kind: typeof K_STRING | typeof K_DOUBLE | typeof K_BOOL | typeof K_INT64 | typeof K_DOUBLE_MAP | typeof K_STRUCT | typeof K_VALUE;
+  /** For Struct and Value fields: the index of their byte range in {@link WireFields.ranges}. */
+  readonly range: number;
+}
+const K_STRING = 0;
+const K_DOUBLE = 1;
+const K_BOOL = 2;
+const K_INT64 = 3;
+const K_DOUBLE_MAP = 4;
+const K_STRUCT = 5;
+const K_VALUE = 6;
+
+/** The reader of one event case: its fields by tag byte, and the fields protobuf-es always sets (implicit presence) with their zero values. */
+interface CaseReader {
+  readonly case: string;
+  readonly typeName: string;
+  readonly byTag: ReadonlyArray<FieldReader | undefined>;
+  readonly zeros: ReadonlyArray<readonly [string, string | number | boolean | bigint | "map"]>;
+  /** How many Struct and Value fields the message has (byte ranges per event). */
+  readonly ranges: number;
+}
+
+/**
+ * A reader for an event message whose every field has a one-byte tag and is
+ * a string, double, bool, int64, map<string, double>, Struct or Value; undefined
+ * for any other message (protobuf-es decodes those).
+ */
+function caseReader(eventCase: string, schema: DescMessage): CaseReader | undefined {
+  const byTag: Array<FieldReader | undefined> = new Array<FieldReader | undefined>(128).fill(undefined);
+  const zeros: Array<readonly [string, string | number | boolean | bigint | "map"]> = [];
+  let ranges = 0;
+  for (const field of schema.fields) {
+    if (field.number >= 16 || field.oneof !== undefined) return undefined;
+    const implicit = field.presence === FeatureSet_FieldPresence.IMPLICIT;
+    let kind: FieldReader["kind"];
+    let wireType = 2;
+    let zero: string | number | boolean | bigint | "map";
+    if (field.fieldKind === "scalar") {
+      if (field.scalar === ScalarType.STRING) [kind, zero] = [K_STRING, ""];
+      else if (field.scalar === ScalarType.DOUBLE) [kind, wireType, zero] = [K_DOUBLE, 1, 0];
+      else if (field.scalar === ScalarType.BOOL) [kind, wireType, zero] = [K_BOOL, 0, false];
+      else if (field.scalar === ScalarType.INT64 && !field.longAsString) [kind, wireType, zero] = [K_INT64, 0, 0n];
+      else return undefined;
+    } else if (field.fieldKind === "map" && field.mapKey === ScalarType.STRING && field.mapKind === "scalar" && field.scalar === ScalarType.DOUBLE) {
+      [kind, zero] = [K_DOUBLE_MAP, "map"];
+    } else if (field.fieldKind === "message" && field.message.typeName === StructSchema.typeName) {
+      kind = K_STRUCT;
+      zero = "";
+    } else if (field.fieldKind === "message" && field.message.typeName === ValueSchema.typeName) {
+      kind = K_VALUE;
+      zero = "";
+    } else {
+      return undefined;
+    }
+    byTag[(field.number << 3) | wireType] = { local: field.localName, kind, range: kind === K_STRUCT || kind === K_VALUE ? ranges++ : -1 };
+    if (implicit || kind === K_DOUBLE_MAP) zeros.push([field.localName, zero]);
+  }
+  return { case: eventCase, typeName: schema.typeName, byTag, zeros, ranges };
+}
+
+/** The fixed-shape event cases read by hand, by the tag byte of their LearningEvent field (every case but the LogEvent, which has its own reader). */
+const CASE_READERS: ReadonlyArray<CaseReader | undefined> = (() => {
+  const readers = new Array<CaseReader | undefined>(128).fill(undefined);
+  for (const field of LearningEventSchema.oneofs[0].fields) {
+    if (field.number === LearningEventSchema.field.generic.number || field.number >= 16 || field.message === undefined) continue;
+    readers[(field.number << 3) | 2] = caseReader(field.localName, field.message);
+  }
+  return readers;
+})();
+
+/**
+ * A fixed-shape event in `[start, end)` read by hand, the message protobuf-es
+ * would give except for its Struct fields and its Values that are not one
+ * scalar, whose byte ranges go in `ranges` (left unset on the message);
+ * undefined when its shape is not the plain one (each field at most once,
+ * a map's entries aside; ASCII strings; one-byte bools 0 or 1; no unknown fields).
+ */
+function readFixedEvent(reader: CaseReader, bytes: Buffer, start: number, end: number, at: { pos: number }, ranges: number[]): Record<string, unknown> | undefined {
+  const value: Record<string, unknown> = { $typeName: reader.typeName };
+  for (const [local, zero] of reader.zeros) value[local] = zero === "map" ? {} : zero;
   let seen = 0;
   let p = start;
   while (p < end) {
     const tag = bytes[p++];
-    // One bit per field number (every field here has a one-byte tag).
-    if (tag >= 0x80 || seen & (1 << (tag >> 3))) return undefined;
-    seen |= 1 << (tag >> 3);
-    if (tag === R_SUCCESS) {
-      // A one-byte varint 0 or 1; any other encoding is protobuf-es's to read.
-      if (p >= end || bytes[p] > 1) return undefined;
-      value.success = bytes[p++] === 1;
+    const field = tag < 0x80 ? reader.byTag[tag] : undefined;
+    if (field === undefined) return undefined;
+    const kind = field.kind;
+    // One bit per field number (every tag here is one byte); a map's entries repeat.
+    if (kind !== K_DOUBLE_MAP) {
+      if (seen & (1 << (tag >> 3))) return undefined;
+      seen |= 1 << (tag >> 3);
+    }
+    if (kind === K_DOUBLE) {
+      if (p + 8 > end) return undefined;
+      value[field.local] = bytes.readDoubleLE(p);
+      p += 8;
       continue;
     }
-    if (tag !== R_RULE_ID && tag !== R_VARIABLE_ID && tag !== R_OUTCOME && tag !== R_FORECAST_ID && tag !== R_EVENT_ID) return undefined;
+    if (kind === K_BOOL) {
+      // A one-byte varint 0 or 1; any other encoding is protobuf-es's to read.
+      if (p >= end || bytes[p] > 1) return undefined;
+      value[field.local] = bytes[p++] === 1;
+      continue;
+    }
+    if (kind === K_INT64) {
+      // Up to 2^49 (negative numbers take ten bytes: protobuf-es reads those).
+      value[field.local] = BigInt(varint(bytes, p, end, at));
+      p = at.pos;
+      continue;
+    }
     const length = varint(bytes, p, end, at);
     p = at.pos;
     const to = p + length;
     if (to > end) return undefined;
-    if (tag === R_OUTCOME) {
-      const outcome = readScalarValue(bytes, p, to, at);
-      if (outcome === undefined) return undefined;
-      value.outcome = outcome;
-    } else {
+    if (kind === K_STRING) {
       const text = ascii(bytes, p, to);
       if (text === undefined) return undefined;
-      if (tag === R_RULE_ID) value.ruleId = text;
-      else if (tag === R_VARIABLE_ID) value.variableId = text;
-      else if (tag === R_FORECAST_ID) value.forecastId = text;
-      else value.eventId = text;
+      value[field.local] = text;
+    } else if (kind === K_VALUE) {
+      const scalar = readScalarValue(bytes, p, to, at);
+      if (scalar !== undefined) value[field.local] = scalar;
+      else {
+        ranges[2 * field.range] = p;
+        ranges[2 * field.range + 1] = to;
+      }
+    } else if (kind === K_STRUCT) {
+      ranges[2 * field.range] = p;
+      ranges[2 * field.range + 1] = to;
+    } else if (!readDoubleEntry(bytes, p, to, at, value[field.local] as Record<string, number>)) {
+      return undefined;
     }
     p = to;
   }
-  return { $typeName: LearningEventSchema.typeName, event: { case: "ruleActivation", value } };
+  return value;
+}
+
+/**
+ * The index of a Struct or Value field's byte range in {@link WireFields.ranges}
+ * for events of this case (the field by its local name); -1 when the case is
+ * not read by hand or the field is not a Struct or Value.
+ */
+export function wireFieldRange(eventCase: string, local: string): number {
+  for (const reader of CASE_READERS) {
+    if (reader?.case !== eventCase) continue;
+    for (const field of reader.byTag) if (field?.local === local) return field.range;
+  }
+  return -1;
+}
+
+const MAP_KEY = 0x0a; // map entry key: field 1, length-delimited
+const MAP_DOUBLE = 0x11; // map entry value: field 2, 64-bit
+
+/** Reads a map<string, double> entry (a key, then its value, each present) into `map` as protobuf-es sets it; false when it is not in that plain shape. */
+function readDoubleEntry(bytes: Buffer, start: number, end: number, at: { pos: number }, map: Record<string, number>): boolean {
+  if (start >= end || bytes[start] !== MAP_KEY) return false;
+  const length = varint(bytes, start + 1, end, at);
+  const keyEnd = at.pos + length;
+  if (keyEnd + 9 !== end || bytes[keyEnd] !== MAP_DOUBLE) return false;
+  const key = ascii(bytes, at.pos, keyEnd);
+  // "__proto__" needs an own property defined: protobuf-es's to read.
+  if (key === undefined || key === "__proto__") return false;
+  // A key met again keeps its place and takes the last value, as protobuf-es sets it.
+  map[key] = bytes.readDoubleLE(keyEnd + 1);
+  return true;
 }
 
 /**
  * The LearningEvent in `[start, end)` read by hand: a plain LogEvent (its
- * Structs left as bytes, see {@link WireLogEvent}), weight change or rule
- * activation; undefined for any other event or shape, which protobuf-es
- * then decodes (the same message, or its error).
+ * Structs left as bytes, see {@link WireLogEvent}) or a plain fixed-shape
+ * event (its Structs, and Values that are not one scalar, left as bytes,
+ * see {@link WireFields}); undefined for any other shape, which
+ * protobuf-es then decodes (the same message, or its error).
  */
 export function readPlainEvent(bytes: Buffer, start: number, end: number, at: { pos: number } = { pos: 0 }): LearningEvent | undefined {
   const tag = end > start ? bytes[start] : -1;
-  if (tag !== GENERIC_TAG && tag !== WEIGHT_TAG && tag !== RULE_TAG) return undefined;
+  const fixed = tag >= 0 && tag < 0x80 ? CASE_READERS[tag] : undefined;
+  if (tag !== GENERIC_TAG && fixed === undefined) return undefined;
   try {
     const length = varint(bytes, start + 1, end, at);
     const eventEnd = at.pos + length;
@@ -318,12 +423,17 @@ export function readPlainEvent(bytes: Buffer, start: number, end: number, at: { 
       if (run === undefined) return undefined;
       at.pos = from;
     }
-    const event =
-      tag === GENERIC_TAG
-        ? readLogEvent(bytes, start, end, at.pos, eventEnd, at)
-        : tag === WEIGHT_TAG
-          ? readWeightChange(bytes, at.pos, eventEnd, at)
-          : readRuleActivation(bytes, at.pos, eventEnd, at);
+    let event: LearningEvent | undefined;
+    if (fixed === undefined) {
+      event = readLogEvent(bytes, start, end, at.pos, eventEnd, at);
+    } else {
+      const ranges = fixed.ranges === 0 ? NO_RANGES : new Array<number>(2 * fixed.ranges).fill(-1);
+      const value = readFixedEvent(fixed, bytes, at.pos, eventEnd, at, ranges);
+      if (value === undefined) return undefined;
+      event = { $typeName: LearningEventSchema.typeName, event: { case: fixed.case, value } } as unknown as LearningEvent;
+      // Only an event with bytes left to transcode is marked: the others are whole messages.
+      if (ranges.some((r) => r >= 0)) (event as WireFixedEvent)[WIRE_FIELDS] = { bytes, start, end, ranges };
+    }
     // Set only when present, as protobuf-es sets it.
     if (event !== undefined && run !== undefined) event.run = run;
     return event;
@@ -333,7 +443,7 @@ export function readPlainEvent(bytes: Buffer, start: number, end: number, at: { 
   }
 }
 
-/** One LearningEvent of the request: read by hand when it is a plain LogEvent, weight change or rule activation, else decoded by protobuf-es. */
+/** One LearningEvent of the request: read by hand when it is in a plain shape, else decoded by protobuf-es. */
 function readEvent(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent {
   const event = readPlainEvent(bytes, start, end, at);
   if (event !== undefined) return event;

@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { LearningEventSchema, LogEventRequestSchema, type LearningEvent, type LogEventRequest } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
-import { decodeWhole, LOG_EVENT_STRUCT_DEPTH, WIRE_EVENT, WIRE_REQUEST, type WireEvents, type WireLearningEvent, type WireLogEvent } from "../codec/event-batch.js";
+import { decodeWhole, LOG_EVENT_STRUCT_DEPTH, WIRE_EVENT, WIRE_FIELDS, WIRE_REQUEST, type WireEvents, type WireFields, type WireFixedEvent, type WireLearningEvent, type WireLogEvent } from "../codec/event-batch.js";
 import { DECODE_LEVELS_MAX, undecodableError } from "../codec/request-decode.js";
 import { createStructTranscoder, type StructTranscoder } from "../codec/struct-json.js";
 import { ServiceError, type FieldViolation } from "../errors.js";
@@ -13,7 +13,7 @@ import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type Event
 import { bodyInRun, bodyOf, bodyOpenOf, recordBody } from "../record/body.js";
 import { checkRun } from "../runs/call-run.js";
 import { EventIds } from "./event-ids.js";
-import { createTypedEncoders, TYPED_EVENT_TYPES, type TypedEncoders } from "./typed-encoders.js";
+import { createTypedEncoders, type TypedEncoders } from "./typed-encoders.js";
 
 /** An event checked, built and encoded: ready for the store. */
 export interface PreparedEvent extends AppendEntry {
@@ -65,7 +65,7 @@ type AcceptedEvent = AppendEntry & { readonly redactedFields: string[]; readonly
 /** What the first pass over a batch read by hand left for each LogEvent: the encoded record, or the event decoded by protobuf-es for today's path. */
 type Settled = { entry: AcceptedEvent; event?: undefined } | { entry?: undefined; event: LearningEvent["event"] };
 const SETTLED: unique symbol = Symbol("settled");
-type SettledEvent = WireLearningEvent & { [SETTLED]?: Settled };
+type SettledEvent = (WireLearningEvent | WireFixedEvent) & { [SETTLED]?: Settled };
 /** Batches already settled (see {@link EventWriter.settle}). */
 const settledBatches = new WeakSet<readonly LearningEvent[]>();
 const LEARNING_EVENT_READ = { recursionLimit: DECODE_LEVELS_MAX - 1 };
@@ -159,7 +159,7 @@ export class EventWriter {
     this.validate = createValidatorFactory(limits);
     const piiOptions = piiOptionsOf(pii);
     this.transcoder = piiOptions === undefined ? undefined : createStructTranscoder({ limits, pii: piiOptions });
-    this.typed = createTypedEncoders(pii);
+    this.typed = createTypedEncoders(pii, { transcoder: this.transcoder, clock: deps.clock });
   }
 
   /**
@@ -181,9 +181,10 @@ export class EventWriter {
     const prefix = options.pathPrefix ?? "events";
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as SettledEvent;
-      const wire = event[WIRE_EVENT];
-      if (wire === undefined) continue;
-      const settled = this.settleLogEvent(event.event.value as LogEventRequest, wire, `${prefix}[${base + i}]`);
+      const wire = (event as WireLearningEvent)[WIRE_EVENT];
+      const fields = (event as WireFixedEvent)[WIRE_FIELDS];
+      if (wire === undefined && fields === undefined) continue;
+      const settled = wire !== undefined ? this.settleLogEvent(event.event.value as LogEventRequest, wire, `${prefix}[${base + i}]`) : this.settleFixed(event.event, fields);
       if (settled === undefined) {
         // A Struct that does not decode: the request is decoded whole, as before, for its error.
         try {
@@ -196,6 +197,33 @@ export class EventWriter {
     }
     settledBatches.add(events);
     return events;
+  }
+
+  /**
+   * A fixed-shape event read by hand with Struct or Value fields left as
+   * bytes, checked and encoded by the typed encoders; or, when anything is
+   * refused or unusual, decoded by protobuf-es for today's path (which then
+   * gives the same error); undefined when it does not decode.
+   */
+  private settleFixed(event: LearningEvent["event"], wire: WireFields): Settled | undefined {
+    try {
+      this.check(event, "");
+      const body = this.typed.body(event, wire);
+      // Within the size limit for sure (a UTF-16 unit is at most 3 UTF-8 bytes), or measured; else the general path refuses it.
+      if (body !== undefined && (body.length * 3 <= this.limits.recordBytesMax || Buffer.byteLength(body, "utf8") <= this.limits.recordBytesMax)) {
+        const eventId = (event.value as { eventId?: string }).eventId;
+        const clientChosenId = eventId !== undefined;
+        const entry = { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED, eventType: this.typed.eventType(event.case)! };
+        return { entry };
+      }
+    } catch {
+      // Refused: today's path below gives the very error, or the decode error.
+    }
+    try {
+      return { event: fromBinary(LearningEventSchema, wire.bytes.subarray(wire.start, wire.end), LEARNING_EVENT_READ).event };
+    } catch {
+      return undefined;
+    }
   }
 
   /** A LogEvent read by hand, encoded; or decoded by protobuf-es when the fast path does not apply; undefined when it does not decode. */
@@ -397,23 +425,23 @@ export class EventWriter {
           continue;
         }
         const event = settled?.event ?? events[i].event;
-        if (event.case === "variableWeightChange" || event.case === "ruleActivation") {
+        const typedType = this.typed.eventType(event.case);
+        if (typedType !== undefined) {
           // Their path is built only for an error: no string per valid event.
           try {
             this.check(event, "");
           } catch (err) {
-            throw err instanceof ServiceError ? err.underField(`${prefix}[${base + i}].${eventFieldNames.get(event.case)}`) : err;
+            throw err instanceof ServiceError ? err.underField(`${prefix}[${base + i}].${eventFieldNames.get(event.case!)}`) : err;
           }
         } else {
           this.check(event, `${prefix}[${base + i}]`);
         }
-        const body = this.typed.body(event);
+        const body = typedType === undefined ? undefined : this.typed.body(event);
         // Within the size limit for sure (a UTF-16 unit is at most 3 UTF-8 bytes); else the general path measures it.
-        if (body !== undefined && body.length * 3 <= this.limits.recordBytesMax) {
+        if (body !== undefined && typedType !== undefined && body.length * 3 <= this.limits.recordBytesMax) {
           const eventId = (event.value as { eventId?: string }).eventId;
           const clientChosenId = eventId !== undefined;
-          const eventType = TYPED_EVENT_TYPES[event.case as keyof typeof TYPED_EVENT_TYPES];
-          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED, eventType }, run);
+          this.accept(batch, { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED, eventType: typedType }, run);
           continue;
         }
         const p = this.build(event, `${prefix}[${base + i}]`);

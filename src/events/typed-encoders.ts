@@ -1,17 +1,79 @@
 import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import type { Value } from "@bufbuild/protobuf/wkt";
+import { formatTimestamp, type Clock } from "../clock.js";
+import { LOG_EVENT_STRUCT_DEPTH, wireFieldRange, type WireFields } from "../codec/event-batch.js";
+import type { FieldPlace, StructJsonText, StructTranscoder } from "../codec/struct-json.js";
 import type { PiiGuard } from "../guard/pii.js";
 import { bodyOpen } from "../record/body.js";
 import { jsonNumber, jsonString } from "../record/json-text.js";
+import type { EventCase } from "./catalog.js";
 
 /** Names whose JSON the encoders of one guard remember, and the longest remembered: about 5 MB at most (a 128-character name of escaped characters has 770 characters of JSON). */
 const NAMES_MAX = 4096;
 const NAME_CHARS_MAX = 128;
+/** Keys of score maps whose PII verdict is remembered. */
+const SCORE_KEYS_MAX = 4096;
 
-/** The event types of the fixed-shape events the typed encoders write, by case. */
-export const TYPED_EVENT_TYPES = { variableWeightChange: "variable_weight_update", ruleActivation: "rule_activation" } as const;
-// Each body's opening and its data's first key, made once: a body is then one string built per event.
-const WEIGHT_OPEN = `${bodyOpen(jsonString(TYPED_EVENT_TYPES.variableWeightChange))}{"variable":`;
-const RULE_OPEN = `${bodyOpen(jsonString(TYPED_EVENT_TYPES.ruleActivation))}{"rule_id":`;
+/** Where one member of an event's data comes from: a field of the event message (by its local name), or the clock. */
+type Source =
+  /** A string likely to repeat (variables, rules): its JSON is remembered. */
+  | { readonly kind: "name"; readonly field: string }
+  /** A string; an optional one absent is null. */
+  | { readonly kind: "text"; readonly field: string }
+  /** A double (validated finite). */
+  | { readonly kind: "number"; readonly field: string }
+  /** An int64, written as the JSON number it converts to. */
+  | { readonly kind: "int64"; readonly field: string }
+  /** An optional bool; absent is null. */
+  | { readonly kind: "bool"; readonly field: string }
+  /** A google.protobuf.Value; absent is null. */
+  | { readonly kind: "value"; readonly field: string }
+  /** A google.protobuf.Struct; absent is {}. */
+  | { readonly kind: "struct"; readonly field: string }
+  /** A map<string, double>. */
+  | { readonly kind: "scores"; readonly field: string }
+  /** The time of the call, formatted as a record's timestamp. */
+  | { readonly kind: "now" };
+
+/** An event's record: its type, and its data as members in order, or as one Struct field (the data itself). */
+interface Shape {
+  readonly eventType: string;
+  readonly data: ReadonlyArray<readonly [string, Source]> | Source;
+}
+
+const name = (field: string): Source => ({ kind: "name", field });
+const text = (field: string): Source => ({ kind: "text", field });
+const number = (field: string): Source => ({ kind: "number", field });
+
+/**
+ * The records of the fixed-shape catalog events, exactly as the catalog's
+ * builders make them (src/events/catalog.ts): event_type, and data's members
+ * in the builders' order. The events that read the tracker
+ * (bayesian_trust_metrics) and LogEvents are not here. Adding an event of
+ * fixed shape: a proto message, a catalog row, a row here, and the property
+ * tests cover it.
+ */
+export const EVENT_SHAPES: { readonly [C in EventCase]?: Shape } = {
+  variableWeightChange: { eventType: "variable_weight_update", data: [["variable", name("variable")], ["from", number("oldWeight")], ["to", number("newWeight")]] },
+  symbolicUpgrade: { eventType: "symbolic_upgrade_applied", data: [["changes", { kind: "struct", field: "plan" }]] },
+  revisionTrigger: { eventType: "symbolic_revision_triggered", data: [["reason", text("reason")]] },
+  arcRegret: { eventType: "symbolic_arc_regret", data: [["regret_scores", { kind: "scores", field: "scores" }]] },
+  learningSummary: { eventType: "meta_learning_summary", data: { kind: "struct", field: "summary" } },
+  ruleActivation: {
+    eventType: "rule_activation",
+    data: [
+      ["rule_id", name("ruleId")],
+      ["variable_id", name("variableId")],
+      ["outcome", { kind: "value", field: "outcome" }],
+      ["forecast_id", text("forecastId")],
+      ["success", { kind: "bool", field: "success" }],
+    ],
+  },
+  ruleEffectiveness: {
+    eventType: "rule_effectiveness",
+    data: [["rule_id", name("ruleId")], ["activation_count", { kind: "int64", field: "activationCount" }], ["success_rate", number("successRate")], ["impact_score", number("impactScore")], ["timestamp", { kind: "now" }]],
+  },
+};
 
 /** The bodies of the fixed-shape catalog events, written without building their data objects. */
 export interface TypedEncoders {
@@ -20,16 +82,33 @@ export interface TypedEncoders {
    * the PII guard and encodeBody would write; undefined when the event is not
    * of a fixed shape written here, or when the PII guard would change or
    * refuse anything in it (the general path then writes it, or says why).
+   * `wire` holds the bytes of the Struct and Value fields the message lacks
+   * (an event read by hand); those are transcoded, and a refusal of theirs
+   * (invalid, not decodable) is thrown: the general path then says why.
    */
-  body(event: LearningEvent["event"]): string | undefined;
+  body(event: LearningEvent["event"], wire?: WireFields): string | undefined;
+  /** The event type of the events of a case this writes; undefined for a case left to the general path. */
+  eventType(eventCase: EventCase | undefined): string | undefined;
 }
+
+/** What the typed encoders need beside the PII guard. */
+export interface TypedEncoderOptions {
+  /** Transcodes Struct and Value fields left as bytes; without it, events with such fields take the general path. */
+  transcoder?: StructTranscoder;
+  /** The clock of events that write the time of the call (rule_effectiveness); without it, those take the general path. */
+  clock?: Clock;
+}
+
+/** One member's JSON from the event message (and the bytes of the fields it lacks), or undefined to leave the event to the general path. */
+type MemberWriter = (message: Record<string, unknown>, wire: WireFields | undefined) => string | undefined;
 
 /**
  * Builds the typed encoders for one PII guard. The guard's verdict on the
  * keys is taken once, from a sample of each shape: when it would redact any
  * key of a shape, that shape always takes the general path.
  */
-export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
+export function createTypedEncoders(pii: PiiGuard, options: TypedEncoderOptions = {}): TypedEncoders {
+  const { transcoder, clock } = options;
   const found: string[] = [];
   const keysPlain = (sample: Record<string, string | number | boolean>): boolean => {
     found.length = 0;
@@ -40,10 +119,8 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
     }
     return found.length === 0;
   };
-  const weightPlain = keysPlain({ variable: "", from: 0, to: 0 });
-  const rulePlain = keysPlain({ rule_id: "", variable_id: "", outcome: "", forecast_id: "", success: false });
   /** The string's JSON, or undefined when the guard would redact any of it (or refuse it). */
-  const text = (value: string): string | undefined => {
+  const textJson = (value: string): string | undefined => {
     found.length = 0;
     try {
       if (pii(value, "", found) !== value || found.length > 0) return undefined;
@@ -56,62 +133,172 @@ export function createTypedEncoders(pii: PiiGuard): TypedEncoders {
   // outcomes): the guard's verdict on a string depends on the string alone.
   // Bounded: emptied when full, like the event type cache.
   const names = new Map<string, string>();
-  /** {@link text} of a string likely to repeat, remembered when nothing in it is redacted. */
-  const nameText = (value: string): string | undefined => {
-    if (value.length > NAME_CHARS_MAX) return text(value);
+  /** {@link textJson} of a string likely to repeat, remembered when nothing in it is redacted. */
+  const nameJson = (value: string): string | undefined => {
+    if (value.length > NAME_CHARS_MAX) return textJson(value);
     let json = names.get(value);
     if (json === undefined) {
-      json = text(value);
+      json = textJson(value);
       if (json === undefined) return undefined;
       if (names.size >= NAMES_MAX) names.clear();
       names.set(value, json);
     }
     return json;
   };
-  return {
-    body(event) {
-      switch (event.case) {
-        case "variableWeightChange": {
-          if (!weightPlain) return undefined;
-          const m = event.value;
-          const variable = nameText(m.variable);
-          if (variable === undefined) return undefined;
-          // Validated: finite numbers.
-          return `${WEIGHT_OPEN}${variable},"from":${jsonNumber(m.oldWeight)},"to":${jsonNumber(m.newWeight)}}`;
-        }
-        case "ruleActivation": {
-          if (!rulePlain) return undefined;
-          const m = event.value;
-          let outcome: string | undefined;
-          const kind = m.outcome?.kind;
-          switch (kind?.case) {
+  // Whether the guard leaves a number under a score key alone (it hides any value under a key naming a secret).
+  const scoreKeys = new Map<string, boolean>();
+  const scoreKeyPlain = (key: string): boolean => {
+    let plain = scoreKeys.get(key);
+    if (plain === undefined) {
+      // An own "__proto__" key is the general path's to write.
+      plain = key !== "__proto__" && keysPlain({ [key]: 0 });
+      if (scoreKeys.size >= SCORE_KEYS_MAX) scoreKeys.clear();
+      scoreKeys.set(key, plain);
+    }
+    return plain;
+  };
+  /** The JSON of a transcoded Struct or Value, or undefined when it is over the size limit or the guard would change or refuse anything in it. */
+  const transcoded = (r: StructJsonText): string | undefined => (r.complete && r.piiError === undefined && found.length === 0 ? r.text : undefined);
+
+  /** The writer of one member of an event case; undefined when that member cannot be written here (the case then takes the general path). */
+  const memberWriter = (eventCase: EventCase, source: Source, recordPath: string): MemberWriter | undefined => {
+    switch (source.kind) {
+      case "name": {
+        const f = source.field;
+        return (m) => nameJson(m[f] as string);
+      }
+      case "text": {
+        const f = source.field;
+        return (m) => (m[f] === undefined ? "null" : textJson(m[f] as string));
+      }
+      case "number": {
+        const f = source.field;
+        // Validated: finite numbers.
+        return (m) => jsonNumber(m[f] as number);
+      }
+      case "int64": {
+        const f = source.field;
+        // As the catalog converts it: JSON holds it exactly up to 2^53.
+        return (m) => jsonNumber(Number(m[f] as bigint));
+      }
+      case "bool": {
+        const f = source.field;
+        return (m) => (m[f] === undefined ? "null" : m[f] ? "true" : "false");
+      }
+      case "value": {
+        const f = source.field;
+        const range = 2 * wireFieldRange(eventCase, f);
+        const place: FieldPlace = { path: f, recordPath, messageDepth: LOG_EVENT_STRUCT_DEPTH };
+        return (m, wire) => {
+          const value = m[f] as Value | undefined;
+          if (value === undefined) {
+            const start = wire === undefined || range < 0 ? -1 : wire.ranges[range];
+            if (start < 0) return "null";
+            if (transcoder === undefined) return undefined;
+            found.length = 0;
+            return transcoded(transcoder.valueText(wire!.bytes, start, wire!.ranges[range + 1], place, found));
+          }
+          const kind = value.kind;
+          switch (kind.case) {
             case undefined:
             case "nullValue":
-              outcome = "null";
-              break;
+              return "null";
             case "numberValue":
-              outcome = jsonNumber(kind.value);
-              break;
+              // Validated: finite.
+              return jsonNumber(kind.value);
             case "boolValue":
-              outcome = kind.value ? "true" : "false";
-              break;
+              return kind.value ? "true" : "false";
             case "stringValue":
-              outcome = nameText(kind.value);
-              break;
+              return nameJson(kind.value);
             default:
-              // Objects and lists: the general path (depth, PII walk).
+              // Objects and lists decoded by protobuf-es: the general path (depth, PII walk).
               return undefined;
           }
-          const ruleId = nameText(m.ruleId);
-          const variableId = nameText(m.variableId);
-          const forecastId = m.forecastId === undefined ? "null" : text(m.forecastId);
-          if (outcome === undefined || ruleId === undefined || variableId === undefined || forecastId === undefined) return undefined;
-          const success = m.success === undefined ? "null" : m.success ? "true" : "false";
-          return `${RULE_OPEN}${ruleId},"variable_id":${variableId},"outcome":${outcome},"forecast_id":${forecastId},"success":${success}}`;
-        }
-        default:
-          return undefined;
+        };
       }
+      case "struct": {
+        const f = source.field;
+        const range = 2 * wireFieldRange(eventCase, f);
+        const place: FieldPlace = { path: f, recordPath, messageDepth: LOG_EVENT_STRUCT_DEPTH };
+        return (m, wire) => {
+          // Decoded by protobuf-es: the general path.
+          if (m[f] !== undefined) return undefined;
+          const start = wire === undefined || range < 0 ? -1 : wire.ranges[range];
+          if (start < 0) return "{}";
+          if (transcoder === undefined) return undefined;
+          found.length = 0;
+          return transcoded(transcoder.structText(wire!.bytes, start, wire!.ranges[range + 1], place, found));
+        };
+      }
+      case "scores": {
+        const f = source.field;
+        return (m) => {
+          const scores = m[f] as Record<string, number>;
+          let json = "{";
+          for (const key of Object.keys(scores)) {
+            if (!scoreKeyPlain(key)) return undefined;
+            // Validated: finite numbers.
+            json += `${json.length > 1 ? "," : ""}${jsonString(key)}:${jsonNumber(scores[key])}`;
+          }
+          return `${json}}`;
+        };
+      }
+      case "now":
+        if (clock === undefined) return undefined;
+        return () => textJson(formatTimestamp(clock.nowMicros()));
+    }
+  };
+
+  /** The body writer of one shape; undefined when the guard would redact one of its keys, or a member cannot be written here. */
+  const shapeWriter = (eventCase: EventCase, shape: Shape): ((m: Record<string, unknown>, wire: WireFields | undefined) => string | undefined) | undefined => {
+    const open = bodyOpen(jsonString(shape.eventType));
+    if (!Array.isArray(shape.data)) {
+      const whole = memberWriter(eventCase, shape.data as Source, "data");
+      if (whole === undefined) return undefined;
+      return (m, wire) => {
+        const data = whole(m, wire);
+        return data === undefined ? undefined : open + data;
+      };
+    }
+    const members = shape.data as ReadonlyArray<readonly [string, Source]>;
+    // The guard's verdict on the keys, from a sample of the shape's values.
+    const sample: Record<string, string | number | boolean> = {};
+    for (const [key, source] of members) sample[key] = source.kind === "number" || source.kind === "int64" ? 0 : source.kind === "bool" ? false : "";
+    if (!keysPlain(sample)) return undefined;
+    // Each member's opening made once: `{"key":` for the first, `,"key":` after.
+    const prefixes = members.map(([key], i) => `${i === 0 ? "{" : ","}${jsonString(key)}:`);
+    prefixes[0] = open + prefixes[0];
+    const writers: MemberWriter[] = [];
+    for (const [key, source] of members) {
+      const writer = memberWriter(eventCase, source, `data.${key}`);
+      if (writer === undefined) return undefined;
+      writers.push(writer);
+    }
+    const count = writers.length;
+    return (m, wire) => {
+      let body = "";
+      for (let i = 0; i < count; i++) {
+        const json = writers[i](m, wire);
+        if (json === undefined) return undefined;
+        body += prefixes[i] + json;
+      }
+      return `${body}}`;
+    };
+  };
+
+  const writers = new Map<EventCase, (m: Record<string, unknown>, wire: WireFields | undefined) => string | undefined>();
+  const eventTypes = new Map<EventCase, string>();
+  for (const [eventCase, shape] of Object.entries(EVENT_SHAPES) as Array<[EventCase, Shape]>) {
+    const writer = shapeWriter(eventCase, shape);
+    if (writer === undefined) continue;
+    writers.set(eventCase, writer);
+    eventTypes.set(eventCase, shape.eventType);
+  }
+  return {
+    body(event, wire) {
+      const writer = event.case === undefined ? undefined : writers.get(event.case);
+      return writer === undefined ? undefined : writer(event.value as unknown as Record<string, unknown>, wire);
     },
+    eventType: (eventCase) => (eventCase === undefined ? undefined : eventTypes.get(eventCase)),
   };
 }

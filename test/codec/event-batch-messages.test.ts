@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { create, fromBinary, toBinary, type JsonValue } from "@bufbuild/protobuf";
-import { NullValue, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import { create, fromBinary, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { NullValue, StructSchema, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import {
   IngestEventsRequestSchema,
@@ -9,7 +9,7 @@ import {
   LogVariableWeightChangeRequestSchema,
   type LearningEvent,
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
-import { readEventBatch, readPlainEvent } from "../../src/codec/event-batch.js";
+import { readEventBatch, readPlainEvent, WIRE_FIELDS, type WireFixedEvent } from "../../src/codec/event-batch.js";
 
 /** Seed of the property runs; PULSE_EVENT_BATCH_SEED replays a failure, PULSE_EVENT_BATCH_RUNS runs longer. */
 const SEED = Number(process.env.PULSE_EVENT_BATCH_SEED ?? 20261130);
@@ -172,6 +172,51 @@ const eventBytesArb = fc.tuple(
 /** An IngestEventsRequest of such events. */
 const requestArb = fc.array(eventBytesArb, { minLength: 1, maxLength: 4 }).map((events) => ({ bytes: new Uint8Array(events.flatMap((e) => delimited(IngestEventsRequestSchema.field.events.number, e))) }));
 
+/**
+ * An event read by hand, compared with protobuf-es's: the fields it left as
+ * bytes (WIRE_FIELDS) are decoded from those bytes alone and must equal
+ * protobuf-es's, then compared without them. When protobuf-es refuses the
+ * event, one of those byte ranges must be refused too (the writer refuses it
+ * then, before writing anything).
+ */
+function assertSameEvent(actual: LearningEvent, expected: LearningEvent | "throws"): void {
+  const wire = (actual as WireFixedEvent)[WIRE_FIELDS];
+  if (wire === undefined) {
+    // Bytes protobuf-es refuses are never read by hand as a whole message.
+    assert.notEqual(expected, "throws", "read by hand, refused by protobuf-es");
+    assert.deepStrictEqual(actual, expected);
+    return;
+  }
+  const schema = LearningEventSchema.oneofs[0].fields.find((f) => f.localName === actual.event.case)!.message!;
+  const rangeFields = schema.fields.filter((f) => f.message?.typeName === ValueSchema.typeName || f.message?.typeName === StructSchema.typeName);
+  const decoded: Array<[string, unknown]> = [];
+  let refused = false;
+  rangeFields.forEach((field, i) => {
+    const start = wire.ranges[2 * i];
+    if (start < 0) return;
+    try {
+      const message = fromBinary(field.message!, wire.bytes.subarray(start, wire.ranges[2 * i + 1]));
+      decoded.push([field.localName, field.message!.typeName === StructSchema.typeName ? toJson(StructSchema, message as never) : message]);
+    } catch {
+      refused = true;
+    }
+  });
+  if (expected === "throws") {
+    assert.ok(refused, "read by hand, refused by protobuf-es, and its Struct and Value bytes decode");
+    return;
+  }
+  // Bytes that do not decode alone but do within the event (protobuf-es reads a
+  // Value past its declared end): the writer then takes protobuf-es's message.
+  if (refused) return;
+  const expectedValue = { ...(expected.event.value as Record<string, unknown>) };
+  for (const [local, value] of decoded) {
+    assert.deepStrictEqual(value, expectedValue[local], local);
+    delete expectedValue[local];
+  }
+  const { [WIRE_FIELDS]: _, ...rest } = actual as WireFixedEvent;
+  assert.deepStrictEqual({ ...rest, event: { ...rest.event } }, { ...expected, event: { case: expected.event.case, value: expectedValue } });
+}
+
 /** protobuf-es's LearningEvent, or that it throws. */
 function reference(bytes: Uint8Array): LearningEvent | "throws" {
   try {
@@ -200,9 +245,7 @@ describe("Event batch reader: rule activations and weight changes read by hand",
         if (expected === "throws") refused++;
         if (actual === undefined) return;
         byHand++;
-        // Bytes protobuf-es refuses are never read by hand.
-        assert.notEqual(expected, "throws", "read by hand, refused by protobuf-es");
-        assert.deepStrictEqual(actual, expected);
+        assertSameEvent(actual, expected);
       }),
       { seed: SEED, numRuns: RUNS },
     );
@@ -222,14 +265,20 @@ describe("Event batch reader: rule activations and weight changes read by hand",
           expected = "throws";
         }
         const actual = readEventBatch(IngestEventsRequestSchema, bytes) as { events: LearningEvent[] } | undefined;
-        if (expected === "throws") {
-          assert.equal(actual, undefined);
-          return;
-        }
         // Given up: the caller decodes it whole with protobuf-es.
         if (actual === undefined) return;
+        if (expected === "throws") {
+          // Read only when the trouble is in bytes left for the writer to transcode (it then refuses the request whole).
+          const byEvent = actual.events.map((e) => {
+            const bytesOf = (e as WireFixedEvent)[WIRE_FIELDS];
+            return bytesOf === undefined ? e : reference(bytesOf.bytes.subarray(bytesOf.start, bytesOf.end));
+          });
+          assert.ok(byEvent.includes("throws"), "a request protobuf-es refuses was read by hand whole");
+          return;
+        }
         read++;
-        assert.deepStrictEqual([...actual.events], expected.events);
+        assert.equal(actual.events.length, expected.events.length);
+        actual.events.forEach((e, i) => assertSameEvent(e, expected.events[i]));
       }),
       { seed: SEED, numRuns: RUNS },
     );
@@ -264,8 +313,18 @@ describe("Event batch reader: rule activations and weight changes read by hand",
     }
   });
 
-  it("leaves rule activations with an object or list outcome, or text that is not ASCII, to protobuf-es", () => {
-    for (const value of [{ outcome: valueOf({ a: 1 }) }, { outcome: valueOf([1, "x"]) }, { ruleId: "é" }, { outcome: valueOf("😀") }, { eventId: " " }]) {
+  it("leaves the bytes of object and list outcomes (and of strings that are not ASCII) for the writer to transcode", () => {
+    for (const value of [{ outcome: valueOf({ delta: 0.1, applied: true }) }, { outcome: valueOf([1, "x"]) }, { outcome: valueOf("😀") }]) {
+      const bytes = ruleBytes(value);
+      const actual = readPlainEvent(bytes, 0, bytes.length);
+      assert.ok(actual !== undefined && WIRE_FIELDS in actual, JSON.stringify(value));
+      assert.equal((actual.event.value as { outcome?: Value }).outcome, undefined);
+      assertSameEvent(actual, fromBinary(LearningEventSchema, bytes));
+    }
+  });
+
+  it("leaves rule activations with other text that is not ASCII to protobuf-es", () => {
+    for (const value of [{ ruleId: "é" }, { eventId: " " }]) {
       const bytes = ruleBytes(value);
       assert.equal(readPlainEvent(bytes, 0, bytes.length), undefined, JSON.stringify(value));
     }

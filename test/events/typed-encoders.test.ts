@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
-import { create } from "@bufbuild/protobuf";
+import { create, fromJson, toBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { LearningEventSchema, type LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { systemClock } from "../../src/clock.js";
-import { buildEvent } from "../../src/events/catalog.js";
+import { readPlainEvent, WIRE_FIELDS, type WireFixedEvent } from "../../src/codec/event-batch.js";
+import { createStructTranscoder } from "../../src/codec/struct-json.js";
+import { buildEvent, eventSchemas, type EventCase, type EventDraft } from "../../src/events/catalog.js";
 import { encodeBody } from "../../src/events/event-writer.js";
-import { createTypedEncoders } from "../../src/events/typed-encoders.js";
+import { createTypedEncoders, EVENT_SHAPES } from "../../src/events/typed-encoders.js";
 import { defaultEventLimits } from "../../src/guard/limits.js";
+import { createValidatorFactory } from "../../src/guard/validator.js";
 import { createPiiGuard, defaultSensitiveKeys } from "../../src/guard/pii.js";
 import { jsonLine, jsonString } from "../../src/record/json-text.js";
 
@@ -18,6 +22,13 @@ const textArb = fc.oneof(
   fc.constantFrom("\u2028", "a\u2029b", "\u0085", '"q"', "back\\slash", "\u007f", "tab\t", "x@example.com", "4111 1111 1111 1111"),
 );
 const finiteArb = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.constantFrom(-0, 1e21, 1e-7, 5e-324, 2 ** 53));
+
+/** Sets a key as JSON.parse does ("__proto__" an own key, not the prototype). */
+function objectOf(entries: ReadonlyArray<readonly [string, JsonValue]>): JsonObject {
+  const json: JsonObject = {};
+  for (const [key, value] of entries) Object.defineProperty(json, key, { value, writable: true, enumerable: true, configurable: true });
+  return json;
+}
 
 /** The general path's body: the catalog's builder, the PII guard (in place), encodeBody. */
 function generalBody(event: LearningEvent["event"], mode: "off" | "redact"): { body: string; redacted: string[] } {
@@ -108,5 +119,115 @@ describe("Typed encoders (fixed-shape events without JSON.stringify)", () => {
       createTypedEncoders(createPiiGuard({ mode: "reject", sensitiveKeys: ["secret"] })).body(event.event),
       '"event_type":"variable_weight_update","data":{"variable":"v","from":1,"to":2}',
     );
+  });
+});
+
+describe("Typed encoders on events read by hand (Struct and Value fields transcoded from their bytes)", () => {
+  /** Any JSON, with what the guard and the transcoder care about: odd keys, sensitive keys, unicode, e-mail addresses, card numbers, numbers such as -0 and 1e21. */
+  const keyArb = fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom("delta", "applied", "score", "n", "x_id") },
+    { weight: 2, arbitrary: fc.constantFrom("email", "apiKey", "token", "password", "0", "12", "__proto__", "", "é", "\u2028") },
+    { weight: 1, arbitrary: textArb },
+  );
+  const jsonArb = fc.letrec<{ json: JsonValue }>((tie) => ({
+    json: fc.oneof(
+      { depthSize: "small", maxDepth: 4 },
+      finiteArb,
+      textArb,
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(tie("json"), { maxLength: 3 }),
+      fc.array(fc.tuple(keyArb, tie("json")), { maxLength: 4 }).map(objectOf),
+    ),
+  })).json;
+  const objectArb = fc.array(fc.tuple(keyArb, jsonArb), { maxLength: 4 }).map(objectOf);
+  const eventArb = fc.oneof(
+    fc
+      .record({ ruleId: fc.constantFrom("rule_007", "r"), variableId: fc.constantFrom("var_042"), outcome: fc.oneof(fc.record({ delta: finiteArb, applied: fc.boolean() }), jsonArb).map((o) => fromJson(ValueSchema, o)) })
+      .map((value) => create(LearningEventSchema, { event: { case: "ruleActivation", value } })),
+    objectArb.map((plan) => create(LearningEventSchema, { event: { case: "symbolicUpgrade", value: { plan } } })),
+    objectArb.map((summary) => create(LearningEventSchema, { event: { case: "learningSummary", value: { summary } } })),
+  );
+
+  it("writes rule activations with any outcome, symbolic upgrades and learning summaries as the general path does, in every PII mode, or leaves them to it", () => {
+    let written = 0;
+    let total = 0;
+    fc.assert(
+      fc.property(eventArb, fc.constantFrom("off" as const, "redact" as const, "reject" as const), fc.constantFrom(2, 32), (event, mode, nestingDepthMax) => {
+        total++;
+        const limits = { ...defaultEventLimits, nestingDepthMax };
+        const pii = { mode, sensitiveKeys: defaultSensitiveKeys };
+        const bytes = Buffer.from(toBinary(LearningEventSchema, event));
+        const read = readPlainEvent(bytes, 0, bytes.length);
+        assert.ok(read !== undefined, "not read by hand");
+        const wire = (read as WireFixedEvent)[WIRE_FIELDS];
+        const typed = createTypedEncoders(createPiiGuard(pii), { transcoder: createStructTranscoder({ limits, pii }), clock: systemClock });
+        let body: string | undefined;
+        try {
+          body = typed.body(read.event, wire);
+        } catch {
+          body = undefined;
+        }
+        // The general path: the validator's checks (depth, finite numbers), the catalog, the guard, encodeBody.
+        let general: { body: string; redacted: string[] } | "refused";
+        try {
+          const validate = createValidatorFactory(limits);
+          validate(eventSchemas.get(event.event.case!)!)(event.event.value, "");
+          const draft = buildEvent(event.event, { ...deps, limits }) as EventDraft;
+          const redacted: string[] = [];
+          draft.data = createPiiGuard(pii)(draft.data, "data", redacted) ?? null;
+          general = { body: encodeBody(draft), redacted };
+        } catch {
+          general = "refused";
+        }
+        if (body === undefined) {
+          // Only what the guard changes or refuses, or what is invalid, is left to the general path.
+          assert.ok(general === "refused" || general.redacted.length > 0, `left out for no reason: ${general === "refused" ? "" : general.body}`);
+          return;
+        }
+        written++;
+        assert.notEqual(general, "refused", `written, but the general path refuses it: ${body}`);
+        assert.deepEqual({ body, redacted: [] }, general);
+      }),
+      property,
+    );
+    assert.ok(written > total / 2, `only ${written} of ${total} written`);
+  });
+
+  it("writes every fixed-shape catalog event; trust metrics (read from the tracker) and LogEvents are the general path's", () => {
+    const typed = createTypedEncoders(createPiiGuard({ mode: "redact", sensitiveKeys: defaultSensitiveKeys }), { clock: systemClock });
+    const cases = [...eventSchemas.keys()].filter((c) => typed.eventType(c) === undefined);
+    assert.deepEqual(cases.sort(), ["bayesianTrustMetrics", "generic"]);
+    for (const [c, shape] of Object.entries(EVENT_SHAPES)) assert.equal(typed.eventType(c as EventCase), shape.eventType);
+  });
+
+  it("writes revision triggers, arc regret scores and rule effectiveness as the general path does, or leaves them to it", () => {
+    const clock = { nowMicros: () => 1_764_460_800_123_456 };
+    const scoreKeyArb = fc.oneof(fc.constantFrom("arc_a", "0", "7", "password", "token_count", "é", ""), fc.string({ maxLength: 4 }));
+    const eventArb = fc.oneof(
+      textArb.map((reason) => create(LearningEventSchema, { event: { case: "revisionTrigger", value: { reason } } })),
+      fc.array(fc.tuple(scoreKeyArb, finiteArb), { maxLength: 5 }).map((entries) => create(LearningEventSchema, { event: { case: "arcRegret", value: { scores: Object.fromEntries(entries) } } })),
+      fc
+        .record({ ruleId: textArb, activationCount: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), successRate: finiteArb, impactScore: finiteArb })
+        .map((value) => create(LearningEventSchema, { event: { case: "ruleEffectiveness", value } })),
+    );
+    let written = 0;
+    fc.assert(
+      fc.property(eventArb, fc.constantFrom("off" as const, "redact" as const), (event, mode) => {
+        const guard = createPiiGuard({ mode, sensitiveKeys: defaultSensitiveKeys });
+        const body = createTypedEncoders(guard, { clock }).body(event.event);
+        const draft = buildEvent(event.event, { ...deps, clock }) as EventDraft;
+        const redacted: string[] = [];
+        draft.data = guard(draft.data, "data", redacted) ?? null;
+        if (body === undefined) {
+          assert.ok(redacted.length > 0, `left out for no reason: ${encodeBody(draft)}`);
+          return;
+        }
+        written++;
+        assert.deepEqual({ body, redacted: [] }, { body: encodeBody(draft), redacted });
+      }),
+      property,
+    );
+    assert.ok(written > property.numRuns / 2);
   });
 });
