@@ -36,37 +36,37 @@ export function chainHash(previous: string, prefix: Uint8Array): string {
 }
 
 /**
- * {@link chainHash} of the record at `bytes[start..end)` whose previous hash's
- * hex digits are at `bytes[previousAt..previousAt + 64)` (the trailer of the
- * record before it in the same buffer): the digits are copied as bytes, so
- * no string is decoded per record.
+ * Seals one record where it lies, written right after the previous record's
+ * hash digits: `out[start..end)` holds its prefix (up to and including its
+ * seq) and, when `chained`, the previous hash's 64 hex digits are the bytes
+ * just before it (`out[start - 64..start)`), so the hash input (previous hash,
+ * then prefix) is hashed where it is, without a copy; unchained, the record
+ * starts the chain and its prefix is hashed alone. When `closePrevious`, those
+ * digits end the previous line: the prefix then moves 3 bytes on, making room
+ * for that line's `"}\n`. The record's own `,"hash":"<hex>` follows it; its
+ * `"}\n` is left to the next record, or to `writeHashClose` after the last
+ * (the caller made room for the trailer and newline, HASH_TRAILER_BYTES + 1 bytes, after `end`,
+ * and 3 more when `closePrevious`). Returns the hash; its digits start at
+ * `end + HASH_OPEN_BYTES.length`, plus 3 when `closePrevious`.
  */
-export function chainHashAfter(bytes: Uint8Array, previousAt: number, start: number, end: number): string {
-  const length = HASH_HEX_CHARS + end - start;
-  if (length > input.length) input = Buffer.allocUnsafe(Math.max(length, input.length * 2));
-  // 64 bytes: a loop costs less than a call into the runtime for a copy.
-  for (let i = 0; i < HASH_HEX_CHARS; i++) input[i] = bytes[previousAt + i];
-  input.set(bytes.subarray(start, end), HASH_HEX_CHARS);
-  return hash("sha256", input.subarray(0, length), "hex");
+export function sealRecordInPlace(out: Buffer, start: number, end: number, chained: boolean, closePrevious: boolean): string {
+  const tip = hash("sha256", out.subarray(chained ? start - HASH_HEX_CHARS : start, end), "hex");
+  let at = end;
+  if (closePrevious) {
+    out.copyWithin(start + 3, start, end);
+    writeHashClose(out, start);
+    at += 3;
+  }
+  out.set(HASH_OPEN_BYTES, at);
+  latin1Write(out, tip, at + HASH_OPEN_BYTES.length);
+  return tip;
 }
 
 /**
- * Seals one record in place: `out[start..end)` holds its prefix (up to and
- * including its seq); its hash, chained on the previous one (`previous`, or
- * its hex digits in `out` at `previousAt` when that is not negative), is
- * taken and its trailer and newline written at `end` (the caller made room
- * for {@link HASH_TRAILER_BYTES} + 1 bytes). Returns the hash; its hex
- * digits are at `end + HASH_OPEN_BYTES.length`. No string is made for the
- * bytes written.
+ * Buffer#latin1Write: what Buffer#write(text, offset, "latin1") calls after
+ * checking its arguments, which costs more than writing 64 hex digits.
  */
-export function sealRecordAt(out: Buffer, start: number, end: number, previous: string, previousAt: number): string {
-  const tip = previousAt < 0 ? chainHash(previous, out.subarray(start, end)) : chainHashAfter(out, previousAt, start, end);
-  let at = end;
-  for (let i = 0; i < HASH_OPEN_BYTES.length; i++) out[at++] = HASH_OPEN_BYTES[i];
-  for (let i = 0; i < HASH_HEX_CHARS; i++) out[at++] = tip.charCodeAt(i);
-  writeHashClose(out, at);
-  return tip;
-}
+const latin1Write = (out: Buffer, text: string, at: number): number => (out as Buffer & { latin1Write(text: string, at: number): number }).latin1Write(text, at);
 
 /** A commit's lines sealed by the chain: complete records and the last one's hash. */
 export interface SealedLines {

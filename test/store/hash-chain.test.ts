@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
-import { ChainSealer, chainHash, sealRecordAt, splitHashedLine } from "../../src/store/hash-chain.js";
-import { HASH_OPEN_BYTES, HASH_TRAILER_BYTES } from "../../src/record/hash-trailer.mjs";
+import { ChainSealer, chainHash, sealRecordInPlace, splitHashedLine } from "../../src/store/hash-chain.js";
+import { HASH_TRAILER_BYTES, writeHashClose } from "../../src/record/hash-trailer.mjs";
 import { RecordBuffer } from "../../src/store/record-buffer.js";
 
 /** Prefixes of `n` records (with some non-ASCII text), each followed by "\n". */
@@ -69,21 +69,32 @@ describe("ChainSealer", () => {
   });
 });
 
-describe("sealRecordAt", () => {
-  it("writes each record's trailer in place, chained on a given hash first and then on the digits it wrote before", () => {
+describe("sealRecordInPlace", () => {
+  it("hashes each record where it lies after the digits before it, ends the line before it, and leaves nothing past its own digits", () => {
     const out = Buffer.alloc(4096, 0xff);
-    let used = 0;
-    let tip = "";
-    let tipAt = -1;
     const given = chainHash("", Buffer.from("before"));
+    // The given hash's digits first, then each record written right after the last digits.
+    out.write(given, 0, "latin1");
+    let used = given.length;
+    let tip = given;
     for (let seq = 8; seq <= 12; seq++) {
-      const start = used;
-      used += out.write(`{"event_id":"e${seq}","event_type":"t","data":{"note":"é"},"seq":${seq}`, used);
-      tip = sealRecordAt(out, start, used, seq === 8 ? given : tip, tipAt);
-      tipAt = used + HASH_OPEN_BYTES.length;
-      used += HASH_TRAILER_BYTES + 1;
+      const at = used;
+      const end = at + out.write(`{"event_id":"e${seq}","event_type":"t","data":{"note":"é"},"seq":${seq}`, at);
+      const closePrevious = seq > 8;
+      tip = sealRecordInPlace(out, at, end, true, closePrevious);
+      used = end + (closePrevious ? 3 : 0) + HASH_TRAILER_BYTES - 2;
+      assert.equal(out[used], 0xff, "nothing written past the record's digits");
     }
-    assert.equal(checkChain(out.subarray(0, used), given, 5), tip);
-    assert.equal(out[used], 0xff, "nothing written past the newline");
+    writeHashClose(out, used);
+    assert.equal(checkChain(out.subarray(given.length, used + 3), given, 5), tip);
+  });
+
+  it("starts the chain with a record hashed alone", () => {
+    const out = Buffer.alloc(256, 0xff);
+    const end = out.write('{"event_id":"e1","seq":1', 0);
+    const tip = sealRecordInPlace(out, 0, end, false, false);
+    const used = end + HASH_TRAILER_BYTES - 2;
+    writeHashClose(out, used);
+    assert.equal(checkChain(out.subarray(0, used + 3), "", 1), tip);
   });
 });

@@ -1,10 +1,10 @@
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { parseTimestamp } from "../../clock.js";
-import { HASH_OPEN_BYTES, HASH_TRAILER_BYTES } from "../../record/hash-trailer.mjs";
+import { HASH_HEX_CHARS, HASH_TRAILER_BYTES, writeHashClose } from "../../record/hash-trailer.mjs";
 import { recordUpToSeq } from "../../record/layout.js";
 import { eventTypeName, LineRecord, ParsedRecord, parseRecordObject } from "../../record/record-view.js";
 import { ScannedRecord, scanRecord } from "../../record/scan.js";
-import { sealRecordAt } from "../hash-chain.js";
+import { sealRecordInPlace } from "../hash-chain.js";
 import type { LogRecordView } from "../store.js";
 import { storedRecordOf } from "./stored-record.js";
 
@@ -79,15 +79,26 @@ export interface ChainLink {
 }
 
 /**
+ * Bytes kept before a message's records for the hash the chain continues
+ * from: the first record is hashed where it lies, right after those digits,
+ * like every later record right after its predecessor's (sealRecordInPlace).
+ */
+const CHAIN_ROOM_BYTES = HASH_HEX_CHARS;
+
+/**
  * Encodes one message's records, in the contract's key order, as the file
  * store writes them with its hash chain, seqs consecutive from `first` and
  * hashes chained from `prevHash`, into one buffer of at most `bytesMax`
  * bytes. Each record's SHA-256 is taken as it is added, over the bytes just
- * written: the message costs one hash per record and no second pass.
+ * written, where they lie: a record is written right after the previous
+ * record's hash digits (before the first, the previous message's last hash),
+ * hashed together with them, then moved past the previous line's end. The
+ * message costs one hash per record, no second pass and no scratch copy.
  */
 export class MessageBuilder {
   private buf: Buffer;
-  private used = 0;
+  /** The end of what is written: the last record's hash digits (its `"}\n` is written by the next record, or by {@link bytes}). */
+  private used = CHAIN_ROOM_BYTES;
   private next: number;
   /** Positions of records with client-chosen ids, as ranges "a-b" (the last one still open while it grows). */
   private clientRanges: string[] = [];
@@ -95,8 +106,6 @@ export class MessageBuilder {
   private clientRangeEnd = -1;
   /** The hash of the last record added (the previous message's last one before any). */
   private tipHash: string;
-  /** Where the hex digits of the last record's hash are in `buf` (-1 before the first record: `prevHash` is not in it). */
-  private tipAt = -1;
 
   constructor(
     private readonly bytesMax: number,
@@ -108,7 +117,8 @@ export class MessageBuilder {
     bytesHint = 16 * 1024,
   ) {
     // Small at first (one record of a unary call), doubled as records come, up to bytesMax.
-    this.buf = Buffer.allocUnsafe(Math.min(bytesMax, Math.max(bytesHint, 1024)));
+    this.buf = Buffer.allocUnsafe(CHAIN_ROOM_BYTES + Math.min(bytesMax, Math.max(bytesHint, 1024)));
+    if (prevHash !== "") this.buf.write(prevHash, 0, "latin1");
     this.next = first;
     this.tipHash = prevHash;
   }
@@ -123,6 +133,11 @@ export class MessageBuilder {
     return this.next - this.first;
   }
 
+  /** Bytes of the lines added so far, as the message holds them. */
+  private get length(): number {
+    return this.used - CHAIN_ROOM_BYTES + (this.next > this.first ? 3 : 0);
+  }
+
   /**
    * Adds a record with the next seq (`head` is `recordHead(timestamp)` of
    * src/record/layout.ts, made once per append call). Returns "added",
@@ -130,13 +145,15 @@ export class MessageBuilder {
    * "too-large" when it would not fit in a message of its own.
    */
   add(record: EncodedRecord, eventId: string, head: string, body: string, clientChosen: boolean): "added" | "full" | "too-large" {
-    const room = this.bytesMax - this.used - SEQ_TAIL_BYTES_MAX;
+    const room = this.bytesMax - this.length - SEQ_TAIL_BYTES_MAX;
+    // Written right after the last hash digits, where it is hashed with them; moved 3 bytes on after, for the previous line's end.
+    const at = this.used;
     let length: number;
     if (record.encoded !== undefined) {
       length = record.encodedLength!;
       if (length > room) return "full";
       this.reserve(length + SEQ_TAIL_BYTES_MAX);
-      record.encoded.copy(this.buf, this.used, record.encodedStart!, record.encodedStart! + length);
+      record.encoded.copy(this.buf, at, record.encodedStart!, record.encodedStart! + length);
     } else {
       const text = recordUpToSeq(eventId, head, body);
       // A UTF-16 unit is at most 3 UTF-8 bytes: only a record near the limit is measured first.
@@ -147,19 +164,18 @@ export class MessageBuilder {
         if (bytes > room) return "full";
       }
       this.reserve(bytes + SEQ_TAIL_BYTES_MAX);
-      length = this.buf.write(text, this.used);
+      length = this.buf.write(text, at);
     }
-    const start = this.used;
-    record.encoded = this.buf;
-    record.encodedStart = start;
-    record.encodedLength = length;
-    this.used += length;
+    const closePrevious = this.next > this.first;
     if (clientChosen) this.markClientChosen(this.next - this.first);
-    this.used = writeSeq(this.buf, this.used, this.next++);
+    const end = writeSeq(this.buf, at + length, this.next++);
     // The chain's hash over the previous hash and the record up to its seq, as the file store's sealer takes it.
-    this.tipHash = sealRecordAt(this.buf, start, this.used, this.tipHash, this.tipAt);
-    this.tipAt = this.used + HASH_OPEN_BYTES.length;
-    this.used += HASH_TRAILER_BYTES + 1;
+    this.tipHash = sealRecordInPlace(this.buf, at, end, this.tipHash !== "", closePrevious);
+    const moved = closePrevious ? 3 : 0;
+    record.encoded = this.buf;
+    record.encodedStart = at + moved;
+    record.encodedLength = length;
+    this.used = end + moved + HASH_TRAILER_BYTES - 2;
     return "added";
   }
 
@@ -184,13 +200,20 @@ export class MessageBuilder {
 
   /** The message body: the records' lines. */
   get bytes(): Buffer {
-    return this.buf.subarray(0, this.used);
+    // The last line's end, in the room kept for it (a record added after writes over it and moves it on).
+    if (this.next > this.first) writeHashClose(this.buf, this.used);
+    return this.buf.subarray(CHAIN_ROOM_BYTES, CHAIN_ROOM_BYTES + this.length);
   }
 
-  /** Grows the buffer to hold `bytes` more (records added before keep their bytes in the old one, which stays as it is). */
+  /**
+   * Grows the buffer to hold a record of `bytes` more, with the last line's
+   * end before it (records added before keep their bytes in the old buffer,
+   * which stays as it is).
+   */
   private reserve(bytes: number): void {
-    if (this.used + bytes <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.min(this.bytesMax, Math.max(this.buf.length * 2, this.used + bytes)));
+    const needed = this.used + 3 + bytes;
+    if (needed <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.min(CHAIN_ROOM_BYTES + this.bytesMax, Math.max(this.buf.length * 2, needed)));
     this.buf.copy(bigger, 0, 0, this.used);
     this.buf = bigger;
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { open, readFile, rm, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
@@ -43,6 +44,23 @@ describe("the ack witness file", () => {
     const other = await AckWitness.open(path, "T");
     assert.equal(other.acked, undefined);
     await other.close();
+  });
+
+  it("writes every slot synchronously: the file is open with O_DSYNC, so a write (and the ack waiting on it) ends only once its bytes are on disk", async () => {
+    const path = join(dir.path, "jetstream-S.witness");
+    const w = await AckWitness.open(path, "S");
+    try {
+      const fds = await readdir("/proc/self/fd");
+      const links = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).then((to) => [fd, to] as const, () => [fd, ""] as const)));
+      const witnessFds = links.filter(([, to]) => to === path);
+      assert.equal(witnessFds.length, 1, "the witness file is open once");
+      const flags = /^flags:\s+([0-7]+)$/m.exec(await readFile(`/proc/self/fdinfo/${witnessFds[0][0]}`, "utf8"));
+      assert.ok(flags, "fdinfo names the flags");
+      assert.equal(Number.parseInt(flags[1], 8) & constants.O_DSYNC, constants.O_DSYNC, "opened with O_DSYNC");
+      assert.equal(Number.parseInt(flags[1], 8) & constants.O_APPEND, 0, "not O_APPEND: each write goes to its slot");
+    } finally {
+      await w.close();
+    }
   });
 
   it("survives a torn write of one slot: the other slot still holds the witness before it", async () => {
@@ -174,7 +192,7 @@ describe("a front end whose stream lost acknowledged records", function () {
         assert.equal(await statusOf("pulse.learninglog.v1.LearningLogService"), "NOT_SERVING");
         health.close();
         await assert.rejects(again.client.logBatch({ events: [{ event: { case: "revisionTrigger", value: { reason: "after" } } }] }), (err: grpc.ServiceError) => {
-          assert.equal(err.code, status.UNAVAILABLE);
+          assert.equal(err.code, status.UNAVAILABLE, `${err.code} ${err.details}`);
           assert.match(err.details, /lost acknowledged records: seq 10 was acked/);
           return true;
         });

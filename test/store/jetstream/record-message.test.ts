@@ -70,6 +70,49 @@ describe("JetStream record messages", () => {
     assert.equal(builder.tip, tip);
   });
 
+  it("chains a message on the hash before it through a growing buffer, reads the same twice, and builds it again on another hash from its encoded bytes", () => {
+    const ids = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? `s${i}` : `c${i}`));
+    const expected = (prev: string, first: number) => {
+      let tip = prev;
+      const text = ids
+        .map((id, i) => {
+          const prefix = recordPrefix(id, recordHead(TS), body(i), first + i);
+          tip = chainHash(tip, Buffer.from(prefix));
+          return `${prefix}${HASH_OPEN}${tip}"}\n`;
+        })
+        .join("");
+      return { text, tip };
+    };
+    const before = chainHash("", Buffer.from("the record before"));
+    const records: EncodedRecord[] = ids.map(() => ({}));
+    const builder = new MessageBuilder(1024 * 1024, 98, before, 1);
+    for (const [i, id] of ids.entries()) assert.equal(builder.add(records[i], id, recordHead(TS), body(i), id.startsWith("c")), "added");
+    const want = expected(before, 98);
+    assert.equal(builder.bytes.toString("utf8"), want.text);
+    assert.equal(builder.bytes.toString("utf8"), want.text, "reading the bytes again changes nothing");
+    assert.equal(builder.tip, want.tip);
+    assert.deepEqual(chainOfHeaders(builder.headers()), { prev: before, last: want.tip });
+    // Another front end took the turn: the same records on its last hash, from its next seq.
+    const other = chainHash("", Buffer.from("another front end's record"));
+    const again = new MessageBuilder(1024 * 1024, 250, other, 1);
+    for (const [i, id] of ids.entries()) assert.equal(again.add(records[i], id, recordHead(TS), body(i), id.startsWith("c")), "added");
+    assert.equal(again.bytes.toString("utf8"), expected(other, 250).text);
+    assert.equal(again.tip, expected(other, 250).tip);
+  });
+
+  it("adds records after its bytes were read: the last line's end moves on and the chain goes on", () => {
+    const builder = new MessageBuilder(64 * 1024, 1);
+    builder.add({}, "c1", recordHead(TS), body(1), true);
+    const one = builder.bytes.toString("utf8");
+    builder.add({}, "c2", recordHead(TS), body(2), true);
+    const first = recordPrefix("c1", recordHead(TS), body(1), 1);
+    const tip1 = chainHash("", Buffer.from(first));
+    const second = recordPrefix("c2", recordHead(TS), body(2), 2);
+    const tip2 = chainHash(tip1, Buffer.from(second));
+    assert.equal(one, `${first}${HASH_OPEN}${tip1}"}\n`);
+    assert.equal(builder.bytes.toString("utf8"), `${first}${HASH_OPEN}${tip1}"}\n${second}${HASH_OPEN}${tip2}"}\n`);
+  });
+
   it("says none when no id was chosen by a client, and leaves the header out when the ranges would not fit", () => {
     assert.equal(build(1, ["s1", "s2"]).headers.get(CLIENT_IDS_HEADER), "none");
     const alternating = Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? `c${i}` : `s${i}`));
