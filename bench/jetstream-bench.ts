@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/jetstream-bench.ts [--measure-s N] [--warmup-s N] [--repeats N] [--kind seed|typed|generic] [--streams N] [--in-flight N] [--batch N] [--rows file,r1,r1x2,r3,r3x2] [--rate N] [--server SCRIPT] [--baseline-server SCRIPT --baseline-name NAME] [--results FILE]`:
+ * `node --import tsx bench/jetstream-bench.ts [--measure-s N] [--warmup-s N] [--repeats N] [--kind seed|typed|generic] [--streams N] [--in-flight N] [--batch N] [--rows file,r1,r1x2,r3,r3x2] [--rate N] [--server SCRIPT] [--baseline-server SCRIPT --baseline-name NAME] [--cpu-prof-dir DIR] [--threads] [--results FILE]`:
  * batched ingest (IngestEvents from the TypeScript client) into the real
  * server over the file store and JetStream, side by side in one run:
  *
@@ -29,8 +29,15 @@
  * each stream at N events/s (open loop) instead of sending as fast as acks
  * come back: builds that differ in throughput are then compared at the same
  * rate, so what a front end spends per second whatever it does (timers,
- * polls) weighs the same in both.
+ * polls) weighs the same in both. `--cpu-prof-dir DIR` runs every front end
+ * with `node --cpu-prof`, its profile written into DIR/<row>-<round>/ when it
+ * stops (read them with bench/profile-summary.ts, `--skip-ms` past the warm-up);
+ * `--threads` prints each front end's CPU per event thread by thread. The
+ * table gives the front ends' main threads apart (what caps one front end)
+ * and, against a baseline, the ratio of the two builds' medians beside the
+ * round-by-round ratios.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,9 +67,13 @@ const { values } = parseArgs({
     server: { type: "string", default: PULSE_SERVER_SCRIPT },
     "baseline-server": { type: "string" },
     "baseline-name": { type: "string", default: "baseline build" },
+    "cpu-prof-dir": { type: "string" },
+    threads: { type: "boolean", default: false },
     results: { type: "string" },
   },
 });
+const cpuProfDir = values["cpu-prof-dir"];
+const showThreads = values.threads;
 const ratePerStream = values.rate === undefined ? undefined : Number(values.rate);
 const rowKeys = values.rows.split(",").map((r) => r.trim());
 const baselineScript = values["baseline-server"];
@@ -98,33 +109,80 @@ interface Measured {
   /** CPU µs per event of the front ends together, of the nats-servers together. */
   frontEndUs: number;
   natsUs: number;
+  /** CPU µs per event of the front ends' main threads (what caps one front end). */
+  frontEndMainUs: number;
   /** Cores the front ends and the nats-servers kept busy. */
   frontEndCores: number;
   natsCores: number;
   loadAverage: number;
 }
 
-/** Reads the CPU time of several processes when the measured part begins and ends. */
+/** Reads the CPU time of several processes (and of the main threads of some) when the measured part begins and ends. */
 class CpuMarks implements WindowMarks {
   private startAt = 0;
   private endAt = 0;
-  private readonly started = new Map<number, number>();
-  private readonly used = new Map<number, number>();
-  constructor(private readonly pids: readonly number[]) {}
+  private readonly started = new Map<string, number>();
+  private readonly used = new Map<string, number>();
+  constructor(
+    private readonly pids: readonly number[],
+    /** Processes whose main thread is read too (its thread id is the process id). */
+    private readonly mainThreadPids: readonly number[] = [],
+  ) {}
+  private read(): Map<string, number> {
+    const now = new Map<string, number>();
+    for (const pid of this.pids) now.set(`${pid}`, cpuSecondsOf(pid) ?? Number.NaN);
+    for (const pid of this.mainThreadPids) now.set(`${pid}/main`, cpuSecondsOf(pid, pid) ?? Number.NaN);
+    if (showThreads) for (const pid of this.mainThreadPids) for (const [name, s] of threadsByName(pid)) now.set(`${pid}:${name}`, s);
+    return now;
+  }
   start(): void {
     this.startAt = performance.now();
-    for (const pid of this.pids) this.started.set(pid, cpuSecondsOf(pid) ?? Number.NaN);
+    for (const [k, v] of this.read()) this.started.set(k, v);
   }
   end(): void {
     if (this.startAt === 0 || this.endAt !== 0) return;
     this.endAt = performance.now();
-    for (const pid of this.pids) this.used.set(pid, (cpuSecondsOf(pid) ?? Number.NaN) - this.started.get(pid)!);
+    for (const [k, v] of this.read()) this.used.set(k, v - (this.started.get(k) ?? 0));
   }
   /** Cores the given processes kept busy over the part (CPU seconds / wall seconds). */
   cores(pids: readonly number[]): number {
     const wallS = (this.endAt - this.startAt) / 1000;
-    return pids.reduce((sum, pid) => sum + (this.used.get(pid) ?? Number.NaN), 0) / wallS;
+    return pids.reduce((sum, pid) => sum + (this.used.get(`${pid}`) ?? Number.NaN), 0) / wallS;
   }
+  /** Cores the main threads of the given processes kept busy over the part. */
+  mainThreadCores(pids: readonly number[]): number {
+    const wallS = (this.endAt - this.startAt) / 1000;
+    return pids.reduce((sum, pid) => sum + (this.used.get(`${pid}/main`) ?? Number.NaN), 0) / wallS;
+  }
+  /** CPU seconds of the given process's threads over the part, by thread (with --threads). */
+  threads(pid: number): Array<[string, number]> {
+    return [...this.used].filter(([k]) => k.startsWith(`${pid}:`)).map(([k, v]) => [k.slice(`${pid}:`.length), v]);
+  }
+}
+
+/**
+ * CPU seconds of a process's threads so far, each named "main" or by its
+ * name (/proc/<pid>/task/<tid>/comm) and its id's distance from the process
+ * id (Node names most threads "node": the distance tells them apart, in the
+ * order they started: V8's platform threads first, libuv's pool later).
+ */
+function threadsByName(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const name = Number(tid) === pid ? "main" : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()}+${Number(tid) - pid}`;
+      out.set(name, (out.get(name) ?? 0) + (cpuSecondsOf(pid, Number(tid)) ?? 0));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
 }
 
 let streamNo = 0;
@@ -144,13 +202,14 @@ async function measure(setup: Setup, root: string): Promise<Measured> {
         await ServerProcess.start({
           name: `${setup.label} #${f + 1}`,
           script: setup.script ?? values.server,
+          nodeFlags: cpuProfDir === undefined ? undefined : ["--cpu-prof", "--cpu-prof-dir", join(cpuProfDir, `${n}-${setup.label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`)],
           args: ["--addr", "127.0.0.1:0", "--log-path", join(dir, `front-${f + 1}`, "pulse_learning_log.jsonl"), "--log-level", "info", ...flags],
         }),
       );
     }
     const frontEndPids = servers.map((s) => s.pid);
     const natsPids = nats?.nodes.map((node) => node.pid) ?? [];
-    const marks = new CpuMarks([...frontEndPids, ...natsPids]);
+    const marks = new CpuMarks([...frontEndPids, ...natsPids], frontEndPids);
     // The same load for every row: the streams are dealt to the front ends in turn.
     const clients = Array.from({ length: streams }, (_, i) => createClient(LearningLogService, servers[i % servers.length].address));
     try {
@@ -163,15 +222,22 @@ async function measure(setup: Setup, root: string): Promise<Measured> {
       const measured = {
         result,
         frontEndUs: (frontEndCores / result.eventsPerSecond) * 1e6,
+        frontEndMainUs: (marks.mainThreadCores(frontEndPids) / result.eventsPerSecond) * 1e6,
         natsUs: (natsCores / result.eventsPerSecond) * 1e6,
         frontEndCores,
         natsCores,
         loadAverage,
       };
       progress(
-        `${setup.label}: ${fmt(result.eventsPerSecond)} events/s, CPU us/event front ends ${fix(measured.frontEndUs)} + nats-server ${fix(measured.natsUs)}, ` +
+        `${setup.label}: ${fmt(result.eventsPerSecond)} events/s, CPU us/event front ends ${fix(measured.frontEndUs)} (main threads ${fix(measured.frontEndMainUs)}) + nats-server ${fix(measured.natsUs)}, ` +
           `cores ${fix(frontEndCores)} + ${fix(natsCores)}, batch ack p99 ${fix(result.latency.p99Ms, 1)} ms (first stream), load ${loadAverage}`,
       );
+      if (showThreads) {
+        for (const pid of frontEndPids) {
+          const perThread = marks.threads(pid).sort((a, b) => b[1] - a[1]);
+          progress(`  front end ${pid} threads, CPU us/event: ${perThread.map(([name, sec]) => `${name} ${fix((sec / result.seconds / result.eventsPerSecond) * 1e6)}`).join(", ")}`);
+        }
+      }
       return measured;
     } finally {
       for (const c of clients) c.close();
@@ -243,7 +309,9 @@ try {
   // Front-end CPU per event of a row against its baseline twin's, round by round.
   const cpuVsTwin = (i: number) => {
     const twin = setups.findIndex((s) => s.twinOf === i);
-    return twin < 0 ? "-" : triple(runs[i].map((m, round) => m.frontEndUs / runs[twin][round].frontEndUs), (x) => `${x.toFixed(2)}x`);
+    if (twin < 0) return "-";
+    const ofMedians = median(runs[i].map((m) => m.frontEndUs)) / median(runs[twin].map((m) => m.frontEndUs));
+    return `${triple(runs[i].map((m, round) => m.frontEndUs / runs[twin][round].frontEndUs), (x) => `${x.toFixed(2)}x`)}; of medians ${ofMedians.toFixed(2)}x`;
   };
   const row = (key: string) => setups.findIndex((s) => s === allRows[key]);
   const lines = [
@@ -252,12 +320,12 @@ try {
       `Client, front ends and nats-server processes on one machine (nats-server ${single.version ?? "?"}, the Debian package; JetStream's default fsync, not sync_interval: always, which this version lacks). 1-minute load average at the start: ${loadAtStart}.` +
       (baselineScript === undefined ? "" : ` Front ends: \`${values.server}\`; the rows marked "${values["baseline-name"]}" run \`${baselineScript}\`.`),
     "",
-    `| store | front-end CPU us/event | nats-server CPU us/event | cores used (front ends + nats) | events/s | vs file, same round |${baselineScript === undefined ? "" : " front-end CPU vs baseline, same round |"} batch ack p50 / p99 ms (median) | load avg per round |`,
-    `|---|---:|---:|---:|---:|---:|${baselineScript === undefined ? "" : "---:|"}---:|---|`,
+    `| store | front-end CPU us/event | its main threads | nats-server CPU us/event | cores used (front ends + nats) | events/s | vs file, same round |${baselineScript === undefined ? "" : " front-end CPU vs baseline: same round; of medians |"} batch ack p50 / p99 ms (median) | load avg per round |`,
+    `|---|---:|---:|---:|---:|---:|---:|${baselineScript === undefined ? "" : "---:|"}---:|---|`,
     ...setups.map((setup, i) => {
       const r = runs[i];
       return (
-        `| ${setup.label} | ${triple(r.map((m) => m.frontEndUs), fix)} | ${setup.nats === undefined ? "-" : triple(r.map((m) => m.natsUs), fix)} | ` +
+        `| ${setup.label} | ${triple(r.map((m) => m.frontEndUs), fix)} | ${triple(r.map((m) => m.frontEndMainUs), fix)} | ${setup.nats === undefined ? "-" : triple(r.map((m) => m.natsUs), fix)} | ` +
         `${fix(median(r.map((m) => m.frontEndCores)))} + ${fix(median(r.map((m) => m.natsCores)))} | ${triple(r.map((m) => m.result.eventsPerSecond), fmt)} | ` +
         `${i === fileRow ? "1.00x" : fileRow < 0 ? "-" : triple(ratio(i), (x) => `${x.toFixed(2)}x`)} | ${baselineScript === undefined ? "" : `${cpuVsTwin(i)} | `}${fix(median(r.map((m) => m.result.latency.p50Ms)), 1)} / ${fix(median(r.map((m) => m.result.latency.p99Ms)), 1)} | ${r.map((m) => m.loadAverage).join(", ")} |`
       );
