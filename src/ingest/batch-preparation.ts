@@ -149,15 +149,22 @@ function pack(id: number, batchId: bigint, entries: readonly AppendEntry[], outc
     return i;
   };
   const ids: string[] = new Array<string>(entries.length);
-  const bodies: string[] = new Array<string>(entries.length);
+  let chars = 0;
+  for (const e of entries) chars += e.body.length;
+  // Room for ASCII bodies (nearly all); grown when others need more.
+  let bodies = Buffer.allocUnsafeSlow(chars + 1024);
   let idEnd = 0;
   let bodyEnd = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     ids[i] = e.eventId;
-    bodies[i] = e.body;
     idEnd += e.eventId.length;
-    bodyEnd += e.body.length;
+    if (bodies.length - bodyEnd < e.body.length * 3) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(bodies.length * 2, bodyEnd + e.body.length * 3));
+      bodies.copy(bigger, 0, 0, bodyEnd);
+      bodies = bigger;
+    }
+    bodyEnd += bodies.write(e.body, bodyEnd);
     const c = i * COLUMNS;
     columns[c + C_ID_END] = idEnd;
     columns[c + C_BODY_END] = bodyEnd;
@@ -170,7 +177,7 @@ function pack(id: number, batchId: bigint, entries: readonly AppendEntry[], outc
     kind: "prepared",
     batchId,
     ids: ids.join(""),
-    bodies: bodies.join(""),
+    bodies,
     columns,
     names,
     redacted: [...outcome.redacted],

@@ -8,7 +8,7 @@ import { INGEST_WORKER_DATA, type IngestWorkerConfig, type PrepareAnswer, type P
 
 /** What an answer transfers rather than copies. */
 function transfers(answer: PrepareAnswer): ArrayBuffer[] {
-  if (answer.kind === "prepared") return [answer.columns.buffer as ArrayBuffer];
+  if (answer.kind === "prepared") return [answer.columns.buffer as ArrayBuffer, answer.bodies.buffer as ArrayBuffer];
   if (answer.kind === "in-thread") return [answer.bytes.buffer as ArrayBuffer];
   return [];
 }

@@ -14,9 +14,31 @@ export interface PooledWrite {
   batchId: bigint;
 }
 
-/** The store's entries of a prepared batch: strings sliced out of its two texts (no copy), one object each. */
+/**
+ * An entry of a batch prepared by a worker: its body as the worker's UTF-8
+ * bytes, which the file store copies; the text is made only when asked for
+ * (another store, the run index for a run's first and last records).
+ */
+class PreparedEntry implements AppendEntry {
+  constructor(
+    readonly eventId: string,
+    readonly clientChosenId: boolean,
+    readonly run: string | undefined,
+    readonly eventType: string | undefined,
+    readonly bodyUtf8: Buffer,
+    readonly bodyStart: number,
+    readonly bodyEnd: number,
+  ) {}
+
+  get body(): string {
+    return this.bodyUtf8.toString("utf8", this.bodyStart, this.bodyEnd);
+  }
+}
+
+/** The store's entries of a prepared batch: ids sliced out of one text (no copy), bodies pointing into one buffer. */
 function entriesOf(p: Prepared): AppendEntry[] {
-  const { ids, bodies, columns, names } = p;
+  const { ids, columns, names } = p;
+  const bodies = Buffer.from(p.bodies.buffer, p.bodies.byteOffset, p.bodies.byteLength);
   const n = columns.length / COLUMNS;
   const entries = new Array<AppendEntry>(n);
   let idStart = 0;
@@ -27,13 +49,7 @@ function entriesOf(p: Prepared): AppendEntry[] {
     const bodyEnd = columns[c + C_BODY_END];
     const run = columns[c + C_RUN];
     const type = columns[c + C_TYPE];
-    entries[i] = {
-      eventId: ids.slice(idStart, idEnd),
-      clientChosenId: columns[c + C_CLIENT_ID] === 1,
-      body: bodies.slice(bodyStart, bodyEnd),
-      run: run < 0 ? undefined : names[run],
-      eventType: type < 0 ? undefined : names[type],
-    };
+    entries[i] = new PreparedEntry(ids.slice(idStart, idEnd), columns[c + C_CLIENT_ID] === 1, run < 0 ? undefined : names[run], type < 0 ? undefined : names[type], bodies, bodyStart, bodyEnd);
     idStart = idEnd;
     bodyStart = bodyEnd;
   }

@@ -16,7 +16,6 @@ import { readEventBatch, readsEventBatch } from "../codec/event-batch.js";
 import { decodeReadEventsResponse } from "../codec/log-record-reader.js";
 import { undecodableError } from "../codec/request-decode.js";
 import { ServiceError } from "../errors.js";
-import { RESPONSE_ENCODERS } from "./response-encoders.js";
 import { statusDetailsMetadata } from "./status-details.js";
 
 /** What a handler knows about the call it serves. */
@@ -133,8 +132,6 @@ function serializer(schema: DescMessage): grpc.serialize<unknown> {
 function encodeResponse(schema: DescMessage, value: unknown): Buffer {
   if (value instanceof EncodedMessage) return value.bytes;
   try {
-    const written = RESPONSE_ENCODERS.get(schema.typeName)?.(value);
-    if (written !== undefined) return Buffer.from(written.buffer, written.byteOffset, written.byteLength);
     return encode(schema, create(schema, value as MessageInitShape<DescMessage>));
   } catch (err) {
     throw new ServiceError(grpc.status.INTERNAL, "internal error", { cause: err });

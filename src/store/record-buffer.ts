@@ -30,6 +30,13 @@ export class RecordBuffer {
     this.used += this.buf.write(text, this.used);
   }
 
+  /** Appends bytes `[start, end)` of `bytes` (a body already encoded). */
+  writeBytes(bytes: Uint8Array, start: number, end: number): void {
+    if (this.buf.length - this.used < end - start) this.grow(this.used + end - start);
+    this.buf.set(bytes.subarray(start, end), this.used);
+    this.used += end - start;
+  }
+
   /**
    * Forgets the content. A buffer grown far past what it held is given back
    * (one burst does not keep memory for good), and one lent and never

@@ -16,6 +16,14 @@ export interface AppendEntry {
   readonly clientChosenId?: boolean;
   /** JSON members between timestamp and seq: `"event_type":..,"data":..`, `,"context":..` when non-empty, and `,"run":..` when the event belongs to a run. */
   readonly body: string;
+  /**
+   * The body's UTF-8 bytes, at [bodyStart, bodyEnd) of `bodyUtf8`, when the
+   * writer has them (the ingest workers encode bodies as bytes): a store may
+   * copy these instead of encoding `body`, which is then only made if asked for.
+   */
+  readonly bodyUtf8?: Uint8Array;
+  readonly bodyStart?: number;
+  readonly bodyEnd?: number;
   /** The run the body names, if any: not written by the store (the body holds it), read by what follows commits (the run index). */
   readonly run?: string;
   /** The body's event type, when the writer has it at hand (the run index reads it instead of the body). */
@@ -55,8 +63,7 @@ export interface LogStore {
    * original record (`duplicate: true`) and not written again; so is one
    * still being written (by this call: the same id twice in one call is
    * written once, the second answered as a duplicate of the first; or by
-   * another call in flight). Both stores follow this rule through one
-   * lookup (known-ids.ts); the contract suite checks both cases. When the
+   * another call in flight). The contract suite checks both. When the
    * store's queue is full, rejects with RESOURCE_EXHAUSTED, or waits for
    * room when `wait` is set (streams push back on their clients this way).
    * After close: UNAVAILABLE.

@@ -5,9 +5,10 @@ import { ServiceError } from "../errors.js";
 const RECORD_OVERHEAD_BYTES = 110;
 
 /** Bytes an append of these bodies counts against the queue bound. */
-export function queuedBytesOf(entries: ReadonlyArray<{ body: string }>): number {
+export function queuedBytesOf(entries: ReadonlyArray<{ body: string; bodyUtf8?: Uint8Array; bodyStart?: number; bodyEnd?: number }>): number {
   let bytes = 0;
-  for (const e of entries) bytes += e.body.length + RECORD_OVERHEAD_BYTES;
+  // A body given as bytes is measured by them (its text is made only if a store asks for it).
+  for (const e of entries) bytes += (e.bodyUtf8 !== undefined ? e.bodyEnd! - e.bodyStart! : e.body.length) + RECORD_OVERHEAD_BYTES;
   return bytes;
 }
 

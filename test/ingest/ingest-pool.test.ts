@@ -64,7 +64,7 @@ function bytesOf(schema: DescMessage, init: object): BatchRequestBytes {
 /** What of an outcome does not depend on which thread prepared it (server-chosen ids are random). */
 function comparable(outcome: BatchOutcome, entries: AppendEntry[]) {
   return {
-    entries: entries.map((e) => ({ ...e, eventId: e.clientChosenId ? e.eventId : "server-chosen" })),
+    entries: entries.map((e) => ({ eventId: e.clientChosenId ? e.eventId : "server-chosen", clientChosenId: e.clientChosenId, body: e.body, run: e.run, eventType: e.eventType })),
     results: outcome.results,
     redacted: [...outcome.redacted],
     errors: outcome.errors.map((e) => ({ ...e, violations: [...e.violations] })),

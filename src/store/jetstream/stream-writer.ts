@@ -11,7 +11,6 @@ import type { AckWitness } from "./ack-witness.js";
 import { isPassing, retrying } from "./retry.js";
 import type { MessageGetter } from "./stream-positions.js";
 import type { StreamWindow } from "./stream-window.js";
-import { KnownIds } from "../known-ids.js";
 import type { TurnNotice } from "./turn-signals.js";
 
 /** How the front ends writing one stream tell each other about turns (see turn-signals.ts). */
@@ -212,8 +211,8 @@ export class StreamWriter {
   private pending: Slot[] = [];
   private pendingHead = 0;
   private outstanding: OutMessage[] = [];
-  /** Client-chosen event_ids in the window, or pending or in flight here: a repeat of one in flight waits for the original's result. */
-  private readonly known: KnownIds<Slot>;
+  /** Client-chosen event_ids pending or in flight: a repeat waits for the original's result. */
+  private readonly inFlightIds = new Map<string, Slot>();
   private tail: StreamTail;
   private running = false;
   private scheduled = false;
@@ -248,7 +247,6 @@ export class StreamWriter {
     private readonly options: StreamWriterOptions,
   ) {
     this.tail = deps.tail;
-    this.known = new KnownIds(deps.window);
     this.turns = deps.turns?.(this.idPrefix, (notice) => this.noticed(notice));
   }
 
@@ -299,17 +297,20 @@ export class StreamWriter {
       const call: Call = { entries, timestamp, head: recordHead(timestamp), results: new Array(entries.length), open: entries.length, deadline: Date.now() + this.options.publishRetryMs, done: false, resolve, reject };
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i];
-        const known = this.known.lookup(e);
-        if (known?.stored !== undefined) {
-          settle(call, i, { seq: known.stored.seq, timestamp: known.stored.timestamp, duplicate: true });
-          continue;
-        }
-        if (known?.inFlight !== undefined) {
-          (known.inFlight.twins ??= []).push({ call, index: i });
-          continue;
+        if (e.clientChosenId) {
+          const known = this.deps.window.get(e.eventId);
+          if (known !== undefined) {
+            settle(call, i, { seq: known.seq, timestamp: known.timestamp, duplicate: true });
+            continue;
+          }
+          const original = this.inFlightIds.get(e.eventId);
+          if (original !== undefined) {
+            (original.twins ??= []).push({ call, index: i });
+            continue;
+          }
         }
         const slot: Slot = { call, index: i };
-        this.known.hold(e, slot);
+        if (e.clientChosenId) this.inFlightIds.set(e.eventId, slot);
         this.pending.push(slot);
       }
       if (call.open === 0) finish(call);
@@ -549,7 +550,7 @@ export class StreamWriter {
         runCall = call;
         ids.push(e.eventId);
         seqs.push(seq);
-        this.known.release(e.eventId, slot);
+        if (this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
       }
       const result = { seq, timestamp: call.timestamp, duplicate: false };
       settle(call, slot.index, result);
@@ -755,7 +756,7 @@ export class StreamWriter {
         kept.push(slot);
         continue;
       }
-      this.known.release(e.eventId, slot);
+      if (this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
       const result = { seq: known.seq, timestamp: known.timestamp, duplicate: true };
       settle(slot.call, slot.index, result);
       for (const twin of slot.twins ?? []) settle(twin.call, twin.index, result);
@@ -801,7 +802,7 @@ export class StreamWriter {
    */
   private abandon(slot: Slot, err: ServiceError | undefined, promote = false): void {
     const e = slot.call.entries[slot.index];
-    if (e.clientChosenId) this.known.release(e.eventId, slot);
+    if (e.clientChosenId && this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
     const error = err ?? new ServiceError(status.UNAVAILABLE, `event_id ${e.eventId} was not stored; nothing of it was acked`);
     failCall(slot.call, error);
     const waiting = (slot.twins ?? []).filter((t) => !t.call.done);
@@ -809,7 +810,7 @@ export class StreamWriter {
     if (promote && waiting.length > 0) {
       const [first, ...rest] = waiting;
       const next: Slot = { call: first.call, index: first.index, twins: rest.length > 0 ? rest : undefined };
-      this.known.hold(e, next);
+      this.inFlightIds.set(e.eventId, next);
       this.pending.splice(this.pendingHead, 0, next);
       return;
     }
