@@ -75,7 +75,7 @@ const run = async (s: (typeof started)[number], load: string, warmup: number, me
   const result = await LOADS[load].drive(s.client, { warmupS: warmup, measureS: measure, marks: cpu });
   // A driver can see its window over before the end mark's timer ran (a loaded machine): end it now.
   cpu.end();
-  return { usPerEvent: microsPerEvent(cpu.server, result.eventsPerSecond), eventsPerSecond: result.eventsPerSecond, loadAverage };
+  return { usPerEvent: microsPerEvent(cpu.server, result.eventsPerSecond), eventsPerSecond: result.eventsPerSecond, loadAverage, p50: result.latency.p50Ms };
 };
 
 const cpu = new Map<string, number[]>();
@@ -93,7 +93,7 @@ try {
         const x = await run(s, load, 1, measureS);
         push(cpu, `${load}\n${s.name}`, x.usPerEvent);
         push(rate, `${load}\n${s.name}`, x.eventsPerSecond);
-        console.log(`round ${r + 1}, ${load}, ${s.name}: ${x.usPerEvent.toFixed(2)} us/event, ${Math.round(x.eventsPerSecond).toLocaleString("en-US")} events/s, load ${x.loadAverage}`);
+        console.log(`round ${r + 1}, ${load}, ${s.name}: ${x.usPerEvent.toFixed(2)} us/event, ${Math.round(x.eventsPerSecond).toLocaleString("en-US")} events/s, ack p50 ${x.p50?.toFixed(2)} ms, load ${x.loadAverage}`);
       }
     }
   }
