@@ -16,6 +16,7 @@ import { readEventBatch, readsEventBatch } from "../codec/event-batch.js";
 import { decodeReadEventsResponse } from "../codec/log-record-reader.js";
 import { undecodableError } from "../codec/request-decode.js";
 import { ServiceError } from "../errors.js";
+import { RESPONSE_ENCODERS } from "./response-encoders.js";
 import { statusDetailsMetadata } from "./status-details.js";
 
 /** What a handler knows about the call it serves. */
@@ -132,6 +133,8 @@ function serializer(schema: DescMessage): grpc.serialize<unknown> {
 function encodeResponse(schema: DescMessage, value: unknown): Buffer {
   if (value instanceof EncodedMessage) return value.bytes;
   try {
+    const written = RESPONSE_ENCODERS.get(schema.typeName)?.(value);
+    if (written !== undefined) return Buffer.from(written.buffer, written.byteOffset, written.byteLength);
     return encode(schema, create(schema, value as MessageInitShape<DescMessage>));
   } catch (err) {
     throw new ServiceError(grpc.status.INTERNAL, "internal error", { cause: err });
@@ -293,25 +296,27 @@ interface Answering {
 }
 
 /**
- * The handler's view of a call. Its signal and peer are made when first
- * asked for: most unary handlers ask for neither, and an AbortController with
- * its listener, or the peer's string, per call is a visible share of a lone
- * event's cost. `release` is called once the handler has answered: grpc-js
- * emits "cancelled" after every call ends, even a successful one, so the
- * listener (if any) must go before the answer is sent.
+ * The handler's view of a call. Its signal is made when first asked for:
+ * most unary handlers never ask, and an AbortController with its listener per
+ * call is a visible share of a lone event's cost. The peer is read at once
+ * (once the client is gone grpc-js can no longer tell it, and the call log
+ * and the error sink name it). `release` is called once the handler has
+ * answered: grpc-js emits "cancelled" after every call ends, even a
+ * successful one, so the listener (if any) must go before the answer is sent.
  */
 class LazyCallContext implements CallContext {
   private abort: AbortController | undefined;
   private cancel: (() => void) | undefined;
   private released = false;
-  private peerName: string | undefined;
   readonly metadata: grpc.Metadata;
+  readonly peer: string;
 
   constructor(
     private readonly call: AnyCall,
     readonly path: string,
   ) {
     this.metadata = call.metadata;
+    this.peer = call.getPeer();
   }
 
   get signal(): AbortSignal {
@@ -324,10 +329,6 @@ class LazyCallContext implements CallContext {
       }
     }
     return this.abort.signal;
-  }
-
-  get peer(): string {
-    return (this.peerName ??= this.call.getPeer());
   }
 
   /** Whether the client went away (cancelled, or its deadline passed), whether or not the signal was asked for. */
