@@ -27,9 +27,13 @@ import {
   LearningEventSchema,
   LogBatchRequestSchema,
   LogEventRequestSchema,
+  LogRuleActivationRequestSchema,
+  LogVariableWeightChangeRequestSchema,
   StreamEventsRequestSchema,
   type LearningEvent,
   type LogEventRequest,
+  type LogRuleActivationRequest,
+  type LogVariableWeightChangeRequest,
 } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { DECODE_LEVELS_MAX } from "./request-decode.js";
 
@@ -398,6 +402,108 @@ function readDoubleEntry(bytes: Buffer, start: number, end: number, at: { pos: n
   return true;
 }
 
+const WEIGHT_TAG = (LearningEventSchema.field.variableWeightChange.number << 3) | 2;
+const W_VARIABLE = (LogVariableWeightChangeRequestSchema.field.variable.number << 3) | 2;
+const W_OLD = (LogVariableWeightChangeRequestSchema.field.oldWeight.number << 3) | 1;
+const W_NEW = (LogVariableWeightChangeRequestSchema.field.newWeight.number << 3) | 1;
+const W_EVENT_ID = (LogVariableWeightChangeRequestSchema.field.eventId.number << 3) | 2;
+
+/** A weight change in `[start, end)` read by hand (the message protobuf-es would give), or undefined when its shape is not the plain one. A hot shape: read by a reader of its own, whose objects keep one shape (the table's reader is slower for it). */
+function readWeightChange(bytes: Buffer, start: number, end: number, at: { pos: number }): LearningEvent | undefined {
+  let variable = "";
+  let oldWeight = 0;
+  let newWeight = 0;
+  let eventId: string | undefined;
+  let seen = 0;
+  let p = start;
+  while (p < end) {
+    const tag = bytes[p++];
+    if (seen & (1 << (tag & 31)) || tag >= 0x80) return undefined;
+    seen |= 1 << (tag & 31);
+    if (tag === W_OLD || tag === W_NEW) {
+      if (p + 8 > end) return undefined;
+      const value = bytes.readDoubleLE(p);
+      if (tag === W_OLD) oldWeight = value;
+      else newWeight = value;
+      p += 8;
+      continue;
+    }
+    if (tag !== W_VARIABLE && tag !== W_EVENT_ID) return undefined;
+    const length = varint(bytes, p, end, at);
+    p = at.pos;
+    if (p + length > end) return undefined;
+    const text = ascii(bytes, p, p + length);
+    if (text === undefined) return undefined;
+    if (tag === W_VARIABLE) variable = text;
+    else eventId = text;
+    p += length;
+  }
+  const value = { $typeName: LogVariableWeightChangeRequestSchema.typeName, variable, oldWeight, newWeight } as LogVariableWeightChangeRequest;
+  // Set only when present, as protobuf-es sets it.
+  if (eventId !== undefined) value.eventId = eventId;
+  return { $typeName: LearningEventSchema.typeName, event: { case: "variableWeightChange", value } };
+}
+
+const RULE_TAG = (LearningEventSchema.field.ruleActivation.number << 3) | 2;
+const R_RULE_ID = (LogRuleActivationRequestSchema.field.ruleId.number << 3) | 2;
+const R_VARIABLE_ID = (LogRuleActivationRequestSchema.field.variableId.number << 3) | 2;
+const R_OUTCOME = (LogRuleActivationRequestSchema.field.outcome.number << 3) | 2;
+const R_FORECAST_ID = (LogRuleActivationRequestSchema.field.forecastId.number << 3) | 2;
+const R_SUCCESS = LogRuleActivationRequestSchema.field.success.number << 3;
+const R_EVENT_ID = (LogRuleActivationRequestSchema.field.eventId.number << 3) | 2;
+/**
+ * A rule activation in `[eventStart, eventEnd)` (its message in `[start,
+ * end)`) read by hand: the message protobuf-es would give, its outcome left
+ * as bytes ({@link WireFields}) when that is not one scalar; undefined when
+ * its shape is not the plain one. The hottest shape: read by a reader of its
+ * own, whose objects keep one shape (the table's reader is slower for it).
+ */
+function readRuleActivation(bytes: Buffer, eventStart: number, eventEnd: number, start: number, end: number, at: { pos: number }): LearningEvent | undefined {
+  // Only the fields present are set, as protobuf-es sets them.
+  const value = { $typeName: LogRuleActivationRequestSchema.typeName, ruleId: "", variableId: "" } as LogRuleActivationRequest;
+  let seen = 0;
+  let outcomeStart = -1;
+  let outcomeEnd = -1;
+  let p = start;
+  while (p < end) {
+    const tag = bytes[p++];
+    // One bit per field number (every field here has a one-byte tag).
+    if (tag >= 0x80 || seen & (1 << (tag >> 3))) return undefined;
+    seen |= 1 << (tag >> 3);
+    if (tag === R_SUCCESS) {
+      // A one-byte varint 0 or 1; any other encoding is protobuf-es's to read.
+      if (p >= end || bytes[p] > 1) return undefined;
+      value.success = bytes[p++] === 1;
+      continue;
+    }
+    if (tag !== R_RULE_ID && tag !== R_VARIABLE_ID && tag !== R_OUTCOME && tag !== R_FORECAST_ID && tag !== R_EVENT_ID) return undefined;
+    const length = varint(bytes, p, end, at);
+    p = at.pos;
+    const to = p + length;
+    if (to > end) return undefined;
+    if (tag === R_OUTCOME) {
+      const outcome = readScalarValue(bytes, p, to, at);
+      if (outcome !== undefined) value.outcome = outcome;
+      else {
+        outcomeStart = p;
+        outcomeEnd = to;
+      }
+    } else {
+      const text = ascii(bytes, p, to);
+      if (text === undefined) return undefined;
+      if (tag === R_RULE_ID) value.ruleId = text;
+      else if (tag === R_VARIABLE_ID) value.variableId = text;
+      else if (tag === R_FORECAST_ID) value.forecastId = text;
+      else value.eventId = text;
+    }
+    p = to;
+  }
+  const event: LearningEvent = { $typeName: LearningEventSchema.typeName, event: { case: "ruleActivation", value } };
+  // The outcome is the message's only Value field: range 0.
+  if (outcomeStart >= 0) (event as WireFixedEvent)[WIRE_FIELDS] = { bytes, start: eventStart, end: eventEnd, ranges: [outcomeStart, outcomeEnd] };
+  return event;
+}
+
 /**
  * The LearningEvent in `[start, end)` read by hand: a plain LogEvent (its
  * Structs left as bytes, see {@link WireLogEvent}) or a plain fixed-shape
@@ -426,6 +532,10 @@ export function readPlainEvent(bytes: Buffer, start: number, end: number, at: { 
     let event: LearningEvent | undefined;
     if (fixed === undefined) {
       event = readLogEvent(bytes, start, end, at.pos, eventEnd, at);
+    } else if (tag === WEIGHT_TAG) {
+      event = readWeightChange(bytes, at.pos, eventEnd, at);
+    } else if (tag === RULE_TAG) {
+      event = readRuleActivation(bytes, start, end, at.pos, eventEnd, at);
     } else {
       const ranges = fixed.ranges === 0 ? NO_RANGES : new Array<number>(2 * fixed.ranges).fill(-1);
       const value = readFixedEvent(fixed, bytes, at.pos, eventEnd, at, ranges);

@@ -1,4 +1,4 @@
-import type { LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
+import type { LearningEvent, LogRuleActivationRequest, LogVariableWeightChangeRequest } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import type { Value } from "@bufbuild/protobuf/wkt";
 import { formatTimestamp, type Clock } from "../clock.js";
 import { LOG_EVENT_STRUCT_DEPTH, wireFieldRange, type WireFields } from "../codec/event-batch.js";
@@ -294,8 +294,33 @@ export function createTypedEncoders(pii: PiiGuard, options: TypedEncoderOptions 
     writers.set(eventCase, writer);
     eventTypes.set(eventCase, shape.eventType);
   }
+  // The two hottest shapes (a third of the seed mix each) are written with
+  // their fields read directly, one object shape each: the table's writers
+  // read fields by name, which measured slower for them. Same members, same
+  // order, same PII verdict on the keys as their rows above (the tests compare both).
+  const weightPlain = writers.has("variableWeightChange");
+  const rulePlain = writers.has("ruleActivation");
+  const weightOpen = `${bodyOpen(jsonString(EVENT_SHAPES.variableWeightChange!.eventType))}{"variable":`;
+  const ruleOpen = `${bodyOpen(jsonString(EVENT_SHAPES.ruleActivation!.eventType))}{"rule_id":`;
+  const ruleOutcome = memberWriter("ruleActivation", { kind: "value", field: "outcome" }, "data.outcome")!;
+  const weightBody = (m: LogVariableWeightChangeRequest): string | undefined => {
+    const variable = nameJson(m.variable);
+    // Validated: finite numbers.
+    return variable === undefined ? undefined : `${weightOpen}${variable},"from":${jsonNumber(m.oldWeight)},"to":${jsonNumber(m.newWeight)}}`;
+  };
+  const ruleBody = (m: LogRuleActivationRequest, wire: WireFields | undefined): string | undefined => {
+    const outcome = ruleOutcome(m as unknown as Record<string, unknown>, wire);
+    const ruleId = nameJson(m.ruleId);
+    const variableId = nameJson(m.variableId);
+    const forecastId = m.forecastId === undefined ? "null" : textJson(m.forecastId);
+    if (outcome === undefined || ruleId === undefined || variableId === undefined || forecastId === undefined) return undefined;
+    const success = m.success === undefined ? "null" : m.success ? "true" : "false";
+    return `${ruleOpen}${ruleId},"variable_id":${variableId},"outcome":${outcome},"forecast_id":${forecastId},"success":${success}}`;
+  };
   return {
     body(event, wire) {
+      if (event.case === "variableWeightChange") return weightPlain ? weightBody(event.value) : undefined;
+      if (event.case === "ruleActivation") return rulePlain ? ruleBody(event.value, wire) : undefined;
       const writer = event.case === undefined ? undefined : writers.get(event.case);
       return writer === undefined ? undefined : writer(event.value as unknown as Record<string, unknown>, wire);
     },
