@@ -63,7 +63,8 @@ export interface LogStore {
    * original record (`duplicate: true`) and not written again; so is one
    * still being written (by this call: the same id twice in one call is
    * written once, the second answered as a duplicate of the first; or by
-   * another call in flight). The contract suite checks both. When the
+   * another call in flight). Both stores follow this rule through one
+   * lookup (known-ids.ts); the contract suite checks both cases. When the
    * store's queue is full, rejects with RESOURCE_EXHAUSTED, or waits for
    * room when `wait` is set (streams push back on their clients this way).
    * After close: UNAVAILABLE.

@@ -6,6 +6,7 @@ import { ServiceError, storageError } from "../../errors.js";
 import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from "./file-system.js";
 import type { AppendEntry, AppendResult, LogStore, RecordSource, StoreIntegrity, StoreObserver } from "../store.js";
 import { DedupWindow } from "../dedup-window.js";
+import { KnownIds } from "../known-ids.js";
 import { acquireFileIdentityLock, acquireLogLock, type LogLock } from "./lock.js";
 import { ChainSealer, splitHashedLine } from "../hash-chain.js";
 import { invariant, InvariantError } from "./invariants.js";
@@ -128,8 +129,8 @@ export class Appender implements LogStore {
   private changedUnder: LogFileChangedError | undefined;
   /** Set once an invariant broke (see invariants.ts): every later append is refused with it (INTERNAL) until a restart. */
   private broken: ServiceError | undefined;
-  /** Client-chosen ids encoded but not durable yet, so a retry racing its original is answered with it. */
-  private readonly inflight = new Map<string, { seq: number; timestamp: string }>();
+  /** Client-chosen ids remembered (the window) or encoded but not durable yet, so a retry racing its original is answered with it. */
+  private readonly known: KnownIds<{ seq: number; timestamp: string }>;
   /** Seq of the first record in the active file. */
   private activeFirstSeq = 1;
   private readonly commitListeners = new Set<(lastSeq: number) => void>();
@@ -150,6 +151,7 @@ export class Appender implements LogStore {
     this.queue = new WriteQueue(options.queueBytesMax ?? 16 * 1024 * 1024);
     this.windowMax = options.dedupWindowRecords ?? 100_000;
     this.window = new DedupWindow(this.windowMax);
+    this.known = new KnownIds(this.window);
     this.hashChain = options.hashChain ?? true;
     this.segmentBytesMax = options.segmentBytesMax ?? 256 * 1024 * 1024;
   }
@@ -279,13 +281,11 @@ export class Appender implements LogStore {
     const records = this.filling;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
-      // Ids the server made up cannot be retries: only client ids are looked up and remembered.
-      if (e.clientChosenId) {
-        const known = this.window.get(e.eventId) ?? this.inflight.get(e.eventId);
-        if (known !== undefined) {
-          (duplicates ??= new Map()).set(i, { seq: known.seq, timestamp: known.timestamp, duplicate: true });
-          continue;
-        }
+      const known = this.known.lookup(e);
+      if (known !== undefined) {
+        const original = known.stored ?? known.inFlight;
+        (duplicates ??= new Map()).set(i, { seq: original.seq, timestamp: original.timestamp, duplicate: true });
+        continue;
       }
       seq++;
       if (e.bodyUtf8 !== undefined) {
@@ -298,7 +298,7 @@ export class Appender implements LogStore {
         records.write(this.hashChain ? `${prefix}\n` : `${prefix}${RECORD_END}`);
       }
       if (e.clientChosenId) {
-        this.inflight.set(e.eventId, { seq, timestamp });
+        this.known.hold(e, { seq, timestamp });
         freshIds.push(e.eventId);
         freshSeqs.push(seq);
       }
@@ -400,7 +400,7 @@ export class Appender implements LogStore {
       }
       for (const p of batch) {
         this.window.addCommit(p.timestamp, p.freshIds, p.freshSeqs);
-        for (const id of p.freshIds) this.inflight.delete(id);
+        for (const id of p.freshIds) this.known.release(id);
       }
       if (records.length > 0) for (const listener of this.commitListeners) listener(this.durableSeq);
       for (const p of batch) p.resolve(resultsOf(p));
@@ -414,7 +414,7 @@ export class Appender implements LogStore {
       const records = this.seq - this.durableSeq;
       this.filling.reset();
       this.seq = this.durableSeq;
-      this.inflight.clear();
+      this.known.releaseAll();
       const firstNotice = (err instanceof LogFileChangedError && this.changedUnder === undefined) || (err instanceof InvariantError && this.broken === undefined);
       if (err instanceof LogFileChangedError) this.changedUnder = err;
       if (err instanceof InvariantError) this.broken = failure;

@@ -11,6 +11,7 @@ import type { AckWitness } from "./ack-witness.js";
 import { isPassing, retrying } from "./retry.js";
 import type { MessageGetter } from "./stream-positions.js";
 import type { StreamWindow } from "./stream-window.js";
+import { KnownIds } from "../known-ids.js";
 import type { TurnNotice } from "./turn-signals.js";
 
 /** How the front ends writing one stream tell each other about turns (see turn-signals.ts). */
@@ -211,8 +212,8 @@ export class StreamWriter {
   private pending: Slot[] = [];
   private pendingHead = 0;
   private outstanding: OutMessage[] = [];
-  /** Client-chosen event_ids pending or in flight: a repeat waits for the original's result. */
-  private readonly inFlightIds = new Map<string, Slot>();
+  /** Client-chosen event_ids in the window, or pending or in flight here: a repeat of one in flight waits for the original's result. */
+  private readonly known: KnownIds<Slot>;
   private tail: StreamTail;
   private running = false;
   private scheduled = false;
@@ -247,6 +248,7 @@ export class StreamWriter {
     private readonly options: StreamWriterOptions,
   ) {
     this.tail = deps.tail;
+    this.known = new KnownIds(deps.window);
     this.turns = deps.turns?.(this.idPrefix, (notice) => this.noticed(notice));
   }
 
@@ -297,20 +299,17 @@ export class StreamWriter {
       const call: Call = { entries, timestamp, head: recordHead(timestamp), results: new Array(entries.length), open: entries.length, deadline: Date.now() + this.options.publishRetryMs, done: false, resolve, reject };
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i];
-        if (e.clientChosenId) {
-          const known = this.deps.window.get(e.eventId);
-          if (known !== undefined) {
-            settle(call, i, { seq: known.seq, timestamp: known.timestamp, duplicate: true });
-            continue;
-          }
-          const original = this.inFlightIds.get(e.eventId);
-          if (original !== undefined) {
-            (original.twins ??= []).push({ call, index: i });
-            continue;
-          }
+        const known = this.known.lookup(e);
+        if (known?.stored !== undefined) {
+          settle(call, i, { seq: known.stored.seq, timestamp: known.stored.timestamp, duplicate: true });
+          continue;
+        }
+        if (known?.inFlight !== undefined) {
+          (known.inFlight.twins ??= []).push({ call, index: i });
+          continue;
         }
         const slot: Slot = { call, index: i };
-        if (e.clientChosenId) this.inFlightIds.set(e.eventId, slot);
+        this.known.hold(e, slot);
         this.pending.push(slot);
       }
       if (call.open === 0) finish(call);
@@ -550,7 +549,7 @@ export class StreamWriter {
         runCall = call;
         ids.push(e.eventId);
         seqs.push(seq);
-        if (this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
+        this.known.release(e.eventId, slot);
       }
       const result = { seq, timestamp: call.timestamp, duplicate: false };
       settle(call, slot.index, result);
@@ -756,7 +755,7 @@ export class StreamWriter {
         kept.push(slot);
         continue;
       }
-      if (this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
+      this.known.release(e.eventId, slot);
       const result = { seq: known.seq, timestamp: known.timestamp, duplicate: true };
       settle(slot.call, slot.index, result);
       for (const twin of slot.twins ?? []) settle(twin.call, twin.index, result);
@@ -802,7 +801,7 @@ export class StreamWriter {
    */
   private abandon(slot: Slot, err: ServiceError | undefined, promote = false): void {
     const e = slot.call.entries[slot.index];
-    if (e.clientChosenId && this.inFlightIds.get(e.eventId) === slot) this.inFlightIds.delete(e.eventId);
+    if (e.clientChosenId) this.known.release(e.eventId, slot);
     const error = err ?? new ServiceError(status.UNAVAILABLE, `event_id ${e.eventId} was not stored; nothing of it was acked`);
     failCall(slot.call, error);
     const waiting = (slot.twins ?? []).filter((t) => !t.call.done);
@@ -810,7 +809,7 @@ export class StreamWriter {
     if (promote && waiting.length > 0) {
       const [first, ...rest] = waiting;
       const next: Slot = { call: first.call, index: first.index, twins: rest.length > 0 ? rest : undefined };
-      this.inFlightIds.set(e.eventId, next);
+      this.known.hold(e, next);
       this.pending.splice(this.pendingHead, 0, next);
       return;
     }
