@@ -117,6 +117,8 @@ export class MessageBuilder {
     bytesHint = 16 * 1024,
   ) {
     // Small at first (one record of a unary call), doubled as records come, up to bytesMax.
+    // The first record is hashed over the 64 bytes before it: they must be the previous hash's digits.
+    if (prevHash !== "" && !HEX64.test(prevHash)) throw new Error(`a message chains on a SHA-256 in hex, not ${JSON.stringify(prevHash.slice(0, 80))}`);
     this.buf = Buffer.allocUnsafe(CHAIN_ROOM_BYTES + Math.min(bytesMax, Math.max(bytesHint, 1024)));
     if (prevHash !== "") this.buf.write(prevHash, 0, "latin1");
     this.next = first;

@@ -98,6 +98,7 @@ describe("JetStream record messages", () => {
     for (const [i, id] of ids.entries()) assert.equal(again.add(records[i], id, recordHead(TS), body(i), id.startsWith("c")), "added");
     assert.equal(again.bytes.toString("utf8"), expected(other, 250).text);
     assert.equal(again.tip, expected(other, 250).tip);
+    assert.throws(() => new MessageBuilder(1024 * 1024, 1, "not a hash"), /chains on a SHA-256 in hex/);
   });
 
   it("adds records after its bytes were read: the last line's end moves on and the chain goes on", () => {
