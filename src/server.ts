@@ -27,7 +27,7 @@ import { RunIndexFile } from "./runs/run-index-file.js";
 import { createTrustService } from "./service/trust-service.js";
 import { createOtlpLogsService } from "./service/otlp-logs-service.js";
 import type { LogStore, StoreDeps } from "./store/store.js";
-import { openStore } from "./store/stores.js";
+import { openStore } from "./store/open-store.js";
 import type { TrustTrackerClient } from "./trust/client.js";
 import { keyMetricsReader, openTrustTracker } from "./trust/open-tracker.js";
 

@@ -1,14 +1,15 @@
 import type { OptionTable, OptionValues } from "../options/option-table.js";
-import type { LogStore, StoreDeps } from "./store.js";
 
 /**
  * One kind of log store as the server's configuration meets it: the URL that
- * names it (`--store`), the options only it reads, how the two become its
- * choice, and how it opens. Each store's folder exports one (file/store-kind.ts,
- * jetstream/store-kind.ts); store-choice.ts lists them, and the option table,
- * `--help`, the URL errors and the opener all read that list.
+ * names it (`--store`), the options only it reads, and how the two become its
+ * choice. Each store's folder exports one (file/store-kind.ts,
+ * jetstream/store-kind.ts); stores.ts lists them, and the option table,
+ * `--help` and the URL errors read that list. Nothing here loads a store's
+ * code (reading options stays cheap for every pulse-log command); its opener
+ * is in open-store.ts.
  */
-export interface StoreKind<Choice extends { readonly kind: string }, Options extends OptionTable, Config> {
+export interface StoreKind<Choice extends { readonly kind: string }, Options extends OptionTable> {
   /** The `kind` of its choice. */
   readonly kind: Choice["kind"];
   /** Its URL as usage and errors write it: "file", "nats://HOST:PORT[,HOST:PORT...]". */
@@ -19,15 +20,9 @@ export interface StoreKind<Choice extends { readonly kind: string }, Options ext
   readonly options: Options;
   /** Its choice from the URL and its options' values, or a message naming what is wrong. */
   choose(url: string, values: OptionValues<Options>): Choice | { problem: string };
-  /**
-   * Opens it, ready to append. `config` is the server's config, which has
-   * every member a store's config declares (no store imports the server's
-   * config). Loaded on demand, so reading options loads no store's code.
-   */
-  open(config: Config & { readonly store: Choice }, deps: StoreDeps): Promise<LogStore>;
 }
 
 /** Declares a store kind (a typed identity: the rows' value types flow into `choose`). */
-export function storeKind<Choice extends { readonly kind: string }, Options extends OptionTable, Config>(kind: StoreKind<Choice, Options, Config>): StoreKind<Choice, Options, Config> {
+export function storeKind<Choice extends { readonly kind: string }, Options extends OptionTable>(kind: StoreKind<Choice, Options>): StoreKind<Choice, Options> {
   return Object.freeze(kind);
 }

@@ -2,30 +2,23 @@ import type { OptionSources, OptionValues } from "../options/option-table.js";
 import { fileStoreKind } from "./file/store-kind.js";
 import { jetStreamStoreKind } from "./jetstream/store-kind.js";
 import type { StoreKind } from "./store-kind.js";
-import type { LogStore, StoreDeps } from "./store.js";
 
 /**
  * The log stores, each declared in its own folder: adding a store is its
- * folder (with a store-kind.ts) and one line here. The option table, `--help`,
- * the URL errors and {@link openStore} all read this list.
+ * folder (with a store-kind.ts), one line here and its opener's line in
+ * open-store.ts (which tsc asks for). The option table, `--help` and the URL
+ * errors read this list.
  */
 export const storeKinds = [fileStoreKind, jetStreamStoreKind] as const;
 
 type AnyKind = (typeof storeKinds)[number];
-type ChoiceOf<K> = K extends StoreKind<infer C, infer _O, infer _Cfg> ? C : never;
-type OptionsOf<K> = K extends StoreKind<infer _C, infer O, infer _Cfg> ? O : never;
-type ConfigOf<K> = K extends StoreKind<infer _C, infer _O, infer Cfg> ? Omit<Cfg, "store"> : never;
-type Intersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type ChoiceOf<K> = K extends StoreKind<infer C, infer _O> ? C : never;
+type OptionsOf<K> = K extends StoreKind<infer _C, infer O> ? O : never;
+/** The intersection of a union's members. */
+export type Intersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 
 /** Which log store the server writes to, read from its URL (`--store`): one member per store kind. */
 export type StoreChoice = ChoiceOf<AnyKind>;
-
-/**
- * What any store may be opened with: the choice its URL names and every
- * store's own config (each store declares the members it reads; the
- * server's config has them all, so no store imports the server's config).
- */
-export type StoreConfig = Intersection<ConfigOf<AnyKind>> & { readonly store: StoreChoice };
 
 /** Every store's own option rows, in the list's order: the server's option table takes them after `--store`. */
 export type StoreOptions = Intersection<OptionsOf<AnyKind>>;
@@ -51,11 +44,5 @@ export function parseStoreChoice(url: string, values: OptionValues<StoreOptions>
     const list = flags.length === 1 ? flags[0] : `${flags.slice(0, -1).join(", ")} and ${flags[flags.length - 1]}`;
     return { problem: `${list} ${flags.length === 1 ? "needs" : "need"} --store ${foreign[0].urlForm}` };
   }
-  return (kind as StoreKind<StoreChoice, never, unknown>).choose(url, values as never);
-}
-
-/** Opens the store the config's URL names, ready to append (see {@link LogStore}). */
-export function openStore(config: StoreConfig, deps: StoreDeps): Promise<LogStore> {
-  const kind = storeKinds.find((k) => k.kind === config.store.kind)!;
-  return (kind as StoreKind<StoreChoice, never, StoreConfig>).open(config, deps);
+  return (kind as StoreKind<StoreChoice, never>).choose(url, values as never);
 }

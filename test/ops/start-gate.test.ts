@@ -19,7 +19,7 @@ import { createClient } from "../../src/rpc/client.js";
 import { STATUS_DETAILS_KEY } from "../../src/rpc/status-details.js";
 import { PulseServer, type ServerSeams } from "../../src/server.js";
 import type { LogStore, StoreDeps } from "../../src/store/store.js";
-import { openStore } from "../../src/store/stores.js";
+import { openStore } from "../../src/store/open-store.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 import { startNats, type NatsCluster } from "../store/jetstream/nats-servers.js";
 

@@ -6,7 +6,7 @@ import { resolveConfig } from "../../src/config.js";
 import { systemClock } from "../../src/clock.js";
 import type { AppendEntry, LogRecordView, LogStore, ReadQuery, RecordSource, StoreIntegrity } from "../../src/store/store.js";
 import { JetStreamStore } from "../../src/store/jetstream/jetstream-store.js";
-import { openStore } from "../../src/store/stores.js";
+import { openStore } from "../../src/store/open-store.js";
 import { tempDir, type TempDir } from "../helpers/server.js";
 import { startNats, type NatsCluster } from "./jetstream/nats-servers.js";
 

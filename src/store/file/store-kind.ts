@@ -1,7 +1,6 @@
 import { option } from "../../options/option-table.js";
 import { onOff, positiveInt } from "../../options/parsers.js";
 import { storeKind } from "../store-kind.js";
-import type { FileStoreConfig } from "./open-file-store.js";
 
 /** The embedded JSONL file (group commit, O_DSYNC): nothing else to run. The log's path is the server's --log-path. */
 export interface FileStoreChoice {
@@ -17,11 +16,10 @@ export const fileStoreOptions = Object.freeze({
 });
 
 /** The JSONL file store, named by `--store file` (the default). */
-export const fileStoreKind = storeKind<FileStoreChoice, typeof fileStoreOptions, FileStoreConfig>({
+export const fileStoreKind = storeKind<FileStoreChoice, typeof fileStoreOptions>({
   kind: "file",
   urlForm: "file",
   names: (url) => url === "file",
   options: fileStoreOptions,
   choose: () => Object.freeze({ kind: "file" }),
-  open: async (config, deps) => (await import("./open-file-store.js")).openFileStore(config, deps),
 });

@@ -1,7 +1,6 @@
 import { option } from "../../options/option-table.js";
 import { nonEmpty, positiveInt } from "../../options/parsers.js";
 import { storeKind } from "../store-kind.js";
-import type { JetStreamStoreConfig } from "./open-jetstream-store.js";
 import { jetStreamDefaults, parseJetStreamChoice, type JetStreamStoreChoice } from "./store-choice.js";
 
 /** The JetStream store's own options: the stream, its subject and replicas, and how to reach the NATS servers. */
@@ -14,11 +13,10 @@ export const jetStreamStoreOptions = Object.freeze({
 });
 
 /** A NATS JetStream stream, named by `--store nats://HOST:PORT[,HOST:PORT...]` (docs/jetstream.md). */
-export const jetStreamStoreKind = storeKind<JetStreamStoreChoice, typeof jetStreamStoreOptions, JetStreamStoreConfig>({
+export const jetStreamStoreKind = storeKind<JetStreamStoreChoice, typeof jetStreamStoreOptions>({
   kind: "nats",
   urlForm: "nats://HOST:PORT[,HOST:PORT...]",
   names: (url) => url.startsWith("nats://"),
   options: jetStreamStoreOptions,
   choose: (url, v) => parseJetStreamChoice(url, { stream: v.natsStream, subject: v.natsSubject, replicas: v.natsReplicas }),
-  open: async (config, deps) => (await import("./open-jetstream-store.js")).openJetStreamStore(config, deps),
 });
