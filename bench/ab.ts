@@ -14,9 +14,10 @@
  *
  * Server CPU per event = utime + stime of the server process (all threads,
  * /proc/<pid>/stat) over the driver's measured part / events acknowledged in
- * it. Loads: IngestEvents batches of 1,000, 16 in flight, of the seed mix
- * (`seed`), of weight changes (`typed`) and of flat Struct LogEvents
- * (`generic`).
+ * it. Loads: IngestEvents batches of 1,000, 16 in flight, of any payload of
+ * drivers/fixtures.ts: the seed mix with object rule outcomes (`seed`), with
+ * string outcomes (`seed-string`), in a run (`seed-run`), weight changes
+ * (`typed`), flat Struct LogEvents (`generic`).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -25,7 +26,7 @@ import { parseArgs } from "node:util";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../src/rpc/client.js";
 import { driveBidi } from "./drivers/bidi.js";
-import type { PayloadKind } from "./drivers/fixtures.js";
+import { PAYLOAD_KINDS, type PayloadKind } from "./drivers/fixtures.js";
 import { minMedianMax, ratioOfMedians, textTable } from "./figures.js";
 import { STREAM_IN_FLIGHT } from "./scenarios.js";
 import { serverCpuRun, type ServerCpuRun } from "./server-cpu-run.js";
@@ -47,7 +48,7 @@ const warmupS = Number(values["warmup-s"]);
 const measureS = Number(values["measure-s"]);
 if (!(rounds >= 1) || !(warmupS >= 0) || !(measureS > 0)) throw new Error("--rounds, --warmup-s and --measure-s must be positive numbers");
 const loads = values.loads.split(",") as PayloadKind[];
-for (const l of loads) if (!["seed", "typed", "generic"].includes(l)) throw new Error(`--loads: unknown load ${l} (seed, typed, generic)`);
+for (const l of loads) if (!PAYLOAD_KINDS.includes(l)) throw new Error(`--loads: unknown load ${l} (${PAYLOAD_KINDS.join(", ")})`);
 
 const builds = [
   { name: "measured", script: resolve(values.server) },
