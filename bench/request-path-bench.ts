@@ -4,7 +4,9 @@
  * into its log record, the fast path against the reference path, in the
  * same run.
  *
- *   node --import tsx bench/request-path-bench.ts [--seconds 1] [--repeats 3]
+ *   node --import tsx bench/request-path-bench.ts [--seconds 1] [--repeats 3] [--only TEXT]
+ *
+ * `--only` keeps the payloads whose label contains TEXT.
  *
  * Paths, each over the very same request bytes (batches of 1,000 events):
  *  - reference: protobuf-es decodes the whole request (Structs become JS
@@ -21,9 +23,16 @@
  * the hash chain, the disk, gRPC and the ack are not in this figure (the
  * server's CPU per event in `npm run bench` has all of them).
  *
- * Payloads: variable weight changes, rule activations, and the seed mix
- * (bench/drivers/fixtures.ts). Server defaults: PII guard in redact mode with
- * the default keys, default limits.
+ * Payloads: the seed mix (bench/drivers/fixtures.ts: a third each weight
+ * changes, rule activations with object outcomes, LogEvents with nested
+ * data), then each shape alone: rule activations with object outcomes
+ * ({"delta": .., "applied": ..}, as Pulse logs them) and with string
+ * outcomes, weight changes, and one payload per other catalog event
+ * (symbolic upgrades, revision triggers, arc regret, learning summaries,
+ * rule effectiveness), shaped as Pulse sends them. Server defaults: PII
+ * guard in redact mode with the default keys, default limits; a fixed clock
+ * (rule effectiveness writes the time of the call in its data), so both
+ * paths' records can be compared.
  *
  * CPU is utime + stime of this process from /proc/self/stat over each
  * measured window (every thread: GC and compiler included), divided by the
@@ -33,8 +42,7 @@
  */
 import { parseArgs } from "node:util";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { IngestEventsRequestSchema, type IngestEventsRequest, type LearningEvent } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
-import { systemClock } from "../src/clock.js";
+import { IngestEventsRequestSchema, LearningEventSchema, type IngestEventsRequest, type LearningEvent } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { readEventBatch } from "../src/codec/event-batch.js";
 import { EventWriter } from "../src/events/event-writer.js";
 import { defaultEventLimits } from "../src/guard/limits.js";
@@ -43,10 +51,10 @@ import { RECORD_END, recordHead, recordPrefix } from "../src/record/layout.js";
 import { RecordBuffer } from "../src/store/record-buffer.js";
 import type { AppendEntry, AppendResult, LogStore } from "../src/store/store.js";
 import { cpuSecondsOf, loadAverage1m } from "./cpu.js";
-import { seedMixEvent, prebuiltBatches } from "./drivers/fixtures.js";
+import { prebuiltBatches, seedMixEvent } from "./drivers/fixtures.js";
 import { minMedianMax, ratioOfMedians, textTable } from "./figures.js";
 
-const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "1" }, repeats: { type: "string", default: "3" } } });
+const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "1" }, repeats: { type: "string", default: "3" }, only: { type: "string" } } });
 const SECONDS = Number(args.seconds);
 const REPEATS = Number(args.repeats);
 if (!(SECONDS > 0) || !(REPEATS >= 1)) throw new Error("--seconds and --repeats must be positive");
@@ -80,7 +88,7 @@ const store = new EncodingStore();
 const limits = defaultEventLimits;
 const writer = new EventWriter(
   store as unknown as LogStore,
-  { limits, clock: systemClock, trustMetrics: () => Promise.reject(new Error("no event of these payloads reads the tracker")) },
+  { limits, clock: { nowMicros: () => 1_764_504_000_123_456 }, trustMetrics: () => Promise.reject(new Error("no event of these payloads reads the tracker")) },
   limits,
   createPiiGuard({ mode: "redact", sensitiveKeys: defaultSensitiveKeys }),
 );
@@ -121,11 +129,43 @@ function requests(events: (i: number) => LearningEvent): Uint8Array[] {
   );
 }
 
+const pad3 = (n: number) => String(n).padStart(3, "0");
+/** The other catalog events, shaped as Pulse logs them: every value from `i` alone. */
+const otherEvents: Record<string, (i: number) => LearningEvent> = {
+  "symbolic upgrades (a plan of three variable changes)": (i) =>
+    create(LearningEventSchema, {
+      event: {
+        case: "symbolicUpgrade",
+        value: {
+          plan: Object.fromEntries(Array.from({ length: 3 }, (_, k) => [`var_${pad3((i + k * 7) % 500)}`, { from: ((i * 31 + k) % 1000) / 1000, to: ((i * 37 + k) % 1000) / 1000, reason: "trust_drop" }])),
+        },
+      },
+    }),
+  "revision triggers": (i) => create(LearningEventSchema, { event: { case: "revisionTrigger", value: { reason: `arc_${pad3(i % 40)} regret above 0.${(i * 7) % 10} for 3 forecasts` } } }),
+  "arc regret (five scores)": (i) =>
+    create(LearningEventSchema, { event: { case: "arcRegret", value: { scores: Object.fromEntries(Array.from({ length: 5 }, (_, k) => [`arc_${pad3((i + k) % 40)}`, ((i * 13 + k * 101) % 1000) / 1000])) } } }),
+  "learning summaries (nested)": (i) =>
+    create(LearningEventSchema, {
+      event: {
+        case: "learningSummary",
+        value: {
+          summary: { window: `w-${i % 100}`, rules_evaluated: 40 + (i % 30), mean_trust: ((i * 7) % 1000) / 1000, top_rules: [`rule_${pad3(i % 250)}`, `rule_${pad3((i + 1) % 250)}`], drift: { mae: ((i * 3) % 100) / 1000, flagged: i % 9 === 0 } },
+        },
+      },
+    }),
+  "rule effectiveness": (i) =>
+    create(LearningEventSchema, {
+      event: { case: "ruleEffectiveness", value: { ruleId: `rule_${pad3(i % 250)}`, activationCount: BigInt(100 + (i % 900)), successRate: ((i * 7) % 1000) / 1000, impactScore: ((i * 11) % 2000) / 1000 - 1 } },
+    }),
+};
+
 const payloads: Array<{ label: string; input: Uint8Array[] }> = [
-  { label: "variable weight changes", input: prebuiltBatches("typed", BATCH_EVENTS, DISTINCT_BATCHES).map((b) => toBinary(IngestEventsRequestSchema, b)) },
+  { label: "seed mix (rule outcomes as objects)", input: requests(seedMixEvent) },
   // The seed mix's rule activations (every third event from the second).
-  { label: "rule activations", input: requests((i) => seedMixEvent(3 * i + 1)) },
-  { label: "seed mix", input: requests(seedMixEvent) },
+  { label: "rule activations, object outcomes", input: requests((i) => seedMixEvent(3 * i + 1)) },
+  { label: "rule activations, string outcomes", input: requests((i) => seedMixEvent(3 * i + 1, { outcome: "string" })) },
+  { label: "variable weight changes", input: prebuiltBatches("typed", BATCH_EVENTS, DISTINCT_BATCHES).map((b) => toBinary(IngestEventsRequestSchema, b)) },
+  ...Object.entries(otherEvents).map(([label, event]) => ({ label, input: requests(event) })),
 ];
 
 type Row = { name: string; baseline: string; run: (bytes: Uint8Array) => Promise<number> };
@@ -166,7 +206,7 @@ async function check(input: readonly Uint8Array[]): Promise<void> {
 }
 
 console.log(`request-path bench: node ${process.version}, ${SECONDS} s of CPU per window, ${REPEATS} repeats, ${DISTINCT_BATCHES} distinct batches of ${BATCH_EVENTS} events, PII redact (default keys), default limits`);
-for (const payload of payloads) {
+for (const payload of payloads.filter((p) => args.only === undefined || p.label.includes(args.only))) {
   await check(payload.input);
   const bytesPerEvent = payload.input.reduce((sum, b) => sum + b.length, 0) / (payload.input.length * BATCH_EVENTS);
   store.records.reset();
