@@ -1,5 +1,4 @@
 import type { DescMessage, JsonObject, JsonValue } from "@bufbuild/protobuf";
-import type { Value } from "@bufbuild/protobuf/wkt";
 import {
   LearningEventSchema,
   type LearningEvent,
@@ -8,9 +7,6 @@ import { formatTimestamp, type Clock } from "../clock.js";
 import type { EventLimits } from "../guard/limits.js";
 import { valueToJson } from "../guard/validator.js";
 import type { KeyMetrics } from "../trust/tracker.js";
-import { EVENT_SHAPES, type EventCase, type Shape, type Source } from "./event-shapes.js";
-
-export type { EventCase } from "./event-shapes.js";
 
 /** An event before the store stamps it: what goes between timestamp and seq. */
 export interface EventDraft {
@@ -32,57 +28,39 @@ export interface CatalogDeps {
   trustMetrics(key: string): Promise<KeyMetrics>;
 }
 
+/** The cases of the LearningEvent oneof: one per event of the catalog. */
+export type EventCase = NonNullable<LearningEvent["event"]["case"]>;
 type EventMessage<C extends EventCase> = Extract<LearningEvent["event"], { case: C }>["value"];
 
 type Builder<C extends EventCase> = (message: EventMessage<C>, deps: CatalogDeps) => EventDraft | Promise<EventDraft>;
 
-/** A member of a fixed-shape event's data, from its message (see {@link EVENT_SHAPES}). */
-function memberOf(source: Source, m: Record<string, unknown>, deps: CatalogDeps): JsonValue {
-  switch (source.kind) {
-    case "name":
-    case "text":
-    case "bool":
-      // An optional field absent is null, as the original module wrote None.
-      return (m[source.field] as string | boolean | undefined) ?? null;
-    case "number":
-      return m[source.field] as number;
-    case "int64":
-      // int64 arrives as bigint; JSON holds it exactly up to 2^53.
-      return Number(m[source.field] as bigint);
-    case "value":
-      return valueToJson(m[source.field] as Value | undefined, source.field, 0, deps.limits);
-    case "struct":
-      return (m[source.field] as JsonObject | undefined) ?? {};
-    case "scores":
-      return { ...(m[source.field] as Record<string, number>) };
-    case "now":
-      // The original wrote the time of the call inside data as well.
-      return formatTimestamp(deps.clock.nowMicros());
-  }
-}
-
-/** The draft of a fixed-shape event, from its row of {@link EVENT_SHAPES}. */
-function shapedDraft(shape: Shape, m: Record<string, unknown>, deps: CatalogDeps): EventDraft {
-  const data = Array.isArray(shape.data)
-    ? Object.fromEntries((shape.data as ReadonlyArray<readonly [string, Source]>).map(([key, source]) => [key, memberOf(source, m, deps)]))
-    : memberOf(shape.data as Source, m, deps);
-  return { eventId: m.eventId as string | undefined, eventType: shape.eventType, data };
-}
-
-const shaped = Object.fromEntries(
-  (Object.entries(EVENT_SHAPES) as Array<[EventCase, Shape]>).map(([c, shape]) => [c, (m: EventMessage<EventCase>, deps: CatalogDeps) => shapedDraft(shape, m as unknown as Record<string, unknown>, deps)]),
-) as { [C in EventCase]?: Builder<C> };
-
 /**
  * The one table from event message to record: event_type and data exactly as
- * the original module wrote them. The fixed-shape events come from their rows
- * of {@link EVENT_SHAPES} (the typed encoders write the same rows' bodies);
- * what remains by hand reads more than its message. Adding an event means a
- * proto message, a row there (or a line here) and a test.
+ * the original module wrote them. Adding an event means a proto message, a
+ * line here and a test.
  */
 export const eventBuilders: { [C in EventCase]: Builder<C> } = {
-  ...(shaped as { [C in Exclude<EventCase, "generic" | "bayesianTrustMetrics">]: Builder<C> }),
   generic: (m) => ({ eventId: m.eventId, eventType: m.eventType, data: m.data ?? {}, context: m.context }),
+  variableWeightChange: (m) => ({
+    eventId: m.eventId,
+    eventType: "variable_weight_update",
+    data: { variable: m.variable, from: m.oldWeight, to: m.newWeight },
+  }),
+  symbolicUpgrade: (m) => ({ eventId: m.eventId, eventType: "symbolic_upgrade_applied", data: { changes: m.plan ?? {} } }),
+  revisionTrigger: (m) => ({ eventId: m.eventId, eventType: "symbolic_revision_triggered", data: { reason: m.reason } }),
+  arcRegret: (m) => ({ eventId: m.eventId, eventType: "symbolic_arc_regret", data: { regret_scores: { ...m.scores } } }),
+  learningSummary: (m) => ({ eventId: m.eventId, eventType: "meta_learning_summary", data: m.summary ?? {} }),
+  ruleActivation: (m, deps) => ({
+    eventId: m.eventId,
+    eventType: "rule_activation",
+    data: {
+      rule_id: m.ruleId,
+      variable_id: m.variableId,
+      outcome: valueToJson(m.outcome, "outcome", 0, deps.limits),
+      forecast_id: m.forecastId ?? null,
+      success: m.success ?? null,
+    },
+  }),
   bayesianTrustMetrics: async (m, deps) => {
     const metrics = await deps.trustMetrics(m.key);
     return {
@@ -99,6 +77,19 @@ export const eventBuilders: { [C in EventCase]: Builder<C> } = {
       metrics,
     };
   },
+  ruleEffectiveness: (m, deps) => ({
+    eventId: m.eventId,
+    eventType: "rule_effectiveness",
+    data: {
+      rule_id: m.ruleId,
+      // int64 arrives as bigint; JSON holds it exactly up to 2^53.
+      activation_count: Number(m.activationCount),
+      success_rate: m.successRate,
+      impact_score: m.impactScore,
+      // The original wrote the time of the call inside data as well.
+      timestamp: formatTimestamp(deps.clock.nowMicros()),
+    },
+  }),
 };
 
 /** The message type of each case, read from the LearningEvent descriptor. */

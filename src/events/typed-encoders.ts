@@ -6,13 +6,74 @@ import type { FieldPlace, StructJsonText, StructTranscoder } from "../codec/stru
 import type { PiiGuard } from "../guard/pii.js";
 import { bodyOpen } from "../record/body.js";
 import { jsonNumber, jsonString } from "../record/json-text.js";
-import { EVENT_SHAPES, type EventCase, type Shape, type Source } from "./event-shapes.js";
+import type { EventCase } from "./catalog.js";
 
 /** Names whose JSON the encoders of one guard remember, and the longest remembered: about 5 MB at most (a 128-character name of escaped characters has 770 characters of JSON). */
 const NAMES_MAX = 4096;
 const NAME_CHARS_MAX = 128;
 /** Keys of score maps whose PII verdict is remembered. */
 const SCORE_KEYS_MAX = 4096;
+
+/** Where one member of an event's data comes from: a field of the event message (by its local name), or the clock. */
+type Source =
+  /** A string likely to repeat (variables, rules): its JSON is remembered. */
+  | { readonly kind: "name"; readonly field: string }
+  /** A string; an optional one absent is null. */
+  | { readonly kind: "text"; readonly field: string }
+  /** A double (validated finite). */
+  | { readonly kind: "number"; readonly field: string }
+  /** An int64, written as the JSON number it converts to. */
+  | { readonly kind: "int64"; readonly field: string }
+  /** An optional bool; absent is null. */
+  | { readonly kind: "bool"; readonly field: string }
+  /** A google.protobuf.Value; absent is null. */
+  | { readonly kind: "value"; readonly field: string }
+  /** A google.protobuf.Struct; absent is {}. */
+  | { readonly kind: "struct"; readonly field: string }
+  /** A map<string, double>. */
+  | { readonly kind: "scores"; readonly field: string }
+  /** The time of the call, formatted as a record's timestamp. */
+  | { readonly kind: "now" };
+
+/** An event's record: its type, and its data as members in order, or as one Struct field (the data itself). */
+interface Shape {
+  readonly eventType: string;
+  readonly data: ReadonlyArray<readonly [string, Source]> | Source;
+}
+
+const name = (field: string): Source => ({ kind: "name", field });
+const text = (field: string): Source => ({ kind: "text", field });
+const number = (field: string): Source => ({ kind: "number", field });
+
+/**
+ * The records of the fixed-shape catalog events, exactly as the catalog's
+ * builders make them (src/events/catalog.ts): event_type, and data's members
+ * in the builders' order. The events that read the tracker
+ * (bayesian_trust_metrics) and LogEvents are not here. Adding an event of
+ * fixed shape: a proto message, a catalog row, a row here, and the property
+ * tests cover it.
+ */
+export const EVENT_SHAPES: { readonly [C in EventCase]?: Shape } = {
+  variableWeightChange: { eventType: "variable_weight_update", data: [["variable", name("variable")], ["from", number("oldWeight")], ["to", number("newWeight")]] },
+  symbolicUpgrade: { eventType: "symbolic_upgrade_applied", data: [["changes", { kind: "struct", field: "plan" }]] },
+  revisionTrigger: { eventType: "symbolic_revision_triggered", data: [["reason", text("reason")]] },
+  arcRegret: { eventType: "symbolic_arc_regret", data: [["regret_scores", { kind: "scores", field: "scores" }]] },
+  learningSummary: { eventType: "meta_learning_summary", data: { kind: "struct", field: "summary" } },
+  ruleActivation: {
+    eventType: "rule_activation",
+    data: [
+      ["rule_id", name("ruleId")],
+      ["variable_id", name("variableId")],
+      ["outcome", { kind: "value", field: "outcome" }],
+      ["forecast_id", text("forecastId")],
+      ["success", { kind: "bool", field: "success" }],
+    ],
+  },
+  ruleEffectiveness: {
+    eventType: "rule_effectiveness",
+    data: [["rule_id", name("ruleId")], ["activation_count", { kind: "int64", field: "activationCount" }], ["success_rate", number("successRate")], ["impact_score", number("impactScore")], ["timestamp", { kind: "now" }]],
+  },
+};
 
 /** The bodies of the fixed-shape catalog events, written without building their data objects. */
 export interface TypedEncoders {

@@ -8,8 +8,7 @@ import { readPlainEvent, WIRE_FIELDS, type WireFixedEvent } from "../../src/code
 import { createStructTranscoder } from "../../src/codec/struct-json.js";
 import { buildEvent, eventSchemas, type EventCase, type EventDraft } from "../../src/events/catalog.js";
 import { encodeBody } from "../../src/events/event-writer.js";
-import { EVENT_SHAPES } from "../../src/events/event-shapes.js";
-import { createTypedEncoders } from "../../src/events/typed-encoders.js";
+import { createTypedEncoders, EVENT_SHAPES } from "../../src/events/typed-encoders.js";
 import { defaultEventLimits } from "../../src/guard/limits.js";
 import { createValidatorFactory } from "../../src/guard/validator.js";
 import { createPiiGuard, defaultSensitiveKeys } from "../../src/guard/pii.js";
