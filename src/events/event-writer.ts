@@ -3,6 +3,7 @@ import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { LearningEventSchema, LogEventRequestSchema, type LearningEvent, type LogEventRequest } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { decodeWhole, LOG_EVENT_STRUCT_DEPTH, WIRE_EVENT, WIRE_FIELDS, WIRE_REQUEST, type WireEvents, type WireFields, type WireFixedEvent, type WireLearningEvent, type WireLogEvent } from "../codec/event-batch.js";
 import { DECODE_LEVELS_MAX, undecodableError } from "../codec/request-decode.js";
+import { ByteSink } from "../codec/byte-sink.js";
 import { createStructTranscoder, type StructTranscoder } from "../codec/struct-json.js";
 import { ServiceError, type FieldViolation } from "../errors.js";
 import type { EventLimits } from "../guard/limits.js";
@@ -10,7 +11,7 @@ import { createPiiGuard, keyClassifier, piiOptionsOf, redactionReason, type KeyC
 import { createValidatorFactory, type Validator } from "../guard/validator.js";
 import type { AppendEntry, AppendResult, LogStore } from "../store/store.js";
 import { buildEvent, eventFieldNames, eventSchemas, type CatalogDeps, type EventCase, type EventDraft } from "./catalog.js";
-import { bodyInRun, bodyOf, bodyOpenOf, recordBody } from "../record/body.js";
+import { bodyInRun, bodyOf, bodyOpenOf, CONTEXT_MEMBER, runMember } from "../record/body.js";
 import { checkRun } from "../runs/call-run.js";
 import { EventIds } from "./event-ids.js";
 import { createTypedEncoders, type TypedEncoders } from "./typed-encoders.js";
@@ -62,10 +63,69 @@ export interface BatchOutcome {
 /** An accepted event as the store and the ack need it. */
 type AcceptedEvent = AppendEntry & { readonly redactedFields: string[]; readonly eventType: string };
 
+/**
+ * The UTF-8 bodies of one request's events read by hand, written one after
+ * the other (no string per body, no copy but the store's). Back in the
+ * writer's pool once the batch's append has answered: the store has copied
+ * the bytes by then.
+ */
+class BodySink extends ByteSink {}
+
+/**
+ * An accepted event whose body lies in its request's {@link BodySink}: the
+ * store copies the bytes; the text is made only when asked for (another
+ * store, the run index for a run's first and last records).
+ */
+class SinkEntry implements AcceptedEvent {
+  run: string | undefined = undefined;
+  constructor(
+    readonly eventId: string,
+    readonly clientChosenId: boolean,
+    readonly eventType: string,
+    readonly redactedFields: string[],
+    private readonly sink: BodySink,
+    public bodyStart: number,
+    public bodyEnd: number,
+  ) {}
+
+  get bodyUtf8(): Buffer {
+    return this.sink.buf;
+  }
+
+  get body(): string {
+    return this.sink.buf.toString("utf8", this.bodyStart, this.bodyEnd);
+  }
+
+  /**
+   * Closes the body with its run's member: the body is copied to the end of
+   * the sink with the member after it (the run is known once every body of
+   * the request is written).
+   */
+  joinRun(run: string): void {
+    const sink = this.sink;
+    const member = runMember(run);
+    const length = this.bodyEnd - this.bodyStart;
+    const buf = sink.reserve(length + member.length);
+    const start = sink.length;
+    buf.copy(buf, start, this.bodyStart, this.bodyEnd);
+    // Checked to need no escaping (ASCII): one byte per character.
+    sink.length = start + length + buf.write(member, start + length, "latin1");
+    this.bodyStart = start;
+    this.bodyEnd = sink.length;
+    this.run = run;
+  }
+}
+
+/** Body sinks kept for the next requests. */
+const BODY_SINKS_KEPT = 32;
+
 /** What the first pass over a batch read by hand left for each LogEvent: the encoded record, or the event decoded by protobuf-es for today's path. */
 type Settled = { entry: AcceptedEvent; event?: undefined } | { entry?: undefined; event: LearningEvent["event"] };
 const SETTLED: unique symbol = Symbol("settled");
 type SettledEvent = (WireLearningEvent | WireFixedEvent) & { [SETTLED]?: Settled };
+const BODY_SINK: unique symbol = Symbol("body sink");
+/** A request's events after {@link EventWriter.settle}: the sink their bodies were written to. */
+type SettledEvents = readonly LearningEvent[] & { [BODY_SINK]?: BodySink };
 /** Batches already settled (see {@link EventWriter.settle}). */
 const settledBatches = new WeakSet<readonly LearningEvent[]>();
 const LEARNING_EVENT_READ = { recursionLimit: DECODE_LEVELS_MAX - 1 };
@@ -123,6 +183,8 @@ export function encodeBody(draft: EventDraft): string {
 
 // Shared by every event nothing was redacted in (nearly all): no array per event.
 const NOTHING_REDACTED: string[] = [];
+const EMPTY_OBJECT = Buffer.from("{}");
+const CONTEXT_BYTES = Buffer.from(CONTEXT_MEMBER);
 
 /** Builds a store-independent ack from where the store put the event. */
 export function toAck(eventId: string, result: AppendResult, redactedFields: string[] = [], redactions: RedactionReason[] = []): EventAckData {
@@ -146,6 +208,8 @@ export class EventWriter {
   private readonly ids = new EventIds();
   /** The guard's key classifier, made on the first redaction explained. */
   private classifyKey: ((key: string) => KeyClass) | undefined;
+  /** Body sinks of answered requests, for the next ones. */
+  private readonly freeSinks: BodySink[] = [];
   /** The run id checked last (a batch's events usually share one). */
   private lastRunChecked: string | undefined;
 
@@ -179,14 +243,16 @@ export class EventWriter {
     if (request === undefined || settledBatches.has(events)) return events;
     const base = options.indexBase ?? 0;
     const prefix = options.pathPrefix ?? "events";
+    const sink = this.bodySink(request.bytes.length);
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as SettledEvent;
       const wire = (event as WireLearningEvent)[WIRE_EVENT];
       const fields = (event as WireFixedEvent)[WIRE_FIELDS];
       if (wire === undefined && fields === undefined) continue;
-      const settled = wire !== undefined ? this.settleLogEvent(event.event.value as LogEventRequest, wire, `${prefix}[${base + i}]`) : this.settleFixed(event.event, fields);
+      const settled = wire !== undefined ? this.settleLogEvent(event.event.value as LogEventRequest, wire, `${prefix}[${base + i}]`, sink) : this.settleFixed(event.event, fields, sink);
       if (settled === undefined) {
-        // A Struct that does not decode: the request is decoded whole, as before, for its error.
+        // A Struct that does not decode: the request is decoded whole, as before, for its error (no body of the sink is used).
+        this.recycle(sink);
         try {
           return decodeWhole(request).events;
         } catch (err) {
@@ -196,7 +262,23 @@ export class EventWriter {
       event[SETTLED] = settled;
     }
     settledBatches.add(events);
+    (events as SettledEvents)[BODY_SINK] = sink;
     return events;
+  }
+
+  /** A body sink for a request of `requestBytes` bytes, from the pool when one is free. */
+  private bodySink(requestBytes: number): BodySink {
+    const sink = this.freeSinks.pop();
+    if (sink !== undefined) return sink;
+    // Records' JSON is about twice a request's protobuf (keys spelled out); grown when not.
+    return new BodySink(Math.max(4096, requestBytes * 2));
+  }
+
+  /** Gives a batch's body sink back to the pool (once the store has answered its append). */
+  private recycle(sink: BodySink | undefined): void {
+    if (sink === undefined || this.freeSinks.length >= BODY_SINKS_KEPT) return;
+    sink.reset();
+    this.freeSinks.push(sink);
   }
 
   /**
@@ -205,16 +287,19 @@ export class EventWriter {
    * refused or unusual, decoded by protobuf-es for today's path (which then
    * gives the same error); undefined when it does not decode.
    */
-  private settleFixed(event: LearningEvent["event"], wire: WireFields): Settled | undefined {
+  private settleFixed(event: LearningEvent["event"], wire: WireFields, sink: BodySink): Settled | undefined {
     try {
       this.check(event, "");
-      const body = this.typed.body(event, wire);
-      // Within the size limit for sure (a UTF-16 unit is at most 3 UTF-8 bytes), or measured; else the general path refuses it.
-      if (body !== undefined && (body.length * 3 <= this.limits.recordBytesMax || Buffer.byteLength(body, "utf8") <= this.limits.recordBytesMax)) {
-        const eventId = (event.value as { eventId?: string }).eventId;
-        const clientChosenId = eventId !== undefined;
-        const entry = { eventId: clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields: NOTHING_REDACTED, eventType: this.typed.eventType(event.case)! };
-        return { entry };
+      const start = sink.length;
+      if (this.typed.bodyTo(sink, event, wire)) {
+        // Within the size limit; else the general path refuses it.
+        if (sink.length - start <= this.limits.recordBytesMax) {
+          const eventId = (event.value as { eventId?: string }).eventId;
+          const clientChosenId = eventId !== undefined;
+          const entry = new SinkEntry(clientChosenId ? eventId.toLowerCase() : this.ids.uuid(), clientChosenId, this.typed.eventType(event.case)!, NOTHING_REDACTED, sink, start, sink.length);
+          return { entry };
+        }
+        sink.length = start;
       }
     } catch {
       // Refused: today's path below gives the very error, or the decode error.
@@ -227,14 +312,16 @@ export class EventWriter {
   }
 
   /** A LogEvent read by hand, encoded; or decoded by protobuf-es when the fast path does not apply; undefined when it does not decode. */
-  private settleLogEvent(header: LogEventRequest, wire: WireLogEvent, path: string): Settled | undefined {
+  private settleLogEvent(header: LogEventRequest, wire: WireLogEvent, path: string, sink: BodySink): Settled | undefined {
     if (this.transcoder !== undefined) {
+      const start = sink.length;
       try {
-        const entry = this.transcodeLogEvent(this.transcoder, header, wire, path);
+        const entry = this.transcodeLogEvent(this.transcoder, header, wire, path, sink);
         if (entry !== undefined) return { entry };
       } catch {
         // Refused: today's path below gives the very error, or the decode error.
       }
+      sink.length = start;
     }
     try {
       return { event: fromBinary(LearningEventSchema, wire.bytes.subarray(wire.start, wire.end), LEARNING_EVENT_READ).event };
@@ -248,37 +335,37 @@ export class EventWriter {
    * would; undefined (or a throw) when anything is refused (invalid, over the
    * size limit, PII in reject mode): today's path then says why.
    */
-  private transcodeLogEvent(tx: StructTranscoder, header: LogEventRequest, wire: WireLogEvent, path: string): AcceptedEvent | undefined {
+  private transcodeLogEvent(tx: StructTranscoder, header: LogEventRequest, wire: WireLogEvent, path: string, sink: BodySink): AcceptedEvent | undefined {
     this.validate(LogEventRequestSchema)(header, "");
     const found = this.redactedScratch;
     found.length = 0;
     // Bytes of the unredacted JSON beyond the redacted (negative when redaction lengthened it).
     let unredactedExtra = 0;
-    let data = "{}";
+    const start = sink.length;
+    sink.writeString(bodyOpenOf(header.eventType));
     if (wire.dataStart >= 0) {
-      const r = tx.structText(wire.bytes, wire.dataStart, wire.dataEnd, { path: `${path}.generic.data`, recordPath: `${path}.data`, messageDepth: LOG_EVENT_STRUCT_DEPTH }, found);
+      const r = tx.structTo(sink, wire.bytes, wire.dataStart, wire.dataEnd, { path: `${path}.generic.data`, recordPath: `${path}.data`, messageDepth: LOG_EVENT_STRUCT_DEPTH }, found);
       if (!r.complete || r.piiError !== undefined) return undefined;
-      data = r.text;
       unredactedExtra += r.unredactedBytes - r.bytes;
+    } else {
+      sink.writeBytes(EMPTY_OBJECT);
     }
-    let context: string | undefined;
     if (wire.contextStart >= 0) {
-      const r = tx.structText(wire.bytes, wire.contextStart, wire.contextEnd, { path: `${path}.generic.context`, recordPath: `${path}.context`, messageDepth: LOG_EVENT_STRUCT_DEPTH }, found);
+      const member = sink.length;
+      sink.writeBytes(CONTEXT_BYTES);
+      const r = tx.structTo(sink, wire.bytes, wire.contextStart, wire.contextEnd, { path: `${path}.generic.context`, recordPath: `${path}.context`, messageDepth: LOG_EVENT_STRUCT_DEPTH }, found);
       if (!r.complete || r.piiError !== undefined) return undefined;
-      context = r.text;
       unredactedExtra += r.unredactedBytes - r.bytes;
+      // A context with no keys is left out, as the original module leaves it out.
+      if (r.bytes === 2) sink.length = member;
     }
-    const body = recordBody(bodyOpenOf(header.eventType), data, context);
+    const bytes = sink.length - start;
     const max = this.limits.recordBytesMax;
-    // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
-    if (body.length * 3 + Math.max(unredactedExtra, 0) > max) {
-      const bytes = Buffer.byteLength(body, "utf8");
-      if (bytes > max || bytes + unredactedExtra > max) return undefined;
-    }
+    if (bytes > max || bytes + unredactedExtra > max) return undefined;
     const clientChosenId = header.eventId !== undefined;
     const redactedFields = found.length > 0 ? found.slice() : NOTHING_REDACTED;
     if (redactedFields.length > 0) this.observer?.redacted?.(header.eventType);
-    return { eventId: clientChosenId ? header.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, body, redactedFields, eventType: header.eventType };
+    return new SinkEntry(clientChosenId ? header.eventId!.toLowerCase() : this.ids.uuid(), clientChosenId, header.eventType, redactedFields, sink, start, sink.length);
   }
 
   /** Checks and encodes one event; throws INVALID_ARGUMENT naming the field (paths start at `path`). */
@@ -392,7 +479,8 @@ export class EventWriter {
       }
       const empty: PreparedBatch = { entries: [], eventIds: [], redacted: new Map(), errors: [], keepIds: options.eventIds ?? false };
       const batch = this.prepareBatch(events, options.indexBase ?? 0, options.pathPrefix ?? "events", options.run, 0, empty);
-      return batch instanceof Promise ? batch.then((b) => this.appendBatch(b, options.wait), (err: unknown) => this.refused(err, events.length)) : this.appendBatch(batch, options.wait);
+      const sink = (events as SettledEvents)[BODY_SINK];
+      return batch instanceof Promise ? batch.then((b) => this.appendBatch(b, options.wait, sink), (err: unknown) => this.refused(err, events.length)) : this.appendBatch(batch, options.wait, sink);
     } catch (err) {
       return this.refused(err, events.length);
     }
@@ -473,6 +561,13 @@ export class EventWriter {
    * member when it belongs to a run, still within the record size limit.
    */
   private entryOf(event: AppendEntry & { readonly eventType: string }, run: string | undefined, path: string): AppendEntry {
+    if (event instanceof SinkEntry) {
+      if (run === undefined) return event;
+      const bytes = event.bodyEnd - event.bodyStart + runMember(run).length;
+      if (bytes > this.limits.recordBytesMax) throw ServiceError.invalid(path || "event", `record of ${bytes} bytes (with its run) is over the limit of ${this.limits.recordBytesMax} bytes`);
+      event.joinRun(run);
+      return event;
+    }
     if (run === undefined) return { eventId: event.eventId, clientChosenId: event.clientChosenId, body: event.body, run, eventType: undefined };
     const body = bodyInRun(event.body, run);
     // Cheap check first: a UTF-16 unit is at most 3 UTF-8 bytes.
@@ -513,9 +608,11 @@ export class EventWriter {
     return batch;
   }
 
-  private appendBatch({ entries, eventIds, redacted, errors }: PreparedBatch, wait: boolean | undefined): Promise<BatchOutcome> {
+  /** Appends a prepared batch; its body sink, if any, goes back to the pool once the store has answered (a failed append leaves it to the garbage collector). */
+  private appendBatch({ entries, eventIds, redacted, errors }: PreparedBatch, wait: boolean | undefined, sink?: BodySink): Promise<BatchOutcome> {
     return this.store.append(entries, { wait }).then((results) => {
       this.observer?.written?.(entries, results);
+      this.recycle(sink);
       return { eventIds, results, redacted, errors };
     });
   }

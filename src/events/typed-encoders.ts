@@ -2,10 +2,11 @@ import type { LearningEvent, LogRuleActivationRequest, LogVariableWeightChangeRe
 import type { Value } from "@bufbuild/protobuf/wkt";
 import { formatTimestamp, type Clock } from "../clock.js";
 import { LOG_EVENT_STRUCT_DEPTH, wireFieldRange, type WireFields } from "../codec/event-batch.js";
-import type { FieldPlace, StructJsonText, StructTranscoder } from "../codec/struct-json.js";
+import { ByteSink } from "../codec/byte-sink.js";
+import type { FieldPlace, StructJsonResult, StructTranscoder } from "../codec/struct-json.js";
 import type { PiiGuard } from "../guard/pii.js";
 import { bodyOpen } from "../record/body.js";
-import { jsonNumber, jsonString } from "../record/json-text.js";
+import { jsonNumber, jsonString, NUMBER_BYTES_MAX, writeFiniteNumber } from "../record/json-text.js";
 import type { EventCase } from "./catalog.js";
 
 /** Names whose JSON the encoders of one guard remember, and the longest remembered: about 5 MB at most (a 128-character name of escaped characters has 770 characters of JSON). */
@@ -78,14 +79,17 @@ export const EVENT_SHAPES: { readonly [C in EventCase]?: Shape } = {
 /** The bodies of the fixed-shape catalog events, written without building their data objects. */
 export interface TypedEncoders {
   /**
-   * The record body of a validated event, byte for byte what the catalog,
-   * the PII guard and encodeBody would write; undefined when the event is not
-   * of a fixed shape written here, or when the PII guard would change or
-   * refuse anything in it (the general path then writes it, or says why).
-   * `wire` holds the bytes of the Struct and Value fields the message lacks
-   * (an event read by hand); those are transcoded, and a refusal of theirs
-   * (invalid, not decodable) is thrown: the general path then says why.
+   * Appends to `sink` the UTF-8 record body of a validated event, byte for
+   * byte what the catalog, the PII guard and encodeBody would write; returns
+   * false, having written nothing, when the event is not of a fixed shape
+   * written here, or when the PII guard would change or refuse anything in it
+   * (the general path then writes it, or says why). `wire` holds the bytes of
+   * the Struct and Value fields the message lacks (an event read by hand);
+   * those are transcoded, and a refusal of theirs (invalid, not decodable) is
+   * thrown: the general path then says why.
    */
+  bodyTo(sink: ByteSink, event: LearningEvent["event"], wire?: WireFields): boolean;
+  /** {@link bodyTo} as a string; undefined where bodyTo writes nothing. */
   body(event: LearningEvent["event"], wire?: WireFields): string | undefined;
   /** The event type of the events of a case this writes; undefined for a case left to the general path. */
   eventType(eventCase: EventCase | undefined): string | undefined;
@@ -99,8 +103,20 @@ export interface TypedEncoderOptions {
   clock?: Clock;
 }
 
-/** One member's JSON from the event message (and the bytes of the fields it lacks), or undefined to leave the event to the general path. */
-type MemberWriter = (message: Record<string, unknown>, wire: WireFields | undefined) => string | undefined;
+/** Appends one member's JSON from the event message (and the bytes of the fields it lacks); false to leave the event to the general path (what it wrote is then dropped by its caller). */
+type MemberWriter = (message: Record<string, unknown>, wire: WireFields | undefined, sink: ByteSink) => boolean;
+
+const bytesOf = (text: string): Buffer => Buffer.from(text, "utf8");
+const NULL = bytesOf("null");
+const TRUE = bytesOf("true");
+const FALSE = bytesOf("false");
+const EMPTY_OBJECT = bytesOf("{}");
+const CLOSE = bytesOf("}");
+
+/** Appends a finite number as JSON (validated before). */
+function writeNumber(sink: ByteSink, v: number): void {
+  sink.length = writeFiniteNumber(sink.reserve(NUMBER_BYTES_MAX), sink.length, v);
+}
 
 /**
  * Builds the typed encoders for one PII guard. The guard's verdict on the
@@ -129,21 +145,30 @@ export function createTypedEncoders(pii: PiiGuard, options: TypedEncoderOptions 
     }
     return jsonString(value);
   };
-  // The JSON of names that come back event after event (variables, rules,
-  // outcomes): the guard's verdict on a string depends on the string alone.
-  // Bounded: emptied when full, like the event type cache.
-  const names = new Map<string, string>();
-  /** {@link textJson} of a string likely to repeat, remembered when nothing in it is redacted. */
-  const nameJson = (value: string): string | undefined => {
-    if (value.length > NAME_CHARS_MAX) return textJson(value);
+  /** Appends {@link textJson} of a string; false when the guard would change it. */
+  const writeText = (sink: ByteSink, value: string): boolean => {
+    const json = textJson(value);
+    if (json === undefined) return false;
+    sink.writeString(json);
+    return true;
+  };
+  // The JSON bytes of names that come back event after event (variables,
+  // rules, outcomes): the guard's verdict on a string depends on the string
+  // alone. Bounded: emptied when full, like the event type cache.
+  const names = new Map<string, Buffer>();
+  /** Appends {@link textJson} of a string likely to repeat, remembered when nothing in it is redacted. */
+  const writeName = (sink: ByteSink, value: string): boolean => {
+    if (value.length > NAME_CHARS_MAX) return writeText(sink, value);
     let json = names.get(value);
     if (json === undefined) {
-      json = textJson(value);
-      if (json === undefined) return undefined;
+      const text = textJson(value);
+      if (text === undefined) return false;
+      json = bytesOf(text);
       if (names.size >= NAMES_MAX) names.clear();
       names.set(value, json);
     }
-    return json;
+    sink.writeBytes(json);
+    return true;
   };
   // Whether the guard leaves a number under a score key alone (it hides any value under a key naming a secret).
   const scoreKeys = new Map<string, boolean>();
@@ -157,62 +182,81 @@ export function createTypedEncoders(pii: PiiGuard, options: TypedEncoderOptions 
     }
     return plain;
   };
-  /** The JSON of a transcoded Struct or Value, or undefined when it is over the size limit or the guard would change or refuse anything in it. */
-  const transcoded = (r: StructJsonText): string | undefined => (r.complete && r.piiError === undefined && found.length === 0 ? r.text : undefined);
+  /** Whether a transcoded Struct or Value stands as written: within the size limit, and nothing the guard would change or refuse. */
+  const transcoded = (r: StructJsonResult): boolean => r.complete && r.piiError === undefined && found.length === 0;
 
   /** The writer of one member of an event case; undefined when that member cannot be written here (the case then takes the general path). */
   const memberWriter = (eventCase: EventCase, source: Source, recordPath: string): MemberWriter | undefined => {
     switch (source.kind) {
       case "name": {
         const f = source.field;
-        return (m) => nameJson(m[f] as string);
+        return (m, _wire, sink) => writeName(sink, m[f] as string);
       }
       case "text": {
         const f = source.field;
-        return (m) => (m[f] === undefined ? "null" : textJson(m[f] as string));
+        return (m, _wire, sink) => {
+          if (m[f] !== undefined) return writeText(sink, m[f] as string);
+          sink.writeBytes(NULL);
+          return true;
+        };
       }
       case "number": {
         const f = source.field;
-        // Validated: finite numbers.
-        return (m) => jsonNumber(m[f] as number);
+        return (m, _wire, sink) => {
+          // Validated: finite numbers.
+          writeNumber(sink, m[f] as number);
+          return true;
+        };
       }
       case "int64": {
         const f = source.field;
-        // As the catalog converts it: JSON holds it exactly up to 2^53.
-        return (m) => jsonNumber(Number(m[f] as bigint));
+        return (m, _wire, sink) => {
+          // As the catalog converts it: JSON holds it exactly up to 2^53.
+          writeNumber(sink, Number(m[f] as bigint));
+          return true;
+        };
       }
       case "bool": {
         const f = source.field;
-        return (m) => (m[f] === undefined ? "null" : m[f] ? "true" : "false");
+        return (m, _wire, sink) => {
+          sink.writeBytes(m[f] === undefined ? NULL : m[f] ? TRUE : FALSE);
+          return true;
+        };
       }
       case "value": {
         const f = source.field;
         const range = 2 * wireFieldRange(eventCase, f);
         const place: FieldPlace = { path: f, recordPath, messageDepth: LOG_EVENT_STRUCT_DEPTH };
-        return (m, wire) => {
+        return (m, wire, sink) => {
           const value = m[f] as Value | undefined;
           if (value === undefined) {
             const start = wire === undefined || range < 0 ? -1 : wire.ranges[range];
-            if (start < 0) return "null";
-            if (transcoder === undefined) return undefined;
+            if (start < 0) {
+              sink.writeBytes(NULL);
+              return true;
+            }
+            if (transcoder === undefined) return false;
             found.length = 0;
-            return transcoded(transcoder.valueText(wire!.bytes, start, wire!.ranges[range + 1], place, found));
+            return transcoded(transcoder.valueTo(sink, wire!.bytes, start, wire!.ranges[range + 1], place, found));
           }
           const kind = value.kind;
           switch (kind.case) {
             case undefined:
             case "nullValue":
-              return "null";
+              sink.writeBytes(NULL);
+              return true;
             case "numberValue":
               // Validated: finite.
-              return jsonNumber(kind.value);
+              writeNumber(sink, kind.value);
+              return true;
             case "boolValue":
-              return kind.value ? "true" : "false";
+              sink.writeBytes(kind.value ? TRUE : FALSE);
+              return true;
             case "stringValue":
-              return nameJson(kind.value);
+              return writeName(sink, kind.value);
             default:
               // Objects and lists decoded by protobuf-es: the general path (depth, PII walk).
-              return undefined;
+              return false;
           }
         };
       }
@@ -220,44 +264,50 @@ export function createTypedEncoders(pii: PiiGuard, options: TypedEncoderOptions 
         const f = source.field;
         const range = 2 * wireFieldRange(eventCase, f);
         const place: FieldPlace = { path: f, recordPath, messageDepth: LOG_EVENT_STRUCT_DEPTH };
-        return (m, wire) => {
+        return (m, wire, sink) => {
           // Decoded by protobuf-es: the general path.
-          if (m[f] !== undefined) return undefined;
+          if (m[f] !== undefined) return false;
           const start = wire === undefined || range < 0 ? -1 : wire.ranges[range];
-          if (start < 0) return "{}";
-          if (transcoder === undefined) return undefined;
+          if (start < 0) {
+            sink.writeBytes(EMPTY_OBJECT);
+            return true;
+          }
+          if (transcoder === undefined) return false;
           found.length = 0;
-          return transcoded(transcoder.structText(wire!.bytes, start, wire!.ranges[range + 1], place, found));
+          return transcoded(transcoder.structTo(sink, wire!.bytes, start, wire!.ranges[range + 1], place, found));
         };
       }
       case "scores": {
         const f = source.field;
-        return (m) => {
+        return (m, _wire, sink) => {
           const scores = m[f] as Record<string, number>;
           let json = "{";
           for (const key of Object.keys(scores)) {
-            if (!scoreKeyPlain(key)) return undefined;
+            if (!scoreKeyPlain(key)) return false;
             // Validated: finite numbers.
             json += `${json.length > 1 ? "," : ""}${jsonString(key)}:${jsonNumber(scores[key])}`;
           }
-          return `${json}}`;
+          sink.writeString(`${json}}`);
+          return true;
         };
       }
       case "now":
         if (clock === undefined) return undefined;
-        return () => textJson(formatTimestamp(clock.nowMicros()));
+        return (_m, _wire, sink) => writeText(sink, formatTimestamp(clock.nowMicros()));
     }
   };
 
+  type BodyWriter = (m: Record<string, unknown>, wire: WireFields | undefined, sink: ByteSink) => boolean;
+
   /** The body writer of one shape; undefined when the guard would redact one of its keys, or a member cannot be written here. */
-  const shapeWriter = (eventCase: EventCase, shape: Shape): ((m: Record<string, unknown>, wire: WireFields | undefined) => string | undefined) | undefined => {
-    const open = bodyOpen(jsonString(shape.eventType));
+  const shapeWriter = (eventCase: EventCase, shape: Shape): BodyWriter | undefined => {
+    const open = bytesOf(bodyOpen(jsonString(shape.eventType)));
     if (!Array.isArray(shape.data)) {
       const whole = memberWriter(eventCase, shape.data as Source, "data");
       if (whole === undefined) return undefined;
-      return (m, wire) => {
-        const data = whole(m, wire);
-        return data === undefined ? undefined : open + data;
+      return (m, wire, sink) => {
+        sink.writeBytes(open);
+        return whole(m, wire, sink);
       };
     }
     const members = shape.data as ReadonlyArray<readonly [string, Source]>;
@@ -266,8 +316,7 @@ export function createTypedEncoders(pii: PiiGuard, options: TypedEncoderOptions 
     for (const [key, source] of members) sample[key] = source.kind === "number" || source.kind === "int64" ? 0 : source.kind === "bool" ? false : "";
     if (!keysPlain(sample)) return undefined;
     // Each member's opening made once: `{"key":` for the first, `,"key":` after.
-    const prefixes = members.map(([key], i) => `${i === 0 ? "{" : ","}${jsonString(key)}:`);
-    prefixes[0] = open + prefixes[0];
+    const prefixes = members.map(([key], i) => bytesOf(`${i === 0 ? bodyOpen(jsonString(shape.eventType)) + "{" : ","}${jsonString(key)}:`));
     const writers: MemberWriter[] = [];
     for (const [key, source] of members) {
       const writer = memberWriter(eventCase, source, `data.${key}`);
@@ -275,18 +324,17 @@ export function createTypedEncoders(pii: PiiGuard, options: TypedEncoderOptions 
       writers.push(writer);
     }
     const count = writers.length;
-    return (m, wire) => {
-      let body = "";
+    return (m, wire, sink) => {
       for (let i = 0; i < count; i++) {
-        const json = writers[i](m, wire);
-        if (json === undefined) return undefined;
-        body += prefixes[i] + json;
+        sink.writeBytes(prefixes[i]);
+        if (!writers[i](m, wire, sink)) return false;
       }
-      return `${body}}`;
+      sink.writeBytes(CLOSE);
+      return true;
     };
   };
 
-  const writers = new Map<EventCase, (m: Record<string, unknown>, wire: WireFields | undefined) => string | undefined>();
+  const writers = new Map<EventCase, BodyWriter>();
   const eventTypes = new Map<EventCase, string>();
   for (const [eventCase, shape] of Object.entries(EVENT_SHAPES) as Array<[EventCase, Shape]>) {
     const writer = shapeWriter(eventCase, shape);
@@ -300,29 +348,63 @@ export function createTypedEncoders(pii: PiiGuard, options: TypedEncoderOptions 
   // order, same PII verdict on the keys as their rows above (the tests compare both).
   const weightPlain = writers.has("variableWeightChange");
   const rulePlain = writers.has("ruleActivation");
-  const weightOpen = `${bodyOpen(jsonString(EVENT_SHAPES.variableWeightChange!.eventType))}{"variable":`;
-  const ruleOpen = `${bodyOpen(jsonString(EVENT_SHAPES.ruleActivation!.eventType))}{"rule_id":`;
+  const weightOpen = bytesOf(`${bodyOpen(jsonString(EVENT_SHAPES.variableWeightChange!.eventType))}{"variable":`);
+  const weightFrom = bytesOf(',"from":');
+  const weightTo = bytesOf(',"to":');
+  const ruleOpen = bytesOf(`${bodyOpen(jsonString(EVENT_SHAPES.ruleActivation!.eventType))}{"rule_id":`);
+  const ruleVariable = bytesOf(',"variable_id":');
+  const ruleOutcomeKey = bytesOf(',"outcome":');
+  const ruleForecast = bytesOf(',"forecast_id":');
+  const ruleSuccess = bytesOf(',"success":');
   const ruleOutcome = memberWriter("ruleActivation", { kind: "value", field: "outcome" }, "data.outcome")!;
-  const weightBody = (m: LogVariableWeightChangeRequest): string | undefined => {
-    const variable = nameJson(m.variable);
+  const weightBody = (m: LogVariableWeightChangeRequest, sink: ByteSink): boolean => {
+    sink.writeBytes(weightOpen);
+    if (!writeName(sink, m.variable)) return false;
     // Validated: finite numbers.
-    return variable === undefined ? undefined : `${weightOpen}${variable},"from":${jsonNumber(m.oldWeight)},"to":${jsonNumber(m.newWeight)}}`;
+    sink.writeBytes(weightFrom);
+    writeNumber(sink, m.oldWeight);
+    sink.writeBytes(weightTo);
+    writeNumber(sink, m.newWeight);
+    sink.writeBytes(CLOSE);
+    return true;
   };
-  const ruleBody = (m: LogRuleActivationRequest, wire: WireFields | undefined): string | undefined => {
-    const outcome = ruleOutcome(m as unknown as Record<string, unknown>, wire);
-    const ruleId = nameJson(m.ruleId);
-    const variableId = nameJson(m.variableId);
-    const forecastId = m.forecastId === undefined ? "null" : textJson(m.forecastId);
-    if (outcome === undefined || ruleId === undefined || variableId === undefined || forecastId === undefined) return undefined;
-    const success = m.success === undefined ? "null" : m.success ? "true" : "false";
-    return `${ruleOpen}${ruleId},"variable_id":${variableId},"outcome":${outcome},"forecast_id":${forecastId},"success":${success}}`;
+  const ruleBody = (m: LogRuleActivationRequest, wire: WireFields | undefined, sink: ByteSink): boolean => {
+    sink.writeBytes(ruleOpen);
+    if (!writeName(sink, m.ruleId)) return false;
+    sink.writeBytes(ruleVariable);
+    if (!writeName(sink, m.variableId)) return false;
+    sink.writeBytes(ruleOutcomeKey);
+    if (!ruleOutcome(m as unknown as Record<string, unknown>, wire, sink)) return false;
+    sink.writeBytes(ruleForecast);
+    if (m.forecastId === undefined) sink.writeBytes(NULL);
+    else if (!writeText(sink, m.forecastId)) return false;
+    sink.writeBytes(ruleSuccess);
+    sink.writeBytes(m.success === undefined ? NULL : m.success ? TRUE : FALSE);
+    sink.writeBytes(CLOSE);
+    return true;
   };
+  const bodyTo = (sink: ByteSink, event: LearningEvent["event"], wire?: WireFields): boolean => {
+    const start = sink.length;
+    let written = false;
+    try {
+      if (event.case === "variableWeightChange") written = weightPlain && weightBody(event.value, sink);
+      else if (event.case === "ruleActivation") written = rulePlain && ruleBody(event.value, wire, sink);
+      else {
+        const writer = event.case === undefined ? undefined : writers.get(event.case);
+        written = writer !== undefined && writer(event.value as unknown as Record<string, unknown>, wire, sink);
+      }
+    } finally {
+      // Nothing of an event left to the general path (or refused) stays in the sink.
+      if (!written) sink.length = start;
+    }
+    return written;
+  };
+  const scratch = new ByteSink(1024);
   return {
+    bodyTo,
     body(event, wire) {
-      if (event.case === "variableWeightChange") return weightPlain ? weightBody(event.value) : undefined;
-      if (event.case === "ruleActivation") return rulePlain ? ruleBody(event.value, wire) : undefined;
-      const writer = event.case === undefined ? undefined : writers.get(event.case);
-      return writer === undefined ? undefined : writer(event.value as unknown as Record<string, unknown>, wire);
+      scratch.reset();
+      return bodyTo(scratch, event, wire) ? scratch.text() : undefined;
     },
     eventType: (eventCase) => (eventCase === undefined ? undefined : eventTypes.get(eventCase)),
   };

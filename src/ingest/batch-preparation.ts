@@ -149,22 +149,29 @@ function pack(id: number, batchId: bigint, entries: readonly AppendEntry[], outc
     return i;
   };
   const ids: string[] = new Array<string>(entries.length);
-  let chars = 0;
-  for (const e of entries) chars += e.body.length;
+  // Bodies written as bytes already (events read by hand) are copied; the others are encoded.
+  const most = (e: AppendEntry): number => (e.bodyUtf8 !== undefined ? e.bodyEnd! - e.bodyStart! : e.body.length * 3);
+  let size = 0;
+  for (const e of entries) size += e.bodyUtf8 !== undefined ? e.bodyEnd! - e.bodyStart! : e.body.length;
   // Room for ASCII bodies (nearly all); grown when others need more.
-  let bodies = Buffer.allocUnsafeSlow(chars + 1024);
+  let bodies = Buffer.allocUnsafeSlow(size + 1024);
   let idEnd = 0;
   let bodyEnd = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     ids[i] = e.eventId;
     idEnd += e.eventId.length;
-    if (bodies.length - bodyEnd < e.body.length * 3) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(bodies.length * 2, bodyEnd + e.body.length * 3));
+    if (bodies.length - bodyEnd < most(e)) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(bodies.length * 2, bodyEnd + most(e)));
       bodies.copy(bigger, 0, 0, bodyEnd);
       bodies = bigger;
     }
-    bodyEnd += bodies.write(e.body, bodyEnd);
+    if (e.bodyUtf8 !== undefined) {
+      bodies.set(e.bodyUtf8.subarray(e.bodyStart, e.bodyEnd), bodyEnd);
+      bodyEnd += e.bodyEnd! - e.bodyStart!;
+    } else {
+      bodyEnd += bodies.write(e.body, bodyEnd);
+    }
     const c = i * COLUMNS;
     columns[c + C_ID_END] = idEnd;
     columns[c + C_BODY_END] = bodyEnd;

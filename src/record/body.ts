@@ -15,7 +15,8 @@ import { RUN_OPEN } from "./layout.js";
 
 const TYPE_MEMBER = '"event_type":';
 const DATA_MEMBER = ',"data":';
-const CONTEXT_MEMBER = ',"context":';
+/** Between a body's data and its context. */
+export const CONTEXT_MEMBER = ',"context":';
 const EMPTY_OBJECT = "{}";
 
 /**

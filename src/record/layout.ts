@@ -41,16 +41,6 @@ export function recordPrefix(eventId: string, head: string, body: string, seq: n
   return `${ID_OPEN}${eventId}${head}${body}${SEQ_OPEN}${seq}`;
 }
 
-/** {@link recordPrefix} up to the body (`{"event_id":..,"timestamp":..,`): for a writer that copies the body's bytes after it, then {@link recordSeq}. */
-export function recordUpToBody(eventId: string, head: string): string {
-  return `${ID_OPEN}${eventId}${head}`;
-}
-
-/** {@link recordPrefix} after the body: `,"seq":N`. */
-export function recordSeq(seq: number): string {
-  return `${SEQ_OPEN}${seq}`;
-}
-
 /** {@link recordPrefix} without the seq's digits (`...,"seq":`): for a writer that writes the seq itself. */
 export function recordUpToSeq(eventId: string, head: string, body: string): string {
   return `${ID_OPEN}${eventId}${head}${body}${SEQ_OPEN}`;

@@ -13,7 +13,7 @@ const NEWLINE = 0x0a;
  * Seals prefixes into lines: each record's hash is SHA-256 over the previous
  * hash and the record's prefix bytes (the same as chainHash in hash-chain.ts).
  * `input` holds each record's prefix (`{"event_id":..,"seq":N`) followed by
- * "\n"; the lines go to `outputMemory`, or to a larger ArrayBuffer when it
+ * "\n"; the lines go to `outputMemory`, or to larger shared memory when it
  * is too small (returned as `output`).
  *
  * The hash input is made contiguous where the lines are written, without a
@@ -21,9 +21,9 @@ const NEWLINE = 0x0a;
  * record's hex digits, hashed together with them, then moved 3 bytes on to
  * make room for the `"}\n` that ends the previous line.
  * @param {Buffer} input
- * @param {ArrayBuffer} outputMemory
+ * @param {SharedArrayBuffer} outputMemory
  * @param {string} tip the hash of the record before them ("" before the first hashed record)
- * @returns {{ output: ArrayBuffer, length: number, tip: string }}
+ * @returns {{ output: SharedArrayBuffer, length: number, tip: string }}
  */
 export function seal(input, outputMemory, tip) {
   let output = Buffer.from(outputMemory);
@@ -58,9 +58,9 @@ export function seal(input, outputMemory, tip) {
     hexLength = latin1Write(output, tip, hexAt);
     start = end + 1;
   }
-  if (first) return { output: /** @type {ArrayBuffer} */ (output.buffer), length: 0, tip };
+  if (first) return { output: /** @type {SharedArrayBuffer} */ (output.buffer), length: 0, tip };
   const length = writeHashClose(output, hexAt + hexLength);
-  return { output: /** @type {ArrayBuffer} */ (output.buffer), length, tip };
+  return { output: /** @type {SharedArrayBuffer} */ (output.buffer), length, tip };
 }
 
 /**
@@ -71,13 +71,13 @@ export function seal(input, outputMemory, tip) {
 const latin1Write = (buffer, text, offset) => /** @type {any} */ (buffer).latin1Write(text, offset);
 
 /**
- * A larger output, on an ArrayBuffer of its own (transferable), with the first `keep` bytes of `output`.
+ * A larger output, on shared memory (the main thread reads it without a move), with the first `keep` bytes of `output`.
  * @param {Buffer} output
  * @param {number} keep
  * @param {number} needed
  */
 function grow(output, keep, needed) {
-  const bigger = Buffer.allocUnsafeSlow(Math.max(needed, output.length * 2, 64 * 1024));
+  const bigger = Buffer.from(new SharedArrayBuffer(Math.max(needed, output.length * 2, 64 * 1024)));
   output.copy(bigger, 0, 0, keep);
   return bigger;
 }

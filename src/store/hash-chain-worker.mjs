@@ -4,23 +4,21 @@
  * seals large commits off the main thread. Plain JavaScript, so the thread
  * starts without the TypeScript loader.
  *
- * In:  { input, length, output, tip }: the prefixes (ArrayBuffer, transferred),
- *      where to write the lines (ArrayBuffer, transferred), and the hash of
- *      the record before them.
- * Out: { input, output, length, tip }: both memories transferred back, the
- *      lines in `output` (a larger one when it was too small), the last
- *      record's hash; or { error } when sealing failed.
+ * In:  { input, length, output, tip }: the prefixes (shared memory), where
+ *      to write the lines (shared memory), and the hash of the record before them.
+ * Out: { output, length, tip }: the lines in `output` (larger shared memory
+ *      when it was too small), the last record's hash; or { error } when
+ *      sealing failed. Nothing is moved between the threads (a move detaches
+ *      memory, which waits for V8's concurrent sweep of array buffers).
  */
 import { parentPort } from "node:worker_threads";
 import { seal } from "./hash-chain-seal.mjs";
 
 const port = parentPort;
 if (port === null) throw new Error("hash-chain-worker.mjs runs as a worker thread");
-port.on("message", (/** @type {{ input: ArrayBuffer, length: number, output: ArrayBuffer, tip: string }} */ m) => {
+port.on("message", (/** @type {{ input: SharedArrayBuffer, length: number, output: SharedArrayBuffer, tip: string }} */ m) => {
   try {
-    const sealed = seal(Buffer.from(m.input, 0, m.length), m.output, m.tip);
-    const transfer = sealed.output === m.input ? [m.input] : [m.input, sealed.output];
-    port.postMessage({ input: m.input, ...sealed }, transfer);
+    port.postMessage(seal(Buffer.from(m.input, 0, m.length), m.output, m.tip));
   } catch (err) {
     port.postMessage({ error: err instanceof Error ? err.message : String(err) });
   }

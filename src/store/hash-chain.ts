@@ -81,12 +81,12 @@ export interface SealedLines {
  * instead of on it; small ones (a few unary calls) are sealed at once on the
  * main thread, where a thread hop would cost more latency than the hashing.
  * The worker is stateless (each call carries the previous hash); the input
- * and output memory move to it and back (transferred, not copied, and
+ * and output memory are shared with it (neither copied nor moved, and
  * reused). It starts on first use, and again after a failure. One seal at a time.
  */
 export class ChainSealer {
   private worker: Worker | undefined;
-  private output = new ArrayBuffer(1024 * 1024);
+  private output = new SharedArrayBuffer(1024 * 1024);
   private waiting: { records: RecordBuffer; resolve: (sealed: SealedLines) => void; reject: (err: Error) => void } | undefined;
 
   /**
@@ -102,8 +102,6 @@ export class ChainSealer {
    */
   seal(records: RecordBuffer, tip: string): Promise<SealedLines> {
     if (this.waiting !== undefined) return Promise.reject(new Error("hash chain: one seal at a time"));
-    // Memory lost with a failed worker is replaced.
-    if (this.output.byteLength === 0) this.output = new ArrayBuffer(1024 * 1024);
     if (records.length < this.workerBytesMin) {
       const sealed = seal(records.bytes, this.output, tip);
       this.output = sealed.output;
@@ -112,8 +110,7 @@ export class ChainSealer {
     const worker = (this.worker ??= this.start());
     return new Promise((resolve, reject) => {
       this.waiting = { records, resolve, reject };
-      const input = records.lend();
-      worker.postMessage({ input, length: records.length, output: this.output, tip }, [input, this.output]);
+      worker.postMessage({ input: records.memory, length: records.length, output: this.output, tip });
     });
   }
 
@@ -133,10 +130,9 @@ export class ChainSealer {
       this.waiting = undefined;
       return waiter;
     };
-    worker.on("message", (m: { input: ArrayBuffer; output: ArrayBuffer; length: number; tip: string } | { error: string }) => {
+    worker.on("message", (m: { output: SharedArrayBuffer; length: number; tip: string } | { error: string }) => {
       const waiter = settle();
       if ("error" in m) return waiter?.reject(new Error(`hash chain: ${m.error}`));
-      waiter?.records.restore(m.input);
       this.output = m.output;
       waiter?.resolve({ lines: Buffer.from(m.output, 0, m.length), tip: m.tip });
     });

@@ -16,7 +16,10 @@ import { listSegments, segmentPath } from "./segments.js";
 import { checkLogFile, LogFileChangedError } from "./log-file-check.js";
 import { queuedBytesOf, WriteQueue } from "../write-queue.js";
 import { RecordBuffer } from "../record-buffer.js";
-import { recordHead, recordPrefix, recordSeq, recordUpToBody, RECORD_END } from "../../record/layout.js";
+import { recordHead, recordPrefix, RECORD_END } from "../../record/layout.js";
+
+const LINE_END_BYTES = Buffer.from("\n");
+const RECORD_END_BYTES = Buffer.from(RECORD_END);
 
 /** Options of the {@link Appender}. Every limit has a default. */
 export interface AppenderOptions {
@@ -273,6 +276,7 @@ export class Appender implements LogStore {
     const micros = Math.max(this.clock.nowMicros(), this.lastMicros);
     const timestamp = formatTimestamp(micros);
     const head = recordHead(timestamp);
+    let headBytes: Buffer | undefined;
     let duplicates: Map<number, AppendResult> | undefined;
     const freshIds: string[] = [];
     const freshSeqs: number[] = [];
@@ -289,10 +293,9 @@ export class Appender implements LogStore {
       }
       seq++;
       if (e.bodyUtf8 !== undefined) {
-        // A body the writer encoded already (the ingest workers): its bytes are copied, its text never made.
-        records.write(recordUpToBody(e.eventId, head));
-        records.writeBytes(e.bodyUtf8, e.bodyStart!, e.bodyEnd!);
-        records.write(this.hashChain ? `${recordSeq(seq)}\n` : `${recordSeq(seq)}${RECORD_END}`);
+        // A body the writer encoded already (events read by hand, the ingest workers): its bytes are copied, its text never made.
+        headBytes ??= Buffer.from(head);
+        records.writeRecord(e.eventId, headBytes, e.bodyUtf8, e.bodyStart!, e.bodyEnd!, seq, this.hashChain ? LINE_END_BYTES : RECORD_END_BYTES);
       } else {
         const prefix = recordPrefix(e.eventId, head, e.body, seq);
         records.write(this.hashChain ? `${prefix}\n` : `${prefix}${RECORD_END}`);
