@@ -369,16 +369,80 @@ function readOnDemand(call: grpc.ServerReadableStream<unknown, unknown> | grpc.S
 }
 
 /**
- * The requests of a streaming call. Node's default async iterator destroys
- * the stream when reading ends, which for a duplex also kills the response
- * side: a bidi call could never answer after the client half-closes.
+ * Reads a streaming call's requests one at a time, and never destroys the
+ * call. Node's stream iterator does: when the call emits "error" (which is
+ * how a handler's failure reaches grpc-js, to send it as the status) while a
+ * read waits for the client, the iterator destroys the duplex with an
+ * AbortError, and a response write still in flight then never lets grpc-js
+ * send the status: the client waited for it forever (a stream whose batch
+ * failed to commit while the client held back its next batch).
+ */
+class RequestReader {
+  private waiter: { resolve: (r: IteratorResult<unknown>) => void; reject: (err: unknown) => void } | undefined;
+  private ended = false;
+  private failure: unknown;
+
+  constructor(private readonly call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) {
+    call.on("readable", () => this.wake());
+    call.once("end", () => {
+      this.ended = true;
+      this.wake();
+    });
+    // Recorded only: a listener here never makes the call fail or close.
+    call.on("error", (err: unknown) => {
+      this.failure ??= err;
+      this.wake();
+    });
+    // Closed before the client half-closed: it cancelled the call or its connection went away.
+    call.once("close", () => {
+      if (!this.ended) this.failure ??= CALL_CANCELLED;
+      this.wake();
+    });
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    const settled = this.take();
+    if (settled !== undefined) return settled;
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  /** Stops reading: a read still waiting ends as done. */
+  return(): Promise<IteratorResult<unknown>> {
+    this.ended = true;
+    this.wake();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  /** The next request, the end or the failure if one is there; undefined when the client has yet to send. */
+  private take(): Promise<IteratorResult<unknown>> | undefined {
+    const message: unknown = this.ended || this.failure !== undefined ? null : this.call.read();
+    if (message !== null) return Promise.resolve({ done: false, value: message });
+    if (this.ended) return Promise.resolve({ done: true, value: undefined });
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return undefined;
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    if (waiter === undefined) return;
+    const settled = this.take();
+    if (settled === undefined) return;
+    this.waiter = undefined;
+    settled.then(waiter.resolve, waiter.reject);
+  }
+}
+
+/**
+ * The requests of a streaming call (see {@link RequestReader}: read on
+ * demand, and the call never destroyed by its reading; a duplex must still
+ * answer after the client half-closes, and send its status after a failure).
  */
 function requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, probe: CallProbe | undefined): AsyncIterable<unknown> {
   readOnDemand(call);
   // An iterator object rather than an async generator: a generator's frame keeps the
   // request it last yielded (and the wire bytes its events alias) until asked for the
   // next one, a message per stream beyond what the handlers hold and count.
-  const messages = call.iterator({ destroyOnReturn: false });
+  const messages = new RequestReader(call);
   const take = (message: unknown): unknown => {
     if (!(message instanceof Deferred)) return message;
     const bytes = message.byteLength;
@@ -388,22 +452,13 @@ function requestsOf(call: grpc.ServerReadableStream<unknown, unknown> | grpc.Ser
   };
   const iterator: AsyncIterator<unknown> = {
     next: () =>
-      messages.next().then(
-        (r): Promise<IteratorResult<unknown>> | IteratorResult<unknown> => {
-          if (r.done) return r;
-          const request = take(r.value);
-          probe?.received(request);
-          return request instanceof Undecodable ? (decoded(request) as Promise<never>) : { done: false, value: request };
-        },
-        (err: unknown) => {
-          // grpc-js destroys the request stream when the client cancels or its connection
-          // closes (a process that exits with a stream open): that is the client's cancel,
-          // not a failure of the server.
-          if ((err as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") throw CALL_CANCELLED;
-          throw err;
-        },
-      ),
-    return: () => (messages.return ? messages.return() : Promise.resolve({ done: true as const, value: undefined })),
+      messages.next().then((r): Promise<IteratorResult<unknown>> | IteratorResult<unknown> => {
+        if (r.done) return r;
+        const request = take(r.value);
+        probe?.received(request);
+        return request instanceof Undecodable ? (decoded(request) as Promise<never>) : { done: false, value: request };
+      }),
+    return: () => messages.return(),
   };
   return { [Symbol.asyncIterator]: () => iterator };
 }

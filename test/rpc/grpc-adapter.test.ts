@@ -133,3 +133,52 @@ describe("gRPC adapter: every INTERNAL sent has its cause logged", () => {
     });
   });
 });
+
+describe("gRPC adapter: a failed bidi stream always sends its status", () => {
+  let server: grpc.Server;
+  let client: Client<typeof LearningLogService.method>;
+  const failure = new ServiceError(grpc.status.UNAVAILABLE, "log storage failed (EIO); nothing was written");
+
+  before(async () => {
+    // The shape of IngestEvents when a commit fails: a read waits for the
+    // client's next batch (the client holds it back until it is answered),
+    // an answer is on its way, and the handler throws.
+    const ingestEvents = async function* (requests: AsyncIterable<unknown>) {
+      const reading = requests[Symbol.asyncIterator]();
+      await reading.next();
+      void reading.next().catch(() => undefined);
+      yield { batchId: 1n };
+      throw failure;
+    };
+    // The other methods are not called.
+    const impl = new Proxy({} as Record<string, unknown>, { get: (_, name: string) => (name === "ingestEvents" ? ingestEvents : async () => ({})) });
+    server = new grpc.Server();
+    server.addService(createServiceDefinition(LearningLogService), adaptImplementation(LearningLogService, impl as never, () => undefined));
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    client = createClient(LearningLogService, `127.0.0.1:${port}`);
+  });
+  after(() => {
+    client?.close();
+    server?.forceShutdown();
+  });
+
+  it("the handler's error arrives while a read waits for the client and an answer is being written: the client gets the answer, then the status (50 calls)", async () => {
+    // Node's stream iterator destroyed the call when its "error" came during a
+    // read, before grpc-js could send the status: the client then waited forever
+    // (here, until its deadline: DEADLINE_EXCEEDED instead of UNAVAILABLE).
+    for (let i = 0; i < 50; i++) {
+      const call = client.ingestEvents({ deadline: 20_000 });
+      await call.send({ batchId: 1n, events: [] });
+      const answers: bigint[] = [];
+      const code = await (async () => {
+        try {
+          for await (const res of call.responses) answers.push(res.batchId);
+          return grpc.status.OK;
+        } catch (err) {
+          return (err as grpc.ServiceError).code;
+        }
+      })();
+      assert.deepEqual({ call: i, answers, code: grpc.status[code] }, { call: i, answers: [1n], code: "UNAVAILABLE" });
+    }
+  });
+});
