@@ -5,7 +5,8 @@
  *
  *   npm run build && node --import tsx bench/ab.ts \
  *     [--baseline-server OTHER/dist/src/main.js] [--server dist/src/main.js] \
- *     [--rounds 3] [--warmup-s 3] [--measure-s 3] [--loads seed-1000,typed-1000] [--cpu-prof DIR]
+ *     [--rounds 3] [--warmup-s 3] [--measure-s 3] [--loads seed-1000,typed-1000] [--cpu-prof DIR] \
+ *     [--node-flags "--max-semi-space-size=32"] [--baseline-node-flags "..."]
  *
  * Loads: IngestEvents batches of 1,000 (16 in flight on one stream) of any
  * payload of drivers/fixtures.ts (`seed-1000`: the seed mix with object rule
@@ -24,6 +25,8 @@
  * batches of 100 of the same build (the per-request share) when batch-100 ran.
  * `--cpu-prof DIR` starts the measured server with `node --cpu-prof` and
  * writes its profile there on stop (summarise with bench/profile-summary.ts).
+ * `--node-flags` and `--baseline-node-flags` start each build's node with
+ * these flags (space-separated): one build under two V8 settings, for one.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -60,6 +63,8 @@ const { values } = parseArgs({
     "measure-s": { type: "string", default: "3" },
     loads: { type: "string", default: "seed-1000,typed-1000" },
     "cpu-prof": { type: "string" },
+    "node-flags": { type: "string", default: "" },
+    "baseline-node-flags": { type: "string", default: "" },
   },
 });
 const rounds = Number(values.rounds);
@@ -69,8 +74,9 @@ if (!(rounds >= 1) || !(warmupS >= 0) || !(measureS > 0)) throw new Error("--rou
 const loads = values.loads.split(",");
 for (const l of loads) if (!(l in LOADS)) throw new Error(`--loads: unknown load ${l} (${Object.keys(LOADS).join(", ")})`);
 
-const builds = [{ name: "measured", script: resolve(values.server), nodeFlags: values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(values["cpu-prof"])}`] : [] }];
-if (values["baseline-server"] !== undefined) builds.push({ name: "baseline", script: resolve(values["baseline-server"]), nodeFlags: [] });
+const flagsOf = (text: string): string[] => text.split(" ").filter((f) => f !== "");
+const builds = [{ name: "measured", script: resolve(values.server), nodeFlags: [...flagsOf(values["node-flags"]), ...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(values["cpu-prof"])}`] : [])] }];
+if (values["baseline-server"] !== undefined) builds.push({ name: "baseline", script: resolve(values["baseline-server"]), nodeFlags: flagsOf(values["baseline-node-flags"]) });
 
 const started = await Promise.all(
   builds.map(async (b) => {
