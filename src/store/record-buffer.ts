@@ -50,11 +50,13 @@ export class RecordBuffer {
     // A plain view: a Buffer's subarray costs more (its checks and class) than the copy of a body.
     buf.set(new Uint8Array(body.buffer, body.byteOffset + bodyStart, bodyBytes), op);
     op = copyShort(buf, op + bodyBytes, SEQ_OPEN_BYTES);
-    // seq: a positive safe integer.
+    // seq: a positive safe integer (int32 arithmetic while it fits, cheaper than Math.floor on doubles).
     let digits = 1;
-    for (let rest = seq; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    if (seq < 0x7fffffff) for (let rest = seq; rest >= 10; rest = (rest / 10) | 0) digits++;
+    else for (let rest = seq; rest >= 10; rest = Math.floor(rest / 10)) digits++;
     let at = op + digits;
-    for (let n = seq; at > op; n = Math.floor(n / 10)) buf[--at] = 0x30 + (n % 10);
+    if (seq < 0x7fffffff) for (let n = seq; at > op; n = (n / 10) | 0) buf[--at] = 0x30 + (n % 10);
+    else for (let n = seq; at > op; n = Math.floor(n / 10)) buf[--at] = 0x30 + (n % 10);
     this.used = copyShort(buf, op + digits, tail);
   }
 

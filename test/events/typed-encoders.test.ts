@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { LearningEventSchema, type LearningEvent } from "../../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { systemClock } from "../../src/clock.js";
 import { readPlainEvent, WIRE_FIELDS, type WireFixedEvent } from "../../src/codec/event-batch.js";
+import { ByteSink } from "../../src/codec/byte-sink.js";
 import { createStructTranscoder } from "../../src/codec/struct-json.js";
 import { buildEvent, eventSchemas, type EventCase, type EventDraft } from "../../src/events/catalog.js";
 import { encodeBody } from "../../src/events/event-writer.js";
@@ -40,6 +41,21 @@ function generalBody(event: LearningEvent["event"], mode: "off" | "redact"): { b
 }
 
 describe("Typed encoders (fixed-shape events without JSON.stringify)", () => {
+  it("appends a body's bytes after what the sink holds, and leaves the sink as it was when the event goes to the general path", () => {
+    const typed = createTypedEncoders(createPiiGuard({ mode: "redact", sensitiveKeys: defaultSensitiveKeys }));
+    const sink = new ByteSink(8);
+    sink.writeString("kept");
+    const plain = create(LearningEventSchema, { event: { case: "variableWeightChange", value: { variable: "héllo", oldWeight: 0.5, newWeight: -2 } } });
+    assert.equal(typed.bodyTo(sink, plain.event), true);
+    assert.equal(sink.text(), `kept${generalBody(plain.event, "redact").body}`);
+    const length = sink.length;
+    // An e-mail address in a name: the guard would redact it, so nothing of the event is written here.
+    const redacted = create(LearningEventSchema, { event: { case: "ruleActivation", value: { ruleId: "r-1", variableId: "x@example.com" } } });
+    assert.equal(typed.bodyTo(sink, redacted.event), false);
+    assert.equal(sink.length, length);
+    assert.equal(typed.body(redacted.event), undefined);
+  });
+
   it("writes strings exactly as jsonLine does (line separators and U+0085 escaped too)", () => {
     fc.assert(fc.property(textArb, (text) => assert.equal(jsonString(text), jsonLine(text))), property);
   });
