@@ -1,7 +1,7 @@
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { parseTimestamp } from "../../clock.js";
 import { HASH_HEX_CHARS, HASH_TRAILER_BYTES, writeHashClose } from "../../record/hash-trailer.mjs";
-import { recordUpToSeq } from "../../record/layout.js";
+import { ID_OPEN, recordUpToSeq, SEQ_OPEN } from "../../record/layout.js";
 import { eventTypeName, LineRecord, ParsedRecord, parseRecordObject } from "../../record/record-view.js";
 import { ScannedRecord, scanRecord } from "../../record/scan.js";
 import { sealRecordInPlace } from "../hash-chain.js";
@@ -95,6 +95,13 @@ const CHAIN_ROOM_BYTES = HASH_HEX_CHARS;
  * hashed together with them, then moved past the previous line's end. The
  * message costs one hash per record, no second pass and no scratch copy.
  */
+/** A record body as UTF-8 bytes: `[bodyStart, bodyEnd)` of `bodyUtf8` (an AppendEntry that has them). */
+export interface BodyBytes {
+  readonly bodyUtf8: Uint8Array;
+  readonly bodyStart: number;
+  readonly bodyEnd: number;
+}
+
 export class MessageBuilder {
   private buf: Buffer;
   /** The end of what is written: the last record's hash digits (its `"}\n` is written by the next record, or by {@link bytes}). */
@@ -142,11 +149,12 @@ export class MessageBuilder {
 
   /**
    * Adds a record with the next seq (`head` is `recordHead(timestamp)` of
-   * src/record/layout.ts, made once per append call). Returns "added",
-   * "full" when it does not fit beside the records already added, or
-   * "too-large" when it would not fit in a message of its own.
+   * src/record/layout.ts, made once per append call); its body as text, or
+   * as UTF-8 bytes the writer made (copied, no string made). Returns
+   * "added", "full" when it does not fit beside the records already added,
+   * or "too-large" when it would not fit in a message of its own.
    */
-  add(record: EncodedRecord, eventId: string, head: string, body: string, clientChosen: boolean): "added" | "full" | "too-large" {
+  add(record: EncodedRecord, eventId: string, head: string, body: string | BodyBytes, clientChosen: boolean): "added" | "full" | "too-large" {
     const room = this.bytesMax - this.length - SEQ_TAIL_BYTES_MAX;
     // Written right after the last hash digits, where it is hashed with them; moved 3 bytes on after, for the previous line's end.
     const at = this.used;
@@ -156,6 +164,21 @@ export class MessageBuilder {
       if (length > room) return "full";
       this.reserve(length + SEQ_TAIL_BYTES_MAX);
       record.encoded.copy(this.buf, at, record.encodedStart!, record.encodedStart! + length);
+    } else if (typeof body !== "string") {
+      const opening = `${ID_OPEN}${eventId}${head}`;
+      const bodyBytes = body.bodyEnd - body.bodyStart;
+      // The opening is ASCII but for a head of another writer: measured only near the limit.
+      let bytes = opening.length * 3 + bodyBytes + SEQ_OPEN.length;
+      if (bytes > room) {
+        bytes = Buffer.byteLength(opening) + bodyBytes + SEQ_OPEN.length;
+        if (bytes > this.bytesMax - SEQ_TAIL_BYTES_MAX) return "too-large";
+        if (bytes > room) return "full";
+      }
+      this.reserve(bytes + SEQ_TAIL_BYTES_MAX);
+      length = this.buf.write(opening, at);
+      this.buf.set(new Uint8Array(body.bodyUtf8.buffer, body.bodyUtf8.byteOffset + body.bodyStart, bodyBytes), at + length);
+      length += bodyBytes;
+      length += this.buf.write(SEQ_OPEN, at + length, "latin1");
     } else {
       const text = recordUpToSeq(eventId, head, body);
       // A UTF-16 unit is at most 3 UTF-8 bytes: only a record near the limit is measured first.

@@ -5,7 +5,7 @@ import type { MsgHdrs } from "@nats-io/transport-node";
 import { ServiceError } from "../../errors.js";
 import type { AppendEntry, AppendResult, RecordCursor, StoreObserver } from "../store.js";
 import { recordHead } from "../../record/layout.js";
-import { chainOfHeaders, clientRecordsOf, MessageBuilder, MSG_ID_HEADER, rangeOfMessage, type EncodedRecord, type RecordIdentity, type SeqRange } from "./record-message.js";
+import { chainOfHeaders, clientRecordsOf, MessageBuilder, MSG_ID_HEADER, rangeOfMessage, type BodyBytes, type EncodedRecord, type RecordIdentity, type SeqRange } from "./record-message.js";
 import { DivergedError, type Divergence } from "./divergence.js";
 import type { AckWitness } from "./ack-witness.js";
 import { isPassing, retrying } from "./retry.js";
@@ -488,7 +488,8 @@ export class StreamWriter {
           continue;
         }
         const e = slot.call.entries[slot.index];
-        const added = builder.add(slot, e.eventId, slot.call.head, e.body, e.clientChosenId === true);
+        // A body the writer made as bytes is copied as they are.
+        const added = builder.add(slot, e.eventId, slot.call.head, e.bodyUtf8 !== undefined ? (e as BodyBytes) : e.body, e.clientChosenId === true);
         if (added === "full") break;
         this.pendingHead++;
         if (added === "too-large") {
@@ -515,7 +516,7 @@ export class StreamWriter {
     for (let i = this.pendingHead; i < this.pending.length && bytes < max; i++) {
       const slot = this.pending[i];
       const e = slot.call.entries[slot.index];
-      bytes += (slot.encodedLength ?? e.eventId.length + slot.call.head.length + e.body.length) + RECORD_FRAME_BYTES;
+      bytes += (slot.encodedLength ?? e.eventId.length + slot.call.head.length + (e.bodyUtf8 !== undefined ? e.bodyEnd! - e.bodyStart! : e.body.length)) + RECORD_FRAME_BYTES;
     }
     return bytes;
   }

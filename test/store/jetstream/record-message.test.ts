@@ -54,6 +54,28 @@ describe("JetStream record messages", () => {
     assert.deepEqual(rangeOfHeaders(h), { first: 41, last: 44 });
   });
 
+  it("takes a body as UTF-8 bytes (a writer's sink) exactly as its text: the same message, hashes, and full or too-large answers", () => {
+    const bodies = Array.from({ length: 40 }, (_, i) => `"event_type":"t","data":{"n":${i},"s":"${"é✓".repeat(i * 7)}"}`);
+    const sink = Buffer.from(`..${bodies.join("")}..`);
+    const ranges: Array<{ bodyUtf8: Buffer; bodyStart: number; bodyEnd: number }> = [];
+    let at = 2;
+    for (const b of bodies) {
+      const n = Buffer.byteLength(b);
+      ranges.push({ bodyUtf8: sink, bodyStart: at, bodyEnd: at + n });
+      at += n;
+    }
+    // Small messages: some records fill one, and the largest fit in none.
+    for (const bytesMax of [64 * 1024, 2_000, 700]) {
+      const asText = new MessageBuilder(bytesMax, 7, "");
+      const asBytes = new MessageBuilder(bytesMax, 7, "");
+      const answers = bodies.map((b, i) => [asText.add({}, `c${i}`, recordHead(TS), b, i % 2 === 0), asBytes.add({}, `c${i}`, recordHead(TS), ranges[i], i % 2 === 0)]);
+      for (const [text, bytes] of answers) assert.equal(bytes, text);
+      assert.ok(bytesMax > 10_000 || answers.some(([text]) => text !== "added"));
+      assert.deepEqual(asBytes.bytes, asText.bytes);
+      assert.equal(asBytes.tip, asText.tip);
+    }
+  });
+
   it("chains records across seqs of more digits and across its buffer growing from a small first size", () => {
     const ids = Array.from({ length: 120 }, (_, i) => `c${i}`);
     const builder = new MessageBuilder(1024 * 1024, 9_999_990, "", 1);
