@@ -546,8 +546,10 @@ class BatchWriter(WriterEvents):
                 self._end_stream(generation, reached=True)
             except grpc.RpcError as err:
                 if self._abort.is_set():
-                    # Our own cancel: abort() gives up what is left, for its reason.
-                    self._end_stream(generation, reached=True)
+                    # Our own cancel: abort() gives up what is left, for its reason. What the
+                    # stream carried was sent only if it could have gone out: never, when no
+                    # stream of this writer reached the server and the channel is not connected.
+                    self._end_stream(generation, reached=self._core.ever_reached or self._channel_connected())
                     return
                 code = err.code()
                 if code == grpc.StatusCode.CANCELLED and self._timed_out_generation == generation:
@@ -564,6 +566,16 @@ class BatchWriter(WriterEvents):
                 call.cancel()
                 self._end_stream(generation, reached=True)
                 raise
+
+    def _channel_connected(self) -> bool:
+        """Whether the channel has a connection now (grpc core's own state,
+        not asked to connect). Where that cannot be read, True: events are
+        then said to be sent, which never claims one is not in the log."""
+        try:
+            state: int = self._conn.channel._channel.check_connectivity_state(False)  # noqa: SLF001 (grpcio has no public call that does not wait)
+        except Exception:  # pragma: no cover - another grpcio
+            return True
+        return bool(state == grpc.ChannelConnectivity.READY.value[0])
 
     def _learn_limits(self) -> None:
         """Sizes batches to the server's limits (asked once per connection;
