@@ -164,7 +164,8 @@ function tallyOf(entries: readonly AppendEntry[]): Tally {
   const byType = new Map<string, number>();
   let chosen: Tally["chosen"];
   for (let i = 0; i < entries.length; i++) {
-    const type = eventTypeOfBody(entries[i].body);
+    // The type the writer had at hand when it gave it (a body written as bytes is then never decoded for it).
+    const type = entries[i].eventType ?? eventTypeOfBody(entries[i].body);
     byType.set(type, (byType.get(type) ?? 0) + 1);
     if (entries[i].clientChosenId) (chosen ??= []).push([i, type]);
   }
