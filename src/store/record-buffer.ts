@@ -1,3 +1,4 @@
+import { NUMBER_BYTES_MAX, writeFiniteNumber } from "../record/json-text.js";
 import { ID_OPEN, SEQ_OPEN } from "../record/layout.js";
 
 /**
@@ -41,7 +42,7 @@ export class RecordBuffer {
    */
   writeRecord(eventId: string, head: Uint8Array, body: Uint8Array, bodyStart: number, bodyEnd: number, seq: number, tail: Uint8Array): void {
     const bodyBytes = bodyEnd - bodyStart;
-    const most = ID_OPEN_BYTES.length + eventId.length + head.length + bodyBytes + SEQ_OPEN_BYTES.length + 16 + tail.length;
+    const most = ID_OPEN_BYTES.length + eventId.length + head.length + bodyBytes + SEQ_OPEN_BYTES.length + NUMBER_BYTES_MAX + tail.length;
     if (this.buf.length - this.used < most) this.grow(this.used + most);
     const buf = this.buf;
     let op = copyShort(buf, this.used, ID_OPEN_BYTES);
@@ -50,14 +51,8 @@ export class RecordBuffer {
     // A plain view: a Buffer's subarray costs more (its checks and class) than the copy of a body.
     buf.set(new Uint8Array(body.buffer, body.byteOffset + bodyStart, bodyBytes), op);
     op = copyShort(buf, op + bodyBytes, SEQ_OPEN_BYTES);
-    // seq: a positive safe integer (int32 arithmetic while it fits, cheaper than Math.floor on doubles).
-    let digits = 1;
-    if (seq < 0x7fffffff) for (let rest = seq; rest >= 10; rest = (rest / 10) | 0) digits++;
-    else for (let rest = seq; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    let at = op + digits;
-    if (seq < 0x7fffffff) for (let n = seq; at > op; n = (n / 10) | 0) buf[--at] = 0x30 + (n % 10);
-    else for (let n = seq; at > op; n = Math.floor(n / 10)) buf[--at] = 0x30 + (n % 10);
-    this.used = copyShort(buf, op + digits, tail);
+    // seq: a positive safe integer, written as JSON writes it.
+    this.used = copyShort(buf, writeFiniteNumber(buf, op, seq), tail);
   }
 
   /**

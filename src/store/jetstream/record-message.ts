@@ -1,6 +1,7 @@
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { parseTimestamp } from "../../clock.js";
 import { HASH_HEX_CHARS, HASH_TRAILER_BYTES, writeHashClose } from "../../record/hash-trailer.mjs";
+import { writeFiniteNumber } from "../../record/json-text.js";
 import { ID_OPEN, recordUpToSeq, SEQ_OPEN } from "../../record/layout.js";
 import { eventTypeName, LineRecord, ParsedRecord, parseRecordObject } from "../../record/record-view.js";
 import { ScannedRecord, scanRecord } from "../../record/scan.js";
@@ -193,7 +194,7 @@ export class MessageBuilder {
     }
     const closePrevious = this.next > this.first;
     if (clientChosen) this.markClientChosen(this.next - this.first);
-    const end = writeSeq(this.buf, at + length, this.next++);
+    const end = writeFiniteNumber(this.buf, at + length, this.next++);
     // The chain's hash over the previous hash and the record up to its seq, as the file store's sealer takes it.
     this.tipHash = sealRecordInPlace(this.buf, at, end, this.tipHash !== "", closePrevious);
     const moved = closePrevious ? 3 : 0;
@@ -242,14 +243,6 @@ export class MessageBuilder {
     this.buf.copy(bigger, 0, 0, this.used);
     this.buf = bigger;
   }
-}
-
-/** Writes a seq's decimal digits at `at` (no string made per record); returns the position after them. */
-function writeSeq(out: Buffer, at: number, seq: number): number {
-  let digits = 1;
-  for (let n = seq; n >= 10; n = Math.floor(n / 10)) digits++;
-  for (let i = at + digits - 1, n = seq; i >= at; i--, n = Math.floor(n / 10)) out[i] = 0x30 + (n % 10);
-  return at + digits;
 }
 
 /** The headers of a message holding records first..last, chained as `link` says. */
