@@ -37,7 +37,7 @@ export function hashTrailerLine(hex) {
 /**
  * Writes the end of a hashed line after its hex digits (`"}` and the
  * newline) at `at`; returns the position after it.
- * @param {Buffer} out
+ * @param {Uint8Array} out
  * @param {number} at
  * @returns {number}
  */

@@ -7,59 +7,62 @@
 import { hash } from "node:crypto";
 import { HASH_OPEN_BYTES, HASH_TRAILER_BYTES, writeHashClose } from "../record/hash-trailer.mjs";
 
-const NEWLINE = 0x0a;
-
 /**
  * Seals prefixes into lines: each record's hash is SHA-256 over the previous
  * hash and the record's prefix bytes (the same as chainHash in hash-chain.ts).
  * `input` holds each record's prefix (`{"event_id":..,"seq":N`) followed by
- * "\n"; the lines go to `outputMemory`, or to larger shared memory when it
- * is too small (returned as `output`).
+ * "\n", and `ends` the offset of each of those newlines (RecordBuffer keeps
+ * them: no search through the bytes); the lines go to `outputMemory`, or to
+ * larger shared memory when it is too small (returned as `output`).
  *
  * The hash input is made contiguous where the lines are written, without a
  * scratch copy: each prefix is first copied right after the previous
  * record's hex digits, hashed together with them, then moved 3 bytes on to
- * make room for the `"}\n` that ends the previous line.
- * @param {Buffer} input
+ * make room for the `"}\n` that ends the previous line. The bytes are
+ * reached through plain Uint8Array views: a Buffer's methods (subarray,
+ * copy, set) check their arguments and make objects per call, which cost
+ * more than the copies of a record.
+ * @param {Uint8Array} input
+ * @param {ArrayLike<number>} ends
  * @param {SharedArrayBuffer} outputMemory
  * @param {string} tip the hash of the record before them ("" before the first hashed record)
  * @returns {{ output: SharedArrayBuffer, length: number, tip: string }}
  */
-export function seal(input, outputMemory, tip) {
+export function seal(input, ends, outputMemory, tip) {
   let output = Buffer.from(outputMemory);
+  let out = new Uint8Array(outputMemory);
   // Where the previous hash is, in `output`: the given tip at 0 first, then
   // each record's own hex digits, written after its `,"hash":"`.
   let hexAt = 0;
   let hexLength = tip.length;
-  if (output.length < hexLength) output = grow(output, 0, hexLength);
-  output.write(tip, 0, "latin1");
-  let first = true;
+  if (output.length < hexLength) ({ output, out } = grow(output, 0, hexLength));
+  latin1Write(output, tip, 0);
   let start = 0;
-  while (start < input.length) {
-    const end = input.indexOf(NEWLINE, start);
+  for (let r = 0; r < ends.length; r++) {
+    const end = ends[r];
     const prefixLength = end - start;
     const prefixAt = hexAt + hexLength;
-    if (output.length < prefixAt + 3 + prefixLength + HASH_TRAILER_BYTES) output = grow(output, prefixAt, prefixAt + 3 + prefixLength + HASH_TRAILER_BYTES);
-    input.copy(output, prefixAt, start, end);
-    tip = hash("sha256", output.subarray(hexAt, prefixAt + prefixLength), "hex");
+    if (output.length < prefixAt + 3 + prefixLength + HASH_TRAILER_BYTES) ({ output, out } = grow(output, prefixAt, prefixAt + 3 + prefixLength + HASH_TRAILER_BYTES));
+    out.set(input.subarray(start, end), prefixAt);
+    tip = hash("sha256", new Uint8Array(out.buffer, hexAt, prefixAt + prefixLength - hexAt), "hex");
     let lineAt;
-    if (first) {
+    if (r === 0) {
       // The given tip is hashed but not written: the first line starts at 0.
-      if (prefixAt > 0) output.copyWithin(0, prefixAt, prefixAt + prefixLength);
+      if (prefixAt > 0) out.copyWithin(0, prefixAt, prefixAt + prefixLength);
       lineAt = 0;
-      first = false;
     } else {
       // End the previous line: move this prefix on by 3 bytes for its `"}\n`.
-      output.copyWithin(prefixAt + 3, prefixAt, prefixAt + prefixLength);
-      lineAt = writeHashClose(output, prefixAt);
+      out.copyWithin(prefixAt + 3, prefixAt, prefixAt + prefixLength);
+      lineAt = writeHashClose(out, prefixAt);
     }
-    output.set(HASH_OPEN_BYTES, lineAt + prefixLength);
-    hexAt = lineAt + prefixLength + HASH_OPEN_BYTES.length;
+    let at = lineAt + prefixLength;
+    for (let i = 0; i < HASH_OPEN_BYTES.length; i++) out[at++] = HASH_OPEN_BYTES[i];
+    hexAt = at;
     hexLength = latin1Write(output, tip, hexAt);
     start = end + 1;
   }
-  if (first) return { output: /** @type {SharedArrayBuffer} */ (output.buffer), length: 0, tip };
-  const length = writeHashClose(output, hexAt + hexLength);
+  if (ends.length === 0) return { output: /** @type {SharedArrayBuffer} */ (output.buffer), length: 0, tip };
+  const length = writeHashClose(out, hexAt + hexLength);
   return { output: /** @type {SharedArrayBuffer} */ (output.buffer), length, tip };
 }
 
@@ -75,9 +78,11 @@ const latin1Write = (buffer, text, offset) => /** @type {any} */ (buffer).latin1
  * @param {Buffer} output
  * @param {number} keep
  * @param {number} needed
+ * @returns {{ output: Buffer<SharedArrayBuffer>, out: Uint8Array<SharedArrayBuffer> }}
  */
 function grow(output, keep, needed) {
-  const bigger = Buffer.from(new SharedArrayBuffer(Math.max(needed, output.length * 2, 64 * 1024)));
-  output.copy(bigger, 0, 0, keep);
-  return bigger;
+  const memory = new SharedArrayBuffer(Math.max(needed, output.length * 2, 64 * 1024));
+  const out = new Uint8Array(memory);
+  out.set(output.subarray(0, keep));
+  return { output: Buffer.from(memory), out };
 }

@@ -4,8 +4,9 @@
  * seals large commits off the main thread. Plain JavaScript, so the thread
  * starts without the TypeScript loader.
  *
- * In:  { input, length, output, tip }: the prefixes (shared memory), where
- *      to write the lines (shared memory), and the hash of the record before them.
+ * In:  { input, length, ends, count, output, tip }: the prefixes (shared
+ *      memory), where each ends (shared memory: `count` offsets), where to
+ *      write the lines (shared memory), and the hash of the record before them.
  * Out: { output, length, tip }: the lines in `output` (larger shared memory
  *      when it was too small), the last record's hash; or { error } when
  *      sealing failed. Nothing is moved between the threads (a move detaches
@@ -16,9 +17,9 @@ import { seal } from "./hash-chain-seal.mjs";
 
 const port = parentPort;
 if (port === null) throw new Error("hash-chain-worker.mjs runs as a worker thread");
-port.on("message", (/** @type {{ input: SharedArrayBuffer, length: number, output: SharedArrayBuffer, tip: string }} */ m) => {
+port.on("message", (/** @type {{ input: SharedArrayBuffer, length: number, ends: SharedArrayBuffer, count: number, output: SharedArrayBuffer, tip: string }} */ m) => {
   try {
-    port.postMessage(seal(Buffer.from(m.input, 0, m.length), m.output, m.tip));
+    port.postMessage(seal(new Uint8Array(m.input, 0, m.length), new Uint32Array(m.ends, 0, m.count), m.output, m.tip));
   } catch (err) {
     port.postMessage({ error: err instanceof Error ? err.message : String(err) });
   }

@@ -97,20 +97,20 @@ export class ChainSealer {
 
   /**
    * Seals the prefixes in `records` (each record's bytes up to its seq, then
-   * "\n") chained onto `tip`. Their memory is lent to the worker meanwhile:
+   * "\n", where its line end says) chained onto `tip`. Their memory is lent to the worker meanwhile:
    * `records` must not be touched until the promise settles.
    */
   seal(records: RecordBuffer, tip: string): Promise<SealedLines> {
     if (this.waiting !== undefined) return Promise.reject(new Error("hash chain: one seal at a time"));
     if (records.length < this.workerBytesMin) {
-      const sealed = seal(records.bytes, this.output, tip);
+      const sealed = seal(records.bytes, records.lineEnds, this.output, tip);
       this.output = sealed.output;
       return Promise.resolve({ lines: Buffer.from(sealed.output, 0, sealed.length), tip: sealed.tip });
     }
     const worker = (this.worker ??= this.start());
     return new Promise((resolve, reject) => {
       this.waiting = { records, resolve, reject };
-      worker.postMessage({ input: records.memory, length: records.length, output: this.output, tip });
+      worker.postMessage({ input: records.memory, length: records.length, ends: records.lineEndsMemory, count: records.records, output: this.output, tip });
     });
   }
 

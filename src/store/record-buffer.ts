@@ -7,13 +7,20 @@ import { ID_OPEN, SEQ_OPEN } from "../record/layout.js";
  * them: after warm-up no commit allocates, and nothing waiting for the disk
  * lives on the JS heap. Its memory is shared with the hash chain's worker
  * thread, which reads the records from it while the commit is sealed.
+ *
+ * Every record ends with a newline, and the buffer keeps where each one is
+ * (`lineEnds`): the sealer then finds the records without searching the
+ * bytes for them.
  */
 export class RecordBuffer {
   private buf: Buffer;
   private used = 0;
+  private ends: Uint32Array;
+  private count = 0;
 
   constructor(private readonly initialBytes = 1024 * 1024) {
     this.buf = sharedBuffer(initialBytes);
+    this.ends = sharedEnds(Math.max(16, initialBytes >> 8));
   }
 
   /** Bytes written so far. */
@@ -26,19 +33,31 @@ export class RecordBuffer {
     return this.buf.subarray(0, this.used);
   }
 
-  /** Appends `text` as UTF-8. */
+  /** Records written so far. */
+  get records(): number {
+    return this.count;
+  }
+
+  /** The offset of each record's newline, in the order written (a view: valid until the next write or reset). */
+  get lineEnds(): Uint32Array {
+    return this.ends.subarray(0, this.count);
+  }
+
+  /** Appends one record's text, as UTF-8; it ends with its newline (and has no other). */
   write(text: string): void {
+    if (text.charCodeAt(text.length - 1) !== NEWLINE) throw new Error("a record's text ends with a newline");
     // A UTF-16 unit is at most 3 UTF-8 bytes: grow when it might not fit.
     if (this.buf.length - this.used < text.length * 3) this.grow(this.used + text.length * 3);
     this.used += this.buf.write(text, this.used);
+    this.endRecord();
   }
 
   /**
    * Appends one record whose body is UTF-8 already, without making a string:
    * `{"event_id":"<id>`, `head` (the timestamp and the body's opening
    * comma), the body's bytes `[bodyStart, bodyEnd)`, `,"seq":<seq>`, then
-   * `tail` (a line end, or the record's close and line end). The id is a
-   * checked UUID: ASCII, one byte per character.
+   * `tail` (a line end, or the record's close and line end: it ends with
+   * the newline). The id is a checked UUID: ASCII, one byte per character.
    */
   writeRecord(eventId: string, head: Uint8Array, body: Uint8Array, bodyStart: number, bodyEnd: number, seq: number, tail: Uint8Array): void {
     const bodyBytes = bodyEnd - bodyStart;
@@ -53,6 +72,7 @@ export class RecordBuffer {
     op = copyShort(buf, op + bodyBytes, SEQ_OPEN_BYTES);
     // seq: a positive safe integer, written as JSON writes it.
     this.used = copyShort(buf, writeFiniteNumber(buf, op, seq), tail);
+    this.endRecord();
   }
 
   /**
@@ -61,8 +81,12 @@ export class RecordBuffer {
    */
   reset(): void {
     const oversized = this.buf.length > 4 * this.initialBytes && this.used < this.buf.length / 4;
-    if (oversized) this.buf = sharedBuffer(Math.max(this.initialBytes, this.used * 2));
+    if (oversized) {
+      this.buf = sharedBuffer(Math.max(this.initialBytes, this.used * 2));
+      this.ends = sharedEnds(Math.max(16, this.buf.length >> 8));
+    }
     this.used = 0;
+    this.count = 0;
   }
 
   /**
@@ -73,6 +97,21 @@ export class RecordBuffer {
     return this.buf.buffer as SharedArrayBuffer;
   }
 
+  /** The memory holding {@link lineEnds} (shared, as {@link memory}). */
+  get lineEndsMemory(): SharedArrayBuffer {
+    return this.ends.buffer as SharedArrayBuffer;
+  }
+
+  /** The record just written ends at the byte before `used` (its newline). */
+  private endRecord(): void {
+    if (this.count === this.ends.length) {
+      const bigger = sharedEnds(this.ends.length * 2);
+      bigger.set(this.ends);
+      this.ends = bigger;
+    }
+    this.ends[this.count++] = this.used - 1;
+  }
+
   private grow(min: number): void {
     const bigger = sharedBuffer(Math.max(min, this.buf.length * 2));
     this.buf.copy(bigger, 0, 0, this.used);
@@ -80,6 +119,7 @@ export class RecordBuffer {
   }
 }
 
+const NEWLINE = 0x0a;
 const ID_OPEN_BYTES = Buffer.from(ID_OPEN);
 const SEQ_OPEN_BYTES = Buffer.from(SEQ_OPEN);
 
@@ -97,4 +137,9 @@ function copyShort(out: Buffer, op: number, bytes: Uint8Array): number {
  */
 export function sharedBuffer(bytes: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(bytes));
+}
+
+/** Room for `n` record ends, on shared memory (read by the hash chain's worker, as the records); a Buffer holds at most 2^32 bytes. */
+function sharedEnds(n: number): Uint32Array {
+  return new Uint32Array(new SharedArrayBuffer(n * Uint32Array.BYTES_PER_ELEMENT));
 }
