@@ -21,7 +21,8 @@ export function runParams(r: RunRow): string {
 
 function typeCounts(s: SummaryData, lines: string[]): void {
   lines.push("", "Events by type:");
-  const width = Math.max(...Object.keys(s.countsByType).map((t) => t.length));
+  // A loop, not Math.max(...): a log may hold more event types than a call has room for arguments.
+  const width = Object.keys(s.countsByType).reduce((w, t) => Math.max(w, t.length), 0);
   for (const [type, count] of Object.entries(s.countsByType)) lines.push(`  ${type.padEnd(width)}  ${String(count).padStart(9)}`);
 }
 

@@ -127,7 +127,9 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
     if (result.eventsPerSecond !== null) lines.push(`rate  ${result.eventsPerSecond.toFixed(2)} events/s over the log's life`);
   }
   lines.push("", "by type:");
-  const width = Math.max(0, ...[...counts.keys()].map((t) => t.length));
+  // A loop, not Math.max(...): a log may hold more event types than a call has room for arguments.
+  let width = 0;
+  for (const t of counts.keys()) width = Math.max(width, t.length);
   for (const [type, count] of Object.entries(result.countsByType)) lines.push(`  ${type.padEnd(width)}  ${String(count).padStart(9)}`);
   if (files.length > 0) {
     lines.push("", "files:");

@@ -260,7 +260,7 @@ async function oneRun(run: number, dirs: TempDir[]): Promise<RunOutcome> {
     const detected = logs.divergences > 0;
     if (differing !== "" && !detected) violations.push(`the replicas differ (${differing.trim()}) but no divergence was logged`);
     const summary =
-      `run ${run + 1}: acked ${acked.size} events (seq 1..${Math.max(0, ...seqOwner.keys())}); victim ${victim.name}${led ? " led again" : " did not lead again"}; ` +
+      `run ${run + 1}: acked ${acked.size} events (seq 1..${[...seqOwner.keys()].reduce((a, b) => Math.max(a, b), 0)}); victim ${victim.name}${led ? " led again" : " did not lead again"}; ` +
       `replicas compared: ${copies.size}${differing === "" ? ", same content" : `,${differing}`}; front ends refusing: ${refused.size}; ` +
       `replays ${replays} clean + ${namedReplays} ended naming a divergence; follower named errors: ${followed.map((f) => f.namedErrors.length).join("/")}; divergences logged: ${logs.divergences}` +
       (logs.divergences > 0 ? ` (first: ${logs.lines.find((l) => /lost acknowledged records|diverged from the leader's/.test(l.msg))!.msg.slice(0, 160)})` : "");
