@@ -34,6 +34,18 @@ export function cpuSecondsOf(pid: number, tid?: number): number | undefined {
 /** The 1-minute load average now, to one decimal. */
 export const loadAverage1m = (): number => Math.round(loadavg()[0] * 10) / 10;
 
+/**
+ * Waits until the 1-minute load average is under `below`, checking every
+ * second, for at most `maxS` seconds; resolves the seconds waited. No wait
+ * when `below` is undefined.
+ */
+export async function settleLoad(below: number | undefined, maxS: number): Promise<number> {
+  if (below === undefined) return 0;
+  const start = performance.now();
+  while (loadavg()[0] >= below && performance.now() - start < maxS * 1000) await new Promise((resolve) => setTimeout(resolve, 1000));
+  return (performance.now() - start) / 1000;
+}
+
 /** What one process used over a measured part. */
 export interface CpuUse {
   /** CPU seconds used over the part. */

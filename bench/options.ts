@@ -29,6 +29,14 @@ export interface BenchOptions {
    * {@link EXTRA_PARTS}. Undefined: everything.
    */
   only: ReadonlySet<string> | undefined;
+  /**
+   * Before each measured run, wait until the 1-minute load average is under
+   * this (at most {@link settleMaxS} s), so that a run does not start in the
+   * wake of the one before it (flag --settle-load). Default: no wait.
+   */
+  settleLoad: number | undefined;
+  /** The longest wait for --settle-load, in seconds. Default 90 (flag --settle-max-s). */
+  settleMaxS: number;
   /** Leave out the Python client's scenarios (flag --skip-python). */
   skipPython: boolean;
   /** Leave out the long run (flag --skip-long). */
@@ -75,6 +83,9 @@ Markdown report and (full runs) writes it to bench/RESULTS.md.
   --long-events N     seed-mix events of the long run         [default 10000000]
   --long-max-s N      time limit of the long run, in seconds  [default 360]
   --replay-records N  records written and replayed            [default 1000000]
+  --settle-load L     before each measured run, wait until the 1-minute load
+                      average is under L (the runs before it raise it)  [default: no wait]
+  --settle-max-s N    the longest such wait, in seconds       [default 90]
   --skip-python       leave out the Python client
   --skip-redis        leave out the Redis row
   --skip-replay       leave out the replay part
@@ -115,6 +126,8 @@ export function parseBenchOptions(argv: readonly string[], scenarioIds: readonly
       "long-events": { type: "string" },
       "long-max-s": { type: "string" },
       "replay-records": { type: "string" },
+      "settle-load": { type: "string" },
+      "settle-max-s": { type: "string" },
       "skip-python": { type: "boolean" },
       "skip-long": { type: "boolean" },
       "skip-jetstream": { type: "boolean" },
@@ -150,6 +163,8 @@ export function parseBenchOptions(argv: readonly string[], scenarioIds: readonly
     longMaxS: positive("long-max-s", v["long-max-s"], quick ? 30 : 360),
     replayRecords: Math.round(positive("replay-records", v["replay-records"], quick ? 200_000 : 1_000_000)),
     only,
+    settleLoad: v["settle-load"] === undefined ? undefined : positive("settle-load", v["settle-load"], 0),
+    settleMaxS: positive("settle-max-s", v["settle-max-s"], 90),
     skipPython: v["skip-python"] ?? false,
     skipLong: v["skip-long"] ?? false,
     skipJetStream: (v["skip-jetstream"] ?? false) || quick,

@@ -86,6 +86,9 @@ export interface BenchReport {
   repeats: number;
   /** Seconds each key scenario's server was warmed before its first run. */
   keyWarmupS?: number;
+  /** Each measured run waited for the 1-minute load average to fall under this (at most settleMaxS s); undefined: no wait. */
+  settleLoad?: number;
+  settleMaxS?: number;
   scenarios: ScenarioOutcome[];
   redis?: RedisOutcome;
   stringify: StringifyOutcome[];
@@ -249,7 +252,7 @@ export function reportMarkdown(report: BenchReport): string {
     `- Command: \`${report.command}\``,
     `- Date: ${report.date}`,
     `- Machine: ${m.cores} cores (\`nproc\`), ${m.cpuModel}, ${m.memoryGb} GiB RAM, ${m.kernel}, Node ${m.node}${m.python ? `; ${m.python}` : ""}; 1-minute load average at the start: ${m.loadAverage} (and at the start of each run, in the tables: other work shares this machine)`,
-    `- Client and servers on the same machine, each server in its own process: **pulse** (the real server as \`npm start\` runs it: dist/src/main.js), **naive** (bench/servers/naive-server.ts: open, append, fsync, close per event, like the original module), **no-op** (bench/servers/noop-server.ts: answers at once, writes nothing: the grpc-js ceiling) and **Redis** (Debian's redis-server with every write fsynced, fed by redis-benchmark). Per scenario and server: ${report.warmupS} s warm-up, then ${report.durationS} s measured; the key scenarios (one per payload shape, from TypeScript) ran ${report.repeats} times each on a server of their own, warmed ${report.keyWarmupS ?? "?"} s first and kept through the rounds, Redis ${report.repeats} times, the baselines once on a fresh server each. Events/s count durable acknowledgements.`,
+    `- Client and servers on the same machine, each server in its own process: **pulse** (the real server as \`npm start\` runs it: dist/src/main.js), **naive** (bench/servers/naive-server.ts: open, append, fsync, close per event, like the original module), **no-op** (bench/servers/noop-server.ts: answers at once, writes nothing: the grpc-js ceiling) and **Redis** (Debian's redis-server with every write fsynced, fed by redis-benchmark). Per scenario and server: ${report.warmupS} s warm-up, then ${report.durationS} s measured; the key scenarios (one per payload shape, from TypeScript) ran ${report.repeats} times each on a server of their own, warmed ${report.keyWarmupS ?? "?"} s first and kept through the rounds, Redis ${report.repeats} times, the baselines once on a fresh server each.${report.settleLoad === undefined ? "" : ` Each measured run (and each Redis run) started once the 1-minute load average had fallen under ${report.settleLoad} (\`--settle-load\`; waiting ${report.settleMaxS ?? "?"} s at most): the load in the tables is the load at its start.`} Events/s count durable acknowledgements.`,
     "- **Server CPU per durable event** = (utime + stime of the server process, all threads, from /proc/<pid>/stat, over the measured part) / (events acknowledged in it); read as server cores used / events per second. It moves much less than events/s with the machine's load (not nothing: caches and cores are shared), so it leads; compare figures of the same run, and mind the load averages. The no-op server's figure is the floor of grpc-js and protobuf-es on the same batches (it decodes every request whole and writes nothing).",
     "",
     ...payloadsAndThreads(report),

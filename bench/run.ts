@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { LearningLogService } from "../gen/ts/pulse/learninglog/v1/learning_log_pb.js";
 import { createClient } from "../src/rpc/client.js";
-import { CpuWindow, loadAverage1m, microsPerEvent } from "./cpu.js";
+import { CpuWindow, loadAverage1m, microsPerEvent, settleLoad } from "./cpu.js";
 import type { RunTiming } from "./drivers/driver.js";
 import { pythonInterpreter, pythonProblem } from "./drivers/python.js";
 import { longRun } from "./long-run.js";
@@ -147,7 +147,14 @@ async function main(): Promise<void> {
       }
     };
 
+    /** Waits for the load the runs before left to fall (--settle-load), saying so when it waited. */
+    const settle = async () => {
+      const waited = await settleLoad(options.settleLoad, options.settleMaxS);
+      if (waited >= 1) progress(`waited ${waited.toFixed(0)} s for the load average to fall under ${options.settleLoad} (now ${loadAverage1m()})`);
+    };
+
     const measure = async (scenario: Scenario, name: ServerName): Promise<Measured> => {
+      await settle();
       const loadAverage = loadAverage1m();
       const server = await ensure(name);
       if (typeof server === "string") return { error: server, peakRssBytes: Number.NaN, usPerEvent: Number.NaN, loadAverage };
@@ -231,6 +238,7 @@ async function main(): Promise<void> {
     const measureKey = async (scenario: Scenario) => {
       let outcome = outcomes.get(scenario.id);
       if (outcome === undefined) outcomes.set(scenario.id, (outcome = { scenario, byServer: {} }));
+      await settle();
       const loadAverage = loadAverage1m();
       const entry = warmed.get(scenario.id)!;
       let m: Measured;
@@ -278,6 +286,7 @@ async function main(): Promise<void> {
         try {
           const tools = await findRedis();
           if ("missing" in tools) throw new Error(tools.missing);
+          await settle();
           const r = await measureRedis({ tools, fieldBytes: redis.fieldBytes, measureS: timing.measureS, workDir: work, onStart: (c) => redisChildren.add(c) });
           redis.runs.push(r);
           progress(`redis XADD ${redis.fieldBytes} B (run ${round}): ${fmt(r.eventsPerSecond)} events/s, ${r.usPerEvent.toFixed(2)} us CPU/event (${r.cpu.cores.toFixed(2)} cores), load ${r.loadAverage}`);
@@ -418,6 +427,8 @@ async function main(): Promise<void> {
       durationS: timing.measureS,
       repeats: options.repeats,
       keyWarmupS: options.keyWarmupS,
+      settleLoad: options.settleLoad,
+      settleMaxS: options.settleMaxS,
       scenarios: [...outcomes.values()],
       redis,
       stringify,
