@@ -19,11 +19,26 @@ export function runParams(r: RunRow): string {
   return JSON.stringify(r.started.params) + extra;
 }
 
+/**
+ * The length of the longest name, at least `min`. A loop, not
+ * `Math.max(...names)`: a log may hold more event types than a call has
+ * room for arguments (about 200,000 here), and that spread throws.
+ */
+export function widest(names: Iterable<string>, min = 0): number {
+  let width = min;
+  for (const name of names) if (name.length > width) width = name.length;
+  return width;
+}
+
+/** Adds one line per event type with its count to `lines`, the counts aligned (one push each: never a spread of them all). */
+export function addTypeCountLines(countsByType: Readonly<Record<string, number>>, lines: string[]): void {
+  const width = widest(Object.keys(countsByType));
+  for (const [type, count] of Object.entries(countsByType)) lines.push(`  ${type.padEnd(width)}  ${String(count).padStart(9)}`);
+}
+
 function typeCounts(s: SummaryData, lines: string[]): void {
   lines.push("", "Events by type:");
-  // A loop, not Math.max(...): a log may hold more event types than a call has room for arguments.
-  const width = Object.keys(s.countsByType).reduce((w, t) => Math.max(w, t.length), 0);
-  for (const [type, count] of Object.entries(s.countsByType)) lines.push(`  ${type.padEnd(width)}  ${String(count).padStart(9)}`);
+  addTypeCountLines(s.countsByType, lines);
 }
 
 /** The sections after the header: what the records hold, kind by kind. */
@@ -103,7 +118,10 @@ export function comparisonText(c: RunComparison): string {
   names("event types", d.eventTypes, c.runs, lines);
   names("variables", d.variables, c.runs, lines);
   names("rules", d.rules, c.runs, lines);
-  const width = Math.max(10, ...d.counts.map((r) => r.type.length));
+  const width = widest(
+    d.counts.map((r) => r.type),
+    10,
+  );
   const col = (x: string) => x.padStart(Math.max(9, ra.length, rb.length));
   lines.push("", "Events by type:", `  ${"".padEnd(width)}  ${col(ra)}  ${col(rb)}`);
   for (const r of d.counts) lines.push(`  ${r.type.padEnd(width)}  ${col(String(r.a))}  ${col(String(r.b))}`);

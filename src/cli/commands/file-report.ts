@@ -10,7 +10,7 @@ import { comparisonHtml } from "../../summary/compare-html.js";
 import { compareRuns } from "../../summary/compare.js";
 import { summaryHtml } from "../../summary/html.js";
 import { runOfRecordText } from "../../record/line.js";
-import { comparisonText, summaryText } from "../../summary/text.js";
+import { comparisonText, summaryText, addTypeCountLines } from "../../summary/text.js";
 import { CliError, ExitCode, toCliError } from "../exit-codes.js";
 import { logClient, type ServerConnection } from "../remote.js";
 import type { Output } from "../output.js";
@@ -127,10 +127,7 @@ export async function stats(options: StatsOptions, out: Output): Promise<void> {
     if (result.eventsPerSecond !== null) lines.push(`rate  ${result.eventsPerSecond.toFixed(2)} events/s over the log's life`);
   }
   lines.push("", "by type:");
-  // A loop, not Math.max(...): a log may hold more event types than a call has room for arguments.
-  let width = 0;
-  for (const t of counts.keys()) width = Math.max(width, t.length);
-  for (const [type, count] of Object.entries(result.countsByType)) lines.push(`  ${type.padEnd(width)}  ${String(count).padStart(9)}`);
+  addTypeCountLines(result.countsByType, lines);
   if (files.length > 0) {
     lines.push("", "files:");
     for (const f of files) lines.push(`  ${String(f.bytes).padStart(12)}  ${f.path}`);
