@@ -273,6 +273,10 @@ class RunBlockTest(RunTestCase):
                 with self.assertRaises(KeyError):
                     async with aio.run("exp-async", params={"k": 1}, client=client):
                         await client.log_event("inside", {})
+                        # The hold is opened beside the calls: awaited here, or a
+                        # block as short as this one may end it before it arrives.
+                        held = await asyncio.get_running_loop().run_in_executor(None, fake.wait_for, lambda: fake.holds_open.get("exp-async", 0) > 0)
+                        self.assertTrue(held, "no hold while the block is open")
                         raise KeyError("missing")
             async with aio.BatchWriter(fake.address) as writer:
                 async with aio.run("exp-async-2", client=writer):
@@ -283,8 +287,7 @@ class RunBlockTest(RunTestCase):
         self.assertEqual(fake.metadata_of("LogEvent")[0].get("pulse-run"), "exp-async")
         self.assertEqual([m.get("pulse-run") for m in fake.metadata_of("LogEvent")], ["exp-async"] * 3)
         self.assert_runs([event_id], "exp-async-2")
-        self.assertIn("exp-async", fake.holds)
-        self.assertTrue(fake.wait_for(lambda: fake.holds_open.get("exp-async", 0) == 0 and fake.holds_open.get("exp-async-2", 0) == 0))
+        self.assertTrue(fake.wait_for(lambda: fake.holds_open.get("exp-async", 0) == 0 and fake.holds_open.get("exp-async-2", 0) == 0), "a hold outlived its block")
 
 
     def test_the_asyncio_block_without_a_client_logs_where_the_module_functions_do(self) -> None:
