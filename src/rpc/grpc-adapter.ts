@@ -29,6 +29,8 @@ export interface CallContext {
   readonly peer: string;
   /** The fully qualified method path, e.g. /pulse.learninglog.v1.LearningLogService/LogEvent. */
   readonly path: string;
+  /** When the client's deadline passes (Date.now() ms); undefined when the client set none. */
+  readonly deadline?: number;
 }
 
 /**
@@ -317,6 +319,12 @@ class LazyCallContext implements CallContext {
   ) {
     this.metadata = call.metadata;
     this.peer = call.getPeer();
+  }
+
+  get deadline(): number | undefined {
+    const d = this.call.getDeadline();
+    const ms = d instanceof Date ? d.getTime() : d;
+    return Number.isFinite(ms) ? ms : undefined;
   }
 
   get signal(): AbortSignal {

@@ -1,4 +1,4 @@
-import type { LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store/store.js";
+import type { LogRecordView, OpenOptions, ReadQuery, RecordCursor, RecordSource } from "../store/store.js";
 
 /**
  * A read of some runs through the run index: it reads only the spans of
@@ -25,6 +25,8 @@ export class RunCursor implements RecordCursor {
     private readonly query: ReadQuery,
     private readonly spans: readonly number[],
     private readonly indexedSeq: number,
+    /** Given to every cursor it opens on the source (the caller's deadline). */
+    private readonly openOptions?: OpenOptions,
   ) {
     this.limit = query.limit ?? 0;
     this.fromSeq = query.fromSeq ?? 1;
@@ -52,7 +54,7 @@ export class RunCursor implements RecordCursor {
     while (!this.finished) {
       const [first, last] = this.bounds();
       if (first > max) return;
-      this.inner ??= await this.source.open({ ...this.query, fromSeq: first, limit: undefined });
+      this.inner ??= await this.source.open({ ...this.query, fromSeq: first, limit: undefined }, this.openOptions);
       for await (const batch of this.inner.batches(Math.min(last, max), signal)) {
         let out = batch;
         if (this.limit > 0 && this.kept + batch.length >= this.limit) {

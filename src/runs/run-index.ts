@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { parseRecordText, runOfLine } from "../record/line.js";
 import { eventTypeOfBody } from "../record/body.js";
 import { parseTimeBound } from "../store/time-bound.js";
-import type { AppendEntry, AppendResult, LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store/store.js";
+import type { AppendEntry, AppendResult, LogRecordView, OpenOptions, ReadQuery, RecordCursor, RecordSource } from "../store/store.js";
 import { RunCursor } from "./run-cursor.js";
 import { RunSpans } from "./run-spans.js";
 
@@ -308,9 +308,9 @@ export class RunIndex {
   }
 
   /** A cursor over the records of the query's runs that reads only where they are (see {@link RunCursor}). */
-  async open(source: RecordSource, query: ReadQuery & { runs: ReadonlySet<string> }, signal?: AbortSignal): Promise<RecordCursor> {
+  async open(source: RecordSource, query: ReadQuery & { runs: ReadonlySet<string> }, signal?: AbortSignal, options?: OpenOptions): Promise<RecordCursor> {
     const { spans, indexedSeq } = await this.spansOf(query.runs, signal);
-    return new RunCursor(source, query, spans, indexedSeq);
+    return new RunCursor(source, query, spans, indexedSeq, options);
   }
 
   /**

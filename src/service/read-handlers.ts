@@ -188,7 +188,8 @@ export function createReadHandlers(log: ReadableLog, options: ReadHandlerOptions
       let cursor: RecordCursor | undefined;
       try {
         const { runIndex } = options;
-        cursor = query.runs !== undefined && runIndex !== undefined ? await runIndex.open(log.records, { ...query, runs: query.runs }, ctx.signal) : await log.records.open(query);
+        const within = { deadline: ctx.deadline };
+        cursor = query.runs !== undefined && runIndex !== undefined ? await runIndex.open(log.records, { ...query, runs: query.runs }, ctx.signal, within) : await log.records.open(query, within);
         for (;;) {
           for await (const batch of cursor.batches(committed, ctx.signal)) {
             let first = 0;

@@ -137,7 +137,18 @@ export interface RecordCursor {
 /** Where ReadEvents reads records from: the JSONL files ({@link LogReader}) or a JetStream stream. */
 export interface RecordSource {
   /** Opens a cursor at the first record matching the query's fromSeq and since. */
-  open(query?: ReadQuery): Promise<RecordCursor>;
+  open(query?: ReadQuery, options?: OpenOptions): Promise<RecordCursor>;
+}
+
+/** How long a read may keep trying (a store that reaches its records over the network). */
+export interface OpenOptions {
+  /**
+   * The caller's deadline (Date.now() ms): a store that retries (JetStream)
+   * stops early enough to fail with UNAVAILABLE, naming what did not answer
+   * and where to resume, before the caller's own deadline ends the call
+   * without saying why. A local file ignores it.
+   */
+  deadline?: number;
 }
 
 /** The byte fields of a record that encoders copy. */

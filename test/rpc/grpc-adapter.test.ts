@@ -182,3 +182,37 @@ describe("gRPC adapter: a failed bidi stream always sends its status", () => {
     }
   });
 });
+
+describe("gRPC adapter: the call context", () => {
+  let server: grpc.Server;
+  let client: Client<typeof LearningLogService.method>;
+  const deadlines: Array<number | undefined> = [];
+
+  before(async () => {
+    const impl = new Proxy({} as Record<string, unknown>, {
+      get: () => async (_request: unknown, ctx: { deadline?: number }) => {
+        deadlines.push(ctx.deadline);
+        return {};
+      },
+    });
+    server = new grpc.Server();
+    server.addService(createServiceDefinition(LearningLogService), adaptImplementation(LearningLogService, impl as never, () => undefined));
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    client = createClient(LearningLogService, `127.0.0.1:${port}`);
+  });
+  after(() => {
+    client?.close();
+    server?.forceShutdown();
+  });
+
+  it("tells the handler the client's deadline (what a read retrying a store bounds itself by), and none when the client set none", async () => {
+    const deadline = Date.now() + 30_000;
+    await client.logRevisionTrigger({ reason: "r" }, { deadline: new Date(deadline) });
+    await client.logRevisionTrigger({ reason: "r" });
+    assert.equal(deadlines.length, 2);
+    const [told, none] = deadlines;
+    // The deadline travels as a timeout from when the call was sent (grpc-timeout): the server's is no later than the client's.
+    assert.ok(told !== undefined && told <= deadline + 5 && told > deadline - 30_000, `${told} vs ${deadline}`);
+    assert.equal(none, undefined);
+  });
+});

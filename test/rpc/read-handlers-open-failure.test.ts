@@ -36,3 +36,26 @@ describe("ReadEvents when the store cannot open a cursor", () => {
     assert.equal(listeners, 0);
   });
 });
+
+describe("ReadEvents and the caller's deadline", () => {
+  it("gives the store the call's deadline, so that a store that retries fails with its own status before the client's deadline", async () => {
+    const asked: Array<number | undefined> = [];
+    const log = {
+      lastSeq: 0,
+      onCommit: () => () => undefined,
+      records: {
+        open: async (_query: unknown, options?: { deadline?: number }) => {
+          asked.push(options?.deadline);
+          return { nextSeq: 1, done: true, batches: async function* () {}, close: async () => undefined };
+        },
+      },
+    };
+    const handlers = createReadHandlers(log);
+    const given = Date.now() + 5000;
+    for (const deadline of [given, undefined]) {
+      const ctx = { signal: new AbortController().signal, metadata: new grpc.Metadata(), peer: "test", path: "/pulse.learninglog.v1.LearningLogService/ReadEvents", deadline };
+      for await (const m of handlers.readEvents(create(ReadEventsRequestSchema, {}), ctx)) void m;
+    }
+    assert.deepEqual(asked, [given, undefined]);
+  });
+});

@@ -3,11 +3,11 @@ import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsM
 import type { MsgHdrs } from "@nats-io/transport-node";
 import { ServiceError } from "../../errors.js";
 import { ReadFilter } from "../read-filter.js";
-import type { LogRecordView, ReadQuery, RecordCursor, RecordSource } from "../store.js";
+import type { LogRecordView, OpenOptions, ReadQuery, RecordCursor, RecordSource } from "../store.js";
 import { chainOfHeaders, decodeMessage, rangeOfHeaders } from "./record-message.js";
 import type { ChainCursor } from "./stream-writer.js";
 import { hedged, isPassing, retrying } from "./retry.js";
-import { lastRecordAt, messageGetter, streamSeqAtTime, streamSeqOfRecord, type RecentMessages } from "./stream-positions.js";
+import { lastRecordAt, messageGetter, streamSeqAtTime, streamSeqOfRecord, type MessageGetter, type RecentMessages } from "./stream-positions.js";
 
 /** Options of a {@link JetStreamRecordSource}. */
 export interface JetStreamReaderOptions {
@@ -30,6 +30,14 @@ export interface JetStreamReaderOptions {
    * fails with UNAVAILABLE. Default 60,000.
    */
   retryMs?: number;
+  /**
+   * A read whose caller set a deadline gives up this long before it (at most
+   * a quarter of the time the caller gave), in ms, failing with UNAVAILABLE
+   * that names what JetStream did not answer and the seq to resume from,
+   * rather than leaving the caller a bare DEADLINE_EXCEEDED. Cover one
+   * JetStream request (its timeout) and the answer's way back. Default 6,000.
+   */
+  deadlineMarginMs?: number;
   /** A consumer create not answered within this long is raced by another one, in ms (see {@link hedged}). Default 1,000. */
   hedgeMs?: number;
   /** A consumer that delivers nothing for this long while records are known to be there is replaced by a new one, in ms. Default 10,000. */
@@ -44,7 +52,7 @@ export interface JetStreamReaderOptions {
    * Checked before every read: the stream still holds what was acked (the
    * front end's witness); rejects with UNAVAILABLE naming what it lost.
    */
-  checkAcked?: () => Promise<void>;
+  checkAcked?: (deadline: number) => Promise<void>;
   /** Told about every message a read found off the chain it was reading, before it is tried through the stream leader (server log, metrics). */
   onDivergence?: (streamSeq: number, cause: string, mended: boolean) => void;
 }
@@ -54,11 +62,12 @@ interface ReaderSettings {
   readonly batchRecordsMax: number;
   readonly timeSkewMicros: number;
   readonly retryMs: number;
+  readonly deadlineMarginMs: number;
   readonly hedgeMs: number;
   readonly stallMs: number;
   readonly onRetry?: (what: string, err: unknown, attempt: number) => void;
   /** Gets a message from the stream's leader (never a direct get: a replica may hold another history). */
-  readonly leaderGet: (streamSeq: number) => Promise<StoredMsg | null>;
+  readonly leaderGet: MessageGetter;
   readonly onDivergence?: (streamSeq: number, cause: string, mended: boolean) => void;
 }
 
@@ -92,6 +101,7 @@ export class JetStreamRecordSource implements RecordSource {
       batchRecordsMax: options.batchRecordsMax ?? 1000,
       timeSkewMicros: (options.timeSkewMs ?? 2000) * 1000,
       retryMs: options.retryMs ?? 60_000,
+      deadlineMarginMs: options.deadlineMarginMs ?? 6000,
       hedgeMs: options.hedgeMs ?? 1000,
       stallMs: options.stallMs ?? 10_000,
       onRetry: options.onRetry,
@@ -100,16 +110,19 @@ export class JetStreamRecordSource implements RecordSource {
     };
   }
 
-  async open(query: ReadQuery = {}): Promise<RecordCursor> {
+  async open(query: ReadQuery = {}, options: OpenOptions = {}): Promise<RecordCursor> {
     const { retryMs, onRetry } = this.settings;
-    await this.options.checkAcked?.();
-    const { state } = await retrying(() => this.jsm.streams.info(this.stream), { ms: retryMs, onRetry: (err, n) => onRetry?.("stream info", err, n) }).catch((err: unknown) => {
+    const giveUpAt = this.giveUpAt(options.deadline);
+    // One retry budget for the requests of this open, not one per request, and none past the caller's deadline.
+    const openUntil = Math.min(Date.now() + retryMs, giveUpAt);
+    await this.options.checkAcked?.(openUntil);
+    const { state } = await retrying(() => this.jsm.streams.info(this.stream), { ms: openUntil - Date.now(), onRetry: (err, n) => onRetry?.("stream info", err, n) }).catch((err: unknown) => {
       throw unavailable(err, `JetStream stream ${this.stream} did not answer; nothing was read`);
     });
     const first = Math.max(1, state.first_seq);
     const last = state.last_seq;
-    // One retry budget for the searches of this open, not one per message get; a get that cannot be answered reads as no message.
-    const getter = messageGetter(this.jsm, this.stream, { direct: this.options.directGets === true, retryMs, deadline: Date.now() + retryMs, onRetry: (err, n) => onRetry?.("message get", err, n) });
+    // A get that cannot be answered reads as no message.
+    const getter = messageGetter(this.jsm, this.stream, { direct: this.options.directGets === true, retryMs, deadline: openUntil, onRetry: (err, n) => onRetry?.("message get", err, n) });
     const get = (seq: number) => getter(seq).catch(() => null);
     if (this.options.onLastSeq !== undefined && last >= first) {
       const end = await lastRecordAt(last, first, get).catch(() => undefined);
@@ -122,7 +135,13 @@ export class JetStreamRecordSource implements RecordSource {
       start = known !== undefined ? Math.max(start, Math.min(known, last + 1)) : await streamSeqOfRecord(fromSeq, start, last, get);
     }
     if (query.sinceMicros !== undefined && start <= last) start = await streamSeqAtTime(query.sinceMicros - this.settings.timeSkewMicros, start, last, get);
-    return new JetStreamCursor(this.js, this.stream, query, fromSeq, start, last, this.settings, undefined);
+    return new JetStreamCursor(this.js, this.stream, query, fromSeq, start, last, this.settings, undefined, giveUpAt);
+  }
+
+  /** When a read with this deadline stops retrying (see {@link JetStreamReaderOptions.deadlineMarginMs}); Infinity without one. */
+  private giveUpAt(deadline: number | undefined): number {
+    if (deadline === undefined) return Number.POSITIVE_INFINITY;
+    return deadline - Math.min(this.settings.deadlineMarginMs, Math.max(0, (deadline - Date.now()) / 4));
   }
 
   /**
@@ -131,7 +150,7 @@ export class JetStreamRecordSource implements RecordSource {
    * tail through it (its dedup window, what other front ends wrote).
    */
   scan(fromStreamSeq: number, toStreamSeq: number, prevHash?: string): ChainCursor {
-    return new JetStreamCursor(this.js, this.stream, {}, 1, fromStreamSeq, toStreamSeq, this.settings, prevHash);
+    return new JetStreamCursor(this.js, this.stream, {}, 1, fromStreamSeq, toStreamSeq, this.settings, prevHash, Number.POSITIVE_INFINITY);
   }
 }
 
@@ -144,6 +163,9 @@ const RESTARTS_MAX = 10;
  * above the largest message a server takes (max_payload: 1 MiB by default, 8 MiB at most as recommended).
  */
 const PULL_BYTES_MAX = 8 * 1024 * 1024;
+
+/** Past its give-up time, a read waits this long for a consumer's next message before it fails with UNAVAILABLE, in ms. */
+const LATE_WAIT_MS = 250;
 
 /** Creates a consumer at most this many at once (see {@link hedged}). */
 const CREATES_IN_FLIGHT_MAX = 3;
@@ -203,6 +225,8 @@ class JetStreamCursor implements ChainCursor {
     private readonly settings: ReaderSettings,
     /** The hash the first message must chain on, when known (a catch-up knows its tail); else the stream leader's copy of the first message anchors the read. */
     prevHash: string | undefined,
+    /** When the read stops retrying and waiting on JetStream, to fail before its caller's deadline (Date.now() ms; Infinity: never). */
+    private readonly giveUpAt: number,
   ) {
     this.chainTip = prevHash;
     // Records of later front ends may still fall before until: a read stops only past the skew margin.
@@ -234,14 +258,20 @@ class JetStreamCursor implements ChainCursor {
 
   async *batches(maxSeq = 0, signal?: AbortSignal): AsyncGenerator<LogRecordView[]> {
     if (this.done || signal?.aborted || !this.more(maxSeq)) return;
-    // One timer per read, not per message: it stops a consumer that has kept the cursor waiting for stallMs.
+    // One timer per read, not per message: it stops a consumer that has kept the cursor waiting for stallMs
+    // (for LATE_WAIT_MS past the give-up time).
     const { stallMs } = this.settings;
-    const stallCheck = setInterval(() => {
-      if (this.waitingSince !== 0 && Date.now() - this.waitingSince >= stallMs) {
-        this.stalled = true;
-        this.messages?.stop();
-      }
-    }, Math.max(10, Math.floor(stallMs / 4)));
+    const stallCheck = setInterval(
+      () => {
+        if (this.waitingSince === 0) return;
+        const waited = Date.now() - this.waitingSince;
+        if (waited >= stallMs || (this.late && waited >= LATE_WAIT_MS)) {
+          this.stalled = true;
+          this.messages?.stop();
+        }
+      },
+      Math.max(10, Math.min(LATE_WAIT_MS, Math.floor(stallMs / 4))),
+    );
     stallCheck.unref();
     const wake = () => this.messages?.stop();
     signal?.addEventListener("abort", wake);
@@ -250,48 +280,13 @@ class JetStreamCursor implements ChainCursor {
         const iterator = await this.consumer(signal);
         if (iterator === undefined) return; // aborted
         const records: LogRecordView[] = [];
-        while (this.more(maxSeq) && records.length < this.batchRecordsMax && !this.done) {
-          let next: IteratorResult<JsMsg>;
-          this.waitingSince = Date.now();
-          try {
-            next = await iterator.next();
-          } catch (err) {
-            // A consumer can also fail outright while its stream's leader moves: treated as stopped.
-            next = { done: true, value: undefined };
-            this.lastStopError = err;
-          } finally {
-            this.waitingSince = 0;
-          }
-          if (next.done) {
-            if (signal?.aborted) break;
-            if (this.stalled) {
-              this.stalled = false;
-              this.lastStopError = new Error(`no message for ${stallMs} ms while seq ${this.nextSeq} is stored`);
-            }
-            // The consumer stopped (its server was lost, it stalled, it failed): a new one goes on from the next message.
-            if (++this.restarts > RESTARTS_MAX) {
-              const why = this.lastStopError instanceof Error ? `; last error: ${this.lastStopError.message}` : "";
-              throw new ServiceError(
-                status.UNAVAILABLE,
-                `JetStream consumer on stream ${this.stream} stopped before seq ${this.nextSeq}, ${RESTARTS_MAX} times in a row${why}; resume with from_seq ${this.nextSeq}`,
-                { cause: this.lastStopError },
-              );
-            }
-            this.settings.onRetry?.("consumer", this.lastStopError, this.restarts);
-            this.dropConsumer();
-            break;
-          }
-          // Progress: only consumers that fail in a row count.
-          this.restarts = 0;
-          this.stalled = false;
-          this.lastStopError = undefined;
-          if (!(await this.onChain(next.value, records))) {
-            // The consumer's server holds another history: a new consumer goes on after the message mended through the leader.
-            this.dropConsumer();
-            break;
-          }
-        }
+        // What was read before a failure is handed out first: the error names the seq after it to resume from.
+        const failure = await this.fill(iterator, records, maxSeq, signal).then(
+          () => undefined,
+          (err: unknown) => ({ err }),
+        );
         if (records.length > 0) yield records;
+        if (failure !== undefined) throw failure.err;
       }
     } finally {
       clearInterval(stallCheck);
@@ -299,6 +294,70 @@ class JetStreamCursor implements ChainCursor {
       // A consumer stopped by an abort cannot go on: the next call makes a new one.
       if (signal?.aborted) this.dropConsumer();
     }
+  }
+
+  /**
+   * Reads messages from the consumer into `records` until a batch is full,
+   * nothing more is known to be stored, or the consumer must be replaced
+   * (it stopped, stalled, or its server holds another history: it is dropped).
+   * Rejects when the read cannot go on; `records` then holds what was read before.
+   */
+  private async fill(iterator: AsyncIterator<JsMsg>, records: LogRecordView[], maxSeq: number, signal: AbortSignal | undefined): Promise<void> {
+    while (this.more(maxSeq) && records.length < this.batchRecordsMax && !this.done) {
+      let next: IteratorResult<JsMsg>;
+      const waitedFrom = (this.waitingSince = Date.now());
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        // A consumer can also fail outright while its stream's leader moves: treated as stopped.
+        next = { done: true, value: undefined };
+        this.lastStopError = err;
+      } finally {
+        this.waitingSince = 0;
+      }
+      if (next.done) {
+        if (signal?.aborted) return;
+        if (this.stalled) {
+          this.stalled = false;
+          this.lastStopError = new Error(`no message for ${Date.now() - waitedFrom} ms while seq ${this.nextSeq} is stored`);
+        }
+        if (this.late) {
+          // No time for another consumer: the caller learns why, and where to go on, before its deadline.
+          const why = this.lastStopError instanceof Error ? ` (${this.lastStopError.message})` : "";
+          throw new ServiceError(
+            status.UNAVAILABLE,
+            `JetStream consumer on stream ${this.stream} stopped before seq ${this.nextSeq}${why}, and the call's deadline is near; resume with from_seq ${this.nextSeq}`,
+            { cause: this.lastStopError },
+          );
+        }
+        // The consumer stopped (its server was lost, it stalled, it failed): a new one goes on from the next message.
+        if (++this.restarts > RESTARTS_MAX) {
+          const why = this.lastStopError instanceof Error ? `; last error: ${this.lastStopError.message}` : "";
+          throw new ServiceError(
+            status.UNAVAILABLE,
+            `JetStream consumer on stream ${this.stream} stopped before seq ${this.nextSeq}, ${RESTARTS_MAX} times in a row${why}; resume with from_seq ${this.nextSeq}`,
+            { cause: this.lastStopError },
+          );
+        }
+        this.settings.onRetry?.("consumer", this.lastStopError, this.restarts);
+        this.dropConsumer();
+        return;
+      }
+      // Progress: only consumers that fail in a row count.
+      this.restarts = 0;
+      this.stalled = false;
+      this.lastStopError = undefined;
+      if (!(await this.onChain(next.value, records))) {
+        // The consumer's server holds another history: a new consumer goes on after the message mended through the leader.
+        this.dropConsumer();
+        return;
+      }
+    }
+  }
+
+  /** Past the give-up time: no more retries or waits on JetStream. */
+  private get late(): boolean {
+    return Date.now() >= this.giveUpAt;
   }
 
   private get batchRecordsMax(): number {
@@ -383,7 +442,7 @@ class JetStreamCursor implements ChainCursor {
   }
 
   private leaderCopy(streamSeq: number): Promise<StoredMsg | null> {
-    return this.settings.leaderGet(streamSeq).catch((err: unknown) => {
+    return this.settings.leaderGet(streamSeq, this.giveUpAt).catch((err: unknown) => {
       throw unavailable(err, `JetStream stream ${this.stream}: the stream leader did not answer for the message at stream sequence ${streamSeq}; resume with from_seq ${this.nextSeq}`);
     });
   }
@@ -416,7 +475,7 @@ class JetStreamCursor implements ChainCursor {
     let consumer: Consumer;
     try {
       consumer = await hedged(() => this.js.consumers.get(this.stream, { deliver_policy: "by_start_sequence", opt_start_seq: start }), {
-        ms: retryMs,
+        ms: Math.min(retryMs, this.giveUpAt - Date.now()),
         hedgeMs,
         inFlightMax: CREATES_IN_FLIGHT_MAX,
         signal,

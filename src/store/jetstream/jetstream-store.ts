@@ -189,10 +189,12 @@ export class JetStreamStore implements LogStore {
       timeSkewMs: options.timeSkewMs,
       onLastSeq: (s) => this.advance(s),
       retryMs: this.readRetryMs,
+      // One JetStream request (its timeout) and a second for the answer's way back.
+      deadlineMarginMs: (options.publishTimeoutMs ?? 5000) + 1000,
       onRetry: options.onReadRetry,
       directGets,
       recent: this.recent,
-      checkAcked: () => this.checkAcked(),
+      checkAcked: (deadline) => this.checkAcked(undefined, deadline),
       onDivergence: options.onReadDivergence,
     });
     this.records = this.source;
@@ -345,23 +347,24 @@ export class JetStreamStore implements LogStore {
    * witness): its end is not before it, and the message at its stream
    * sequence holds it with the acked hash. Otherwise the store refuses to
    * write from now on, and this rejects with UNAVAILABLE saying what was
-   * lost. Before every read and at open (`end`: the stream's end just read).
+   * lost. Before every read and at open (`end`: the stream's end just read;
+   * `deadline`: the leader is asked until then at most, Date.now() ms).
    */
-  private async checkAcked(end?: LastRecord): Promise<void> {
+  private async checkAcked(end?: LastRecord, deadline?: number): Promise<void> {
     const known = this.writer?.diverged;
     if (known !== undefined) throw new DivergedError(known);
-    let d = await this.lostAcked(end);
+    let d = await this.lostAcked(end, deadline);
     if (d === undefined) return;
     // Once more after a pause, from the leader: one just elected may not answer yet for what it has not applied; a loss is for good.
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    d = await this.lostAcked(undefined);
+    d = await this.lostAcked(undefined, deadline);
     if (d === undefined) return;
     this.writer.refuse(d);
     throw new DivergedError(d);
   }
 
   /** What the stream's leader lacks of the witness, if anything (see {@link checkAcked}). */
-  private async lostAcked(end: LastRecord | undefined): Promise<Divergence | undefined> {
+  private async lostAcked(end: LastRecord | undefined, deadline?: number): Promise<Divergence | undefined> {
     const acked = this.witness?.acked;
     if (acked === undefined) return undefined;
     const { stream, onReadRetry } = this.options;
@@ -370,7 +373,7 @@ export class JetStreamStore implements LogStore {
       d = { stream, kind: "behind", seq: acked.seq, streamSeq: acked.streamSeq, found: `the stream ends with seq ${end.recordSeq} (stream sequence ${end.streamSeq})`, cause: "a replica that lacks acked messages leads the stream" };
     } else {
       const leaderGet = messageGetter(this.jsm, stream, { direct: false, retryMs: this.readRetryMs, onRetry: (err, n) => onReadRetry?.("leader message get", err, n) });
-      const m = await leaderGet(acked.streamSeq);
+      const m = await leaderGet(acked.streamSeq, deadline);
       const range = m === null ? undefined : rangeOfHeaders(m.header);
       const link = m === null ? undefined : chainOfHeaders(m.header);
       if (m === null) {

@@ -2,8 +2,12 @@ import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { chainOfHeaders, lastTimestampOf, rangeOfMessage, type SeqRange } from "./record-message.js";
 import { retrying } from "./retry.js";
 
-/** Reads the stored message at a stream sequence (null when there is none: deleted, or never stored). */
-export type MessageGetter = (streamSeq: number) => Promise<StoredMsg | null>;
+/**
+ * Reads the stored message at a stream sequence (null when there is none:
+ * deleted, or never stored), tried again through an election but not past
+ * `deadline` (Date.now() ms) when given.
+ */
+export type MessageGetter = (streamSeq: number, deadline?: number) => Promise<StoredMsg | null>;
 
 /** How {@link messageGetter} reads. */
 export interface MessageGetterOptions {
@@ -28,7 +32,8 @@ export interface MessageGetterOptions {
 export function messageGetter(jsm: JetStreamManager, stream: string, options: MessageGetterOptions): MessageGetter {
   const leader = (seq: number) => jsm.streams.getMessage(stream, { seq });
   const get = options.direct ? async (seq: number) => (await jsm.direct.getMessage(stream, { seq })) ?? (await leader(seq)) : leader;
-  return (seq) => retrying(() => get(seq), { ms: Math.min(options.retryMs, (options.deadline ?? Number.POSITIVE_INFINITY) - Date.now()), onRetry: options.onRetry });
+  return (seq, deadline) =>
+    retrying(() => get(seq), { ms: Math.min(options.retryMs, Math.min(options.deadline ?? Number.POSITIVE_INFINITY, deadline ?? Number.POSITIVE_INFINITY) - Date.now()), onRetry: options.onRetry });
 }
 
 /**

@@ -269,6 +269,71 @@ describe("JetStreamRecordSource", () => {
     await cursor.close();
   });
 
+  describe("within the caller's deadline", () => {
+    /** Reads until the end or an error: the seqs read, and the error. */
+    async function readUntilError(source: JetStreamRecordSource, deadline: number): Promise<{ seqs: number[]; err: unknown }> {
+      const seqs: number[] = [];
+      try {
+        const cursor = await source.open({}, { deadline });
+        try {
+          for await (const batch of cursor.batches()) seqs.push(...batch.map((r) => r.seq));
+        } finally {
+          await cursor.close();
+        }
+      } catch (err) {
+        return { seqs, err };
+      }
+      return { seqs, err: undefined };
+    }
+
+    it("fails with UNAVAILABLE naming the seq to resume from, before the deadline, when consumers stall (however long the stall limit)", async () => {
+      // Ten stalls of 60 s each would outlast any deadline: before, the caller got a bare DEADLINE_EXCEEDED after its whole wait.
+      const { js, jsm } = fakeJetStream(6, [{ kind: "ok", delivered: 2, after: "stall" }]);
+      const source = new JetStreamRecordSource(js, jsm, "S", { ...fast, stallMs: 60_000, deadlineMarginMs: 100 });
+      const { seqs, err } = await readUntilError(source, Date.now() + 500);
+      assert.deepEqual(seqs, [1, 2]);
+      assert.ok(err instanceof ServiceError && err.code === status.UNAVAILABLE, String(err));
+      assert.match(err.message, /stopped before seq 3 \(no message for \d+ ms while seq 3 is stored\), and the call's deadline is near; resume with from_seq 3/);
+    });
+
+    it("fails with UNAVAILABLE when the stream does not answer at open, within the deadline rather than retryMs", async () => {
+      const { js, jsm } = fakeJetStream(5, [{ kind: "ok" }], async () => {
+        throw timeout();
+      });
+      const { err } = await readUntilError(new JetStreamRecordSource(js, jsm, "S", { ...fast, retryMs: 600_000, deadlineMarginMs: 100 }), Date.now() + 400);
+      assert.ok(err instanceof ServiceError && err.code === status.UNAVAILABLE && /stream S did not answer; nothing was read/.test(err.message), String(err));
+    });
+
+    it("gives up making a consumer within the deadline rather than retryMs", async () => {
+      const { js, jsm, starts } = fakeJetStream(5, [{ kind: "lost", timeoutMs: 5 }]);
+      const { err } = await readUntilError(new JetStreamRecordSource(js, jsm, "S", { ...fast, retryMs: 600_000, deadlineMarginMs: 100 }), Date.now() + 400);
+      assert.ok(err instanceof ServiceError && err.code === status.UNAVAILABLE, String(err));
+      assert.match(err.message, /did not start a reader on stream S at seq 1; resume with from_seq 1/);
+      assert.ok(starts.length >= 1);
+    });
+
+    it("asks the witness check to finish before the give-up time: the margin, or a quarter of the time left when that is less", async () => {
+      const { js, jsm } = fakeJetStream(3, [{ kind: "ok" }]);
+      const asked: number[] = [];
+      const source = new JetStreamRecordSource(js, jsm, "S", { ...fast, deadlineMarginMs: 1000, checkAcked: async (until) => void asked.push(until) });
+      for (const [left, margin] of [
+        [60_000, 1000],
+        [2000, 500],
+      ]) {
+        const deadline = Date.now() + left;
+        const cursor = await source.open({}, { deadline });
+        await cursor.close();
+        const until = asked.at(-1)!;
+        // The give-up time is fixed at open from the time left then (a few ms after `deadline` was set).
+        assert.ok(until <= deadline - margin + 5 && until >= deadline - margin - 50, `${until - deadline} ms from the deadline, ${-margin} expected`);
+      }
+      // No deadline: the retry budget alone.
+      const before = Date.now();
+      await (await source.open()).close();
+      assert.ok(asked.at(-1)! >= before + 60_000);
+    });
+  });
+
   describe("group commits (several records per message)", () => {
     const batches = (last: number, creates: Create[]) => fakeJetStream(last, creates, undefined, batchMessage);
 
@@ -328,8 +393,12 @@ describe("JetStreamRecordSource", () => {
           },
         );
         await cursor.close();
-        // Records are handed out by batch: here the error came before the first batch was out; nothing past seq 6 in any case.
-        assert.ok(got.every((id) => Number(id.split(":")[0]) < 7));
+        // What was read before the error is handed out first, so the seq the error names follows on from what the caller has
+        // (before, the error came before the first batch was out: a caller re-reading from seq 4 never had seqs 1-3).
+        assert.deepEqual(
+          got.map((id) => Number(id.split(":")[0])),
+          [1, 2, 3, 4, 5, 6],
+        );
         assert.deepEqual(told, [[3, false]]);
       });
     });
