@@ -134,6 +134,14 @@ describe("gRPC adapter: every INTERNAL sent has its cause logged", () => {
   });
 });
 
+/** A real server on a loopback port answering the learning log service with `impl` (every method it names), and a client of it. */
+async function serving(impl: object): Promise<{ server: grpc.Server; client: Client<typeof LearningLogService.method> }> {
+  const server = new grpc.Server();
+  server.addService(createServiceDefinition(LearningLogService), adaptImplementation(LearningLogService, impl as never, () => undefined));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  return { server, client: createClient(LearningLogService, `127.0.0.1:${port}`) };
+}
+
 describe("gRPC adapter: a failed bidi stream always sends its status", () => {
   let server: grpc.Server;
   let client: Client<typeof LearningLogService.method>;
@@ -151,11 +159,7 @@ describe("gRPC adapter: a failed bidi stream always sends its status", () => {
       throw failure;
     };
     // The other methods are not called.
-    const impl = new Proxy({} as Record<string, unknown>, { get: (_, name: string) => (name === "ingestEvents" ? ingestEvents : async () => ({})) });
-    server = new grpc.Server();
-    server.addService(createServiceDefinition(LearningLogService), adaptImplementation(LearningLogService, impl as never, () => undefined));
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-    client = createClient(LearningLogService, `127.0.0.1:${port}`);
+    ({ server, client } = await serving(new Proxy({}, { get: (_, name: string) => (name === "ingestEvents" ? ingestEvents : async () => ({})) })));
   });
   after(() => {
     client?.close();
@@ -189,16 +193,16 @@ describe("gRPC adapter: the call context", () => {
   const deadlines: Array<number | undefined> = [];
 
   before(async () => {
-    const impl = new Proxy({} as Record<string, unknown>, {
-      get: () => async (_request: unknown, ctx: { deadline?: number }) => {
-        deadlines.push(ctx.deadline);
-        return {};
+    const impl = new Proxy(
+      {},
+      {
+        get: () => async (_request: unknown, ctx: { deadline?: number }) => {
+          deadlines.push(ctx.deadline);
+          return {};
+        },
       },
-    });
-    server = new grpc.Server();
-    server.addService(createServiceDefinition(LearningLogService), adaptImplementation(LearningLogService, impl as never, () => undefined));
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-    client = createClient(LearningLogService, `127.0.0.1:${port}`);
+    );
+    ({ server, client } = await serving(impl));
   });
   after(() => {
     client?.close();
