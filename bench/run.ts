@@ -158,6 +158,13 @@ async function main(): Promise<void> {
       const loadAverage = loadAverage1m();
       const server = await ensure(name);
       if (typeof server === "string") return { error: server, peakRssBytes: Number.NaN, usPerEvent: Number.NaN, loadAverage };
+      if (name === "pulse" && scenario.warmUp !== undefined) {
+        try {
+          await scenario.warmUp(server.address);
+        } catch (err) {
+          return { error: `warm-up failed: ${firstLine(err)}`, peakRssBytes: Number.NaN, usPerEvent: Number.NaN, loadAverage };
+        }
+      }
       const sampler = new RssSampler(server.pid, 200);
       const cpu = new CpuWindow(server.pid);
       let measured: Measured;

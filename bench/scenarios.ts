@@ -68,6 +68,14 @@ export interface Scenario {
   key?: boolean;
   /** The payload, for the CPU-per-event table and its ratios. */
   payload?: Payload;
+  /**
+   * Run unmeasured against a fresh real server before its measured run. A
+   * paced scenario needs it: a fresh server runs behind for its first second
+   * or so at half its maximum rate (ack p50 90-200 ms there, bench/ack-tail.ts),
+   * and an open-loop sender's backlog from then would spill into the
+   * measured part.
+   */
+  warmUp?(address: string): Promise<void>;
 }
 
 async function withClient<T>(address: string, fn: (client: LogClient) => Promise<T>): Promise<T> {
@@ -267,6 +275,9 @@ export function mainScenarios(options: { python: boolean }): Scenario[] {
   return scenarios;
 }
 
+/** Seconds a paced scenario's fresh server is driven unmeasured, unpaced, before its run. */
+const PACED_WARMUP_S = 3;
+
 /** The unpaced scenario whose maximum a paced one runs at half of. */
 export const PACED_FROM: Record<string, string> = { "paced-100": "bidi-100", "paced-1000": "bidi-1000" };
 
@@ -281,6 +292,8 @@ export function pacedScenario(batchEvents: number, eventsPerS: number): Scenario
     client: "TypeScript",
     servers: ["pulse"],
     run: (address, timing) => withClient(address, (c) => driveBidi(c, { batchEvents, timing, rateEventsPerS: eventsPerS })),
+    // As fast as acks allow (closed loop: no backlog), with the same batches.
+    warmUp: async (address) => void (await withClient(address, (c) => driveBidi(c, { batchEvents, timing: { warmupS: 0, measureS: PACED_WARMUP_S } }))),
     target: batchEvents <= 100 ? latencyTarget(10) : undefined,
   };
 }
