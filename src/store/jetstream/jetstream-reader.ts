@@ -115,7 +115,9 @@ export class JetStreamRecordSource implements RecordSource {
     const giveUpAt = this.giveUpAt(options.deadline);
     // One retry budget for the requests of this open, not one per request, and none past the caller's deadline.
     const openUntil = Math.min(Date.now() + retryMs, giveUpAt);
-    await this.options.checkAcked?.(openUntil);
+    await this.options.checkAcked?.(openUntil).catch((err: unknown) => {
+      throw unavailable(err, `JetStream stream ${this.stream}: the stream leader did not answer whether it holds the newest acked record; nothing was read`);
+    });
     const { state } = await retrying(() => this.jsm.streams.info(this.stream), { ms: openUntil - Date.now(), onRetry: (err, n) => onRetry?.("stream info", err, n) }).catch((err: unknown) => {
       throw unavailable(err, `JetStream stream ${this.stream} did not answer; nothing was read`);
     });

@@ -312,6 +312,27 @@ describe("JetStreamRecordSource", () => {
       assert.ok(starts.length >= 1);
     });
 
+    it("answers UNAVAILABLE (not INTERNAL) when the stream leader does not answer the witness check, and passes a divergence it names as it is", async () => {
+      const { js, jsm } = fakeJetStream(3, [{ kind: "ok" }]);
+      const unanswered = new JetStreamRecordSource(js, jsm, "S", {
+        ...fast,
+        checkAcked: async () => {
+          throw timeout();
+        },
+      });
+      const { err } = await readUntilError(unanswered, Date.now() + 60_000);
+      assert.ok(err instanceof ServiceError && err.code === status.UNAVAILABLE, String(err));
+      assert.match(err.message, /stream leader did not answer whether it holds the newest acked record; nothing was read \(timeout\)/);
+      const named = new ServiceError(status.UNAVAILABLE, "JetStream stream S lost acknowledged records: ...");
+      const diverged = new JetStreamRecordSource(js, jsm, "S", {
+        ...fast,
+        checkAcked: async () => {
+          throw named;
+        },
+      });
+      assert.equal((await readUntilError(diverged, Date.now() + 60_000)).err, named);
+    });
+
     it("asks the witness check to finish before the give-up time: the margin, or a quarter of the time left when that is less", async () => {
       const { js, jsm } = fakeJetStream(3, [{ kind: "ok" }]);
       const asked: number[] = [];
