@@ -474,24 +474,36 @@ class JetStreamCursor implements ChainCursor {
     if (this.iterator !== undefined) return this.iterator;
     const { retryMs, hedgeMs, onRetry } = this.settings;
     const start = this.nextStreamSeq;
-    let consumer: Consumer;
+    // Pulls bounded in bytes (a message holds a whole group commit, up to the servers' max_payload),
+    // that expire after 10 s: heartbeats every 5 s (the library's own check of its consumer). An ordered
+    // consumer is made on the server at its first consume: that request fails and is raced like the create.
+    const attempt = async (): Promise<{ consumer: Consumer; messages: ConsumerMessages }> => {
+      const consumer = await this.js.consumers.get(this.stream, { deliver_policy: "by_start_sequence", opt_start_seq: start });
+      try {
+        return { consumer, messages: await consumer.consume({ max_bytes: PULL_BYTES_MAX, expires: 10_000 }) };
+      } catch (err) {
+        void consumer.delete().catch(() => undefined);
+        throw err;
+      }
+    };
     try {
-      consumer = await hedged(() => this.js.consumers.get(this.stream, { deliver_policy: "by_start_sequence", opt_start_seq: start }), {
+      const made = await hedged(attempt, {
         ms: Math.min(retryMs, this.giveUpAt - Date.now()),
         hedgeMs,
         inFlightMax: CREATES_IN_FLIGHT_MAX,
         signal,
         onRetry: (err, n) => onRetry?.("consumer create", err, n),
         // A create answered after another one won: its consumer is not needed.
-        discard: (c) => void c.delete().catch(() => undefined),
+        discard: (c) => {
+          c.messages.stop();
+          void c.consumer.delete().catch(() => undefined);
+        },
       });
+      this.messages = made.messages;
     } catch (err) {
       if (signal?.aborted) return undefined;
       throw unavailable(err, `JetStream did not start a reader on stream ${this.stream} at seq ${this.nextSeq}; resume with from_seq ${this.nextSeq}`);
     }
-    // Pulls bounded in bytes (a message holds a whole group commit, up to the servers' max_payload),
-    // that expire after 10 s: heartbeats every 5 s (the library's own check of its consumer).
-    this.messages = await consumer.consume({ max_bytes: PULL_BYTES_MAX, expires: 10_000 });
     this.iterator = this.messages[Symbol.asyncIterator]();
     return this.iterator;
   }

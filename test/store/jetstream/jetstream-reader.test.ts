@@ -73,7 +73,7 @@ function timeout(): Error {
  * - late: answered after `delayMs` (by then another create may have won).
  */
 type Create =
-  | { kind: "ok"; delivered?: number; after?: "end" | "throw" | "stall" }
+  | { kind: "ok"; delivered?: number; after?: "end" | "throw" | "stall"; consumeFails?: boolean }
   | { kind: "lost"; timeoutMs: number }
   | { kind: "late"; delayMs: number };
 
@@ -136,6 +136,8 @@ function fakeJetStream(
       return true;
     },
     consume: async () => {
+      // An ordered consumer is made on the server when consumed: that request can time out too.
+      if (how.consumeFails) throw timeout();
       const messages = new FakeMessages();
       const delivered = how.delivered ?? Number.POSITIVE_INFINITY;
       for (let seq = start; seq <= last && seq - start < delivered; seq++) messages.push(messageAt(seq));
@@ -235,6 +237,21 @@ describe("JetStreamRecordSource", () => {
       assert.ok(err instanceof ServiceError && err.code === status.UNAVAILABLE, String(err));
       assert.match(err.message, /did not start a reader on stream S at seq 1; resume with from_seq 1 \(timeout\)/);
       assert.equal((err.cause as Error).name, "TimeoutError", "the cause is kept for the server log");
+      return true;
+    });
+  });
+
+  it("makes another consumer when one's first pull is not answered, and reads everything", async () => {
+    const { js, jsm, starts } = fakeJetStream(5, [{ kind: "ok", consumeFails: true }, { kind: "ok", consumeFails: true }, { kind: "ok" }]);
+    assert.deepEqual(await readAll(new JetStreamRecordSource(js, jsm, "S", fast)), [1, 2, 3, 4, 5]);
+    assert.deepEqual(starts, [1, 1, 1]);
+  });
+
+  it("answers UNAVAILABLE naming the seq to resume from when no consumer's first pull is answered in retryMs (not INTERNAL)", async () => {
+    const { js, jsm } = fakeJetStream(5, [{ kind: "ok", consumeFails: true }]);
+    await assert.rejects(readAll(new JetStreamRecordSource(js, jsm, "S", { ...fast, retryMs: 100 })), (err: unknown) => {
+      assert.ok(err instanceof ServiceError && err.code === status.UNAVAILABLE, String(err));
+      assert.match(err.message, /did not start a reader on stream S at seq 1; resume with from_seq 1 \(timeout\)/);
       return true;
     });
   });
