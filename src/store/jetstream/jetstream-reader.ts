@@ -261,7 +261,7 @@ class JetStreamCursor implements ChainCursor {
   async *batches(maxSeq = 0, signal?: AbortSignal): AsyncGenerator<LogRecordView[]> {
     if (this.done || signal?.aborted || !this.more(maxSeq)) return;
     // One timer per read, not per message: it stops a consumer that has kept the cursor waiting for stallMs
-    // (for LATE_WAIT_MS past the give-up time).
+    // (for LATE_WAIT_MS past the give-up time; a read without a deadline, a long follower, is looked at 4 times per stallMs only).
     const { stallMs } = this.settings;
     const stallCheck = setInterval(
       () => {
@@ -272,7 +272,7 @@ class JetStreamCursor implements ChainCursor {
           this.messages?.stop();
         }
       },
-      Math.max(10, Math.min(LATE_WAIT_MS, Math.floor(stallMs / 4))),
+      Math.max(10, Math.floor(this.giveUpAt === Number.POSITIVE_INFINITY ? stallMs / 4 : Math.min(LATE_WAIT_MS, stallMs / 4))),
     );
     stallCheck.unref();
     const wake = () => this.messages?.stop();

@@ -47,7 +47,7 @@ class LogLines extends Writable {
     for (const line of chunk.toString().split("\n")) {
       if (line === "") continue;
       try {
-        const v = JSON.parse(line) as { fe: number; level: number; msg: string; time: number; what?: string; err?: unknown; code?: number; details?: string };
+        const v = JSON.parse(line) as { fe: number; level: number; msg: string; time: number; what?: string; err?: unknown; details?: string };
         const detail = [v.what, typeof v.err === "string" ? v.err : (v.err as { message?: string } | undefined)?.message, v.details].filter((x) => x !== undefined).join(" / ");
         this.lines.push({ fe: v.fe, level: v.level, msg: `${new Date(v.time).toISOString().slice(11, 23)} ${v.msg}`, detail });
       } catch {
